@@ -1,0 +1,97 @@
+"""Build artifacts: the emitted files of one target, with the manifest, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kernelc.graph import TaskGraph
+
+MANIFEST = "kernelc.json"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """What ``kc.build`` returns: file name -> content, plus the manifest as a dict."""
+
+    target: str
+    files: Mapping[str, str | bytes]
+    manifest: Mapping[str, Any]
+    report: tuple[str, ...] = field(default=())
+
+    def write(self, directory: str | Path) -> Path:
+        """Write every file under ``directory``; an interrupted write leaves nothing half-done.
+
+        The files go to a temporary sibling directory that is renamed into place at the end.
+        """
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            for name, content in sorted(self.files.items()):
+                path = staging / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(content, bytes):
+                    path.write_bytes(content)
+                else:
+                    path.write_text(content)
+                if name.endswith(".sh"):
+                    path.chmod(0o755)
+            _replace_dir(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return target
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        old.rmdir()
+        os.rename(target, old)
+        os.rename(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staging, target)
+
+
+def base_manifest(graph: TaskGraph, target: str, files: list[str], **extra: Any) -> dict[str, Any]:
+    """The target-independent part of kernelc.json; deterministic (no times, no paths)."""
+    from kernelc import __version__
+
+    manifest: dict[str, Any] = {
+        "kernelc": __version__,
+        "target": target,
+        "entry": graph.name,
+        "source": Path(graph.filename).name,
+        "params": dict(graph.sizes),
+        "inputs": [_tensor(t) for t in graph.inputs]
+        + [{"name": s.name, "dtype": str(s.dtype), "shape": []} for s in graph.scalars],
+        "outputs": [_tensor(t) for t in graph.outputs],
+        "tasks": [
+            {
+                "name": task.name,
+                "kernel": task.kernel.name,
+                "reads": [str(r) for r in task.reads],
+                "writes": [str(w) for w in task.writes],
+            }
+            for task in graph.tasks
+        ],
+        "files": sorted(files),
+    }
+    manifest.update(extra)
+    return manifest
+
+
+def manifest_text(manifest: Mapping[str, Any]) -> str:
+    return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+
+
+def _tensor(t) -> dict[str, Any]:
+    return {"name": t.name, "dtype": str(t.dtype), "shape": list(t.shape)}

@@ -1,0 +1,394 @@
+"""The ``kernelc`` command: a thin shell over the Python API.
+
+User errors print ``file:line:col: error: message`` with the line and a caret and exit 2;
+``check`` exits 1 when a target disagrees with the reference interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from kernelc import api, targets
+from kernelc import inputs as inputs_mod
+from kernelc.diagnostics import KernelcError, Span, register_source
+from kernelc.printer import graph_text
+
+CMDLINE = "<command line>"
+
+
+class _CommandLine:
+    """The invocation as one line of text, so argument errors can point at their argument."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.argv = list(argv)
+        self.text = " ".join(["kernelc", *(shlex.quote(a) for a in self.argv)])
+        register_source(CMDLINE, self.text)
+
+    def span_of(self, token: str) -> Span:
+        col = 1 + len("kernelc ")
+        for arg in self.argv:
+            quoted = shlex.quote(arg)
+            if arg == token or token in arg:
+                offset = quoted.find(token)
+                start = col + max(offset, 0)
+                return Span(CMDLINE, 1, start, 1, start + len(token))
+            col += len(quoted) + 1
+        return Span(CMDLINE, 1, 1)
+
+
+class _Parser(argparse.ArgumentParser):
+    cmdline: _CommandLine | None = None
+
+    def error(self, message: str) -> None:  # argparse's own usage errors, in our format
+        token = ""
+        for marker in ("argument ", "unrecognized arguments: ", "invalid choice: '"):
+            if marker in message:
+                token = message.split(marker, 1)[1].split()[0].strip("':,")
+                break
+        for part in token.split("/"):
+            if part:
+                token = part
+                break
+        span = self.cmdline.span_of(token) if self.cmdline and token else Span(CMDLINE, 1, 1)
+        raise KernelcError(f"{message} (see kernelc {self.prog.split()[-1]} --help)", span)
+
+
+def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
+    from kernelc import __version__
+
+    _Parser.cmdline = cmdline
+    top = _Parser(
+        prog="kernelc",
+        description="Compile kernels written in the kernelc DSL for CPUs and AI accelerators, "
+        "and run the emitted programs in simulators.",
+    )
+    top.add_argument("--version", action="version", version=f"kernelc {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("file", help="kernel source (.k)")
+        p.add_argument("--target", "-t", required=True, help="target name (see kernelc targets)")
+        p.add_argument(
+            "-D",
+            dest="defines",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="set a size or scalar parameter, e.g. -D H=800",
+        )
+        p.add_argument("--entry", help="kernel or graph to compile (default: the only one)")
+        p.add_argument("--lang", choices=["k"], help="source language (default: by extension)")
+        p.add_argument("--threads", type=int, help="worker threads (targets that run threads)")
+        p.add_argument("--grid", help="PE or tile grid WxH (accelerator targets)")
+        p.add_argument("--arch", help="target architecture (accelerator targets)")
+
+    build = sub.add_parser("build", help="compile and write the artifact directory")
+    common(build)
+    build.add_argument("-o", "--output", help="artifact directory (default: STEM.TARGET)")
+    build.add_argument(
+        "--emit",
+        help="print one form instead of writing files: ir, or a target-specific form (e.g. llvm)",
+    )
+
+    run = sub.add_parser("run", help="build, run, and summarise the outputs")
+    common(run)
+    run.add_argument(
+        "--in",
+        dest="ins",
+        action="append",
+        default=[],
+        metavar="NAME=PATH.npy",
+        help="an input array",
+    )
+    run.add_argument("--in-dir", help="a directory of NAME.npy inputs (e.g. from kernelc xsdata)")
+    run.add_argument(
+        "--out",
+        dest="outs",
+        action="append",
+        default=[],
+        metavar="NAME=PATH.npy",
+        help="save an output array",
+    )
+    run.add_argument(
+        "--random-inputs",
+        type=int,
+        metavar="SEED",
+        help="draw missing inputs: floats in [-1, 1), integers in [0, 16)",
+    )
+
+    check = sub.add_parser("check", help="compare a target with the reference interpreter")
+    common(check)
+    check.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    check.add_argument("--rtol", type=float, help="relative tolerance for float outputs")
+
+    sub.add_parser("targets", help="list the available targets")
+
+    xs = sub.add_parser("xsdata", help="write XSBench-style inputs for examples/xs_lookup.k")
+    xs.add_argument("-o", "--output", required=True, help="directory for the NAME.npy files")
+    xs.add_argument("--size", default="small", choices=["small", "large", "XL", "XXL"])
+    xs.add_argument("--lookups", type=int, default=100_000)
+    xs.add_argument("--nuclides", type=int, help="fewer nuclides than the size has")
+    xs.add_argument("--gridpoints", type=int, help="grid points per nuclide")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmdline = _CommandLine(argv)
+    try:
+        args = _parser(cmdline).parse_args(argv)
+        return _COMMANDS[args.command](args, cmdline)
+    except KernelcError as err:
+        print(err.render(), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kernelc: interrupted", file=sys.stderr)
+        return 130
+
+
+# ------------------------------------------------------------------------------ arguments
+
+
+def _defines(args, cmdline: _CommandLine) -> dict[str, int | float | bool]:
+    result: dict[str, int | float | bool] = {}
+    for item in args.defines:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise KernelcError(f"-D needs NAME=VALUE, got '{item}'", cmdline.span_of(item))
+        result[name] = _number(text, cmdline.span_of(item))
+    return result
+
+
+def _number(text: str, span: Span) -> int | float | bool:
+    if text in ("true", "false"):
+        return text == "true"
+    for parse in (lambda t: int(t, 0), float):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    raise KernelcError(f"'{text}' is not a number; -D takes integers, floats, true or false", span)
+
+
+def _options(args) -> dict:
+    return {"threads": args.threads, "grid": args.grid, "arch": args.arch}
+
+
+def _target(args, cmdline: _CommandLine):
+    return targets.get(args.target, cmdline.span_of(args.target))
+
+
+def _program(args, cmdline: _CommandLine) -> api.Program:
+    return api.load(args.file, _defines(args, cmdline), args.lang)
+
+
+# ------------------------------------------------------------------------------- commands
+
+
+def _cmd_targets(args, cmdline) -> int:
+    width = max(len(n) for n in targets.names())
+    for name in targets.names():
+        print(f"{name:<{width}}  {targets.get(name).description}")
+    return 0
+
+
+def _cmd_build(args, cmdline) -> int:
+    backend = _target(args, cmdline)
+    options = targets.check_options(backend, _options(args), cmdline.span_of(args.target))
+    program = _program(args, cmdline)
+    start = time.perf_counter()
+    graph = program.graph(args.entry)
+    if args.emit == "ir":
+        print(graph_text(graph))
+        return 0
+    if args.emit is not None:
+        emitters = getattr(backend, "emitters", {})
+        if args.emit not in emitters:
+            kinds = ", ".join(["ir", *emitters])
+            raise KernelcError(
+                f"target '{backend.name}' cannot emit '{args.emit}' (it can emit: {kinds})",
+                cmdline.span_of(args.emit),
+            )
+        print(emitters[args.emit](graph, options), end="")
+        return 0
+    artifact = backend.build(graph, options)
+    out = Path(args.output or f"{Path(args.file).stem}.{backend.name}")
+    artifact.write(out)
+    seconds = time.perf_counter() - start
+    for line in artifact.report:
+        print(line)
+    print(f"wrote {out}/ ({len(artifact.files)} files) in {seconds:.3f} s")
+    return 0
+
+
+def _load_npy(spec: str, cmdline: _CommandLine) -> tuple[str, np.ndarray]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name:
+        raise KernelcError(f"expected NAME=PATH.npy, got '{spec}'", cmdline.span_of(spec))
+    try:
+        return name, np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise KernelcError(f"cannot load '{path}': {exc}", cmdline.span_of(spec)) from None
+
+
+def _gather_inputs(args, cmdline, program: api.Program, defines) -> dict:
+    given: dict[str, np.ndarray] = {}
+    if args.in_dir:
+        directory = Path(args.in_dir)
+        if not directory.is_dir():
+            raise KernelcError(f"'{directory}' is not a directory", cmdline.span_of(args.in_dir))
+        for path in sorted(directory.glob("*.npy")):
+            given[path.stem] = np.load(path, allow_pickle=False)
+    for spec in args.ins:
+        name, array = _load_npy(spec, cmdline)
+        given[name] = array
+    graph = program.graph(args.entry, defines, given)
+    if args.random_inputs is not None:
+        drawn = inputs_mod.random_inputs(graph, args.random_inputs)
+        given = {**drawn, **given}
+    return given
+
+
+def _cmd_run(args, cmdline) -> int:
+    backend = _target(args, cmdline)
+    options = _options(args)
+    targets.check_options(backend, options, cmdline.span_of(args.target))
+    defines = _defines(args, cmdline)
+    program = api.load(args.file, defines, args.lang)
+    given = _gather_inputs(args, cmdline, program, {})
+    graph = program.graph(args.entry, None, given)
+    saves = []
+    for spec in args.outs:
+        name, sep, path = spec.partition("=")
+        if not sep or name not in {t.name for t in graph.outputs}:
+            outs = ", ".join(t.name for t in graph.outputs)
+            raise KernelcError(
+                f"--out needs NAME=PATH.npy with NAME one of: {outs}", cmdline.span_of(spec)
+            )
+        saves.append((name, path))
+    result = api.run_with_stats(program, backend.name, given, entry=args.entry, **options)
+    seconds = result.stats.get("run_seconds")
+    timing = f", run {seconds:.4f} s" if seconds is not None else ""
+    extras = [f"{k} {v}" for k, v in sorted(result.stats.items()) if k != "run_seconds"]
+    print(f"{graph.name} on {backend.name}: {len(graph.tasks)} task(s){timing}")
+    for line in extras:
+        print(f"  {line}")
+    rows = [("output", "shape", "dtype", "sum", "min", "max", "sha256")]
+    for t in graph.outputs:
+        value = result.outputs[t.name]
+        finite = value[np.isfinite(value)] if value.dtype.kind == "f" else value
+        rows.append(
+            (
+                t.name,
+                str(tuple(value.shape)),
+                str(t.dtype),
+                f"{float(np.sum(value, dtype=np.float64)):.6g}",
+                f"{float(finite.min()):.6g}" if finite.size else "-",
+                f"{float(finite.max()):.6g}" if finite.size else "-",
+                hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:16],
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for name, path in saves:
+        np.save(path, result.outputs[name])
+        print(f"saved {name} to {path}")
+    return 0
+
+
+def _cmd_check(args, cmdline) -> int:
+    backend = _target(args, cmdline)
+    options = _options(args)
+    targets.check_options(backend, options, cmdline.span_of(args.target))
+    program = _program(args, cmdline)
+    graph = program.graph(args.entry)
+    given = inputs_mod.random_inputs(graph, args.seed)
+    got = api.run(program, backend.name, given, entry=args.entry, **options)
+    want = api.interpret(program, given, entry=args.entry)
+    worst_ok = 0.0
+    for t in graph.outputs:
+        verdict = compare(got[t.name], want[t.name], args.rtol)
+        if verdict.bad is not None:
+            index, g, w, allowed = verdict.bad
+            print(
+                f"MISMATCH {graph.name} on {backend.name}: '{t.name}'{list(index)} is {g!r}, "
+                f"the reference interpreter gives {w!r} (allowed difference {allowed:.3g}); "
+                f"{verdict.count} of {want[t.name].size} elements differ"
+            )
+            return 1
+        worst_ok = max(worst_ok, verdict.worst)
+    print(
+        f"ok: {graph.name} on {backend.name} matches the reference interpreter "
+        f"({len(graph.outputs)} output(s), seed {args.seed}, worst error "
+        f"{worst_ok:.3g} of the allowed difference)"
+    )
+    return 0
+
+
+class Verdict:
+    def __init__(self, bad, count: int, worst: float) -> None:
+        self.bad, self.count, self.worst = bad, count, worst
+
+
+def compare(got: np.ndarray, want: np.ndarray, rtol: float | None = None) -> Verdict:
+    """Element-wise comparison: exact for integers and bools; for floats
+    ``|got - want| <= rtol * (|want| + max|want|)``, NaN matching NaN."""
+    if got.shape != want.shape or got.dtype != want.dtype:
+        return Verdict(((), f"{got.dtype}{got.shape}", f"{want.dtype}{want.shape}", 0.0), 1, 0.0)
+    if got.dtype.kind != "f":
+        diff = got != want
+        if not diff.any():
+            return Verdict(None, 0, 0.0)
+        index = np.unravel_index(int(np.argmax(diff)), got.shape)
+        return Verdict((index, got[index].item(), want[index].item(), 0.0), int(diff.sum()), 0.0)
+    rtol = rtol if rtol is not None else (1e-2 if got.dtype == np.float16 else 1e-5)
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    finite = np.isfinite(w)
+    scale = float(np.max(np.abs(w[finite]), initial=0.0))
+    allowed = rtol * (np.abs(w) + scale) + np.finfo(np.float64).tiny
+    same_special = (np.isnan(g) & np.isnan(w)) | (~finite & (g == w))
+    err = np.where(same_special, 0.0, np.abs(g - w))
+    err = np.where(np.isnan(err), np.inf, err)
+    ratio = err / allowed
+    if not np.any(ratio > 1):
+        return Verdict(None, 0, float(ratio.max(initial=0.0)))
+    index = np.unravel_index(int(np.argmax(ratio)), got.shape)
+    return Verdict(
+        (index, got[index].item(), want[index].item(), float(allowed[index])),
+        int(np.sum(ratio > 1)),
+        float(ratio.max()),
+    )
+
+
+def _cmd_xsdata(args, cmdline) -> int:
+    from kernelc import xsbench
+
+    if args.lookups < 1:
+        raise KernelcError("--lookups must be at least 1", cmdline.span_of(str(args.lookups)))
+    problem = xsbench.generate(args.size, args.lookups, args.nuclides, args.gridpoints)
+    paths = xsbench.write_npy_dir(problem, args.output)
+    ni, ng = problem.energy_grid.shape
+    print(
+        f"wrote {len(paths)} arrays to {args.output}/ ({args.size}: {ni} nuclides x {ng} "
+        f"grid points, {args.lookups} lookups)"
+    )
+    print(f"run: kernelc run examples/xs_lookup.k --target interp --in-dir {args.output}")
+    return 0
+
+
+_COMMANDS = {
+    "build": _cmd_build,
+    "run": _cmd_run,
+    "check": _cmd_check,
+    "targets": _cmd_targets,
+    "xsdata": _cmd_xsdata,
+}

@@ -1,0 +1,231 @@
+"""The static task graph: tasks applying kernels to concrete regions of named tensors.
+
+A graph is what every backend consumes. It is immutable; :meth:`TaskGraph.to_networkx` gives the
+bipartite task/tensor view with the region read or written on each edge, and
+:meth:`TaskGraph.dependencies` the task-to-task order that the verifier and schedulers use.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import cached_property
+
+import networkx as nx
+import numpy as np
+
+from kernelc import ir
+from kernelc.diagnostics import KernelcError, Span
+from kernelc.types import DType
+
+
+@dataclass(frozen=True)
+class Region:
+    """A box of a tensor: per dimension a half-open range; ``keep`` says which dims the view has."""
+
+    tensor: str
+    box: tuple[tuple[int, int], ...]
+    keep: tuple[bool, ...]
+
+    @staticmethod
+    def whole(tensor: str, shape: tuple[int, ...]) -> Region:
+        return Region(tensor, tuple((0, n) for n in shape), (True,) * len(shape))
+
+    @property
+    def view_shape(self) -> tuple[int, ...]:
+        return tuple(hi - lo for (lo, hi), k in zip(self.box, self.keep, strict=True) if k)
+
+    @property
+    def is_empty(self) -> bool:
+        return any(hi <= lo for lo, hi in self.box)
+
+    def index(self) -> tuple[slice | int, ...]:
+        """A NumPy index giving this region's view of the full tensor."""
+        return tuple(
+            slice(lo, hi) if k else lo for (lo, hi), k in zip(self.box, self.keep, strict=True)
+        )
+
+    def overlaps(self, other: Region) -> bool:
+        if self.tensor != other.tensor or self.is_empty or other.is_empty:
+            return False
+        return all(
+            a_lo < b_hi and b_lo < a_hi
+            for (a_lo, a_hi), (b_lo, b_hi) in zip(self.box, other.box, strict=True)
+        )
+
+    def __str__(self) -> str:
+        parts = [
+            f"{lo}:{hi}" if k else str(lo) for (lo, hi), k in zip(self.box, self.keep, strict=True)
+        ]
+        return f"{self.tensor}[{', '.join(parts)}]"
+
+
+@dataclass(frozen=True)
+class TensorDecl:
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+    role: str  # "input", "output" or "temp"
+    span: Span
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.numpy.itemsize
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a task passes for one kernel parameter: a region, a graph scalar, or a constant."""
+
+    param: str
+    region: Region | None = None
+    scalar: str | None = None
+    constant: int | float | bool | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    kernel: ir.Kernel
+    sizes: tuple[tuple[str, int], ...]
+    bindings: tuple[Binding, ...]
+    span: Span
+
+    def binding(self, param: str) -> Binding:
+        return next(b for b in self.bindings if b.param == param)
+
+    @property
+    def reads(self) -> tuple[Region, ...]:
+        inputs = {p.name for p in self.kernel.params}
+        return tuple(b.region for b in self.bindings if b.region and b.param in inputs)
+
+    @property
+    def writes(self) -> tuple[Region, ...]:
+        outputs = {p.name for p in self.kernel.outputs}
+        return tuple(b.region for b in self.bindings if b.region and b.param in outputs)
+
+    @property
+    def size_env(self) -> dict[str, int]:
+        return dict(self.sizes)
+
+
+@dataclass(frozen=True)
+class TaskGraph:
+    name: str
+    filename: str
+    tensors: tuple[TensorDecl, ...]
+    scalars: tuple[ir.Param, ...]
+    tasks: tuple[Task, ...]
+    sizes: tuple[tuple[str, int], ...]
+    span: Span
+
+    def tensor(self, name: str) -> TensorDecl:
+        return next(t for t in self.tensors if t.name == name)
+
+    @property
+    def inputs(self) -> tuple[TensorDecl, ...]:
+        return tuple(t for t in self.tensors if t.role == "input")
+
+    @property
+    def outputs(self) -> tuple[TensorDecl, ...]:
+        return tuple(t for t in self.tensors if t.role == "output")
+
+    @cached_property
+    def dependencies(self) -> nx.DiGraph:
+        """Task order: an edge A -> B when B reads what A wrote or overwrites what A read."""
+        g = nx.DiGraph()
+        for task in self.tasks:
+            g.add_node(task.name)
+        for (_i, a), (_j, b) in itertools.combinations(enumerate(self.tasks), 2):
+            for w in a.writes:
+                for r in b.reads:
+                    if w.overlaps(r):
+                        g.add_edge(a.name, b.name, kind="flow", tensor=w.tensor, region=str(r))
+            for r in a.reads:
+                for w in b.writes:
+                    if w.overlaps(r) and not g.has_edge(a.name, b.name):
+                        g.add_edge(a.name, b.name, kind="anti", tensor=w.tensor, region=str(w))
+        return g
+
+    def to_networkx(self) -> nx.DiGraph:
+        """Bipartite view: tensor -> task edges are reads, task -> tensor edges are writes."""
+        g = nx.DiGraph()
+        for t in self.tensors:
+            g.add_node(t.name, kind="tensor", role=t.role, dtype=str(t.dtype), shape=t.shape)
+        for task in self.tasks:
+            g.add_node(task.name, kind="task", kernel=task.kernel.name)
+            for r in task.reads:
+                g.add_edge(r.tensor, task.name, access="read", region=r)
+            for w in task.writes:
+                g.add_edge(task.name, w.tensor, access="write", region=w)
+        return g
+
+
+def verify(graph: TaskGraph) -> None:
+    """Check the static-graph rules; violations are user errors located at the task call."""
+    deps = graph.dependencies
+    if not nx.is_directed_acyclic_graph(deps):
+        cycle = nx.find_cycle(deps)
+        raise AssertionError(f"task graph has a cycle: {cycle}")
+    order = {t.name: i for i, t in enumerate(graph.tasks)}
+    reach = {t.name: nx.descendants(deps, t.name) for t in graph.tasks}
+    for task in graph.tasks:
+        for region in (*task.reads, *task.writes):
+            decl = graph.tensor(region.tensor)
+            for dim, ((lo, hi), n) in enumerate(zip(region.box, decl.shape, strict=True)):
+                if lo < 0 or hi > n or lo > hi:
+                    raise KernelcError(
+                        f"region {region} is outside '{decl.name}' (dimension {dim} has {n})",
+                        task.span,
+                    )
+    for a, b in itertools.combinations(graph.tasks, 2):
+        concurrent = b.name not in reach[a.name] and a.name not in reach[b.name]
+        if not concurrent:
+            continue
+        for wa in a.writes:
+            for wb in b.writes:
+                if wa.overlaps(wb):
+                    raise KernelcError(
+                        f"write conflict: '{b.kernel.name}' writes {wb}, which overlaps {wa} "
+                        f"written by '{a.kernel.name}', and neither task depends on the other",
+                        b.span,
+                        [(a.span, "the other write is here")],
+                    )
+    for task in graph.tasks:
+        for region in task.reads:
+            decl = graph.tensor(region.tensor)
+            if decl.role == "input" or region.is_empty:
+                continue
+            earlier = [
+                w
+                for other in graph.tasks
+                if order[other.name] < order[task.name]
+                for w in other.writes
+                if w.tensor == region.tensor
+            ]
+            if not _covered(region, earlier):
+                raise KernelcError(
+                    f"'{task.kernel.name}' reads {region}, but no earlier task writes all of it",
+                    task.span,
+                )
+
+
+def _covered(region: Region, writes: list[Region]) -> bool:
+    """Whether the union of ``writes`` covers ``region`` (coordinate compression on the boxes)."""
+    rank = len(region.box)
+    cuts = []
+    for d in range(rank):
+        points = {region.box[d][0], region.box[d][1]}
+        for w in writes:
+            for p in w.box[d]:
+                if region.box[d][0] < p < region.box[d][1]:
+                    points.add(p)
+        cuts.append(sorted(points))
+    cells = itertools.product(*(zip(c[:-1], c[1:], strict=False) for c in cuts))
+    for cell in cells:
+        if not any(
+            all(w.box[d][0] <= cell[d][0] and cell[d][1] <= w.box[d][1] for d in range(rank))
+            for w in writes
+        ):
+            return False
+    return True

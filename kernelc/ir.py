@@ -1,0 +1,352 @@
+"""The kernel IR: immutable nodes, each with the source span it came from.
+
+Frontends build these nodes with ``dtype=None``; the type checker returns a copy in which every
+expression carries its element type. Analyses add facts (such as which loops are parallel) by
+returning new nodes, never by mutation, so any stage of a program can be kept and compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from kernelc.diagnostics import Span
+from kernelc.types import DType
+
+# ---------------------------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True, kw_only=True)
+class Const:
+    """A literal. Untyped integer and float literals adapt to the type of the other operand."""
+
+    value: int | float | bool
+    span: Span
+    dtype: DType | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Name:
+    """A reference to a loop index, a ``let``/``var`` local, a size or a scalar parameter."""
+
+    name: str
+    span: Span
+    dtype: DType | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slice:
+    """``lo:hi`` inside an index list (only ``search`` and graph calls take slices)."""
+
+    lo: Expr | None
+    hi: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
+class Load:
+    """``tensor[i, j, ...]``: an affine or indirect (gather) read of one element."""
+
+    tensor: str
+    indices: tuple[Expr, ...]
+    span: Span
+    dtype: DType | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unary:
+    op: str  # "-", "!", "~"
+    operand: Expr
+    span: Span
+    dtype: DType | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Binary:
+    op: str  # arithmetic, bitwise, comparison or logical operator as spelled in source
+    lhs: Expr
+    rhs: Expr
+    span: Span
+    dtype: DType | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Select:
+    cond: Expr
+    if_true: Expr
+    if_false: Expr
+    span: Span
+    dtype: DType | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cast:
+    to: DType
+    operand: Expr
+    span: Span
+    dtype: DType | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Intrinsic:
+    """A math function: sqrt, exp, log, abs, min, max, fma, floor."""
+
+    fn: str
+    args: tuple[Expr, ...]
+    span: Span
+    dtype: DType | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reduce:
+    """``sum(var in lo .. hi) body``: a left-to-right fold in the body's type."""
+
+    op: str
+    var: str
+    lo: Expr
+    hi: Expr
+    body: Expr
+    span: Span
+    dtype: DType | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Search:
+    """``search(t[..., lo:hi, ...], value)``: index of the last element <= value, clamped."""
+
+    tensor: str
+    indices: tuple[Expr | Slice, ...]
+    value: Expr
+    span: Span
+    dtype: DType | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rand:
+    """``rand(key, counter)`` (f32 in [0, 1)) or ``randbits(key, counter)`` (u32)."""
+
+    key: Expr
+    counter: Expr
+    bits: bool
+    span: Span
+    dtype: DType | None = None
+
+
+Expr = Const | Name | Load | Unary | Binary | Select | Cast | Intrinsic | Reduce | Search | Rand
+
+# ----------------------------------------------------------------------------------- statements
+
+
+@dataclass(frozen=True, kw_only=True)
+class For:
+    """``for var in lo .. hi``; ``parallel`` is decided by access analysis (None before it)."""
+
+    var: str
+    lo: Expr
+    hi: Expr
+    body: tuple[Stmt, ...]
+    span: Span
+    parallel: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Let:
+    name: str
+    value: Expr
+    span: Span
+    declared: DType | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VarDecl:
+    """A mutable scalar local (``var acc: f32 = 0;``)."""
+
+    name: str
+    value: Expr
+    span: Span
+    declared: DType | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Assign:
+    """``name op= value`` on a ``var`` local."""
+
+    name: str
+    op: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
+class Store:
+    """``tensor[indices] op= value``; op is "=" or a compound operator such as "+="."""
+
+    tensor: str
+    indices: tuple[Expr, ...]
+    op: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
+class If:
+    cond: Expr
+    then: tuple[Stmt, ...]
+    orelse: tuple[Stmt, ...]
+    span: Span
+
+
+Stmt = For | Let | VarDecl | Assign | Store | If
+
+# ------------------------------------------------------------------------------ declarations
+
+
+@dataclass(frozen=True, kw_only=True)
+class Param:
+    """A tensor (``shape`` non-empty) or scalar parameter, input or output."""
+
+    name: str
+    dtype: DType
+    shape: tuple[Expr, ...]
+    span: Span
+    is_output: bool = False
+    default: Const | None = None
+
+    @property
+    def is_scalar(self) -> bool:
+        return not self.shape
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kernel:
+    name: str
+    params: tuple[Param, ...]
+    outputs: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+    sizes: tuple[str, ...] = ()
+
+    @property
+    def all_params(self) -> tuple[Param, ...]:
+        return self.params + self.outputs
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.all_params if p.name == name), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TensorRef:
+    """A whole tensor or a slice of one, as an argument or result of a graph call."""
+
+    name: str
+    slices: tuple[Slice | Expr, ...] | None
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskCall:
+    """``results = kernel(args);`` inside a graph."""
+
+    kernel: str
+    args: tuple[TensorRef | Const, ...]
+    results: tuple[TensorRef, ...]
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
+class Graph:
+    name: str
+    params: tuple[Param, ...]
+    outputs: tuple[Param, ...]
+    temps: tuple[Param, ...]
+    calls: tuple[TaskCall, ...]
+    span: Span
+    sizes: tuple[str, ...] = ()
+
+    @property
+    def all_params(self) -> tuple[Param, ...]:
+        return self.params + self.outputs
+
+
+@dataclass(frozen=True, kw_only=True)
+class SizeDecl:
+    name: str
+    default: int | None
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
+class Module:
+    """One source file: its sizes, kernels and graphs."""
+
+    filename: str
+    sizes: tuple[SizeDecl, ...]
+    kernels: tuple[Kernel, ...]
+    graphs: tuple[Graph, ...]
+    span: Span
+
+    def kernel(self, name: str) -> Kernel | None:
+        return next((k for k in self.kernels if k.name == name), None)
+
+    def graph(self, name: str) -> Graph | None:
+        return next((g for g in self.graphs if g.name == name), None)
+
+    def size_default(self, name: str) -> int | None:
+        decl = next((s for s in self.sizes if s.name == name), None)
+        return decl.default if decl else None
+
+
+# ----------------------------------------------------------------------------------- walking
+
+
+def children(node: Expr | Stmt | Slice) -> Iterator[Expr | Stmt | Slice]:
+    """The direct sub-expressions and sub-statements of a node, in source order."""
+    match node:
+        case Const() | Name():
+            return
+        case Slice(lo=lo, hi=hi):
+            yield from (x for x in (lo, hi) if x is not None)
+        case Load(indices=idx):
+            yield from idx
+        case Unary(operand=a) | Cast(operand=a):
+            yield a
+        case Binary(lhs=a, rhs=b):
+            yield a
+            yield b
+        case Select(cond=c, if_true=a, if_false=b):
+            yield from (c, a, b)
+        case Intrinsic(args=args):
+            yield from args
+        case Reduce(lo=lo, hi=hi, body=body):
+            yield from (lo, hi, body)
+        case Search(indices=idx, value=v):
+            yield from idx
+            yield v
+        case Rand(key=k, counter=c):
+            yield from (k, c)
+        case For(lo=lo, hi=hi, body=body):
+            yield from (lo, hi)
+            yield from body
+        case Let(value=v) | VarDecl(value=v) | Assign(value=v):
+            yield v
+        case Store(indices=idx, value=v):
+            yield from idx
+            yield v
+        case If(cond=c, then=t, orelse=e):
+            yield c
+            yield from t
+            yield from e
+        case _:
+            raise TypeError(f"not an IR node: {node!r}")
+
+
+def walk(node: Expr | Stmt | Slice) -> Iterator[Expr | Stmt | Slice]:
+    """Every node below and including ``node``, depth first, in source order."""
+    yield node
+    for child in children(node):
+        yield from walk(child)
+
+
+def walk_body(body: tuple[Stmt, ...]) -> Iterator[Expr | Stmt | Slice]:
+    for stmt in body:
+        yield from walk(stmt)

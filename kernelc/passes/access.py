@@ -1,0 +1,331 @@
+"""Access analysis: which loops are parallel, how far stencils reach, what each task touches.
+
+Three results, each used by later stages:
+- :func:`mark_parallel` marks a loop parallel when its iterations write disjoint elements and read
+  nothing another iteration writes. Backends split parallel loops across threads, lanes and PEs.
+- :func:`check_bounds` proves affine indices stay inside their arrays for the bound sizes and
+  reports the first index that can leave them, with the loop values that take it there.
+- :func:`summarise` gives per-tensor footprints, halo widths and reductions for partitioners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from kernelc import ir
+from kernelc.affine import Affine, Interval, affine, bounds, evaluate, render
+from kernelc.diagnostics import KernelcError
+
+# ---------------------------------------------------------------------------- parallel loops
+
+
+def mark_parallel(kernel: ir.Kernel) -> ir.Kernel:
+    """Return the kernel with ``parallel`` decided on every ``for``."""
+    return replace(kernel, body=_mark_block(kernel.body, {}))
+
+
+def _mark_block(body: tuple[ir.Stmt, ...], aliases: dict[str, Affine]) -> tuple[ir.Stmt, ...]:
+    out = []
+    aliases = dict(aliases)
+    for stmt in body:
+        if isinstance(stmt, ir.Let) and (form := affine(stmt.value, aliases)) is not None:
+            aliases[stmt.name] = form
+        out.append(_mark_stmt(stmt, aliases))
+    return tuple(out)
+
+
+def _mark_stmt(stmt: ir.Stmt, aliases: dict[str, Affine]) -> ir.Stmt:
+    match stmt:
+        case ir.For():
+            body = _mark_block(stmt.body, aliases)
+            return replace(stmt, body=body, parallel=_is_parallel(stmt.var, body, aliases))
+        case ir.If():
+            return replace(
+                stmt, then=_mark_block(stmt.then, aliases), orelse=_mark_block(stmt.orelse, aliases)
+            )
+    return stmt
+
+
+def _defined_inside(body: tuple[ir.Stmt, ...]) -> set[str]:
+    names = set()
+    for node in ir.walk_body(body):
+        if isinstance(node, ir.For):
+            names.add(node.var)
+        elif isinstance(node, ir.Let | ir.VarDecl):
+            names.add(node.name)
+        elif isinstance(node, ir.Reduce):
+            names.add(node.var)
+    return names
+
+
+def _is_parallel(var: str, body: tuple[ir.Stmt, ...], outer: dict[str, Affine]) -> bool:
+    inside = _defined_inside(body)
+    aliases = dict(outer)
+    for node in ir.walk_body(body):
+        if isinstance(node, ir.Let) and (form := affine(node.value, aliases)) is not None:
+            aliases[node.name] = form
+    for node in ir.walk_body(body):
+        if isinstance(node, ir.Assign) and node.name not in inside:
+            return False  # a variable carried from one iteration to the next
+    stores = [n for n in ir.walk_body(body) if isinstance(n, ir.Store)]
+    written = {s.tensor for s in stores}
+    own_forms: dict[str, list[tuple[Affine | None, ...]]] = {}
+    for store in stores:
+        forms = tuple(affine(i, aliases) for i in store.indices)
+        if not _injective_in(var, forms, inside):
+            return False
+        own_forms.setdefault(store.tensor, []).append(forms)
+    for node in ir.walk_body(body):
+        if isinstance(node, ir.Search) and node.tensor in written:
+            return False
+        if isinstance(node, ir.Load) and node.tensor in written:
+            forms = tuple(affine(i, aliases) for i in node.indices)
+            if None in forms or forms not in own_forms[node.tensor]:
+                return False
+    return True
+
+
+def _injective_in(var: str, forms: tuple[Affine | None, ...], inside: set[str]) -> bool:
+    """Some index is ``c*var + (terms fixed during the loop)`` with c != 0."""
+    for form in forms:
+        if form is None or form.coef(var) == 0:
+            continue
+        if not (form.names - {var}) & inside:
+            return True
+    return False
+
+
+# ------------------------------------------------------------------------------ bounds check
+
+
+def check_bounds(
+    kernel: ir.Kernel, sizes: Mapping[str, int], shapes: Mapping[str, tuple[int, ...]]
+) -> None:
+    """Raise a located error for the first affine index that can leave its array."""
+    ranges: dict[str, Interval] = {name: (v, v) for name, v in sizes.items()}
+    _check_block(kernel.body, ranges, {}, shapes, sizes)
+
+
+def _range_of(expr: ir.Expr, ranges: Mapping[str, Interval], aliases) -> Interval | None:
+    form = affine(expr, aliases)
+    if form is None:
+        return None
+    result = bounds(form, ranges)
+    return result[0] if result else None
+
+
+def _check_block(body, ranges, aliases, shapes, sizes) -> None:
+    aliases = dict(aliases)
+    for stmt in body:
+        for node in _own_exprs(stmt):
+            _check_expr(node, ranges, aliases, shapes, sizes)
+        match stmt:
+            case ir.For():
+                lo = _range_of(stmt.lo, ranges, aliases)
+                hi = _range_of(stmt.hi, ranges, aliases)
+                inner = dict(ranges)
+                if lo is not None and hi is not None:
+                    if hi[1] <= lo[0]:
+                        continue  # the loop never runs at these sizes
+                    inner[stmt.var] = (lo[0], hi[1] - 1)
+                else:
+                    inner.pop(stmt.var, None)
+                _check_block(stmt.body, inner, aliases, shapes, sizes)
+            case ir.Let():
+                form = affine(stmt.value, aliases)
+                if form is not None:
+                    aliases[stmt.name] = form
+            case ir.Store():
+                _check_index(stmt.tensor, stmt.indices, ranges, aliases, shapes, sizes)
+            case ir.If():
+                _check_block(stmt.then, _narrow(stmt.cond, ranges, aliases), aliases, shapes, sizes)
+                _check_block(stmt.orelse, ranges, aliases, shapes, sizes)
+
+
+def _own_exprs(stmt: ir.Stmt):
+    """The expressions evaluated by a statement itself (not by nested statements)."""
+    match stmt:
+        case ir.For():
+            return (stmt.lo, stmt.hi)
+        case ir.Let() | ir.VarDecl() | ir.Assign():
+            return (stmt.value,)
+        case ir.Store():
+            return (*stmt.indices, stmt.value)
+        case ir.If():
+            return (stmt.cond,)
+    return ()
+
+
+def _check_expr(expr, ranges, aliases, shapes, sizes) -> None:
+    match expr:
+        case ir.Load():
+            _check_index(expr.tensor, expr.indices, ranges, aliases, shapes, sizes)
+        case ir.Search():
+            _check_search(expr, ranges, aliases, shapes, sizes)
+        case ir.Reduce():
+            for part in (expr.lo, expr.hi):
+                _check_expr(part, ranges, aliases, shapes, sizes)
+            lo = _range_of(expr.lo, ranges, aliases)
+            hi = _range_of(expr.hi, ranges, aliases)
+            inner = dict(ranges)
+            if lo is not None and hi is not None:
+                if hi[1] <= lo[0]:
+                    return
+                inner[expr.var] = (lo[0], hi[1] - 1)
+            else:
+                inner.pop(expr.var, None)
+            _check_expr(expr.body, inner, aliases, shapes, sizes)
+            return
+        case ir.Select():
+            _check_expr(expr.cond, ranges, aliases, shapes, sizes)
+            _check_expr(expr.if_true, _narrow(expr.cond, ranges, aliases), aliases, shapes, sizes)
+            _check_expr(expr.if_false, ranges, aliases, shapes, sizes)
+            return
+    for child in ir.children(expr):
+        _check_expr(child, ranges, aliases, shapes, sizes)
+
+
+def _check_index(tensor, indices, ranges, aliases, shapes, sizes) -> None:
+    shape = shapes[tensor]
+    for dim, (index, extent) in enumerate(zip(indices, shape, strict=True)):
+        form = affine(index, aliases)
+        if form is None:
+            continue  # data-dependent: clamped (loads) or dropped (stores) at run time
+        result = bounds(form, ranges)
+        if result is None:
+            continue
+        (lo, hi), at_lo, at_hi = result
+        if lo < 0 or hi >= extent:
+            value, where = (lo, at_lo) if lo < 0 else (hi, at_hi)
+            loop_values = ", ".join(f"{n} = {v}" for n, v in where.items() if n not in sizes)
+            size_values = ", ".join(f"{n} = {v}" for n, v in sizes.items() if n in form.names)
+            when = f" when {loop_values}" if loop_values else ""
+            given = f" ({size_values})" if size_values else ""
+            raise KernelcError(
+                f"index {render(form)} of '{tensor}' (dimension {dim}) reaches {value}{when}, "
+                f"outside 0 .. {extent - 1}{given}; tighten the loop bounds or guard the access",
+                index.span,
+            )
+
+
+def _check_search(expr: ir.Search, ranges, aliases, shapes, sizes) -> None:
+    plain = [i for i in expr.indices if not isinstance(i, ir.Slice)]
+    for index in plain:
+        _check_expr(index, ranges, aliases, shapes, sizes)
+    shape = shapes[expr.tensor]
+    for dim, index in enumerate(expr.indices):
+        if isinstance(index, ir.Slice):
+            for bound in (index.lo, index.hi):
+                if bound is None:
+                    continue
+                reach = _range_of(bound, ranges, aliases)
+                if reach is not None and (reach[0] < 0 or reach[1] > shape[dim]):
+                    raise KernelcError(
+                        f"slice bound of '{expr.tensor}' (dimension {dim}) can be "
+                        f"{reach[0] if reach[0] < 0 else reach[1]}, outside 0 .. {shape[dim]}",
+                        bound.span,
+                    )
+        else:
+            _check_index(
+                expr.tensor, (index,), ranges, aliases, {expr.tensor: (shape[dim],)}, sizes
+            )
+
+
+def _narrow(cond: ir.Expr, ranges, aliases) -> dict[str, Interval]:
+    """Tighten loop ranges with guards like ``i > 0 && i < H - 1`` (other guards are ignored)."""
+    narrowed = dict(ranges)
+    conjuncts = [cond]
+    while conjuncts:
+        c = conjuncts.pop()
+        if isinstance(c, ir.Binary) and c.op == "&&":
+            conjuncts += [c.lhs, c.rhs]
+            continue
+        if not (isinstance(c, ir.Binary) and c.op in ("<", "<=", ">", ">=")):
+            continue
+        for name_side, other, op in ((c.lhs, c.rhs, c.op), (c.rhs, c.lhs, _flip(c.op))):
+            if isinstance(name_side, ir.Name) and name_side.name in narrowed:
+                reach = _range_of(other, narrowed, aliases)
+                if reach is None:
+                    continue
+                lo, hi = narrowed[name_side.name]
+                if op == "<":
+                    hi = min(hi, reach[1] - 1)
+                elif op == "<=":
+                    hi = min(hi, reach[1])
+                elif op == ">":
+                    lo = max(lo, reach[0] + 1)
+                else:
+                    lo = max(lo, reach[0])
+                narrowed[name_side.name] = (lo, hi)
+    return narrowed
+
+
+def _flip(op: str) -> str:
+    return {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+
+
+# ---------------------------------------------------------------------------------- summary
+
+
+@dataclass(frozen=True)
+class TensorAccess:
+    """How one kernel touches one tensor."""
+
+    tensor: str
+    reads: int
+    writes: int
+    reduction: bool  # written with a compound operator (+=, max=, ...)
+    indirect: bool  # some index is data-dependent (a gather or scatter)
+    halo: tuple[tuple[int, int], ...]  # per dimension: how far below / above the loop index
+
+
+def summarise(kernel: ir.Kernel) -> tuple[TensorAccess, ...]:
+    """Per-tensor access facts used by partitioners and shown by ``--emit ir``."""
+    loops = {n.var for n in ir.walk_body(kernel.body) if isinstance(n, ir.For | ir.Reduce)}
+    static = loops | set(kernel.sizes) | {p.name for p in kernel.params if p.is_scalar}
+    aliases: dict[str, Affine] = {}
+    for node in ir.walk_body(kernel.body):
+        if isinstance(node, ir.Let) and (form := affine(node.value, aliases)) is not None:
+            aliases[node.name] = form
+    result = []
+    for param in kernel.all_params:
+        if param.is_scalar:
+            continue
+        rank = len(param.shape)
+        halo = [[0, 0] for _ in range(rank)]
+        reads = writes = 0
+        reduction = indirect = False
+        for node in ir.walk_body(kernel.body):
+            if isinstance(node, ir.Load | ir.Store | ir.Search) and node.tensor == param.name:
+                if isinstance(node, ir.Store):
+                    writes += 1
+                    reduction |= node.op != "="
+                else:
+                    reads += 1
+                for dim, index in enumerate(node.indices):
+                    if isinstance(index, ir.Slice):
+                        continue
+                    form = affine(index, aliases)
+                    if form is None or not form.names <= static:
+                        indirect = True
+                        continue
+                    loop_terms = [n for n in form.names if n in loops]
+                    if len(loop_terms) == 1 and form.coef(loop_terms[0]) == 1:
+                        halo[dim][0] = max(halo[dim][0], -form.const)
+                        halo[dim][1] = max(halo[dim][1], form.const)
+        result.append(
+            TensorAccess(
+                tensor=param.name,
+                reads=reads,
+                writes=writes,
+                reduction=reduction,
+                indirect=indirect,
+                halo=tuple((lo, hi) for lo, hi in halo),
+            )
+        )
+    return tuple(result)
+
+
+def shape_of(param: ir.Param, sizes: Mapping[str, int]) -> tuple[int, ...]:
+    return tuple(evaluate(d, sizes) for d in param.shape)
