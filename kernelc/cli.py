@@ -49,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # argparse's own usage errors, in our format
         token = ""
-        for marker in ("argument ", "unrecognized arguments: ", "invalid choice: '"):
+        for marker in ("invalid choice: '", "argument ", "unrecognized arguments: "):
             if marker in message:
                 token = message.split(marker, 1)[1].split()[0].strip("':,")
                 break
@@ -58,7 +58,7 @@ class _Parser(argparse.ArgumentParser):
                 token = part
                 break
         span = self.cmdline.span_of(token) if self.cmdline and token else Span(CMDLINE, 1, 1)
-        raise KernelcError(f"{message} (see kernelc {self.prog.split()[-1]} --help)", span)
+        raise KernelcError(f"{message} (see {self.prog} --help)", span)
 
 
 def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
@@ -319,8 +319,9 @@ def _cmd_check(args, cmdline) -> int:
         verdict = compare(got[t.name], want[t.name], args.rtol)
         if verdict.bad is not None:
             index, g, w, allowed = verdict.bad
+            at = [int(i) for i in index]
             print(
-                f"MISMATCH {graph.name} on {backend.name}: '{t.name}'{list(index)} is {g!r}, "
+                f"MISMATCH {graph.name} on {backend.name}: '{t.name}'{at} is {g!r}, "
                 f"the reference interpreter gives {w!r} (allowed difference {allowed:.3g}); "
                 f"{verdict.count} of {want[t.name].size} elements differ"
             )
@@ -354,7 +355,7 @@ def compare(got: np.ndarray, want: np.ndarray, rtol: float | None = None) -> Ver
     g, w = got.astype(np.float64), want.astype(np.float64)
     finite = np.isfinite(w)
     scale = float(np.max(np.abs(w[finite]), initial=0.0))
-    allowed = rtol * (np.abs(w) + scale) + np.finfo(np.float64).tiny
+    allowed = rtol * (np.where(finite, np.abs(w), 0.0) + scale) + np.finfo(np.float64).tiny
     same_special = (np.isnan(g) & np.isnan(w)) | (~finite & (g == w))
     err = np.where(same_special, 0.0, np.abs(g - w))
     err = np.where(np.isnan(err), np.inf, err)

@@ -367,7 +367,7 @@ def fma(a: Value, b: Value, c: Value) -> Value:
         np.float64
     )
     tie = (rt != r) & ((r - rt) == (away - r)) & (err != 0) & np.isfinite(r)
-    nudged = np.where(tie, np.nextafter(r, r + err), r)
+    nudged = np.where(tie, np.nextafter(r, np.copysign(np.inf, err)), r)
     return _scalar_if_0d(np.asarray(nudged).astype(target))
 
 

@@ -7,7 +7,13 @@ from functools import cache
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from kernelc import ir
 from kernelc.diagnostics import KernelcError, Span, register_source
@@ -54,7 +60,12 @@ def parse(text: str, filename: str = "<string>") -> ir.Module:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, filename, text) from None
-    return _ToIR(filename).transform(tree)
+    try:
+        return _ToIR(filename).transform(tree)
+    except VisitError as exc:  # lark wraps what the transformer raises; unwrap user errors
+        if isinstance(exc.orig_exc, KernelcError):
+            raise exc.orig_exc from None
+        raise
 
 
 def _syntax_error(exc: UnexpectedInput, filename: str, text: str) -> KernelcError:
@@ -373,6 +384,12 @@ class _ToIR(Transformer):
 
     def float_literal(self, meta, items):
         return ir.Const(value=float(str(items[0])), span=self.sp(items[0]))
+
+    def negative_int_literal(self, meta, items):
+        return ir.Const(value=-int(str(items[0]), 0), span=self.sp(meta))
+
+    def negative_float_literal(self, meta, items):
+        return ir.Const(value=-float(str(items[0])), span=self.sp(meta))
 
     def true_literal(self, meta, items):
         return ir.Const(value=True, span=self.sp(meta), dtype=DType.BOOL)
