@@ -357,7 +357,8 @@ def compare(got: np.ndarray, want: np.ndarray, rtol: float | None = None) -> Ver
     scale = float(np.max(np.abs(w[finite]), initial=0.0))
     allowed = rtol * (np.where(finite, np.abs(w), 0.0) + scale) + np.finfo(np.float64).tiny
     same_special = (np.isnan(g) & np.isnan(w)) | (~finite & (g == w))
-    err = np.where(same_special, 0.0, np.abs(g - w))
+    with np.errstate(invalid="ignore"):
+        err = np.where(same_special, 0.0, np.abs(g - w))
     err = np.where(np.isnan(err), np.inf, err)
     ratio = err / allowed
     if not np.any(ratio > 1):

@@ -245,12 +245,18 @@ class TensorRef:
 
 @dataclass(frozen=True, kw_only=True)
 class TaskCall:
-    """``results = kernel(args);`` inside a graph."""
+    """``results = kernel(args);`` inside a graph.
+
+    ``after`` lists earlier calls (by position) that must finish first although no region links
+    them: an ordering the source states (an OpenMP barrier or depend clause) between tasks that
+    write the same data without reading it.
+    """
 
     kernel: str
     args: tuple[TensorRef | Const, ...]
     results: tuple[TensorRef, ...]
     span: Span
+    after: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -350,3 +356,11 @@ def walk(node: Expr | Stmt | Slice) -> Iterator[Expr | Stmt | Slice]:
 def walk_body(body: tuple[Stmt, ...]) -> Iterator[Expr | Stmt | Slice]:
     for stmt in body:
         yield from walk(stmt)
+
+
+def extent(expr: Expr) -> Span:
+    """The span from the first to the last character of an expression (for underlining it)."""
+    spans = [n.span for n in walk(expr) if n.span.line]
+    first = min(spans, key=lambda s: (s.line, s.col))
+    last = max(spans, key=lambda s: (s.end_line or s.line, s.end_col or s.col))
+    return Span(first.file, first.line, first.col, last.end_line, last.end_col)

@@ -143,7 +143,7 @@ CASES = {
         "index i + 1 of 'a' (dimension 0) reaches 8 when i = 7, outside 0 .. 7; tighten the "
         "loop bounds or guard the access",
         3,
-        16,  # the '+' of the index expression
+        14,  # the start of the index expression, which is underlined whole
         bound(N=8),
     ),
     "shape mismatch between graph stages": Case(

@@ -205,7 +205,7 @@ def _check_index(tensor, indices, ranges, aliases, shapes, sizes) -> None:
             raise KernelcError(
                 f"index {render(form)} of '{tensor}' (dimension {dim}) reaches {value}{when}, "
                 f"outside 0 .. {extent - 1}{given}; tighten the loop bounds or guard the access",
-                index.span,
+                ir.extent(index),
             )
 
 
