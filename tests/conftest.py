@@ -17,3 +17,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def _run_from_repository_root(monkeypatch):
+    """Tests name examples by repository-relative paths, whatever directory pytest started in."""
+    monkeypatch.chdir(ROOT)
