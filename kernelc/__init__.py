@@ -5,9 +5,6 @@ prog = kc.load("examples/sobel.k", params={"H": 64, "W": 48})
 out = kc.run(prog, "interp", {"img": image})["mag"]
 """
 
-# Load the interpreter module first: importing a submodule later would rebind ``kc.interpret``
-# (the function below) to the module ``kernelc.interpret``.
-from kernelc import interpret as _interpreter  # noqa: F401
 from kernelc.api import Program, build, interpret, load, loads, run, run_with_stats
 from kernelc.artifact import Artifact
 from kernelc.diagnostics import KernelcError

@@ -278,11 +278,11 @@ def test_artifact_write_is_atomic(tmp_path: Path) -> None:
 
 
 def test_public_api_survives_loading_the_interpreter() -> None:
-    """Importing the module kernelc.interpret must not replace the function kc.interpret."""
+    """Importing the interpreter module must not replace the function kc.interpret."""
     prog = kc.loads("kernel k(a: i32[N]) -> b: i32[N] { for i in 0 .. N { b[i] = a[i] + 1; } }")
     a = np.arange(3, dtype=np.int32)
     assert kc.run(prog, "interp", {"a": a})["b"].tolist() == [1, 2, 3]
-    import kernelc.interpret  # noqa: F401
+    import kernelc.interpreter  # noqa: F401
 
     assert callable(kc.interpret)
     assert kc.interpret(prog, {"a": a})["b"].tolist() == [1, 2, 3]

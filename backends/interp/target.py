@@ -10,7 +10,7 @@ import numpy as np
 
 from kernelc.artifact import Artifact, base_manifest, manifest_text
 from kernelc.graph import TaskGraph
-from kernelc.interpret import interpret
+from kernelc.interpreter import interpret
 from kernelc.printer import graph_text
 from kernelc.targets import RunResult
 
