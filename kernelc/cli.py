@@ -383,7 +383,7 @@ def _cmd_xsdata(args, cmdline) -> int:
         f"wrote {len(paths)} arrays to {args.output}/ ({args.size}: {ni} nuclides x {ng} "
         f"grid points, {args.lookups} lookups)"
     )
-    print(f"run: kernelc run examples/xs_lookup.k --target interp --in-dir {args.output}")
+    print(f"run: kernelc run examples/xs_lookup.k --target cpu --in-dir {args.output}")
     return 0
 
 

@@ -19,6 +19,7 @@ from kernelc.graph import TaskGraph
 
 REGISTRY: dict[str, str] = {
     "interp": "kernelc.backends.interp.target",
+    "cpu": "kernelc.backends.cpu.target",
 }
 
 
