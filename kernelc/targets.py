@@ -20,6 +20,7 @@ from kernelc.graph import TaskGraph
 REGISTRY: dict[str, str] = {
     "interp": "kernelc.backends.interp.target",
     "cpu": "kernelc.backends.cpu.target",
+    "csl": "kernelc.backends.csl.target",
 }
 
 

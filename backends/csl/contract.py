@@ -1,0 +1,704 @@
+"""Matrix products ``c[i, j] = sum(k) a[i, k] * b[k, j]`` on the PE grid: SUMMA or split-K.
+
+SUMMA (as in the SDK's gemm-collectives_2d benchmark): C is in blocks over rows and columns of
+the grid, A in blocks whose K range is split over the W columns, and B's K range in the same W
+panels, panel s held by grid row s mod H. In step s every PE row broadcasts the A panel of
+column s along the row and every column broadcasts B panel s from its holder down the column
+(``<collectives_2d>``); the compute task, joined on both broadcasts (one activates it, the other
+unblocks it), accumulates its block with ``@fmacs`` over the longer of the two block sides.
+
+Split-K (for tall-skinny products such as PCA's projection, B x P times P x K with P large):
+K is split over all PEs, each PE multiplies its slice into a partial C, and the partial sums
+are reduced along each row to the last column and down that column to the corner PE, which
+holds C. The plan picks the scheme with the lower modelled cycle count that fits in memory.
+Both accumulate in ascending k on each PE, like the reference; split-K then adds partial sums
+in a different order, so its results agree within rounding rather than bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kernelc import ir
+from kernelc.affine import evaluate
+from kernelc.backends.csl import machine
+from kernelc.backends.csl import model as m
+from kernelc.backends.csl.builder import Builder
+from kernelc.backends.csl.partition import DimMap, Layout, Split
+from kernelc.backends.csl.stencil import Shared, _merge, check_whole, split_params, tensor_of
+from kernelc.diagnostics import KernelcError
+from kernelc.graph import Task, TaskGraph
+from kernelc.types import DType
+
+
+@dataclass(frozen=True)
+class Contraction:
+    a: str  # kernel parameter names
+    b: str
+    c: str
+    m: int
+    n: int
+    k: int
+
+
+def contraction_shape(task: Task) -> Contraction | None:
+    body = task.kernel.body
+    loops = []
+    while len(body) == 1 and isinstance(body[0], ir.For) and body[0].parallel:
+        loops.append(body[0])
+        body = body[0].body
+    if len(loops) != 2 or len(body) != 1 or not isinstance(body[0], ir.Store):
+        return None
+    store = body[0]
+    red = store.value
+    if store.op != "=" or not isinstance(red, ir.Reduce) or red.op != "sum":
+        return None
+    if red.dtype != DType.F32:
+        return None
+    prod = red.body
+    if not (isinstance(prod, ir.Binary) and prod.op == "*"):
+        return None
+    loads = (prod.lhs, prod.rhs)
+    if not all(isinstance(x, ir.Load) and len(x.indices) == 2 for x in loads):
+        return None
+    if not all(isinstance(i, ir.Name) for i in store.indices):
+        return None
+    vi, vj = (i.name for i in store.indices)
+    names = [tuple(i.name if isinstance(i, ir.Name) else None for i in x.indices) for x in loads]
+    k = red.var
+    a = next((x for x, nm in zip(loads, names, strict=True) if nm == (vi, k)), None)
+    b = next((x for x, nm in zip(loads, names, strict=True) if nm == (k, vj)), None)
+    if a is None or b is None or a is b:
+        return None
+    sizes = task.size_env
+    bounds = [(evaluate(lp.lo, sizes), evaluate(lp.hi, sizes)) for lp in loops]
+    kr = (evaluate(red.lo, sizes), evaluate(red.hi, sizes))
+    if {lp.var for lp in loops} != {vi, vj}:
+        return None
+    shape_a = task.binding(a.tensor).region.view_shape
+    shape_b = task.binding(b.tensor).region.view_shape
+    mi = dict(zip((lp.var for lp in loops), bounds, strict=True))
+    if mi[vi] != (0, shape_a[0]) or mi[vj] != (0, shape_b[1]) or kr != (0, shape_a[1]):
+        return None
+    if shape_b[0] != shape_a[1]:
+        return None
+    return Contraction(a.tensor, b.tensor, store.tensor, shape_a[0], shape_b[1], shape_a[1])
+
+
+# --------------------------------------------------------------------------------- plan
+
+
+def _summa_layouts(c: Contraction, names: dict[str, str], w: int, h: int) -> dict[str, Layout]:
+    kp = Split(c.k, w)
+    return {
+        "a": Layout(names["a"], DType.F32, (DimMap(c.m, "y", Split(c.m, h)), DimMap(c.k, "x", kp))),
+        "b": Layout(
+            names["b"],
+            DType.F32,
+            (DimMap(c.k, "y", kp, slots=-(-w // h)), DimMap(c.n, "x", Split(c.n, w))),
+        ),
+        "c": Layout(
+            names["c"],
+            DType.F32,
+            (DimMap(c.m, "y", Split(c.m, h)), DimMap(c.n, "x", Split(c.n, w))),
+        ),
+    }
+
+
+def _splitk_layouts(c: Contraction, names: dict[str, str], w: int, h: int) -> dict[str, Layout]:
+    ks = Split(c.k, w * h)
+    return {
+        "a": Layout(names["a"], DType.F32, (DimMap(c.m), DimMap(c.k, "xy", ks))),
+        "b": Layout(names["b"], DType.F32, (DimMap(c.k, "xy", ks), DimMap(c.n))),
+        "c": Layout(names["c"], DType.F32, (DimMap(c.m), DimMap(c.n))),
+    }
+
+
+def _summa_cost(c: Contraction, w: int, h: int) -> tuple[int, int]:
+    mt, nt, kp = -(-c.m // h), -(-c.n // w), -(-c.k // w)
+    slots = -(-w // h)
+    per_step = (mt * kp + w) + (kp * nt + h) + _gemm_cycles(mt, nt, kp)
+    memory = 4 * (2 * mt * kp + (slots + 1) * kp * nt + mt * nt)
+    return w * per_step, memory
+
+
+def _splitk_cost(c: Contraction, w: int, h: int) -> tuple[int, int]:
+    kb = -(-c.k // (w * h))
+    cycles = _gemm_cycles(c.m, c.n, kb) + 2 * c.m * c.n + w + h
+    memory = 4 * (c.m * kb + kb * c.n + 3 * c.m * c.n)
+    return cycles, memory
+
+
+def _gemm_cycles(mt: int, nt: int, kp: int) -> int:
+    rows = mt * kp * (machine.DSD_SETUP_CYCLES + nt + 4)
+    cols = nt * kp * (machine.DSD_SETUP_CYCLES + mt + 4)
+    return min(rows, cols)
+
+
+def plan(
+    task: Task, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int, options: dict
+) -> None:
+    check_whole(task, graph)
+    c = contraction_shape(task)
+    names = {"a": tensor_of(task, c.a), "b": tensor_of(task, c.b), "c": tensor_of(task, c.c)}
+    fixed = layouts.get(names["c"])
+    summa_cycles, summa_mem = _summa_cost(c, w, h)
+    split_cycles, split_mem = _splitk_cost(c, w, h)
+    room = machine.WSE2.pe_memory - machine.CODE_BASE_BYTES - 4000
+    if fixed is not None and all(d.split is None for d in fixed.dims):
+        scheme = "splitk"
+    elif fixed is not None:
+        scheme = "summa"
+    elif (summa_mem <= room) != (split_mem <= room):
+        scheme = "summa" if summa_mem <= room else "splitk"
+    elif summa_mem > room:
+        scheme = "summa" if summa_mem <= split_mem else "splitk"
+    else:
+        scheme = "summa" if summa_cycles <= split_cycles else "splitk"
+    options.setdefault("schemes", {})[task.name] = scheme
+    chosen = (_summa_layouts if scheme == "summa" else _splitk_layouts)(c, names, w, h)
+    for key in ("c", "a", "b"):
+        _merge(layouts, chosen[key], task.span)
+
+
+# --------------------------------------------------------------------------------- code
+
+
+@dataclass
+class ContractionCode:
+    launch: str
+    scheme: str
+    steps: int
+    mt: int
+    nt: int
+    kp: int
+    by_rows: bool
+    broadcast: tuple[int, int] = (0, 0)
+    reduce: int = 0
+    output_rects: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+
+    @property
+    def describe(self) -> str:
+        side = "a row of C" if self.by_rows else "a column of C"
+        if self.scheme == "summa":
+            return (
+                f"SUMMA matrix product in {self.steps} steps: A panels broadcast along the rows, "
+                "B panels down the columns (collectives_2d), then C += A panel x B panel with "
+                f"one @fmacs per element pair over {side}"
+            )
+        return (
+            "split-K matrix product: K over all PEs, partial products with @fmacs over "
+            f"{side}, summed along each row and down the last column (collectives_2d "
+            "reduce_fadds) into the corner PE"
+        )
+
+
+def _collectives(b: Builder, shared: Shared) -> None:
+    if b.c2d:
+        return
+    b.c2d = True
+    colors = {}
+    tasks = {}
+    for axis in ("x", "y"):
+        colors[axis] = [b.color(f"c2d_{axis}_{k}", f"collectives_2d along {axis}") for k in (0, 1)]
+        tasks[axis] = [
+            b.layout_task_id(f"c2d_{axis}_entry_{k}", f"collectives_2d along {axis} (library task)")
+            for k in (0, 1)
+        ]
+    b.layout_consts.append(
+        m.VarDecl("c2d", None, m.builtin("import_module", m.Str("<collectives_2d/params>")), True)
+    )
+    cfg = m.struct(
+        x_colors=m.Tuple(tuple(m.Name(n) for n in colors["x"])),
+        x_entrypoints=m.Tuple(tuple(m.Name(n) for n in tasks["x"])),
+        y_colors=m.Tuple(tuple(m.Name(n) for n in colors["y"])),
+        y_entrypoints=m.Tuple(tuple(m.Name(n) for n in tasks["y"])),
+    )
+    b.pe_param(
+        "c2d_params",
+        "comptime_struct",
+        m.call(m.member("c2d", "get_params"), m.Name("x"), m.Name("y"), cfg),
+        "row (x) and column (y) collectives: colors and library tasks",
+    )
+    for axis, var in (("x", "mpi_x"), ("y", "mpi_y")):
+        queues = m.ArrayLit(
+            m.ArrayT((m.Int(2),), m.Named("u16")), (m.Int(b.queue()), m.Int(b.queue()))
+        )
+        b.const(
+            var,
+            m.builtin(
+                "import_module",
+                m.Str("<collectives_2d/pe>"),
+                m.Struct((("dim_params", m.Field(m.Name("c2d_params"), axis)), ("queues", queues))),
+            ),
+        )
+
+
+def lower(
+    task: Task,
+    index: int,
+    graph: TaskGraph,
+    layouts: dict[str, Layout],
+    b: Builder,
+    shared: Shared,
+    options: dict,
+) -> ContractionCode:
+    c = contraction_shape(task)
+    scheme = options["schemes"][task.name]
+    _collectives(b, shared)
+    arrays = {key: b.tensor_arrays[tensor_of(task, getattr(c, key))] for key in ("a", "b", "c")}
+    lays = {key: layouts[tensor_of(task, getattr(c, key))] for key in ("a", "b", "c")}
+    if scheme == "summa":
+        return _summa(task, c, arrays, lays, b, shared)
+    return _splitk(task, c, arrays, lays, b, shared)
+
+
+def _fmacs_loops(
+    b: Builder,
+    c_arr: str,
+    c_pitch: int,
+    a_src: m.Expr,
+    a_pitch: int,
+    b_src: m.Expr,
+    b_pitch: int,
+    rows: m.Expr,
+    cols: m.Expr,
+    depth: m.Expr,
+    by_rows: bool,
+    bases: tuple[str, str],
+) -> list[m.Stmt]:
+    """C[rows, cols] += A[rows, depth] @ B[depth, cols] as @fmacs, k ascending per element.
+
+    ``by_rows``: one op per (i, k) over a row of C (extent cols), else one per (k, j) over a
+    column of C (extent rows); the planner picks the side with fewer, longer operations.
+    ``bases`` name the arrays the A-column and B-row DSDs are declared on; ``a_src``/``b_src``
+    re-base them (@set_dsd_base_addr) or are indexed for the scalar operand.
+    """
+    f32 = m.Name("f32")
+    iv, kv, jv = b.fresh("i"), b.fresh("k"), b.fresh("j")
+    i, k, j = m.Name(iv), m.Name(kv), m.Name(jv)
+
+    def step(var: str, by: m.Expr) -> m.Assign:
+        return m.Assign(m.Name(var), "=", m.builtin("increment_dsd_offset", m.Name(var), by, f32))
+
+    if by_rows:
+        c_dsd = b.fresh(f"{c_arr}_row")
+        b.const(
+            c_dsd,
+            m.builtin(
+                "get_dsd",
+                m.Name("mem1d_dsd"),
+                m.struct(
+                    tensor_access=m.TensorAccess((jv,), (cols,), m.Index(m.Name(c_arr), (j,)))
+                ),
+            ),
+        )
+        b_dsd = b.fresh(f"{bases[1]}_row")
+        b.const(
+            b_dsd,
+            m.builtin(
+                "get_dsd",
+                m.Name("mem1d_dsd"),
+                m.struct(
+                    tensor_access=m.TensorAccess((jv,), (cols,), m.Index(m.Name(bases[1]), (j,)))
+                ),
+            ),
+        )
+        c_cur, b_cur = b.fresh("c_cur"), b.fresh("b_cur")
+        inner = m.For(
+            m.builtin("range", m.Name("i16"), depth),
+            kv,
+            (
+                m.ExprStmt(
+                    m.builtin(
+                        "fmacs",
+                        m.Name(c_cur),
+                        m.Name(c_cur),
+                        m.Name(b_cur),
+                        m.Index(a_src, (m.add(m.mul(i, m.Int(a_pitch)), k),)),
+                    )
+                ),
+                step(b_cur, m.Int(b_pitch)),
+            ),
+        )
+        return [
+            m.VarDecl(c_cur, None, m.Name(c_dsd)),
+            m.For(
+                m.builtin("range", m.Name("i16"), rows),
+                iv,
+                (
+                    m.VarDecl(b_cur, None, m.builtin("set_dsd_base_addr", m.Name(b_dsd), b_src)),
+                    inner,
+                    step(c_cur, m.Int(c_pitch)),
+                ),
+            ),
+        ]
+    c_dsd = b.fresh(f"{c_arr}_col")
+    b.const(
+        c_dsd,
+        m.builtin(
+            "get_dsd",
+            m.Name("mem4d_dsd"),
+            m.struct(
+                tensor_access=m.TensorAccess(
+                    (iv,), (rows,), m.Index(m.Name(c_arr), (m.mul(i, m.Int(c_pitch)),))
+                )
+            ),
+        ),
+    )
+    a_dsd = b.fresh(f"{bases[0]}_col")
+    b.const(
+        a_dsd,
+        m.builtin(
+            "get_dsd",
+            m.Name("mem4d_dsd"),
+            m.struct(
+                tensor_access=m.TensorAccess(
+                    (iv,), (rows,), m.Index(m.Name(bases[0]), (m.mul(i, m.Int(a_pitch)),))
+                )
+            ),
+        ),
+    )
+    c_cur, a_cur = b.fresh("c_cur"), b.fresh("a_cur")
+    inner = m.For(
+        m.builtin("range", m.Name("i16"), cols),
+        jv,
+        (
+            m.ExprStmt(
+                m.builtin(
+                    "fmacs",
+                    m.Name(c_cur),
+                    m.Name(c_cur),
+                    m.Name(a_cur),
+                    m.Index(b_src, (m.add(m.mul(k, m.Int(b_pitch)), j),)),
+                )
+            ),
+            step(c_cur, m.Int(1)),
+        ),
+    )
+    return [
+        m.For(
+            m.builtin("range", m.Name("i16"), depth),
+            kv,
+            (
+                m.VarDecl(c_cur, None, m.Name(c_dsd)),
+                m.VarDecl(
+                    a_cur,
+                    None,
+                    m.builtin(
+                        "increment_dsd_offset",
+                        m.builtin("set_dsd_base_addr", m.Name(a_dsd), a_src),
+                        k,
+                        f32,
+                    ),
+                ),
+                inner,
+            ),
+        ),
+    ]
+
+
+def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode:
+    w, h = b.width, b.height
+    a_lay, c_lay = lays["a"], lays["c"]
+    mt_max, kp_max = a_lay.local_shape
+    nt_max = c_lay.local_shape[1]
+    name = task.kernel.name
+    rows = split_params(b, shared, c_lay.dims[0]).size
+    cols = split_params(b, shared, c_lay.dims[1]).size
+    if "a_buf" not in b.arrays:
+        b.array("a_buf", DType.F32, mt_max * kp_max, "SUMMA: the A and B panels of the step")
+        b.array("b_buf", DType.F32, kp_max * nt_max)
+    elif b.arrays["a_buf"] < 4 * mt_max * kp_max or b.arrays["b_buf"] < 4 * kp_max * nt_max:
+        raise KernelcError(
+            "two matrix products of different shapes in one graph are not "
+            "supported by the csl backend yet",
+            task.span,
+        )
+    step = b.scalar(f"{name}_step", "i16", m.Int(0), f"SUMMA step of '{task.name}'")
+    compute_id = b.task_id(f"{name}_compute", f"SUMMA compute step of {task.name}")
+    x_id = b.task_id(f"{name}_x_done", "row broadcast of the A panel finished")
+    y_id = b.task_id(f"{name}_y_done", "column broadcast of the B panel finished")
+    a_src = b.fresh("a_src")
+    b_src = b.fresh("b_src")
+    ptr = m.ManyPtrT(m.Named("f32"))
+    b.pe_decls.append(m.VarDecl(a_src, ptr, m.Unary("&", m.Name("a_buf"))))
+    b.pe_decls.append(m.VarDecl(b_src, ptr, m.Unary("&", m.Name("b_buf"))))
+    panel = b.fresh(f"{name}_panel")
+    kk = c.k
+    s = m.Name("s")
+    size: m.Expr = m.lit(kk // w)
+    if kk % w:
+        size = m.Binary("+", size, m.IfExpr(m.Binary("<", s, m.lit(kk % w)), m.Int(1), m.Int(0)))
+    b.code(
+        m.FnDecl(
+            panel,
+            (("s", m.Named("i16")),),
+            m.Named("i16"),
+            (
+                m.Comment(
+                    f"K = {kk} in {w} panels"
+                    + (f": the first {kk % w} hold one more" if kk % w else " of equal length")
+                ),
+                m.Return(size),
+            ),
+        )
+    )
+    step_fn = b.fresh(f"{name}_summa_step")
+    stp = m.Name(step)
+    root_row = m.Binary("%", stp, m.Name("height_"))
+    b_slot = m.mul(m.Binary("/", stp, m.Name("height_")), m.Int(kp_max * nt_max))
+    u32p = m.TypeExpr(m.ManyPtrT(m.Named("u32")))
+    b.code(
+        m.FnDecl(
+            step_fn,
+            (),
+            m.Named("void"),
+            (
+                m.Comment(
+                    "step s: column s broadcasts its A panel along each row, the holder of B "
+                    "panel s (row s % height) down each column"
+                ),
+                m.Assign(
+                    m.Name(a_src),
+                    "=",
+                    m.IfExpr(
+                        m.Binary("==", stp, m.Field(m.Name("mpi_x"), "pe_id")),
+                        m.Unary("&", m.Name(arrays["a"])),
+                        m.Unary("&", m.Name("a_buf")),
+                    ),
+                ),
+                m.Assign(
+                    m.Name(b_src),
+                    "=",
+                    m.IfExpr(
+                        m.Binary("==", root_row, m.Field(m.Name("mpi_y"), "pe_id")),
+                        m.Unary("&", m.Index(m.Name(arrays["b"]), (b_slot,))),
+                        m.Unary("&", m.Name("b_buf")),
+                    ),
+                ),
+                m.ExprStmt(
+                    m.call(
+                        m.member("mpi_x", "broadcast"),
+                        stp,
+                        m.builtin("ptrcast", u32p, m.Name(a_src)),
+                        m.lit(mt_max * kp_max),
+                        m.Name(x_id),
+                    )
+                ),
+                m.ExprStmt(
+                    m.call(
+                        m.member("mpi_y", "broadcast"),
+                        root_row,
+                        m.builtin("ptrcast", u32p, m.Name(b_src)),
+                        m.lit(kp_max * nt_max),
+                        m.Name(y_id),
+                    )
+                ),
+            ),
+        )
+    )
+    if "height_" not in b.names:
+        b.names.add("height_")
+        b.const("height_", m.lit(h), m.Named("i16"))
+    by_rows = _by_rows(
+        c_lay.dims[0].split.largest, c_lay.dims[1].split.largest, a_lay.dims[1].split.largest
+    )
+    loops = _fmacs_loops(
+        b,
+        arrays["c"],
+        nt_max,
+        m.Name(a_src),
+        kp_max,
+        m.Name(b_src),
+        nt_max,
+        m.Name(rows),
+        m.Name(cols),
+        m.call(panel, stp),
+        by_rows,
+        ("a_buf", "b_buf"),
+    )
+    c_all = b.whole_dsd(arrays["c"], mt_max * nt_max)
+    x_task = b.fresh(f"{name}_x_done")
+    y_task = b.fresh(f"{name}_y_done")
+    b.code(m.TaskDecl(x_task, (), (m.ExprStmt(m.builtin("activate", m.Name(compute_id))),)))
+    b.code(m.TaskDecl(y_task, (), (m.ExprStmt(m.builtin("unblock", m.Name(compute_id))),)))
+    compute = b.fresh(f"{name}_compute")
+    b.code(
+        m.TaskDecl(
+            compute,
+            (),
+            (
+                m.Comment("runs when both broadcasts of the step are in: C += A panel x B panel"),
+                m.ExprStmt(m.builtin("block", m.Name(compute_id))),
+                *loops,
+                m.Assign(stp, "+=", m.Int(1)),
+                m.If(
+                    m.Binary("<", stp, m.lit(w)),
+                    (m.ExprStmt(m.call(step_fn)),),
+                    (m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream"))),),
+                ),
+            ),
+        )
+    )
+    b.bind(x_task, x_id)
+    b.bind(y_task, y_id)
+    b.bind(compute, compute_id)
+    b.comptime.append(m.ExprStmt(m.builtin("block", m.Name(compute_id))))
+    launch = b.fresh(f"f_{task.name}")
+    b.code(
+        m.FnDecl(
+            launch,
+            (),
+            m.Named("void"),
+            (
+                m.Comment(f"launched by the host: task {task.name} ({name}), SUMMA in {w} steps"),
+                m.ExprStmt(m.call(m.member("mpi_x", "init"))),
+                m.ExprStmt(m.call(m.member("mpi_y", "init"))),
+                m.ExprStmt(m.builtin("fmovs", m.Name(c_all), m.Float(0.0))),
+                m.Assign(stp, "=", m.Int(0)),
+                m.ExprStmt(m.call(step_fn)),
+            ),
+        )
+    )
+    b.launch(launch)
+    return ContractionCode(
+        launch,
+        "summa",
+        w,
+        c_lay.dims[0].split.largest,
+        c_lay.dims[1].split.largest,
+        a_lay.dims[1].split.largest,
+        by_rows,
+        (mt_max * kp_max, kp_max * nt_max),
+    )
+
+
+def _by_rows(mt: int, nt: int, kp: int) -> bool:
+    return mt * kp * (machine.DSD_SETUP_CYCLES + nt) <= nt * kp * (machine.DSD_SETUP_CYCLES + mt)
+
+
+def _splitk(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode:
+    w, h = b.width, b.height
+    name = task.kernel.name
+    a_lay = lays["a"]
+    kb_max = a_lay.local_shape[1]
+    kb = split_params(b, shared, a_lay.dims[1]).size
+    part = b.array(f"{name}_part", DType.F32, c.m * c.n, "split-K: this PE's partial product")
+    row = b.array(f"{name}_rowsum", DType.F32, c.m * c.n, "sum of the partials of a PE row")
+    last_col = b.pe_param(
+        "is_last_col", "bool", m.Binary("==", m.Name("x"), m.Binary("-", m.Name("width"), m.Int(1)))
+    )
+    row_id = b.task_id(f"{name}_row_done", "row reduction finished")
+    col_id = b.task_id(f"{name}_col_done", "column reduction finished")
+    by_rows = _by_rows(c.m, c.n, kb_max)
+    part_zero = b.whole_dsd(part, c.m * c.n)
+    if by_rows:
+        b_src: m.Expr = m.Unary("&", m.Name(arrays["b"]))
+        a_src: m.Expr = m.Name(arrays["a"])
+    else:
+        b_src = m.Name(arrays["b"])
+        a_src = m.Unary("&", m.Name(arrays["a"]))
+    loops = _fmacs_loops(
+        b,
+        part,
+        c.n,
+        a_src,
+        kb_max,
+        b_src,
+        c.n,
+        m.lit(c.m),
+        m.lit(c.n),
+        m.Name(kb),
+        by_rows,
+        (arrays["a"], arrays["b"]),
+    )
+    n_el = m.lit(c.m * c.n)
+    launch = b.fresh(f"f_{task.name}")
+    b.code(
+        m.FnDecl(
+            launch,
+            (),
+            m.Named("void"),
+            (
+                m.Comment(f"launched by the host: task {task.name} ({name}), K split over all PEs"),
+                m.ExprStmt(m.call(m.member("mpi_x", "init"))),
+                m.ExprStmt(m.call(m.member("mpi_y", "init"))),
+                m.ExprStmt(m.builtin("fmovs", m.Name(part_zero), m.Float(0.0))),
+                *loops,
+                m.ExprStmt(
+                    m.call(
+                        m.member("mpi_x", "reduce_fadds"),
+                        m.lit(w - 1),
+                        m.Unary("&", m.Name(part)),
+                        m.Unary("&", m.Name(row)),
+                        n_el,
+                        m.Name(row_id),
+                    )
+                ),
+            ),
+        )
+    )
+    row_task = b.fresh(f"{name}_row_done")
+    col_task = b.fresh(f"{name}_col_done")
+    b.code(
+        m.TaskDecl(
+            row_task,
+            (),
+            (
+                m.Comment("the last column sums the row totals down to the corner PE"),
+                m.If(
+                    m.Name(last_col),
+                    (
+                        m.ExprStmt(
+                            m.call(
+                                m.member("mpi_y", "reduce_fadds"),
+                                m.lit(h - 1),
+                                m.Unary("&", m.Name(row)),
+                                m.Unary("&", m.Name(arrays["c"])),
+                                n_el,
+                                m.Name(col_id),
+                            )
+                        ),
+                    ),
+                    (m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream"))),),
+                ),
+            ),
+        )
+    )
+    b.code(
+        m.TaskDecl(col_task, (), (m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream"))),))
+    )
+    b.bind(row_task, row_id)
+    b.bind(col_task, col_id)
+    b.launch(launch)
+    out = tensor_of(task, c.c)
+    return ContractionCode(
+        launch,
+        "splitk",
+        1,
+        c.m,
+        c.n,
+        kb_max,
+        by_rows,
+        (0, 0),
+        c.m * c.n,
+        {out: (w - 1, h - 1, 1, 1)},
+    )
+
+
+def contraction_cycles(code: ContractionCode, low) -> dict[str, int]:
+    """Per step: the longer broadcast, then the @fmacs loops. Each loop iteration also pays
+    the scalar work the simulator charges (loop, the op's operands, the DSD increment)."""
+    setup = machine.DSD_SETUP_CYCLES
+    if code.by_rows:
+        compute = code.mt * code.kp * (setup + code.nt + 9) + code.mt * 8
+    else:
+        compute = code.kp * code.nt * (setup + code.mt + 9) + code.kp * 8
+    if code.scheme == "summa":
+        a, b_ = code.broadcast
+        per_step = max(a + low.width, b_ + low.height) + 2 * setup + compute + 45
+        return {"steps": code.steps * per_step}
+    zero = setup + code.mt * code.nt + 2
+    reduce = 2 * (code.reduce + setup) + low.width + low.height + 20
+    return {"compute": zero + compute + 12, "reduce": reduce}

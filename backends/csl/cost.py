@@ -1,0 +1,81 @@
+"""Modelled cycles of a lowered program (the figure ``kernelc build`` prints).
+
+The model adds, per launched task on the busiest PE: the launch dispatch across the rectangle,
+the halo exchange stages (setup plus one cycle per wavelet plus the hop), and the DSD operations
+(setup plus cycles per element from machine.py, times the number of passes); matrix products
+add their broadcast steps and reductions their chain along the row. It uses the same per-
+operation costs as the fabric simulator, so the two agree closely; tests/test_csl_cost.py pins
+the bounds on the examples (MODEL_BOUND, and LOOKUP_BOUND for lookups, whose scalar code is
+estimated from assumed trip counts: half the width of the table a data-dependent loop walks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kernelc.backends.csl import machine
+from kernelc.backends.csl.lower import Lowered
+
+MODEL_BOUND = 0.10  # |model - simulated| / simulated for maps, stencils and matrix products
+LOOKUP_BOUND = 0.5  # the same for lookups, whose trip counts depend on the data
+STAGE_OVERHEAD = 24  # modelled scalar work to issue one exchange stage and take its events
+
+
+@dataclass(frozen=True)
+class TaskCost:
+    name: str
+    cycles: int
+    parts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Cost:
+    tasks: tuple[TaskCost, ...]
+
+    @property
+    def cycles(self) -> int:
+        return sum(t.cycles for t in self.tasks)
+
+
+def ops_cycles(ops: list[tuple[str, int]], elements: int) -> int:
+    return sum(machine.DSD_SETUP_CYCLES + per * elements for _op, per in ops)
+
+
+def model(low: Lowered) -> Cost:
+    from kernelc.backends.csl.contract import ContractionCode, contraction_cycles
+    from kernelc.backends.csl.lookup import LookupCode, lookup_cycles
+    from kernelc.backends.csl.stencil import MapCode
+
+    launch = machine.LAUNCH_CYCLES + (low.width - 1) + (low.height - 1)
+    tasks = []
+    for code in low.task_codes:
+        parts = {"launch": launch}
+        if isinstance(code, MapCode):
+            parts["exchange"] = sum(
+                STAGE_OVERHEAD + machine.DSD_SETUP_CYCLES + w + machine.HOP_CYCLES
+                for w in code.exchange
+            )
+            parts["compute"] = code.passes * (ops_cycles(code.ops, code.elements) + 6) + 8
+        elif isinstance(code, ContractionCode):
+            parts.update(contraction_cycles(code, low))
+        elif isinstance(code, LookupCode):
+            parts.update(lookup_cycles(code, low))
+        tasks.append(TaskCost(code.launch, sum(parts.values()), parts))
+    return Cost(tuple(tasks))
+
+
+def report_lines(low: Lowered, cost: Cost) -> list[str]:
+    seconds = machine.seconds(cost.cycles, low.arch)
+    lines = [
+        f"csl: {low.arch.name} grid {low.width} x {low.height} PEs "
+        f"(fabric {machine.fabric_dims(low.width, low.height)[0]} x "
+        f"{machine.fabric_dims(low.width, low.height)[1]} with memcpy)",
+        f"csl: per-PE memory {low.memory_bytes:,} of {low.arch.pe_memory:,} bytes "
+        f"(data {low.data_bytes:,} + modelled code {low.code_bytes:,})",
+        f"csl: modelled {cost.cycles:,} cycles ({seconds * 1e6:.1f} us at "
+        f"{low.arch.clock_hz / 1e6:.0f} MHz), kernel only, host transfers excluded",
+    ]
+    for t in cost.tasks:
+        detail = ", ".join(f"{k} {v:,}" for k, v in t.parts.items())
+        lines.append(f"csl:   {t.name}: modelled {t.cycles:,} cycles ({detail})")
+    return lines

@@ -1,0 +1,174 @@
+"""Task graph -> PE-grid program: plan placements, lower every task, assemble the files.
+
+The plan runs consumers first, so a tensor that one task produces and another consumes is
+placed the way its consumer needs it (a matrix product fixes the placement of its operands; a
+stencil adds halos). Each task then lowers to a launched function plus the tasks and data it
+needs on every PE. All PEs run one PE program (one role); what differs between PEs (block
+sizes, iteration windows, neighbours, colors) are parameters the layout computes from the PE's
+coordinates, so sizes that do not divide the grid cost no extra code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kernelc.backends.csl import machine
+from kernelc.backends.csl import model as m
+from kernelc.backends.csl.builder import Builder, layout_helpers
+from kernelc.backends.csl.partition import Layout
+from kernelc.backends.csl.stencil import (
+    Shared,
+    finish_exchange,
+    lower_map,
+    map_shape,
+    plan_map,
+)
+from kernelc.diagnostics import KernelcError
+from kernelc.graph import Task, TaskGraph
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One host transfer: a tensor's symbol, its placement and the PE rectangle it uses."""
+
+    tensor: str
+    symbol: str
+    layout: Layout
+    rect: tuple[int, int, int, int]  # x0, y0, w, h
+
+
+@dataclass
+class Lowered:
+    program: m.Program
+    width: int
+    height: int
+    arch: machine.Arch
+    layouts: dict[str, Layout]
+    inputs: list[Transfer]
+    outputs: list[Transfer]
+    launches: list[str]
+    task_codes: list[object]
+    data_bytes: int
+    code_bytes: int
+    arrays: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.data_bytes + self.code_bytes
+
+
+def _kind(task: Task) -> str:
+    from kernelc.backends.csl.contract import contraction_shape
+    from kernelc.backends.csl.lookup import lookup_shape
+
+    if map_shape(task) is not None:
+        return "map"
+    if contraction_shape(task) is not None:
+        return "contraction"
+    if lookup_shape(task) is not None:
+        return "lookup"
+    raise KernelcError(
+        f"the csl backend cannot lower '{task.kernel.name}': it lowers data-parallel loop nests "
+        "(maps and stencils), matrix products (sum over k of a[i, k] * b[k, j]) and item-wise "
+        "lookups with a reduction (like examples/xs_lookup.k)",
+        task.span,
+    )
+
+
+def plan(graph: TaskGraph, width: int, height: int, options: dict) -> dict[str, Layout]:
+    """Placements of every tensor, decided consumers first."""
+    from kernelc.backends.csl import contract, lookup
+
+    layouts: dict[str, Layout] = {}
+    for task in reversed(graph.tasks):
+        kind = _kind(task)
+        if kind == "map":
+            plan_map(task, map_shape(task), graph, layouts, width, height)
+        elif kind == "contraction":
+            contract.plan(task, graph, layouts, width, height, options)
+        else:
+            lookup.plan(task, graph, layouts, width, height)
+    return layouts
+
+
+def lower(
+    graph: TaskGraph, arch: machine.Arch, width: int, height: int, options: dict | None = None
+) -> Lowered:
+    """The CSL program of a task graph on a ``width`` x ``height`` rectangle."""
+    from kernelc.backends.csl import contract, lookup
+
+    options = dict(options or {})
+    layouts = plan(graph, width, height, options)
+    b = Builder(arch, width, height, f"pe_{graph.name}.csl")
+    b.names.update({"sys_mod", "math", "memcpy_params"})
+    b.layout_param("width", "i16", width, "program rectangle (columns x rows of PEs)")
+    b.layout_param("height", "i16", height)
+    b.layout_fns.extend(layout_helpers())
+    for t in graph.tensors:
+        lay = layouts.get(t.name)
+        if lay is None:
+            raise KernelcError(f"tensor '{t.name}' is not used by any task", t.span)
+        shape = "x".join(str(n) for n in lay.local_shape)
+        b.tensor_arrays[t.name] = b.array(
+            t.name,
+            t.dtype,
+            lay.local_size,
+            f"{t.role} '{t.name}' {t.dtype}{list(t.shape)}: local block {shape} "
+            f"(the largest block, with halo)",
+            export=t.role in ("input", "output"),
+        )
+    shared = Shared()
+    codes: list[object] = []
+    for index, task in enumerate(graph.tasks):
+        kind = _kind(task)
+        if kind == "map":
+            codes.append(lower_map(task, index, map_shape(task), graph, layouts, b, shared))
+        elif kind == "contraction":
+            codes.append(contract.lower(task, index, graph, layouts, b, shared, options))
+        else:
+            codes.append(lookup.lower(task, index, graph, layouts, b, shared))
+    finish_exchange(b, shared)
+    intro = _intro(graph, b, "PE program")
+    pe = b.pe_program(intro)
+    layout = b.layout(_intro(graph, b, "layout"))
+    program = m.Program(layout, (pe,))
+    code = machine.code_bytes(pe.decls)
+    rects: dict[str, tuple[int, int, int, int]] = {}
+    for task_code in codes:
+        rects.update(getattr(task_code, "output_rects", {}))
+    outputs = []
+    for t in graph.outputs:
+        rect = rects.get(t.name, (0, 0, width, height))
+        outputs.append(Transfer(t.name, b.tensor_arrays[t.name], layouts[t.name], rect))
+    inputs = [
+        Transfer(t.name, b.tensor_arrays[t.name], layouts[t.name], (0, 0, width, height))
+        for t in graph.inputs
+    ]
+    launches = [c.launch for c in codes]
+    return Lowered(
+        program,
+        width,
+        height,
+        arch,
+        layouts,
+        inputs,
+        outputs,
+        launches,
+        codes,
+        b.data_bytes,
+        code,
+        dict(b.arrays),
+    )
+
+
+def _intro(graph: TaskGraph, b: Builder, what: str) -> list[str]:
+    from kernelc import __version__
+
+    tasks = ", ".join(f"{t.name} ({t.kernel.name})" for t in graph.tasks)
+    return [
+        f"Generated by kernelc {__version__} from {graph.filename.rsplit('/', 1)[-1]}, entry "
+        f"'{graph.name}': the {what}.",
+        f"Target: Cerebras {b.arch.name.upper()}, program rectangle {b.width} x {b.height} PEs "
+        "(PE (x, y) is column x, row y).",
+        f"Tasks, launched by run.py in this order: {tasks}.",
+    ]

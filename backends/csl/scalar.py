@@ -1,0 +1,404 @@
+"""Kernel IR -> scalar CSL: expressions and statements with the language's exact semantics.
+
+Used where a loop cannot become DSD operations (data-dependent trip counts, gathers, ``search``)
+and for the element functions of ``@map``. The language rules (docs/LANGUAGE.md) are kept with
+small helper functions emitted into the PE program on first use: C division with x/0 = 0,
+saturating float-to-int casts with NaN -> 0, NaN-ignoring min/max, clamped gathers, dropped
+out-of-range scatters and the exact probe sequence of ``search``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kernelc import ir
+from kernelc.backends.csl import model as m
+from kernelc.backends.csl.builder import Builder, csl_type
+from kernelc.diagnostics import KernelcError
+from kernelc.types import DType
+
+
+def unsupported(what: str, node) -> KernelcError:
+    return KernelcError(f"the csl backend cannot lower {what} yet", node.span)
+
+
+def fconst(value: float | int, dtype: DType) -> m.Expr:
+    if dtype.is_float:
+        return m.lit(float(value))
+    if dtype == DType.BOOL:
+        return m.Bool(bool(value))
+    return m.lit(int(value))
+
+
+@dataclass
+class Place:
+    """Where a tensor element lives on this PE: the local array and the flat local index."""
+
+    array: str
+    index: m.Expr
+    guard: m.Expr | None = None  # for stores: keep only when true (out-of-range is dropped)
+
+
+LoadFn = Callable[[str, tuple[m.Expr, ...], tuple[bool, ...], object], Place]
+
+
+@dataclass
+class ScalarGen:
+    """Translates IR to CSL for one PE program; ``place`` maps tensor indices to local storage."""
+
+    builder: Builder
+    place: LoadFn
+    names: dict[str, m.Expr] = field(default_factory=dict)
+    ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # loop var value ranges
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    prelude: list[m.Stmt] = field(default_factory=list)
+    counter: int = 0
+    vectorise: Callable[[ir.For], list[m.Stmt] | None] | None = None
+
+    def _tmp(self, base: str) -> str:
+        self.counter += 1
+        return f"{base}{self.counter}"
+
+    # ---------------------------------------------------------------- expressions
+    def expr(self, e: ir.Expr) -> m.Expr:
+        match e:
+            case ir.Const(value=v):
+                return fconst(v, e.dtype)
+            case ir.Name(name=n):
+                if n not in self.names:
+                    raise KernelcError(f"'{n}' has no value on the PE", e.span)
+                return self.names[n]
+            case ir.Load(tensor=t, indices=idx):
+                p = self.place(t, tuple(self.expr(i) for i in idx), self._proven(t, idx), e)
+                return m.Index(m.Name(p.array), (p.index,))
+            case ir.Unary(op="-", operand=a):
+                return m.Unary("-", self.expr(a))
+            case ir.Unary(op="!", operand=a):
+                return m.Unary("!", self.expr(a))
+            case ir.Unary(op="~", operand=a):
+                return m.Unary("~", self.expr(a))
+            case ir.Binary():
+                return self._binary(e)
+            case ir.Select(cond=c, if_true=a, if_false=b):
+                return m.IfExpr(self.expr(c), self.expr(a), self.expr(b))
+            case ir.Cast(to=to, operand=a):
+                return self._cast(self.expr(a), a.dtype, to, e)
+            case ir.Intrinsic(fn=fn, args=args):
+                return self._intrinsic(fn, [self.expr(a) for a in args], e)
+            case ir.Reduce():
+                return self._reduce(e)
+            case ir.Search():
+                return self._search(e)
+        raise unsupported(type(e).__name__.lower(), e)
+
+    def _proven(self, tensor: str, indices: tuple[ir.Expr, ...]) -> tuple[bool, ...]:
+        """Per index: True when the loop ranges prove it inside the tensor (no clamp needed)."""
+        return tuple(self._proven_at(tensor, d, index) for d, index in enumerate(indices))
+
+    def _proven_at(self, tensor: str, dim: int, index: ir.Expr) -> bool:
+        from kernelc.affine import affine, bounds
+
+        shape = self.shapes.get(tensor, ())
+        form = affine(index)
+        if form is None or dim >= len(shape):
+            return False
+        reach = bounds(form, self.ranges)
+        return reach is not None and reach[0][0] >= 0 and reach[0][1] < shape[dim]
+
+    def _binary(self, e: ir.Binary) -> m.Expr:
+        a, b = self.expr(e.lhs), self.expr(e.rhs)
+        t = e.lhs.dtype
+        op = e.op
+        if op in ("&&", "||"):
+            return m.Binary("and" if op == "&&" else "or", a, b)
+        if op in ("/", "%") and t.is_int:
+            fn = self.helper(f"kc_{'div' if op == '/' else 'rem'}_{csl_type(t)}", t)
+            return m.call(fn, a, b)
+        if op in ("<<", ">>"):
+            return m.Binary(op, a, m.Binary("&", b, m.lit(t.bits - 1)))
+        if op == "%" and t.is_float:
+            raise unsupported("a float remainder", e)
+        return m.Binary(op, a, b)
+
+    def _cast(self, value: m.Expr, source: DType, to: DType, node) -> m.Expr:
+        if source == to:
+            return value
+        if to == DType.BOOL:
+            zero = m.Float(0.0) if source.is_float else m.Int(0)
+            return m.Binary("!=", value, zero)
+        if source.is_float and to.is_int:
+            return m.call(self.helper(f"kc_{csl_type(source)}_to_{csl_type(to)}", to), value)
+        if source == DType.BOOL:
+            return m.IfExpr(value, fconst(1, to), fconst(0, to))
+        return m.builtin("as", m.Name(csl_type(to)), value)
+
+    def _intrinsic(self, fn: str, args: list[m.Expr], e: ir.Intrinsic) -> m.Expr:
+        t = e.dtype
+        if fn in ("sqrt", "exp", "log"):
+            if t != DType.F32:
+                raise unsupported(f"{fn} on {t}", e)
+            self.builder.uses_math = True
+            return m.call(m.member("math", f"{fn}_f32"), args[0])
+        if fn in ("min", "max", "abs"):
+            return m.call(self.helper(f"kc_{fn}_{csl_type(t)}", t), *args)
+        raise unsupported(f"the intrinsic {fn}", e)
+
+    def _reduce(self, e: ir.Reduce) -> m.Expr:
+        acc = self._tmp("acc")
+        var = self._tmp(e.var + "_")
+        self.prelude.append(m.VarDecl(acc, m.Named(csl_type(e.dtype)), fconst(0, e.dtype)))
+        saved = self.names.get(e.var)
+        self.names[e.var] = m.Name(var)
+        outer = self.prelude
+        self.prelude = []
+        body = self.expr(e.body)
+        inner = [*self.prelude, m.Assign(m.Name(acc), "=", m.Binary("+", m.Name(acc), body))]
+        self.prelude = outer
+        if saved is None:
+            self.names.pop(e.var)
+        else:
+            self.names[e.var] = saved
+        rng = m.builtin("range", m.Name("i32"), self.expr(e.lo), self.expr(e.hi), m.Int(1))
+        self.prelude.append(m.For(rng, var, tuple(inner)))
+        return m.Name(acc)
+
+    def _search(self, e: ir.Search) -> m.Expr:
+        """Lower-bound binary search with the interpreter's probe order and clamping."""
+        axis = next(d for d, i in enumerate(e.indices) if isinstance(i, ir.Slice))
+        extent = self.shapes[e.tensor][axis]
+        piece = e.indices[axis]
+        start = self._tmp("s_start")
+        count = self._tmp("s_count")
+        lo, hi, mid, res = (self._tmp(n) for n in ("s_lo", "s_hi", "s_mid", "s_idx"))
+        i32 = m.Named("i32")
+        clamp = self.helper("kc_clamp_i32", DType.I32)
+        value = self.expr(e.value)
+        fixed = [None if d == axis else self.expr(i) for d, i in enumerate(e.indices)]
+        pre = self.prelude
+        if piece.lo is None and piece.hi is None:
+            start_v: m.Expr = m.Int(0)
+            count_v: m.Expr = m.lit(extent)
+        else:
+            lo_v = self.expr(piece.lo) if piece.lo is not None else m.Int(0)
+            hi_v = self.expr(piece.hi) if piece.hi is not None else m.lit(extent)
+            pre.append(m.VarDecl(start, i32, m.call(clamp, lo_v, m.Int(0), m.lit(extent)), True))
+            start_v = m.Name(start)
+            pre.append(
+                m.VarDecl(
+                    count,
+                    i32,
+                    m.Binary("-", m.call(clamp, hi_v, start_v, m.lit(extent)), start_v),
+                    True,
+                )
+            )
+            count_v = m.Name(count)
+        pre.append(m.VarDecl(lo, i32, m.Int(0)))
+        pre.append(m.VarDecl(hi, i32, count_v))
+        probe_index = m.add(start_v, m.Name(mid))  # lo <= mid < hi <= count while it runs
+        indices = tuple(probe_index if f is None else f for f in fixed)
+        proven = tuple(
+            d == axis or self._proven_at(e.tensor, d, i) for d, i in enumerate(e.indices)
+        )
+        place = self.place(e.tensor, indices, proven, e)
+        probe = m.Index(m.Name(place.array), (place.index,))
+        body = (
+            m.VarDecl(
+                mid,
+                i32,
+                m.Binary(
+                    "+", m.Name(lo), m.Binary("/", m.Binary("-", m.Name(hi), m.Name(lo)), m.Int(2))
+                ),
+                True,
+            ),
+            m.If(
+                m.Binary("<=", probe, value),
+                (m.Assign(m.Name(lo), "=", m.Binary("+", m.Name(mid), m.Int(1))),),
+                (m.Assign(m.Name(hi), "=", m.Name(mid)),),
+            ),
+        )
+        pre.append(m.While(m.Binary("<", m.Name(lo), m.Name(hi)), None, body))
+        if isinstance(count_v, m.Int):
+            upper: m.Expr = m.lit(max(extent - 2, 0))
+        else:
+            upper = m.call(
+                self.helper("kc_max_i32", DType.I32), m.Binary("-", count_v, m.Int(2)), m.Int(0)
+            )
+        pre.append(
+            m.VarDecl(
+                res, i32, m.call(clamp, m.Binary("-", m.Name(lo), m.Int(1)), m.Int(0), upper), True
+            )
+        )
+        return m.Name(res)
+
+    # ----------------------------------------------------------------- helpers
+    def helper(self, name: str, dtype: DType) -> str:
+        """Emit a semantics helper function into the PE program once, and name it."""
+        if name not in self.builder.helpers:
+            self.builder.helpers.add(name)
+            self.builder.code(_helper(name, dtype))
+        return name
+
+    # ------------------------------------------------------------------ statements
+    def block(self, body: tuple[ir.Stmt, ...]) -> list[m.Stmt]:
+        out: list[m.Stmt] = []
+        for s in body:
+            out.extend(self.stmt(s))
+        return out
+
+    def _with_prelude(self, build: Callable[[], list[m.Stmt]]) -> list[m.Stmt]:
+        outer = self.prelude
+        self.prelude = []
+        stmts = build()
+        result = [*self.prelude, *stmts]
+        self.prelude = outer
+        return result
+
+    def stmt(self, s: ir.Stmt) -> list[m.Stmt]:
+        match s:
+            case ir.Let(name=n, value=v):
+                return self._with_prelude(lambda: self._let(n, v, const=True))
+            case ir.VarDecl(name=n, value=v):
+                return self._with_prelude(lambda: self._let(n, v, const=False))
+            case ir.Assign(name=n, op=op, value=v):
+
+                def assign():
+                    target = self.names[n]
+                    value = self.expr(v)
+                    if op != "=":
+                        value = self._compound(op, target, value, v.dtype, s)
+                    return [m.Assign(target, "=", value)]
+
+                return self._with_prelude(assign)
+            case ir.Store():
+                return self._with_prelude(lambda: self._store(s))
+            case ir.If(cond=c, then=then, orelse=orelse):
+
+                def branch():
+                    cond = self.expr(c)
+                    return [m.If(cond, tuple(self.block(then)), tuple(self.block(orelse)))]
+
+                return self._with_prelude(branch)
+            case ir.For():
+                return self._with_prelude(lambda: self._for(s))
+        raise unsupported(type(s).__name__, s)
+
+    def _let(self, n: str, v: ir.Expr, const: bool) -> list[m.Stmt]:
+        value = self.expr(v)
+        if isinstance(v, ir.Search):
+            axis = next(d for d, i in enumerate(v.indices) if isinstance(i, ir.Slice))
+            self.ranges[n] = (0, max(self.shapes[v.tensor][axis] - 2, 0))
+        name = self._tmp(n + "_") if n in self.builder.names else n
+        self.builder.names.add(name)
+        self.names[n] = m.Name(name)
+        return [m.VarDecl(name, m.Named(csl_type(v.dtype)), value, const=const)]
+
+    def _compound(self, op: str, old: m.Expr, value: m.Expr, dtype: DType, node) -> m.Expr:
+        base = op[:-1]
+        if base in ("max", "min"):
+            return m.call(self.helper(f"kc_{base}_{csl_type(dtype)}", dtype), old, value)
+        if base in ("/", "%") and dtype.is_int:
+            fn = self.helper(f"kc_{'div' if base == '/' else 'rem'}_{csl_type(dtype)}", dtype)
+            return m.call(fn, old, value)
+        return m.Binary(base, old, value)
+
+    def _store(self, s: ir.Store) -> list[m.Stmt]:
+        indices = tuple(self.expr(i) for i in s.indices)
+        place = self.place(s.tensor, indices, self._proven(s.tensor, s.indices), s)
+        target = m.Index(m.Name(place.array), (place.index,))
+        value = self.expr(s.value)
+        if s.op != "=":
+            value = self._compound(s.op, target, value, s.value.dtype, s)
+        stmt: m.Stmt = m.Assign(target, "=", value)
+        if place.guard is not None:
+            stmt = m.If(place.guard, (stmt,))
+        return [stmt]
+
+    def _for(self, s: ir.For) -> list[m.Stmt]:
+        from kernelc.affine import affine, bounds
+
+        if self.vectorise is not None and s.parallel:
+            vector = self.vectorise(s)
+            if vector is not None:
+                return vector
+        lo, hi = self.expr(s.lo), self.expr(s.hi)
+        var = s.var if s.var not in self.builder.names else self._tmp(s.var + "_")
+        self.builder.names.add(var)
+        saved = self.names.get(s.var)
+        self.names[s.var] = m.Name(var)
+        lo_f, hi_f = affine(s.lo), affine(s.hi)
+        if lo_f is not None and hi_f is not None:
+            a, b = bounds(lo_f, self.ranges), bounds(hi_f, self.ranges)
+            if a is not None and b is not None:
+                self.ranges[s.var] = (a[0][0], b[0][1] - 1)
+        body = tuple(self.block(s.body))
+        self.ranges.pop(s.var, None)
+        if saved is None:
+            self.names.pop(s.var)
+        else:
+            self.names[s.var] = saved
+        rng = m.builtin("range", m.Name("i32"), lo, hi, m.Int(1))
+        return [m.For(rng, var, body)]
+
+
+# ----------------------------------------------------------------------- helper functions
+
+
+def _fn(name: str, params: list[tuple[str, str]], ret: str, body: list[m.Stmt]) -> m.FnDecl:
+    return m.FnDecl(name, tuple((p, m.Named(t)) for p, t in params), m.Named(ret), tuple(body))
+
+
+def _helper(name: str, dtype: DType) -> m.FnDecl:
+    a, b, x = m.Name("a"), m.Name("b"), m.Name("x")
+    t = csl_type(dtype)
+    kind = name[3:].rsplit("_", 1)[0] if not name.startswith("kc_f32_to") else "f2i"
+    if name.startswith("kc_f32_to_"):
+        target = name.rsplit("_", 1)[1]
+        info = {"i32": (2147483647, 2147483648), "u32": (4294967295, 0), "u16": (65535, 0)}
+        hi, neg = info[target]
+        body = [
+            m.Comment("float to integer: truncate, saturate, NaN gives 0 (kernelc semantics)"),
+            m.If(m.Binary("!=", x, x), (m.Return(m.Int(0)),)),
+            m.If(m.Binary(">=", x, m.Float(float(hi))), (m.Return(m.lit(hi)),)),
+            m.If(m.Binary("<=", x, m.lit(-float(neg))), (m.Return(m.lit(-neg)),)),
+            m.Return(m.builtin("as", m.Name(target), x)),
+        ]
+        return _fn(name, [("x", "f32")], target, body)
+    if kind == "div":
+        body = [
+            m.Comment("C division, truncating; x / 0 is 0 (kernelc semantics)"),
+            m.If(m.Binary("==", b, m.Int(0)), (m.Return(m.Int(0)),)),
+            m.Return(m.Binary("/", a, b)),
+        ]
+        return _fn(name, [("a", t), ("b", t)], t, body)
+    if kind == "rem":
+        body = [
+            m.If(m.Binary("==", b, m.Int(0)), (m.Return(m.Int(0)),)),
+            m.Return(m.Binary("%", a, b)),
+        ]
+        return _fn(name, [("a", t), ("b", t)], t, body)
+    if kind in ("max", "min"):
+        better = ">" if kind == "max" else "<"
+        body: list[m.Stmt] = []
+        if dtype.is_float:
+            body += [
+                m.Comment(f"NaN-ignoring {kind} (like C f{kind})"),
+                m.If(m.Binary("!=", a, a), (m.Return(b),)),
+                m.If(m.Binary("!=", b, b), (m.Return(a),)),
+            ]
+        body.append(m.Return(m.IfExpr(m.Binary(better, a, b), a, b)))
+        return _fn(name, [("a", t), ("b", t)], t, body)
+    if kind == "abs":
+        zero = m.Float(0.0) if dtype.is_float else m.Int(0)
+        return _fn(
+            name, [("x", t)], t, [m.Return(m.IfExpr(m.Binary("<", x, zero), m.Unary("-", x), x))]
+        )
+    if kind == "clamp":
+        lo, hi = m.Name("lo"), m.Name("hi")
+        body = [
+            m.If(m.Binary("<", x, lo), (m.Return(lo),)),
+            m.If(m.Binary(">", x, hi), (m.Return(hi),)),
+            m.Return(x),
+        ]
+        return _fn(name, [("x", t), ("lo", t), ("hi", t)], t, body)
+    raise AssertionError(name)

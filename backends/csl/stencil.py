@@ -1,0 +1,778 @@
+"""Data-parallel (map and stencil) tasks: block decomposition, halo exchange, DSD compute.
+
+A task whose body is a nest of parallel loops storing ``out[i, j] = f(in[i + a, j + b], ...)``
+is decomposed like its output: the last two dimensions in blocks over the rows and columns of
+the PE grid (a 1-D output over all PEs in row-major order). Each PE computes the iterations that
+fall in its block. Inputs read at offsets carry a halo (widths from the access analysis,
+``kernelc.passes.access.summarise``); before computing, each PE exchanges halos with its four
+neighbours over the fabric in two stages, columns first and then full padded rows, so the
+corners arrive too. Exchanges use two colors per direction, alternating with the PE's parity,
+so no PE receives and sends on one color (csl.md 4.1). The loop body becomes DSD operations
+(vector.py) over a 2-D iteration space when the temporaries fit, else row by row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kernelc import ir
+from kernelc.affine import affine, evaluate
+from kernelc.backends.csl import machine
+from kernelc.backends.csl import model as m
+from kernelc.backends.csl.builder import Builder, csl_type
+from kernelc.backends.csl.partition import DimMap, Layout, Split
+from kernelc.backends.csl.scalar import Place, ScalarGen
+from kernelc.backends.csl.vector import Access, Space, VectorGen
+from kernelc.diagnostics import KernelcError
+from kernelc.graph import Task, TaskGraph
+from kernelc.passes.access import summarise
+from kernelc.types import DType
+
+CODE_RESERVE = machine.CODE_BASE_BYTES + 3000  # modelled code of a typical map program
+
+
+@dataclass
+class MapShape:
+    loops: list[ir.For]
+    body: tuple[ir.Stmt, ...]
+    stores: list[ir.Store]
+
+
+def map_shape(task: Task) -> MapShape | None:
+    """The loop nest of a data-parallel task, or None when the task is not of that form."""
+    loops: list[ir.For] = []
+    body = task.kernel.body
+    while len(body) == 1 and isinstance(body[0], ir.For) and body[0].parallel:
+        loops.append(body[0])
+        body = body[0].body
+    if not loops or not all(isinstance(s, ir.Let | ir.Store) for s in body):
+        return None
+    if any(isinstance(n, ir.Reduce | ir.Search) for s in body for n in ir.walk(s)):
+        return None
+    stores = [s for s in body if isinstance(s, ir.Store)]
+    if not stores:
+        return None
+    names = {lp.var for lp in loops}
+    first = stores[0].indices
+    for s in stores:
+        if len(s.indices) != len(first):
+            return None
+        for i in s.indices:
+            if not (isinstance(i, ir.Name) and i.name in names):
+                return None
+        if tuple(i.name for i in s.indices) != tuple(i.name for i in first):
+            return None
+    if {i.name for i in first} != names:
+        return None
+    return MapShape(loops, body, stores)
+
+
+def tensor_of(task: Task, param: str) -> str:
+    b = task.binding(param)
+    if b.region is None:
+        raise KernelcError(f"'{param}' of '{task.kernel.name}' is not a tensor", task.span)
+    return b.region.tensor
+
+
+def check_whole(task: Task, graph: TaskGraph) -> None:
+    for b in task.bindings:
+        if b.region is not None:
+            decl = graph.tensor(b.region.tensor)
+            if b.region.box != tuple((0, n) for n in decl.shape) or not all(b.region.keep):
+                raise KernelcError(
+                    f"the csl backend passes whole tensors between tasks; '{b.param}' of "
+                    f"'{task.kernel.name}' gets the slice {b.region}",
+                    task.span,
+                )
+
+
+def default_layout(name: str, dtype: DType, shape: tuple[int, ...], w: int, h: int) -> Layout:
+    """Blocks over the grid: rank 1 over all PEs, otherwise the last two dimensions."""
+    dims = [DimMap(n) for n in shape]
+    if len(shape) == 1:
+        dims[0] = DimMap(shape[0], "xy", Split(shape[0], w * h))
+    elif shape:
+        dims[-2] = DimMap(shape[-2], "y", Split(shape[-2], h))
+        dims[-1] = DimMap(shape[-1], "x", Split(shape[-1], w))
+    return Layout(name, dtype, tuple(dims))
+
+
+def _merge(layouts: dict[str, Layout], new: Layout, span) -> None:
+    old = layouts.get(new.tensor)
+    if old is None:
+        layouts[new.tensor] = new
+        return
+    if not old.same_placement(new):
+        raise KernelcError(
+            f"tensor '{new.tensor}' is needed in two different placements by the tasks of this "
+            "graph; the csl backend does not redistribute tensors between tasks yet",
+            span,
+        )
+    merged = old
+    for d, dm in enumerate(new.dims):
+        merged = merged.with_halo(d, dm.halo)
+    layouts[new.tensor] = merged
+
+
+def plan_map(
+    task: Task,
+    shape: MapShape,
+    graph: TaskGraph,
+    layouts: dict[str, Layout],
+    width: int,
+    height: int,
+) -> None:
+    """Choose the placement of every tensor the task touches (called consumers first)."""
+    check_whole(task, graph)
+    out = tensor_of(task, shape.stores[0].tensor)
+    decl = graph.tensor(out)
+    out_layout = layouts.get(out) or default_layout(out, decl.dtype, decl.shape, width, height)
+    var_dim = {i.name: d for d, i in enumerate(shape.stores[0].indices)}
+    for s in shape.stores:
+        t = tensor_of(task, s.tensor)
+        d = graph.tensor(t)
+        placed = Layout(
+            t, d.dtype, tuple(DimMap(dm.extent, dm.axis, dm.split) for dm in out_layout.dims)
+        )
+        if d.shape != decl.shape:
+            raise KernelcError(f"outputs '{out}' and '{t}' differ in shape", task.span)
+        _merge(layouts, placed if t != out else out_layout, task.span)
+    halos = {a.tensor: a.halo for a in summarise(task.kernel)}
+    for node in (n for s in shape.body for n in ir.walk(s)):
+        if not isinstance(node, ir.Load):
+            continue
+        t = tensor_of(task, node.tensor)
+        d = graph.tensor(t)
+        dims = []
+        for k, index in enumerate(node.indices):
+            form = affine(index)
+            var = _single_var(form, var_dim)
+            if var is not None and out_layout.dims[var_dim[var]].split is not None:
+                src = out_layout.dims[var_dim[var]]
+                if d.shape[k] == src.extent:
+                    dims.append(DimMap(d.shape[k], src.axis, src.split, halos[node.tensor][k]))
+                    continue
+            dims.append(DimMap(d.shape[k]))
+        for dm in dims:
+            if dm.axis == "xy" and dm.halo != (0, 0):
+                raise KernelcError(
+                    f"'{node.tensor}' of '{task.kernel.name}' is read with a halo along a "
+                    "dimension spread over all PEs; the csl backend exchanges halos of 2-D "
+                    "blocks only",
+                    node.span,
+                )
+        _merge(layouts, Layout(t, d.dtype, tuple(dims)), node.span)
+
+
+def _single_var(form, var_dim: dict[str, int]) -> str | None:
+    if form is None or len(form.terms) != 1:
+        return None
+    ((name, coef),) = form.terms
+    return name if coef == 1 and name in var_dim else None
+
+
+# ------------------------------------------------------------------------------- code
+
+
+@dataclass
+class SplitParams:
+    """Per-PE parameters of one block split: where the block starts and how long it is."""
+
+    start: str
+    size: str
+
+
+@dataclass
+class Shared:
+    """Program-wide pieces that several tasks reuse (created on first need)."""
+
+    splits: dict[tuple[str, int], SplitParams] = field(default_factory=dict)
+    exchange: ExchangeResources | None = None
+    dispatch: list[tuple[int, str]] = field(default_factory=list)  # (task index, exchange fn)
+
+
+@dataclass
+class ExchangeResources:
+    neighbours: dict[str, str]  # "west" -> param name of a bool
+    colors: dict[str, str]  # "tx_east" -> param name of a color
+    queues: dict[str, str]  # "tx_east" -> const name of its queue
+    events: dict[str, str]  # "tx_lo" -> task ID name
+    stage: str
+    pending: str
+    running: str
+
+
+def axis_index(axis: str) -> m.Expr:
+    if axis == "x":
+        return m.Name("x")
+    if axis == "y":
+        return m.Name("y")
+    return m.Binary("+", m.Binary("*", m.Name("y"), m.Name("width")), m.Name("x"))
+
+
+def axis_parts_expr(axis: str) -> m.Expr:
+    if axis == "x":
+        return m.Name("width")
+    if axis == "y":
+        return m.Name("height")
+    return m.Binary("*", m.Name("width"), m.Name("height"))
+
+
+def split_params(b: Builder, shared: Shared, dm: DimMap) -> SplitParams:
+    key = (dm.axis, dm.extent)
+    if key not in shared.splits:
+        n = m.lit(dm.extent)
+        idx = axis_index(dm.axis)
+        parts = axis_parts_expr(dm.axis)
+        word = {"x": "cols", "y": "rows", "xy": "items"}[dm.axis]
+        size = b.pe_param(
+            word,
+            "i16",
+            m.call("block_size", n, parts, idx),
+            f"block of {dm.extent} split over {dm.axis}: its length and start",
+        )
+        start = b.pe_param(f"{word}_start", "i32", m.call("block_start", n, parts, idx))
+        shared.splits[key] = SplitParams(start, size)
+    return shared.splits[key]
+
+
+class _Exchange:
+    """Builds the halo exchange stages of one tensor."""
+
+    def __init__(self, b: Builder, shared: Shared, arch: machine.Arch) -> None:
+        self.b, self.shared, self.arch = b, shared, arch
+
+    def resources(self) -> ExchangeResources:
+        if self.shared.exchange is not None:
+            return self.shared.exchange
+        b = self.b
+        nb = {
+            "west": b.pe_param(
+                "has_west",
+                "bool",
+                m.Binary(">", m.Name("x"), m.Int(0)),
+                "neighbours that exist (halo exchange)",
+            ),
+            "east": b.pe_param(
+                "has_east",
+                "bool",
+                m.Binary("<", m.Name("x"), m.Binary("-", m.Name("width"), m.Int(1))),
+            ),
+            "north": b.pe_param("has_north", "bool", m.Binary(">", m.Name("y"), m.Int(0))),
+            "south": b.pe_param(
+                "has_south",
+                "bool",
+                m.Binary("<", m.Name("y"), m.Binary("-", m.Name("height"), m.Int(1))),
+            ),
+        }
+        colors: dict[str, str] = {}
+        queues: dict[str, str] = {}
+        flows = (
+            ("east", "x", "EAST", "WEST"),
+            ("west", "x", "WEST", "EAST"),
+            ("south", "y", "SOUTH", "NORTH"),
+            ("north", "y", "NORTH", "SOUTH"),
+        )
+        opposite = {"east": "west", "west": "east", "south": "north", "north": "south"}
+        for k, (flow, coord, out_dir, in_dir) in enumerate(flows):
+            pair = [
+                b.color(
+                    f"halo_{flow}_{p}",
+                    f"halo data moving {flow}, sent by PEs with even {coord}"
+                    if p == 0
+                    else f"halo data moving {flow}, sent by odd {coord}",
+                )
+                for p in (0, 1)
+            ]
+            parity = m.Binary("==", m.Binary("%", m.Name(coord), m.Int(2)), m.Int(0))
+            tx = b.pe_param(
+                f"tx_{flow}", "color", m.IfExpr(parity, m.Name(pair[0]), m.Name(pair[1]))
+            )
+            rx = b.pe_param(
+                f"rx_{opposite[flow]}", "color", m.IfExpr(parity, m.Name(pair[1]), m.Name(pair[0]))
+            )
+            colors[f"tx_{flow}"], colors[f"rx_{opposite[flow]}"] = tx, rx
+            q = 2 + k
+            queues[f"tx_{flow}"] = b.fresh(f"tx_{flow}_oq")
+            queues[f"rx_{opposite[flow]}"] = b.fresh(f"rx_{opposite[flow]}_iq")
+            b.const(
+                queues[f"tx_{flow}"],
+                m.builtin("get_output_queue", m.Int(q)),
+                m.Named("output_queue"),
+            )
+            b.const(
+                queues[f"rx_{opposite[flow]}"],
+                m.builtin("get_input_queue", m.Int(q)),
+                m.Named("input_queue"),
+            )
+            send = m.struct(routes=m.Name(b.route("RAMP", out_dir)))
+            recv = m.struct(routes=m.Name(b.route(in_dir, "RAMP")))
+            for p, color in enumerate(pair):
+                mine = m.Binary("==", m.Binary("%", m.Name(coord), m.Int(2)), m.Int(p))
+                b.layout_loop.append(
+                    m.ExprStmt(
+                        m.builtin(
+                            "set_color_config",
+                            m.Name("x"),
+                            m.Name("y"),
+                            m.Name(color),
+                            m.IfExpr(mine, send, recv),
+                        )
+                    )
+                )
+            init = m.If(
+                m.builtin("is_arch", m.Str("wse3")),
+                (
+                    m.ExprStmt(
+                        m.builtin(
+                            "initialize_queue",
+                            m.Name(queues[f"tx_{flow}"]),
+                            m.struct(color=m.Name(tx)),
+                        )
+                    ),
+                    m.ExprStmt(
+                        m.builtin(
+                            "initialize_queue",
+                            m.Name(queues[f"rx_{opposite[flow]}"]),
+                            m.struct(color=m.Name(rx)),
+                        )
+                    ),
+                ),
+            )
+            b.comptime.append(init)
+        stage = b.scalar("stage", "i16", m.Int(0), "halo exchange state of the running task")
+        pending = b.scalar("pending", "i16", m.Int(0))
+        running = b.scalar("running", "i16", m.Int(0))
+        events = {}
+        for ev in ("tx_lo", "rx_lo", "tx_hi", "rx_hi"):
+            events[ev] = b.task_id(f"halo_{ev}", f"halo {ev.replace('_', ' ')} side done")
+        step = b.fresh("halo_step")
+        advance = b.fresh("halo_advance")
+        b.code(
+            m.FnDecl(
+                step,
+                (),
+                m.Named("void"),
+                (
+                    m.Comment(
+                        "one async halo operation finished; start the next stage when all have"
+                    ),
+                    m.Assign(m.Name(pending), "-=", m.Int(1)),
+                    m.If(
+                        m.Binary("==", m.Name(pending), m.Int(0)),
+                        (
+                            m.Assign(m.Name(stage), "+=", m.Int(1)),
+                            m.ExprStmt(m.call(advance)),
+                        ),
+                    ),
+                ),
+            )
+        )
+        for ev, tid in events.items():
+            name = b.fresh(f"halo_{ev}_done")
+            b.code(m.TaskDecl(name, (), (m.ExprStmt(m.call(step)),)))
+            b.bind(name, tid)
+        self.shared.exchange = ExchangeResources(
+            nb, colors, queues, events, stage, pending, running
+        )
+        b.exchange_advance = advance
+        return self.shared.exchange
+
+    def stages(self, layout: Layout, shared: Shared, span) -> list[list[m.Stmt]]:
+        """Statements issuing each exchange stage of one 2-D tensor (columns, then rows)."""
+        split = layout.split_dims()
+        if not any(layout.dims[d].halo != (0, 0) for d in split):
+            return []
+        if len(layout.dims) != 2 or [layout.dims[d].axis for d in split] != ["y", "x"]:
+            raise KernelcError(
+                f"halo exchange of '{layout.tensor}' needs a 2-D tensor split over rows and "
+                "columns",
+                span,
+            )
+        res = self.resources()
+        b = self.b
+        ydm, xdm = layout.dims
+        rows = split_params(b, shared, ydm).size
+        cols = split_params(b, shared, xdm).size
+        hn, hs = ydm.halo
+        hw, he = xdm.halo
+        pitch = layout.local_shape[1]
+        arr = layout.tensor
+        t = csl_type(layout.dtype)
+        out = []
+
+        rv, cv = b.fresh("row"), b.fresh("col")
+
+        def mem(name: str, extents: tuple[m.Expr, m.Expr], row0: m.Expr, col0: m.Expr) -> str:
+            dsd = b.fresh(f"{arr}_{name}")
+            flat = m.add(m.mul(m.add(m.Name(rv), row0), m.Int(pitch)), m.add(m.Name(cv), col0))
+            access = m.TensorAccess((rv, cv), extents, m.Index(m.Name(arr), (flat,)))
+            b.const(dsd, m.builtin("get_dsd", m.Name("mem4d_dsd"), m.struct(tensor_access=access)))
+            return dsd
+
+        def fab(kind: str, which: str, count: m.Expr) -> str:
+            dsd = b.fresh(f"{arr}_{which}")
+            qkey = "output_queue" if kind == "fabout_dsd" else "input_queue"
+            b.const(
+                dsd,
+                m.builtin(
+                    "get_dsd",
+                    m.Name(kind),
+                    m.Struct(
+                        (
+                            ("fabric_color", m.Name(res.colors[which])),
+                            ("extent", count),
+                            (qkey, m.Name(res.queues[which])),
+                        )
+                    ),
+                ),
+            )
+            return dsd
+
+        def op(dst: str, src: str, event: str) -> list[m.Stmt]:
+            opts = m.struct(**{"async": m.Bool(True), "activate": m.Name(res.events[event])})
+            return [
+                m.Assign(m.Name(res.pending), "+=", m.Int(1)),
+                m.ExprStmt(
+                    m.builtin(f"fmov{'s' if t == 'f32' else 'h'}", m.Name(dst), m.Name(src), opts)
+                ),
+            ]
+
+        if hw or he:
+            stmts: list[m.Stmt] = []
+            west: list[m.Stmt] = []
+            east: list[m.Stmt] = []
+            if he:
+                n = m.mul(m.Name(rows), m.Int(he))
+                send = mem("west_edge", (m.Name(rows), m.Int(he)), m.Int(hn), m.Int(hw))
+                west += op(fab("fabout_dsd", "tx_west", n), send, "tx_lo")
+                recv = mem(
+                    "east_halo",
+                    (m.Name(rows), m.Int(he)),
+                    m.Int(hn),
+                    m.add(m.Name(cols), m.Int(hw)),
+                )
+                east += op(recv, fab("fabin_dsd", "rx_east", n), "rx_hi")
+            if hw:
+                n = m.mul(m.Name(rows), m.Int(hw))
+                send = mem("east_edge", (m.Name(rows), m.Int(hw)), m.Int(hn), m.Name(cols))
+                east += op(fab("fabout_dsd", "tx_east", n), send, "tx_hi")
+                recv = mem("west_halo", (m.Name(rows), m.Int(hw)), m.Int(hn), m.Int(0))
+                west += op(recv, fab("fabin_dsd", "rx_west", n), "rx_lo")
+            if west:
+                stmts.append(m.If(m.Name(res.neighbours["west"]), tuple(west)))
+            if east:
+                stmts.append(m.If(m.Name(res.neighbours["east"]), tuple(east)))
+            out.append(
+                [m.Comment(f"'{arr}' columns: {hw} from the west, {he} from the east"), *stmts]
+            )
+        if hn or hs:
+            stmts = []
+            north: list[m.Stmt] = []
+            south: list[m.Stmt] = []
+            wide = m.add(m.Name(cols), m.Int(hw + he))
+            if hs:
+                n = m.mul(m.Int(hs), wide)
+                send = mem("north_edge", (m.Int(hs), wide), m.Int(hn), m.Int(0))
+                north += op(fab("fabout_dsd", "tx_north", n), send, "tx_lo")
+                recv = mem(
+                    "south_halo", (m.Int(hs), wide), m.add(m.Name(rows), m.Int(hn)), m.Int(0)
+                )
+                south += op(recv, fab("fabin_dsd", "rx_south", n), "rx_hi")
+            if hn:
+                n = m.mul(m.Int(hn), wide)
+                send = mem("south_edge", (m.Int(hn), wide), m.Name(rows), m.Int(0))
+                south += op(fab("fabout_dsd", "tx_south", n), send, "tx_hi")
+                recv = mem("north_halo", (m.Int(hn), wide), m.Int(0), m.Int(0))
+                north += op(recv, fab("fabin_dsd", "rx_north", n), "rx_lo")
+            if north:
+                stmts.append(m.If(m.Name(res.neighbours["north"]), tuple(north)))
+            if south:
+                stmts.append(m.If(m.Name(res.neighbours["south"]), tuple(south)))
+            out.append(
+                [
+                    m.Comment(
+                        f"'{arr}' rows (with their halo columns): {hn} from the "
+                        f"north, {hs} from the south"
+                    ),
+                    *stmts,
+                ]
+            )
+        return out
+
+
+@dataclass
+class MapCode:
+    """What the cost model needs to know about one lowered map task."""
+
+    launch: str
+    ops: list[tuple[str, int]]  # (op, cycles per element) per vector pass
+    passes: int  # how many times the op list runs (rows in row mode, 1 in block mode)
+    elements: int  # elements per pass on the busiest PE
+    exchange: list[int]  # wavelets per exchange stage, busiest PE
+    describe: str = ""
+
+
+def lower_map(
+    task: Task,
+    index: int,
+    shape: MapShape,
+    graph: TaskGraph,
+    layouts: dict[str, Layout],
+    b: Builder,
+    shared: Shared,
+) -> MapCode:
+    """Emit the launch function, exchange and compute task of one map task."""
+    kname = task.kernel.name
+    tensor = {p.name: tensor_of(task, p.name) for p in task.kernel.all_params if not p.is_scalar}
+    out_layout = layouts[tensor[shape.stores[0].tensor]]
+    var_dim = {i.name: d for d, i in enumerate(shape.stores[0].indices)}
+    sizes = task.size_env
+    dtype = shape.stores[0].value.dtype
+    if dtype not in (DType.F32, DType.F16):
+        raise KernelcError(
+            f"the csl backend vectorises {kname} over f32/f16 only; its outputs are {dtype}",
+            task.span,
+        )
+    csl = {lp.var: b.fresh(lp.var) for lp in shape.loops}  # loop variables in the CSL code
+    # ----------------------------------------------------------- iteration windows
+    loops = []
+    for lp in shape.loops:
+        lo, hi = evaluate(lp.lo, sizes), evaluate(lp.hi, sizes)
+        dm = out_layout.dims[var_dim[lp.var]]
+        if dm.split is None:
+            loops.append((lp.var, lo, hi, None, m.Int(max(hi - lo, 0)), m.Int(lo), max(hi - lo, 0)))
+            continue
+        sp = split_params(b, shared, dm)
+        cnt = b.pe_param(
+            f"n_{lp.var}",
+            "i16",
+            m.call("window_count", m.lit(lo), m.lit(hi), m.Name(sp.start), m.Name(sp.size)),
+            f"iterations of '{lp.var}' ({lo} .. {hi}) in this PE's block, and the "
+            "first one's place in it",
+        )
+        off = b.pe_param(f"o_{lp.var}", "i16", m.call("window_offset", m.lit(lo), m.Name(sp.start)))
+        largest = min(max(hi - lo, 0), dm.split.largest)
+        loops.append((lp.var, lo, hi, dm, m.Name(cnt), m.Name(off), largest))
+    # ------------------------------------------------------------- exchange stages
+    ex = _Exchange(b, shared, b.arch)
+    stage_blocks: list[list[m.Stmt]] = []
+    exchange_wavelets: list[int] = []
+    read = sorted(
+        {tensor[n.tensor] for s in shape.body for n in ir.walk(s) if isinstance(n, ir.Load)}
+    )
+    for t in read:
+        lay = layouts[t]
+        blocks = ex.stages(lay, shared, task.span)
+        stage_blocks.extend(blocks)
+        if blocks:
+            ydm, xdm = lay.dims
+            rows, cols = ydm.split.largest, xdm.split.largest
+            if xdm.halo != (0, 0):
+                exchange_wavelets.append(rows * max(xdm.halo))
+            if ydm.halo != (0, 0):
+                exchange_wavelets.append((cols + sum(xdm.halo)) * max(ydm.halo))
+            for dm in lay.dims:
+                if dm.split is not None and max(dm.halo) > dm.split.smallest:
+                    raise KernelcError(
+                        f"'{t}' blocks of {dm.split.smallest} along {dm.axis} are thinner than "
+                        f"its halo of {max(dm.halo)}; use fewer PEs along {dm.axis}",
+                        task.span,
+                    )
+    # ------------------------------------------------------------------ compute
+    compute_id = b.task_id(f"{kname}_compute", f"compute of task {task.name}")
+    compute = b.fresh(f"{kname}_compute")
+
+    def place(tname: str, indices, proven, node) -> Place:
+        lay = layouts[tensor[tname]]
+        flat: m.Expr = m.Int(0)
+        for k, (idx, dm) in enumerate(zip(indices, lay.dims, strict=True)):
+            local = idx
+            if dm.split is not None:
+                sp = split_params(b, shared, dm)
+                local = m.add(m.Binary("-", idx, m.Name(sp.start)), m.Int(dm.halo[0]))
+            flat = m.add(flat, m.mul(local, m.Int(lay.pitches[k])))
+        return Place(tname_array(tname), flat)
+
+    def tname_array(tname: str) -> str:
+        return arrays[tensor[tname]]
+
+    arrays = b.tensor_arrays
+
+    def make_access(vector_vars: list[str], outer: dict[str, m.Expr]):
+        loop_info = {v[0]: v for v in loops}
+
+        def access(tname: str, indices: tuple[ir.Expr, ...], node) -> Access:
+            lay = layouts[tensor[tname]]
+            static: m.Expr = m.Int(0)
+            runtime: m.Expr | None = None
+            for k, (idx, dm) in enumerate(zip(indices, lay.dims, strict=True)):
+                form = affine(idx)
+                if form is None:
+                    raise KernelcError("a data-dependent index in a vectorised loop", idx.span)
+                pitch = m.Int(lay.pitches[k])
+                const = form.const + dm.halo[0]
+                term: m.Expr = m.Int(0)
+                rt: m.Expr | None = None
+                for name, coef in form.terms:
+                    if name not in loop_info:
+                        raise KernelcError(f"'{name}' in a vectorised index", idx.span)
+                    var, lo, _hi, ldm, _cnt, off, _ = loop_info[name]
+                    if ldm is not None and dm.split is None:
+                        sp = split_params(b, shared, ldm)
+                        base = m.add(m.Name(sp.start), off)
+                    elif ldm is not None:
+                        base = off
+                    else:
+                        base = m.lit(lo)
+                    if dm.split is not None and ldm is None:
+                        raise KernelcError(
+                            f"'{tname}' is split but indexed by a whole loop", idx.span
+                        )
+                    if name in vector_vars:
+                        term = m.add(term, m.mul(m.lit(coef), m.add(m.Name(csl[name]), base)))
+                    else:
+                        term = m.add(term, m.mul(m.lit(coef), base))
+                        piece = m.mul(m.lit(coef), outer[name])
+                        rt = piece if rt is None else m.add(rt, piece)
+                local = (
+                    m.add(term, m.lit(const)) if const >= 0 else m.Binary("-", term, m.Int(-const))
+                )
+                static = m.add(static, m.mul(local, pitch))
+                if rt is not None:
+                    scaled = m.mul(rt, pitch)
+                    runtime = scaled if runtime is None else m.add(runtime, scaled)
+            return Access(arrays[tensor[tname]], static, runtime)
+
+        return access
+
+    def generate(vector_count: int, builder: Builder) -> tuple[list[m.Stmt], VectorGen]:
+        vec = loops[len(loops) - vector_count :]
+        outer = loops[: len(loops) - vector_count]
+        outer_names = {v[0]: m.Name(csl[v[0]]) for v in outer}
+        globals_of = {}
+        for var, lo, _hi, ldm, _cnt, off, _ in outer:
+            if ldm is None:
+                globals_of[var] = m.add(m.lit(lo), m.Name(csl[var]))
+            else:
+                start = m.Name(split_params(builder, shared, ldm).start)
+                globals_of[var] = m.add(m.add(start, off), m.Name(csl[var]))
+        space = Space(
+            tuple(v[0] for v in vec),
+            tuple(csl[v[0]] for v in vec),
+            tuple(v[4] for v in vec),
+            tuple(max(v[6], 1) for v in vec),
+        )
+        sgen = ScalarGen(
+            builder, place, globals_of, shapes={p: graph.tensor(tensor[p]).shape for p in tensor}
+        )
+        for name, value in sizes.items():
+            sgen.names.setdefault(name, m.lit(value))
+        gen = VectorGen(builder, space, dtype, make_access([v[0] for v in vec], outer_names), sgen)
+        body = gen.body(shape.body)
+        for var, _lo, _hi, _dm, cnt, _off, _ in reversed(outer):
+            body = [m.For(m.builtin("range", m.Name("i16"), cnt), csl[var], tuple(body))]
+        return body, gen
+
+    scratch = Builder(b.arch, b.width, b.height, b.pe_file)
+    scratch.tensor_arrays = dict(arrays)
+    scratch.names = set(b.names)
+    _, trial = generate(min(len(loops), 4), scratch)
+    block_bytes = trial.max_temps * trial.space.capacity * dtype.numpy.itemsize
+    vector_count = min(len(loops), 4)
+    if b.data_bytes + block_bytes + CODE_RESERVE > b.arch.pe_memory and len(loops) > 1:
+        vector_count = 1
+    body, gen = generate(vector_count, b)
+    guard = m.Bool(True)
+    for v in loops:
+        if isinstance(v[4], m.Name):
+            cond = m.Binary(">", v[4], m.Int(0))
+            guard = cond if guard == m.Bool(True) else m.Binary("and", guard, cond)
+    stmts: list[m.Stmt] = [
+        m.Comment(f"{kname}: the loop body as DSD operations over this PE's iterations")
+    ]
+    if guard != m.Bool(True):
+        stmts.append(m.If(guard, tuple(body)))
+    else:
+        stmts.extend(body)
+    stmts.append(m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream"))))
+    b.code(m.TaskDecl(compute, (), tuple(stmts)))
+    b.bind(compute, compute_id)
+    # -------------------------------------------------------------- launch and stages
+    launch = b.fresh(f"f_{task.name}")
+    if stage_blocks:
+        res = shared.exchange
+        exchange_fn = b.fresh(f"{kname}_exchange")
+        chain: m.Stmt | None = None
+        for k in reversed(range(len(stage_blocks))):
+            cond = m.Binary("==", m.Name(res.stage), m.Int(k))
+            chain = m.If(cond, tuple(stage_blocks[k]), (chain,) if chain else ())
+        loop = m.While(
+            m.Binary("<", m.Name(res.stage), m.Int(len(stage_blocks))),
+            None,
+            (
+                chain,
+                m.If(m.Binary(">", m.Name(res.pending), m.Int(0)), (m.Return(),)),
+                m.Assign(m.Name(res.stage), "+=", m.Int(1)),
+            ),
+        )
+        b.code(
+            m.FnDecl(
+                exchange_fn,
+                (),
+                m.Named("void"),
+                (
+                    m.Comment("issue the halo exchange stage by stage; halo_step() resumes it"),
+                    loop,
+                    m.ExprStmt(m.builtin("activate", m.Name(compute_id))),
+                ),
+            )
+        )
+        shared.dispatch.append((index, exchange_fn))
+        start = [
+            m.Assign(m.Name(res.running), "=", m.lit(index)),
+            m.Assign(m.Name(res.stage), "=", m.Int(0)),
+            m.Assign(m.Name(res.pending), "=", m.Int(0)),
+            m.ExprStmt(m.call(exchange_fn)),
+        ]
+    else:
+        start = [m.ExprStmt(m.builtin("activate", m.Name(compute_id)))]
+    b.code(
+        m.FnDecl(
+            launch,
+            (),
+            m.Named("void"),
+            (m.Comment(f"launched by the host: task {task.name} ({kname})"), *start),
+        )
+    )
+    b.launch(launch)
+    largest = [max(v[6], 1) for v in loops]
+    per_pass = 1
+    for n in largest[len(loops) - vector_count :]:
+        per_pass *= n
+    passes = 1
+    for n in largest[: len(loops) - vector_count]:
+        passes *= n
+    halos = [t for t in read if any(d.halo != (0, 0) for d in layouts[t].dims)]
+    how = (
+        f"data-parallel loop nest in blocks over the grid; halo exchange of "
+        f"{', '.join(repr(t) for t in halos)} with the four neighbours in {len(stage_blocks)} "
+        "stage(s)"
+        if halos
+        else "data-parallel loop nest in blocks over the grid (no halo)"
+    )
+    mode = "the whole block at once" if vector_count == len(loops) else "row by row"
+    describe = f"{how}; the body is {len(gen.ops)} DSD operation(s) over {mode}"
+    return MapCode(launch, gen.ops, passes, per_pass, exchange_wavelets, describe)
+
+
+def finish_exchange(b: Builder, shared: Shared) -> None:
+    """The dispatcher that resumes the exchange of whichever task is running."""
+    if shared.exchange is None:
+        return
+    res = shared.exchange
+    chain: m.Stmt | None = None
+    for index, fn in reversed(shared.dispatch):
+        cond = m.Binary("==", m.Name(res.running), m.lit(index))
+        chain = m.If(cond, (m.ExprStmt(m.call(fn)),), (chain,) if chain else ())
+    b.code(m.FnDecl(b.exchange_advance, (), m.Named("void"), (chain,) if chain else ()))

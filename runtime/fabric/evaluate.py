@@ -1,0 +1,836 @@
+"""The CSL interpreter: compiles model trees into Python closures and runs them on a context.
+
+One compiler serves the layout file (evaluated once, at "compile time") and the PE programs
+(module scope evaluated per PE, then functions and tasks run by the simulator). The context
+object (``LayoutContext`` or a simulated PE) answers the builtins that touch the machine; the
+pure builtins (colors, casts, DSD construction) are answered here. Every executed statement
+charges modelled cycles to ``ctx.now`` so that task bodies take simulated time.
+
+Values follow CSL: typed scalars are NumPy scalars (fixed-width wrap-around, f32 rounding),
+``comptime_int`` values are Python ints. Functions called by ``@map`` may receive whole NumPy
+arrays; expressions (including ``if`` expressions) then evaluate element-wise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kernelc.backends.csl import model as m
+from kernelc.runtime.fabric.values import (
+    DIRECTIONS,
+    Array,
+    ArrayType,
+    Color,
+    CslType,
+    DsdKind,
+    FabDsd,
+    FabricError,
+    FnType,
+    MemDsd,
+    Pointer,
+    PtrType,
+    Queue,
+    Struct,
+    TaskId,
+    convert,
+)
+
+PREDECLARED: dict[str, object] = {
+    **DIRECTIONS,
+    **{
+        n: CslType(n)
+        for n in (
+            "f32 f16 i8 u8 i16 u16 i32 u32 i64 u64 bool void color local_task_id data_task_id "
+            "control_task_id input_queue output_queue ut_id direction comptime_int "
+            "comptime_float comptime_string comptime_struct imported_module type"
+        ).split()
+    },
+    **{n: DsdKind(n) for n in ("mem1d_dsd", "mem4d_dsd", "fabin_dsd", "fabout_dsd")},
+}
+
+
+class Ret:
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+class Frame:
+    """Locals of one function or task activation (module scope uses an empty frame)."""
+
+    __slots__ = ("ctx", "l", "lt")
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.l: dict[str, object] = {}
+        self.lt: dict[str, np.dtype | None] = {}
+
+
+@dataclass(eq=False)
+class FnValue:
+    """A CSL function or task; ``invoke`` runs it on a context."""
+
+    name: str
+    params: tuple[tuple[str, object], ...]
+    ret: object
+    body: Callable[[Frame], Ret | None]
+    is_task: bool = False
+    file: str = ""
+
+    def invoke(self, ctx: Any, args: tuple[object, ...]) -> object:
+        if len(args) != len(self.params):
+            raise FabricError(
+                f"{self.name}() takes {len(self.params)} argument(s), got {len(args)}", self.file
+            )
+        fr = Frame(ctx)
+        for (pname, ptype), value in zip(self.params, args, strict=True):
+            dtype = ptype.dtype if isinstance(ptype, CslType) else None
+            fr.l[pname] = convert(value, dtype)
+            fr.lt[pname] = dtype
+        result = self.body(fr)
+        if result is None:
+            return None
+        if isinstance(self.ret, CslType) and self.ret.dtype is not None:
+            return convert(result.value, self.ret.dtype)
+        return result.value
+
+
+# ------------------------------------------------------------------------------- arithmetic
+
+
+def _is_int(v: object) -> bool:
+    if isinstance(v, np.ndarray):
+        return v.dtype.kind in "iu"
+    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+
+
+def _div(a, b):
+    if _is_int(a) and _is_int(b):
+        if isinstance(a, int) and isinstance(b, int):
+            if b == 0:
+                raise FabricError("integer division by zero")
+            q = abs(a) // abs(b)
+            return q if (a >= 0) == (b >= 0) else -q
+        if np.any(np.asarray(b) == 0):
+            raise FabricError("integer division by zero")
+        q = np.abs(a) // np.abs(b)
+        return np.where((np.asarray(a) >= 0) == (np.asarray(b) >= 0), q, -q).astype(
+            np.result_type(a, b)
+        )[()]
+    return np.divide(a, b) if not (isinstance(a, float) and isinstance(b, float)) else a / b
+
+
+def _mod(a, b):
+    if _is_int(a) and _is_int(b):
+        if np.any(np.asarray(b) == 0):
+            raise FabricError("integer remainder by zero")
+        if isinstance(a, int) and isinstance(b, int):
+            return a - b * _div(a, b)
+        return np.fmod(a, b)
+    return np.fmod(a, b)
+
+
+BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": _div,
+    "%": _mod,
+    "&": lambda a, b: a & b,
+    "|": lambda a, b: a | b,
+    "^": lambda a, b: a ^ b,
+    "<<": lambda a, b: a << b,
+    ">>": lambda a, b: a >> b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _negate(v):
+    if isinstance(v, np.generic | np.ndarray):
+        return np.negative(v)
+    return -v
+
+
+def _not(v):
+    return np.logical_not(v) if isinstance(v, np.ndarray) else not v
+
+
+UNARY: dict[str, Callable[[Any], Any]] = {"-": _negate, "!": _not, "~": lambda v: ~v}
+
+
+def _cost(e: m.Expr) -> int:
+    """Modelled cycles to evaluate an expression: one per operator, load or call."""
+    match e:
+        case m.Binary(lhs=a, rhs=b):
+            return 1 + _cost(a) + _cost(b)
+        case m.Unary(operand=a):
+            return 1 + _cost(a)
+        case m.Index(obj=o, indices=idx):
+            return 1 + _cost(o) + sum(_cost(i) for i in idx)
+        case m.Call(args=args) | m.Builtin(args=args):
+            return 1 + sum(_cost(a) for a in args)
+        case m.IfExpr(cond=c, then=a, orelse=b):
+            return 1 + _cost(c) + max(_cost(a), _cost(b))
+        case m.Field(obj=o) | m.Deref(ptr=o):
+            return _cost(o)
+    return 0
+
+
+# --------------------------------------------------------------------------------- compiler
+
+Closure = Callable[[Frame], Any]
+StmtClosure = Callable[[Frame], Ret | None]
+LOOP_LIMIT = 1 << 26  # iterations of one while loop before the simulator calls it a hang
+
+
+class Compiler:
+    """Turns one file's model nodes into closures. Builtins needing the machine call ``ctx``."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def error(self, message: str) -> FabricError:
+        return FabricError(message, self.file)
+
+    # -------------------------------------------------------------------- types
+    def type_fn(self, t: m.Type, scope: frozenset[str]) -> Closure:
+        match t:
+            case m.Named(name=n):
+                if n in PREDECLARED:
+                    value = PREDECLARED[n]
+                    return lambda fr: value
+                return self.expr(m.Name(n), scope)
+            case m.ArrayT(dims=dims, elem=elem):
+                dfs = [self.expr(d, scope) for d in dims]
+                ef = self.type_fn(elem, scope)
+                return lambda fr: ArrayType(tuple(int(d(fr)) for d in dfs), ef(fr))
+            case m.ManyPtrT(elem=elem):
+                ef = self.type_fn(elem, scope)
+                return lambda fr: PtrType(ef(fr), True)
+            case m.PtrT(elem=elem):
+                ef = self.type_fn(elem, scope)
+                return lambda fr: PtrType(ef(fr), False)
+            case m.FnT(params=params, ret=ret):
+                pfs = [self.type_fn(p, scope) for p in params]
+                rf = self.type_fn(ret, scope)
+                return lambda fr: FnType(tuple(p(fr) for p in pfs), rf(fr))
+        raise TypeError(t)
+
+    # -------------------------------------------------------------- expressions
+    def expr(self, e: m.Expr, scope: frozenset[str]) -> Closure:
+        match e:
+            case m.Int(value=v) | m.Float(value=v) | m.Bool(value=v) | m.Str(value=v):
+                return lambda fr: v
+            case m.Name(id=n):
+                return self._name(n, scope)
+            case m.Field(obj=obj, name=n):
+                of = self.expr(obj, scope)
+                return lambda fr: _field(of(fr), n, self)
+            case m.Index(obj=obj, indices=idx):
+                of = self.expr(obj, scope)
+                ifs = [self.expr(i, scope) for i in idx]
+                if len(ifs) == 1:
+                    i0 = ifs[0]
+                    return lambda fr: _load(of(fr), (i0(fr),), self)
+                return lambda fr: _load(of(fr), tuple(f(fr) for f in ifs), self)
+            case m.Deref(ptr=p):
+                pf = self.expr(p, scope)
+                return pf
+            case m.Unary(op="&", operand=a):
+                return self._address(a, scope)
+            case m.Unary(op=op, operand=a):
+                af, fn = self.expr(a, scope), UNARY[op]
+                return lambda fr: fn(af(fr))
+            case m.Binary(op="and", lhs=a, rhs=b):
+                af, bf = self.expr(a, scope), self.expr(b, scope)
+
+                def both(fr):
+                    x = af(fr)
+                    if isinstance(x, np.ndarray):
+                        return np.logical_and(x, bf(fr))
+                    return bool(x) and bool(bf(fr))
+
+                return both
+            case m.Binary(op="or", lhs=a, rhs=b):
+                af, bf = self.expr(a, scope), self.expr(b, scope)
+
+                def either(fr):
+                    x = af(fr)
+                    if isinstance(x, np.ndarray):
+                        return np.logical_or(x, bf(fr))
+                    return bool(x) or bool(bf(fr))
+
+                return either
+            case m.Binary(op=op, lhs=a, rhs=b):
+                af, bf, fn = self.expr(a, scope), self.expr(b, scope), BINARY[op]
+                return lambda fr: fn(af(fr), bf(fr))
+            case m.IfExpr(cond=c, then=a, orelse=b):
+                cf, af, bf = self.expr(c, scope), self.expr(a, scope), self.expr(b, scope)
+
+                def choose(fr):
+                    cond = cf(fr)
+                    if isinstance(cond, np.ndarray):
+                        return np.where(cond, af(fr), bf(fr))
+                    return af(fr) if cond else bf(fr)
+
+                return choose
+            case m.Call(fn=fn, args=args):
+                ff = self.expr(fn, scope)
+                afs = [self.expr(a, scope) for a in args]
+
+                def call(fr):
+                    target = ff(fr)
+                    values = tuple(a(fr) for a in afs)
+                    if isinstance(target, FnValue):
+                        return target.invoke(fr.ctx, values)
+                    if callable(target):
+                        return target(*values)
+                    raise self.error(f"{target!r} is not callable")
+
+                return call
+            case m.Builtin(name=n, args=args):
+                return self.builtin(n, args, scope)
+            case m.Struct(fields=fields):
+                ffs = [(k, self.expr(v, scope)) for k, v in fields]
+                return lambda fr: Struct({k: f(fr) for k, f in ffs})
+            case m.Tuple(items=items):
+                ifs = [self.expr(i, scope) for i in items]
+                return lambda fr: Struct({}, tuple(f(fr) for f in ifs))
+            case m.TensorAccess():
+                return self._access(e, scope)
+            case m.ArrayLit(type=t, items=items):
+                tf = self.type_fn(t, scope)
+                ifs = [self.expr(i, scope) for i in items]
+
+                def array(fr):
+                    a = _zeros(tf(fr))
+                    a.data[:] = [f(fr) for f in ifs]
+                    return a
+
+                return array
+            case m.TypeExpr(type=t):
+                return self.type_fn(t, scope)
+        raise TypeError(e)
+
+    def _name(self, n: str, scope: frozenset[str]) -> Closure:
+        if n in scope:
+            return lambda fr: fr.l[n]
+        fallback = PREDECLARED.get(n)
+
+        def glob(fr):
+            g = fr.ctx.g
+            if n in g:
+                return g[n]
+            if fallback is not None:
+                return fallback
+            raise self.error(f"unknown name '{n}'")
+
+        return glob
+
+    def _address(self, a: m.Expr, scope: frozenset[str]) -> Closure:
+        match a:
+            case m.Index(obj=obj, indices=idx):
+                of = self.expr(obj, scope)
+                ifs = [self.expr(i, scope) for i in idx]
+
+                def element(fr):
+                    base = of(fr)
+                    if isinstance(base, Pointer):
+                        return Pointer(base.array, base.offset + int(ifs[0](fr)))
+                    if isinstance(base, Array):
+                        return Pointer(base, base.flat_index(tuple(f(fr) for f in ifs)))
+                    raise self.error("& of an element needs an array")
+
+                return element
+        vf = self.expr(a, scope)
+
+        def whole(fr):
+            value = vf(fr)
+            if isinstance(value, Array):
+                return Pointer(value, 0)
+            if isinstance(value, Pointer | FnValue):
+                return value
+            raise self.error(f"cannot take the address of {value!r}")
+
+        return whole
+
+    def _access(self, e: m.TensorAccess, scope: frozenset[str]) -> Closure:
+        """``|i, j|{a, b} -> A[f(i, j)]``: a MemDsd; strides from evaluating f at unit points."""
+        inner = scope | set(e.vars)
+        extent_fs = [self.expr(x, scope) for x in e.extents]
+        if not isinstance(e.target, m.Index):
+            raise self.error("a tensor_access must index an array")
+        obj_f = self.expr(e.target.obj, scope)
+        idx_fs = [self.expr(i, inner) for i in e.target.indices]
+        names = e.vars
+
+        def build(fr):
+            base = obj_f(fr)
+            array, extra = (base.array, base.offset) if isinstance(base, Pointer) else (base, 0)
+            if not isinstance(array, Array):
+                raise self.error("a tensor_access must index an array")
+            saved = {n: fr.l.get(n) for n in names}
+
+            def offset_at(point):
+                for n, v in zip(names, point, strict=True):
+                    fr.l[n] = v
+                idx = tuple(int(f(fr)) for f in idx_fs)
+                return array.flat_index(idx) if len(idx) > 1 else idx[0]
+
+            zero = (0,) * len(names)
+            origin = offset_at(zero)
+            strides = []
+            for k in range(len(names)):
+                unit = tuple(1 if j == k else 0 for j in range(len(names)))
+                strides.append(offset_at(unit) - origin)
+            for n, v in saved.items():
+                if v is None:
+                    fr.l.pop(n, None)
+                else:
+                    fr.l[n] = v
+            shape = tuple(int(f(fr)) for f in extent_fs)
+            return MemDsd(array, origin + extra, shape, tuple(strides))
+
+        return build
+
+    # ---------------------------------------------------------------- builtins
+    def builtin(self, n: str, args: tuple[m.Expr, ...], scope: frozenset[str]) -> Closure:
+        afs = [self.expr(a, scope) for a in args]
+        pure = PURE_BUILTINS.get(n)
+        if pure is not None:
+            return lambda fr: pure(self, *[a(fr) for a in afs])
+        if n == "export_symbol" and args and isinstance(args[0], m.Name):
+            name_arg = args[0].id
+            return lambda fr: fr.ctx.builtin(
+                "export_symbol", (afs[0](fr), *(a(fr) for a in afs[1:]), name_arg)
+            )
+        return lambda fr: fr.ctx.builtin(n, tuple(a(fr) for a in afs))
+
+    # -------------------------------------------------------------- statements
+    def block(self, stmts: tuple[m.Stmt, ...], scope: frozenset[str]) -> StmtClosure:
+        closures: list[StmtClosure] = []
+        for s in stmts:
+            if isinstance(s, m.Comment):
+                continue
+            closures.append(self.stmt(s, scope))
+            if isinstance(s, m.VarDecl):
+                scope = scope | {s.name}
+        if len(closures) == 1:
+            return closures[0]
+
+        def run(fr):
+            for c in closures:
+                r = c(fr)
+                if r is not None:
+                    return r
+            return None
+
+        return run
+
+    def stmt(self, s: m.Stmt, scope: frozenset[str]) -> StmtClosure:
+        match s:
+            case m.VarDecl(name=n, type=t, value=v):
+                return self._local_decl(n, t, v, scope)
+            case m.Assign(target=target, op=op, value=v):
+                return self._assign(target, op, v, scope)
+            case m.ExprStmt(expr=e):
+                ef, cost = self.expr(e, scope), 1 + _cost(e)
+
+                def run_expr(fr):
+                    fr.ctx.now += cost
+                    ef(fr)
+
+                return run_expr
+            case m.If(cond=c, then=then, orelse=orelse):
+                cf, cost = self.expr(c, scope), 1 + _cost(c)
+                tf = self.block(then, scope)
+                ef = self.block(orelse, scope) if orelse else None
+
+                def run_if(fr):
+                    fr.ctx.now += cost
+                    if cf(fr):
+                        return tf(fr)
+                    return ef(fr) if ef is not None else None
+
+                return run_if
+            case m.For(iter=it, var=v, body=body):
+                itf = self.expr(it, scope)
+                bf = self.block(body, scope | {v})
+
+                def run_for(fr):
+                    rng = itf(fr)
+                    if not isinstance(rng, RangeValue):
+                        raise self.error("for loops iterate over @range(...)")
+                    convert_to = rng.dtype
+                    for i in range(rng.start, rng.stop, rng.step):
+                        fr.l[v] = convert_to.type(i) if convert_to is not None else i
+                        fr.ctx.now += 2
+                        r = bf(fr)
+                        if r is not None:
+                            return r
+                    return None
+
+                return run_for
+            case m.While(cond=c, step=step, body=body):
+                cf, cost = self.expr(c, scope), 2 + _cost(c)
+                bf = self.block(body, scope)
+                sf = self._assign(step.target, step.op, step.value, scope) if step else None
+
+                def run_while(fr):
+                    count = 0
+                    while True:
+                        fr.ctx.now += cost
+                        if not cf(fr):
+                            return None
+                        r = bf(fr)
+                        if r is not None:
+                            return r
+                        if sf is not None:
+                            sf(fr)
+                        count += 1
+                        if count > LOOP_LIMIT:
+                            raise self.error(f"a while loop ran {LOOP_LIMIT} iterations")
+
+                return run_while
+            case m.Return(value=v):
+                if v is None:
+                    return lambda fr: Ret(None)
+                vf, cost = self.expr(v, scope), 1 + _cost(v)
+
+                def run_return(fr):
+                    fr.ctx.now += cost
+                    return Ret(vf(fr))
+
+                return run_return
+        raise TypeError(s)
+
+    def _local_decl(self, n, t, v, scope) -> StmtClosure:
+        tf = self.type_fn(t, scope) if t is not None else None
+        vf = self.expr(v, scope) if v is not None else None
+        cost = 1 + (_cost(v) if v is not None else 0)
+
+        def declare(fr):
+            fr.ctx.now += cost
+            declared = tf(fr) if tf is not None else None
+            dtype = declared.dtype if isinstance(declared, CslType) else None
+            if vf is None:
+                value = _default(declared, n)
+            else:
+                value = convert(vf(fr), dtype)
+            fr.l[n] = value
+            fr.lt[n] = dtype
+            return None
+
+        return declare
+
+    def _assign(self, target, op, v, scope) -> StmtClosure:
+        vf, cost = self.expr(v, scope), 1 + _cost(v) + _cost(target)
+        fn = None if op == "=" else BINARY[op[:-1]]
+        match target:
+            case m.Name(id=n) if n in scope:
+
+                def set_local(fr):
+                    fr.ctx.now += cost
+                    value = vf(fr)
+                    if fn is not None:
+                        value = fn(fr.l[n], value)
+                    fr.l[n] = convert(value, fr.lt.get(n))
+                    return None
+
+                return set_local
+            case m.Name(id=n):
+
+                def set_global(fr):
+                    fr.ctx.now += cost
+                    g = fr.ctx.g
+                    value = vf(fr)
+                    if fn is not None:
+                        value = fn(g[n], value)
+                    g[n] = convert(value, fr.ctx.gt.get(n))
+                    return None
+
+                return set_global
+            case m.Index(obj=obj, indices=idx):
+                of = self.expr(obj, scope)
+                ifs = [self.expr(i, scope) for i in idx]
+
+                def set_element(fr):
+                    fr.ctx.now += cost
+                    base = of(fr)
+                    index = tuple(f(fr) for f in ifs)
+                    array, flat = _element(base, index, self)
+                    value = vf(fr)
+                    if fn is not None:
+                        value = fn(array.data[flat], value)
+                    array.data[flat] = value
+                    return None
+
+                return set_element
+        raise self.error(f"cannot assign to {target}")
+
+    # ----------------------------------------------------------------- module
+    def module(self, f: m.CslFile) -> list[tuple[str, object]]:
+        """Module-scope actions in order: ("param"|"var"|"fn"|"comptime", payload)."""
+        actions: list[tuple[str, object]] = []
+        empty: frozenset[str] = frozenset()
+        for d in f.decls:
+            match d:
+                case m.Param(name=n, type=t, default=default):
+                    tf = self.type_fn(t, empty)
+                    df = self.expr(default, empty) if default is not None else None
+                    actions.append(("param", (n, tf, df)))
+                case m.VarDecl(name=n, type=t, value=v, const=const):
+                    tf = self.type_fn(t, empty) if t is not None else None
+                    vf = self.expr(v, empty) if v is not None else None
+                    actions.append(("var", (n, tf, vf, const)))
+                case m.FnDecl(name=n, params=params, ret=ret, body=body):
+                    actions.append(("fn", self._function(n, params, ret, body, False)))
+                case m.TaskDecl(name=n, params=params, body=body):
+                    void = m.Named("void")
+                    actions.append(("fn", self._function(n, params, void, body, True)))
+                case m.Comptime(body=body) | m.Layout(body=body):
+                    actions.append(("comptime", self.block(body, empty)))
+        return actions
+
+    def _function(self, n, params, ret, body, is_task) -> Callable[[Frame], FnValue]:
+        empty: frozenset[str] = frozenset()
+        ptfs = [(p, self.type_fn(t, empty)) for p, t in params]
+        rtf = self.type_fn(ret, empty)
+        bf = self.block(body, frozenset(p for p, _ in params))
+        file = self.file
+
+        def make(fr):
+            return FnValue(n, tuple((p, tf(fr)) for p, tf in ptfs), rtf(fr), bf, is_task, file)
+
+        return make
+
+
+def run_module(actions: list[tuple[str, object]], ctx: Any, params: dict[str, object]) -> None:
+    """Evaluate module scope on a context: params, globals, functions, comptime blocks."""
+    fr = Frame(ctx)
+    for kind, payload in actions:
+        if kind == "param":
+            n, tf, df = payload
+            declared = tf(fr)
+            if n in params:
+                value = params[n]
+            elif df is not None:
+                value = df(fr)
+            else:
+                raise FabricError(f"param '{n}' has no value", ctx.file)
+            dtype = declared.dtype if isinstance(declared, CslType) else None
+            ctx.g[n] = convert(value, dtype) if not isinstance(value, np.ndarray) else value
+            ctx.gt[n] = dtype
+        elif kind == "var":
+            n, tf, vf, const = payload
+            declared = tf(fr) if tf is not None else None
+            dtype = declared.dtype if isinstance(declared, CslType) else None
+            value = _default(declared, n) if vf is None else convert(vf(fr), dtype)
+            if isinstance(value, Array) and value.name.startswith("<"):
+                value.name = n
+            ctx.g[n] = value
+            ctx.gt[n] = dtype
+            ctx.declared(n, value, const)
+        elif kind == "fn":
+            value = payload(fr)
+            ctx.g[value.name] = value
+            ctx.declared(value.name, value, True)
+        else:
+            payload(fr)
+
+
+# -------------------------------------------------------------------------- value helpers
+
+
+@dataclass(frozen=True)
+class RangeValue:
+    start: int
+    stop: int
+    step: int
+    dtype: np.dtype | None
+
+
+def _default(declared: object, name: str) -> object:
+    if isinstance(declared, ArrayType):
+        return _zeros(declared, name)
+    if isinstance(declared, CslType) and declared.dtype is not None:
+        return declared.dtype.type(0)
+    return None
+
+
+def _zeros(t: ArrayType, name: str = "<array>") -> Array:
+    dtype = t.elem.dtype
+    if dtype is None:
+        raise FabricError(f"array of {t.elem.name} is not supported")
+    n = int(np.prod(t.dims, dtype=np.int64))
+    return Array(name, np.zeros(n, dtype=dtype), t.dims)
+
+
+def _field(obj: object, name: str, comp: Compiler) -> object:
+    if isinstance(obj, Struct):
+        if name in obj.fields:
+            return obj.fields[name]
+        raise comp.error(f"struct has no field '{name}'")
+    lookup = getattr(obj, "csl_member", None)
+    if lookup is None:
+        raise comp.error(f"{type(obj).__name__} has no member '{name}'")
+    return lookup(name)
+
+
+def _element(base: object, index: tuple, comp: Compiler) -> tuple[Array, int]:
+    if isinstance(base, Pointer):
+        if len(index) != 1:
+            raise comp.error("a many-pointer takes one index")
+        return base.array, base.offset + int(index[0])
+    if isinstance(base, Array):
+        if len(index) != len(base.dims) and len(index) != 1:
+            raise comp.error(f"'{base.name}' has {len(base.dims)} dimension(s)")
+        flat = base.flat_index(tuple(int(i) for i in index))
+        return base, flat
+    raise comp.error(f"cannot index {type(base).__name__}")
+
+
+def _load(base: object, index: tuple, comp: Compiler) -> object:
+    array, flat = _element(base, index, comp)
+    if not 0 <= flat < array.data.shape[0]:
+        raise comp.error(f"index {flat} is outside '{array.name}' ({array.data.shape[0]} elements)")
+    return array.data[flat]
+
+
+# ----------------------------------------------------------------------- pure builtins
+
+
+def _b_range(comp, t, *bounds):
+    dtype = t.dtype if isinstance(t, CslType) else None
+    ints = [int(b) for b in bounds]
+    if len(ints) == 1:
+        return RangeValue(0, ints[0], 1, dtype)
+    if len(ints) == 2:
+        return RangeValue(ints[0], ints[1], 1, dtype)
+    if len(ints) == 3 and ints[2] != 0:
+        return RangeValue(ints[0], ints[1], ints[2], dtype)
+    raise comp.error("@range(T, end) or @range(T, start, end, step)")
+
+
+def _b_as(comp, t, v):
+    if isinstance(t, CslType) and t.dtype is not None:
+        return convert(v, t.dtype)
+    raise comp.error(f"@as to {t!r} is not supported")
+
+
+def _b_zeros(comp, t):
+    if not isinstance(t, ArrayType):
+        raise comp.error("@zeros takes an array type")
+    return _zeros(t)
+
+
+def _b_constants(comp, t, v):
+    a = _b_zeros(comp, t)
+    a.data[:] = v
+    return a
+
+
+def _b_get_dsd(comp, kind, cfg):
+    if not isinstance(kind, DsdKind) or not isinstance(cfg, Struct):
+        raise comp.error("@get_dsd(kind, .{ ... })")
+    f = cfg.fields
+    if kind.name in ("mem1d_dsd", "mem4d_dsd"):
+        if "tensor_access" in f:
+            dsd = f["tensor_access"]
+            if kind.name == "mem1d_dsd" and len(dsd.shape) != 1:
+                raise comp.error("mem1d_dsd takes a one-variable tensor_access")
+            if kind.name == "mem1d_dsd" and not -128 <= dsd.strides[0] <= 127:
+                raise comp.error(f"mem1d_dsd stride {dsd.strides[0]} does not fit in an i8")
+            return dsd
+        base = f.get("base_address")
+        if not isinstance(base, Pointer):
+            raise comp.error("a memory DSD needs .base_address or .tensor_access")
+        stride = int(f.get("stride", 1))
+        return MemDsd(
+            base.array, base.offset + int(f.get("offset", 0)), (int(f["extent"]),), (stride,)
+        )
+    color = f.get("fabric_color")
+    if not isinstance(color, Color):
+        raise comp.error("a fabric DSD needs .fabric_color")
+    io = "in" if kind.name == "fabin_dsd" else "out"
+    queue = f.get("input_queue" if io == "in" else "output_queue")
+    return FabDsd(io, color, int(f.get("extent", 1)), queue, bool(f.get("control", False)))
+
+
+def _b_increment(comp, dsd, n, t=None):
+    if isinstance(dsd, MemDsd):
+        return MemDsd(dsd.array, dsd.offset + int(n), dsd.shape, dsd.strides)
+    raise comp.error("@increment_dsd_offset takes a memory DSD")
+
+
+def _b_set_base(comp, dsd, ptr):
+    if isinstance(dsd, MemDsd) and isinstance(ptr, Pointer):
+        return MemDsd(ptr.array, ptr.offset, dsd.shape, dsd.strides)
+    raise comp.error("@set_dsd_base_addr(memory DSD, pointer)")
+
+
+def _b_set_length(comp, dsd, n):
+    if isinstance(dsd, MemDsd) and len(dsd.shape) == 1:
+        return MemDsd(dsd.array, dsd.offset, (int(n),), dsd.strides)
+    if isinstance(dsd, FabDsd):
+        return FabDsd(dsd.kind, dsd.color, int(n), dsd.queue, dsd.control)
+    raise comp.error("@set_dsd_length takes a 1-D memory or a fabric DSD")
+
+
+def _b_set_stride(comp, dsd, s):
+    if isinstance(dsd, MemDsd) and len(dsd.shape) == 1:
+        return MemDsd(dsd.array, dsd.offset, dsd.shape, (int(s),))
+    raise comp.error("@set_dsd_stride takes a 1-D memory DSD")
+
+
+def _b_concat(comp, a, b):
+    return Struct({**a.fields, **b.fields})
+
+
+def _b_assert(comp, cond, *_msg):
+    if not bool(cond):
+        raise comp.error("@assert failed")
+
+
+def _b_comptime_assert(comp, cond, *_msg):
+    if not bool(cond):
+        raise comp.error("@comptime_assert failed")
+
+
+def _b_ptrcast(comp, t, p):
+    return p
+
+
+PURE_BUILTINS: dict[str, Callable[..., object]] = {
+    "get_color": lambda comp, n: Color(int(n)),
+    "get_local_task_id": lambda comp, n: TaskId("local", int(n)),
+    "get_control_task_id": lambda comp, n: TaskId("control", int(n)),
+    "get_data_task_id": lambda comp, c: TaskId("data", c.id),
+    "get_input_queue": lambda comp, n: Queue("in", int(n)),
+    "get_output_queue": lambda comp, n: Queue("out", int(n)),
+    "get_ut_id": lambda comp, n: int(n),
+    "get_int": lambda comp, c: c.id,
+    "range": _b_range,
+    "as": _b_as,
+    "zeros": _b_zeros,
+    "constants": _b_constants,
+    "get_dsd": _b_get_dsd,
+    "increment_dsd_offset": _b_increment,
+    "set_dsd_base_addr": _b_set_base,
+    "set_dsd_length": _b_set_length,
+    "set_dsd_stride": _b_set_stride,
+    "concat_structs": _b_concat,
+    "assert": _b_assert,
+    "comptime_assert": _b_comptime_assert,
+    "ptrcast": _b_ptrcast,
+}

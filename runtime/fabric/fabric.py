@@ -1,0 +1,1013 @@
+"""The PE-grid simulator: runs a parsed CSL program on a grid of simulated PEs.
+
+Model (every figure it reports is simulated, from the modelled costs in backends/csl/machine.py):
+- Each PE has its own memory (48 KB with a modelled code allowance), its routes per color, its
+  task table (activate/block bits, data tasks fed by wavelets), a compute engine (CE) that runs
+  one task at a time and a DSD engine; async DSD ops complete later and activate or unblock a task.
+- Wavelets travel as trains: every wavelet of a train advances one link per cycle; a train that
+  crosses a link occupies it one cycle per wavelet, so colors sharing a link are serialised
+  (train by train, in the order the simulator injects them). Input queues are unbounded, so
+  backpressure never stalls a sender; timing then stays a lower bound for congested programs.
+- Event driven: task runs, async completions and launches are events in cycle order.
+- Deadlock: when no event is left while some PE has not released the command stream (or
+  wavelets are stuck at a router with no route for them), the simulator reports every waiting
+  PE with its coordinates and what it waits for.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernelc.backends.csl import machine
+from kernelc.backends.csl import model as m
+from kernelc.runtime.fabric import libraries as lib
+from kernelc.runtime.fabric.evaluate import Compiler, FnValue, run_module
+from kernelc.runtime.fabric.values import (
+    OPPOSITE,
+    STEP,
+    Array,
+    Color,
+    Direction,
+    FabDsd,
+    FabricError,
+    MemDsd,
+    Pointer,
+    Queue,
+    Struct,
+    TaskId,
+)
+
+RUN, DONE, LAUNCH = 0, 1, 2
+_Branching = ValueError  # NumPy's "truth value of an array is ambiguous": a branch on an array
+MAX_REPORTED_PES = 12
+
+
+@dataclass(frozen=True)
+class Route:
+    rx: frozenset[str]
+    tx: tuple[str, ...]
+
+
+def _route(cfg: object, where: str) -> Route:
+    if not isinstance(cfg, Struct) or not isinstance(cfg.get("routes"), Struct):
+        raise FabricError(f"{where}: a color config needs .routes = .{{ .rx = ..., .tx = ... }}")
+    routes = cfg.get("routes")
+    rx, tx = routes.get("rx"), routes.get("tx")
+    for part in (rx, tx):
+        if not isinstance(part, Struct) or not all(isinstance(d, Direction) for d in part.items):
+            raise FabricError(f"{where}: .rx and .tx list directions (RAMP, NORTH, ...)")
+    return Route(frozenset(d.name for d in rx.items), tuple(d.name for d in tx.items))
+
+
+# ----------------------------------------------------------------------------------- layout
+
+
+class LayoutContext:
+    """Evaluates the layout file: rectangle, tile code, routes and exported names."""
+
+    def __init__(self, file: str, arch: machine.Arch) -> None:
+        self.file, self.arch = file, arch
+        self.g: dict[str, object] = {}
+        self.gt: dict[str, object] = {}
+        self.now = 0
+        self.rectangle: tuple[int, int] | None = None
+        self.tiles: dict[tuple[int, int], tuple[str, Struct]] = {}
+        self.routes: dict[tuple[int, int, int], Route] = {}
+        self.exports: dict[str, tuple[object, bool]] = {}
+
+    def declared(self, name: str, value: object, const: bool) -> None:
+        return None
+
+    def _inside(self, x: int, y: int, what: str) -> None:
+        if self.rectangle is None:
+            raise FabricError(f"{what} before @set_rectangle", self.file)
+        w, h = self.rectangle
+        if not (0 <= x < w and 0 <= y < h):
+            raise FabricError(
+                f"{what}: PE ({x}, {y}) is outside the {w} x {h} rectangle", self.file
+            )
+
+    def builtin(self, name: str, args: tuple) -> object:
+        if name == "set_rectangle":
+            w, h = int(args[0]), int(args[1])
+            mw, mh = self.arch.max_program
+            if not (1 <= w <= mw and 1 <= h <= mh):
+                raise FabricError(f"rectangle {w} x {h} does not fit {mw} x {mh}", self.file)
+            self.rectangle = (w, h)
+            return None
+        if name == "set_tile_code":
+            x, y, path = int(args[0]), int(args[1]), args[2]
+            params = args[3] if len(args) > 3 else Struct()
+            self._inside(x, y, "@set_tile_code")
+            self.tiles[(x, y)] = (str(path), params)
+            return None
+        if name == "set_color_config":
+            x, y, color, cfg = int(args[0]), int(args[1]), args[2], args[3]
+            self._inside(x, y, "@set_color_config")
+            check_color(color, self.arch, f"{self.file}: PE ({x}, {y})")
+            self.routes[(x, y, color.id)] = _route(cfg, f"PE ({x}, {y}) color {color.id}")
+            return None
+        if name == "export_name":
+            self.exports[str(args[0])] = (args[1], bool(args[2]) if len(args) > 2 else False)
+            return None
+        if name == "import_module":
+            path = str(args[0])
+            if self.rectangle is None and path in lib.LAYOUT_MODULES:
+                return _Deferred(path, args[1] if len(args) > 1 else Struct(), self)
+            return self._module(path, args[1] if len(args) > 1 else Struct())
+        if name == "is_arch":
+            return str(args[0]) == self.arch.name
+        if name == "get_rectangle":
+            return self._rect()
+        raise FabricError(f"@{name} is not available in a layout", self.file)
+
+    def _rect(self) -> Struct:
+        if self.rectangle is None:
+            raise FabricError("@get_rectangle before @set_rectangle", self.file)
+        return Struct({"width": self.rectangle[0], "height": self.rectangle[1]})
+
+    def _module(self, path: str, cfg: Struct) -> object:
+        if self.rectangle is None:
+            raise FabricError(f"{path} needs the rectangle", self.file)
+        w, h = self.rectangle
+        if path == "<memcpy/get_params>":
+            return lib.MemcpyParams(cfg, w, h)
+        if path == "<collectives_2d/params>":
+            return lib.C2dParams(w, h)
+        raise FabricError(f"the simulator has no model of module {path} (layout)", self.file)
+
+
+class _Deferred:
+    """A layout module imported at module scope, resolved once the rectangle is known."""
+
+    def __init__(self, path: str, cfg: Struct, ctx: LayoutContext) -> None:
+        self.path, self.cfg, self.ctx = path, cfg, ctx
+        self.resolved: object = None
+
+    def csl_member(self, name: str) -> object:
+        if self.resolved is None:
+            self.resolved = self.ctx._module(self.path, self.cfg)
+        return self.resolved.csl_member(name)
+
+
+def check_color(color: object, arch: machine.Arch, where: str) -> None:
+    if not isinstance(color, Color):
+        raise FabricError(f"{where}: expected a color, got {color!r}")
+    if not 0 <= color.id < arch.routable_colors:
+        raise FabricError(f"{where}: color {color.id} is not routable (0..23)")
+    if color.id in arch.reserved_ids:
+        raise FabricError(f"{where}: color {color.id} is reserved by memcpy")
+
+
+def evaluate_layout(layout: m.CslFile, params: dict[str, int], arch: machine.Arch):
+    ctx = LayoutContext(layout.name, arch)
+    run_module(Compiler(layout.name).module(layout), ctx, dict(params))
+    if ctx.rectangle is None:
+        raise FabricError("the layout never calls @set_rectangle", layout.name)
+    return ctx
+
+
+# -------------------------------------------------------------------------------------- PE
+
+
+class PendingOp:
+    """A DSD operation; fabric-reading ones wait here until their wavelets have arrived."""
+
+    def __init__(self, pe, name, spec, dst, srcs, n, opts, issue):
+        self.pe, self.name, self.spec = pe, name, spec
+        self.dst, self.srcs, self.n, self.opts, self.issue = dst, srcs, n, opts, issue
+
+    @property
+    def inputs(self) -> list[FabDsd]:
+        return [s for s in self.srcs if isinstance(s, FabDsd)]
+
+    def describe(self) -> str:
+        parts = []
+        for s in self.inputs:
+            have = self.pe.available(s.color.id)
+            parts.append(f"{have} of {self.n} wavelets on color {s.color.id}")
+        return f"@{self.name} waits for " + ", ".join(parts)
+
+
+OPS: dict[str, tuple[str, int, Callable]] = {
+    "fadds": ("f32", 2, np.add),
+    "faddh": ("f16", 2, np.add),
+    "fsubs": ("f32", 2, np.subtract),
+    "fsubh": ("f16", 2, np.subtract),
+    "fmuls": ("f32", 2, np.multiply),
+    "fmulh": ("f16", 2, np.multiply),
+    "fmaxs": ("f32", 2, np.fmax),
+    "fmaxh": ("f16", 2, np.fmax),
+    "fmacs": ("f32", 3, lambda a, b, s: a + b * s),
+    "fmach": ("f16", 3, lambda a, b, s: a + b * s),
+    "fmovs": ("f32", 1, lambda a: a),
+    "fmovh": ("f16", 1, lambda a: a),
+    "fnegs": ("f32", 1, np.negative),
+    "fnegh": ("f16", 1, np.negative),
+    "fabss": ("f32", 1, np.abs),
+    "fabsh": ("f16", 1, np.abs),
+    "mov32": ("", 1, lambda a: a),
+    "mov16": ("", 1, lambda a: a),
+}
+
+
+class PE:
+    """One simulated processing element: the context that runs its PE program."""
+
+    def __init__(self, sim: Simulator, x: int, y: int, file: str, code: int) -> None:
+        self.sim, self.x, self.y, self.file = sim, x, y, file
+        self.coords = f"({x}, {y})"
+        self.g: dict[str, object] = {}
+        self.gt: dict[str, object] = {}
+        self.now = 0
+        self.dsd_free = 0
+        self.busy = 0
+        self.last = 0
+        self.code_bytes = code
+        self.data: dict[str, int] = {}
+        self.exports: dict[str, object] = {}
+        self.tasks: dict[tuple[str, int], FnValue] = {}
+        self.active: set[tuple[str, int]] = set()
+        self.blocked: set[tuple[str, int]] = set()
+        self.routes: dict[int, Route] = {}
+        self.queue_color: dict[tuple[str, int], int] = {}
+        self.inq: dict[int, list] = {}
+        self.dataq: dict[int, deque] = {}
+        self.pending: list[PendingOp] = []
+        self.reserved: dict[int, str] = {}
+        self.unblocked = True
+        self.unblock_time = 0
+        self.current = "module scope"
+
+    # ------------------------------------------------------------ memory and setup
+    @property
+    def memory(self) -> int:
+        return self.code_bytes + sum(self.data.values())
+
+    def declared(self, name: str, value: object, const: bool) -> None:
+        if isinstance(value, Array):
+            self.data[name] = value.nbytes
+        elif isinstance(value, np.generic) and not const:
+            self.data[name] = max(int(value.dtype.itemsize), 2)
+
+    def reserve_colors(self, colors: tuple[int, ...], owner: str) -> None:
+        for c in colors:
+            check_color(Color(c), self.sim.arch, f"PE {self.coords}")
+            self.reserved[c] = owner
+
+    def set_route(self, color: Color, cfg: object) -> None:
+        check_color(color, self.sim.arch, f"PE {self.coords}")
+        self.routes[color.id] = _route(cfg, f"PE {self.coords} color {color.id}")
+
+    # ------------------------------------------------------------------- builtins
+    def builtin(self, name: str, args: tuple) -> object:
+        if name in OPS:
+            return self.dsd(name, args)
+        handler = getattr(self, "_b_" + name, None)
+        if handler is None:
+            raise FabricError(f"PE {self.coords}: @{name} is not supported here", self.file)
+        return handler(*args)
+
+    def _b_import_module(self, path: str, cfg: object = None) -> object:
+        if path == "<memcpy/memcpy>":
+            return lib.MemcpyModule(self, cfg)
+        if path == "<layout>":
+            return lib.LayoutModule(self)
+        if path == "<math>":
+            return lib.MathModule()
+        if path == "<collectives_2d/pe>":
+            return lib.Collectives2D(self, cfg)
+        raise FabricError(f"the simulator has no model of module {path}", self.file)
+
+    def _key(self, task: object) -> tuple[str, int]:
+        if isinstance(task, TaskId):
+            return (task.kind, task.id)
+        if isinstance(task, FnValue):
+            for key, fn in self.tasks.items():
+                if fn is task:
+                    return key
+            raise FabricError(f"PE {self.coords}: task '{task.name}' is not bound", self.file)
+        raise FabricError(f"PE {self.coords}: {task!r} is not a task ID", self.file)
+
+    def _bind(self, fn: object, tid: object, kind: str) -> None:
+        if not (isinstance(fn, FnValue) and fn.is_task):
+            raise FabricError(f"PE {self.coords}: @bind_{kind}_task needs a task", self.file)
+        if not isinstance(tid, TaskId) or tid.kind != kind:
+            raise FabricError(f"PE {self.coords}: @bind_{kind}_task needs a {kind} task ID")
+        if kind == "local":
+            lo, hi = self.sim.arch.local_task_ids
+            if not lo <= tid.id <= hi or tid.id in self.sim.arch.reserved_ids:
+                raise FabricError(
+                    f"PE {self.coords}: local task ID {tid.id} is outside {lo}..{hi} or reserved"
+                )
+        self.tasks[(kind, tid.id)] = fn
+
+    def _b_bind_local_task(self, fn, tid):
+        self._bind(fn, tid, "local")
+
+    def _b_bind_data_task(self, fn, tid):
+        self._bind(fn, tid, "data")
+
+    def _b_export_symbol(self, value, *rest):
+        symbol = (
+            str(rest[0])
+            if len(rest) == 2
+            else (value.name if isinstance(value, FnValue) else str(rest[-1]))
+        )
+        if not isinstance(value, Pointer | FnValue):
+            raise FabricError(
+                f"PE {self.coords}: export '{symbol}' through a pointer variable, not an array",
+                self.file,
+            )
+        self.exports[symbol] = value
+
+    def _b_set_local_color_config(self, color, cfg):
+        self.set_route(color, cfg)
+
+    def _b_initialize_queue(self, queue, cfg):
+        if not isinstance(queue, Queue):
+            raise FabricError(f"PE {self.coords}: @initialize_queue needs a queue")
+        self.queue_color[(queue.io, queue.id)] = cfg.get("color").id
+
+    def _b_is_arch(self, name):
+        return str(name) == self.sim.arch.name
+
+    def _b_get_rectangle(self):
+        return Struct({"width": self.sim.width, "height": self.sim.height})
+
+    def _b_activate(self, task):
+        self.active.add(self._key(task))
+        self.sim.schedule(max(self.sim.time, self.now), RUN, self)
+
+    def _b_block(self, task):
+        self.blocked.add(self._key(task))
+
+    def _b_unblock(self, task):
+        self.blocked.discard(self._key(task))
+        self.sim.schedule(max(self.sim.time, self.now), RUN, self)
+
+    def _b_map(self, fn, *args):
+        opts = {}
+        if args and isinstance(args[-1], Struct) and not args[-1].items:
+            opts, args = args[-1].fields, args[:-1]
+        *srcs, dst = args
+        if not isinstance(dst, MemDsd):
+            raise FabricError(f"PE {self.coords}: @map writes a memory DSD", self.file)
+        values = [self._read(s, dst.length) for s in srcs]
+        before = self.now
+        if isinstance(fn, FnValue):
+            try:  # straight-line functions run on whole arrays at once
+                out = np.broadcast_to(np.asarray(fn.invoke(self, tuple(values))), (dst.length,))
+                body = (self.now - before) * dst.length
+            except _Branching:
+                out, body = self._map_elements(fn, values, dst.length, before)
+            self.now = before
+        else:
+            out = np.broadcast_to(np.asarray(fn(*values)), (dst.length,))
+            body = getattr(fn, "cycles", 1) * dst.length
+        self._write(dst, out)
+        cost = machine.DSD_SETUP_CYCLES + body + machine.MAP_CALL_CYCLES * dst.length
+        start = max(self.now, self.dsd_free)
+        self.dsd_free = start + cost
+        if opts.get("async", False):
+            self.now += 1
+            self.busy += cost
+        self._finish(start + cost, start, opts)
+
+    def _map_elements(self, fn: FnValue, values: list, n: int, before: int):
+        """@map one element at a time, for functions that branch on their arguments."""
+        out = []
+        for k in range(n):
+            args = tuple(v[k] if isinstance(v, np.ndarray) else v for v in values)
+            out.append(fn.invoke(self, args))
+        body = self.now - before
+        return np.array(out), body
+
+    def unblock_cmd_stream(self) -> None:
+        if self.unblocked:
+            raise FabricError(
+                f"PE {self.coords}: unblock_cmd_stream() called twice for one launch", self.file
+            )
+        self.unblocked = True
+        self.unblock_time = self.now
+
+    # ----------------------------------------------------------------- DSD engine
+    def _read(self, operand: object, n: int) -> object:
+        if isinstance(operand, MemDsd):
+            try:
+                return operand.view().reshape(-1)
+            except FabricError as err:
+                raise FabricError(f"PE {self.coords}: {err.message}", self.file) from None
+        if isinstance(operand, FabDsd):
+            raise FabricError(f"PE {self.coords}: fabric operands are read by the DSD engine")
+        return operand
+
+    def _write(self, dst: MemDsd, values: np.ndarray) -> None:
+        try:
+            view = dst.view()
+        except FabricError as err:
+            raise FabricError(f"PE {self.coords}: {err.message}", self.file) from None
+        if view.size:
+            view[...] = np.asarray(values).reshape(view.shape)
+
+    def dsd(self, name: str, args: tuple) -> None:
+        opts: dict = {}
+        if args and isinstance(args[-1], Struct) and not args[-1].items:
+            opts, args = args[-1].fields, args[:-1]
+        spec = OPS[name]
+        if len(args) != spec[1] + 1:
+            raise FabricError(f"PE {self.coords}: @{name} takes {spec[1] + 1} operands", self.file)
+        dst, srcs = args[0], tuple(args[1:])
+        mems = [a for a in args if isinstance(a, MemDsd)]
+        fabs = [a for a in args if isinstance(a, FabDsd)]
+        if mems:
+            n = mems[0].length
+            if any(a.length != n for a in mems):
+                lengths = ", ".join(str(a.length) for a in mems)
+                raise FabricError(
+                    f"PE {self.coords}: @{name} operands differ in length ({lengths})"
+                )
+        elif fabs:
+            n = min(a.length for a in fabs)
+        else:
+            raise FabricError(f"PE {self.coords}: @{name} needs a DSD operand", self.file)
+        if (
+            isinstance(dst, FabDsd)
+            and dst.kind != "out"
+            or any(isinstance(s, FabDsd) and s.kind != "in" for s in srcs)
+        ):
+            raise FabricError(f"PE {self.coords}: @{name}: fabin is a source, fabout a destination")
+        op = PendingOp(self, name, spec, dst, srcs, n, opts, self.now)
+        is_async = bool(opts.get("async", False))
+        if op.inputs:
+            if not is_async:
+                raise FabricError(
+                    f"PE {self.coords}: @{name} reads the fabric synchronously; the simulator "
+                    "(like memcpy) needs fabric reads to be .async = true",
+                    self.file,
+                )
+            self.pending.append(op)
+            self.now += 1
+            self.try_pending()
+            return
+        start = max(self.now, self.dsd_free)
+        end = self._execute(op, start, {})
+        self.dsd_free = end
+        if is_async:
+            self.now += 1
+            self._finish(end, start, opts)
+            self.busy += end - start
+        else:
+            self.now = end
+
+    def _execute(self, op: PendingOp, start: int, arrivals: dict[int, tuple]) -> int:
+        dtype_name, _, fn = op.spec
+        n = op.n
+        values = []
+        for s in op.srcs:
+            if isinstance(s, FabDsd):
+                values.append(arrivals[id(s)][1])
+            else:
+                values.append(self._read(s, n))
+        if dtype_name:
+            dtype = np.dtype(np.float32 if dtype_name == "f32" else np.float16)
+            values = [
+                np.asarray(v, dtype=dtype) if not isinstance(v, np.ndarray) else v for v in values
+            ]
+        result = np.broadcast_to(np.asarray(fn(*values)), (n,))
+        if not arrivals and not isinstance(op.dst, FabDsd):
+            end = start + machine.DSD_SETUP_CYCLES + n  # memory only: one element per cycle
+            times = None
+        else:
+            steps = np.arange(n, dtype=np.int64)
+            times = start + machine.DSD_SETUP_CYCLES + steps
+            for s in op.srcs:
+                if isinstance(s, FabDsd):
+                    times = np.maximum(times, arrivals[id(s)][0] + 1)
+            if n:
+                times = np.maximum.accumulate(times - steps) + steps
+            end = int(times[-1]) + 1 if n else start + machine.DSD_SETUP_CYCLES
+        if isinstance(op.dst, MemDsd):
+            self._write(op.dst, result)
+        elif isinstance(op.dst, FabDsd):
+            self.sim.send(self, op.dst.color.id, times, np.array(result))
+        else:
+            raise FabricError(f"PE {self.coords}: @{op.name} needs a DSD destination", self.file)
+        return end
+
+    def _finish(self, end: int, start: int, opts: dict) -> None:
+        """After an op: a synchronous one holds the CE until ``end``; an async one completes
+        then, activating or unblocking the task its options name."""
+        self.last = max(self.last, end)
+        if not opts.get("async", False):
+            self.now = max(self.now, end)
+            return
+        act, unb = opts.get("activate"), opts.get("unblock")
+        if act is None and unb is None:
+            return
+
+        def complete() -> None:
+            if act is not None:
+                self._b_activate(act)
+            if unb is not None:
+                self._b_unblock(unb)
+
+        self.sim.schedule(end, DONE, self, complete)
+
+    # ----------------------------------------------------------------- wavelets in
+    def available(self, color: int) -> int:
+        q = self.inq.get(color)
+        return q[2] if q else 0
+
+    def deliver(self, color: int, times: np.ndarray, values: np.ndarray) -> None:
+        if self._data_task_for(color) is not None:
+            q = self.dataq.setdefault(color, deque())
+            q.extend(zip(times.tolist(), values, strict=True))
+            self.sim.schedule(int(times[0]), RUN, self)
+            return
+        q = self.inq.setdefault(color, [[], [], 0])
+        q[0].append(times)
+        q[1].append(values)
+        q[2] += len(times)
+        self.try_pending()
+
+    def _take(self, color: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        q = self.inq[color]
+        times, values = np.concatenate(q[0]), np.concatenate(q[1])
+        q[0], q[1], q[2] = [times[n:]], [values[n:]], q[2] - n
+        return times[:n], values[:n]
+
+    def try_pending(self) -> None:
+        waiting: set[int] = set()
+        for op in list(self.pending):
+            colors = [s.color.id for s in op.inputs]
+            if any(c in waiting for c in colors) or any(
+                self.available(c) < op.n * colors.count(c) for c in colors
+            ):
+                waiting.update(colors)
+                continue
+            self.pending.remove(op)
+            arrivals = {id(s): self._take(s.color.id, op.n) for s in op.inputs}
+            end = self._execute(op, op.issue, arrivals)
+            first = min(int(a[0][0]) for a in arrivals.values()) if op.n else op.issue
+            self.busy += end - max(op.issue, first)
+            self._finish(end, op.issue, op.opts)
+
+    def _data_task_for(self, color: int) -> tuple[str, int] | None:
+        if self.sim.arch.name == "wse2":
+            key = ("data", color)
+            return key if key in self.tasks else None
+        for (io, q), c in self.queue_color.items():
+            if io == "in" and c == color and ("data", q) in self.tasks:
+                return ("data", q)
+        return None
+
+    # ------------------------------------------------------------------- scheduler
+    def run_tasks(self, t: int) -> None:
+        if self.now > t:
+            self.sim.schedule(self.now, RUN, self)
+            return
+        choice, arg = None, None
+        for key in sorted(self.active | self._ready_data(t), key=lambda k: k[1]):
+            if key in self.blocked or key not in self.tasks:
+                continue
+            choice = key
+            break
+        if choice is None:
+            return
+        if choice[0] == "data":
+            color = self._data_color(choice[1])
+            _, arg = self.dataq[color].popleft()
+        else:
+            self.active.discard(choice)
+        fn = self.tasks[choice]
+        self.now = t + machine.TASK_SWITCH_CYCLES
+        self.current = f"task '{fn.name}'"
+        fn.invoke(self, () if arg is None else (arg,))
+        self.busy += self.now - t
+        self.last = max(self.last, self.now)
+        self.current = "idle"
+        self.sim.schedule(self.now, RUN, self)
+
+    def _data_color(self, task_id: int) -> int:
+        if self.sim.arch.name == "wse2":
+            return task_id
+        return self.queue_color[("in", task_id)]
+
+    def _ready_data(self, t: int) -> set[tuple[str, int]]:
+        ready = set()
+        for color, q in self.dataq.items():
+            if q and q[0][0] <= t:
+                key = self._data_task_for(color)
+                if key is not None:
+                    ready.add(key)
+        return ready
+
+    def start(self, t: int, fn: FnValue, args: tuple) -> None:
+        if self.now > t:
+            self.sim.schedule(self.now, LAUNCH, self, (fn, args))
+            return
+        self.now = t
+        self.current = f"launched function '{fn.name}'"
+        fn.invoke(self, args)
+        self.busy += self.now - t
+        self.last = max(self.last, self.now)
+        self.current = "idle"
+        self.sim.schedule(self.now, RUN, self)
+
+    # ---------------------------------------------------------------------- reports
+    def waiting(self) -> list[str]:
+        reasons = [op.describe() for op in self.pending]
+        for key in sorted(self.active):
+            if key in self.blocked and key in self.tasks:
+                reasons.append(
+                    f"task '{self.tasks[key].name}' ({key[0]} task ID {key[1]}) is activated "
+                    "but blocked"
+                )
+        for color, q in self.dataq.items():
+            key = self._data_task_for(color)
+            if q and key is not None and key in self.blocked:
+                reasons.append(
+                    f"data task '{self.tasks[key].name}' is blocked with {len(q)} wavelet(s) "
+                    f"queued on color {color}"
+                )
+        reasons.extend(self.sim.hub.waiting(self))
+        return reasons
+
+
+# ------------------------------------------------------------------------------ collectives
+
+
+class CollectiveHub:
+    """Matches the collective calls of the PEs of one row or column and moves the data."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.rounds: dict[tuple, dict] = {}
+
+    def join(self, module, kind: str, root: int, args: tuple, cb: TaskId, seq: int) -> None:
+        pe = module.pe
+        axis = module.axis
+        line = pe.y if axis == "x" else pe.x
+        size = self.sim.width if axis == "x" else self.sim.height
+        if not 0 <= root < size:
+            raise FabricError(f"PE {pe.coords}: collective root {root} is outside 0..{size - 1}")
+        key = (axis, line, seq)
+        entry = self.rounds.setdefault(key, {"kind": kind, "root": root, "calls": {}})
+        if entry["kind"] != kind or entry["root"] != root:
+            raise FabricError(
+                f"PE {pe.coords}: collective call #{seq} along {axis} is {kind} with root {root}, "
+                f"but another PE of the line called {entry['kind']} with root {entry['root']}"
+            )
+        index = pe.x if axis == "x" else pe.y
+        snapshot = tuple(
+            a.array.data[a.offset : a.offset + args[-1]].copy() if isinstance(a, Pointer) else a
+            for a in args
+        )
+        entry["calls"][index] = (pe, pe.now, args, snapshot, cb)
+        if len(entry["calls"]) == size:
+            del self.rounds[key]
+            if kind == "broadcast":
+                self._broadcast(axis, entry)
+            else:
+                self._reduce(axis, entry)
+
+    def _path_times(self, pe_from, step: tuple[int, int], times: np.ndarray) -> np.ndarray:
+        d = {(1, 0): "EAST", (-1, 0): "WEST", (0, 1): "SOUTH", (0, -1): "NORTH"}[step]
+        return self.sim.cross_link(pe_from.x, pe_from.y, d, times + machine.HOP_CYCLES)
+
+    def _broadcast(self, axis: str, entry: dict) -> None:
+        calls, root = entry["calls"], entry["root"]
+        rpe, rt, rargs, rsnap, rcb = calls[root]
+        count = rargs[1]
+        values = rsnap[0]
+        start = rt + np.arange(count, dtype=np.int64)
+        self.sim.complete_at(rpe, rt + count, rcb)
+        rpe.busy += count
+        unit = (1, 0) if axis == "x" else (0, 1)
+        for sign in (1, -1):
+            times, index = start, root
+            step = (unit[0] * sign, unit[1] * sign)
+            while (index + sign) in calls:
+                here = calls[index][0]
+                times = self._path_times(here, step, times)
+                index += sign
+                pe, t_call, args, _snap, cb = calls[index]
+                steps = np.arange(count, dtype=np.int64)
+                done = np.maximum(times, t_call + steps)
+                done = np.maximum.accumulate(done - steps) + steps if count else done
+                dst = args[0]
+                dst.array.data[dst.offset : dst.offset + count] = values
+                end = int(done[-1]) + 1 if count else t_call
+                pe.busy += count
+                self.sim.complete_at(pe, end, cb)
+
+    def _reduce(self, axis: str, entry: dict) -> None:
+        calls, root = entry["calls"], entry["root"]
+        count = calls[root][2][2]
+        steps = np.arange(count, dtype=np.int64)
+        unit = (1, 0) if axis == "x" else (0, 1)
+        partials = []
+        for ends, sign in (((0, root), 1), ((len(calls) - 1, root), -1)):
+            far, _ = ends
+            if far == root:
+                partials.append(None)
+                continue
+            acc, times = None, None
+            index = far
+            while index != root:
+                pe, t_call, _args, snap, cb = calls[index]
+                own = snap[0].astype(np.float32)
+                ready = t_call + machine.DSD_SETUP_CYCLES + steps
+                if acc is None:
+                    acc, times = own, ready
+                else:
+                    acc = (acc + own).astype(np.float32)
+                    times = np.maximum(times, ready)
+                    times = np.maximum.accumulate(times - steps) + steps if count else times
+                pe.busy += count
+                self.sim.complete_at(pe, (int(times[-1]) + 1) if count else t_call, cb)
+                step = (unit[0] * sign, unit[1] * sign)
+                times = self._path_times(pe, step, times)
+                index += sign
+            partials.append((acc, times))
+        rpe, rt, rargs, rsnap, rcb = calls[root]
+        result = rsnap[0].astype(np.float32)
+        times = rt + machine.DSD_SETUP_CYCLES + steps
+        west, east = partials
+        if west is not None:
+            result = (west[0] + result).astype(np.float32)
+            times = np.maximum(times, west[1])
+        if east is not None:
+            result = (result + east[0]).astype(np.float32)
+            times = np.maximum(times, east[1])
+        if count:
+            times = np.maximum.accumulate(times - steps) + steps
+        recv = rargs[1]
+        recv.array.data[recv.offset : recv.offset + count] = result
+        rpe.busy += count
+        self.sim.complete_at(rpe, (int(times[-1]) + 1) if count else rt, rcb)
+
+    def waiting(self, pe: PE) -> list[str]:
+        reasons = []
+        for (axis, line, seq), entry in self.rounds.items():
+            for call in entry["calls"].values():
+                if call[0] is pe:
+                    size = self.sim.width if axis == "x" else self.sim.height
+                    missing = [i for i in range(size) if i not in entry["calls"]]
+                    where = ", ".join(
+                        f"({i}, {line})" if axis == "x" else f"({line}, {i})" for i in missing
+                    )
+                    reasons.append(
+                        f"collective {entry['kind']} #{seq} along {axis} (root {entry['root']}) "
+                        f"waits for PE(s) {where}"
+                    )
+        return reasons
+
+
+# -------------------------------------------------------------------------------- simulator
+
+
+class Simulator:
+    """A whole program on its rectangle of PEs, driven by the host through memcpy and launch."""
+
+    def __init__(
+        self, program: m.Program, params: dict[str, int], arch: str = "wse2", channels: int = 1
+    ) -> None:
+        self.arch = machine.arch(arch)
+        self.channels = channels
+        self.layout = evaluate_layout(program.layout, params, self.arch)
+        self.width, self.height = self.layout.rectangle
+        compiled = {f.name: Compiler(f.name).module(f) for f in program.pe_files}
+        code = {f.name: machine.code_bytes(f.decls) for f in program.pe_files}
+        self.events: list = []
+        self.seq = 0
+        self.time = 0
+        self.links: dict[tuple[int, int, str], int] = {}
+        self.stuck: list[str] = []
+        self.hub = CollectiveHub(self)
+        self.pes: list[PE] = []
+        for y in range(self.height):
+            for x in range(self.width):
+                if (x, y) not in self.layout.tiles:
+                    raise FabricError(f"PE ({x}, {y}) has no @set_tile_code", program.layout.name)
+                file, params_struct = self.layout.tiles[(x, y)]
+                if file not in compiled:
+                    raise FabricError(f"tile code '{file}' of PE ({x}, {y}) was not loaded")
+                pe = PE(self, x, y, file, code[file])
+                run_module(compiled[file], pe, dict(params_struct.fields))
+                pe.now = pe.busy = pe.last = pe.dsd_free = 0
+                pe.current = "idle"
+                self.pes.append(pe)
+        for (x, y, color), route in self.layout.routes.items():
+            pe = self.pe(x, y)
+            if color in pe.reserved:
+                raise FabricError(f"PE ({x}, {y}): color {color} is used by {pe.reserved[color]}")
+            pe.routes.setdefault(color, route)
+        self._check_memory()
+        self.kernel_cycles = 0
+        self.launches: list[tuple[str, int]] = []
+
+    def pe(self, x: int, y: int) -> PE:
+        return self.pes[y * self.width + x]
+
+    def _check_memory(self) -> None:
+        limit = self.arch.pe_memory
+        for pe in self.pes:
+            if pe.memory > limit:
+                largest = sorted(pe.data.items(), key=lambda kv: -kv[1])[:3]
+                detail = ", ".join(f"'{n}' {b:,} bytes" for n, b in largest)
+                raise FabricError(
+                    f"PE {pe.coords} needs {pe.memory:,} bytes (data {pe.memory - pe.code_bytes:,}"
+                    f" + modelled code {pe.code_bytes:,}), more than the {limit:,} bytes of a PE; "
+                    f"largest: {detail}",
+                    pe.file,
+                )
+
+    # ---------------------------------------------------------------------- events
+    def schedule(self, t: int, kind: int, pe: PE, data: object = None) -> None:
+        self.seq += 1
+        heapq.heappush(self.events, (int(t), self.seq, kind, pe, data))
+
+    def complete_at(self, pe: PE, t: int, cb: TaskId) -> None:
+        pe.last = max(pe.last, t)
+        self.schedule(t, DONE, pe, lambda: pe._b_activate(cb))
+
+    def cross_link(self, x: int, y: int, direction: str, times: np.ndarray) -> np.ndarray:
+        """Times at which a train's wavelets arrive after crossing one link (occupancy kept)."""
+        key = (x, y, direction)
+        free = self.links.get(key, 0)
+        n = len(times)
+        if n == 0:
+            return times
+        steps = np.arange(n, dtype=np.int64)
+        out = np.maximum(times, free + steps)
+        out = np.maximum.accumulate(out - steps) + steps
+        self.links[key] = int(out[-1]) + 1
+        return out
+
+    def send(self, src: PE, color: int, times: np.ndarray, values: np.ndarray) -> None:
+        self._forward(src, color, times, values, "RAMP", set())
+
+    def _forward(self, pe: PE, color: int, times, values, came_from: str, seen: set) -> None:
+        if (pe.x, pe.y) in seen:
+            raise FabricError(f"routing loop on color {color} through PE {pe.coords}")
+        seen = seen | {(pe.x, pe.y)}
+        route = pe.routes.get(color)
+        if route is None or came_from not in route.rx:
+            how = "has no route" if route is None else f"does not accept {came_from}"
+            self.stuck.append(
+                f"{len(times)} wavelet(s) on color {color} stuck at PE {pe.coords}: its route "
+                f"{how} (arriving from {came_from})"
+            )
+            return
+        for d in route.tx:
+            if d == "RAMP":
+                pe.deliver(color, times, values)
+                continue
+            dx, dy = STEP[d]
+            nx, ny = pe.x + dx, pe.y + dy
+            if not (0 <= nx < self.width and 0 <= ny < self.height):
+                self.stuck.append(
+                    f"{len(times)} wavelet(s) on color {color} leave the program rectangle at PE "
+                    f"{pe.coords} going {d}"
+                )
+                continue
+            arrive = self.cross_link(pe.x, pe.y, d, times + machine.HOP_CYCLES)
+            self._forward(self.pe(nx, ny), color, arrive, values, OPPOSITE[d], seen)
+
+    def _drain(self) -> None:
+        with np.errstate(all="ignore"):
+            while self.events:
+                t, _, kind, pe, data = heapq.heappop(self.events)
+                self.time = max(self.time, t)
+                if kind == RUN:
+                    pe.run_tasks(t)
+                elif kind == DONE:
+                    data()
+                else:
+                    pe.start(t, *data)
+
+    # ------------------------------------------------------------------------ host
+    def launch(self, name: str, args: tuple = ()) -> int:
+        """Run an exported function on every PE until all release the command stream."""
+        start = self.time
+        for pe in self.pes:
+            fn = pe.exports.get(name)
+            if not isinstance(fn, FnValue):
+                raise FabricError(f"PE {pe.coords} does not export a function '{name}'", pe.file)
+            pe.unblocked = False
+            self.schedule(start + machine.LAUNCH_CYCLES + pe.x + pe.y, LAUNCH, pe, (fn, args))
+        self._drain()
+        waiting = [pe for pe in self.pes if not pe.unblocked or pe.pending]
+        if waiting or self.stuck:
+            raise FabricError(self._deadlock_report(name, waiting))
+        end = max([self.time, *(pe.last for pe in self.pes), *(pe.unblock_time for pe in self.pes)])
+        self.time = end
+        self.kernel_cycles += end - start
+        self.launches.append((name, end - start))
+        return end - start
+
+    def _deadlock_report(self, name: str, waiting: list[PE]) -> str:
+        lines = [
+            f"deadlock in launch of '{name}' at simulated cycle {self.time}: no progress while "
+            f"work remains ({len(waiting)} PE(s) still waiting)"
+        ]
+        for pe in waiting[:MAX_REPORTED_PES]:
+            reasons = pe.waiting()
+            if not pe.unblocked and not reasons:
+                reasons = [
+                    "nothing is activated or pending, and it never called unblock_cmd_stream()"
+                ]
+            lines.append(f"  PE {pe.coords}: " + "; ".join(reasons))
+        if len(waiting) > MAX_REPORTED_PES:
+            lines.append(f"  ... and {len(waiting) - MAX_REPORTED_PES} more PE(s)")
+        lines.extend(f"  {s}" for s in self.stuck[:MAX_REPORTED_PES])
+        return "\n".join(lines)
+
+    def _exported(self, pe: PE, symbol: str) -> Pointer:
+        if symbol not in self.layout.exports:
+            raise FabricError(f"'{symbol}' is not named by @export_name in the layout")
+        ptr = pe.exports.get(symbol)
+        if not isinstance(ptr, Pointer):
+            raise FabricError(f"PE {pe.coords} does not export data symbol '{symbol}'", pe.file)
+        return ptr
+
+    def _rect(self, x0: int, y0: int, w: int, h: int) -> None:
+        if x0 < 0 or y0 < 0 or w < 1 or h < 1 or x0 + w > self.width or y0 + h > self.height:
+            raise FabricError(
+                f"memcpy rectangle ({x0}, {y0}, {w}, {h}) is outside the {self.width} x "
+                f"{self.height} program"
+            )
+
+    def h2d(self, symbol: str, data: np.ndarray, x0: int, y0: int, w: int, h: int) -> None:
+        """Copy ``data`` (h, w, l) into the exported array of each PE of the rectangle."""
+        self._rect(x0, y0, w, h)
+        exported = self.layout.exports.get(symbol)
+        if exported is not None and not exported[1]:
+            raise FabricError(f"'{symbol}' is exported read-only")
+        length = data.shape[2]
+        for j in range(h):
+            for i in range(w):
+                pe = self.pe(x0 + i, y0 + j)
+                ptr = self._exported(pe, symbol)
+                target = ptr.array.data
+                if ptr.offset + length > target.shape[0]:
+                    raise FabricError(
+                        f"memcpy of {length} elements into '{symbol}' overruns PE {pe.coords} "
+                        f"({target.shape[0] - ptr.offset} available)"
+                    )
+                chunk = data[j, i]
+                if chunk.dtype.itemsize == target.dtype.itemsize:
+                    chunk = chunk.view(target.dtype)
+                else:
+                    chunk = chunk.astype(np.uint32).astype(np.uint16).view(target.dtype)
+                target[ptr.offset : ptr.offset + length] = chunk
+        self.time += self.memcpy_cycles(w * h * length)
+
+    def d2h(self, symbol: str, x0: int, y0: int, w: int, h: int, length: int) -> np.ndarray:
+        """The first ``length`` elements of the exported array of each PE, as (h, w, l) u32."""
+        self._rect(x0, y0, w, h)
+        out = np.zeros((h, w, length), dtype=np.uint32)
+        for j in range(h):
+            for i in range(w):
+                pe = self.pe(x0 + i, y0 + j)
+                ptr = self._exported(pe, symbol)
+                source = ptr.array.data[ptr.offset : ptr.offset + length]
+                if source.shape[0] < length:
+                    raise FabricError(f"memcpy of {length} elements from '{symbol}' overruns")
+                if source.dtype.itemsize == 4:
+                    out[j, i] = source.view(np.uint32)
+                else:
+                    out[j, i] = source.view(np.uint16).astype(np.uint32)
+        self.time += self.memcpy_cycles(w * h * length)
+        return out
+
+    def memcpy_cycles(self, wavelets: int) -> int:
+        """Modelled host transfer time: I/O channel bandwidth plus crossing the rectangle."""
+        return (
+            machine.HOST_CYCLES_PER_WAVELET * wavelets // max(self.channels, 1)
+            + self.width
+            + self.height
+        )
+
+    # --------------------------------------------------------------------- report
+    def stats(self) -> dict:
+        busy = np.array([pe.busy for pe in self.pes]).reshape(self.height, self.width)
+        memory = np.array([pe.memory for pe in self.pes]).reshape(self.height, self.width)
+        return {
+            "grid": [self.width, self.height],
+            "arch": self.arch.name,
+            "simulated_kernel_cycles": int(self.kernel_cycles),
+            "simulated_total_cycles": int(self.time),
+            "launches": [{"function": n, "simulated_cycles": int(c)} for n, c in self.launches],
+            "busy_cycles_per_pe": busy.tolist(),
+            "memory_bytes_per_pe": memory.tolist(),
+            "max_memory_bytes": int(memory.max()),
+            "max_busy_cycles": int(busy.max()),
+        }

@@ -1,0 +1,180 @@
+"""Models of the SDK libraries the emitted programs import.
+
+``<memcpy/get_params>`` and ``<collectives_2d/params>`` are evaluated by the layout;
+``<memcpy/memcpy>``, ``<layout>``, ``<math>`` and ``<collectives_2d/pe>`` by each PE. The
+collectives move their data through the simulated fabric (see ``CollectiveHub`` in fabric.py):
+a broadcast's wavelets travel hop by hop from the root, a reduction's partial sums flow along
+the row or column towards the root, adding at every PE.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kernelc.backends.csl import machine
+from kernelc.runtime.fabric.values import Color, FabricError, Pointer, Struct, TaskId
+
+if TYPE_CHECKING:
+    from kernelc.runtime.fabric.fabric import PE
+
+
+class _Module:
+    """Base: members are looked up by name through ``csl_member``."""
+
+    members: dict[str, object]
+
+    def csl_member(self, name: str) -> object:
+        if name not in self.members:
+            raise FabricError(f"{self.path} has no member '{name}'")
+        return self.members[name]
+
+    path = "<module>"
+
+
+class MemcpyParams(_Module):
+    """Layout side of memcpy: ``get_params(x)`` gives the per-column parameter struct."""
+
+    path = "<memcpy/get_params>"
+
+    def __init__(self, cfg: Struct, width: int, height: int) -> None:
+        w, h = int(cfg.get("width", -1)), int(cfg.get("height", -1))
+        if (w, h) != (width, height):
+            raise FabricError(
+                f"<memcpy/get_params> was given {w} x {h}, but the rectangle is {width} x {height}"
+            )
+        self.members = {"get_params": self.get_params}
+        self.width = width
+
+    def get_params(self, x: object) -> Struct:
+        col = int(x)
+        if not 0 <= col < self.width:
+            raise FabricError(f"memcpy.get_params({col}) is outside the rectangle")
+        return Struct({"__memcpy__": True, "column": col})
+
+
+class MemcpyModule(_Module):
+    """PE side of memcpy: the command stream. Copy-mode transfers need nothing from the PE."""
+
+    path = "<memcpy/memcpy>"
+
+    def __init__(self, pe: PE, params: object) -> None:
+        if not (isinstance(params, Struct) and params.get("__memcpy__")):
+            raise FabricError(f"PE {pe.coords}: <memcpy/memcpy> needs memcpy.get_params(x)")
+        if params.get("column") != pe.x:
+            raise FabricError(
+                f"PE {pe.coords}: memcpy params are for column {params.get('column')}"
+            )
+        self.pe = pe
+        self.members = {
+            "unblock_cmd_stream": pe.unblock_cmd_stream,
+            "MEMCPYH2D_1": Color(21),
+            "MEMCPYH2D_2": Color(22),
+            "MEMCPYD2H_1": Color(23),
+        }
+
+
+class LayoutModule(_Module):
+    path = "<layout>"
+
+    def __init__(self, pe: PE) -> None:
+        self.members = {
+            "get_x_coord": lambda: np.uint16(pe.x),
+            "get_y_coord": lambda: np.uint16(pe.y),
+        }
+
+
+def _math_fn(fn, name: str):
+    def run(x):
+        return fn(np.asarray(x, dtype=np.float32))[()]
+
+    run.cycles = machine.MATH_CYCLES[name]  # type: ignore[attr-defined]
+    run.__name__ = name
+    return run
+
+
+class MathModule(_Module):
+    path = "<math>"
+
+    def __init__(self) -> None:
+        self.members = {
+            "sqrt_f32": _math_fn(np.sqrt, "sqrt_f32"),
+            "exp_f32": _math_fn(np.exp, "exp_f32"),
+            "log_f32": _math_fn(np.log, "log_f32"),
+        }
+
+
+class C2dParams(_Module):
+    """Layout side of collectives_2d: per-PE parameters for the row (x) and column (y) axes."""
+
+    path = "<collectives_2d/params>"
+
+    def __init__(self, width: int, height: int) -> None:
+        self.members = {"get_params": self.get_params}
+        self.width, self.height = width, height
+
+    def get_params(self, px: object, py: object, cfg: Struct) -> Struct:
+        x, y = int(px), int(py)
+        axes = {}
+        for axis in ("x", "y"):
+            colors = cfg.get(f"{axis}_colors")
+            entries = cfg.get(f"{axis}_entrypoints")
+            if not isinstance(colors, Struct) or len(colors.items) != 2:
+                raise FabricError(f"collectives_2d needs two {axis}_colors")
+            if not isinstance(entries, Struct) or len(entries.items) != 2:
+                raise FabricError(f"collectives_2d needs two {axis}_entrypoints")
+            axes[axis] = Struct(
+                {
+                    "__c2d__": axis,
+                    "x": x,
+                    "y": y,
+                    "colors": colors.items,
+                    "entrypoints": entries.items,
+                }
+            )
+        return Struct(axes)
+
+
+class Collectives2D(_Module):
+    """PE side of collectives_2d along one axis: broadcast and reduce_fadds over the fabric."""
+
+    path = "<collectives_2d/pe>"
+
+    def __init__(self, pe: PE, cfg: Struct) -> None:
+        dim = cfg.get("dim_params")
+        if not (isinstance(dim, Struct) and dim.get("__c2d__") in ("x", "y")):
+            raise FabricError(f"PE {pe.coords}: <collectives_2d/pe> needs .dim_params")
+        if (dim.get("x"), dim.get("y")) != (pe.x, pe.y):
+            raise FabricError(f"PE {pe.coords}: collectives params belong to another PE")
+        self.pe = pe
+        self.axis = dim.get("__c2d__")
+        self.colors = tuple(c.id for c in dim.get("colors"))
+        self.calls = 0
+        index = pe.x if self.axis == "x" else pe.y
+        self.members = {
+            "init": lambda: None,
+            "pe_id": np.uint16(index),
+            "broadcast": self.broadcast,
+            "reduce_fadds": self.reduce_fadds,
+        }
+        pe.reserve_colors(self.colors, f"collectives_2d ({self.axis})")
+
+    def _join(self, kind: str, root: object, args: tuple, cb: object) -> None:
+        if not isinstance(cb, TaskId):
+            raise FabricError(f"PE {self.pe.coords}: collectives callback must be a task ID")
+        self.pe.now += machine.DSD_SETUP_CYCLES
+        self.pe.sim.hub.join(self, kind, int(root), args, cb, self.calls)
+        self.calls += 1
+
+    def broadcast(self, root: object, buf: Pointer, count: object, cb: object) -> None:
+        self._join("broadcast", root, (buf, int(count)), cb)
+
+    def reduce_fadds(
+        self, root: object, send: Pointer, recv: Pointer, count: object, cb: object
+    ) -> None:
+        self._join("reduce_fadds", root, (send, recv, int(count)), cb)
+
+
+LAYOUT_MODULES = {"<memcpy/get_params>", "<collectives_2d/params>"}
+PE_MODULES = {"<memcpy/memcpy>", "<layout>", "<math>", "<collectives_2d/pe>"}

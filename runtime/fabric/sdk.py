@@ -1,0 +1,179 @@
+"""The SDK runtime as the emitted ``run.py`` sees it, backed by the fabric simulator.
+
+``run.py`` imports ``cerebras.sdk.runtime.sdkruntimepybind``; when kernelc runs it, that name is
+bound (only for the duration of the run, never installed) to this module. The class keeps the
+SdkRuntime call sequence of the SDK examples: ``get_id`` for each symbol, ``load``, ``run``, then
+memcpys and launches, then ``stop``. Copy-mode memcpy only; streaming mode is not modelled.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+from kernelc.runtime.fabric.fabric import Simulator
+from kernelc.runtime.fabric.parser import parse_program
+from kernelc.runtime.fabric.values import FabricError
+
+STATS_FILE = "sim_stats.json"
+
+
+class MemcpyDataType(Enum):
+    MEMCPY_32BIT = 32
+    MEMCPY_16BIT = 16
+
+
+class MemcpyOrder(Enum):
+    ROW_MAJOR = 0
+    COL_MAJOR = 1
+
+
+class _Symbol(int):
+    """What ``get_id`` returns: an integer handle that remembers the symbol's name."""
+
+    name: str
+
+    def __new__(cls, number: int, name: str) -> _Symbol:
+        obj = super().__new__(cls, number)
+        obj.name = name
+        return obj
+
+
+class SdkRuntime:
+    def __init__(self, bindir: str, cmaddr: str | None = None, **_options: object) -> None:
+        if cmaddr:
+            raise FabricError("kernelc's fabric simulator cannot reach a CS system (--cmaddr)")
+        self.bindir = Path(bindir)
+        config_path = self.bindir / "out.json"
+        if not config_path.exists():
+            raise FabricError(f"{config_path} is missing: compile first (see commands.sh)")
+        self.config = json.loads(config_path.read_text())
+        self.sim: Simulator | None = None
+        self.symbols: dict[str, _Symbol] = {}
+        self.wall = 0.0
+        self.launch_wall = 0.0
+        self.memcpy_cycles = 0
+
+    # ---------------------------------------------------------------------- lifecycle
+    def get_id(self, name: str) -> _Symbol:
+        if name not in self.symbols:
+            self.symbols[name] = _Symbol(len(self.symbols) + 1, name)
+        return self.symbols[name]
+
+    def load(self) -> None:
+        sim_cfg = self.config["kernelc_fabric"]
+        start = time.perf_counter()
+        program = parse_program(sim_cfg["source"], sim_cfg["layout"])
+        params = {k: int(v) for k, v in self.config["params"].items()}
+        self.sim = Simulator(program, params, sim_cfg["arch"], int(sim_cfg["channels"]))
+        for name in self.symbols:
+            if name not in self.sim.layout.exports:
+                raise FabricError(f"get_id('{name}'): the layout exports no such symbol")
+        self.wall += time.perf_counter() - start
+
+    def run(self) -> None:
+        if self.sim is None:
+            raise FabricError("SdkRuntime.run() before load()")
+
+    def stop(self) -> None:
+        sim = self._sim()
+        stats = sim.stats()
+        stats["wall_seconds"] = self.wall
+        stats["launch_wall_seconds"] = self.launch_wall
+        stats["simulated_memcpy_cycles"] = int(self.memcpy_cycles)
+        (self.bindir / STATS_FILE).write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
+
+    def _sim(self) -> Simulator:
+        if self.sim is None:
+            raise FabricError("the runtime is not loaded: call load() and run() first")
+        return self.sim
+
+    # ----------------------------------------------------------------------- commands
+    def memcpy_h2d(
+        self,
+        dest,
+        src,
+        x0,
+        y0,
+        width,
+        height,
+        elements,
+        *,
+        streaming=False,
+        data_type=MemcpyDataType.MEMCPY_32BIT,
+        order=MemcpyOrder.ROW_MAJOR,
+        nonblock=False,
+    ) -> None:
+        sim = self._sim()
+        if streaming:
+            raise FabricError("streaming-mode memcpy is not modelled by the fabric simulator")
+        name = self._name(dest)
+        data = self._host_view(np.asarray(src), height, width, elements, order)
+        start = time.perf_counter()
+        before = sim.time
+        sim.h2d(name, data, x0, y0, width, height)
+        self.memcpy_cycles += sim.time - before
+        self.wall += time.perf_counter() - start
+
+    def memcpy_d2h(
+        self,
+        dest,
+        src,
+        x0,
+        y0,
+        width,
+        height,
+        elements,
+        *,
+        streaming=False,
+        data_type=MemcpyDataType.MEMCPY_32BIT,
+        order=MemcpyOrder.ROW_MAJOR,
+        nonblock=False,
+    ) -> None:
+        sim = self._sim()
+        if streaming:
+            raise FabricError("streaming-mode memcpy is not modelled by the fabric simulator")
+        name = self._name(src)
+        start = time.perf_counter()
+        before = sim.time
+        out = sim.d2h(name, x0, y0, width, height, elements)
+        self.memcpy_cycles += sim.time - before
+        self.wall += time.perf_counter() - start
+        flat = out.reshape(-1) if order == MemcpyOrder.ROW_MAJOR else out.reshape(-1, order="F")
+        target = np.asarray(dest).reshape(-1)
+        if target.size != flat.size:
+            raise FabricError(f"memcpy_d2h: destination holds {target.size}, needs {flat.size}")
+        target[:] = flat.view(target.dtype) if target.dtype.itemsize == 4 else flat
+
+    def launch(self, name: str, *args: object, nonblock: bool = False) -> None:
+        sim = self._sim()
+        start = time.perf_counter()
+        sim.launch(name, tuple(args))
+        seconds = time.perf_counter() - start
+        self.wall += seconds
+        self.launch_wall += seconds
+
+    def call(self, name: str, args: list, nonblock: bool = False) -> None:
+        self.launch(name, *args, nonblock=nonblock)
+
+    def task_wait(self, _handle: object) -> None:
+        return None
+
+    # ------------------------------------------------------------------------ helpers
+    def _name(self, symbol: object) -> str:
+        if isinstance(symbol, _Symbol):
+            return symbol.name
+        raise FabricError("memcpy takes a symbol from get_id(...)")
+
+    @staticmethod
+    def _host_view(src: np.ndarray, h: int, w: int, n: int, order: MemcpyOrder) -> np.ndarray:
+        flat = src.reshape(-1)
+        if flat.size != h * w * n:
+            raise FabricError(f"memcpy_h2d: source holds {flat.size} elements, needs {h * w * n}")
+        if order == MemcpyOrder.ROW_MAJOR:
+            return flat.reshape(h, w, n)
+        return flat.reshape((h, w, n), order="F")

@@ -1,0 +1,226 @@
+"""Run-time values of the CSL interpreter: types, colors, task IDs, arrays, pointers and DSDs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kernelc.diagnostics import KernelcError, Span
+
+
+class FabricError(KernelcError):
+    """A fault of the CSL program under simulation (bad route, deadlock, out-of-bounds DSD)."""
+
+    def __init__(self, message: str, file: str = "<fabric simulator>") -> None:
+        super().__init__(message, Span(file, 1, 1))
+
+
+NUMERIC = {
+    "f32": np.float32,
+    "f16": np.float16,
+    "i8": np.int8,
+    "u8": np.uint8,
+    "i16": np.int16,
+    "u16": np.uint16,
+    "i32": np.int32,
+    "u32": np.uint32,
+    "i64": np.int64,
+    "u64": np.uint64,
+    "bool": np.bool_,
+}
+
+
+@dataclass(frozen=True)
+class CslType:
+    """A named CSL type; ``dtype`` is set for the numeric ones."""
+
+    name: str
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        t = NUMERIC.get(self.name)
+        return np.dtype(t) if t is not None else None
+
+
+@dataclass(frozen=True)
+class ArrayType:
+    dims: tuple[int, ...]
+    elem: CslType
+
+
+@dataclass(frozen=True)
+class PtrType:
+    elem: object
+    many: bool
+
+
+@dataclass(frozen=True)
+class FnType:
+    params: tuple[object, ...]
+    ret: object
+
+
+@dataclass(frozen=True)
+class Color:
+    id: int
+
+
+@dataclass(frozen=True)
+class TaskId:
+    kind: str  # "local", "data" or "control"
+    id: int
+
+
+@dataclass(frozen=True)
+class Queue:
+    io: str  # "in" or "out"
+    id: int
+
+
+@dataclass(frozen=True)
+class Direction:
+    name: str
+
+
+DIRECTIONS = {n: Direction(n) for n in ("RAMP", "NORTH", "SOUTH", "EAST", "WEST")}
+STEP = {"NORTH": (0, -1), "SOUTH": (0, 1), "EAST": (1, 0), "WEST": (-1, 0)}
+OPPOSITE = {"NORTH": "SOUTH", "SOUTH": "NORTH", "EAST": "WEST", "WEST": "EAST"}
+
+
+@dataclass(frozen=True)
+class DsdKind:
+    name: str  # mem1d_dsd, mem4d_dsd, fabin_dsd, fabout_dsd
+
+
+@dataclass(eq=False)
+class Array:
+    """A PE array: flat storage, the declared dimensions, and its name for reports."""
+
+    name: str
+    data: np.ndarray
+    dims: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.nbytes)
+
+    def flat_index(self, idx: tuple[int, ...]) -> int:
+        if len(idx) == 1:
+            return int(idx[0])
+        flat = 0
+        for i, n in zip(idx, self.dims, strict=True):
+            flat = flat * n + int(i)
+        return flat
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """``&A`` or ``&A[i]``: an array and an element offset; ``p.*`` derefs to the same view."""
+
+    array: Array
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class MemDsd:
+    """A memory DSD: element offsets ``offset + sum(stride_k * i_k)`` over ``shape``."""
+
+    array: Array
+    offset: int
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+
+    @property
+    def length(self) -> int:
+        return math.prod(self.shape) if self.shape else 0
+
+    def view(self) -> np.ndarray:
+        """The elements as a NumPy view (shape = the iteration space); raises if any is outside
+        the array."""
+        data = self.array.data
+        lo = hi = self.offset
+        for n, st in zip(self.shape, self.strides, strict=True):
+            if n > 0:
+                lo += min(0, st * (n - 1))
+                hi += max(0, st * (n - 1))
+        if self.length and (lo < 0 or hi >= data.shape[0]):
+            raise FabricError(
+                f"DSD over '{self.array.name}' reaches elements {lo}..{hi} of {data.shape[0]}"
+            )
+        if not self.length:
+            return data[:0].reshape(self.shape) if self.shape else data[:0]
+        if len(self.shape) == 1 and self.strides[0] > 0:
+            st = self.strides[0]
+            return data[self.offset : self.offset + st * (self.shape[0] - 1) + 1 : st]
+        item = data.itemsize
+        return np.lib.stride_tricks.as_strided(
+            data[self.offset :], self.shape, tuple(st * item for st in self.strides)
+        )
+
+    def indices(self) -> np.ndarray:
+        idx = np.full(self.shape, self.offset, dtype=np.int64)
+        for axis, (n, s) in enumerate(zip(self.shape, self.strides, strict=True)):
+            if s:
+                shape = [1] * len(self.shape)
+                shape[axis] = n
+                idx = idx + (np.arange(n, dtype=np.int64) * s).reshape(shape)
+        return idx.reshape(-1)
+
+
+@dataclass(frozen=True)
+class FabDsd:
+    """A fabric DSD: ``fabin`` reads wavelets of a color, ``fabout`` sends them."""
+
+    kind: str  # "in" or "out"
+    color: Color
+    extent: int
+    queue: Queue | None
+    control: bool = False
+
+    @property
+    def length(self) -> int:
+        return self.extent
+
+
+@dataclass
+class Struct:
+    """A comptime struct (``.{ .a = 1 }``) or an anonymous list (``.{ RAMP, EAST }``)."""
+
+    fields: dict[str, object] = field(default_factory=dict)
+    items: tuple[object, ...] = ()
+
+    def get(self, name: str, default: object = None) -> object:
+        return self.fields.get(name, default)
+
+
+def wrap_int(value: int, dtype: np.dtype) -> np.generic:
+    """A Python int converted to a fixed-width integer type with two's-complement wrap."""
+    bits = dtype.itemsize * 8
+    value &= (1 << bits) - 1
+    if dtype.kind == "i" and value >= 1 << (bits - 1):
+        value -= 1 << bits
+    return dtype.type(value)
+
+
+def convert(value: object, dtype: np.dtype | None) -> object:
+    """Convert a value to a numeric type (``@as`` and typed declarations)."""
+    if dtype is None:
+        return value
+    if isinstance(value, np.ndarray):
+        if dtype.kind in "iu" and value.dtype.kind == "f":
+            return np.trunc(value).astype(dtype)
+        return value.astype(dtype)
+    if dtype.kind == "b":
+        return np.bool_(bool(value))
+    if dtype.kind in "iu":
+        if isinstance(value, bool | np.bool_):
+            return dtype.type(int(value))
+        if isinstance(value, float | np.floating):
+            f = float(value)
+            if f != f or abs(f) >= 2.0**63:
+                raise FabricError(f"@as({dtype}, {f}) is out of range (undefined in CSL)")
+            return wrap_int(int(f), dtype)
+        return wrap_int(int(value), dtype)
+    return dtype.type(value)
