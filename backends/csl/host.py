@@ -41,6 +41,11 @@ def _spec(t: Transfer, graph: TaskGraph) -> dict:
                 "largest": dm.split.largest if dm.split is not None else dm.extent,
             }
         )
+        if dm.div != 1:
+            dims[-1]["div"] = dm.div
+        if dm.bands is not None:
+            dims[-1]["tree"] = list(dm.bands.tree)
+            dims[-1]["stored"] = [list(band) for band in dm.bands.stored]
     return {
         "symbol": t.symbol,
         "dtype": NUMPY[str(decl.dtype)],
@@ -56,11 +61,52 @@ def _table(name: str, value: object) -> str:
     return f"{name} = {text}\n"
 
 
-def run_py(graph: TaskGraph, low: Lowered) -> str:
-    from kernelc import __version__
+# Lines of run.py's pieces() for tables cut into energy bands (lookup.py), added only where a
+# placement uses them so that other programs' run.py stays as it was.
+_BANDED_PIECES = (
+    (
+        """            per_dim.append([(slice(None), slice(None))])
+            continue
+""",
+        """            per_dim.append([(slice(None), slice(None))])
+            continue
+        if "stored" in d:
+            # energy bands: the search tree's top points, then this PE's band
+            first, end = d["stored"][block_index(d["axis"], x, y) % len(d["stored"])]
+            top = len(d["tree"])
+            options = [(slice(t, t + 1), slice(i, i + 1)) for i, t in enumerate(d["tree"])]
+            per_dim.append([*options, (slice(first, end), slice(top, top + end - first))])
+            continue
+""",
+    ),
+    (
+        """            k = block_index(d["axis"], x, y) + slot * count
+""",
+        """            k = block_index(d["axis"], x, y) // d.get("div", 1) + slot * count
+""",
+    ),
+)
 
+
+def _banded(text: str, specs: list[dict]) -> str:
+    if not any("div" in d or "stored" in d for spec in specs for d in spec["dims"]):
+        return text
+    for old, new in _BANDED_PIECES:
+        if old not in text:
+            raise AssertionError(old)
+        text = text.replace(old, new)
+    return text
+
+
+def run_py(graph: TaskGraph, low: Lowered) -> str:
     inputs = {t.tensor: _spec(t, graph) for t in low.inputs}
     outputs = {t.tensor: _spec(t, graph) for t in low.outputs}
+    return _banded(_run_py(graph, low, inputs, outputs), [*inputs.values(), *outputs.values()])
+
+
+def _run_py(graph: TaskGraph, low: Lowered, inputs: dict, outputs: dict) -> str:
+    from kernelc import __version__
+
     reference = reference_source(graph)
     ref_text = (
         HELPERS + "\n\n" + reference
@@ -286,11 +332,19 @@ def readme(graph: TaskGraph, low: Lowered, report: list[str]) -> str:
         lay = low.layouts[t.name]
         parts = []
         for d, dm in enumerate(lay.dims):
-            if dm.split is None:
+            if dm.bands is not None:
+                bands = dm.bands
+                parts.append(
+                    f"dim {d} in {bands.count} energy bands over {dm.axis} (band = {dm.axis} % "
+                    f"{bands.count}: a subtree of the search tree cut at depth {bands.depth}, "
+                    f"plus one point on each side and the {len(bands.tree)} top probe points)"
+                )
+            elif dm.split is None:
                 parts.append(f"dim {d} whole")
             else:
                 halo = f", halo {dm.halo[0]}/{dm.halo[1]}" if dm.halo != (0, 0) else ""
-                parts.append(f"dim {d} in {dm.split.parts} blocks over {dm.axis}{halo}")
+                group = f" (block = {dm.axis} / {dm.div})" if dm.div != 1 else ""
+                parts.append(f"dim {d} in {dm.split.parts} blocks over {dm.axis}{group}{halo}")
         lines.append(f"- `{t.name}` {t.dtype}{list(t.shape)} ({t.role}): " + "; ".join(parts))
     lines += ["", "## Build report (modelled figures, not measurements)", ""]
     lines += [f"    {line}" for line in report]

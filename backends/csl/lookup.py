@@ -1,25 +1,38 @@
-"""Item-wise lookups with a reduction (the XS lookup): tables split over columns, items over rows.
+"""Item-wise lookups with a reduction (the XS lookup): tables split over columns by key and
+energy band, items over rows.
 
 The kernel form: a parallel loop over items ``l`` whose body gathers from tables through a
 data-dependent key (``let n = mat_nucs[m, j]; ... egrid[n, ...] ... xs[n, ...]``) and only adds
 into outputs indexed by the item (``macro[l, c] += ...``). The decomposition, chosen so that no
-PE needs all nuclide data:
+PE needs all nuclide data, nor even one nuclide's whole grid:
 
-- the tables indexed by the key (the largest such group: egrid and xs) are split by key over
-  the grid columns: column x holds nuclides ``n0(x) .. n1(x)``, each nuclide's whole grid;
+- the tables indexed by the key (the largest such group: egrid and xs) are split over the grid
+  columns by key and, where the kernel allows it, by energy band: the columns form K groups of
+  B = 2**d neighbouring columns; group k holds nuclides ``n0(k) .. n1(k)`` and column ``x`` of
+  it holds band ``x % B`` of each of them (columns past K * B hold no table data);
+- an energy band is a subtree of the binary-search tree of ``search`` cut at depth d
+  (banding.py): a PE stores the 2**d - 1 top probe points of each of its nuclides, then its
+  band's grid points widened by one point on each side (the bands overlap, so the bracket
+  ``(lo, lo + 1)`` is always on one PE);
 - the items (energy, material, macro rows) are split over the grid rows, and every PE of a row
   holds that row's items; small tables (materials) are replicated;
-- every PE runs the loop over its row's items, and right after the key is known it takes only
-  the contributions of the nuclides it holds (``if (n0 <= n && n < n1)``, with the key clamped
-  like every gather); the partial sums of a row are then added along the row to the last
-  column (``<collectives_2d>`` reduce_fadds), which holds the result.
+- every PE runs the loop over its row's items; right after the key is known it keeps only the
+  nuclides it holds (``if (n0 <= n && n < n1)``, with the key clamped like every gather); with
+  bands it then replays the top levels of the search on the top probe points, and only the PE
+  whose band the walk reaches finishes the search on its band and adds the contribution. The
+  probes are exactly those of the whole-grid search, so the bracket equals the reference
+  interpreter's on any data, sorted or not, including the clamping to [0, NG - 2];
+- the partial sums of a row are then added along the row to the last column
+  (``<collectives_2d>`` reduce_fadds), which holds the result.
 
-It is the "row reduce" variant of hpc-science/mc_on_accelerators (each PE holds 1/W of the
-nuclides for all of the row's particles); their round-robin variant instead moves the particles
-around the row and so never sums partials. The sums here are taken in a different order than
-the reference's (per PE, then across the row), so results agree within rounding. Each nuclide's
-grid must fit on one PE (no energy banding): a grid too long for 48 KB is reported by the memory
-plan. Inner parallel loops with affine access (the 5 reaction channels) become DSD operations.
+K and d are chosen per grid for the fewest table bytes per PE (fewer bands on ties); without a
+banding-friendly search (one whole-row ``search`` of a table, bound by a let in the key's block
+with no store before it, every table read at the bracket) each column holds whole rows. It is
+the "row reduce" variant of hpc-science/mc_on_accelerators (each PE holds a slice of the
+nuclide data for all of the row's particles); their round-robin variant instead moves the
+particles around the row and so never sums partials. The sums here are taken in a different
+order than the reference's (per PE, then across the row), so results agree within rounding.
+Inner parallel loops with affine access (the 5 reaction channels) become DSD operations.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from kernelc import ir
 from kernelc.affine import affine, evaluate
 from kernelc.backends.csl import machine
 from kernelc.backends.csl import model as m
+from kernelc.backends.csl.banding import Bands, cut
 from kernelc.backends.csl.builder import Builder
 from kernelc.backends.csl.contract import _collectives
 from kernelc.backends.csl.partition import DimMap, Layout, Split
@@ -42,6 +56,8 @@ from kernelc.types import DType
 
 KEY = "key_"  # IR name of the clamped key inserted by the transformation
 LO, HI = "key_lo_", "key_hi_"
+BAND_SETUP, BAND_WALK = 40, 20  # modelled cycles: banded search set-up, one top-level probe
+OWN = "band_own_"  # IR name of "this PE's band holds the bracket", set by the banded search
 
 
 @dataclass(frozen=True)
@@ -57,7 +73,26 @@ def _accesses(body) -> list[ir.Load | ir.Store | ir.Search]:
     return [n for s in body for n in ir.walk(s) if isinstance(n, ir.Load | ir.Store | ir.Search)]
 
 
+_MEMO: dict[tuple[str, int], tuple[Task, object]] = {}  # per task object: grid searches ask often
+
+
+def _memo(kind: str, task: Task, compute):
+    key = (kind, id(task))
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0] is task:
+        return hit[1]
+    if len(_MEMO) > 256:
+        _MEMO.clear()
+    value = compute()
+    _MEMO[key] = (task, value)
+    return value
+
+
 def lookup_shape(task: Task) -> LookupShape | None:
+    return _memo("shape", task, lambda: _lookup_shape(task))
+
+
+def _lookup_shape(task: Task) -> LookupShape | None:
     body = task.kernel.body
     if len(body) != 1 or not isinstance(body[0], ir.For) or not body[0].parallel:
         return None
@@ -103,30 +138,188 @@ def lookup_shape(task: Task) -> LookupShape | None:
     return LookupShape(loop, key, tables, items, outputs)
 
 
-def check_fits(task: Task, graph: TaskGraph, arch: machine.Arch) -> None:
-    """One key's rows of every split table must fit on a PE: they are never split further."""
+@dataclass(frozen=True)
+class BandSite:
+    """The search that energy banding replays: on ``table``, bound to the let ``var``."""
+
+    table: str
+    var: str
+    extent: int  # grid points along dimension 1 of every table
+
+
+def _key_block(body: tuple[ir.Stmt, ...], key: str) -> tuple[ir.Stmt, ...] | None:
+    """The statements after ``let key`` in the block that binds it."""
+    for k, s in enumerate(body):
+        if isinstance(s, ir.Let) and s.name == key:
+            return body[k + 1 :]
+        for inner in _blocks(s):
+            found = _key_block(inner, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _blocks(s: ir.Stmt) -> tuple[tuple[ir.Stmt, ...], ...]:
+    if isinstance(s, ir.For):
+        return (s.body,)
+    if isinstance(s, ir.If):
+        return (s.then, s.orelse)
+    return ()
+
+
+def band_site(shape: LookupShape, task: Task) -> BandSite | None:
+    """Where energy banding applies, or None: one whole-row ``search`` of a table bound by a let
+    in the key's block with no store before it (those would be added once per band), and every
+    other table access reading dimension 1 at the bracket (the result, or the result + 1)."""
+    return _memo("site", task, lambda: _band_site(shape, task))
+
+
+def _band_site(shape: LookupShape, task: Task) -> BandSite | None:
+    if shape.key is None:
+        return None
+    searches = [n for n in ir.walk_body(shape.loop.body) if isinstance(n, ir.Search)]
+    if len(searches) != 1:
+        return None
+    found = searches[0]
+    if found.tensor not in shape.tables or len(found.indices) != 2:
+        return None
+    first, piece = found.indices
+    if not (
+        isinstance(first, ir.Name)
+        and first.name == shape.key
+        and isinstance(piece, ir.Slice)
+        and piece.lo is None
+        and piece.hi is None
+    ):
+        return None
+    block = _key_block(shape.loop.body, shape.key) or ()
+    var = None
+    for stmt in block:
+        if isinstance(stmt, ir.Let) and stmt.value is found:
+            var = stmt.name
+            break
+        if any(isinstance(n, ir.Store) for n in ir.walk(stmt)):
+            return None
+    if var is None:
+        return None
+    sizes = task.size_env
+    params = {p.name: p for p in task.kernel.params}
+    extents = set()
+    for t in shape.tables:
+        if len(params[t].shape) < 2:
+            return None
+        extents.add(evaluate(params[t].shape[1], sizes))
+    if len(extents) != 1:
+        return None
+    for node in _accesses(shape.loop.body):
+        if node is found or node.tensor not in shape.tables:
+            continue
+        form = affine(node.indices[1])
+        if form is None or form.terms != ((var, 1),) or form.const not in (0, 1):
+            return None
+    return BandSite(found.tensor, var, extents.pop())
+
+
+def _table_sizes(task: Task, graph: TaskGraph, shape: LookupShape) -> tuple[int, int]:
+    """(keys, bytes of one key's rows of all tables)."""
+    keys = graph.tensor(tensor_of(task, next(iter(sorted(shape.tables))))).shape[0]
+    per_key = sum(
+        graph.tensor(tensor_of(task, p)).nbytes // max(keys, 1) for p in sorted(shape.tables)
+    )
+    return keys, per_key
+
+
+def table_cut(task: Task, graph: TaskGraph, w: int) -> tuple[int, Bands | None, int]:
+    """(key blocks, bands, table bytes per PE) for ``w`` columns: the fewest table bytes per
+    PE, fewer bands on ties. Without bands the keys are split over all ``w`` columns."""
+    shape = lookup_shape(task)
+    keys, per_key = _table_sizes(task, graph, shape)
+    best = (-(-keys // w) * per_key, w, None)
+    site = band_site(shape, task)
+    if site is None or keys == 0:
+        return best[1], best[2], best[0]
+    per_point = per_key // site.extent
+    depth = 1
+    while (1 << depth) <= w:
+        bands = cut(site.extent, depth)
+        if bands is None:
+            break
+        blocks = min(keys, w >> depth)
+        nbytes = -(-keys // blocks) * bands.local * per_point
+        if nbytes < best[0]:
+            best = (nbytes, blocks, bands)
+        depth += 1
+    return best[1], best[2], best[0]
+
+
+def fewest_pes(task: Task, graph: TaskGraph, arch: machine.Arch) -> int:
+    """A lower bound on the PEs of a grid whose plan fits (tables, items, code base), where the
+    automatic grid search starts; the memory diagnostic when no grid of the machine can hold
+    the tables even with energy bands."""
+    from kernelc.backends.csl.lower import lower as lower_graph
+    from kernelc.backends.csl.lower import plan as plan_graph
+
     shape = lookup_shape(task)
     if shape.key is None:
-        return
-    per_key = 0
-    for p in sorted(shape.tables):
-        decl = graph.tensor(tensor_of(task, p))
-        per_key += decl.nbytes // max(decl.shape[0], 1)
+        return 1
+    mw, mh = arch.max_program
     room = arch.pe_memory - machine.CODE_BASE_BYTES
-    if per_key > room:
+    tables = {w: table_cut(task, graph, w)[2] for w in range(1, mw + 1)}
+    if min(tables.values()) > room:
+        keys, per_key = _table_sizes(task, graph, shape)
         names = ", ".join(f"'{p}'" for p in sorted(shape.tables))
+        how = (
+            "even cut into energy bands"
+            if band_site(shape, task) is not None
+            else "(no energy banding: the kernel does not search them in the form it replays)"
+        )
         raise KernelcError(
-            f"one '{shape.key}' row of the tables {names} takes {per_key:,} bytes, more than the "
-            f"{room:,} bytes a PE has for data: the csl lookup decomposition splits the tables "
-            f"by '{shape.key}' over PE columns but keeps each row (e.g. one nuclide's energy "
-            "grid) on one PE; use a shorter grid (smaller NG)",
+            f"the tables {names} ({keys:,} '{shape.key}' rows of {per_key:,} bytes) need at "
+            f"least {min(tables.values()):,} bytes per PE on {mw} columns {how}, more than the "
+            f"{room:,} bytes a PE has for data; use fewer or shorter rows",
             task.span,
         )
+
+    def fits(w: int, h: int, room: int) -> bool:
+        try:
+            layouts = plan_graph(graph, w, h, {})
+        except KernelcError:
+            return False
+        partials = sum(layouts[tensor_of(task, p)].local_bytes for p in shape.outputs)
+        return sum(lay.local_bytes for lay in layouts.values()) + partials <= room
+
+    def smallest(room: int) -> tuple[int, int] | None:
+        best = None
+        for w in range(1, mw + 1):
+            if best is not None and w >= best[0] * best[1]:
+                break
+            if tables[w] > room or not fits(w, mh, room):
+                continue
+            lo, hi = 1, mh
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if fits(w, mid, room):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            if best is None or w * lo < best[0] * best[1]:
+                best = (w, lo)
+        return best
+
+    first = smallest(room)
+    if first is None:
+        return mw * mh
+    # one PE program serves every grid, so its modelled code size measured here holds for all
+    code = lower_graph(graph, arch, *first).code_bytes
+    again = smallest(arch.pe_memory - code) if code > machine.CODE_BASE_BYTES else first
+    found = again or first
+    return found[0] * found[1]
 
 
 def plan(task: Task, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int) -> None:
     check_whole(task, graph)
     shape = lookup_shape(task)
+    blocks, bands, _ = table_cut(task, graph, w) if shape.key is not None else (w, None, 0)
     params = {p.name for p in task.kernel.all_params if not p.is_scalar}
     for p in sorted(params):
         t = tensor_of(task, p)
@@ -135,7 +328,10 @@ def plan(task: Task, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: in
         if p in shape.items or p in shape.outputs:
             dims[0] = DimMap(decl.shape[0], "y", Split(decl.shape[0], h))
         elif p in shape.tables:
-            dims[0] = DimMap(decl.shape[0], "x", Split(decl.shape[0], w))
+            div = bands.count if bands is not None else 1
+            dims[0] = DimMap(decl.shape[0], "x", Split(decl.shape[0], blocks), div=div)
+            if bands is not None:
+                dims[1] = DimMap(decl.shape[1], "x", bands=bands)
         _merge(layouts, Layout(t, decl.dtype, tuple(dims)), task.span)
     if shape.key is None and w > 1:
         raise KernelcError(
@@ -148,9 +344,12 @@ def plan(task: Task, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: in
 # ------------------------------------------------------------------------ transformation
 
 
-def _guard(body: tuple[ir.Stmt, ...], shape: LookupShape, extent: int) -> tuple[ir.Stmt, ...]:
+def _guard(
+    body: tuple[ir.Stmt, ...], shape: LookupShape, extent: int, site: BandSite | None = None
+) -> tuple[ir.Stmt, ...]:
     """After ``let key = ...``: clamp the key like a gather would, and keep the rest of the
-    block only on the PEs whose column holds that key."""
+    block only on the PEs whose column holds that key (and, with bands, after the search only
+    on the PE whose band holds the bracket)."""
     out: list[ir.Stmt] = []
     for k, s in enumerate(body):
         if isinstance(s, ir.Let) and s.name == shape.key:
@@ -175,6 +374,8 @@ def _guard(body: tuple[ir.Stmt, ...], shape: LookupShape, extent: int) -> tuple[
                 dtype=i32,
             )
             rest = tuple(_rewrite(x, shape) for x in body[k + 1 :])
+            if site is not None:
+                rest = _owned(rest, site.var)
             mine = ir.Binary(
                 op="&&",
                 lhs=ir.Binary(op=">=", lhs=name(KEY), rhs=name(LO), span=span, dtype=DType.BOOL),
@@ -188,17 +389,28 @@ def _guard(body: tuple[ir.Stmt, ...], shape: LookupShape, extent: int) -> tuple[
                 ir.If(cond=mine, then=rest, orelse=(), span=span),
             ]
             return tuple(out)
-        out.append(_descend(s, shape, extent))
+        out.append(_descend(s, shape, extent, site))
     return tuple(out)
 
 
-def _descend(s: ir.Stmt, shape: LookupShape, extent: int) -> ir.Stmt:
+def _owned(block: tuple[ir.Stmt, ...], var: str) -> tuple[ir.Stmt, ...]:
+    """The statements after ``let var = search(...)`` run only where the band owns the bracket."""
+    for k, s in enumerate(block):
+        if isinstance(s, ir.Let) and s.name == var:
+            own = ir.Name(name=OWN, span=s.span, dtype=DType.BOOL)
+            return (*block[: k + 1], ir.If(cond=own, then=block[k + 1 :], orelse=(), span=s.span))
+    raise AssertionError(var)
+
+
+def _descend(s: ir.Stmt, shape: LookupShape, extent: int, site: BandSite | None) -> ir.Stmt:
     match s:
         case ir.For():
-            return replace(s, body=_guard(s.body, shape, extent))
+            return replace(s, body=_guard(s.body, shape, extent, site))
         case ir.If():
             return replace(
-                s, then=_guard(s.then, shape, extent), orelse=_guard(s.orelse, shape, extent)
+                s,
+                then=_guard(s.then, shape, extent, site),
+                orelse=_guard(s.orelse, shape, extent, site),
             )
     return s
 
@@ -265,11 +477,22 @@ def lower(
     items = split_params(b, shared, item_dm)
     table_extent = 0
     key_params = {}
+    band: BandCode | None = None
+    starts: dict[tuple[str, int], tuple[m.Expr, int]] = {}  # (param, dim) -> (start, offset)
     if shape.key is not None:
-        table_dm = layouts[tensor[next(iter(sorted(shape.tables)))]].dims[0]
+        table_lay = layouts[tensor[next(iter(sorted(shape.tables)))]]
+        table_dm = table_lay.dims[0]
         table_extent = table_dm.extent
-        sp = split_params(b, shared, table_dm)
-        key_params = {LO: m.Name(sp.start), HI: m.add(m.Name(sp.start), m.Name(sp.size))}
+        if table_lay.dims[1].bands is None:
+            sp = split_params(b, shared, table_dm)
+            key_params = {LO: m.Name(sp.start), HI: m.add(m.Name(sp.start), m.Name(sp.size))}
+        else:
+            site = band_site(shape, task)
+            band = _band_params(b, table_lay, site, b.tensor_arrays[tensor[site.table]])
+            key_params = {LO: band.key_start, HI: m.add(band.key_start, band.keys)}
+            for p in shape.tables:
+                starts[(p, 0)] = (band.key_start, 0)
+                starts[(p, 1)] = (band.first, len(band.bands.tree))
     sizes = task.size_env
 
     def place(param: str, indices, proven, node) -> Place:
@@ -288,12 +511,15 @@ def lower(
                     idx = m.call(
                         sgen.helper("kc_clamp_i32", DType.I32), idx, m.Int(0), m.lit(dm.extent - 1)
                     )
-            if dm.split is not None:
+            if (param, d) in starts:
+                start, offset = starts[(param, d)]
+                idx = m.add(_minus(idx, start), m.lit(offset))
+            elif dm.split is not None:
                 idx = _minus(idx, m.Name(split_params(b, shared, dm).start))
             flat = m.add(flat, m.mul(idx, m.lit(lay.pitches[d])))
         return Place(array, flat, guard)
 
-    sgen = ScalarGen(b, place, shapes=shapes)
+    sgen = BandedGen(b, place, shapes=shapes, band=band)
     for n, v in sizes.items():
         sgen.names[n] = m.lit(v)
     sgen.names.update(key_params)
@@ -305,7 +531,7 @@ def lower(
     b.names.add(shape.loop.var)
     body = shape.loop.body
     if shape.key is not None:
-        body = _guard(body, shape, table_extent)
+        body = _guard(body, shape, table_extent, band.site if band is not None else None)
     stmts = sgen.block(body)
     done_id = b.task_id(f"{name}_done", f"row reduction of {task.name} finished")
     zero = []
@@ -358,8 +584,14 @@ def lower(
     b.launch(launch)
     out = tensor[next(iter(sorted(shape.outputs)))]
     lay = layouts[out]
-    visits, visit_cycles, item_cycles = _estimate(shape, task, b.width)
-    return LookupCode(
+    bands = band.bands if band is not None else None
+    groups = (
+        layouts[tensor[next(iter(sorted(shape.tables)))]].dims[0].split.parts
+        if (shape.key is not None)
+        else 1
+    )
+    visits, visit_cycles, item_cycles = _estimate(shape, task, groups, bands)
+    code = LookupCode(
         launch,
         item_dm.split.largest,
         visits,
@@ -368,6 +600,182 @@ def lower(
         lay.local_size,
         {out: (b.width - 1, 0, 1, b.height)},
     )
+    if bands is not None:
+        code.describe = (
+            "item-wise lookup with energy bands: the key-indexed tables are split over the grid "
+            f"columns in {groups} groups of {bands.count} neighbouring columns (group x / "
+            f"{bands.count} holds a block of keys; column x % {bands.count} of a group holds "
+            f"energy band x % {bands.count} of each: a subtree of the search tree cut at depth "
+            f"{bands.depth}, widened by one grid point on each side, after the "
+            f"{len(bands.tree)} top probe points); the items are split over the rows; every PE "
+            "of a key's group replays the top levels of the search, only the PE whose band the "
+            "search reaches finishes it (the same probes as a whole-grid search, so the same "
+            "bracket on any data) and adds the contribution; the partial sums are added along "
+            "each row into the last column (collectives_2d reduce_fadds)"
+        )
+    return code
+
+
+# ------------------------------------------------------------------------- energy bands
+
+
+@dataclass
+class BandCode:
+    """The PE parameters and storage of the banded search."""
+
+    site: BandSite
+    bands: Bands
+    array: str  # local array of the searched table
+    pitch: int  # its local stride between keys
+    key_start: m.Expr
+    keys: m.Expr
+    band: m.Expr
+    first: m.Expr  # global index of the first stored point of this PE's band
+
+
+def _band_params(b: Builder, lay: Layout, site: BandSite, array: str) -> BandCode:
+    bands = lay.dims[1].bands
+    keys = lay.dims[0]
+    count = m.lit(bands.count)
+    group = m.Binary("/", m.Name("x"), count)
+    band = m.Binary("%", m.Name("x"), count)
+    n, parts = m.lit(keys.extent), m.lit(keys.split.parts)
+    start = b.pe_param(
+        "keys_start",
+        "i32",
+        m.call("block_start", n, parts, group),
+        f"this column's key block (group x / {bands.count} of {keys.split.parts}; none past "
+        f"the last group) and energy band (x % {bands.count}, search tree depth {bands.depth})",
+    )
+    size = b.pe_param(
+        "keys",
+        "i32",
+        m.IfExpr(m.Binary("<", group, parts), m.call("block_size", n, parts, group), m.Int(0)),
+    )
+    which = b.pe_param("band", "i32", band)
+    first = b.pe_param(
+        "band_first", "i32", m.call("band_first", m.lit(bands.extent), m.lit(bands.depth), band)
+    )
+    if not any(isinstance(f, m.FnDecl) and f.name == "band_first" for f in b.layout_fns):
+        b.layout_fns.append(_band_first_fn())
+    return BandCode(
+        site,
+        bands,
+        array,
+        lay.pitches[0],
+        m.Name(start),
+        m.Name(size),
+        m.Name(which),
+        m.Name(first),
+    )
+
+
+def _band_first_fn() -> m.FnDecl:
+    """Layout helper: the first grid point a band stores (banding.cut, in CSL)."""
+    i32 = m.Named("i32")
+    lo, hi, mid, level = m.Name("lo"), m.Name("hi"), m.Name("mid"), m.Name("level")
+    shift = m.Binary("-", m.Binary("-", m.Name("depth"), m.Int(1)), level)
+    bit = m.Binary("&", m.Binary(">>", m.Name("band"), shift), m.Int(1))
+    half = m.Binary("+", lo, m.Binary("/", m.Binary("-", hi, lo), m.Int(2)))
+    walk = (
+        m.VarDecl("mid", i32, half, True),
+        m.If(
+            m.Binary("==", bit, m.Int(1)),
+            (m.Assign(lo, "=", m.Binary("+", mid, m.Int(1))),),
+            (m.Assign(hi, "=", mid),),
+        ),
+    )
+    return m.FnDecl(
+        "band_first",
+        (("n", i32), ("depth", i32), ("band", i32)),
+        i32,
+        (
+            m.Comment(
+                "first grid point that energy band 'band' stores: follow the search tree of "
+                "0 .. n down the band's bits (highest first), then one point to the left"
+            ),
+            m.VarDecl("lo", i32, m.Int(0)),
+            m.VarDecl("hi", i32, m.Name("n")),
+            m.For(m.builtin("range", m.Name("i32"), m.Name("depth")), "level", walk),
+            m.Return(m.IfExpr(m.Binary(">", lo, m.Int(0)), m.Binary("-", lo, m.Int(1)), m.Int(0))),
+        ),
+    )
+
+
+@dataclass
+class BandedGen(ScalarGen):
+    """ScalarGen whose ``search`` of the banded table replays the whole-grid probes: the top
+    levels on the stored top probe points (every PE of the key's group), the rest on the band
+    the walk reaches (only its PE, which sets the ownership flag)."""
+
+    band: BandCode | None = None
+
+    def _search(self, e: ir.Search) -> m.Expr:
+        bc = self.band
+        if bc is None or e.tensor != bc.site.table:
+            return super()._search(e)
+        top = len(bc.bands.tree)
+        i32 = m.Named("i32")
+        lo, hi, node, mid, mid2, own, res = (
+            self._tmp(n) for n in ("b_lo", "b_hi", "b_node", "b_mid", "b_mid", "b_own", "b_idx")
+        )
+        value = self.expr(e.value)
+        row = m.mul(m.Binary("-", self.expr(e.indices[0]), bc.key_start), m.lit(bc.pitch))
+
+        def probe(local: m.Expr) -> m.Expr:
+            return m.Binary("<=", m.Index(m.Name(bc.array), (m.add(row, local),)), value)
+
+        def half(name: str) -> m.Stmt:
+            span = m.Binary("/", m.Binary("-", m.Name(hi), m.Name(lo)), m.Int(2))
+            return m.VarDecl(name, i32, m.Binary("+", m.Name(lo), span), True)
+
+        def step(name: str, local: m.Expr, left: tuple, right: tuple) -> m.Stmt:
+            return m.If(
+                probe(local),
+                (m.Assign(m.Name(lo), "=", m.Binary("+", m.Name(name), m.Int(1))), *right),
+                (m.Assign(m.Name(hi), "=", m.Name(name)), *left),
+            )
+
+        def child(k: int) -> tuple:
+            nxt = m.Binary("+", m.Binary("*", m.Int(2), m.Name(node)), m.Int(k))
+            return (m.Assign(m.Name(node), "=", nxt),)
+
+        in_band = m.add(m.Binary("-", m.Name(mid2), bc.first), m.lit(top))
+        clamp = self.helper("kc_clamp_i32", DType.I32)
+        self.prelude += [
+            m.Comment("search: the top levels on the top probe points, then this PE's band"),
+            m.VarDecl(lo, i32, m.Int(0)),
+            m.VarDecl(hi, i32, m.lit(bc.bands.extent)),
+            m.VarDecl(node, i32, m.Int(0)),
+            m.For(
+                m.builtin("range", m.Name("i32"), m.lit(bc.bands.depth)),
+                self._tmp("b_level"),
+                (half(mid), step(mid, m.Name(node), child(1), child(2))),
+            ),
+            m.VarDecl(
+                own, m.Named("bool"), m.Binary("==", m.Name(node), m.add(bc.band, m.lit(top))), True
+            ),
+            m.If(
+                m.Name(own),
+                (
+                    m.While(
+                        m.Binary("<", m.Name(lo), m.Name(hi)),
+                        None,
+                        (half(mid2), step(mid2, in_band, (), ())),
+                    ),
+                ),
+            ),
+            m.VarDecl(
+                res,
+                i32,
+                m.call(
+                    clamp, m.Binary("-", m.Name(lo), m.Int(1)), m.Int(0), m.lit(bc.bands.extent - 2)
+                ),
+                True,
+            ),
+        ]
+        self.names[OWN] = m.Name(own)
+        return m.Name(res)
 
 
 def _minus(idx: m.Expr, start: m.Expr) -> m.Expr:
@@ -428,9 +836,12 @@ def _vector_loop(
     ]
 
 
-def _estimate(shape: LookupShape, task: Task, width: int) -> tuple[float, int, int]:
+def _estimate(
+    shape: LookupShape, task: Task, groups: int, bands: Bands | None
+) -> tuple[float, int, int]:
     """Modelled visits per item and cycles per visit: every data-dependent trip count is
-    taken as half the extent of the dimension its loop variable indexes."""
+    taken as half the extent of the dimension its loop variable indexes, and keys and bands are
+    taken as equally likely."""
     sizes = task.size_env
     params = {p.name: p for p in task.kernel.params}
     trips = 1.0
@@ -445,13 +856,22 @@ def _estimate(shape: LookupShape, task: Task, width: int) -> tuple[float, int, i
             axis = next(d for d, i in enumerate(node.indices) if isinstance(i, ir.Slice))
             n = evaluate(params[node.tensor].shape[axis], sizes)
             search_steps = max(search_steps, n.bit_length())
-    share = 1.0 / width if shape.key is not None else 1.0
+    share = 1.0 / groups if shape.key is not None else 1.0
     # scalar cycles as the simulator charges them (one per operator, load and call): a visit of
     # a key another column holds costs the key gather and the test; an own visit adds the
-    # concentration, the search (16 per probe), the interpolation and the channel DSD ops
+    # concentration, the search (16 per probe), the interpolation and the channel DSD ops; with
+    # bands every PE of the key's group walks the top levels (BAND_WALK per level) and one in
+    # bands.count searches its band and interpolates
     skipped = 32
-    visit = 142 + 16 * (search_steps + 1) + 3 * (machine.DSD_SETUP_CYCLES + 5)
-    return trips, visit, int(trips * ((1 - share) * skipped + share * visit)) + 20
+    tail = 142 + 3 * (machine.DSD_SETUP_CYCLES + 5)
+    if bands is None:
+        visit = tail + 16 * (search_steps + 1)
+        own = visit
+    else:
+        band_steps = (bands.local - len(bands.tree)).bit_length()
+        visit = tail + 16 * (band_steps + 1)
+        own = BAND_SETUP + BAND_WALK * bands.depth + visit / bands.count
+    return trips, visit, int(trips * ((1 - share) * skipped + share * own)) + 20
 
 
 def lookup_cycles(code: LookupCode, low) -> dict[str, int]:

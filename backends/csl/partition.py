@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kernelc.backends.csl.banding import Bands
 from kernelc.types import DType
 
 
@@ -46,7 +47,9 @@ class DimMap:
     """How one tensor dimension is placed: whole, or split over a grid axis with a halo.
 
     Usually there is one block per PE along the axis. With ``slots`` > 1 there are more blocks
-    than PEs: block k goes to PE k mod P in slot k // P (SUMMA's B panels over the rows).
+    than PEs: block k goes to PE k mod P in slot k // P (SUMMA's B panels over the rows). With
+    ``div`` > 1, groups of ``div`` neighbouring PEs along the axis share block k (PE index // div);
+    a dimension with ``bands`` is cut into energy bands (banding.py): PE index % bands.count.
     """
 
     extent: int
@@ -54,10 +57,14 @@ class DimMap:
     split: Split | None = None
     halo: tuple[int, int] = (0, 0)
     slots: int = 1
+    div: int = 1
+    bands: Bands | None = None
 
     @property
     def local(self) -> int:
         """Elements of this dimension every PE allocates."""
+        if self.bands is not None:
+            return self.bands.local
         if self.split is None:
             return self.extent
         return self.slots * self.split.largest + self.halo[0] + self.halo[1]
@@ -101,7 +108,7 @@ class Layout:
     def same_placement(self, other: Layout) -> bool:
         """Whether two layouts put every element on the same PE (halos may differ)."""
         return len(self.dims) == len(other.dims) and all(
-            (a.axis, a.split, a.slots) == (b.axis, b.split, b.slots)
+            (a.axis, a.split, a.slots, a.div, a.bands) == (b.axis, b.split, b.slots, b.div, b.bands)
             for a, b in zip(self.dims, other.dims, strict=True)
         )
 
@@ -114,5 +121,7 @@ class Layout:
             old.split,
             (max(old.halo[0], halo[0]), max(old.halo[1], halo[1])),
             old.slots,
+            old.div,
+            old.bands,
         )
         return Layout(self.tensor, self.dtype, tuple(dims))

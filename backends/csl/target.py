@@ -105,9 +105,11 @@ class CslTarget:
                 name: [
                     {
                         "axis": d.axis,
-                        "parts": d.split.parts if d.split else 1,
+                        "parts": d.split.parts if d.split else d.bands.count if d.bands else 1,
                         "halo": list(d.halo),
                         "local": d.local,
+                        **({"group": d.div} if d.div != 1 else {}),
+                        **({"band_depth": d.bands.depth} if d.bands else {}),
                     }
                     for d in lay.dims
                 ]
@@ -219,15 +221,15 @@ def _squareness(graph: TaskGraph, w: int, h: int) -> float:
 
 def choose_grid(graph: TaskGraph, arch: machine.Arch) -> Lowered:
     """The smallest PE count whose plan fits; among its shapes the squarest blocks."""
-    from kernelc.backends.csl.lookup import check_fits, lookup_shape
+    from kernelc.backends.csl.lookup import fewest_pes, lookup_shape
 
-    for task in graph.tasks:
-        if lookup_shape(task) is not None:
-            check_fits(task, graph, arch)
     mw, mh = arch.max_program
     total = sum(t.nbytes for t in graph.tensors)
     room = arch.pe_memory - machine.CODE_BASE_BYTES
     first = max(1, total // room)
+    for task in graph.tasks:
+        if lookup_shape(task) is not None:
+            first = max(first, fewest_pes(task, graph, arch))
     for count in range(first, min(first + GRID_SEARCH_LIMIT, mw * mh) + 1):
         shapes = [
             (w, count // w)
