@@ -401,7 +401,7 @@ def _xsbench_c(exe: str, lookups: int) -> list[str]:
         [exe, "-s", "small", "-m", "event", "-G", "nuclide", "-t", threads, "-l", str(lookups)],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,  # XSBench exits 1 whenever the lookup count is not its default one
     ).stdout
     rate = next(line for line in out.splitlines() if "Lookups/s" in line).split()[-1]
     value = float(rate.replace(",", ""))
