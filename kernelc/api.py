@@ -60,7 +60,11 @@ def _frontend(filename: str, lang: str | None):
         from kernelc.frontends.dsl.parser import parse
 
         return parse
-    raise KernelcError(f"no frontend for language '{lang}' (available: k)", Span(filename, 1, 1))
+    if lang == "c":
+        from kernelc.frontends.omp import parse
+
+        return parse
+    raise KernelcError(f"no frontend for language '{lang}' (available: k, c)", Span(filename, 1, 1))
 
 
 def loads(

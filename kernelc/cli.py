@@ -19,6 +19,7 @@ import numpy as np
 from kernelc import api, targets
 from kernelc import inputs as inputs_mod
 from kernelc.diagnostics import KernelcError, Span, register_source
+from kernelc.dot import graph_dot, steps
 from kernelc.printer import graph_text
 
 CMDLINE = "<command line>"
@@ -74,7 +75,7 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("file", help="kernel source (.k)")
+        p.add_argument("file", help="kernel source (.k, or .c with OpenMP pragmas)")
         p.add_argument("--target", "-t", required=True, help="target name (see kernelc targets)")
         p.add_argument(
             "-D",
@@ -85,7 +86,7 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
             help="set a size or scalar parameter, e.g. -D H=800",
         )
         p.add_argument("--entry", help="kernel or graph to compile (default: the only one)")
-        p.add_argument("--lang", choices=["k"], help="source language (default: by extension)")
+        p.add_argument("--lang", choices=["k", "c"], help="source language (default: by extension)")
         p.add_argument("--threads", type=int, help="worker threads (targets that run threads)")
         p.add_argument("--grid", help="PE or tile grid WxH (accelerator targets)")
         p.add_argument("--arch", help="target architecture (accelerator targets)")
@@ -95,7 +96,8 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
     build.add_argument("-o", "--output", help="artifact directory (default: STEM.TARGET)")
     build.add_argument(
         "--emit",
-        help="print one form instead of writing files: ir, or a target-specific form (e.g. llvm)",
+        help="print one form instead of writing files: ir, dot (the task graph), or a "
+        "target-specific form (e.g. llvm)",
     )
 
     run = sub.add_parser("run", help="build, run, and summarise the outputs")
@@ -130,6 +132,20 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
     check.add_argument("--rtol", type=float, help="relative tolerance for float outputs")
 
     sub.add_parser("targets", help="list the available targets")
+
+    graph = sub.add_parser("graph", help="write the task graph as Graphviz DOT")
+    graph.add_argument("file", help="kernel source (.k or .c)")
+    graph.add_argument(
+        "-D",
+        dest="defines",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a size or scalar parameter, e.g. -D H=800",
+    )
+    graph.add_argument("--entry", help="kernel or graph to show (default: the only one)")
+    graph.add_argument("--lang", choices=["k", "c"], help="source language (default: by extension)")
+    graph.add_argument("-o", "--output", help="DOT file to write (default: standard output)")
 
     xs = sub.add_parser("xsdata", help="write XSBench-style inputs for examples/xs_lookup.k")
     xs.add_argument("-o", "--output", required=True, help="directory for the NAME.npy files")
@@ -209,10 +225,13 @@ def _cmd_build(args, cmdline) -> int:
     if args.emit == "ir":
         print(graph_text(graph))
         return 0
+    if args.emit == "dot":
+        print(graph_dot(graph), end="")
+        return 0
     if args.emit is not None:
         emitters = getattr(backend, "emitters", {})
         if args.emit not in emitters:
-            kinds = ", ".join(["ir", *emitters])
+            kinds = ", ".join(["ir", "dot", *emitters])
             raise KernelcError(
                 f"target '{backend.name}' cannot emit '{args.emit}' (it can emit: {kinds})",
                 cmdline.span_of(args.emit),
@@ -387,8 +406,25 @@ def _cmd_xsdata(args, cmdline) -> int:
     return 0
 
 
+def _cmd_graph(args, cmdline) -> int:
+    graph = _program(args, cmdline).graph(args.entry)
+    text = graph_dot(graph)
+    if args.output is None:
+        print(text, end="")
+        return 0
+    try:
+        Path(args.output).write_text(text)
+    except OSError as exc:
+        raise KernelcError(
+            f"cannot write {args.output}: {exc.strerror}", cmdline.span_of(args.output)
+        ) from None
+    print(f"wrote {args.output} ({len(graph.tasks)} task(s) in {len(steps(graph))} step(s))")
+    return 0
+
+
 _COMMANDS = {
     "build": _cmd_build,
+    "graph": _cmd_graph,
     "run": _cmd_run,
     "check": _cmd_check,
     "targets": _cmd_targets,

@@ -63,6 +63,10 @@ class KernelcError(Exception):
         return self.render()
 
 
+class Unsupported(KernelcError):
+    """A valid program that a target cannot compile (yet): the message names the construct."""
+
+
 def _render_one(span: Span, severity: str, message: str) -> str:
     head = f"{span}: {severity}: {message}"
     text = _SOURCES.get(span.file)

@@ -85,11 +85,14 @@ class Binding:
 
 @dataclass(frozen=True)
 class Task:
+    """A kernel applied to regions; ``after`` names earlier tasks it is ordered after explicitly."""
+
     name: str
     kernel: ir.Kernel
     sizes: tuple[tuple[str, int], ...]
     bindings: tuple[Binding, ...]
     span: Span
+    after: tuple[str, ...] = ()
 
     def binding(self, param: str) -> Binding:
         return next(b for b in self.bindings if b.param == param)
@@ -132,10 +135,15 @@ class TaskGraph:
 
     @cached_property
     def dependencies(self) -> nx.DiGraph:
-        """Task order: an edge A -> B when B reads what A wrote or overwrites what A read."""
+        """Task order: an edge A -> B when B reads what A wrote or overwrites what A read, or when
+        B is explicitly ordered after A (``Task.after``)."""
         g = nx.DiGraph()
         for task in self.tasks:
             g.add_node(task.name)
+        for task in self.tasks:
+            for before in task.after:
+                region = ", ".join(str(w) for w in task.writes)
+                g.add_edge(before, task.name, kind="order", tensor="", region=region)
         for (_i, a), (_j, b) in itertools.combinations(enumerate(self.tasks), 2):
             for w in a.writes:
                 for r in b.reads:

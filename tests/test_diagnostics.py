@@ -330,7 +330,7 @@ def test_unknown_emit_kind(capsys) -> None:
     )
     assert head == (
         f"<command line>:1:{line.index('llvm') + 1}: error: target 'interp' cannot emit 'llvm' "
-        "(it can emit: ir)"
+        "(it can emit: ir, dot)"
     )
 
 

@@ -19,7 +19,7 @@ from kernelc import ir
 from kernelc.affine import Affine, Interval, affine, bounds
 from kernelc.backends.cpu import ops
 from kernelc.backends.cpu.ops import I32, I64
-from kernelc.diagnostics import KernelcError
+from kernelc.diagnostics import Unsupported
 from kernelc.types import DType
 
 
@@ -85,8 +85,8 @@ def counted_loop(
     return phis
 
 
-def unsupported(what: str, node) -> KernelcError:
-    return KernelcError(f"the cpu target does not support {what}", node.span)
+def unsupported(what: str, node) -> Unsupported:
+    return Unsupported(f"the cpu target does not support {what}", node.span)
 
 
 class BodyLowering:

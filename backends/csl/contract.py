@@ -26,7 +26,7 @@ from kernelc.backends.csl import model as m
 from kernelc.backends.csl.builder import Builder
 from kernelc.backends.csl.partition import DimMap, Layout, Split
 from kernelc.backends.csl.stencil import Shared, _merge, check_whole, split_params, tensor_of
-from kernelc.diagnostics import KernelcError
+from kernelc.diagnostics import Unsupported
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
@@ -410,7 +410,7 @@ def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode
         b.array("a_buf", DType.F32, mt_max * kp_max, "SUMMA: the A and B panels of the step")
         b.array("b_buf", DType.F32, kp_max * nt_max)
     elif b.arrays["a_buf"] < 4 * mt_max * kp_max or b.arrays["b_buf"] < 4 * kp_max * nt_max:
-        raise KernelcError(
+        raise Unsupported(
             "two matrix products of different shapes in one graph are not "
             "supported by the csl backend yet",
             task.span,

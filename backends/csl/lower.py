@@ -23,7 +23,7 @@ from kernelc.backends.csl.stencil import (
     map_shape,
     plan_map,
 )
-from kernelc.diagnostics import KernelcError
+from kernelc.diagnostics import Unsupported
 from kernelc.graph import Task, TaskGraph
 
 
@@ -67,7 +67,7 @@ def _kind(task: Task) -> str:
         return "contraction"
     if lookup_shape(task) is not None:
         return "lookup"
-    raise KernelcError(
+    raise Unsupported(
         f"the csl backend cannot lower '{task.kernel.name}': it lowers data-parallel loop nests "
         "(maps and stencils), matrix products (sum over k of a[i, k] * b[k, j]) and item-wise "
         "lookups with a reduction (like examples/xs_lookup.k)",
@@ -107,7 +107,7 @@ def lower(
     for t in graph.tensors:
         lay = layouts.get(t.name)
         if lay is None:
-            raise KernelcError(f"tensor '{t.name}' is not used by any task", t.span)
+            raise Unsupported(f"tensor '{t.name}' is not used by any task", t.span)
         shape = "x".join(str(n) for n in lay.local_shape)
         b.tensor_arrays[t.name] = b.array(
             t.name,

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from kernelc import ir
 from kernelc.backends.csl import model as m
 from kernelc.backends.csl.builder import Builder, csl_type
-from kernelc.diagnostics import KernelcError
+from kernelc.diagnostics import KernelcError, Unsupported
 from kernelc.types import DType
 
 
-def unsupported(what: str, node) -> KernelcError:
-    return KernelcError(f"the csl backend cannot lower {what} yet", node.span)
+def unsupported(what: str, node) -> Unsupported:
+    return Unsupported(f"the csl backend cannot lower {what} yet", node.span)
 
 
 def fconst(value: float | int, dtype: DType) -> m.Expr:

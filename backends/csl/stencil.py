@@ -21,7 +21,7 @@ from kernelc.backends.csl import machine
 from kernelc.backends.csl import model as m
 from kernelc.backends.csl.builder import Builder, csl_type
 from kernelc.backends.csl.partition import DimMap, Layout, Split
-from kernelc.backends.csl.scalar import Place, ScalarGen
+from kernelc.backends.csl.scalar import Place, ScalarGen, Unsupported
 from kernelc.backends.csl.vector import Access, Space, VectorGen
 from kernelc.diagnostics import KernelcError
 from kernelc.graph import Task, TaskGraph
@@ -79,7 +79,7 @@ def check_whole(task: Task, graph: TaskGraph) -> None:
         if b.region is not None:
             decl = graph.tensor(b.region.tensor)
             if b.region.box != tuple((0, n) for n in decl.shape) or not all(b.region.keep):
-                raise KernelcError(
+                raise Unsupported(
                     f"the csl backend passes whole tensors between tasks; '{b.param}' of "
                     f"'{task.kernel.name}' gets the slice {b.region}",
                     task.span,
@@ -103,7 +103,7 @@ def _merge(layouts: dict[str, Layout], new: Layout, span) -> None:
         layouts[new.tensor] = new
         return
     if not old.same_placement(new):
-        raise KernelcError(
+        raise Unsupported(
             f"tensor '{new.tensor}' is needed in two different placements by the tasks of this "
             "graph; the csl backend does not redistribute tensors between tasks yet",
             span,
@@ -530,7 +530,7 @@ def lower_map(
     sizes = task.size_env
     dtype = shape.stores[0].value.dtype
     if dtype not in (DType.F32, DType.F16):
-        raise KernelcError(
+        raise Unsupported(
             f"the csl backend vectorises {kname} over f32/f16 only; its outputs are {dtype}",
             task.span,
         )
@@ -609,14 +609,14 @@ def lower_map(
             for k, (idx, dm) in enumerate(zip(indices, lay.dims, strict=True)):
                 form = affine(idx)
                 if form is None:
-                    raise KernelcError("a data-dependent index in a vectorised loop", idx.span)
+                    raise Unsupported("a data-dependent index in a vectorised loop", idx.span)
                 pitch = m.Int(lay.pitches[k])
                 const = form.const + dm.halo[0]
                 term: m.Expr = m.Int(0)
                 rt: m.Expr | None = None
                 for name, coef in form.terms:
                     if name not in loop_info:
-                        raise KernelcError(f"'{name}' in a vectorised index", idx.span)
+                        raise Unsupported(f"'{name}' in a vectorised index", idx.span)
                     var, lo, _hi, ldm, _cnt, off, _ = loop_info[name]
                     if ldm is not None and dm.split is None:
                         sp = split_params(b, shared, ldm)

@@ -25,7 +25,7 @@ from kernelc.backends.csl.cost import model, report_lines
 from kernelc.backends.csl.emit import program_files
 from kernelc.backends.csl.host import commands_sh, readme, run_py
 from kernelc.backends.csl.lower import Lowered, lower, plan
-from kernelc.diagnostics import KernelcError, Span
+from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.graph import TaskGraph
 from kernelc.targets import RunResult
 
@@ -206,6 +206,8 @@ def check_memory(graph: TaskGraph, low: Lowered) -> None:
 def _estimate(graph: TaskGraph, w: int, h: int) -> int | None:
     try:
         layouts = plan(graph, w, h, {})
+    except Unsupported:
+        raise
     except KernelcError:
         return None
     return sum(lay.local_bytes for lay in layouts.values())
@@ -243,6 +245,8 @@ def choose_grid(graph: TaskGraph, arch: machine.Arch) -> Lowered:
                 continue
             try:
                 low = lower(graph, arch, w, h)
+            except Unsupported:
+                raise  # no other grid would help: say what cannot be lowered
             except KernelcError:
                 continue
             if low.memory_bytes <= arch.pe_memory:

@@ -16,6 +16,7 @@ from kernelc.affine import evaluate
 from kernelc.diagnostics import KernelcError, Span
 from kernelc.graph import Binding, Region, Task, TaskGraph, TensorDecl, verify
 from kernelc.passes.access import check_bounds, mark_parallel, shape_of
+from kernelc.passes.typecheck import size_names
 
 
 def choose_entry(module: ir.Module, entry: str | None) -> ir.Kernel | ir.Graph:
@@ -198,6 +199,7 @@ def _graph_tasks(module, graph: ir.Graph, sizes, tensors: list[TensorDecl]) -> l
     tasks = []
     for number, call in enumerate(graph.calls):
         kernel = module.kernel(call.kernel)
+        shaped = set(size_names(kernel.all_params))
         bindings: list[Binding] = []
         kernel_sizes: dict[str, int] = {}
         for arg, param in zip(call.args, kernel.params, strict=True):
@@ -239,6 +241,9 @@ def _graph_tasks(module, graph: ir.Graph, sizes, tensors: list[TensorDecl]) -> l
                 tensors.append(decls[ref.name])
                 region = Region.whole(ref.name, shape)
             bindings.append(Binding(out.name, region=region))
+        for name in kernel.sizes:  # sizes a frontend declared beyond the parameter shapes
+            if name not in kernel_sizes and name in sizes and name not in shaped:
+                kernel_sizes[name] = sizes[name]
         missing = [n for n in kernel.sizes if n not in kernel_sizes]
         if missing:
             raise KernelcError(
@@ -253,6 +258,7 @@ def _graph_tasks(module, graph: ir.Graph, sizes, tensors: list[TensorDecl]) -> l
                 sizes=tuple(kernel_sizes.items()),
                 bindings=tuple(bindings),
                 span=call.span,
+                after=tuple(f"{graph.calls[i].kernel}_{i}" for i in call.after),
             )
         )
     return tasks

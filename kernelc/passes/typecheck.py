@@ -48,6 +48,11 @@ def size_names(params: tuple[ir.Param, ...]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _with_declared(shaped: tuple[str, ...], declared: tuple[str, ...]) -> tuple[str, ...]:
+    """Sizes used in shapes, then any further sizes a frontend declared (loop bounds, say)."""
+    return shaped + tuple(n for n in declared if n not in shaped)
+
+
 def _check_params(params: tuple[ir.Param, ...], sizes: tuple[str, ...]) -> tuple[ir.Param, ...]:
     seen: dict[str, ir.Param] = {}
     checked = []
@@ -137,7 +142,7 @@ def _default_literal(e: ir.Const) -> ir.Const:
 class _KernelChecker:
     def __init__(self, kernel: ir.Kernel) -> None:
         self.kernel = kernel
-        self.sizes = size_names(kernel.all_params)
+        self.sizes = _with_declared(size_names(kernel.all_params), kernel.sizes)
         self.params = _check_params(kernel.params, self.sizes)
         self.outputs = _check_params(kernel.outputs, self.sizes)
         for out in self.outputs:
@@ -438,7 +443,7 @@ def _fold(op: str, a: int | float, b: int | float) -> int | float | None:
 
 
 def _check_graph(graph: ir.Graph, module: ir.Module) -> ir.Graph:
-    sizes = size_names(graph.all_params + graph.temps)
+    sizes = _with_declared(size_names(graph.all_params + graph.temps), graph.sizes)
     params = _check_params(graph.params, sizes)
     outputs = _check_params(graph.outputs, sizes)
     temps = _check_params(graph.temps, sizes)
