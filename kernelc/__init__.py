@@ -7,7 +7,7 @@ out = kc.run(prog, "interp", {"img": image})["mag"]
 
 from kernelc.api import Program, build, interpret, load, loads, run, run_with_stats
 from kernelc.artifact import Artifact
-from kernelc.diagnostics import KernelcError
+from kernelc.diagnostics import KernelcError, Unsupported
 
 __version__ = "0.1.0"
 
@@ -15,6 +15,7 @@ __all__ = [
     "Artifact",
     "KernelcError",
     "Program",
+    "Unsupported",
     "__version__",
     "build",
     "interpret",
