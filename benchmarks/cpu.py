@@ -128,8 +128,18 @@ def machine_lines() -> list[str]:
         f"`{m.cpu}`, {m.vector_bits}-bit vectors",
         f"- kernelc threads: {m.cores} (all cores, the default)",
         f"- {', '.join(versions)}",
+        f"- OpenBLAS overrides: {_openblas_overrides()}",
         f"- command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`".rstrip(),
     ]
+
+
+def _openblas_overrides() -> str:
+    """OPENBLAS_CORETYPE pins NumPy's BLAS to older kernels: a comparison must say if it was set."""
+    names = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    found = [f"{n}={os.environ[n]}" for n in names if n in os.environ]
+    if not found:
+        return "none (NumPy's BLAS picks its kernels for this CPU)"
+    return ", ".join(found) + " (NumPy's BLAS runs older kernels; unset both for its best)"
 
 
 # ---------------------------------------------------------------------------------- compile
