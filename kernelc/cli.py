@@ -74,9 +74,8 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"kernelc {__version__}")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def common(p: argparse.ArgumentParser) -> None:
+    def source(p: argparse.ArgumentParser) -> None:
         p.add_argument("file", help="kernel source (.k, or .c with OpenMP pragmas)")
-        p.add_argument("--target", "-t", required=True, help="target name (see kernelc targets)")
         p.add_argument(
             "-D",
             dest="defines",
@@ -87,6 +86,10 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
         )
         p.add_argument("--entry", help="kernel or graph to compile (default: the only one)")
         p.add_argument("--lang", choices=["k", "c"], help="source language (default: by extension)")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        source(p)
+        p.add_argument("--target", "-t", required=True, help="target name (see kernelc targets)")
         p.add_argument("--threads", type=int, help="worker threads (targets that run threads)")
         p.add_argument("--grid", help="PE or tile grid WxH (accelerator targets)")
         p.add_argument("--arch", help="target architecture (accelerator targets)")
@@ -134,17 +137,7 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
     sub.add_parser("targets", help="list the available targets")
 
     graph = sub.add_parser("graph", help="write the task graph as Graphviz DOT")
-    graph.add_argument("file", help="kernel source (.k or .c)")
-    graph.add_argument(
-        "-D",
-        dest="defines",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a size or scalar parameter, e.g. -D H=800",
-    )
-    graph.add_argument("--entry", help="kernel or graph to show (default: the only one)")
-    graph.add_argument("--lang", choices=["k", "c"], help="source language (default: by extension)")
+    source(graph)
     graph.add_argument("-o", "--output", help="DOT file to write (default: standard output)")
 
     xs = sub.add_parser("xsdata", help="write XSBench-style inputs for examples/xs_lookup.k")

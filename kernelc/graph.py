@@ -211,14 +211,14 @@ def verify(graph: TaskGraph) -> None:
                 for w in other.writes
                 if w.tensor == region.tensor
             ]
-            if not _covered(region, earlier):
+            if not covered(region, earlier):
                 raise KernelcError(
                     f"'{task.kernel.name}' reads {region}, but no earlier task writes all of it",
                     task.span,
                 )
 
 
-def _covered(region: Region, writes: list[Region]) -> bool:
+def covered(region: Region, writes: list[Region]) -> bool:
     """Whether the union of ``writes`` covers ``region`` (coordinate compression on the boxes)."""
     rank = len(region.box)
     cuts = []

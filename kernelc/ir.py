@@ -346,6 +346,20 @@ def children(node: Expr | Stmt | Slice) -> Iterator[Expr | Stmt | Slice]:
             raise TypeError(f"not an IR node: {node!r}")
 
 
+def own_exprs(stmt: Stmt) -> tuple[Expr, ...]:
+    """The expressions a statement evaluates itself (not those of its nested statements)."""
+    match stmt:
+        case For():
+            return (stmt.lo, stmt.hi)
+        case Let() | VarDecl() | Assign():
+            return (stmt.value,)
+        case Store():
+            return (*stmt.indices, stmt.value)
+        case If():
+            return (stmt.cond,)
+    return ()
+
+
 def walk(node: Expr | Stmt | Slice) -> Iterator[Expr | Stmt | Slice]:
     """Every node below and including ``node``, depth first, in source order."""
     yield node

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
+from lark.exceptions import UnexpectedInput, VisitError
 
 from kernelc import ir
 from kernelc.diagnostics import KernelcError, Span, register_source
+from kernelc.syntax_errors import syntax_error
 from kernelc.types import BY_NAME, DType
 
 GRAMMAR = Path(__file__).with_name("kernel.lark")
@@ -59,47 +55,14 @@ def parse(text: str, filename: str = "<string>") -> ir.Module:
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, filename, text) from None
+        place = functools.partial(Span, filename)
+        raise syntax_error(exc, text, _parser(), _TOKEN_WORDS, place) from None
     try:
         return _ToIR(filename).transform(tree)
     except VisitError as exc:  # lark wraps what the transformer raises; unwrap user errors
         if isinstance(exc.orig_exc, KernelcError):
             raise exc.orig_exc from None
         raise
-
-
-def _syntax_error(exc: UnexpectedInput, filename: str, text: str) -> KernelcError:
-    line, col = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
-    if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "end of file"
-        return KernelcError(f"unexpected character {char!r}", Span(filename, line, col))
-    if isinstance(exc, UnexpectedEOF):
-        lines = text.splitlines() or [""]
-        span = Span(filename, len(lines), len(lines[-1]) + 1)
-        return KernelcError(f"unexpected end of file; expected {_expected(exc.expected)}", span)
-    assert isinstance(exc, UnexpectedToken)
-    token = exc.token
-    if token.type == "$END":
-        lines = text.splitlines() or [""]
-        span = Span(filename, len(lines), len(lines[-1]) + 1)
-        return KernelcError(f"unexpected end of file; expected {_expected(exc.expected)}", span)
-    width = len(str(token))
-    span = Span(filename, line, col, line, col + width)
-    return KernelcError(f"unexpected {str(token)!r}; expected {_expected(exc.expected)}", span)
-
-
-def _expected(names: set[str]) -> str:
-    words = sorted({_TOKEN_WORDS.get(n, _terminal_text(n)) for n in names})
-    if len(words) > 6:
-        words = words[:6] + ["..."]
-    return ", ".join(words) if words else "something else"
-
-
-def _terminal_text(name: str) -> str:
-    term = next((t for t in _parser().terminals if t.name == name), None)
-    if term is not None and term.pattern.type == "str":
-        return repr(term.pattern.value)
-    return name.lower().replace("_", " ")
 
 
 def _span(filename: str, meta_or_token: object) -> Span:

@@ -24,8 +24,8 @@ from kernelc.affine import Interval, affine, bounds, evaluate
 from kernelc.diagnostics import KernelcError, Span
 from kernelc.frontends.omp.order import Order
 from kernelc.frontends.omp.state import Item, Tensor
-from kernelc.graph import Region, _covered
-from kernelc.passes.access import _narrow
+from kernelc.graph import Region, covered
+from kernelc.passes.access import narrow
 from kernelc.printer import expr_text
 
 Box = tuple[tuple[int, int], ...]
@@ -127,7 +127,7 @@ class _Walker:
     def block(self, body, ranges, aliases) -> None:
         aliases = dict(aliases)
         for stmt in body:
-            for e in _own_exprs(stmt):
+            for e in ir.own_exprs(stmt):
                 self.expr(e, ranges, aliases)
             match stmt:
                 case ir.For():
@@ -168,7 +168,7 @@ class _Walker:
                     ]
                 case ir.If():
                     before = len(self.facts)
-                    self.block(stmt.then, _narrow(stmt.cond, ranges, aliases), aliases)
+                    self.block(stmt.then, narrow(stmt.cond, ranges, aliases), aliases)
                     self.block(stmt.orelse, ranges, aliases)
                     del self.facts[before:]
 
@@ -260,19 +260,6 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[A-Za-z_]\w*", text))
 
 
-def _own_exprs(stmt: ir.Stmt):
-    match stmt:
-        case ir.For():
-            return (stmt.lo, stmt.hi)
-        case ir.Let() | ir.VarDecl() | ir.Assign():
-            return (stmt.value,)
-        case ir.Store():
-            return (*stmt.indices, stmt.value)
-        case ir.If():
-            return (stmt.cond,)
-    return ()
-
-
 def _range(e: ir.Expr, ranges, aliases) -> Interval | None:
     """The values an integer expression can take: from its affine form, or by evaluating it
     when every name in it has one value (trip counts such as ``(N + 2) / 3``)."""
@@ -337,7 +324,7 @@ def _coverage(prints, tensors, sizes, inputs) -> None:
     for fp in prints:
         for access in fp.needed:
             region = Region(access.tensor, access.box, (True,) * len(access.box))
-            if region.is_empty or _covered(region, defined.get(access.tensor, [])):
+            if region.is_empty or covered(region, defined.get(access.tensor, [])):
                 continue
             source = tensors[access.tensor].c_name
             raise KernelcError(

@@ -7,12 +7,13 @@ warning.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 
 from kernelc.diagnostics import KernelcError, Span, warn
 from kernelc.frontends.omp.ctree import (
@@ -52,6 +53,7 @@ from kernelc.frontends.omp.ctree import (
     Unsupported,
     is_standalone,
 )
+from kernelc.syntax_errors import syntax_error
 
 GRAMMAR = Path(__file__).with_name("c.lark")
 
@@ -105,7 +107,8 @@ def _parse(text: str, start: str, origin: Span, source: str) -> Tree:
     try:
         return _parser().parse(text, start=start)
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, origin, source) from None
+        place = functools.partial(_shift, origin)
+        raise syntax_error(exc, source, _parser(), _WORDS, place, end="end of input") from None
 
 
 def _shift(origin: Span, line: int, col: int, end_line: int = 0, end_col: int = 0) -> Span:
@@ -119,37 +122,6 @@ def _shift(origin: Span, line: int, col: int, end_line: int = 0, end_col: int = 
         b_line, b_col = one(end_line, end_col)
         return Span(origin.file, a_line, a_col, b_line, b_col)
     return Span(origin.file, a_line, a_col)
-
-
-def _syntax_error(exc: UnexpectedInput, origin: Span, text: str) -> KernelcError:
-    line, col = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
-    if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "end of input"
-        return KernelcError(f"unexpected character {char!r}", _shift(origin, line, col))
-    if isinstance(exc, UnexpectedEOF) or (
-        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
-    ):
-        lines = text.splitlines() or [""]
-        span = _shift(origin, len(lines), len(lines[-1]) + 1)
-        return KernelcError(f"unexpected end of input; expected {_expected(exc.expected)}", span)
-    assert isinstance(exc, UnexpectedToken)
-    token = exc.token
-    span = _shift(origin, line, col, line, col + len(str(token)))
-    return KernelcError(f"unexpected {str(token)!r}; expected {_expected(exc.expected)}", span)
-
-
-def _expected(names: set[str]) -> str:
-    words = sorted({_WORDS.get(n, _terminal_text(n)) for n in names})
-    if len(words) > 6:
-        words = words[:6] + ["..."]
-    return ", ".join(words) if words else "something else"
-
-
-def _terminal_text(name: str) -> str:
-    term = next((t for t in _parser().terminals if t.name == name), None)
-    if term is not None and term.pattern.type == "str":
-        return repr(term.pattern.value)
-    return name.lower().replace("_", " ")
 
 
 @v_args(meta=True)

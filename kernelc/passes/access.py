@@ -118,7 +118,7 @@ def _range_of(expr: ir.Expr, ranges: Mapping[str, Interval], aliases) -> Interva
 def _check_block(body, ranges, aliases, shapes, sizes) -> None:
     aliases = dict(aliases)
     for stmt in body:
-        for node in _own_exprs(stmt):
+        for node in ir.own_exprs(stmt):
             _check_expr(node, ranges, aliases, shapes, sizes)
         match stmt:
             case ir.For():
@@ -139,22 +139,8 @@ def _check_block(body, ranges, aliases, shapes, sizes) -> None:
             case ir.Store():
                 _check_index(stmt.tensor, stmt.indices, ranges, aliases, shapes, sizes)
             case ir.If():
-                _check_block(stmt.then, _narrow(stmt.cond, ranges, aliases), aliases, shapes, sizes)
+                _check_block(stmt.then, narrow(stmt.cond, ranges, aliases), aliases, shapes, sizes)
                 _check_block(stmt.orelse, ranges, aliases, shapes, sizes)
-
-
-def _own_exprs(stmt: ir.Stmt):
-    """The expressions evaluated by a statement itself (not by nested statements)."""
-    match stmt:
-        case ir.For():
-            return (stmt.lo, stmt.hi)
-        case ir.Let() | ir.VarDecl() | ir.Assign():
-            return (stmt.value,)
-        case ir.Store():
-            return (*stmt.indices, stmt.value)
-        case ir.If():
-            return (stmt.cond,)
-    return ()
 
 
 def _check_expr(expr, ranges, aliases, shapes, sizes) -> None:
@@ -179,7 +165,7 @@ def _check_expr(expr, ranges, aliases, shapes, sizes) -> None:
             return
         case ir.Select():
             _check_expr(expr.cond, ranges, aliases, shapes, sizes)
-            _check_expr(expr.if_true, _narrow(expr.cond, ranges, aliases), aliases, shapes, sizes)
+            _check_expr(expr.if_true, narrow(expr.cond, ranges, aliases), aliases, shapes, sizes)
             _check_expr(expr.if_false, ranges, aliases, shapes, sizes)
             return
     for child in ir.children(expr):
@@ -232,7 +218,7 @@ def _check_search(expr: ir.Search, ranges, aliases, shapes, sizes) -> None:
             )
 
 
-def _narrow(cond: ir.Expr, ranges, aliases) -> dict[str, Interval]:
+def narrow(cond: ir.Expr, ranges, aliases) -> dict[str, Interval]:
     """Tighten loop ranges with guards like ``i > 0 && i < H - 1`` (other guards are ignored)."""
     narrowed = dict(ranges)
     conjuncts = [cond]
