@@ -39,11 +39,7 @@ def test_depend_sections_rebase_the_task_indices():
     text = kernel_text(graph.tasks[0].kernel)
     assert text.splitlines() == [
         "kernel pipeline_task1(v1: f32[v1_n0]) -> (sums: f32[sums_n0]) {",
-        "  var s: f32 = 0.0;",
-        "  for i in 0 .. CH {  // sequential",
-        "    s += v1[i];",
-        "  }",
-        "  sums[0] = s;",
+        "  sums[0] = sum(i in 0 .. CH) v1[i];",  # the accumulator loop, normalised to a sum
         "}",
     ]
 
