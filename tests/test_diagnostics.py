@@ -426,3 +426,15 @@ def test_cli_process_bad_define(tmp_path: Path) -> None:
         "or false"
     )
     assert caret.index("^") == col - 1
+
+
+def test_an_output_never_stored_to_is_a_located_warning(capsys) -> None:
+    kc.loads(
+        "kernel k(a: f32[N]) -> (b: f32[N], c: f32[N]) {\n  for i in 0 .. N { b[i] = a[i]; }\n}\n",
+        "t.k",
+    )
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (
+        "t.k:1:36: warning: output 'c' of 'k' is never stored to; it stays all zeros"
+    )
+    assert lines[2] == " " * 35 + "^"

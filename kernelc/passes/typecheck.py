@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from kernelc import ir
-from kernelc.diagnostics import KernelcError, Span
+from kernelc.diagnostics import KernelcError, Span, warn
 from kernelc.types import DType
 
 ARITH = {"+", "-", "*", "/", "%"}
@@ -163,6 +163,14 @@ class _KernelChecker:
 
     def check(self) -> ir.Kernel:
         body = self.block(self.kernel.body)
+        stored = {n.tensor for n in ir.walk_body(body) if isinstance(n, ir.Store)}
+        for out in self.outputs:
+            if out.name not in stored:
+                warn(
+                    f"output '{out.name}' of '{self.kernel.name}' is never stored to; it stays "
+                    "all zeros",
+                    out.span,
+                )
         return replace(
             self.kernel, params=self.params, outputs=self.outputs, body=body, sizes=self.sizes
         )
