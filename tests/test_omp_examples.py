@@ -9,7 +9,7 @@ import pytest
 from omp_gcc import compiler, run_c, run_on_targets, unsupported
 
 import kernelc as kc
-from kernelc import targets, xsbench
+from kernelc import ir, targets, xsbench
 from kernelc.cli import main
 from kernelc.dot import steps
 from kernelc.inputs import random_inputs
@@ -114,8 +114,19 @@ def test_study_shape_with_both_tasks_writing_one_element_splits_the_step():
     np.testing.assert_array_equal(out, want)
 
 
-def test_gemm_league_is_one_task_per_team():
+LEAGUE = (EXAMPLES / "gemm.c").read_text().replace("collapse(2)", "collapse(2) num_teams(4)")
+
+
+def test_gemm_without_num_teams_is_one_matrix_product():
     graph = kc.load(EXAMPLES / "gemm.c", params={"M": 10, "N": 3, "K": 2}).graph()
+    (task,) = graph.tasks
+    assert str(task.writes[0]) == "c[0:10, 0:3]"
+    store = task.kernel.body[0].body[0].body[0]  # for i, for j: the accumulator became a sum
+    assert isinstance(store.value, ir.Reduce)
+
+
+def test_gemm_league_is_one_task_per_team():
+    graph = kc.loads(LEAGUE, "league.c", params={"M": 10, "N": 3, "K": 2}).graph()
     assert [len(step) for step in steps(graph)] == [4]
     assert [str(t.writes[0]) for t in graph.tasks] == [
         "c[0:2, 0:3]",

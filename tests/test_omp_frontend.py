@@ -251,5 +251,5 @@ def test_run_command_on_a_c_file(capsys):
     assert main(["run", str(EXAMPLES / "gemm.c"), "-t", "interp", "-D", "M=3", "-D", "N=2",
                  "-D", "K=4", "--random-inputs", "1"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert out.startswith("gemm on interp: 4 task(s)")  # one per team of num_teams(4)
+    assert out.startswith("gemm on interp: 1 task(s)")  # teams without num_teams: one task
     assert "c       (3, 2)" in out
