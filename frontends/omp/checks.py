@@ -25,7 +25,7 @@ from kernelc.diagnostics import KernelcError, Span
 from kernelc.frontends.omp.order import Order
 from kernelc.frontends.omp.state import Item, Tensor
 from kernelc.graph import Region, covered
-from kernelc.passes.access import narrow
+from kernelc.passes.access import loop_ranges, narrow
 from kernelc.printer import expr_text
 
 Box = tuple[tuple[int, int], ...]
@@ -133,13 +133,9 @@ class _Walker:
                 case ir.For():
                     lo = _range(stmt.lo, ranges, aliases)
                     hi = _range(stmt.hi, ranges, aliases)
-                    inner = dict(ranges)
-                    if lo is not None and hi is not None:
-                        if hi[1] <= lo[0]:
-                            continue
-                        inner[stmt.var] = (lo[0], hi[1] - 1)
-                    else:
-                        inner.pop(stmt.var, None)
+                    inner = loop_ranges(ranges, stmt.var, lo, hi)
+                    if inner is None:
+                        continue
                     before = len(self.facts)
                     self.block(stmt.body, inner, aliases)
                     inside = _defined(stmt.body) | {stmt.var}

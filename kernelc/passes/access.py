@@ -107,6 +107,21 @@ def check_bounds(
     _check_block(kernel.body, ranges, {}, shapes, sizes)
 
 
+def loop_ranges(
+    ranges: Mapping[str, Interval], var: str, lo: Interval | None, hi: Interval | None
+) -> dict[str, Interval] | None:
+    """The ranges inside ``for var in lo .. hi`` given the ranges of its bounds, or None when the
+    loop never runs. A bound with no known range leaves ``var`` without one."""
+    inner = dict(ranges)
+    if lo is not None and hi is not None:
+        if hi[1] <= lo[0]:
+            return None
+        inner[var] = (lo[0], hi[1] - 1)
+    else:
+        inner.pop(var, None)
+    return inner
+
+
 def _range_of(expr: ir.Expr, ranges: Mapping[str, Interval], aliases) -> Interval | None:
     form = affine(expr, aliases)
     if form is None:
@@ -124,14 +139,9 @@ def _check_block(body, ranges, aliases, shapes, sizes) -> None:
             case ir.For():
                 lo = _range_of(stmt.lo, ranges, aliases)
                 hi = _range_of(stmt.hi, ranges, aliases)
-                inner = dict(ranges)
-                if lo is not None and hi is not None:
-                    if hi[1] <= lo[0]:
-                        continue  # the loop never runs at these sizes
-                    inner[stmt.var] = (lo[0], hi[1] - 1)
-                else:
-                    inner.pop(stmt.var, None)
-                _check_block(stmt.body, inner, aliases, shapes, sizes)
+                inner = loop_ranges(ranges, stmt.var, lo, hi)
+                if inner is not None:  # None: the loop never runs at these sizes
+                    _check_block(stmt.body, inner, aliases, shapes, sizes)
             case ir.Let():
                 form = affine(stmt.value, aliases)
                 if form is not None:
@@ -154,14 +164,9 @@ def _check_expr(expr, ranges, aliases, shapes, sizes) -> None:
                 _check_expr(part, ranges, aliases, shapes, sizes)
             lo = _range_of(expr.lo, ranges, aliases)
             hi = _range_of(expr.hi, ranges, aliases)
-            inner = dict(ranges)
-            if lo is not None and hi is not None:
-                if hi[1] <= lo[0]:
-                    return
-                inner[expr.var] = (lo[0], hi[1] - 1)
-            else:
-                inner.pop(expr.var, None)
-            _check_expr(expr.body, inner, aliases, shapes, sizes)
+            inner = loop_ranges(ranges, expr.var, lo, hi)
+            if inner is not None:
+                _check_expr(expr.body, inner, aliases, shapes, sizes)
             return
         case ir.Select():
             _check_expr(expr.cond, ranges, aliases, shapes, sizes)
