@@ -16,6 +16,22 @@ from kernelc.diagnostics import KernelcError, Span
 
 Place = Callable[..., Span]
 
+TOKEN_WORDS: dict[str, str] = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "SEMICOLON": "';'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "COLON": "':'",
+}
+"""How an error message names the tokens that both grammars share."""
+
 
 def syntax_error(
     exc: UnexpectedInput,

@@ -12,7 +12,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 
 from kernelc import ir
 from kernelc.diagnostics import KernelcError, Span, register_source
-from kernelc.syntax_errors import syntax_error
+from kernelc.syntax_errors import TOKEN_WORDS, syntax_error
 from kernelc.types import BY_NAME, DType
 
 GRAMMAR = Path(__file__).with_name("kernel.lark")
@@ -20,18 +20,7 @@ GRAMMAR = Path(__file__).with_name("kernel.lark")
 INTRINSICS = {"sqrt": 1, "exp": 1, "log": 1, "abs": 1, "floor": 1, "min": 2, "max": 2, "fma": 3}
 
 _TOKEN_WORDS = {
-    "NAME": "a name",
-    "INT": "an integer",
-    "FLOAT": "a number",
-    "SEMICOLON": "';'",
-    "LBRACE": "'{'",
-    "RBRACE": "'}'",
-    "LPAR": "'('",
-    "RPAR": "')'",
-    "LSQB": "'['",
-    "RSQB": "']'",
-    "COMMA": "','",
-    "COLON": "':'",
+    **TOKEN_WORDS,
     "EQUAL": "'='",
     "ASSIGN_OP": "'=' or a compound assignment",
     "__ANON_0": "'->'",

@@ -53,7 +53,7 @@ from kernelc.frontends.omp.ctree import (
     Unsupported,
     is_standalone,
 )
-from kernelc.syntax_errors import syntax_error
+from kernelc.syntax_errors import TOKEN_WORDS, syntax_error
 
 GRAMMAR = Path(__file__).with_name("c.lark")
 
@@ -72,18 +72,7 @@ def _parser() -> Lark:
 
 
 _WORDS = {
-    "NAME": "a name",
-    "INT": "an integer",
-    "FLOAT": "a number",
-    "SEMICOLON": "';'",
-    "LBRACE": "'{'",
-    "RBRACE": "'}'",
-    "LPAR": "'('",
-    "RPAR": "')'",
-    "LSQB": "'['",
-    "RSQB": "']'",
-    "COMMA": "','",
-    "COLON": "':'",
+    **TOKEN_WORDS,
     "TYPE": "a type",
     "QUAL": "a qualifier",
     "ASSIGN_OP": "'='",
