@@ -92,6 +92,21 @@ class SdkRuntime:
             raise FabricError("the runtime is not loaded: call load() and run() first")
         return self.sim
 
+    def _memcpy_sim(self, streaming: bool) -> Simulator:
+        sim = self._sim()
+        if streaming:
+            raise FabricError("streaming-mode memcpy is not modelled by the fabric simulator")
+        return sim
+
+    def _timed_copy(self, copy):
+        """Run one host transfer, adding its simulated cycles and wall time to the totals."""
+        sim = self._sim()
+        start, before = time.perf_counter(), sim.time
+        result = copy()
+        self.memcpy_cycles += sim.time - before
+        self.wall += time.perf_counter() - start
+        return result
+
     # ----------------------------------------------------------------------- commands
     def memcpy_h2d(
         self,
@@ -108,16 +123,10 @@ class SdkRuntime:
         order=MemcpyOrder.ROW_MAJOR,
         nonblock=False,
     ) -> None:
-        sim = self._sim()
-        if streaming:
-            raise FabricError("streaming-mode memcpy is not modelled by the fabric simulator")
+        sim = self._memcpy_sim(streaming)
         name = self._name(dest)
         data = self._host_view(np.asarray(src), height, width, elements, order)
-        start = time.perf_counter()
-        before = sim.time
-        sim.h2d(name, data, x0, y0, width, height)
-        self.memcpy_cycles += sim.time - before
-        self.wall += time.perf_counter() - start
+        self._timed_copy(lambda: sim.h2d(name, data, x0, y0, width, height))
 
     def memcpy_d2h(
         self,
@@ -134,15 +143,9 @@ class SdkRuntime:
         order=MemcpyOrder.ROW_MAJOR,
         nonblock=False,
     ) -> None:
-        sim = self._sim()
-        if streaming:
-            raise FabricError("streaming-mode memcpy is not modelled by the fabric simulator")
+        sim = self._memcpy_sim(streaming)
         name = self._name(src)
-        start = time.perf_counter()
-        before = sim.time
-        out = sim.d2h(name, x0, y0, width, height, elements)
-        self.memcpy_cycles += sim.time - before
-        self.wall += time.perf_counter() - start
+        out = self._timed_copy(lambda: sim.d2h(name, x0, y0, width, height, elements))
         flat = out.reshape(-1) if order == MemcpyOrder.ROW_MAJOR else out.reshape(-1, order="F")
         target = np.asarray(dest).reshape(-1)
         if target.size != flat.size:
