@@ -251,7 +251,7 @@ def _load_npy(spec: str, cmdline: _CommandLine) -> tuple[str, np.ndarray]:
         raise KernelcError(f"cannot load '{path}': {exc}", cmdline.span_of(spec)) from None
 
 
-def _gather_inputs(args, cmdline, program: api.Program, defines) -> dict:
+def _gather_inputs(args, cmdline, program: api.Program) -> dict:
     given: dict[str, np.ndarray] = {}
     if args.in_dir:
         directory = Path(args.in_dir)
@@ -262,7 +262,7 @@ def _gather_inputs(args, cmdline, program: api.Program, defines) -> dict:
     for spec in args.ins:
         name, array = _load_npy(spec, cmdline)
         given[name] = array
-    graph = program.graph(args.entry, defines, given)
+    graph = program.graph(args.entry, None, given)
     if args.random_inputs is not None:
         drawn = inputs_mod.random_inputs(graph, args.random_inputs)
         given = {**drawn, **given}
@@ -273,9 +273,8 @@ def _cmd_run(args, cmdline) -> int:
     backend = _target(args, cmdline)
     options = _options(args)
     targets.check_options(backend, options, cmdline.span_of(args.target))
-    defines = _defines(args, cmdline)
-    program = api.load(args.file, defines, args.lang)
-    given = _gather_inputs(args, cmdline, program, {})
+    program = _program(args, cmdline)
+    given = _gather_inputs(args, cmdline, program)
     graph = program.graph(args.entry, None, given)
     saves = []
     for spec in args.outs:
