@@ -17,6 +17,7 @@ from kernelc.diagnostics import KernelcError, Span
 from kernelc.graph import Binding, Region, Task, TaskGraph, TensorDecl, verify
 from kernelc.passes.access import check_bounds, mark_parallel, shape_of
 from kernelc.passes.normalise import raise_accumulators
+from kernelc.passes.searches import raise_searches
 from kernelc.passes.typecheck import size_names
 
 
@@ -167,7 +168,7 @@ def _entry_sizes(module, target, params, input_shapes) -> dict[str, int]:
 
 
 def _analysed(kernel: ir.Kernel, sizes: dict[str, int], shapes: dict[str, tuple[int, ...]]):
-    marked = mark_parallel(raise_accumulators(kernel))
+    marked = mark_parallel(raise_searches(raise_accumulators(kernel), sizes))
     check_bounds(marked, sizes, shapes)
     return marked
 
