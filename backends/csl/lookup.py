@@ -3,8 +3,9 @@ energy band, items over rows.
 
 The kernel form: a parallel loop over items ``l`` whose body gathers from tables through a
 data-dependent key (``let n = mat_nucs[m, j]; ... egrid[n, ...] ... xs[n, ...]``) and only adds
-into outputs indexed by the item (``macro[l, c] += ...``). The decomposition, chosen so that no
-PE needs all nuclide data, nor even one nuclide's whole grid:
+into outputs indexed by the item (``macro[l, c] += ...``) once the key is known; it may zero
+them (``macro[l, c] = 0``) before its first addition, as C kernels do. The decomposition, chosen
+so that no PE needs all nuclide data, nor even one nuclide's whole grid:
 
 - the tables indexed by the key (the largest such group: egrid and xs) are split over the grid
   columns by key and, where the kernel allows it, by energy band: the columns form K groups of
@@ -100,7 +101,9 @@ def _lookup_shape(task: Task) -> LookupShape | None:
     item = loop.var
     accesses = _accesses(loop.body)
     stores = [a for a in accesses if isinstance(a, ir.Store)]
-    if not stores or any(s.op != "+=" for s in stores):
+    if not any(s.op == "+=" for s in stores) or not all(s.op == "+=" or _zeroes(s) for s in stores):
+        return None
+    if not _zeroes_first(loop.body):
         return None
     for s in stores:
         if not (isinstance(s.indices[0], ir.Name) and s.indices[0].name == item):
@@ -129,13 +132,55 @@ def _lookup_shape(task: Task) -> LookupShape | None:
             total *= n
         return total
 
-    key = max(groups, key=lambda k: (sum(nbytes(t) for t in groups[k]), k), default=None)
+    def adds_where_known(key: str) -> bool:
+        """Every addition runs only where the key is known: on the PE holding the key's rows."""
+        owned = {id(n) for n in ir.walk_body(_key_block(loop.body, key) or ())}
+        return all(id(s) in owned for s in stores if s.op == "+=")
+
+    candidates = [k for k in groups if adds_where_known(k)]
+    key = max(candidates, key=lambda k: (sum(nbytes(t) for t in groups[k]), k), default=None)
     tables = frozenset(groups.get(key, ()))
     if key is not None:
         extents = {evaluate(params[t].shape[0], sizes) for t in tables}
         if len(extents) != 1:
             return None
     return LookupShape(loop, key, tables, items, outputs)
+
+
+def _zeroes_first(body: tuple[ir.Stmt, ...]) -> bool:
+    """Whether an item's zeroing stores all run before its first addition. The partial sums
+    start at zero, so such a store changes no partial sum whichever PEs run it, and the sum of
+    the partials is exactly the item's additions, as the kernel's result is."""
+    last_zeroing = max(
+        (
+            k
+            for k, s in enumerate(body)
+            for n in ir.walk(s)
+            if isinstance(n, ir.Store) and n.op == "="
+        ),
+        default=-1,
+    )
+    first_addition = min(
+        (
+            k
+            for k, s in enumerate(body)
+            for n in ir.walk(s)
+            if isinstance(n, ir.Store) and n.op == "+="
+        ),
+        default=len(body),
+    )
+    return last_zeroing < first_addition
+
+
+def _zeroes(store: ir.Store) -> bool:
+    """``t[...] = 0``: allowed before an item's additions (see _zeroes_first)."""
+    value = store.value
+    return (
+        store.op == "="
+        and isinstance(value, ir.Const)
+        and not isinstance(value.value, bool)
+        and value.value == 0
+    )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@
 // nuclides n of conc * sigma_n[c](e), where sigma_n interpolates nuclide n's channel c between
 // the two grid points that bracket e. The bracket comes from a binary search (the probe sequence
 // of kernelc's `search`: a fixed 32 steps cover any grid an int can index), clamped to
-// [0, NG - 2] so energies outside the grid extrapolate. Inputs: `kernelc xsdata`.
+// [0, NG - 2] so energies outside the grid extrapolate. kernelc recognises this search and
+// compiles it as `search` (docs/OPENMP.md), so on csl the nuclide grids are cut into energy
+// bands over the PEs exactly as for examples/xs_lookup.k. Inputs: `kernelc xsdata`.
 
 #ifndef NI
 #define NI 68
