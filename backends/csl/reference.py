@@ -9,8 +9,11 @@ order; anything else is written as scalar Python loops (slow for large inputs, b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
 from kernelc import ir
-from kernelc.affine import evaluate
+from kernelc.affine import affine, evaluate
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
@@ -23,42 +26,100 @@ NP = {
     DType.BOOL: "np.bool_",
 }
 OPS = {"&&": "&", "||": "|"}
+CHAINS = ({"+", "-"}, {"*"})  # left-associative operators written without inner parentheses
+WIDTH = 99  # the emitted file's line length (ruff's default plus slack for run.py's style)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Source text that may be broken over lines inside its brackets: ``head``, then the parts
+    (each a separator and a piece; the first separator is empty), then ``tail``.
+
+    A ``listing`` (call arguments, conditions joined by ``and``) breaks after its separators and
+    its pieces stand alone; an operation breaks before its operators. ``grouping`` brackets only
+    group an operation, so they are left out where the text stands alone (a call argument, a
+    whole right-hand side)."""
+
+    head: str
+    parts: tuple[tuple[str, Doc], ...]
+    tail: str
+    listing: bool = True
+    grouping: bool = False
+
+
+Doc = str | _Group
+
+
+def _group(head: str, items, tail: str, sep: str = ", ") -> _Group:
+    return _Group(head, tuple(("" if k == 0 else sep, d) for k, d in enumerate(items)), tail)
+
+
+def _operation(parts: tuple[tuple[str, Doc], ...], head: str = "(") -> _Group:
+    return _Group(head, parts, ")", listing=False, grouping=head == "(")
+
+
+def _flat(d: Doc, alone: bool = False) -> str:
+    if isinstance(d, str):
+        return d
+    inner = "".join(sep + _flat(piece, d.listing) for sep, piece in d.parts)
+    return inner if alone and d.grouping else d.head + inner + d.tail
+
+
+def _render(prefix: str, d: Doc, suffix: str, pad: str, alone: bool = True) -> list[str]:
+    """``prefix + d + suffix`` as lines no longer than WIDTH where brackets allow: a group that
+    does not fit puts each part on its own line, one level deeper."""
+    flat = prefix + _flat(d, alone) + suffix
+    if len(flat) <= WIDTH or isinstance(d, str):
+        return [flat]
+    inner = pad + "    "
+    lines = [prefix + d.head]
+    for k, (sep, piece) in enumerate(d.parts):
+        if d.listing:
+            after = d.parts[k + 1][0].rstrip() if k + 1 < len(d.parts) else ""
+            lines += _render(inner, piece, after, inner)
+        else:
+            lines += _render(inner + sep.lstrip(), piece, "", inner, alone=False)
+    lines.append(pad + d.tail + suffix)
+    return lines
 
 
 class _Expr:
-    def __init__(self, names: dict[str, str], arrays: dict[str, str], scalar: bool) -> None:
-        self.names, self.arrays, self.scalar = names, arrays, scalar
+    def __init__(self, names: dict[str, str], arrays: dict[str, str], sizes: Mapping[str, int]):
+        self.names, self.arrays, self.sizes = names, arrays, sizes
 
-    def __call__(self, e: ir.Expr) -> str:
+    def bound(self, e: ir.Expr) -> str:
+        """A loop bound for ``range``: the number itself when the sizes fix it."""
+        form = affine(e)
+        if form is not None and form.names <= self.sizes.keys():
+            return str(form.const + sum(c * self.sizes[n] for n, c in form.terms))
+        return f"int({_flat(self(e), alone=True)})"
+
+    def __call__(self, e: ir.Expr) -> Doc:
         match e:
             case ir.Const(value=v):
                 return f"{NP[e.dtype]}({v!r})"
             case ir.Name(name=n):
                 return self.names[n]
             case ir.Load(tensor=t, indices=idx):
-                arr = self.arrays[t]
-                clipped = ", ".join(
-                    f"np.clip({self(i)}, 0, {arr}.shape[{d}] - 1)" for d, i in enumerate(idx)
-                )
-                return f"{arr}[{clipped}]"
+                return _group("_at(", (self.arrays[t], *(self(i) for i in idx)), ")")
             case ir.Unary(op="-", operand=a):
-                return f"(-{self(a)})"
+                return _operation((("", self(a)),), head="(-")
             case ir.Unary(op="!", operand=a):
-                return f"np.logical_not({self(a)})"
+                return _group("np.logical_not(", (self(a),), ")")
             case ir.Unary(op="~", operand=a):
-                return f"np.invert({self(a)})"
+                return _group("np.invert(", (self(a),), ")")
             case ir.Binary(op=op, lhs=a, rhs=b):
                 if op in ("/", "%") and e.lhs.dtype.is_int:
-                    return f"_int_{'div' if op == '/' else 'rem'}({self(a)}, {self(b)})"
+                    return _group(f"_int_{'div' if op == '/' else 'rem'}(", (self(a), self(b)), ")")
                 if op == "%":
-                    return f"np.fmod({self(a)}, {self(b)})"
-                return f"({self(a)} {OPS.get(op, op)} {self(b)})"
+                    return _group("np.fmod(", (self(a), self(b)), ")")
+                return _operation((*self._chain(a, op), (f" {OPS.get(op, op)} ", self(b))))
             case ir.Select(cond=c, if_true=a, if_false=b):
-                return f"np.where({self(c)}, {self(a)}, {self(b)}).astype({NP[e.dtype]})"
+                return _group("np.where(", (self(c), self(a), self(b)), f").astype({NP[e.dtype]})")
             case ir.Cast(to=to, operand=a):
                 if a.dtype.is_float and to.is_int:
-                    return f"_saturate({self(a)}, {NP[to]})"
-                return f"np.asarray({self(a)}).astype({NP[to]})"
+                    return _group("_saturate(", (self(a), NP[to]), ")")
+                return _group("np.asarray(", (self(a),), f").astype({NP[to]})")
             case ir.Intrinsic(fn=fn, args=args):
                 names = {
                     "sqrt": "np.sqrt",
@@ -73,19 +134,32 @@ class _Expr:
                     names[fn] = "np.minimum" if fn == "min" else "np.maximum"
                 if fn == "fma":
                     raise NotImplementedError
-                return f"{names[fn]}({', '.join(self(a) for a in args)})"
+                return _group(f"{names[fn]}(", tuple(self(a) for a in args), ")")
             case ir.Search(tensor=t, indices=idx, value=v):
                 axis = next(d for d, i in enumerate(idx) if isinstance(i, ir.Slice))
                 piece = idx[axis]
-                arr = self.arrays[t]
-                row = ", ".join(
-                    ":" if d == axis else f"np.clip({self(i)}, 0, {arr}.shape[{d}] - 1)"
-                    for d, i in enumerate(idx)
-                )
+                fixed = tuple("None" if d == axis else self(i) for d, i in enumerate(idx))
                 lo = self(piece.lo) if piece.lo is not None else "0"
                 hi = self(piece.hi) if piece.hi is not None else "None"
-                return f"_search({arr}[{row}], {lo}, {hi}, {self(v)})"
+                row = _group("_row(", (self.arrays[t], *fixed), ")")
+                return _group("_search(", (row, lo, hi, self(v)), ")")
         raise NotImplementedError(type(e).__name__)
+
+    def _chain(self, e: ir.Expr, op: str) -> tuple[tuple[str, Doc], ...]:
+        """The parts of ``e op ...``: a left operand with an operator of the same left-associative
+        family is spliced in without its parentheses (``a + b - c``, evaluated as written)."""
+        family = next((f for f in CHAINS if op in f), set())
+        if isinstance(e, ir.Binary) and e.op in family:
+            return (*self._chain(e.lhs, e.op), (f" {e.op} ", self(e.rhs)))
+        return (("", self(e)),)
+
+
+def _range(lo: str, hi: str) -> _Group:
+    return _group("range(", (hi,) if lo == "0" else (lo, hi), ")")
+
+
+def _line(lines: list[str], pad: str, prefix: str, d: Doc, suffix: str = "") -> None:
+    lines.extend(_render(pad + prefix, d, suffix, pad))
 
 
 def _perfect_nest(task: Task) -> tuple[list[ir.For], tuple[ir.Stmt, ...]] | None:
@@ -110,26 +184,24 @@ def _vectorised(task: Task, arrays: dict[str, str], lines: list[str]) -> None:
         lines.append(f"    {var} = np.arange({lo}, {hi}, dtype=np.int32).reshape({shape})")
         names[lp.var] = var
     grid = ", ".join(f"g_{lp.var}" for lp in loops)
-    expr = _Expr(names, arrays, scalar=False)
+    expr = _Expr(names, arrays, sizes)
     for s in body:
         if isinstance(s, ir.Let):
             local = f"v_{s.name}"
-            lines.append(f"    {local} = {_value(s.value, expr, lines, grid)}")
+            _line(lines, "    ", f"{local} = ", _value(s.value, expr, lines, grid))
             names[s.name] = local
         else:
             arr = arrays[s.tensor]
-            index = ", ".join(expr(i) for i in s.indices)
+            index = ", ".join(_flat(expr(i)) for i in s.indices)
             value = _value(s.value, expr, lines, grid)
             if s.op == "=":
-                lines.append(f"    {arr}[{index}] = {value}")
+                _line(lines, "    ", f"{arr}[{index}] = ", value)
             else:
-                op = s.op[:-1]
-                lines.append(
-                    f"    {arr}[{index}] = ({arr}[{index}] {op} {value}).astype({arr}.dtype)"
-                )
+                update = _operation((("", f"{arr}[{index}]"), (f" {s.op[:-1]} ", value)))
+                _line(lines, "    ", f"{arr}[{index}] = ", update, f".astype({arr}.dtype)")
 
 
-def _value(e: ir.Expr, expr: _Expr, lines: list[str], grid: str) -> str:
+def _value(e: ir.Expr, expr: _Expr, lines: list[str], grid: str) -> Doc:
     """An expression, with each ``sum`` accumulated in a loop first (left to right, as the
     reference interpreter adds)."""
     reduces = [n for n in ir.walk(e) if isinstance(n, ir.Reduce)]
@@ -143,16 +215,16 @@ def _value(e: ir.Expr, expr: _Expr, lines: list[str], grid: str) -> str:
         if grid
         else f"    {acc} = {NP[e.dtype]}(0)"
     )
-    lo, hi = expr(e.lo), expr(e.hi)
-    lines.append(f"    for i_{e.var} in range(int({lo}), int({hi})):")
-    inner = _Expr({**expr.names, e.var: f"np.int32(i_{e.var})"}, expr.arrays, expr.scalar)
-    lines.append(f"        {acc} = ({acc} + {inner(e.body)}).astype({NP[e.dtype]})")
+    _line(lines, "    ", f"for i_{e.var} in ", _range(expr.bound(e.lo), expr.bound(e.hi)), ":")
+    inner = _Expr({**expr.names, e.var: f"np.int32(i_{e.var})"}, expr.arrays, expr.sizes)
+    total = _operation((("", acc), (" + ", inner(e.body))))
+    _line(lines, "        ", f"{acc} = ", total, f".astype({NP[e.dtype]})")
     return acc
 
 
 def _scalar(task: Task, arrays: dict[str, str], lines: list[str]) -> None:
     names = {n: f"np.int32({v})" for n, v in task.size_env.items()}
-    expr = _Expr(names, arrays, scalar=True)
+    expr = _Expr(names, arrays, task.size_env)
     _block(task.kernel.body, expr, lines, "    ")
 
 
@@ -160,31 +232,49 @@ def _block(body, expr: _Expr, lines: list[str], pad: str) -> None:
     for s in body:
         match s:
             case ir.For(var=v, lo=lo, hi=hi, body=inner):
-                lines.append(f"{pad}for i_{v} in range(int({expr(lo)}), int({expr(hi)})):")
-                expr.names[v] = f"np.int32(i_{v})"
+                bounds = _range(expr.bound(lo), expr.bound(hi))
+                _line(lines, pad, f"for i_{v} in ", bounds, ":")
+                lines.append(f"{pad}    v_{v} = np.int32(i_{v})")
+                expr.names[v] = f"v_{v}"
                 _block(inner, expr, lines, pad + "    ")
             case ir.Let(name=n, value=v) | ir.VarDecl(name=n, value=v):
-                lines.append(f"{pad}v_{n} = {expr(v)}")
+                _line(lines, pad, f"v_{n} = ", expr(v))
                 expr.names[n] = f"v_{n}"
             case ir.Assign(name=n, op=op, value=v):
-                value = expr(v) if op == "=" else f"({expr.names[n]} {op[:-1]} {expr(v)})"
-                lines.append(f"{pad}{expr.names[n]} = {value}")
+                name = expr.names[n]
+                value = (
+                    expr(v) if op == "=" else _operation((("", name), (f" {op[:-1]} ", expr(v))))
+                )
+                _line(lines, pad, f"{name} = ", value)
             case ir.Store(tensor=t, indices=idx, op=op, value=v):
                 arr = expr.arrays[t]
-                index = ", ".join(expr(i) for i in idx)
-                inside = " and ".join(
-                    f"0 <= {expr(i)} < {arr}.shape[{d}]" for d, i in enumerate(idx)
+                index = ", ".join(_flat(expr(i)) for i in idx)
+                inside = tuple(
+                    f"0 <= {_flat(expr(i))} < {arr}.shape[{d}]" for d, i in enumerate(idx)
                 )
-                lines.append(f"{pad}if {inside}:")
+                _line(
+                    lines,
+                    pad,
+                    "if ",
+                    replace(_group("(", inside, ")", " and "), grouping=True),
+                    ":",
+                )
+                target = f"{arr}[{index}] = "
                 if op == "=":
-                    lines.append(f"{pad}    {arr}[{index}] = {expr(v)}")
+                    _line(lines, pad + "    ", target, expr(v))
                 elif op in ("max=", "min="):
                     fn = "np.fmax" if op == "max=" else "np.fmin"
-                    lines.append(f"{pad}    {arr}[{index}] = {fn}({arr}[{index}], {expr(v)})")
+                    _line(
+                        lines,
+                        pad + "    ",
+                        target,
+                        _group(f"{fn}(", (f"{arr}[{index}]", expr(v)), ")"),
+                    )
                 else:
-                    lines.append(f"{pad}    {arr}[{index}] = {arr}[{index}] {op[:-1]} {expr(v)}")
+                    update = _operation((("", f"{arr}[{index}]"), (f" {op[:-1]} ", expr(v))))
+                    _line(lines, pad + "    ", target, update)
             case ir.If(cond=c, then=then, orelse=orelse):
-                lines.append(f"{pad}if {expr(c)}:")
+                _line(lines, pad, "if ", expr(c), ":")
                 _block(then, expr, lines, pad + "    ")
                 lines.append(f"{pad}    pass")
                 if orelse:
@@ -243,6 +333,20 @@ def _saturate(x, dtype):
     info = np.iinfo(dtype)
     v = np.where(np.isnan(x), 0.0, np.trunc(np.asarray(x, np.float64)))
     return np.clip(v, info.min, info.max).astype(dtype)
+
+
+def _at(array, *index):
+    """array[index] with every index clipped into its dimension, as the kernels gather."""
+    return array[tuple(np.clip(i, 0, n - 1) for i, n in zip(index, array.shape))]
+
+
+def _row(array, *index):
+    """The row of ``array`` along the dimension given as None, the other indices clipped."""
+    key = (
+        slice(None) if i is None else int(np.clip(i, 0, n - 1))
+        for i, n in zip(index, array.shape)
+    )
+    return array[tuple(key)]
 
 
 def _search(row, lo, hi, value):

@@ -12,7 +12,6 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-
 from cerebras.sdk.runtime.sdkruntimepybind import (  # pylint: disable=no-name-in-module
     MemcpyDataType,
     MemcpyOrder,
@@ -241,6 +240,20 @@ def _saturate(x, dtype):
     return np.clip(v, info.min, info.max).astype(dtype)
 
 
+def _at(array, *index):
+    """array[index] with every index clipped into its dimension, as the kernels gather."""
+    return array[tuple(np.clip(i, 0, n - 1) for i, n in zip(index, array.shape))]
+
+
+def _row(array, *index):
+    """The row of ``array`` along the dimension given as None, the other indices clipped."""
+    key = (
+        slice(None) if i is None else int(np.clip(i, 0, n - 1))
+        for i, n in zip(index, array.shape)
+    )
+    return array[tuple(key)]
+
+
 def _search(row, lo, hi, value):
     """Index of the last element <= value in row[lo:hi], clamped to [0, count - 2]."""
     start = int(np.clip(lo, 0, row.shape[0]))
@@ -265,8 +278,11 @@ def reference(inputs):
     g_i = np.arange(0, 64, dtype=np.int32).reshape(-1, 1)
     g_j = np.arange(0, 64, dtype=np.int32).reshape(1, -1)
     acc_k = np.zeros(np.broadcast(g_i, g_j).shape, dtype=np.float32)
-    for i_k in range(int(np.int32(0)), int(np.int32(64))):
-        acc_k = (acc_k + (t_a[np.clip(g_i, 0, t_a.shape[0] - 1), np.clip(np.int32(i_k), 0, t_a.shape[1] - 1)] * t_b[np.clip(np.int32(i_k), 0, t_b.shape[0] - 1), np.clip(g_j, 0, t_b.shape[1] - 1)])).astype(np.float32)
+    for i_k in range(64):
+        acc_k = (
+            acc_k
+            + (_at(t_a, g_i, np.int32(i_k)) * _at(t_b, np.int32(i_k), g_j))
+        ).astype(np.float32)
     t_c[g_i, g_j] = acc_k
     return {'c': t_c}
 

@@ -12,7 +12,6 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-
 from cerebras.sdk.runtime.sdkruntimepybind import (  # pylint: disable=no-name-in-module
     MemcpyDataType,
     MemcpyOrder,
@@ -197,6 +196,20 @@ def _saturate(x, dtype):
     return np.clip(v, info.min, info.max).astype(dtype)
 
 
+def _at(array, *index):
+    """array[index] with every index clipped into its dimension, as the kernels gather."""
+    return array[tuple(np.clip(i, 0, n - 1) for i, n in zip(index, array.shape))]
+
+
+def _row(array, *index):
+    """The row of ``array`` along the dimension given as None, the other indices clipped."""
+    key = (
+        slice(None) if i is None else int(np.clip(i, 0, n - 1))
+        for i, n in zip(index, array.shape)
+    )
+    return array[tuple(key)]
+
+
 def _search(row, lo, hi, value):
     """Index of the last element <= value in row[lo:hi], clamped to [0, count - 2]."""
     start = int(np.clip(lo, 0, row.shape[0]))
@@ -219,9 +232,27 @@ def reference(inputs):
     # task sobel (sobel)
     g_i = np.arange(1, 19, dtype=np.int32).reshape(-1, 1)
     g_j = np.arange(1, 17, dtype=np.int32).reshape(1, -1)
-    v_gx = (((t_img[np.clip((g_i - np.int32(1)), 0, t_img.shape[0] - 1), np.clip((g_j + np.int32(1)), 0, t_img.shape[1] - 1)] + (np.float32(2.0) * t_img[np.clip(g_i, 0, t_img.shape[0] - 1), np.clip((g_j + np.int32(1)), 0, t_img.shape[1] - 1)])) + t_img[np.clip((g_i + np.int32(1)), 0, t_img.shape[0] - 1), np.clip((g_j + np.int32(1)), 0, t_img.shape[1] - 1)]) - ((t_img[np.clip((g_i - np.int32(1)), 0, t_img.shape[0] - 1), np.clip((g_j - np.int32(1)), 0, t_img.shape[1] - 1)] + (np.float32(2.0) * t_img[np.clip(g_i, 0, t_img.shape[0] - 1), np.clip((g_j - np.int32(1)), 0, t_img.shape[1] - 1)])) + t_img[np.clip((g_i + np.int32(1)), 0, t_img.shape[0] - 1), np.clip((g_j - np.int32(1)), 0, t_img.shape[1] - 1)]))
-    v_gy = (((t_img[np.clip((g_i + np.int32(1)), 0, t_img.shape[0] - 1), np.clip((g_j - np.int32(1)), 0, t_img.shape[1] - 1)] + (np.float32(2.0) * t_img[np.clip((g_i + np.int32(1)), 0, t_img.shape[0] - 1), np.clip(g_j, 0, t_img.shape[1] - 1)])) + t_img[np.clip((g_i + np.int32(1)), 0, t_img.shape[0] - 1), np.clip((g_j + np.int32(1)), 0, t_img.shape[1] - 1)]) - ((t_img[np.clip((g_i - np.int32(1)), 0, t_img.shape[0] - 1), np.clip((g_j - np.int32(1)), 0, t_img.shape[1] - 1)] + (np.float32(2.0) * t_img[np.clip((g_i - np.int32(1)), 0, t_img.shape[0] - 1), np.clip(g_j, 0, t_img.shape[1] - 1)])) + t_img[np.clip((g_i - np.int32(1)), 0, t_img.shape[0] - 1), np.clip((g_j + np.int32(1)), 0, t_img.shape[1] - 1)]))
-    t_mag[g_i, g_j] = np.sqrt(((v_gx * v_gx) + (v_gy * v_gy)))
+    v_gx = (
+        _at(t_img, g_i - np.int32(1), g_j + np.int32(1))
+        + (np.float32(2.0) * _at(t_img, g_i, g_j + np.int32(1)))
+        + _at(t_img, g_i + np.int32(1), g_j + np.int32(1))
+        - (
+            _at(t_img, g_i - np.int32(1), g_j - np.int32(1))
+            + (np.float32(2.0) * _at(t_img, g_i, g_j - np.int32(1)))
+            + _at(t_img, g_i + np.int32(1), g_j - np.int32(1))
+        )
+    )
+    v_gy = (
+        _at(t_img, g_i + np.int32(1), g_j - np.int32(1))
+        + (np.float32(2.0) * _at(t_img, g_i + np.int32(1), g_j))
+        + _at(t_img, g_i + np.int32(1), g_j + np.int32(1))
+        - (
+            _at(t_img, g_i - np.int32(1), g_j - np.int32(1))
+            + (np.float32(2.0) * _at(t_img, g_i - np.int32(1), g_j))
+            + _at(t_img, g_i - np.int32(1), g_j + np.int32(1))
+        )
+    )
+    t_mag[g_i, g_j] = np.sqrt((v_gx * v_gx) + (v_gy * v_gy))
     return {'mag': t_mag}
 
 
