@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser(cmdline).parse_args(argv)
         return _COMMANDS[args.command](args, cmdline)
     except KernelcError as err:
-        print(err.render(), file=sys.stderr)
+        print(_at_argument(err, cmdline).render(), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("kernelc: interrupted", file=sys.stderr)
@@ -164,6 +164,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # ------------------------------------------------------------------------------ arguments
+
+
+def _at_argument(err: KernelcError, cmdline: _CommandLine) -> KernelcError:
+    """An error about a parameter value given with -D, pointed at that argument, with a note
+    at the declaration it was checked against."""
+    name = err.parameter
+    given = [a for a in cmdline.argv if name is not None and a.startswith(f"{name}=")]
+    if not given:
+        return err
+    notes = [(err.span, "checked against this declaration"), *err.notes]
+    return KernelcError(f"-D {given[0]}: {err.message}", cmdline.span_of(given[0]), notes)
 
 
 def _defines(args, cmdline: _CommandLine) -> dict[str, int | float | bool]:

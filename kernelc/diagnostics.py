@@ -50,6 +50,9 @@ class KernelcError(Exception):
     span: Span = UNKNOWN_SPAN
     notes: list[tuple[Span, str]] = field(default_factory=list)
     severity: str = "error"
+    parameter: str | None = (
+        None  # the parameter value at fault (a -D NAME), for the CLI to point at
+    )
 
     def __post_init__(self) -> None:
         super().__init__(self.render())

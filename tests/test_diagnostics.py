@@ -223,7 +223,7 @@ CASES = {
     ),
     "unknown -D name": Case(
         ELEMENTWISE.format("b[i] = a[i];"),
-        "-D Q: 'k' has no size or scalar parameter 'Q' (it has: N)",
+        "'k' has no size or scalar parameter 'Q' (it has: N)",
         1,
         8,
         bound(N=2, Q=1),
@@ -309,6 +309,47 @@ def test_bad_define_value_points_at_the_argument(capsys) -> None:
     )
     assert line == "kernelc build examples/sobel.k --target interp -D H=abc"
     assert caret == " " * (col - 1) + "^~~~~"
+
+
+@pytest.mark.parametrize(
+    ("define", "message"),
+    [
+        ("H=2.5", "size 'H' must be an integer, got 2.5"),
+        ("Q=3", "'sobel' has no size or scalar parameter 'Q' (it has: H, W)"),
+    ],
+)
+def test_define_the_kernel_refuses_points_at_the_argument(define, message, capsys) -> None:
+    argv = ["build", "examples/sobel.k", "-t", "interp", "-D", "W=8", "-D", define]
+    assert main(argv) == 2
+    head, line, caret, note, source, mark = capsys.readouterr().err.splitlines()
+    col = line.index(define) + 1
+    assert head == f"<command line>:1:{col}: error: -D {define}: {message}"
+    assert caret == " " * (col - 1) + "^" + "~" * (len(define) - 1)
+    assert note == "examples/sobel.k:10:8: note: checked against this declaration"
+    assert source.startswith("kernel sobel(") and mark == "       ^~~~~"
+
+
+@pytest.mark.parametrize(
+    ("define", "message"),
+    [
+        ("n=2.5", "parameter 'n' is i32, got 2.5"),
+        ("n=3000000000", "i32 parameter 'n' cannot hold 3000000000"),
+        ("on=2", "parameter 'on' is bool, got 2"),
+        ("s=true", "parameter 's' is f32, got True"),
+    ],
+)
+def test_scalar_parameter_values_are_checked_against_their_type(
+    define, message, tmp_path, capsys
+) -> None:
+    source = tmp_path / "k.k"
+    source.write_text(
+        "kernel k(a: f32[N], n: i32 = 1, on: bool = true, s: f32 = 1.0) -> b: f32[N] {\n"
+        "  for i in 0 .. N { b[i] = select(on, a[i] * s, f32(n)); }\n}\n"
+    )
+    assert main(["build", str(source), "-t", "interp", "-D", "N=4", "-D", define]) == 2
+    head = capsys.readouterr().err.splitlines()[0]
+    assert head.endswith(f"error: -D {define}: {message}"), head
+    assert head.startswith("<command line>:1:")
 
 
 def test_malformed_define(capsys) -> None:

@@ -389,7 +389,7 @@ def test_size_conflicts_and_missing_sizes() -> None:
         "input 'img' has rank 1 (shape (4,)), but the kernel declares rank 2"
     )
     assert error(prog.graph, params={"Q": 1}).message == (
-        "-D Q: 'sobel' has no size or scalar parameter 'Q' (it has: H, W)"
+        "'sobel' has no size or scalar parameter 'Q' (it has: H, W)"
     )
     assert error(prog.graph, params={"H": 2.5}).message == "size 'H' must be an integer, got 2.5"
     assert error(prog.graph, params={"H": -1}).message == "size 'H' must not be negative, got -1"

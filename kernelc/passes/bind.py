@@ -8,8 +8,11 @@ regions passed to it, so a shape mismatch between graph stages is reported at th
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import replace
+
+import numpy as np
 
 from kernelc import ir
 from kernelc.affine import evaluate
@@ -19,6 +22,7 @@ from kernelc.passes.access import check_bounds, mark_parallel, shape_of
 from kernelc.passes.normalise import raise_accumulators
 from kernelc.passes.searches import raise_searches
 from kernelc.passes.typecheck import size_names
+from kernelc.types import DType
 
 
 def choose_entry(module: ir.Module, entry: str | None) -> ir.Kernel | ir.Graph:
@@ -103,12 +107,22 @@ def _scalar_with_override(p: ir.Param, params: Mapping) -> ir.Param:
     if p.name not in params:
         return p
     value = params[p.name]
-    if p.dtype.is_float:
+    is_bool = isinstance(value, bool | np.bool_)
+    if p.dtype.is_float and isinstance(value, numbers.Real) and not is_bool:
         value = float(value)
-    elif p.dtype.value == "bool":
+    elif p.dtype == DType.BOOL and is_bool:
         value = bool(value)
-    else:
+    elif p.dtype.is_int and isinstance(value, numbers.Integral) and not is_bool:
         value = int(value)
+        info = np.iinfo(p.dtype.numpy)
+        if not info.min <= value <= info.max:
+            raise KernelcError(
+                f"{p.dtype} parameter '{p.name}' cannot hold {value}", p.span, parameter=p.name
+            )
+    else:
+        raise KernelcError(
+            f"parameter '{p.name}' is {p.dtype}, got {value!r}", p.span, parameter=p.name
+        )
     return replace(p, default=ir.Const(value=value, span=p.span, dtype=p.dtype))
 
 
@@ -119,18 +133,20 @@ def _entry_sizes(module, target, params, input_shapes) -> dict[str, int]:
         if name not in names and name not in scalar_names:
             known = ", ".join((*names, *sorted(scalar_names))) or "none"
             raise KernelcError(
-                f"-D {name}: '{target.name}' has no size or scalar parameter '{name}' "
-                f"(it has: {known})",
+                f"'{target.name}' has no size or scalar parameter '{name}' (it has: {known})",
                 target.span,
+                parameter=name,
             )
     sizes: dict[str, int] = {}
     origin: dict[str, str] = {}
     for name in names:
         if name in params:
             value = params[name]
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise KernelcError(f"size '{name}' must be an integer, got {value!r}", target.span)
-            sizes[name], origin[name] = value, f"-D {name}={value}"
+            if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+                raise KernelcError(
+                    f"size '{name}' must be an integer, got {value!r}", target.span, parameter=name
+                )
+            sizes[name], origin[name] = int(value), f"-D {name}={value}"
     for p in target.params:
         if p.is_scalar or p.name not in input_shapes:
             continue
