@@ -82,21 +82,27 @@ class FnValue:
     is_task: bool = False
     file: str = ""
 
+    def __post_init__(self) -> None:
+        self._typed = tuple(
+            (pname, ptype.dtype if isinstance(ptype, CslType) else None)
+            for pname, ptype in self.params
+        )
+        self._ret_dtype = self.ret.dtype if isinstance(self.ret, CslType) else None
+
     def invoke(self, ctx: Any, args: tuple[object, ...]) -> object:
-        if len(args) != len(self.params):
+        if len(args) != len(self._typed):
             raise FabricError(
                 f"{self.name}() takes {len(self.params)} argument(s), got {len(args)}", self.file
             )
         fr = Frame(ctx)
-        for (pname, ptype), value in zip(self.params, args, strict=True):
-            dtype = ptype.dtype if isinstance(ptype, CslType) else None
+        for (pname, dtype), value in zip(self._typed, args, strict=True):
             fr.l[pname] = convert(value, dtype)
             fr.lt[pname] = dtype
         result = self.body(fr)
         if result is None:
             return None
-        if isinstance(self.ret, CslType) and self.ret.dtype is not None:
-            return convert(result.value, self.ret.dtype)
+        if self._ret_dtype is not None:
+            return convert(result.value, self._ret_dtype)
         return result.value
 
 

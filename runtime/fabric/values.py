@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class CslType:
 
     name: str
 
-    @property
+    @cached_property  # asked for on every typed declaration and call the simulator runs
     def dtype(self) -> np.dtype | None:
         t = NUMERIC.get(self.name)
         return np.dtype(t) if t is not None else None
@@ -206,7 +207,7 @@ def wrap_int(value: int, dtype: np.dtype) -> np.generic:
 
 def convert(value: object, dtype: np.dtype | None) -> object:
     """Convert a value to a numeric type (``@as`` and typed declarations)."""
-    if dtype is None:
+    if dtype is None or type(value) is dtype.type:
         return value
     if isinstance(value, np.ndarray):
         if dtype.kind in "iu" and value.dtype.kind == "f":
