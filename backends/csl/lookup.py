@@ -553,9 +553,7 @@ def lower(
                     )
                     guard = inside if guard is None else m.Binary("and", guard, inside)
                 else:
-                    idx = m.call(
-                        sgen.helper("kc_clamp_i32", DType.I32), idx, m.Int(0), m.lit(dm.extent - 1)
-                    )
+                    idx = sgen.clamped(idx, dm.extent)
             if (param, d) in starts:
                 start, offset = starts[(param, d)]
                 idx = m.add(_minus(idx, start), m.lit(offset))

@@ -55,6 +55,9 @@ class ScalarGen:
     prelude: list[m.Stmt] = field(default_factory=list)
     counter: int = 0
     vectorise: Callable[[ir.For], list[m.Stmt] | None] | None = None
+    # names bound once per block (lets, loop indices): a clamp of one is computed once
+    fixed_names: set[str] = field(default_factory=set)
+    clamps: list[dict[tuple[str, int], m.Name]] = field(default_factory=lambda: [{}])
 
     def _tmp(self, base: str) -> str:
         self.counter += 1
@@ -91,6 +94,22 @@ class ScalarGen:
             case ir.Search():
                 return self._search(e)
         raise unsupported(type(e).__name__.lower(), e)
+
+    def clamped(self, index: m.Expr, extent: int) -> m.Expr:
+        """``index`` clamped into ``[0, extent - 1]``, a gather's semantics. A let or loop index
+        is clamped once in its block and the result reused, as one would write it by hand."""
+        call = m.call(self.helper("kc_clamp_i32", DType.I32), index, m.Int(0), m.lit(extent - 1))
+        if not (isinstance(index, m.Name) and index.id in self.fixed_names):
+            return call
+        key = (index.id, extent)
+        for layer in reversed(self.clamps):
+            if key in layer:
+                return layer[key]
+        name = self._tmp(f"{index.id}_c")
+        self.builder.names.add(name)
+        self.prelude.append(m.VarDecl(name, m.Named("i32"), call, const=True))
+        self.clamps[-1][key] = m.Name(name)
+        return m.Name(name)
 
     def _proven(self, tensor: str, indices: tuple[ir.Expr, ...]) -> tuple[bool, ...]:
         """Per index: True when the loop ranges prove it inside the tensor (no clamp needed)."""
@@ -152,7 +171,9 @@ class ScalarGen:
         self.names[e.var] = m.Name(var)
         outer = self.prelude
         self.prelude = []
+        self.clamps.append({})
         body = self.expr(e.body)
+        self.clamps.pop()
         inner = [*self.prelude, m.Assign(m.Name(acc), "=", m.Binary("+", m.Name(acc), body))]
         self.prelude = outer
         if saved is None:
@@ -242,8 +263,10 @@ class ScalarGen:
     # ------------------------------------------------------------------ statements
     def block(self, body: tuple[ir.Stmt, ...]) -> list[m.Stmt]:
         out: list[m.Stmt] = []
+        self.clamps.append({})
         for s in body:
             out.extend(self.stmt(s))
+        self.clamps.pop()
         return out
 
     def _with_prelude(self, build: Callable[[], list[m.Stmt]]) -> list[m.Stmt]:
@@ -291,6 +314,8 @@ class ScalarGen:
         name = self._tmp(n + "_") if n in self.builder.names else n
         self.builder.names.add(name)
         self.names[n] = m.Name(name)
+        if const:
+            self.fixed_names.add(name)
         return [m.VarDecl(name, m.Named(csl_type(v.dtype)), value, const=const)]
 
     def _compound(self, op: str, old: m.Expr, value: m.Expr, dtype: DType, node) -> m.Expr:
@@ -324,6 +349,7 @@ class ScalarGen:
         lo, hi = self.expr(s.lo), self.expr(s.hi)
         var = s.var if s.var not in self.builder.names else self._tmp(s.var + "_")
         self.builder.names.add(var)
+        self.fixed_names.add(var)
         saved = self.names.get(s.var)
         self.names[s.var] = m.Name(var)
         lo_f, hi_f = affine(s.lo), affine(s.hi)
