@@ -77,7 +77,7 @@ def test_build_prints_grid_memory_and_modelled_cycles(tmp_path: Path, capsys) ->
 
 
 def _files(example: str, params: dict, grid: tuple[int, int], arch: str = "wse2") -> dict:
-    program = kc.load(ROOT / "examples" / f"{example}.k")
+    program = kc.load(ROOT / "examples" / (example if "." in example else f"{example}.k"))
     return dict(kc.build(program, "csl", params=params, grid=grid, arch=arch).files)
 
 
@@ -93,6 +93,7 @@ def test_emitted_files_are_byte_identical_across_builds() -> None:
 GOLDEN_CASES = {
     "sobel": ("sobel", {"H": 20, "W": 18}, (3, 2)),
     "gemm": ("gemm", {"M": 64, "N": 64, "K": 64}, (2, 2)),
+    "pipeline": ("omp/pipeline.c", {"CH": 16}, (8, 1)),
 }
 
 

@@ -6,7 +6,8 @@ the halo exchange stages (setup plus one cycle per wavelet plus the hop), and th
 add their broadcast steps and reductions their chain along the row. It uses the same per-
 operation costs as the fabric simulator, so the two agree closely; tests/test_csl_cost.py pins
 the bounds on the examples (MODEL_BOUND, and LOOKUP_BOUND for lookups, whose scalar code is
-estimated from assumed trip counts: half the width of the table a data-dependent loop walks).
+estimated from assumed trip counts: half the width of the table a data-dependent loop walks;
+scalar task steps are estimated the same way, and their host round trips are not modelled).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def model(low: Lowered) -> Cost:
     from kernelc.backends.csl.contract import ContractionCode, contraction_cycles
     from kernelc.backends.csl.lookup import LookupCode, lookup_cycles
     from kernelc.backends.csl.stencil import MapCode
+    from kernelc.backends.csl.tasks import StepCode
 
     launch = machine.LAUNCH_CYCLES + (low.width - 1) + (low.height - 1)
     tasks = []
@@ -60,6 +62,8 @@ def model(low: Lowered) -> Cost:
             parts.update(contraction_cycles(code, low))
         elif isinstance(code, LookupCode):
             parts.update(lookup_cycles(code, low))
+        elif isinstance(code, StepCode):
+            parts["tasks"] = code.cycles
         tasks.append(TaskCost(code.launch, sum(parts.values()), parts))
     return Cost(tuple(tasks))
 

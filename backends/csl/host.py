@@ -14,6 +14,7 @@ import json
 from kernelc.backends.csl import machine
 from kernelc.backends.csl.lower import Lowered, Transfer
 from kernelc.backends.csl.reference import HELPERS, reference_source
+from kernelc.backends.csl.tasks import StepCode
 from kernelc.diagnostics import KernelcError
 from kernelc.graph import TaskGraph
 
@@ -98,10 +99,108 @@ def _banded(text: str, specs: list[dict]) -> str:
     return text
 
 
+# run.py's launch loop and output copies for scalar task graphs (tasks.py): after each step the
+# host gathers the regions each PE wrote and sends tensors later steps use back to every PE.
+_GATHERED_PIECES = (
+    (
+        """    for task in TASKS:
+        runner.launch(task, nonblock=False)
+    outputs = {}
+    for name, spec in OUTPUTS.items():
+""",
+        """    held = {}
+    for name, spec in HELD.items():
+        held[name] = np.zeros(spec["shape"], dtype=spec["dtype"])
+        if name in inputs:
+            held[name][...] = inputs[name]
+    for task in TASKS:
+        runner.launch(task, nonblock=False)
+        gather(runner, symbols, held, GATHER.get(task, []))
+        for name in RESEND.get(task, []):
+            spec = HELD[name]
+            data = to_pes(held[name], spec)
+            x0, y0, w, h = spec["rect"]
+            runner.memcpy_h2d(symbols[name], data.reshape(-1), x0, y0, w, h, data.shape[2],
+                              streaming=False, data_type=MemcpyDataType.MEMCPY_32BIT,
+                              order=MemcpyOrder.ROW_MAJOR, nonblock=False)
+    outputs = {name: held[name] for name in OUTPUTS if name in held}
+    for name, spec in OUTPUTS.items():
+        if name in held:
+            continue
+""",
+    ),
+    (
+        """    symbols = {name: runner.get_id(spec["symbol"]) for name, spec in specs.items()}
+""",
+        """    specs.update(HELD)
+    symbols = {name: runner.get_id(spec["symbol"]) for name, spec in specs.items()}
+""",
+    ),
+    (
+        """
+
+def main():
+""",
+        """
+
+def gather(runner, symbols, held, writes):
+    \"\"\"Copy each region a task wrote from the PE that ran it into the host's tensor.\"\"\"
+    for name, x, y, box in writes:
+        spec = HELD[name]
+        whole = np.zeros(int(np.prod(spec["shape"])), dtype=spec["dtype"])
+        runner.memcpy_d2h(whole, symbols[name], x, y, 1, 1, whole.size, streaming=False,
+                          data_type=MemcpyDataType.MEMCPY_32BIT, order=MemcpyOrder.ROW_MAJOR,
+                          nonblock=False)
+        index = tuple(slice(lo, hi) for lo, hi in box)
+        held[name][index] = whole.reshape(spec["shape"])[index]
+
+
+def main():
+""",
+    ),
+)
+
+
 def run_py(graph: TaskGraph, low: Lowered) -> str:
     inputs = {t.tensor: _spec(t, graph) for t in low.inputs}
     outputs = {t.tensor: _spec(t, graph) for t in low.outputs}
-    return _banded(_run_py(graph, low, inputs, outputs), [*inputs.values(), *outputs.values()])
+    text = _run_py(graph, low, inputs, outputs)
+    steps = [code for code in low.task_codes if isinstance(code, StepCode)]
+    if steps:
+        text = _gathered(text, graph, low, steps)
+    return _banded(text, [*inputs.values(), *outputs.values()])
+
+
+def _gathered(text: str, graph: TaskGraph, low: Lowered, steps: list[StepCode]) -> str:
+    held = sorted({g.tensor for code in steps for g in code.gathers})
+    rect = (0, 0, low.width, low.height)
+    specs = {
+        name: _spec(Transfer(name, low.symbols[name], low.layouts[name], rect), graph)
+        for name in held
+    }
+    gathers = {
+        code.launch: [[g.tensor, g.x, g.y, [list(b) for b in g.box]] for g in code.gathers]
+        for code in steps
+        if code.gathers
+    }
+    resend = {code.launch: code.resend for code in steps if code.resend}
+    tables = (
+        "# Scalar task steps: the tensors the host assembles (HELD), the regions each step's\n"
+        "# tasks wrote, read back from the PE that ran the task (GATHER: tensor, PE column, PE\n"
+        "# row, box), and the tensors a later step uses, sent back to every PE (RESEND).\n"
+        + _table("HELD", specs)
+        + _table("GATHER", gathers)
+        + _table("RESEND", resend)
+    )
+    anchor = "\ndef block_index(axis, x, y):"
+    if anchor not in text:
+        raise AssertionError(anchor)
+    text = text.replace(anchor, tables + anchor, 1)
+    for old, new in _GATHERED_PIECES:
+        if old not in text:
+            raise AssertionError(old)
+        text = text.replace(old, new, 1)
+    return text
 
 
 def _run_py(graph: TaskGraph, low: Lowered, inputs: dict, outputs: dict) -> str:
@@ -324,8 +423,12 @@ def readme(graph: TaskGraph, low: Lowered, report: list[str]) -> str:
         "## Tasks",
         "",
     ]
-    for task, code in zip(graph.tasks, low.task_codes, strict=True):
-        lines.append(f"- `{code.launch}` ({task.kernel.name}): {code.describe}.")
+    if any(isinstance(code, StepCode) for code in low.task_codes):
+        labels = [""] * len(low.task_codes)  # one launch per step, its kernels in the text
+    else:
+        labels = [f" ({task.kernel.name})" for task in graph.tasks]
+    for label, code in zip(labels, low.task_codes, strict=True):
+        lines.append(f"- `{code.launch}`{label}: {code.describe}.")
     lines += ["", "## How the work is placed", ""]
     for t in graph.tensors:
         lay = low.layouts[t.name]

@@ -51,13 +51,15 @@ class Lowered:
     data_bytes: int
     code_bytes: int
     arrays: dict[str, int] = field(default_factory=dict)
+    symbols: dict[str, str] = field(default_factory=dict)  # tensor -> its array on every PE
 
     @property
     def memory_bytes(self) -> int:
         return self.data_bytes + self.code_bytes
 
 
-def _kind(task: Task) -> str:
+def _kind(task: Task) -> str | None:
+    """The data-parallel lowering a task fits: map, contraction or lookup; None for none."""
     from kernelc.backends.csl.contract import contraction_shape
     from kernelc.backends.csl.lookup import lookup_shape
 
@@ -67,18 +69,20 @@ def _kind(task: Task) -> str:
         return "contraction"
     if lookup_shape(task) is not None:
         return "lookup"
-    raise Unsupported(
-        f"the csl backend cannot lower '{task.kernel.name}': it lowers data-parallel loop nests "
-        "(maps and stencils), matrix products (sum over k of a[i, k] * b[k, j]) and item-wise "
-        "lookups with a reduction (like examples/xs_lookup.k)",
-        task.span,
-    )
+    return None
+
+
+def scalar_culprit(graph: TaskGraph) -> Task | None:
+    """The first task no data-parallel lowering fits: then the graph runs as scalar tasks."""
+    return next((t for t in graph.tasks if _kind(t) is None), None)
 
 
 def plan(graph: TaskGraph, width: int, height: int, options: dict) -> dict[str, Layout]:
     """Placements of every tensor, decided consumers first."""
-    from kernelc.backends.csl import contract, lookup
+    from kernelc.backends.csl import contract, lookup, tasks
 
+    if scalar_culprit(graph) is not None:
+        return tasks.plan(graph)
     layouts: dict[str, Layout] = {}
     for task in reversed(graph.tasks):
         kind = _kind(task)
@@ -95,10 +99,11 @@ def lower(
     graph: TaskGraph, arch: machine.Arch, width: int, height: int, options: dict | None = None
 ) -> Lowered:
     """The CSL program of a task graph on a ``width`` x ``height`` rectangle."""
-    from kernelc.backends.csl import contract, lookup
+    from kernelc.backends.csl import contract, lookup, tasks
 
     options = dict(options or {})
     layouts = plan(graph, width, height, options)
+    scalar = scalar_culprit(graph) is not None
     b = Builder(arch, width, height, f"pe_{graph.name}.csl")
     b.names.update({"sys_mod", "math", "memcpy_params"})
     b.layout_param("width", "i16", width, "program rectangle (columns x rows of PEs)")
@@ -115,11 +120,13 @@ def lower(
             lay.local_size,
             f"{t.role} '{t.name}' {t.dtype}{list(t.shape)}: local block {shape} "
             f"(the largest block, with halo)",
-            export=t.role in ("input", "output"),
+            export=scalar or t.role in ("input", "output"),
         )
     shared = Shared()
     codes: list[object] = []
-    for index, task in enumerate(graph.tasks):
+    if scalar:
+        codes.extend(tasks.lower(graph, layouts, b, b.tensor_arrays))
+    for index, task in enumerate(() if scalar else graph.tasks):
         kind = _kind(task)
         if kind == "map":
             codes.append(lower_map(task, index, map_shape(task), graph, layouts, b, shared))
@@ -158,6 +165,7 @@ def lower(
         b.data_bytes,
         code,
         dict(b.arrays),
+        dict(b.tensor_arrays),
     )
 
 

@@ -159,7 +159,9 @@ def _range(lo: str, hi: str) -> _Group:
 
 
 def _line(lines: list[str], pad: str, prefix: str, d: Doc, suffix: str = "") -> None:
-    lines.extend(_render(pad + prefix, d, suffix, pad))
+    """One statement; an expression followed by more than a colon (``.astype(...)``) keeps its
+    grouping parentheses."""
+    lines.extend(_render(pad + prefix, d, suffix, pad, alone=suffix in ("", ":")))
 
 
 def _perfect_nest(task: Task) -> tuple[list[ir.For], tuple[ir.Stmt, ...]] | None:
@@ -172,10 +174,10 @@ def _perfect_nest(task: Task) -> tuple[list[ir.For], tuple[ir.Stmt, ...]] | None
     return None
 
 
-def _vectorised(task: Task, arrays: dict[str, str], lines: list[str]) -> None:
+def _vectorised(task: Task, arrays: dict[str, str], lines: list[str], scalars: dict) -> None:
     loops, body = _perfect_nest(task)
     sizes = task.size_env
-    names = {n: f"np.int32({v})" for n, v in sizes.items()}
+    names = {n: f"np.int32({v})" for n, v in sizes.items()} | scalars
     rank = len(loops)
     for k, lp in enumerate(loops):
         lo, hi = evaluate(lp.lo, sizes), evaluate(lp.hi, sizes)
@@ -197,11 +199,11 @@ def _vectorised(task: Task, arrays: dict[str, str], lines: list[str]) -> None:
             if s.op == "=":
                 _line(lines, "    ", f"{arr}[{index}] = ", value)
             else:
-                update = _operation((("", f"{arr}[{index}]"), (f" {s.op[:-1]} ", value)))
+                update = _compound(s.op, f"{arr}[{index}]", value, s.value.dtype)
                 _line(lines, "    ", f"{arr}[{index}] = ", update, f".astype({arr}.dtype)")
 
 
-def _value(e: ir.Expr, expr: _Expr, lines: list[str], grid: str) -> Doc:
+def _value(e: ir.Expr, expr: _Expr, lines: list[str], grid: str, pad: str = "    ") -> Doc:
     """An expression, with each ``sum`` accumulated in a loop first (left to right, as the
     reference interpreter adds)."""
     reduces = [n for n in ir.walk(e) if isinstance(n, ir.Reduce)]
@@ -211,19 +213,33 @@ def _value(e: ir.Expr, expr: _Expr, lines: list[str], grid: str) -> Doc:
         raise NotImplementedError("nested reductions")
     acc = f"acc_{e.var}"
     lines.append(
-        f"    {acc} = np.zeros(np.broadcast({grid}).shape, dtype={NP[e.dtype]})"
+        f"{pad}{acc} = np.zeros(np.broadcast({grid}).shape, dtype={NP[e.dtype]})"
         if grid
-        else f"    {acc} = {NP[e.dtype]}(0)"
+        else f"{pad}{acc} = {NP[e.dtype]}(0)"
     )
-    _line(lines, "    ", f"for i_{e.var} in ", _range(expr.bound(e.lo), expr.bound(e.hi)), ":")
+    _line(lines, pad, f"for i_{e.var} in ", _range(expr.bound(e.lo), expr.bound(e.hi)), ":")
     inner = _Expr({**expr.names, e.var: f"np.int32(i_{e.var})"}, expr.arrays, expr.sizes)
     total = _operation((("", acc), (" + ", inner(e.body))))
-    _line(lines, "        ", f"{acc} = ", total, f".astype({NP[e.dtype]})")
+    _line(lines, pad + "    ", f"{acc} = ", total, f".astype({NP[e.dtype]})")
     return acc
 
 
-def _scalar(task: Task, arrays: dict[str, str], lines: list[str]) -> None:
-    names = {n: f"np.int32({v})" for n, v in task.size_env.items()}
+def _compound(op: str, old: str, value: Doc, dtype: DType) -> Doc:
+    """The new value of ``old op= value`` with the language's semantics."""
+    if op == "=":
+        return value
+    base = op[:-1]
+    if base in ("max", "min"):
+        return _group(f"np.f{base}(", (old, value), ")")
+    if base in ("/", "%") and dtype.is_int:
+        return _group(f"_int_{'div' if base == '/' else 'rem'}(", (old, value), ")")
+    if base == "%":
+        return _group("np.fmod(", (old, value), ")")
+    return _operation((("", old), (f" {base} ", value)))
+
+
+def _scalar(task: Task, arrays: dict[str, str], lines: list[str], scalars: dict) -> None:
+    names = {n: f"np.int32({v})" for n, v in task.size_env.items()} | scalars
     expr = _Expr(names, arrays, task.size_env)
     _block(task.kernel.body, expr, lines, "    ")
 
@@ -238,41 +254,23 @@ def _block(body, expr: _Expr, lines: list[str], pad: str) -> None:
                 expr.names[v] = f"v_{v}"
                 _block(inner, expr, lines, pad + "    ")
             case ir.Let(name=n, value=v) | ir.VarDecl(name=n, value=v):
-                _line(lines, pad, f"v_{n} = ", expr(v))
+                _line(lines, pad, f"v_{n} = ", _value(v, expr, lines, "", pad))
                 expr.names[n] = f"v_{n}"
             case ir.Assign(name=n, op=op, value=v):
                 name = expr.names[n]
-                value = (
-                    expr(v) if op == "=" else _operation((("", name), (f" {op[:-1]} ", expr(v))))
-                )
-                _line(lines, pad, f"{name} = ", value)
+                value = _value(v, expr, lines, "", pad)
+                _line(lines, pad, f"{name} = ", _compound(op, name, value, v.dtype))
             case ir.Store(tensor=t, indices=idx, op=op, value=v):
                 arr = expr.arrays[t]
+                value = _value(v, expr, lines, "", pad)
                 index = ", ".join(_flat(expr(i)) for i in idx)
                 inside = tuple(
                     f"0 <= {_flat(expr(i))} < {arr}.shape[{d}]" for d, i in enumerate(idx)
                 )
-                _line(
-                    lines,
-                    pad,
-                    "if ",
-                    replace(_group("(", inside, ")", " and "), grouping=True),
-                    ":",
-                )
-                target = f"{arr}[{index}] = "
-                if op == "=":
-                    _line(lines, pad + "    ", target, expr(v))
-                elif op in ("max=", "min="):
-                    fn = "np.fmax" if op == "max=" else "np.fmin"
-                    _line(
-                        lines,
-                        pad + "    ",
-                        target,
-                        _group(f"{fn}(", (f"{arr}[{index}]", expr(v)), ")"),
-                    )
-                else:
-                    update = _operation((("", f"{arr}[{index}]"), (f" {op[:-1]} ", expr(v))))
-                    _line(lines, pad + "    ", target, update)
+                condition = replace(_group("(", inside, ")", " and "), grouping=True)
+                _line(lines, pad, "if ", condition, ":")
+                update = _compound(op, f"{arr}[{index}]", value, v.dtype)
+                _line(lines, pad + "    ", f"{arr}[{index}] = ", update)
             case ir.If(cond=c, then=then, orelse=orelse):
                 _line(lines, pad, "if ", expr(c), ":")
                 _block(then, expr, lines, pad + "    ")
@@ -283,6 +281,34 @@ def _block(body, expr: _Expr, lines: list[str], pad: str) -> None:
                     lines.append(f"{pad}    pass")
             case _:
                 raise NotImplementedError(type(s).__name__)
+
+
+def _bindings(task: Task, graph: TaskGraph, lines: list[str]) -> tuple[dict, dict]:
+    """The NumPy names of a task's tensor parameters (views of the regions it was given) and
+    the literals of its scalar parameters."""
+    arrays, scalars = {}, {}
+    for b in task.bindings:
+        param = task.kernel.param(b.param)
+        if b.region is not None:
+            whole = b.region.box == tuple((0, n) for n in graph.tensor(b.region.tensor).shape)
+            if whole and all(b.region.keep):
+                arrays[b.param] = f"t_{b.region.tensor}"
+                continue
+            view = ", ".join(
+                f"{lo}:{hi}" if keep else str(lo)
+                for (lo, hi), keep in zip(b.region.box, b.region.keep, strict=True)
+            )
+            arrays[b.param] = f"r_{b.param}"
+            lines.append(f"    r_{b.param} = t_{b.region.tensor}[{view}]")
+            continue
+        value = b.constant
+        if b.scalar is not None:
+            default = next(s for s in graph.scalars if s.name == b.scalar).default
+            if default is None:
+                raise NotImplementedError("a scalar given at run time")
+            value = default.value
+        scalars[b.param] = f"{NP[param.dtype]}({value!r})"
+    return arrays, scalars
 
 
 def reference_source(graph: TaskGraph) -> str | None:
@@ -298,15 +324,12 @@ def reference_source(graph: TaskGraph) -> str | None:
             lines.append(f"    t_{t.name} = np.zeros({t.shape!r}, dtype={NP[t.dtype]})")
     try:
         for task in graph.tasks:
-            arrays = {}
-            for b in task.bindings:
-                if b.region is not None:
-                    arrays[b.param] = f"t_{b.region.tensor}"
             lines.append(f"    # task {task.name} ({task.kernel.name})")
+            arrays, scalars = _bindings(task, graph, lines)
             if _perfect_nest(task) is not None:
-                _vectorised(task, arrays, lines)
+                _vectorised(task, arrays, lines, scalars)
             else:
-                _scalar(task, arrays, lines)
+                _scalar(task, arrays, lines, scalars)
     except NotImplementedError:
         return None
     outs = ", ".join(f"{t.name!r}: t_{t.name}" for t in graph.outputs)

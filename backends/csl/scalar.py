@@ -169,11 +169,16 @@ class ScalarGen:
         self.prelude.append(m.VarDecl(acc, m.Named(csl_type(e.dtype)), fconst(0, e.dtype)))
         saved = self.names.get(e.var)
         self.names[e.var] = m.Name(var)
+        self.fixed_names.add(var)
+        known = self._loop_range(e.lo, e.hi)
+        if known is not None:
+            self.ranges[e.var] = known
         outer = self.prelude
         self.prelude = []
         self.clamps.append({})
         body = self.expr(e.body)
         self.clamps.pop()
+        self.ranges.pop(e.var, None)
         inner = [*self.prelude, m.Assign(m.Name(acc), "=", m.Binary("+", m.Name(acc), body))]
         self.prelude = outer
         if saved is None:
@@ -339,9 +344,19 @@ class ScalarGen:
             stmt = m.If(place.guard, (stmt,))
         return [stmt]
 
-    def _for(self, s: ir.For) -> list[m.Stmt]:
+    def _loop_range(self, lo: ir.Expr, hi: ir.Expr) -> tuple[int, int] | None:
+        """The values a loop index ``lo .. hi`` can take, where the bounds are known."""
         from kernelc.affine import affine, bounds
 
+        lo_f, hi_f = affine(lo), affine(hi)
+        if lo_f is None or hi_f is None:
+            return None
+        a, b = bounds(lo_f, self.ranges), bounds(hi_f, self.ranges)
+        if a is None or b is None:
+            return None
+        return (a[0][0], b[0][1] - 1)
+
+    def _for(self, s: ir.For) -> list[m.Stmt]:
         if self.vectorise is not None and s.parallel:
             vector = self.vectorise(s)
             if vector is not None:
@@ -352,11 +367,9 @@ class ScalarGen:
         self.fixed_names.add(var)
         saved = self.names.get(s.var)
         self.names[s.var] = m.Name(var)
-        lo_f, hi_f = affine(s.lo), affine(s.hi)
-        if lo_f is not None and hi_f is not None:
-            a, b = bounds(lo_f, self.ranges), bounds(hi_f, self.ranges)
-            if a is not None and b is not None:
-                self.ranges[s.var] = (a[0][0], b[0][1] - 1)
+        known = self._loop_range(s.lo, s.hi)
+        if known is not None:
+            self.ranges[s.var] = known
         body = tuple(self.block(s.body))
         self.ranges.pop(s.var, None)
         if saved is None:

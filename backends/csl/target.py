@@ -223,9 +223,20 @@ def _squareness(graph: TaskGraph, w: int, h: int) -> float:
 
 def choose_grid(graph: TaskGraph, arch: machine.Arch) -> Lowered:
     """The smallest PE count whose plan fits; among its shapes the squarest blocks."""
+    from kernelc.backends.csl import tasks
     from kernelc.backends.csl.lookup import fewest_pes, lookup_shape
+    from kernelc.backends.csl.lower import scalar_culprit
 
     mw, mh = arch.max_program
+    culprit = scalar_culprit(graph)
+    if culprit is not None:
+        # scalar tasks: a PE per task of the widest step, every tensor whole on each PE
+        count = min(tasks.widest_step(graph), mw * mh)
+        w = min(count, mw)
+        low = lower(graph, arch, w, -(-count // w))
+        if low.memory_bytes > arch.pe_memory:
+            raise tasks.too_big(graph, arch, culprit)
+        return low
     total = sum(t.nbytes for t in graph.tensors)
     room = arch.pe_memory - machine.CODE_BASE_BYTES
     first = max(1, total // room)

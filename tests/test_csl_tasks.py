@@ -1,0 +1,161 @@
+"""Task-parallel graphs on the csl target (backends/csl/tasks.py): every task instance as scalar
+CSL on a PE of its own, one launch per step, the host gathering what each PE wrote."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import kernelc as kc
+from kernelc.backends.csl.cost import LOOKUP_BOUND
+from kernelc.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+PIPELINE = ROOT / "examples" / "omp" / "pipeline.c"
+
+# Two steps whose second step reads, on other PEs, what the first wrote: t's halves are written
+# by two PEs, then each half is read by the PE that did not write it. The second step also writes
+# only part of its region (odd elements), so the gathered tensor must keep the rest.
+CHAIN = """
+size N = 7;
+
+kernel scale(v: f32[N], k: f32) -> w: f32[N] {
+  var acc: f32 = 0.0;
+  for i in 0 .. N {
+    acc = acc * 0.5 + v[i] * k;
+    w[i] = acc;
+  }
+}
+
+kernel odd_prefix(v: f32[N]) -> s: f32[N] {
+  var acc: f32 = 0.0;
+  for i in 0 .. N {
+    acc += v[(i + 3) % N];
+    if i % 2 == 1 {
+      s[i] = acc;
+    }
+  }
+}
+
+graph chain(x: f32[2 * N]) -> y: f32[2 * N] {
+  let t: f32[2 * N];
+  t[0:N] = scale(x[0:N], 2.0);
+  t[N:2 * N] = scale(x[N:2 * N], 3.0);
+  y[0:N] = odd_prefix(t[N:2 * N]);
+  y[N:2 * N] = odd_prefix(t[0:N]);
+}
+"""
+
+
+def _pipeline_inputs(seed: int = 1) -> dict[str, np.ndarray]:
+    return {"v1": np.random.default_rng(seed).standard_normal(64).astype(np.float32)}
+
+
+def test_pipeline_runs_one_step_of_eight_instances_on_eight_pes() -> None:
+    program = kc.load(PIPELINE)
+    art = kc.build(program, "csl")
+    pe = art.files["pe_pipeline.csl"]
+    assert art.manifest["grid"] == [8, 1]
+    # two kernels, one function each, called by eight instances from one launched step
+    assert pe.count("fn t_pipeline_task") == 2
+    assert pe.count("t_pipeline_task1(") == 1 + 4 and pe.count("t_pipeline_task2(") == 1 + 4
+    assert "fn f_step0()" in pe and "fn f_step1()" not in pe
+    assert "if (slot == 7)" in pe
+    result = kc.run_with_stats(program, "csl", _pipeline_inputs())
+    want = kc.interpret(program, _pipeline_inputs())
+    for name, value in want.items():
+        np.testing.assert_array_equal(result.outputs[name], value, err_msg=name)
+    assert result.stats["grid"] == "8x1"
+
+
+def test_emitted_run_py_gathers_and_checks_against_numpy(tmp_path: Path) -> None:
+    art = kc.build(kc.load(PIPELINE), "csl")
+    folder = art.write(tmp_path / "pipeline")
+    run_py = (folder / "run.py").read_text()
+    assert "GATHER = {" in run_py and '"f_step0"' in run_py
+    env_path = f"{Path(sys.executable).parent}"
+    done = subprocess.run(
+        ["bash", str(folder / "commands.sh")],
+        capture_output=True,
+        text=True,
+        env={"PATH": env_path + ":/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "SUCCESS: outputs match the NumPy reference" in done.stdout
+
+
+@settings(deadline=None, max_examples=10)
+@given(
+    n=st.integers(1, 9),
+    grid=st.sampled_from([None, (1, 1), (2, 1), (1, 3)]),
+    seed=st.integers(0, 2**16),
+)
+def test_steps_that_read_other_pes_writes_match_the_interpreter(n, grid, seed) -> None:
+    program = kc.loads(CHAIN, "chain.k", params={"N": n})
+    x = np.random.default_rng(seed).uniform(-1, 1, 2 * n).astype(np.float32)
+    options = {} if grid is None else {"grid": grid}
+    got = kc.run(program, "csl", {"x": x}, **options)["y"]
+    np.testing.assert_array_equal(got, kc.interpret(program, {"x": x})["y"])
+
+
+def test_a_tensor_a_later_step_reads_is_sent_back_to_every_pe() -> None:
+    art = kc.build(kc.loads(CHAIN, "chain.k"), "csl")
+    run_py = art.files["run.py"]
+    assert 'RESEND = {\n "f_step0": [\n  "t"\n ]\n}' in run_py
+    assert art.manifest["grid"] == [2, 1]
+
+
+def test_more_tasks_than_pes_take_turns() -> None:
+    program = kc.load(PIPELINE)
+    pe = kc.build(program, "csl", grid=(3, 1)).files["pe_pipeline.csl"]
+    assert "if (slot == 2)" in pe and "if (slot == 3)" not in pe
+    got = kc.run(program, "csl", _pipeline_inputs(5), grid=(3, 1))
+    want = kc.interpret(program, _pipeline_inputs(5))
+    for name, value in want.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+def test_scalar_parameters_are_build_time_values(capsys) -> None:
+    program = kc.loads(CHAIN, "chain.k", params={"N": 4})
+    x = np.linspace(-1, 1, 8, dtype=np.float32)
+    pe = kc.build(program, "csl").files["pe_chain.csl"]
+    # each instance passes its regions' offsets and its k to the kernel's one function
+    assert "t_scale(0, 2.0, 0);" in pe and "t_scale(4, 3.0, 4);" in pe
+    np.testing.assert_array_equal(
+        kc.run(program, "csl", {"x": x})["y"], kc.interpret(program, {"x": x})["y"]
+    )
+
+
+def test_modelled_cycles_are_near_the_simulated_ones() -> None:
+    for program, inputs in (
+        (kc.load(PIPELINE), _pipeline_inputs()),
+        (kc.loads(CHAIN, "chain.k"), {"x": np.ones(14, np.float32)}),
+    ):
+        stats = kc.run_with_stats(program, "csl", inputs).stats
+        simulated = stats["simulated_kernel_cycles"]
+        assert abs(stats["modelled_cycles"] - simulated) <= LOOKUP_BOUND * simulated, stats
+
+
+def test_tensors_too_big_for_one_pe_are_a_located_error(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "big.k"
+    source.write_text(CHAIN.replace("size N = 7;", "size N = 9000;"))
+    assert main(["build", str(source), "--target", "csl", "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "runs on csl as scalar tasks ('scale' is no data-parallel loop nest" in err
+    assert "bytes of tensors, more than the 49,152 bytes of a PE" in err
+    assert err.startswith(f"{source}:") and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["pipeline_task1", "pipeline_task2"])
+def test_each_instance_is_commented_with_its_regions(name: str) -> None:
+    pe = kc.build(kc.load(PIPELINE), "csl").files["pe_pipeline.csl"]
+    assert f"// task {name}_0: reads v1[0:16]; writes " in pe or name == "pipeline_task2"
+    assert "// task pipeline_task2_7: reads v1[48:64]; writes peaks[3:4]" in pe
