@@ -38,6 +38,33 @@ kernel loops(a: f32[N], k: i32[N]) -> y: f32[N] {
 """
 
 
+COMPOUND = """
+kernel compound(a: f32[N], k: i32[N]) -> (y: f32[N], z: i32[N]) {
+  for i in 0 .. N {
+    y[i] += a[i] * 0.5;
+    z[i] += k[i] / 3;
+  }
+  for i in 0 .. N {
+    var q: i32 = k[i] + 100;
+    q /= k[(i + 1) % N] - 2;
+    q = q % 7;
+    z[i] max= q;
+    y[i] min= sum(j in 0 .. i) a[j];
+  }
+}
+"""
+
+
+VECTOR = """
+kernel vector(a: f32[N], k: i32[N]) -> (y: f32[N], z: i32[N]) {
+  for i in 0 .. N {
+    y[i] += a[i] * 0.5;
+    z[i] += k[i] / 3 - k[(i + 2) % N] % 5;
+  }
+}
+"""
+
+
 def _reference_of(text: str, n: int):
     graph = kc.loads(text, "t.k", params={"N": n}).graph()
     source = reference.reference_source(graph)
@@ -56,7 +83,11 @@ def _inputs(text: str, n: int, seed: int) -> dict[str, np.ndarray]:
     return inputs
 
 
-@pytest.mark.parametrize("text", [DEEP, LOOPS], ids=["deep-expressions", "scalar-loops"])
+@pytest.mark.parametrize(
+    "text",
+    [DEEP, LOOPS, COMPOUND, VECTOR],
+    ids=["deep-expressions", "scalar-loops", "compound-stores", "vectorised-updates"],
+)
 def test_reference_lines_fit_and_compute_what_the_interpreter_computes(text: str) -> None:
     source, run = _reference_of(text, 23)
     assert max(len(line) for line in source.splitlines()) <= reference.WIDTH
