@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,10 +37,21 @@ _modules: OrderedDict[str, Loaded] = OrderedDict()
 compiles = 0  # how many modules were compiled since import (tests check that a hit compiles none)
 
 
+# digests of live graphs by identity: a bound graph is immutable and Program hands the same one
+# to every run at the same sizes, so its (costly) representation is digested once
+_digests: dict[int, tuple[weakref.ref, str]] = {}
+
+
 def key(graph: TaskGraph) -> str:
+    known = _digests.get(id(graph))
+    if known is not None and known[0]() is graph:
+        return known[1]
     m = host()
     text = "\n".join([m.triple, m.cpu, m.features, repr(graph)])
-    return hashlib.sha256(text.encode()).hexdigest()
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    ident = id(graph)
+    _digests[ident] = (weakref.ref(graph, lambda _ref: _digests.pop(ident, None)), digest)
+    return digest
 
 
 def lookup(
