@@ -7,8 +7,8 @@ returning new nodes, never by mutation, so any stage of a program can be kept an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 from kernelc.diagnostics import Span
 from kernelc.types import DType
@@ -370,6 +370,38 @@ def walk(node: Expr | Stmt | Slice) -> Iterator[Expr | Stmt | Slice]:
 def walk_body(body: tuple[Stmt, ...]) -> Iterator[Expr | Stmt | Slice]:
     for stmt in body:
         yield from walk(stmt)
+
+
+Rewrite = Callable[[tuple[Stmt, ...], int], tuple[tuple[Stmt, ...], int] | None]
+
+
+def rewrite_blocks(body: tuple[Stmt, ...], rewrite: Rewrite) -> tuple[Stmt, ...]:
+    """``body`` with ``rewrite`` tried at every statement of every block, nested ones included.
+
+    ``rewrite(block, i)`` returns the statements that replace ``block[i:i + n]`` and ``n``, or
+    None to keep ``block[i]`` (whose own blocks are then rewritten in turn).
+    """
+    out: list[Stmt] = []
+    i = 0
+    while i < len(body):
+        found = rewrite(body, i)
+        if found is not None:
+            stmts, used = found
+            out.extend(stmts)
+            i += used
+            continue
+        stmt = body[i]
+        if isinstance(stmt, For):
+            stmt = replace(stmt, body=rewrite_blocks(stmt.body, rewrite))
+        elif isinstance(stmt, If):
+            stmt = replace(
+                stmt,
+                then=rewrite_blocks(stmt.then, rewrite),
+                orelse=rewrite_blocks(stmt.orelse, rewrite),
+            )
+        out.append(stmt)
+        i += 1
+    return tuple(out)
 
 
 def extent(expr: Expr) -> Span:

@@ -21,36 +21,19 @@ from kernelc import ir
 
 def raise_accumulators(kernel: ir.Kernel) -> ir.Kernel:
     """The kernel with every zero-initialised accumulator loop turned into a ``sum``."""
-    return replace(kernel, body=_block(kernel.body, kernel.body))
+    whole = kernel.body
 
-
-def _block(body: tuple[ir.Stmt, ...], whole: tuple[ir.Stmt, ...]) -> tuple[ir.Stmt, ...]:
-    out: list[ir.Stmt] = []
-    i = 0
-    while i < len(body):
+    def rewrite(body: tuple[ir.Stmt, ...], i: int):
         reduction = _accumulation(body, i, whole)
         if reduction is None:
-            out.append(_inner(body[i], whole))
-            i += 1
-            continue
+            return None
         decl, total = reduction
         following = body[i + 2] if i + 2 < len(body) else None
         if _stores_only(following, decl.name) and _uses(whole, decl.name) == 1:
-            out.append(replace(following, value=total))
-            i += 3
-        else:
-            out.append(ir.Let(name=decl.name, value=total, span=decl.span, declared=decl.declared))
-            i += 2
-    return tuple(out)
+            return (replace(following, value=total),), 3
+        return (ir.Let(name=decl.name, value=total, span=decl.span, declared=decl.declared),), 2
 
-
-def _inner(stmt: ir.Stmt, whole: tuple[ir.Stmt, ...]) -> ir.Stmt:
-    match stmt:
-        case ir.For():
-            return replace(stmt, body=_block(stmt.body, whole))
-        case ir.If():
-            return replace(stmt, then=_block(stmt.then, whole), orelse=_block(stmt.orelse, whole))
-    return stmt
+    return replace(kernel, body=ir.rewrite_blocks(whole, rewrite))
 
 
 def _accumulation(body, i: int, whole) -> tuple[ir.VarDecl, ir.Reduce] | None:

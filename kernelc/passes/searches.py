@@ -46,7 +46,12 @@ def raise_searches(kernel: ir.Kernel, sizes: Mapping[str, int]) -> ir.Kernel:
         if not p.is_scalar and None not in extents:
             rows[p.name] = tuple(extents)
     context = _Context(kernel.body, rows, sizes)
-    body = _block(kernel.body, context)
+
+    def rewrite(body: tuple[ir.Stmt, ...], i: int):
+        found = _search_at(body, i, context)
+        return None if found is None else ((found[0],), found[1])
+
+    body = ir.rewrite_blocks(kernel.body, rewrite)
     return kernel if body == kernel.body else replace(kernel, body=body)
 
 
@@ -55,32 +60,6 @@ class _Context:
     whole: tuple[ir.Stmt, ...]  # the kernel body, to count uses of names
     extents: Mapping[str, tuple[int, ...]]  # tensor parameter -> shape
     sizes: Mapping[str, int]
-
-
-def _block(body: tuple[ir.Stmt, ...], context: _Context) -> tuple[ir.Stmt, ...]:
-    out: list[ir.Stmt] = []
-    i = 0
-    while i < len(body):
-        found = _search_at(body, i, context)
-        if found is None:
-            out.append(_inner(body[i], context))
-            i += 1
-        else:
-            stmt, used = found
-            out.append(stmt)
-            i += used
-    return tuple(out)
-
-
-def _inner(stmt: ir.Stmt, context: _Context) -> ir.Stmt:
-    match stmt:
-        case ir.For():
-            return replace(stmt, body=_block(stmt.body, context))
-        case ir.If():
-            return replace(
-                stmt, then=_block(stmt.then, context), orelse=_block(stmt.orelse, context)
-            )
-    return stmt
 
 
 def _search_at(body, i: int, context: _Context) -> tuple[ir.Stmt, int] | None:
