@@ -97,7 +97,7 @@ def lower(
 ) -> list[StepCode]:
     slot = b.pe_param(
         "slot",
-        "i16",
+        "i32",
         m.add(m.Name("x"), m.mul(m.Name("y"), m.Name("width"))),
         "this PE's place in row-major order: the k-th task of a step runs where slot = k % PEs",
     )
