@@ -15,7 +15,7 @@ from kernelc.backends.csl import machine
 from kernelc.backends.csl.lower import Lowered, Transfer
 from kernelc.backends.csl.reference import HELPERS, reference_source
 from kernelc.backends.csl.tasks import StepCode
-from kernelc.diagnostics import KernelcError
+from kernelc.diagnostics import Unsupported
 from kernelc.graph import TaskGraph
 
 NUMPY = {"f32": "float32", "i32": "int32", "u32": "uint32"}
@@ -24,7 +24,7 @@ NUMPY = {"f32": "float32", "i32": "int32", "u32": "uint32"}
 def _spec(t: Transfer, graph: TaskGraph) -> dict:
     decl = graph.tensor(t.tensor)
     if str(decl.dtype) not in NUMPY:
-        raise KernelcError(
+        raise Unsupported(
             f"'{t.tensor}' is {decl.dtype}; the csl backend moves 32-bit tensors (f32, i32, "
             "u32) between host and device",
             decl.span,

@@ -161,6 +161,8 @@ class ScalarGen:
             return m.call(m.member("math", f"{fn}_f32"), args[0])
         if fn in ("min", "max", "abs"):
             return m.call(self.helper(f"kc_{fn}_{csl_type(t)}", t), *args)
+        if fn == "floor" and t == DType.F32:
+            return m.call(self.helper("kc_floor_f32", t), args[0])
         raise unsupported(f"the intrinsic {fn}", e)
 
     def _reduce(self, e: ir.Reduce) -> m.Expr:
@@ -428,10 +430,40 @@ def _helper(name: str, dtype: DType) -> m.FnDecl:
         body.append(m.Return(m.IfExpr(m.Binary(better, a, b), a, b)))
         return _fn(name, [("a", t), ("b", t)], t, body)
     if kind == "abs":
-        zero = m.Float(0.0) if dtype.is_float else m.Int(0)
-        return _fn(
-            name, [("x", t)], t, [m.Return(m.IfExpr(m.Binary("<", x, zero), m.Unary("-", x), x))]
-        )
+        if dtype.is_float:
+            # 0.0 - x rather than -x so that abs(-0.0) is +0.0, as the language defines
+            flip = m.Binary("<=", x, m.Float(0.0))
+            return _fn(
+                name,
+                [("x", t)],
+                t,
+                [m.Return(m.IfExpr(flip, m.Binary("-", m.Float(0.0), x), x))],
+            )
+        flip = m.Binary("<", x, m.Int(0))
+        return _fn(name, [("x", t)], t, [m.Return(m.IfExpr(flip, m.Unary("-", x), x))])
+    if kind == "floor":
+        whole = m.builtin("as", m.Name(t), m.builtin("as", m.Name("i32"), x))
+        big = float(2**23)
+        body = [
+            m.Comment("floor, exact: from 2^23 up every f32 is whole; NaN and -0.0 come back"),
+            m.If(
+                m.Unary(
+                    "!",
+                    m.Binary("and", m.Binary(">", x, m.lit(-big)), m.Binary("<", x, m.Float(big))),
+                ),
+                (m.Return(x),),
+            ),
+            m.VarDecl("t", m.Named(t), whole, const=True),
+            m.If(m.Binary("==", m.Name("t"), x), (m.Return(x),)),
+            m.Return(
+                m.IfExpr(
+                    m.Binary(">", m.Name("t"), x),
+                    m.Binary("-", m.Name("t"), m.Float(1.0)),
+                    m.Name("t"),
+                )
+            ),
+        ]
+        return _fn(name, [("x", t)], t, body)
     if kind == "clamp":
         lo, hi = m.Name("lo"), m.Name("hi")
         body = [

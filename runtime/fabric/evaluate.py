@@ -124,10 +124,12 @@ def _div(a, b):
             return q if (a >= 0) == (b >= 0) else -q
         if np.any(np.asarray(b) == 0):
             raise FabricError("integer division by zero")
-        q = np.abs(a) // np.abs(b)
-        return np.where((np.asarray(a) >= 0) == (np.asarray(b) >= 0), q, -q).astype(
-            np.result_type(a, b)
-        )[()]
+        # in 64 bits: |INT_MIN| does not fit the operands' own type; the quotient is then
+        # wrapped back into it (INT_MIN / -1 wraps to INT_MIN, as two's complement does)
+        wide_a, wide_b = np.asarray(a).astype(np.int64), np.asarray(b).astype(np.int64)
+        q = np.abs(wide_a) // np.abs(wide_b)
+        q = np.where((wide_a >= 0) == (wide_b >= 0), q, -q)
+        return q.astype(np.result_type(a, b))[()]
     return np.divide(a, b) if not (isinstance(a, float) and isinstance(b, float)) else a / b
 
 
