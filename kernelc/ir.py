@@ -372,6 +372,24 @@ def walk_body(body: tuple[Stmt, ...]) -> Iterator[Expr | Stmt | Slice]:
         yield from walk(stmt)
 
 
+def transform(node, fn: Callable[[object], object]):
+    """``node`` (an IR node or a tuple of them) rebuilt bottom-up with ``fn`` applied to every
+    node, children first; nodes ``fn`` returns unchanged are shared, not copied."""
+    if isinstance(node, tuple):
+        items = tuple(transform(x, fn) for x in node)
+        return node if all(a is b for a, b in zip(items, node, strict=True)) else items
+    if not hasattr(node, "__dataclass_fields__"):
+        return node
+    changes = {}
+    for name in node.__dataclass_fields__:
+        value = getattr(node, name)
+        if isinstance(value, tuple) or hasattr(value, "__dataclass_fields__"):
+            new = transform(value, fn)
+            if new is not value:
+                changes[name] = new
+    return fn(replace(node, **changes) if changes else node)
+
+
 Rewrite = Callable[[tuple[Stmt, ...], int], tuple[tuple[Stmt, ...], int] | None]
 
 

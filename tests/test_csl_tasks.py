@@ -159,3 +159,23 @@ def test_each_instance_is_commented_with_its_regions(name: str) -> None:
     pe = kc.build(kc.load(PIPELINE), "csl").files["pe_pipeline.csl"]
     assert f"// task {name}_0: reads v1[0:16]; writes " in pe or name == "pipeline_task2"
     assert "// task pipeline_task2_7: reads v1[48:64]; writes peaks[3:4]" in pe
+
+
+SCALED = (
+    "kernel k(a: f32[N], s: f32{default}) -> b: f32[N] {{ for i in 0 .. N {{ b[i] = a[i] * s; }} }}"
+)
+
+
+def test_data_parallel_kernels_take_scalar_parameters_as_build_time_values() -> None:
+    program = kc.loads(SCALED.format(default=" = 2.0"), "t.k", params={"N": 10, "s": 3.0})
+    a = np.arange(10, dtype=np.float32)
+    art = kc.build(program, "csl", grid=(2, 1))
+    assert "@fmuls" in art.files["pe_k.csl"]  # still a vectorised map, the constant folded in
+    np.testing.assert_array_equal(kc.run(program, "csl", {"a": a}, grid=(2, 1))["b"], a * 3)
+
+
+def test_a_scalar_given_only_at_run_time_is_unsupported() -> None:
+    program = kc.loads(SCALED.format(default=""), "t.k", params={"N": 4})
+    a = np.ones(4, np.float32)
+    with pytest.raises(kc.Unsupported, match="scalar parameters at build time; give 's' a value"):
+        kc.run(program, "csl", {"a": a, "s": np.float32(2.0)})

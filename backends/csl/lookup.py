@@ -462,23 +462,14 @@ def _descend(s: ir.Stmt, shape: LookupShape, extent: int, site: BandSite | None)
 
 def _rewrite(node, shape: LookupShape):
     """Table accesses use the clamped key."""
-    if isinstance(node, ir.Load | ir.Search) and node.tensor in shape.tables:
-        first = ir.Name(name=KEY, span=node.indices[0].span, dtype=DType.I32)
-        node = replace(node, indices=(first, *node.indices[1:]))
-    if isinstance(node, tuple):
-        return tuple(_rewrite(x, shape) for x in node)
-    if hasattr(node, "__dataclass_fields__") and not isinstance(node, ir.Const | ir.Name):
-        changes = {}
-        for f in node.__dataclass_fields__:
-            if f == "span":
-                continue
-            value = getattr(node, f)
-            if isinstance(value, tuple) or hasattr(value, "__dataclass_fields__"):
-                new = _rewrite(value, shape)
-                if new is not value:
-                    changes[f] = new
-        return replace(node, **changes) if changes else node
-    return node
+
+    def keyed(n):
+        if isinstance(n, ir.Load | ir.Search) and n.tensor in shape.tables:
+            first = ir.Name(name=KEY, span=n.indices[0].span, dtype=DType.I32)
+            return replace(n, indices=(first, *n.indices[1:]))
+        return n
+
+    return ir.transform(node, keyed)
 
 
 # ------------------------------------------------------------------------------- lower

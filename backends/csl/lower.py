@@ -10,8 +10,9 @@ coordinates, so sizes that do not divide the grid cost no extra code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from kernelc import ir
 from kernelc.backends.csl import machine
 from kernelc.backends.csl import model as m
 from kernelc.backends.csl.builder import Builder, layout_helpers
@@ -75,6 +76,41 @@ def _kind(task: Task) -> str | None:
 def scalar_culprit(graph: TaskGraph) -> Task | None:
     """The first task no data-parallel lowering fits: then the graph runs as scalar tasks."""
     return next((t for t in graph.tasks if _kind(t) is None), None)
+
+
+def constant_scalars(graph: TaskGraph) -> TaskGraph:
+    """The graph with each task's scalar parameters replaced by their values: the CSL program
+    takes no scalars at run time, so the data-parallel lowerings see constants."""
+    tasks = []
+    for task in graph.tasks:
+        values: dict[str, ir.Const] = {}
+        for binding in task.bindings:
+            param = task.kernel.param(binding.param)
+            if binding.region is not None:
+                continue
+            value = binding.constant
+            if binding.scalar is not None:
+                scalar = next(s for s in graph.scalars if s.name == binding.scalar)
+                if scalar.default is None:
+                    raise Unsupported(
+                        f"the csl backend takes scalar parameters at build time; give "
+                        f"'{scalar.name}' a value with -D {scalar.name}=VALUE",
+                        scalar.span,
+                    )
+                value = scalar.default.value
+            values[param.name] = ir.Const(value=value, span=param.span, dtype=param.dtype)
+        if not values:
+            tasks.append(task)
+            continue
+
+        def constant(node, values=values):
+            if isinstance(node, ir.Name) and node.name in values:
+                return replace(values[node.name], span=node.span)
+            return node
+
+        kernel = replace(task.kernel, body=ir.transform(task.kernel.body, constant))
+        tasks.append(replace(task, kernel=kernel))
+    return replace(graph, tasks=tuple(tasks))
 
 
 def plan(graph: TaskGraph, width: int, height: int, options: dict) -> dict[str, Layout]:

@@ -24,7 +24,7 @@ from kernelc.backends.csl import machine
 from kernelc.backends.csl.cost import model, report_lines
 from kernelc.backends.csl.emit import program_files
 from kernelc.backends.csl.host import commands_sh, readme, run_py
-from kernelc.backends.csl.lower import Lowered, lower, plan
+from kernelc.backends.csl.lower import Lowered, constant_scalars, lower, plan, scalar_culprit
 from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.graph import TaskGraph
 from kernelc.targets import RunResult
@@ -66,6 +66,8 @@ class CslTarget:
     def lowered(self, graph: TaskGraph, options: Mapping[str, Any]) -> Lowered:
         arch = machine.arch(options.get("arch"))
         grid = options.get("grid")
+        if scalar_culprit(graph) is None:
+            graph = constant_scalars(graph)
         if grid is None:
             return choose_grid(graph, arch)
         low = lower(graph, arch, *grid)
@@ -243,6 +245,7 @@ def choose_grid(graph: TaskGraph, arch: machine.Arch) -> Lowered:
     for task in graph.tasks:
         if lookup_shape(task) is not None:
             first = max(first, fewest_pes(task, graph, arch))
+    refused: KernelcError | None = None
     for count in range(first, min(first + GRID_SEARCH_LIMIT, mw * mh) + 1):
         shapes = [
             (w, count // w)
@@ -258,15 +261,18 @@ def choose_grid(graph: TaskGraph, arch: machine.Arch) -> Lowered:
                 low = lower(graph, arch, w, h)
             except Unsupported:
                 raise  # no other grid would help: say what cannot be lowered
-            except KernelcError:
+            except KernelcError as err:
+                refused = err  # this grid cannot take the plan; another may
                 continue
             if low.memory_bytes <= arch.pe_memory:
                 return low
+    notes = [] if refused is None else [(refused.span, f"the last grid tried: {refused.message}")]
     raise KernelcError(
         f"no PE grid of up to {min(first + GRID_SEARCH_LIMIT, mw * mh):,} PEs holds "
         f"'{graph.name}' in {arch.pe_memory:,} bytes per PE ({total:,} bytes of tensors); "
         "reduce the sizes or give --grid",
         graph.span,
+        notes,
     )
 
 
