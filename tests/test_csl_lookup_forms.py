@@ -92,3 +92,31 @@ def test_stores_partial_sums_cannot_express_run_as_scalar_code(change) -> None:
     result = kc.run_with_stats(program, "csl", inputs)
     assert result.stats["grid"] == "1x1"  # one task: one PE runs it as scalar code
     np.testing.assert_array_equal(result.outputs["macro"], kc.interpret(program, inputs)["macro"])
+
+
+def test_zeroing_a_tensor_nothing_adds_to_leaves_the_lookup_form() -> None:
+    from kernelc.backends.csl.lookup import lookup_shape
+
+    text = """
+    kernel xs(mat: i32[L], tab: f32[NN, C]) -> (macro: f32[L, C], aux: f32[L, C]) {
+      for l in 0 .. L {
+        aux[l, 0] = 0.0;
+        for j in 0 .. 3 {
+          let n = mat[l] + j;
+          for c in 0 .. C { macro[l, c] += tab[n, c]; }
+        }
+      }
+    }
+    """
+    program = kc.loads(text, "t.k", params={"L": 8, "NN": 6, "C": 2})
+    (task,) = program.graph().tasks
+    assert lookup_shape(task) is None  # two outputs, one never added to: scalar code instead
+    rng = np.random.default_rng(0)
+    inputs = {
+        "mat": rng.integers(0, 4, 8).astype(np.int32),
+        "tab": rng.uniform(-1, 1, (6, 2)).astype(np.float32),
+    }
+    got = kc.run(program, "csl", inputs, grid=(2, 1))
+    want = kc.interpret(program, inputs)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)

@@ -57,9 +57,29 @@ def _spec(t: Transfer, graph: TaskGraph) -> dict:
 
 
 def _table(name: str, value: object) -> str:
-    text = json.dumps(value, indent=1, sort_keys=True)
-    text = text.replace("null", "None").replace("true", "True").replace("false", "False")
-    return f"{name} = {text}\n"
+    return f"{name} = {_literal(value)}\n"
+
+
+def _literal(value: object, depth: int = 0) -> str:
+    """A Python literal laid out like ``json.dumps(indent=1, sort_keys=True)``: strings in
+    double quotes, None/True/False as Python spells them (never by rewriting the text, which
+    would change names such as 'nullity')."""
+    inner = " " * (depth + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [
+            f"{inner}{json.dumps(k)}: {_literal(v, depth + 1)}" for k, v in sorted(value.items())
+        ]
+        return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        items = [f"{inner}{_literal(v, depth + 1)}" for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + " " * depth + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
 
 
 # Lines of run.py's pieces() for tables cut into energy bands (lookup.py), added only where a
@@ -144,13 +164,16 @@ def main():
         """
 
 def gather(runner, symbols, held, writes):
-    \"\"\"Copy each region a task wrote from the PE that ran it into the host's tensor.\"\"\"
-    for name, x, y, box in writes:
+    \"\"\"Copy each region a task wrote from the PE that ran it into the host's tensor (the
+    tensor's first length elements: up to the region's last one).\"\"\"
+    for name, x, y, box, length in writes:
         spec = HELD[name]
         whole = np.zeros(int(np.prod(spec["shape"])), dtype=spec["dtype"])
-        runner.memcpy_d2h(whole, symbols[name], x, y, 1, 1, whole.size, streaming=False,
+        part = np.zeros(length, dtype=spec["dtype"])
+        runner.memcpy_d2h(part, symbols[name], x, y, 1, 1, length, streaming=False,
                           data_type=MemcpyDataType.MEMCPY_32BIT, order=MemcpyOrder.ROW_MAJOR,
                           nonblock=False)
+        whole[:length] = part
         index = tuple(slice(lo, hi) for lo, hi in box)
         held[name][index] = whole.reshape(spec["shape"])[index]
 
@@ -171,6 +194,14 @@ def run_py(graph: TaskGraph, low: Lowered) -> str:
     return _banded(text, [*inputs.values(), *outputs.values()])
 
 
+def _reach(g, low: Lowered) -> int:
+    """Elements from the start of a tensor's array up to the last one of a written box."""
+    if any(hi <= lo for lo, hi in g.box):
+        return 1
+    pitches = low.layouts[g.tensor].pitches
+    return 1 + sum((hi - 1) * p for (_lo, hi), p in zip(g.box, pitches, strict=True))
+
+
 def _gathered(text: str, graph: TaskGraph, low: Lowered, steps: list[StepCode]) -> str:
     held = sorted({g.tensor for code in steps for g in code.gathers})
     rect = (0, 0, low.width, low.height)
@@ -179,7 +210,9 @@ def _gathered(text: str, graph: TaskGraph, low: Lowered, steps: list[StepCode]) 
         for name in held
     }
     gathers = {
-        code.launch: [[g.tensor, g.x, g.y, [list(b) for b in g.box]] for g in code.gathers]
+        code.launch: [
+            [g.tensor, g.x, g.y, [list(b) for b in g.box], _reach(g, low)] for g in code.gathers
+        ]
         for code in steps
         if code.gathers
     }
@@ -187,7 +220,8 @@ def _gathered(text: str, graph: TaskGraph, low: Lowered, steps: list[StepCode]) 
     tables = (
         "# Scalar task steps: the tensors the host assembles (HELD), the regions each step's\n"
         "# tasks wrote, read back from the PE that ran the task (GATHER: tensor, PE column, PE\n"
-        "# row, box), and the tensors a later step uses, sent back to every PE (RESEND).\n"
+        "# row, box, elements to copy), and the tensors a later step uses, sent back to every\n"
+        "# PE (RESEND).\n"
         + _table("HELD", specs)
         + _table("GATHER", gathers)
         + _table("RESEND", resend)

@@ -38,6 +38,7 @@ Inner parallel loops with affine access (the 5 reaction channels) become DSD ope
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from kernelc import ir
@@ -110,7 +111,9 @@ def _lookup_shape(task: Task) -> LookupShape | None:
             return None
     if any(isinstance(n, ir.Assign) for s in loop.body for n in ir.walk(s)):
         return None
-    outputs = frozenset(s.tensor for s in stores)
+    outputs = frozenset(s.tensor for s in stores if s.op == "+=")
+    if any(s.tensor not in outputs for s in stores):
+        return None  # a zeroed tensor nothing adds to would be a second, unreduced output
     first: dict[str, set[str | None]] = {}
     for a in accesses:
         index = a.indices[0]
@@ -173,13 +176,15 @@ def _zeroes_first(body: tuple[ir.Stmt, ...]) -> bool:
 
 
 def _zeroes(store: ir.Store) -> bool:
-    """``t[...] = 0``: allowed before an item's additions (see _zeroes_first)."""
+    """``t[...] = 0`` (+0: the partial sums start at +0): allowed before an item's additions
+    (see _zeroes_first)."""
     value = store.value
     return (
         store.op == "="
         and isinstance(value, ir.Const)
         and not isinstance(value.value, bool)
         and value.value == 0
+        and math.copysign(1.0, value.value) > 0
     )
 
 

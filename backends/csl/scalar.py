@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from kernelc import ir
 from kernelc.backends.csl import model as m
-from kernelc.backends.csl.builder import Builder, csl_type
+from kernelc.backends.csl.builder import RESERVED, Builder, csl_type
 from kernelc.diagnostics import KernelcError, Unsupported
 from kernelc.types import DType
 
@@ -62,6 +62,12 @@ class ScalarGen:
     def _tmp(self, base: str) -> str:
         self.counter += 1
         return f"{base}{self.counter}"
+
+    def _local(self, name: str) -> str:
+        """The CSL name of a kernel local: its own unless taken or a CSL word."""
+        if name in self.builder.names or name in RESERVED:
+            return self._tmp(name + "_")
+        return name
 
     # ---------------------------------------------------------------- expressions
     def expr(self, e: ir.Expr) -> m.Expr:
@@ -318,7 +324,7 @@ class ScalarGen:
         if isinstance(v, ir.Search):
             axis = next(d for d, i in enumerate(v.indices) if isinstance(i, ir.Slice))
             self.ranges[n] = (0, max(self.shapes[v.tensor][axis] - 2, 0))
-        name = self._tmp(n + "_") if n in self.builder.names else n
+        name = self._local(n)
         self.builder.names.add(name)
         self.names[n] = m.Name(name)
         if const:
@@ -364,7 +370,7 @@ class ScalarGen:
             if vector is not None:
                 return vector
         lo, hi = self.expr(s.lo), self.expr(s.hi)
-        var = s.var if s.var not in self.builder.names else self._tmp(s.var + "_")
+        var = self._local(s.var)
         self.builder.names.add(var)
         self.fixed_names.add(var)
         saved = self.names.get(s.var)

@@ -14,11 +14,13 @@ import math
 import re
 import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from kernelc import ir
 from kernelc.artifact import Artifact, base_manifest, manifest_text
 from kernelc.backends.csl import machine
 from kernelc.backends.csl.cost import model, report_lines
@@ -138,7 +140,7 @@ class CslTarget:
         from kernelc.runtime.fabric.runner import compile_program, run_host_script
         from kernelc.runtime.fabric.sdk import STATS_FILE
 
-        artifact = self.build(graph, options)
+        artifact = self.build(with_scalar_values(graph, inputs), options)
         manifest = artifact.manifest
         with tempfile.TemporaryDirectory(prefix="kernelc-csl-") as tmp:
             root = Path(tmp)
@@ -176,6 +178,18 @@ class CslTarget:
             "simulator_launch_seconds": sim["launch_wall_seconds"],
         }
         return RunResult(outputs, stats)
+
+
+def with_scalar_values(graph: TaskGraph, inputs: Mapping[str, Any]) -> TaskGraph:
+    """The graph with the scalar values given as inputs as its scalars' values: the CSL program
+    takes its scalars at build time, so a run builds it for the values it was given."""
+    scalars = tuple(
+        replace(s, default=ir.Const(value=inputs[s.name].item(), span=s.span, dtype=s.dtype))
+        if s.name in inputs
+        else s
+        for s in graph.scalars
+    )
+    return replace(graph, scalars=scalars)
 
 
 # ---------------------------------------------------------------------------- memory plan
@@ -237,7 +251,7 @@ def choose_grid(graph: TaskGraph, arch: machine.Arch) -> Lowered:
         w = min(count, mw)
         low = lower(graph, arch, w, -(-count // w))
         if low.memory_bytes > arch.pe_memory:
-            raise tasks.too_big(graph, arch, culprit)
+            raise tasks.too_big(graph, arch, culprit, low.memory_bytes)
         return low
     total = sum(t.nbytes for t in graph.tensors)
     room = arch.pe_memory - machine.CODE_BASE_BYTES

@@ -80,6 +80,7 @@ class _Signature:
     sizes: tuple[tuple[str, int], ...]
     tensors: tuple[tuple[str, str], ...]  # kernel parameter -> graph tensor
     views: tuple[tuple[str, tuple[int, ...]], ...]  # kernel parameter -> region view shape
+    kept: tuple[tuple[str, tuple[bool, ...]], ...]  # kernel parameter -> dimensions the view has
 
 
 def _signature(task: Task) -> _Signature:
@@ -89,6 +90,7 @@ def _signature(task: Task) -> _Signature:
         task.sizes,
         tuple((b.param, b.region.tensor) for b in regions),
         tuple((b.param, b.region.view_shape) for b in regions),
+        tuple((b.param, b.region.keep) for b in regions),
     )
 
 
@@ -214,6 +216,8 @@ def _function(
         pitches = layouts[region.tensor].pitches
         kept = [d for d, k in enumerate(region.keep) if k]
         extents = region.view_shape
+        if 0 in extents and not isinstance(node, ir.Store):
+            return Place(_zero(b, layouts[region.tensor].dtype), m.Int(0))  # gathers 0
         flat: m.Expr = offsets[param]
         guard = None
         for j, (idx, ok) in enumerate(zip(indices, proven, strict=True)):
@@ -240,76 +244,100 @@ def _function(
         "the whole tensors every PE holds"
     )
     b.code(m.FnDecl(fn, tuple(params), m.Named("void"), (doc, *body)))
-    return fn, order, _cycles(kernel.body, task.size_env, dict(sgen.shapes))
+    return fn, order, _Model(task.size_env, dict(sgen.shapes)).block(kernel.body)
+
+
+def _zero(b: Builder, dtype: DType) -> str:
+    """A one-element array holding 0: what a gather from an empty region reads."""
+    name = f"kc_zero_{csl_type(dtype)}"
+    if name not in b.arrays:
+        b.array(name, dtype, 1, "what a gather from an empty region reads")
+    return name
 
 
 # ------------------------------------------------------------------------------ cost model
 
 
-def _cycles(body: tuple[ir.Stmt, ...], sizes: dict[str, int], shapes) -> int:
+HELPER_CYCLES = 8  # a call of a semantics helper (clamp, min/max/abs, C division, float to int)
+
+
+@dataclass
+class _Model:
     """Modelled cycles of scalar code as the simulator charges it: one per operator, load and
-    call, two per loop iteration; a data-dependent trip count is taken as half the extent of the
-    dimension its index walks (1 when it walks none), and ``if`` as its longer branch."""
-    total = 0
-    for s in body:
-        total += 1 + sum(_expr_cycles(e, sizes, shapes) for e in ir.own_exprs(s))
-        match s:
-            case ir.For(var=v, lo=lo, hi=hi, body=inner):
-                trips = _trips(lo, hi, v, inner, sizes, shapes)
-                total += trips * (2 + _cycles(inner, sizes, shapes))
-            case ir.If(then=then, orelse=orelse):
-                total += max(_cycles(then, sizes, shapes), _cycles(orelse, sizes, shapes))
-    return total
+    call, two per loop iteration, a helper call per gather whose index no static loop bounds;
+    a data-dependent trip count is taken as half the extent of the dimension its index walks
+    (1 when it walks none), and ``if`` as its longer branch."""
+
+    sizes: dict[str, int]
+    shapes: dict[str, tuple[int, ...]]
+    bounded: set[str] = field(default_factory=set)  # loop indices with static bounds
+
+    def block(self, body: tuple[ir.Stmt, ...]) -> int:
+        total = 0
+        for s in body:
+            total += 1 + sum(self.expr(e) for e in ir.own_exprs(s))
+            match s:
+                case ir.For(var=v, lo=lo, hi=hi, body=inner):
+                    trips = self._loop(lo, hi, v, inner)
+                    total += trips * (2 + self.block(inner))
+                case ir.If(then=then, orelse=orelse):
+                    total += max(self.block(then), self.block(orelse))
+        return total
+
+    def expr(self, e: ir.Expr) -> int:
+        match e:
+            case ir.Const() | ir.Name() | ir.Slice():
+                return 0
+            case ir.Reduce():
+                trips = self._loop(e.lo, e.hi, e.var, (e.body,))
+                return 2 + trips * (4 + self.expr(e.body))
+            case ir.Search():
+                axis = next(d for d, i in enumerate(e.indices) if isinstance(i, ir.Slice))
+                return 16 * (self.shapes[e.tensor][axis].bit_length() + 1)
+            case ir.Load():
+                # the element, the region offset, per dimension a stride and a sum, and a
+                # clamp per index that no static loop bounds
+                own = 2 + 2 * len(e.indices)
+                own += HELPER_CYCLES * sum(1 for i in e.indices if not self._bounded(i))
+            case ir.Intrinsic(fn="min" | "max" | "abs") | ir.Binary(op="/" | "%") if e.dtype.is_int:
+                own = HELPER_CYCLES
+            case ir.Intrinsic(fn="min" | "max" | "abs" | "floor"):
+                own = HELPER_CYCLES
+            case ir.Cast(to=to) if to.is_int and e.operand.dtype.is_float:
+                own = HELPER_CYCLES
+            case _:
+                own = 1
+        return own + sum(self.expr(c) for c in ir.children(e))
+
+    def _bounded(self, index: ir.Expr) -> bool:
+        form = affine(index)
+        return form is not None and form.names <= self.bounded | self.sizes.keys()
+
+    def _loop(self, lo, hi, var: str, inner) -> int:
+        a, b = affine(lo), affine(hi)
+        if a is not None and b is not None and (a.names | b.names) <= self.sizes.keys():
+            self.bounded.add(var)
+            return max(evaluate(hi, self.sizes) - evaluate(lo, self.sizes), 0)
+        self.bounded.discard(var)
+        walked = [
+            self.shapes[n.tensor][d] // 2
+            for n in (x for node in inner for x in ir.walk(node))
+            if isinstance(n, ir.Load | ir.Store)
+            for d, i in enumerate(n.indices)
+            if isinstance(i, ir.Name) and i.name == var
+        ]
+        return max(walked, default=1)
 
 
-HELPER_CYCLES = 8  # a call of a semantics helper (min/max/abs, C division, float to int)
-
-
-def _expr_cycles(e: ir.Expr, sizes, shapes) -> int:
-    match e:
-        case ir.Const() | ir.Name() | ir.Slice():
-            return 0
-        case ir.Reduce():
-            trips = _trips(e.lo, e.hi, e.var, (), sizes, shapes)
-            return 2 + trips * (4 + _expr_cycles(e.body, sizes, shapes))
-        case ir.Search():
-            axis = next(d for d, i in enumerate(e.indices) if isinstance(i, ir.Slice))
-            return 16 * (shapes[e.tensor][axis].bit_length() + 1)
-        case ir.Load():
-            # the element, the region offset and per dimension a stride and a sum
-            own = 2 + 2 * len(e.indices)
-        case ir.Intrinsic(fn="min" | "max" | "abs") | ir.Binary(op="/" | "%") if e.dtype.is_int:
-            own = HELPER_CYCLES
-        case ir.Intrinsic(fn="min" | "max" | "abs") | ir.Cast():
-            own = HELPER_CYCLES if not isinstance(e, ir.Cast) or e.to.is_int else 1
-        case _:
-            own = 1
-    return own + sum(_expr_cycles(c, sizes, shapes) for c in ir.children(e))
-
-
-def _trips(lo, hi, var: str, inner, sizes, shapes) -> int:
-    a, b = affine(lo), affine(hi)
-    if a is not None and b is not None and (a.names | b.names) <= sizes.keys():
-        return max(evaluate(hi, sizes) - evaluate(lo, sizes), 0)
-    walked = [
-        shapes[n.tensor][d] // 2
-        for n in ir.walk_body(inner)
-        if isinstance(n, ir.Load | ir.Store)
-        for d, i in enumerate(n.indices)
-        if isinstance(i, ir.Name) and i.name == var
-    ]
-    return max(walked, default=1)
-
-
-def too_big(graph: TaskGraph, arch: machine.Arch, culprit: Task):
-    """The user error when a scalar task graph's tensors do not fit one PE."""
+def too_big(graph: TaskGraph, arch: machine.Arch, culprit: Task, needed: int):
+    """The user error when a scalar task graph's tensors and code do not fit one PE."""
     from kernelc.diagnostics import KernelcError
 
     total = sum(t.nbytes for t in graph.tensors)
     return KernelcError(
         f"'{graph.name}' runs on csl as scalar tasks ('{culprit.kernel.name}' is no data-parallel "
         "loop nest, matrix product or lookup), which hold every tensor whole on each PE: "
-        f"{total:,} bytes of tensors, more than the {arch.pe_memory:,} bytes of a PE; reduce the "
-        "sizes",
+        f"{needed:,} bytes per PE ({total:,} of tensors, the rest modelled code), more than the "
+        f"{arch.pe_memory:,} bytes of a PE; reduce the sizes",
         culprit.span,
     )

@@ -119,7 +119,8 @@ OUTPUTS = {
 
 # Scalar task steps: the tensors the host assembles (HELD), the regions each step's
 # tasks wrote, read back from the PE that ran the task (GATHER: tensor, PE column, PE
-# row, box), and the tensors a later step uses, sent back to every PE (RESEND).
+# row, box, elements to copy), and the tensors a later step uses, sent back to every
+# PE (RESEND).
 HELD = {
  "peaks": {
   "dims": [
@@ -191,7 +192,8 @@ GATHER = {
      0,
      1
     ]
-   ]
+   ],
+   1
   ],
   [
    "peaks",
@@ -202,7 +204,8 @@ GATHER = {
      0,
      1
     ]
-   ]
+   ],
+   1
   ],
   [
    "sums",
@@ -213,7 +216,8 @@ GATHER = {
      1,
      2
     ]
-   ]
+   ],
+   2
   ],
   [
    "peaks",
@@ -224,7 +228,8 @@ GATHER = {
      1,
      2
     ]
-   ]
+   ],
+   2
   ],
   [
    "sums",
@@ -235,7 +240,8 @@ GATHER = {
      2,
      3
     ]
-   ]
+   ],
+   3
   ],
   [
    "peaks",
@@ -246,7 +252,8 @@ GATHER = {
      2,
      3
     ]
-   ]
+   ],
+   3
   ],
   [
    "sums",
@@ -257,7 +264,8 @@ GATHER = {
      3,
      4
     ]
-   ]
+   ],
+   4
   ],
   [
    "peaks",
@@ -268,7 +276,8 @@ GATHER = {
      3,
      4
     ]
-   ]
+   ],
+   4
   ]
  ]
 }
@@ -346,7 +355,10 @@ def _saturate(x, dtype):
 
 
 def _at(array, *index):
-    """array[index] with every index clipped into its dimension, as the kernels gather."""
+    """array[index] with every index clipped into its dimension, as the kernels gather (0 from
+    an empty array)."""
+    if array.size == 0:
+        return np.zeros(np.broadcast(*index).shape, array.dtype)[()]
     return array[tuple(np.clip(i, 0, n - 1) for i, n in zip(index, array.shape))]
 
 
@@ -461,13 +473,16 @@ def close_enough(got, want, rtol=1e-5):
 
 
 def gather(runner, symbols, held, writes):
-    """Copy each region a task wrote from the PE that ran it into the host's tensor."""
-    for name, x, y, box in writes:
+    """Copy each region a task wrote from the PE that ran it into the host's tensor (the
+    tensor's first length elements: up to the region's last one)."""
+    for name, x, y, box, length in writes:
         spec = HELD[name]
         whole = np.zeros(int(np.prod(spec["shape"])), dtype=spec["dtype"])
-        runner.memcpy_d2h(whole, symbols[name], x, y, 1, 1, whole.size, streaming=False,
+        part = np.zeros(length, dtype=spec["dtype"])
+        runner.memcpy_d2h(part, symbols[name], x, y, 1, 1, length, streaming=False,
                           data_type=MemcpyDataType.MEMCPY_32BIT, order=MemcpyOrder.ROW_MAJOR,
                           nonblock=False)
+        whole[:length] = part
         index = tuple(slice(lo, hi) for lo, hi in box)
         held[name][index] = whole.reshape(spec["shape"])[index]
 

@@ -197,7 +197,10 @@ def _saturate(x, dtype):
 
 
 def _at(array, *index):
-    """array[index] with every index clipped into its dimension, as the kernels gather."""
+    """array[index] with every index clipped into its dimension, as the kernels gather (0 from
+    an empty array)."""
+    if array.size == 0:
+        return np.zeros(np.broadcast(*index).shape, array.dtype)[()]
     return array[tuple(np.clip(i, 0, n - 1) for i, n in zip(index, array.shape))]
 
 
