@@ -258,3 +258,41 @@ def test_a_data_dependent_sum_is_modelled_from_the_extent_it_walks() -> None:
     stats = kc.run_with_stats(program, "csl", inputs).stats
     simulated = stats["simulated_kernel_cycles"]
     assert abs(stats["modelled_cycles"] - simulated) <= LOOKUP_BOUND * simulated, stats
+
+
+FALLBACKS = {
+    # a loop index used as a value: no DSD form holds it
+    "index as value": (
+        "kernel k(a: f32[N]) -> b: f32[N] {\n  for i in 0 .. N { b[i] = a[i] + f32(i); }\n}"
+    ),
+    # a 1-D stencil: its halo would run along the all-PE axis
+    "1-D stencil": (
+        "kernel k(a: f32[N]) -> b: f32[N] {\n"
+        "  for i in 1 .. N - 1 { b[i] = a[i - 1] + a[i + 1]; }\n}"
+    ),
+    # one task reading a matrix and its transpose: two placements of one tensor
+    "transpose": (
+        "kernel k(a: f32[N, N]) -> b: f32[N, N] {\n"
+        "  for i in 0 .. N, j in 0 .. N { b[i, j] = a[i, j] - a[j, i]; }\n}"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FALLBACKS))
+def test_what_the_data_parallel_lowerings_refuse_runs_as_scalar_tasks(name: str) -> None:
+    program = kc.loads(FALLBACKS[name], "t.k", params={"N": 6})
+    (param,) = [p for p in program.graph().tensors if p.role == "input"]
+    a = np.random.default_rng(2).uniform(-1, 1, param.shape).astype(np.float32)
+    pe = kc.build(program, "csl").files["pe_k.csl"]
+    assert "fn f_step0()" in pe  # the scalar task form
+    got = kc.run(program, "csl", {"a": a})["b"]
+    np.testing.assert_array_equal(got, kc.interpret(program, {"a": a})["b"])
+
+
+def test_a_refused_graph_too_big_for_scalar_tasks_says_both_reasons(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "big.k"
+    source.write_text(FALLBACKS["index as value"])
+    assert main(["build", str(source), "--target", "csl", "-D", "N=20000"]) == 2
+    err = capsys.readouterr().err
+    assert "runs on csl as scalar tasks (the data-parallel lowerings refused it:" in err
+    assert "note: the data-parallel lowering: the csl data-parallel lowering has no value" in err

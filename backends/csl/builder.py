@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from kernelc.backends.csl import machine
 from kernelc.backends.csl import model as m
-from kernelc.diagnostics import KernelcError, Span
+from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.types import DType
 
 CSL_TYPES = {
@@ -94,7 +94,7 @@ class Builder:
         while self._colors in self.arch.reserved_ids:
             self._colors += 1
         if self._colors >= self.arch.routable_colors:
-            raise KernelcError(
+            raise Unsupported(
                 f"the csl plan needs more than {self.arch.routable_colors} routable colors",
                 Span("<csl backend>", 1, 1),
             )
@@ -113,8 +113,9 @@ class Builder:
             self._tasks += 1
         tid = lo + self._tasks
         if tid > hi:
-            raise KernelcError(
-                "the csl plan needs more local task IDs than the PE has",
+            raise Unsupported(
+                "the csl plan needs more local task IDs than the PE has (each data-parallel "
+                "task takes its own)",
                 Span("<csl backend>", 1, 1),
             )
         self._tasks += 1

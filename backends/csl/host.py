@@ -196,8 +196,6 @@ def run_py(graph: TaskGraph, low: Lowered) -> str:
 
 def _reach(g, low: Lowered) -> int:
     """Elements from the start of a tensor's array up to the last one of a written box."""
-    if any(hi <= lo for lo, hi in g.box):
-        return 1
     pitches = low.layouts[g.tensor].pitches
     return 1 + sum((hi - 1) * p for (_lo, hi), p in zip(g.box, pitches, strict=True))
 

@@ -10,6 +10,7 @@ coordinates, so sizes that do not divide the grid cost no extra code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from kernelc import ir
@@ -73,9 +74,23 @@ def _kind(task: Task) -> str | None:
     return None
 
 
-def scalar_culprit(graph: TaskGraph) -> Task | None:
-    """The first task no data-parallel lowering fits: then the graph runs as scalar tasks."""
+SCALAR_TASKS = "scalar_tasks"  # option: why every task runs as scalar code (a refusal's text)
+
+
+def scalar_culprit(graph: TaskGraph, options: Mapping | None = None) -> Task | None:
+    """The first task no data-parallel lowering fits (then the graph runs as scalar tasks), or
+    the first task when the options ask for scalar tasks."""
+    if options and options.get(SCALAR_TASKS) and graph.tasks:
+        return graph.tasks[0]
     return next((t for t in graph.tasks if _kind(t) is None), None)
+
+
+def scalar_reason(graph: TaskGraph, options: Mapping | None = None) -> str:
+    """Why the graph runs as scalar tasks, for messages."""
+    if options and options.get(SCALAR_TASKS):
+        return f"the data-parallel lowerings refused it: {options[SCALAR_TASKS]}"
+    culprit = scalar_culprit(graph)
+    return f"'{culprit.kernel.name}' is no data-parallel loop nest, matrix product or lookup"
 
 
 def constant_scalars(graph: TaskGraph) -> TaskGraph:
@@ -117,7 +132,7 @@ def plan(graph: TaskGraph, width: int, height: int, options: dict) -> dict[str, 
     """Placements of every tensor, decided consumers first."""
     from kernelc.backends.csl import contract, lookup, tasks
 
-    if scalar_culprit(graph) is not None:
+    if scalar_culprit(graph, options) is not None:
         return tasks.plan(graph)
     layouts: dict[str, Layout] = {}
     for task in reversed(graph.tasks):
@@ -139,7 +154,7 @@ def lower(
 
     options = dict(options or {})
     layouts = plan(graph, width, height, options)
-    scalar = scalar_culprit(graph) is not None
+    scalar = scalar_culprit(graph, options) is not None
     b = Builder(arch, width, height, f"pe_{graph.name}.csl")
     b.names.update({"sys_mod", "math", "memcpy_params"})
     b.layout_param("width", "i16", width, "program rectangle (columns x rows of PEs)")

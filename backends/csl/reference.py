@@ -176,8 +176,11 @@ def _perfect_nest(task: Task) -> tuple[list[ir.For], tuple[ir.Stmt, ...]] | None
 
 def _vectorised(task: Task, arrays: dict[str, str], lines: list[str], scalars: dict) -> None:
     loops, body = _perfect_nest(task)
-    sizes = task.size_env
-    names = {n: f"np.int32({v})" for n, v in sizes.items()} | scalars
+    # loop bounds may use integer scalar parameters as well as sizes
+    sizes = task.size_env | {
+        name: int(value) for name, value in scalars.items() if isinstance(value, int)
+    }
+    names = {n: f"np.int32({v})" for n, v in sizes.items()} | _literals(task, scalars)
     rank = len(loops)
     for k, lp in enumerate(loops):
         lo, hi = evaluate(lp.lo, sizes), evaluate(lp.hi, sizes)
@@ -239,7 +242,7 @@ def _compound(op: str, old: str, value: Doc, dtype: DType) -> Doc:
 
 
 def _scalar(task: Task, arrays: dict[str, str], lines: list[str], scalars: dict) -> None:
-    names = {n: f"np.int32({v})" for n, v in task.size_env.items()} | scalars
+    names = {n: f"np.int32({v})" for n, v in task.size_env.items()} | _literals(task, scalars)
     expr = _Expr(names, arrays, task.size_env)
     _block(task.kernel.body, expr, lines, "    ")
 
@@ -285,10 +288,9 @@ def _block(body, expr: _Expr, lines: list[str], pad: str) -> None:
 
 def _bindings(task: Task, graph: TaskGraph, lines: list[str]) -> tuple[dict, dict]:
     """The NumPy names of a task's tensor parameters (views of the regions it was given) and
-    the literals of its scalar parameters."""
+    the values of its scalar parameters."""
     arrays, scalars = {}, {}
     for b in task.bindings:
-        param = task.kernel.param(b.param)
         if b.region is not None:
             whole = b.region.box == tuple((0, n) for n in graph.tensor(b.region.tensor).shape)
             if whole and all(b.region.keep):
@@ -307,8 +309,13 @@ def _bindings(task: Task, graph: TaskGraph, lines: list[str]) -> tuple[dict, dic
             if default is None:
                 raise NotImplementedError("a scalar given at run time")
             value = default.value
-        scalars[b.param] = f"{NP[param.dtype]}({value!r})"
+        scalars[b.param] = value
     return arrays, scalars
+
+
+def _literals(task: Task, scalars: dict) -> dict[str, str]:
+    """The typed NumPy literals of a task's scalar parameter values."""
+    return {n: f"{NP[task.kernel.param(n).dtype]}({v!r})" for n, v in scalars.items()}
 
 
 def reference_source(graph: TaskGraph) -> str | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from kernelc import ir
 from kernelc.backends.csl import model as m
 from kernelc.backends.csl.builder import RESERVED, Builder, csl_type
-from kernelc.diagnostics import KernelcError, Unsupported
+from kernelc.diagnostics import Unsupported
 from kernelc.types import DType
 
 
@@ -76,7 +76,11 @@ class ScalarGen:
                 return fconst(v, e.dtype)
             case ir.Name(name=n):
                 if n not in self.names:
-                    raise KernelcError(f"'{n}' has no value on the PE", e.span)
+                    raise Unsupported(
+                        f"the csl data-parallel lowering has no value for '{n}' on the PE "
+                        "(a loop index used as a value, not only as an index)",
+                        e.span,
+                    )
                 return self.names[n]
             case ir.Load(tensor=t, indices=idx):
                 p = self.place(t, tuple(self.expr(i) for i in idx), self._proven(t, idx), e)

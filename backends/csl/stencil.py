@@ -104,8 +104,9 @@ def _merge(layouts: dict[str, Layout], new: Layout, span) -> None:
         return
     if not old.same_placement(new):
         raise Unsupported(
-            f"tensor '{new.tensor}' is needed in two different placements by the tasks of this "
-            "graph; the csl backend does not redistribute tensors between tasks yet",
+            f"tensor '{new.tensor}' is needed in two different placements (by two tasks of this "
+            "graph, or by two accesses of one task); the csl data-parallel lowerings do not "
+            "redistribute tensors",
             span,
         )
     merged = old
@@ -155,7 +156,7 @@ def plan_map(
             dims.append(DimMap(d.shape[k]))
         for dm in dims:
             if dm.axis == "xy" and dm.halo != (0, 0):
-                raise KernelcError(
+                raise Unsupported(
                     f"'{node.tensor}' of '{task.kernel.name}' is read with a halo along a "
                     "dimension spread over all PEs; the csl backend exchanges halos of 2-D "
                     "blocks only",

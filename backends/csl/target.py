@@ -26,7 +26,15 @@ from kernelc.backends.csl import machine
 from kernelc.backends.csl.cost import model, report_lines
 from kernelc.backends.csl.emit import program_files
 from kernelc.backends.csl.host import commands_sh, readme, run_py
-from kernelc.backends.csl.lower import Lowered, constant_scalars, lower, plan, scalar_culprit
+from kernelc.backends.csl.lower import (
+    SCALAR_TASKS,
+    Lowered,
+    constant_scalars,
+    lower,
+    plan,
+    scalar_culprit,
+    scalar_reason,
+)
 from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.graph import TaskGraph
 from kernelc.targets import RunResult
@@ -66,14 +74,29 @@ class CslTarget:
 
     # --------------------------------------------------------------------- build
     def lowered(self, graph: TaskGraph, options: Mapping[str, Any]) -> Lowered:
+        """The lowered program; a graph the data-parallel lowerings refuse runs as scalar
+        tasks instead (every tensor whole on each PE), when it fits."""
+        try:
+            return self._lowered(graph, dict(options))
+        except Unsupported as refused:
+            if scalar_culprit(graph, options) is not None:
+                raise  # already scalar tasks: nothing else to try
+            scalar = {**options, SCALAR_TASKS: refused.message}
+            try:
+                return self._lowered(graph, scalar)
+            except KernelcError as err:
+                err.notes.append((refused.span, f"the data-parallel lowering: {refused.message}"))
+                raise
+
+    def _lowered(self, graph: TaskGraph, options: dict[str, Any]) -> Lowered:
         arch = machine.arch(options.get("arch"))
         grid = options.get("grid")
-        if scalar_culprit(graph) is None:
+        if scalar_culprit(graph, options) is None:
             graph = constant_scalars(graph)
         if grid is None:
-            return choose_grid(graph, arch)
-        low = lower(graph, arch, *grid)
-        check_memory(graph, low)
+            return choose_grid(graph, arch, options)
+        low = lower(graph, arch, *grid, options)
+        check_memory(graph, low, options)
         return low
 
     def build(self, graph: TaskGraph, options: Mapping[str, Any]) -> Artifact:
@@ -195,7 +218,7 @@ def with_scalar_values(graph: TaskGraph, inputs: Mapping[str, Any]) -> TaskGraph
 # ---------------------------------------------------------------------------- memory plan
 
 
-def check_memory(graph: TaskGraph, low: Lowered) -> None:
+def check_memory(graph: TaskGraph, low: Lowered, options: Mapping[str, Any] | None = None) -> None:
     """A plan over 48 KB per PE is a user error naming the biggest tensor and the numbers."""
     limit = low.arch.pe_memory
     if low.memory_bytes <= limit:
@@ -205,7 +228,7 @@ def check_memory(graph: TaskGraph, low: Lowered) -> None:
     block = " x ".join(str(n) for n in biggest.local_shape)
     hint = ""
     try:
-        better = choose_grid(graph, low.arch)
+        better = choose_grid(graph, low.arch, options)
         hint = f"; a {better.width} x {better.height} grid fits (omit --grid to choose it)"
     except KernelcError:
         hint = "; no grid of this machine fits: reduce the sizes"
@@ -237,21 +260,24 @@ def _squareness(graph: TaskGraph, w: int, h: int) -> float:
     return abs(math.log(max(bh, 1e-9) / max(bw, 1e-9)))
 
 
-def choose_grid(graph: TaskGraph, arch: machine.Arch) -> Lowered:
+def choose_grid(
+    graph: TaskGraph, arch: machine.Arch, options: Mapping[str, Any] | None = None
+) -> Lowered:
     """The smallest PE count whose plan fits; among its shapes the squarest blocks."""
     from kernelc.backends.csl import tasks
     from kernelc.backends.csl.lookup import fewest_pes, lookup_shape
     from kernelc.backends.csl.lower import scalar_culprit
 
     mw, mh = arch.max_program
-    culprit = scalar_culprit(graph)
+    culprit = scalar_culprit(graph, options)
     if culprit is not None:
         # scalar tasks: a PE per task of the widest step, every tensor whole on each PE
         count = min(tasks.widest_step(graph), mw * mh)
         w = min(count, mw)
-        low = lower(graph, arch, w, -(-count // w))
+        low = lower(graph, arch, w, -(-count // w), options)
         if low.memory_bytes > arch.pe_memory:
-            raise tasks.too_big(graph, arch, culprit, low.memory_bytes)
+            reason = scalar_reason(graph, options)
+            raise tasks.too_big(graph, arch, culprit, low.memory_bytes, reason)
         return low
     total = sum(t.nbytes for t in graph.tensors)
     room = arch.pe_memory - machine.CODE_BASE_BYTES

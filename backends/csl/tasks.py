@@ -125,7 +125,7 @@ def lower(
                 ]
             )
             busy[where] = busy.get(where, 0) + cycles + 8
-            for region in task.writes:
+            for region in (r for r in task.writes if not r.is_empty):
                 code.gathers.append(
                     Gather(region.tensor, where % b.width, where // b.width, region.box)
                 )
@@ -329,14 +329,14 @@ class _Model:
         return max(walked, default=1)
 
 
-def too_big(graph: TaskGraph, arch: machine.Arch, culprit: Task, needed: int):
+def too_big(graph: TaskGraph, arch: machine.Arch, culprit: Task, needed: int, reason: str):
     """The user error when a scalar task graph's tensors and code do not fit one PE."""
     from kernelc.diagnostics import KernelcError
 
     total = sum(t.nbytes for t in graph.tensors)
     return KernelcError(
-        f"'{graph.name}' runs on csl as scalar tasks ('{culprit.kernel.name}' is no data-parallel "
-        "loop nest, matrix product or lookup), which hold every tensor whole on each PE: "
+        f"'{graph.name}' runs on csl as scalar tasks ({reason}), which hold every tensor whole "
+        "on each PE: "
         f"{needed:,} bytes per PE ({total:,} of tensors, the rest modelled code), more than the "
         f"{arch.pe_memory:,} bytes of a PE; reduce the sizes",
         culprit.span,
