@@ -15,6 +15,23 @@ def _source(text: str) -> str:
 
 
 CASES = {
+    "reduction without an operator": (
+        """
+        #define N 8
+        void f(const float x[N], float y[N]) {
+        #pragma omp target map(to: x[0:N]) map(from: y[0:N])
+          {
+            float s = 0.0f;
+        #pragma omp parallel for reduction(+ s)
+            for (int i = 0; i < N; i++) s += x[i];
+            y[0] = s;
+          }
+        }
+        """,
+        "reduction needs an operator and a colon before its variables, e.g. reduction(+: s)",
+        6,
+        26,
+    ),
     "depend section reads data": (
         """
         #define N 8

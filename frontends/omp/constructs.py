@@ -150,6 +150,12 @@ def _with_privates(body: c.For, privates: dict[str, DType]) -> c.For:
 def _reductions(d: Directive, ex: Exec) -> dict[str, str]:
     found: dict[str, str] = {}
     for clause in d.all("reduction"):
+        if clause.modifier is None:
+            raise KernelcError(
+                "reduction needs an operator and a colon before its variables, e.g. "
+                "reduction(+: s)",
+                clause.span,
+            )
         if clause.modifier not in ("+", "*", "max", "min", "-"):
             raise KernelcError(
                 f"reduction operator '{clause.modifier}' is not supported; use +, *, max or min",
