@@ -325,7 +325,7 @@ def test_if_guards_narrow_the_loop_range() -> None:
     assert bounds_error(flipped, N=6) is None
 
 
-def test_select_guards_and_the_else_branch_is_not_narrowed() -> None:
+def test_select_guards_and_the_else_branch_takes_the_negation() -> None:
     text = """
     kernel k(a: f32[N]) -> b: f32[N] {
       for i in 0 .. N { b[i] = select(i >= 1, a[i - 1], 0.0); }
@@ -334,6 +334,32 @@ def test_select_guards_and_the_else_branch_is_not_narrowed() -> None:
     assert bounds_error(text, N=4) is None
     swapped = text.replace("a[i - 1], 0.0", "0.0, a[i - 1]")
     assert "reaches -1 when i = 0" in bounds_error(swapped, N=4)
+
+
+def test_equality_guards_narrow_as_c_programs_write_them() -> None:
+    text = """
+    kernel k(a: f32[N]) -> b: f32[N] {
+      for i in 0 .. N { b[i] = GUARD; }
+    }
+    """
+    accepted = [
+        "select(i == 0, 0.0, a[i - 1])",
+        "select(i != 0, a[i - 1], 0.0)",
+        "select(!(i == 0), a[i - 1], 0.0)",
+        "select(i == N - 1 || i == 0, 0.0, a[i - 1] + a[i + 1])",
+        "select(0 == i, 0.0, a[i - 1])",
+    ]
+    for guard in accepted:
+        assert bounds_error(text.replace("GUARD", guard), N=5) is None, guard
+    refused = ["select(i == 1, 0.0, a[i - 1])", "select(i != 0, 0.0, a[i - 1])"]
+    for guard in refused:
+        assert "reaches -1 when i = 0" in bounds_error(text.replace("GUARD", guard), N=5), guard
+    branches = """
+    kernel k(a: f32[N]) -> b: f32[N] {
+      for i in 0 .. N { if i == 0 { b[i] = 0.0; } else { b[i] = a[i - 1]; } }
+    }
+    """
+    assert bounds_error(branches, N=5) is None
 
 
 def test_bounds_depend_on_the_bound_sizes() -> None:

@@ -164,8 +164,10 @@ class _Walker:
                     ]
                 case ir.If():
                     before = len(self.facts)
-                    self.block(stmt.then, narrow(stmt.cond, ranges, aliases), aliases)
-                    self.block(stmt.orelse, ranges, aliases)
+                    for branch, negated in ((stmt.then, False), (stmt.orelse, True)):
+                        where = narrow(stmt.cond, ranges, aliases, negated)
+                        if where is not None:
+                            self.block(branch, where, aliases)
                     del self.facts[before:]
 
     def expr(self, e: ir.Expr, ranges, aliases) -> None:

@@ -149,8 +149,10 @@ def _check_block(body, ranges, aliases, shapes, sizes) -> None:
             case ir.Store():
                 _check_index(stmt.tensor, stmt.indices, ranges, aliases, shapes, sizes)
             case ir.If():
-                _check_block(stmt.then, narrow(stmt.cond, ranges, aliases), aliases, shapes, sizes)
-                _check_block(stmt.orelse, ranges, aliases, shapes, sizes)
+                for branch, negated in ((stmt.then, False), (stmt.orelse, True)):
+                    where = narrow(stmt.cond, ranges, aliases, negated)
+                    if where is not None:
+                        _check_block(branch, where, aliases, shapes, sizes)
 
 
 def _check_expr(expr, ranges, aliases, shapes, sizes) -> None:
@@ -170,8 +172,10 @@ def _check_expr(expr, ranges, aliases, shapes, sizes) -> None:
             return
         case ir.Select():
             _check_expr(expr.cond, ranges, aliases, shapes, sizes)
-            _check_expr(expr.if_true, narrow(expr.cond, ranges, aliases), aliases, shapes, sizes)
-            _check_expr(expr.if_false, ranges, aliases, shapes, sizes)
+            for branch, negated in ((expr.if_true, False), (expr.if_false, True)):
+                where = narrow(expr.cond, ranges, aliases, negated)
+                if where is not None:
+                    _check_expr(branch, where, aliases, shapes, sizes)
             return
     for child in ir.children(expr):
         _check_expr(child, ranges, aliases, shapes, sizes)
@@ -223,37 +227,54 @@ def _check_search(expr: ir.Search, ranges, aliases, shapes, sizes) -> None:
             )
 
 
-def narrow(cond: ir.Expr, ranges, aliases) -> dict[str, Interval]:
-    """Tighten loop ranges with guards like ``i > 0 && i < H - 1`` (other guards are ignored)."""
+NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+
+
+def narrow(cond: ir.Expr, ranges, aliases, negated: bool = False) -> dict[str, Interval] | None:
+    """Tighten loop ranges where ``cond`` holds (or, ``negated``, where it does not), with
+    guards like ``i > 0 && i < H - 1``, ``i == 0 ? ... : ...`` or ``!(i == N - 1)``; other
+    guards are ignored. None when the guard cannot hold at all: that branch never runs."""
     narrowed = dict(ranges)
-    conjuncts = [cond]
-    while conjuncts:
-        c = conjuncts.pop()
-        if isinstance(c, ir.Binary) and c.op == "&&":
-            conjuncts += [c.lhs, c.rhs]
-            continue
-        if not (isinstance(c, ir.Binary) and c.op in ("<", "<=", ">", ">=")):
-            continue
-        for name_side, other, op in ((c.lhs, c.rhs, c.op), (c.rhs, c.lhs, _flip(c.op))):
-            if isinstance(name_side, ir.Name) and name_side.name in narrowed:
-                reach = _range_of(other, narrowed, aliases)
-                if reach is None:
-                    continue
-                lo, hi = narrowed[name_side.name]
-                if op == "<":
-                    hi = min(hi, reach[1] - 1)
-                elif op == "<=":
-                    hi = min(hi, reach[1])
-                elif op == ">":
-                    lo = max(lo, reach[0] + 1)
-                else:
-                    lo = max(lo, reach[0])
-                narrowed[name_side.name] = (lo, hi)
+    for op, lhs, rhs in _atoms(cond, negated):
+        for name_side, other, rel in ((lhs, rhs, op), (rhs, lhs, _flip(op))):
+            if not (isinstance(name_side, ir.Name) and name_side.name in narrowed):
+                continue
+            reach = _range_of(other, narrowed, aliases)
+            if reach is None:
+                continue
+            lo, hi = narrowed[name_side.name]
+            if rel == "<":
+                hi = min(hi, reach[1] - 1)
+            elif rel == "<=":
+                hi = min(hi, reach[1])
+            elif rel == ">":
+                lo = max(lo, reach[0] + 1)
+            elif rel == ">=":
+                lo = max(lo, reach[0])
+            elif rel == "==":
+                lo, hi = max(lo, reach[0]), min(hi, reach[1])
+            elif reach[0] == reach[1]:  # != one value: it can only trim an end
+                lo, hi = lo + (lo == reach[0]), hi - (hi == reach[0])
+            if lo > hi:
+                return None
+            narrowed[name_side.name] = (lo, hi)
     return narrowed
 
 
+def _atoms(cond: ir.Expr, negated: bool) -> list[tuple[str, ir.Expr, ir.Expr]]:
+    """The comparisons that all hold where ``cond`` (or its negation) holds."""
+    match cond:
+        case ir.Unary(op="!", operand=inner):
+            return _atoms(inner, not negated)
+        case ir.Binary(op="&&" | "||" as op, lhs=a, rhs=b) if (op == "&&") != negated:
+            return _atoms(a, negated) + _atoms(b, negated)
+        case ir.Binary(op=op, lhs=a, rhs=b) if op in NEGATED:
+            return [(NEGATED[op] if negated else op, a, b)]
+    return []
+
+
 def _flip(op: str) -> str:
-    return {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+    return {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}[op]
 
 
 # ---------------------------------------------------------------------------------- summary
