@@ -204,6 +204,19 @@ PROGRAMS = {
           }
         }
     """,
+    # A result mapped back (from) by one target region and mapped in (to) by the next, and a
+    # boundary guarded with == as C kernels write it (the else branch reads i - 1).
+    "from_then_to": """
+        #ifndef N
+        #define N 8
+        #endif
+        void from_then_to(const float x[N], float t[N], float y[N]) {
+        #pragma omp target teams distribute parallel for map(to: x[0:N]) map(from: t[0:N])
+          for (int i = 0; i < N; i++) t[i] = 2.0f * x[i];
+        #pragma omp target teams distribute parallel for map(to: t[0:N]) map(from: y[0:N])
+          for (int i = 0; i < N; i++) y[i] = i == 0 ? t[i] : t[i] + t[i - 1];
+        }
+    """,
 }
 
 
@@ -221,6 +234,7 @@ SIZES = {
     "arithmetic": {"N": st.integers(1, 7)},
     "league": {"M": st.integers(1, 9), "N": st.integers(1, 4)},
     "types": {"N": st.integers(1, 12)},
+    "from_then_to": {"N": st.integers(1, 12)},
 }
 
 

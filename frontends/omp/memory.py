@@ -64,8 +64,10 @@ class Memory:
         return self.new(var, var.name)
 
     def use_input(self, tensor: str) -> None:
+        """Read a parameter's host version: the caller's data, unless a target region has
+        already produced a tensor of that name (a ``from`` map of an earlier region)."""
         var = self.params.get(tensor)
-        if var is not None and tensor not in self.inputs:
+        if var is not None and tensor not in self.inputs and tensor not in self.tensors:
             self.inputs.append(tensor)
             self.tensors[tensor] = Tensor(tensor, var.dtype, var.dims, var.name, var.span)
 
