@@ -217,6 +217,26 @@ PROGRAMS = {
           for (int i = 0; i < N; i++) y[i] = i == 0 ? t[i] : t[i] + t[i - 1];
         }
     """,
+    # Tasks created in a loop whose depend sections use a local computed from the loop counter
+    # with ?: (each block reads the previous block; the first reads itself).
+    "neighbour_tasks": """
+        #define NBLK 4
+        #ifndef BS
+        #define BS 3
+        #endif
+        void neighbour_tasks(const float u[NBLK * BS], float v[NBLK * BS]) {
+        #pragma omp target map(to: u[0:NBLK * BS]) map(from: v[0:NBLK * BS])
+        #pragma omp parallel num_threads(2)
+        #pragma omp single
+          {
+            for (int b = 0; b < NBLK; b++) {
+              int lb = b > 0 ? b - 1 : b;
+        #pragma omp task depend(in: u[lb * BS:BS]) depend(out: v[b * BS:BS])
+              for (int i = 0; i < BS; i++) v[b * BS + i] = u[lb * BS + i] * 2.0f;
+            }
+          }
+        }
+    """,
 }
 
 
@@ -235,6 +255,7 @@ SIZES = {
     "league": {"M": st.integers(1, 9), "N": st.integers(1, 4)},
     "types": {"N": st.integers(1, 12)},
     "from_then_to": {"N": st.integers(1, 12)},
+    "neighbour_tasks": {"BS": st.integers(1, 5)},
 }
 
 

@@ -160,19 +160,35 @@ def binary(op: str, x, y):
 
 
 def substitute(e: ir.Expr, values: dict[str, int]) -> ir.Expr:
-    """Replace instance variables by their constants, folding what becomes constant."""
+    """Replace instance variables by their constants, folding what becomes constant (so that
+    ``b > 0 ? b - 1 : b`` of a task-creating loop's ``b`` is a number for each task)."""
     match e:
         case ir.Name(name=n) if n in values:
             return ir.Const(value=values[n], span=e.span, dtype=DType.I32)
         case ir.Binary(op=op, lhs=a, rhs=b):
             a, b = substitute(a, values), substitute(b, values)
-            if isinstance(a, ir.Const) and isinstance(b, ir.Const) and op in ("+", "-", "*"):
+            if isinstance(a, ir.Const) and isinstance(b, ir.Const):
                 return ir.Const(value=binary(op, a.value, b.value), span=e.span, dtype=e.dtype)
             return replace(e, lhs=a, rhs=b)
-        case ir.Unary(operand=a):
-            return replace(e, operand=substitute(a, values))
-        case ir.Cast(operand=a):
-            return replace(e, operand=substitute(a, values))
+        case ir.Unary(op=op, operand=a):
+            a = substitute(a, values)
+            if isinstance(a, ir.Const) and op in ("-", "!"):
+                value = -a.value if op == "-" else not a.value
+                return ir.Const(value=value, span=e.span, dtype=e.dtype)
+            return replace(e, operand=a)
+        case ir.Cast(to=to, operand=a):
+            a = substitute(a, values)
+            if isinstance(a, ir.Const) and not to.is_float:
+                value = bool(a.value) if to == DType.BOOL else int(a.value)
+                return ir.Const(value=value, span=e.span, dtype=to)
+            return replace(e, operand=a)
+        case ir.Select(cond=cond, if_true=a, if_false=b):
+            cond = substitute(cond, values)
+            if isinstance(cond, ir.Const):
+                return substitute(a if cond.value else b, values)
+            return replace(
+                e, cond=cond, if_true=substitute(a, values), if_false=substitute(b, values)
+            )
     return e
 
 
