@@ -26,7 +26,7 @@ from kernelc.backends.csl.stencil import (
     plan_map,
 )
 from kernelc.diagnostics import Unsupported
-from kernelc.graph import Task, TaskGraph
+from kernelc.graph import Binding, Task, TaskGraph
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,20 @@ def scalar_reason(graph: TaskGraph, options: Mapping | None = None) -> str:
     return f"'{culprit.kernel.name}' is no data-parallel loop nest, matrix product or lookup"
 
 
+def scalar_value(graph: TaskGraph, binding: Binding) -> int | float | bool:
+    """What a task passes for a scalar parameter; the CSL program takes it at build time."""
+    if binding.scalar is None:
+        return binding.constant
+    scalar = next(s for s in graph.scalars if s.name == binding.scalar)
+    if scalar.default is None:
+        raise Unsupported(
+            f"the csl backend takes scalar parameters at build time; give '{scalar.name}' a "
+            f"value with -D {scalar.name}=VALUE",
+            scalar.span,
+        )
+    return scalar.default.value
+
+
 def constant_scalars(graph: TaskGraph) -> TaskGraph:
     """The graph with each task's scalar parameters replaced by their values: the CSL program
     takes no scalars at run time, so the data-parallel lowerings see constants."""
@@ -100,19 +114,10 @@ def constant_scalars(graph: TaskGraph) -> TaskGraph:
     for task in graph.tasks:
         values: dict[str, ir.Const] = {}
         for binding in task.bindings:
-            param = task.kernel.param(binding.param)
             if binding.region is not None:
                 continue
-            value = binding.constant
-            if binding.scalar is not None:
-                scalar = next(s for s in graph.scalars if s.name == binding.scalar)
-                if scalar.default is None:
-                    raise Unsupported(
-                        f"the csl backend takes scalar parameters at build time; give "
-                        f"'{scalar.name}' a value with -D {scalar.name}=VALUE",
-                        scalar.span,
-                    )
-                value = scalar.default.value
+            param = task.kernel.param(binding.param)
+            value = scalar_value(graph, binding)
             values[param.name] = ir.Const(value=value, span=param.span, dtype=param.dtype)
         if not values:
             tasks.append(task)

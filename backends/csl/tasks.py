@@ -26,9 +26,9 @@ from kernelc.affine import affine, evaluate
 from kernelc.backends.csl import machine
 from kernelc.backends.csl import model as m
 from kernelc.backends.csl.builder import Builder, csl_type
+from kernelc.backends.csl.lower import scalar_value
 from kernelc.backends.csl.partition import DimMap, Layout
 from kernelc.backends.csl.scalar import Place, ScalarGen
-from kernelc.diagnostics import Unsupported
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
@@ -173,17 +173,7 @@ def _argument(task: Task, name: str, graph: TaskGraph, layouts: dict[str, Layout
         pitches = layouts[binding.region.tensor].pitches
         return m.lit(sum(lo * p for (lo, _hi), p in zip(binding.region.box, pitches, strict=True)))
     param = task.kernel.param(name)
-    if binding.constant is not None:
-        value = binding.constant
-    else:
-        scalar = next(s for s in graph.scalars if s.name == binding.scalar)
-        if scalar.default is None:
-            raise Unsupported(
-                f"the csl backend takes scalar parameters at build time; give '{scalar.name}' a "
-                f"value with -D {scalar.name}=VALUE",
-                scalar.span,
-            )
-        value = scalar.default.value
+    value = scalar_value(graph, binding)
     if param.dtype.is_float:
         return m.lit(float(value))
     if param.dtype == DType.BOOL:
