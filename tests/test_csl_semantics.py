@@ -127,3 +127,26 @@ def test_floor_is_exact_at_the_edges() -> None:
     got, want = _both(text, {"a": values})
     _identical(got, want)
     assert np.signbit(got["o"][0])  # floor(-0.0) is -0.0
+
+
+RAND = """
+kernel k(keys: u32[N], counters: u32[N]) -> (bits: u32[N], unit: f32[N]) {
+  var n: u32 = u32(0);
+  for i in 0 .. N {
+    n += u32(1);
+    bits[i] = randbits(keys[i], counters[i] + n);
+    unit[i] = rand(keys[i] ^ u32(1540483477), counters[i] + u32(i));
+  }
+}
+"""
+
+
+@settings(deadline=None, max_examples=10)
+@given(
+    keys=arrays(np.uint32, N, elements=st.integers(0, 2**32 - 1)),
+    counters=arrays(np.uint32, N, elements=st.integers(0, 2**32 - 1)),
+)
+def test_rand_and_randbits_match_bit_for_bit(keys, counters) -> None:
+    """The u32 multiplies of the hash wrap exactly, without relying on CSL's overflow rules."""
+    got, want = _both(RAND, {"keys": keys, "counters": counters})
+    _identical(got, want)

@@ -103,6 +103,15 @@ class ScalarGen:
                 return self._reduce(e)
             case ir.Search():
                 return self._search(e)
+            case ir.Rand(key=key, counter=counter, bits=bits):
+                for helper in ("kc_mulwrap_u32", "kc_mix_u32", "kc_randbits_u32"):
+                    self.helper(helper, DType.U32)
+                drawn = m.call("kc_randbits_u32", self.expr(key), self.expr(counter))
+                if bits:
+                    return drawn
+                # the top 24 bits scaled by 2^-24: exact in f32
+                top = m.builtin("as", m.Name("f32"), m.Binary(">>", drawn, m.Int(8)))
+                return m.Binary("*", top, m.Float(2.0**-24))
         raise unsupported(type(e).__name__.lower(), e)
 
     def clamped(self, index: m.Expr, extent: int) -> m.Expr:
@@ -474,6 +483,18 @@ def _helper(name: str, dtype: DType) -> m.FnDecl:
             ),
         ]
         return _fn(name, [("x", t)], t, body)
+    if kind == "mulwrap":
+        return _mulwrap()
+    if kind == "mix":
+        return _mix()
+    if kind == "randbits":
+        key, counter = m.Name("key"), m.Name("counter")
+        mixed_key = m.call("kc_mix_u32", m.Binary("^", key, m.lit(0x9E3779B9)))
+        body = [
+            m.Comment("randbits(key, counter) = mix(counter ^ mix(key ^ 0x9e3779b9))"),
+            m.Return(m.call("kc_mix_u32", m.Binary("^", counter, mixed_key))),
+        ]
+        return _fn(name, [("key", "u32"), ("counter", "u32")], "u32", body)
     if kind == "clamp":
         lo, hi = m.Name("lo"), m.Name("hi")
         body = [
@@ -483,3 +504,58 @@ def _helper(name: str, dtype: DType) -> m.FnDecl:
         ]
         return _fn(name, [("x", t), ("lo", t), ("hi", t)], t, body)
     raise AssertionError(name)
+
+
+def _mulwrap() -> m.FnDecl:
+    """a * b mod 2^32 from 16-bit halves, so that no step overflows u32 (whether CSL's u32
+    multiply wraps is not something the emitted code relies on)."""
+    a, b = m.Name("a"), m.Name("b")
+    mask = m.lit(0xFFFF)
+    u32 = m.Named("u32")
+
+    def const(name: str, value: m.Expr) -> m.Stmt:
+        return m.VarDecl(name, u32, value, const=True)
+
+    low = m.Binary("&", m.Binary(">>", m.Name("lo"), m.Int(16)), mask)
+    cross = m.Binary(
+        "+",
+        m.Binary("&", m.Binary("*", m.Name("ah"), m.Name("bl")), mask),
+        m.Binary("&", m.Binary("*", m.Name("al"), m.Name("bh")), mask),
+    )
+    body = [
+        m.Comment("a * b mod 2^32 from 16-bit halves: no intermediate exceeds 32 bits"),
+        const("al", m.Binary("&", a, mask)),
+        const("ah", m.Binary(">>", a, m.Int(16))),
+        const("bl", m.Binary("&", b, mask)),
+        const("bh", m.Binary(">>", b, m.Int(16))),
+        const("lo", m.Binary("*", m.Name("al"), m.Name("bl"))),
+        const("hi", m.Binary("&", m.Binary("+", low, cross), mask)),
+        m.Return(
+            m.Binary(
+                "|", m.Binary("<<", m.Name("hi"), m.Int(16)), m.Binary("&", m.Name("lo"), mask)
+            )
+        ),
+    ]
+    return _fn("kc_mulwrap_u32", [("a", "u32"), ("b", "u32")], "u32", body)
+
+
+def _mix() -> m.FnDecl:
+    """The lowbias32 hash of the language's rand (docs/LANGUAGE.md)."""
+    x = m.Name("x")
+
+    def shift_xor(k: int) -> m.Stmt:
+        return m.Assign(x, "=", m.Binary("^", x, m.Binary(">>", x, m.Int(k))))
+
+    def times(c: int) -> m.Stmt:
+        return m.Assign(x, "=", m.call("kc_mulwrap_u32", x, m.lit(c)))
+
+    body = [
+        m.VarDecl("x", m.Named("u32"), m.Name("v")),
+        shift_xor(16),
+        times(0x7FEB352D),
+        shift_xor(15),
+        times(0x846CA68B),
+        shift_xor(16),
+        m.Return(x),
+    ]
+    return _fn("kc_mix_u32", [("v", "u32")], "u32", body)
