@@ -1,6 +1,7 @@
-"""Scalar CSL keeps the language's semantics bit for bit: float and integer operators, casts,
-min/max/abs/floor, NaN, infinities and signed zeros, against the reference interpreter, on the
-fabric simulator (the kernels below run as scalar code: each has a sequential accumulation)."""
+"""Scalar CSL keeps the language's semantics bit for bit: float and integer operators (the
+float remainder included), casts, min/max/abs/floor, rand, NaN, infinities and signed zeros,
+against the reference interpreter, on the fabric simulator (the kernels below run as scalar
+code: each has a sequential accumulation)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ SPECIAL = [0.0, -0.0, 1.0, -1.5, 3e38, 65504.0, 65520.0, 1e-8, 2.5, -2.5, 429496
 FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.sampled_from(SPECIAL)
 
 FLOAT_OPS = """
-kernel k(a: f32[N], b: f32[N], c: f32[N]) -> (o: f32[N, 11], n: i32[N, 3], m: u32[N]) {
+kernel k(a: f32[N], b: f32[N], c: f32[N]) -> (o: f32[N, 12], n: i32[N, 3], m: u32[N]) {
   var acc: f32 = 0.0;
   for i in 0 .. N {
     let x = a[i];
@@ -35,6 +36,7 @@ kernel k(a: f32[N], b: f32[N], c: f32[N]) -> (o: f32[N, 11], n: i32[N, 3], m: u3
     o[i, 9] = floor(y) + abs(z);
     acc += x;
     o[i, 10] = acc;
+    o[i, 11] = x % y;
     n[i, 0] = i32(x);
     n[i, 1] = i32(y * z);
     n[i, 2] = i32(bool(x));

@@ -156,7 +156,9 @@ class ScalarGen:
         if op in ("<<", ">>"):
             return m.Binary(op, a, m.Binary("&", b, m.lit(t.bits - 1)))
         if op == "%" and t.is_float:
-            raise unsupported("a float remainder", e)
+            if t != DType.F32:
+                raise unsupported(f"a float remainder on {t}", e)
+            return m.call(self.helper("kc_fmod_f32", t), a, b)
         return m.Binary(op, a, b)
 
     def _cast(self, value: m.Expr, source: DType, to: DType, node) -> m.Expr:
@@ -483,6 +485,8 @@ def _helper(name: str, dtype: DType) -> m.FnDecl:
             ),
         ]
         return _fn(name, [("x", t)], t, body)
+    if kind == "fmod":
+        return _fmod()
     if kind == "mulwrap":
         return _mulwrap()
     if kind == "mix":
@@ -559,3 +563,45 @@ def _mix() -> m.FnDecl:
         m.Return(x),
     ]
     return _fn("kc_mix_u32", [("v", "u32")], "u32", body)
+
+
+def _fmod() -> m.FnDecl:
+    """C's fmod, exact: subtract |y| scaled by powers of two, largest first. Each subtraction
+    takes d <= r < 2d, so it is exact (Sterbenz), and so is every scaling by 2."""
+    x, y, r, d, ay = (m.Name(n) for n in ("x", "y", "r", "d", "ay"))
+    f32 = m.Named("f32")
+    zero = m.Binary("-", x, x)  # 0, or NaN for an infinite or NaN x: 0 / 0 at run time is NaN
+    nan = m.Binary("/", zero, zero)
+    infinite_x = m.Binary(
+        "and", m.Binary("==", x, m.Binary("*", x, m.Float(2.0))), m.Binary("!=", x, m.Float(0.0))
+    )
+    body = [
+        m.Comment("C fmod, exact: the result has the sign of x; y = 0, x infinite or NaN give NaN"),
+        m.If(
+            m.Binary(
+                "or",
+                m.Binary("or", m.Binary("!=", x, x), m.Binary("!=", y, y)),
+                m.Binary("or", m.Binary("==", y, m.Float(0.0)), infinite_x),
+            ),
+            (m.Return(nan),),
+        ),
+        m.VarDecl("ay", f32, m.IfExpr(m.Binary("<", y, m.Float(0.0)), m.Unary("-", y), y), True),
+        m.VarDecl("r", f32, m.IfExpr(m.Binary("<", x, m.Float(0.0)), m.Unary("-", x), x)),
+        m.If(m.Binary("or", m.Binary("<", r, ay), m.Binary("==", x, m.Float(0.0))), (m.Return(x),)),
+        m.VarDecl("d", f32, ay),
+        m.While(
+            m.Binary("<=", m.Binary("*", d, m.Float(2.0)), r),
+            None,
+            (m.Assign(d, "=", m.Binary("*", d, m.Float(2.0))),),
+        ),
+        m.While(
+            m.Binary(">=", d, ay),
+            None,
+            (
+                m.If(m.Binary(">=", r, d), (m.Assign(r, "=", m.Binary("-", r, d)),)),
+                m.Assign(d, "=", m.Binary("*", d, m.Float(0.5))),
+            ),
+        ),
+        m.Return(m.IfExpr(m.Binary("<", x, m.Float(0.0)), m.Unary("-", r), r)),
+    ]
+    return _fn("kc_fmod_f32", [("x", "f32"), ("y", "f32")], "f32", body)
