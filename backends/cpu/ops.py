@@ -183,12 +183,20 @@ def cast(b: ir.IRBuilder, x: ir.Value, source: DType, to: DType) -> ir.Value:
 # ------------------------------------------------------------------------------- intrinsics
 
 
+def _float_min_max(b: ir.IRBuilder, fn: str, x: ir.Value, y: ir.Value) -> ir.Value:
+    """NaN-ignoring min/max (np.fmin/np.fmax) as compares and a select: x where it wins or y is
+    NaN, else y. Not llvm.minnum/maxnum: LLVM 22's loop vectorizer aborts on reductions of those
+    at some trip counts (its VPlan and legacy cost models disagree), which kills the process."""
+    wins = b.fcmp_ordered("<" if fn == "min" else ">", x, y)
+    y_nan = b.fcmp_unordered("uno", y, y)
+    return b.select(b.or_(wins, y_nan), x, y)
+
+
 def math(b: ir.IRBuilder, fn: str, args: list[ir.Value], dtype: DType) -> ir.Value:
     """sqrt, exp, log, abs, floor, min, max and fma with ``interpreter.intrinsic``'s meaning."""
     if fn in ("min", "max"):
         if dtype.is_float:
-            name = "llvm.minnum" if fn == "min" else "llvm.maxnum"
-            return call(b, name, args)
+            return _float_min_max(b, fn, args[0], args[1])
         prefix = "s" if dtype.is_signed else "u"
         return call(b, f"llvm.{prefix}{fn}", args)
     if fn == "abs":
