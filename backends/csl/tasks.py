@@ -1,7 +1,8 @@
 """Task-parallel graphs: each task instance as scalar CSL on a PE of its own.
 
 A graph with a task that is no data-parallel loop nest, matrix product or lookup (the OpenMP
-pipeline's per-thread sums and maxima, a sequential recurrence) runs every task as scalar code:
+pipeline's per-thread sums and maxima, a sequential recurrence), or one those lowerings refuse,
+runs every task as scalar code:
 
 - each kernel becomes one CSL function, called with the offsets of the regions an instance is
   given (instances that differ only in their regions share the function);
@@ -29,14 +30,13 @@ from kernelc.backends.csl.builder import Builder, csl_type
 from kernelc.backends.csl.lower import scalar_value
 from kernelc.backends.csl.partition import DimMap, Layout
 from kernelc.backends.csl.scalar import Place, ScalarGen
+from kernelc.dot import steps as step_names
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
 
 def steps(graph: TaskGraph) -> list[list[Task]]:
     """The graph's tasks in steps (each depends only on earlier steps), in source order."""
-    from kernelc.dot import steps as step_names
-
     by_name = {t.name: t for t in graph.tasks}
     return [[by_name[n] for n in step] for step in step_names(graph)]
 
