@@ -8,7 +8,7 @@ measurement.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kernelc.diagnostics import KernelcError, Span
 
@@ -42,20 +42,10 @@ WSE2 = Arch(
     io_channels=16,
 )
 
-# WSE-3 keeps 48 KB per PE; the program rectangle is kept at the CS-2 figure because no source
-# gives the CS-3 SDK fabric size (csl.md section 12 lists only ~900,000 PEs).
-WSE3 = Arch(
-    name="wse3",
-    pe_memory=48 * KIB,
-    fabric=(757, 996),
-    max_program=(750, 994),
-    clock_hz=850e6,
-    routable_colors=24,
-    reserved_ids=frozenset({21, 22, 23, 27, 28, 29, 30, 31}),
-    memcpy_queues=frozenset({0, 1}),
-    local_task_ids=(8, 30),
-    io_channels=16,
-)
+# WSE-3: WSE-2 with a second memcpy queue. It keeps 48 KB per PE; the program rectangle is kept
+# at the CS-2 figure because no source gives the CS-3 SDK fabric size (csl.md section 12 lists
+# only ~900,000 PEs).
+WSE3 = replace(WSE2, name="wse3", memcpy_queues=frozenset({0, 1}))
 
 ARCHS = {"wse2": WSE2, "wse3": WSE3}
 
