@@ -102,7 +102,7 @@ def loop_kernel(works: Works, d: Directive, body: c.Stmt, ex: Exec, block: Block
     zero = ir.Const(value=0, span=d.span, dtype=DType.I32)
     for name in sums:
         dtype = ex.lookup(name).dtype
-        acc = builder.fresh_local(f"{name}_acc")
+        acc = builder.names.fresh(f"{name}_acc")
         load = ir.Load(tensor=name, indices=(zero,), span=d.span, dtype=dtype)
         prelude.append(ir.VarDecl(name=acc, value=load, span=d.span, declared=dtype))
         builder.scopes[0][name] = Local(acc, dtype, True)
@@ -125,7 +125,7 @@ def _block_bounds(builder, canon: loops.Canonical, block: Block, span) -> tuple[
         DType.I32,
         ir.Const(value=block.team, span=span, dtype=DType.I32),
     )
-    builder.taken.add(block.param)
+    builder.names.taken.add(block.param)
     n = i32("-", hi, lo, span)
     teams = ir.Const(value=block.teams, span=span, dtype=DType.I32)
     first = i32("+", lo, i32("/", i32("*", team, n, span), teams, span), span)

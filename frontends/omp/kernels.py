@@ -19,6 +19,7 @@ from kernelc.diagnostics import KernelcError, Span
 from kernelc.frontends.omp import c_types, loops
 from kernelc.frontends.omp import ctree as c
 from kernelc.frontends.omp.exprs import ALLOCATION, Context, ExprLowerer, flatten_index
+from kernelc.frontends.omp.state import Names
 from kernelc.types import DType
 
 
@@ -74,7 +75,7 @@ class KernelBuilder:
     reserved: set[str]  # names locals must not take: graph scalars, instance variables
     span: Span
     scopes: list[dict[str, Local]] = field(default_factory=lambda: [{}])
-    taken: set[str] = field(default_factory=set)
+    names: Names = field(default_factory=lambda: Names(set()))  # the kernel's IR names
     prelude: list[ir.Stmt] = field(default_factory=list)
     captured: dict[str, ir.Expr] = field(default_factory=dict)
     scalar_params: dict[str, tuple[DType, ir.TensorRef | ir.Const]] = field(default_factory=dict)
@@ -85,23 +86,17 @@ class KernelBuilder:
     in_clause: bool = False
 
     def __post_init__(self) -> None:
-        self.taken |= set(self.uses) | set(self.ctx.macros) | self.reserved | set(self.instance)
+        self.names.taken |= (
+            set(self.uses) | set(self.ctx.macros) | self.reserved | set(self.instance)
+        )
         self.lowerer = ExprLowerer(self.ctx, self)
 
     # ------------------------------------------------------------------------- names
     def declare(self, c_name: str, dtype: DType, mutable: bool) -> str:
         base = c_name if c_name not in self.uses else f"{c_name}_local"
-        ir_name = self.fresh_local(base)
+        ir_name = self.names.fresh(base)
         self.scopes[-1][c_name] = Local(ir_name, dtype, mutable)
         return ir_name
-
-    def fresh_local(self, base: str) -> str:
-        name, n = base, 0
-        while name in self.taken:
-            n += 1
-            name = f"{base}_{n}"
-        self.taken.add(name)
-        return name
 
     def local(self, c_name: str) -> Local | None:
         for scope in reversed(self.scopes):
@@ -140,7 +135,7 @@ class KernelBuilder:
             self.captured[node.name] = ref
             return ref
         value = self.import_value(outer.value)
-        ir_name = self.fresh_local(node.name)
+        ir_name = self.names.fresh(node.name)
         self.prelude.append(ir.Let(name=ir_name, value=value, span=node.span, declared=value.dtype))
         ref = ir.Name(name=ir_name, span=node.span, dtype=value.dtype)
         self.captured[node.name] = ref
@@ -414,7 +409,7 @@ class KernelBuilder:
         self.scopes.append({})
         try:
             var_name = self.declare(canon.var, DType.I32, False)
-            trip = self.fresh_local(f"{canon.var}_trip")
+            trip = self.names.fresh(f"{canon.var}_trip")
             bounds = [self.lowerer.lower(canon.start), self.lowerer.lower(canon.bound)]
             if any(self.data_dependent(b) for b in bounds):
                 self.dependent.add(var_name)
