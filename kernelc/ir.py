@@ -372,6 +372,11 @@ def walk_body(body: tuple[Stmt, ...]) -> Iterator[Expr | Stmt | Slice]:
         yield from walk(stmt)
 
 
+def assignments(body: tuple[Stmt, ...], name: str) -> int:
+    """How many ``Assign`` statements in ``body`` (nested ones included) set the local ``name``."""
+    return sum(1 for n in walk_body(body) if isinstance(n, Assign) and n.name == name)
+
+
 def transform(node, fn: Callable[[object], object]):
     """``node`` (an IR node or a tuple of them) rebuilt bottom-up with ``fn`` applied to every
     node, children first; nodes ``fn`` returns unchanged are shared, not copied."""

@@ -51,7 +51,7 @@ def _accumulation(body, i: int, whole) -> tuple[ir.VarDecl, ir.Reduce] | None:
     (update,) = loop.body
     if not (isinstance(update, ir.Assign) and update.name == decl.name and update.op == "+="):
         return None
-    if _mentions(update.value, decl.name) or _assignments(whole, decl.name) != 1:
+    if _mentions(update.value, decl.name) or ir.assignments(whole, decl.name) != 1:
         return None
     total = ir.Reduce(
         op="sum",
@@ -82,7 +82,3 @@ def _mentions(expr: ir.Expr, name: str) -> bool:
 
 def _uses(body: tuple[ir.Stmt, ...], name: str) -> int:
     return sum(1 for n in ir.walk_body(body) if isinstance(n, ir.Name) and n.name == name)
-
-
-def _assignments(body: tuple[ir.Stmt, ...], name: str) -> int:
-    return sum(1 for n in ir.walk_body(body) if isinstance(n, ir.Assign) and n.name == name)

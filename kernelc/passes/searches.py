@@ -109,7 +109,7 @@ def _search_at(body, i: int, context: _Context) -> tuple[ir.Stmt, int] | None:
     search = ir.Search(
         tensor=load.tensor, indices=indices, value=value, span=loop.span, dtype=DType.I32
     )
-    reassigned = _assignments(context.whole, result.name) > _assignments(replaced, result.name)
+    reassigned = ir.assignments(context.whole, result.name) > ir.assignments(replaced, result.name)
     kind = ir.VarDecl if reassigned else ir.Let
     return kind(name=result.name, value=search, span=result.span, declared=DType.I32), 4 + used
 
@@ -285,10 +285,6 @@ def _mentions(body: tuple[ir.Stmt, ...], name: str) -> int:
 
 def _names(node) -> str:
     return node.var if isinstance(node, ir.For) else node.name
-
-
-def _assignments(body: tuple[ir.Stmt, ...], name: str) -> int:
-    return sum(1 for n in ir.walk_body(body) if isinstance(n, ir.Assign) and n.name == name)
 
 
 def _name(name: str) -> ir.Name:
