@@ -181,7 +181,7 @@ def lower(
     shared = Shared()
     codes: list[object] = []
     if scalar:
-        codes.extend(tasks.lower(graph, layouts, b, b.tensor_arrays))
+        codes.extend(tasks.lower(graph, layouts, b))
     for index, task in enumerate(() if scalar else graph.tasks):
         kind = _kind(task)
         if kind == "map":

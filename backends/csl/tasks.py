@@ -94,9 +94,7 @@ def _signature(task: Task) -> _Signature:
     )
 
 
-def lower(
-    graph: TaskGraph, layouts: dict[str, Layout], b: Builder, tensor_arrays: dict[str, str]
-) -> list[StepCode]:
+def lower(graph: TaskGraph, layouts: dict[str, Layout], b: Builder) -> list[StepCode]:
     slot = b.pe_param(
         "slot",
         "i32",
@@ -114,7 +112,7 @@ def lower(
         for k, task in enumerate(step):
             key = _signature(task)
             if key not in functions:
-                functions[key] = _function(task, graph, layouts, b, tensor_arrays)
+                functions[key] = _function(task, graph, layouts, b)
             fn, order, cycles = functions[key]
             where = k % pes
             args = [_argument(task, name, graph, layouts) for name in order]
@@ -182,7 +180,7 @@ def _argument(task: Task, name: str, graph: TaskGraph, layouts: dict[str, Layout
 
 
 def _function(
-    task: Task, graph: TaskGraph, layouts: dict[str, Layout], b: Builder, tensor_arrays
+    task: Task, graph: TaskGraph, layouts: dict[str, Layout], b: Builder
 ) -> tuple[str, list[str], int]:
     """(CSL function, the kernel parameters it takes in order, modelled cycles of one call)."""
     kernel = task.kernel
@@ -220,7 +218,7 @@ def _function(
                 else:
                     idx = sgen.clamped(idx, extents[j])
             flat = m.add(flat, m.mul(idx, m.lit(pitches[kept[j]])))
-        return Place(tensor_arrays[region.tensor], flat, guard)
+        return Place(b.tensor_arrays[region.tensor], flat, guard)
 
     sgen = ScalarGen(b, place, shapes={p: r.view_shape for p, r in tensors.items()})
     for n, v in task.size_env.items():
