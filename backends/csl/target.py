@@ -266,7 +266,6 @@ def choose_grid(
     """The smallest PE count whose plan fits; among its shapes the squarest blocks."""
     from kernelc.backends.csl import tasks
     from kernelc.backends.csl.lookup import fewest_pes, lookup_shape
-    from kernelc.backends.csl.lower import scalar_culprit
 
     mw, mh = arch.max_program
     culprit = scalar_culprit(graph, options)
