@@ -177,8 +177,11 @@ def test_data_parallel_kernels_take_scalar_parameters_as_build_time_values() -> 
 def test_a_run_builds_for_the_scalar_values_it_is_given() -> None:
     program = kc.loads(SCALED.format(default=""), "t.k", params={"N": 4})
     a = np.arange(4, dtype=np.float32)
-    with pytest.raises(kc.Unsupported, match="scalar parameters at build time; give 's' a value"):
+    with pytest.raises(
+        kc.Unsupported, match="scalar parameters at build time; give 's' a value"
+    ) as refused:
         kc.build(program, "csl")  # no value at build time
+    assert refused.value.notes == []  # the scalar-task retry refused for the same reason: no echo
     for s in (2.0, -0.5):
         got = kc.run(program, "csl", {"a": a, "s": np.float32(s)})["b"]
         np.testing.assert_array_equal(got, a * np.float32(s))

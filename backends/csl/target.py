@@ -85,7 +85,9 @@ class CslTarget:
             try:
                 return self._lowered(graph, scalar)
             except KernelcError as err:
-                err.notes.append((refused.span, f"the data-parallel lowering: {refused.message}"))
+                if err.message != refused.message:  # both paths may refuse for one reason
+                    note = f"the data-parallel lowering: {refused.message}"
+                    err.notes.append((refused.span, note))
                 raise
 
     def _lowered(self, graph: TaskGraph, options: dict[str, Any]) -> Lowered:
