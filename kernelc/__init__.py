@@ -8,8 +8,7 @@ out = kc.run(prog, "interp", {"img": image})["mag"]
 from kernelc.api import Program, build, interpret, load, loads, run, run_with_stats
 from kernelc.artifact import Artifact
 from kernelc.diagnostics import KernelcError, Unsupported
-
-__version__ = "0.1.0"
+from kernelc.version import VERSION as __version__
 
 __all__ = [
     "Artifact",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kernelc.graph import TaskGraph
+from kernelc.version import VERSION
 
 MANIFEST = "kernelc.json"
 
@@ -63,10 +64,9 @@ def _replace_dir(staging: Path, target: Path) -> None:
 
 def base_manifest(graph: TaskGraph, target: str, files: list[str], **extra: Any) -> dict[str, Any]:
     """The target-independent part of kernelc.json; deterministic (no times, no paths)."""
-    from kernelc import __version__
 
     manifest: dict[str, Any] = {
-        "kernelc": __version__,
+        "kernelc": VERSION,
         "target": target,
         "entry": graph.name,
         "source": Path(graph.filename).name,

@@ -21,6 +21,7 @@ from kernelc import inputs as inputs_mod
 from kernelc.diagnostics import KernelcError, Span, register_source
 from kernelc.dot import graph_dot, steps
 from kernelc.printer import graph_text
+from kernelc.version import VERSION
 
 CMDLINE = "<command line>"
 
@@ -63,7 +64,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
-    from kernelc import __version__
 
     _Parser.cmdline = cmdline
     top = _Parser(
@@ -71,7 +71,7 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
         description="Compile kernels written in the kernelc DSL for CPUs and AI accelerators, "
         "and run the emitted programs in simulators.",
     )
-    top.add_argument("--version", action="version", version=f"kernelc {__version__}")
+    top.add_argument("--version", action="version", version=f"kernelc {VERSION}")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def source(p: argparse.ArgumentParser) -> None:

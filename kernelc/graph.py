@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
@@ -17,6 +18,9 @@ import numpy as np
 from kernelc import ir
 from kernelc.diagnostics import KernelcError, Span
 from kernelc.types import DType
+
+if TYPE_CHECKING:  # the forms describe tasks, so they import this module at run time
+    from kernelc.forms import Form
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class Task:
     bindings: tuple[Binding, ...]
     span: Span
     after: tuple[str, ...] = ()
+    form: Form | None = None  # what the task is (kernelc.forms), recognised once after binding
 
     def binding(self, param: str) -> Binding:
         return next(b for b in self.bindings if b.param == param)

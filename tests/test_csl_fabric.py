@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernelc.backends.csl import machine
-from kernelc.backends.csl import model as m
+from kernelc.csl import machine
+from kernelc.csl import model as m
 from kernelc.runtime.fabric.fabric import Simulator
 from kernelc.runtime.fabric.parser import parse_file
 from kernelc.runtime.fabric.values import FabricError

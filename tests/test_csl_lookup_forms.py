@@ -11,6 +11,7 @@ import pytest
 
 import kernelc as kc
 from kernelc import xsbench
+from kernelc.forms import Lookup
 
 ROOT = Path(__file__).resolve().parent.parent
 XS_DSL = (ROOT / "examples" / "xs_lookup.k").read_text()
@@ -80,23 +81,19 @@ def test_zeroing_before_the_additions_is_exact_on_every_grid() -> None:
     ids=["zeroing-after-additions", "nonzero-store"],
 )
 def test_stores_partial_sums_cannot_express_run_as_scalar_code(change) -> None:
-    from kernelc.backends.csl.lookup import lookup_shape
-
     old, new = change
     text = XS_DSL.replace(old, new)
     assert text != XS_DSL
     inputs = _inputs()
     program = kc.loads(text, "t.k", params=_params(inputs))
     (task,) = program.graph().tasks
-    assert lookup_shape(task) is None
+    assert not isinstance(task.form, Lookup)
     result = kc.run_with_stats(program, "csl", inputs)
     assert result.stats["grid"] == "1x1"  # one task: one PE runs it as scalar code
     np.testing.assert_array_equal(result.outputs["macro"], kc.interpret(program, inputs)["macro"])
 
 
 def test_zeroing_a_tensor_nothing_adds_to_leaves_the_lookup_form() -> None:
-    from kernelc.backends.csl.lookup import lookup_shape
-
     text = """
     kernel xs(mat: i32[L], tab: f32[NN, C]) -> (macro: f32[L, C], aux: f32[L, C]) {
       for l in 0 .. L {
@@ -110,7 +107,7 @@ def test_zeroing_a_tensor_nothing_adds_to_leaves_the_lookup_form() -> None:
     """
     program = kc.loads(text, "t.k", params={"L": 8, "NN": 6, "C": 2})
     (task,) = program.graph().tasks
-    assert lookup_shape(task) is None  # two outputs, one never added to: scalar code instead
+    assert not isinstance(task.form, Lookup)  # two outputs, one never added to: scalar code instead
     rng = np.random.default_rng(0)
     inputs = {
         "mat": rng.integers(0, 4, 8).astype(np.int32),

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernelc.backends.csl import model as m
 from kernelc.backends.csl.emit import file_text
+from kernelc.csl import model as m
 from kernelc.diagnostics import KernelcError
 from kernelc.runtime.fabric.parser import parse_file
 

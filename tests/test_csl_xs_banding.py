@@ -19,8 +19,8 @@ from xs_reference import float32_tolerance, macro_xs_reference
 
 import kernelc as kc
 from kernelc import xsbench
-from kernelc.backends.csl.banding import cut
 from kernelc.cli import compare
+from kernelc.forms.bands import cut
 
 XS = kc.load(Path(__file__).resolve().parent.parent / "examples" / "xs_lookup.k")
 NAMES = ("egrid", "xs", "mat_nucs", "mat_conc", "mat_count", "energy", "material")

@@ -1,7 +1,8 @@
 """Recognise a matrix product and emit a cache-blocked, register-tiled GEMM for it.
 
-The pattern is a task whose body is ``for i in 0..M { for j in 0..N { c[i, j] = sum(k in 0..K)
-a[i, k] * b[k, j] } }`` on f32 (both loops parallel, whole extents, unit inner strides). The
+The pattern is a task of the ``Contraction`` form (kernelc.forms: ``c[i, j] = sum(k in 0..K)
+a[i, k] * b[k, j]`` on f32, both loops parallel, whole extents) whose views have unit inner
+strides. The
 general lowering would run it as a scalar dot product per element: its strict left-to-right sum
 keeps LLVM from vectorising the k loop. Here every output element still accumulates its k terms
 in order (starting from 0, one term after another), but MR x NR elements are accumulated at once
@@ -21,12 +22,11 @@ from dataclasses import dataclass
 
 from llvmlite import ir as ll
 
-from kernelc import ir
-from kernelc.affine import evaluate, is_static
 from kernelc.backends.cpu import ops
 from kernelc.backends.cpu.kernel import View, counted_loop
 from kernelc.backends.cpu.machine import Machine
 from kernelc.backends.cpu.ops import FLOAT, I1, I32, I64
+from kernelc.forms import Contraction
 from kernelc.graph import Task
 from kernelc.types import DType
 
@@ -59,61 +59,16 @@ class GemmPlan:
         return (0, self.n) if self.split_columns else (0, self.m)
 
 
-def _indexed_by(access: ir.Load | ir.Store, row: str, col: str) -> bool:
-    """Whether an access is exactly ``t[row, col]``."""
-    return len(access.indices) == 2 and all(
-        isinstance(e, ir.Name) and e.name == name
-        for e, name in zip(access.indices, (row, col), strict=True)
-    )
-
-
-def match(task: Task, views: dict[str, View], machine: Machine) -> GemmPlan | None:
-    """The GEMM plan of a task, or None when its body is not exactly the pattern."""
-    body = task.kernel.body
-    if len(body) != 1 or not isinstance(body[0], ir.For):
+def match(task: Task, views: dict[str, View]) -> GemmPlan | None:
+    """The GEMM plan of a task whose form is a ``Contraction``, or None when it is none or its
+    operands are not f32 rows with unit stride."""
+    c = task.form
+    if not isinstance(c, Contraction):
         return None
-    outer = body[0]
-    if len(outer.body) != 1 or not isinstance(outer.body[0], ir.For):
-        return None
-    inner = outer.body[0]
-    if not (outer.parallel and inner.parallel) or len(inner.body) != 1:
-        return None
-    store = inner.body[0]
-    if not isinstance(store, ir.Store) or store.op != "=":
-        return None
-    red = store.value
-    if not isinstance(red, ir.Reduce) or red.op != "sum" or red.dtype != DType.F32:
-        return None
-    prod = red.body
-    if not (isinstance(prod, ir.Binary) and prod.op == "*"):
-        return None
-    if not (isinstance(prod.lhs, ir.Load) and isinstance(prod.rhs, ir.Load)):
-        return None
-    i, j, k = outer.var, inner.var, red.var
-    a, b = prod.lhs, prod.rhs
-    if not _indexed_by(a, i, k):
-        a, b = b, a
-    if not (_indexed_by(a, i, k) and _indexed_by(b, k, j) and _indexed_by(store, i, j)):
-        return None
-    static = set(task.kernel.sizes)
-    sizes = task.size_env
-    bounds = []
-    for loop in (outer, inner, red):
-        if not (is_static(loop.lo, static) and is_static(loop.hi, static)):
-            return None
-        if evaluate(loop.lo, sizes) != 0:
-            return None
-        bounds.append(evaluate(loop.hi, sizes))
-    m, n, kk = bounds
-    av, bv, cv = views[a.tensor], views[b.tensor], views[store.tensor]
+    av, bv, cv = views[c.a], views[c.b], views[c.c]
     if not all(v.dtype == DType.F32 and v.strides[1] == 1 for v in (av, bv, cv)):
         return None
-    if av.shape != (m, kk) or bv.shape != (kk, n) or cv.shape != (m, n) or min(m, n, kk) < 1:
-        return None
-    tensors = {bnd.param: bnd.region.tensor for bnd in task.bindings if bnd.region is not None}
-    if tensors[store.tensor] in (tensors[a.tensor], tensors[b.tensor]):
-        return None
-    return GemmPlan(m, n, kk, a.tensor, b.tensor, store.tensor, av, bv, cv)
+    return GemmPlan(c.m, c.n, c.k, c.a, c.b, c.c, av, bv, cv)
 
 
 def _c64(v: int) -> ll.Constant:

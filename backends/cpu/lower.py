@@ -96,7 +96,7 @@ def _plan(task: Task, graph: TaskGraph, machine: Machine) -> TaskPlan:
         if region.tensor not in tensors:
             tensors.append(region.tensor)
     split, split_range = _split_loop(task)
-    plan = gemm.match(task, views, machine)
+    plan = gemm.match(task, views)
     if plan is not None:
         split_range = plan.split_range
     return TaskPlan(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kernelc.backends.csl import machine
-from kernelc.backends.csl import model as m
+from kernelc.csl import machine
+from kernelc.csl import model as m
 from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.types import DType
 

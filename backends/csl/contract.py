@@ -19,71 +19,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kernelc import ir
-from kernelc.affine import evaluate
-from kernelc.backends.csl import machine
-from kernelc.backends.csl import model as m
 from kernelc.backends.csl.builder import Builder
-from kernelc.backends.csl.partition import DimMap, Layout, Split
-from kernelc.backends.csl.stencil import Shared, _merge, check_whole, split_params, tensor_of
+from kernelc.backends.csl.lowered import Lowered
+from kernelc.backends.csl.placement import (
+    Shared,
+    check_whole,
+    collectives,
+    merge_layout,
+    split_params,
+    tensor_of,
+)
+from kernelc.csl import machine
+from kernelc.csl import model as m
 from kernelc.diagnostics import Unsupported
+from kernelc.forms import Contraction
+from kernelc.forms.blocks import DimMap, Layout, Split
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
-
-
-@dataclass(frozen=True)
-class Contraction:
-    a: str  # kernel parameter names
-    b: str
-    c: str
-    m: int
-    n: int
-    k: int
-
-
-def contraction_shape(task: Task) -> Contraction | None:
-    body = task.kernel.body
-    loops = []
-    while len(body) == 1 and isinstance(body[0], ir.For) and body[0].parallel:
-        loops.append(body[0])
-        body = body[0].body
-    if len(loops) != 2 or len(body) != 1 or not isinstance(body[0], ir.Store):
-        return None
-    store = body[0]
-    red = store.value
-    if store.op != "=" or not isinstance(red, ir.Reduce) or red.op != "sum":
-        return None
-    if red.dtype != DType.F32:
-        return None
-    prod = red.body
-    if not (isinstance(prod, ir.Binary) and prod.op == "*"):
-        return None
-    loads = (prod.lhs, prod.rhs)
-    if not all(isinstance(x, ir.Load) and len(x.indices) == 2 for x in loads):
-        return None
-    if not all(isinstance(i, ir.Name) for i in store.indices):
-        return None
-    vi, vj = (i.name for i in store.indices)
-    names = [tuple(i.name if isinstance(i, ir.Name) else None for i in x.indices) for x in loads]
-    k = red.var
-    a = next((x for x, nm in zip(loads, names, strict=True) if nm == (vi, k)), None)
-    b = next((x for x, nm in zip(loads, names, strict=True) if nm == (k, vj)), None)
-    if a is None or b is None or a is b:
-        return None
-    sizes = task.size_env
-    bounds = [(evaluate(lp.lo, sizes), evaluate(lp.hi, sizes)) for lp in loops]
-    kr = (evaluate(red.lo, sizes), evaluate(red.hi, sizes))
-    if {lp.var for lp in loops} != {vi, vj}:
-        return None
-    shape_a = task.binding(a.tensor).region.view_shape
-    shape_b = task.binding(b.tensor).region.view_shape
-    mi = dict(zip((lp.var for lp in loops), bounds, strict=True))
-    if mi[vi] != (0, shape_a[0]) or mi[vj] != (0, shape_b[1]) or kr != (0, shape_a[1]):
-        return None
-    if shape_b[0] != shape_a[1]:
-        return None
-    return Contraction(a.tensor, b.tensor, store.tensor, shape_a[0], shape_b[1], shape_a[1])
-
 
 # --------------------------------------------------------------------------------- plan
 
@@ -136,10 +88,9 @@ def _gemm_cycles(mt: int, nt: int, kp: int) -> int:
 
 
 def plan(
-    task: Task, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int, options: dict
+    task: Task, c: Contraction, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int
 ) -> None:
     check_whole(task, graph)
-    c = contraction_shape(task)
     names = {"a": tensor_of(task, c.a), "b": tensor_of(task, c.b), "c": tensor_of(task, c.c)}
     fixed = layouts.get(names["c"])
     summa_cycles, summa_mem = _summa_cost(c, w, h)
@@ -155,10 +106,9 @@ def plan(
         scheme = "summa" if summa_mem <= split_mem else "splitk"
     else:
         scheme = "summa" if summa_cycles <= split_cycles else "splitk"
-    options.setdefault("schemes", {})[task.name] = scheme
     chosen = (_summa_layouts if scheme == "summa" else _splitk_layouts)(c, names, w, h)
     for key in ("c", "a", "b"):
-        _merge(layouts, chosen[key], task.span)
+        merge_layout(layouts, chosen[key], task.span)
 
 
 # --------------------------------------------------------------------------------- code
@@ -193,62 +143,18 @@ class ContractionCode:
         )
 
 
-def _collectives(b: Builder, shared: Shared) -> None:
-    if b.c2d:
-        return
-    b.c2d = True
-    colors = {}
-    tasks = {}
-    for axis in ("x", "y"):
-        colors[axis] = [b.color(f"c2d_{axis}_{k}", f"collectives_2d along {axis}") for k in (0, 1)]
-        tasks[axis] = [
-            b.layout_task_id(f"c2d_{axis}_entry_{k}", f"collectives_2d along {axis} (library task)")
-            for k in (0, 1)
-        ]
-    b.layout_consts.append(
-        m.VarDecl("c2d", None, m.builtin("import_module", m.Str("<collectives_2d/params>")), True)
-    )
-    cfg = m.struct(
-        x_colors=m.Tuple(tuple(m.Name(n) for n in colors["x"])),
-        x_entrypoints=m.Tuple(tuple(m.Name(n) for n in tasks["x"])),
-        y_colors=m.Tuple(tuple(m.Name(n) for n in colors["y"])),
-        y_entrypoints=m.Tuple(tuple(m.Name(n) for n in tasks["y"])),
-    )
-    b.pe_param(
-        "c2d_params",
-        "comptime_struct",
-        m.call(m.member("c2d", "get_params"), m.Name("x"), m.Name("y"), cfg),
-        "row (x) and column (y) collectives: colors and library tasks",
-    )
-    for axis, var in (("x", "mpi_x"), ("y", "mpi_y")):
-        queues = m.ArrayLit(
-            m.ArrayT((m.Int(2),), m.Named("u16")), (m.Int(b.queue()), m.Int(b.queue()))
-        )
-        b.const(
-            var,
-            m.builtin(
-                "import_module",
-                m.Str("<collectives_2d/pe>"),
-                m.Struct((("dim_params", m.Field(m.Name("c2d_params"), axis)), ("queues", queues))),
-            ),
-        )
-
-
 def lower(
     task: Task,
-    index: int,
+    c: Contraction,
     graph: TaskGraph,
     layouts: dict[str, Layout],
     b: Builder,
     shared: Shared,
-    options: dict,
 ) -> ContractionCode:
-    c = contraction_shape(task)
-    scheme = options["schemes"][task.name]
-    _collectives(b, shared)
+    collectives(b, shared)
     arrays = {key: b.tensor_arrays[tensor_of(task, getattr(c, key))] for key in ("a", "b", "c")}
     lays = {key: layouts[tensor_of(task, getattr(c, key))] for key in ("a", "b", "c")}
-    if scheme == "summa":
+    if any(d.split is not None for d in lays["c"].dims):  # SUMMA splits C; split-K keeps it whole
         return _summa(task, c, arrays, lays, b, shared)
     return _splitk(task, c, arrays, lays, b, shared)
 
@@ -702,3 +608,22 @@ def contraction_cycles(code: ContractionCode, low) -> dict[str, int]:
     zero = setup + code.mt * code.nt + 2
     reduce = 2 * (code.reduce + setup) + low.width + low.height + 20
     return {"compute": zero + compute + 12, "reduce": reduce}
+
+
+class ContractionLowering:
+    """Matrix products: SUMMA broadcasts or split-K with a reduction, whichever models faster."""
+
+    def plan(self, task, form: Contraction, graph, layouts, width, height) -> None:
+        plan(task, form, graph, layouts, width, height)
+
+    def lower(self, task, index, form: Contraction, graph, layouts, b, shared) -> ContractionCode:
+        return lower(task, form, graph, layouts, b, shared)
+
+    def cycles(self, code: ContractionCode, low: Lowered) -> dict[str, int]:
+        return contraction_cycles(code, low)
+
+    def fewest_pes(self, task, form, graph, arch, planner) -> int:
+        return 1
+
+
+CONTRACTION = ContractionLowering()

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernelc.backends.csl import machine
-from kernelc.backends.csl.lower import Lowered
+from kernelc.backends.csl.lowered import Lowered
+from kernelc.csl import machine
 
 MODEL_BOUND = 0.10  # |model - simulated| / simulated for maps, stencils and matrix products
 LOOKUP_BOUND = 0.5  # the same for lookups, whose trip counts depend on the data
@@ -43,28 +43,11 @@ def ops_cycles(ops: list[tuple[str, int]], elements: int) -> int:
 
 
 def model(low: Lowered) -> Cost:
-    from kernelc.backends.csl.contract import ContractionCode, contraction_cycles
-    from kernelc.backends.csl.lookup import LookupCode, lookup_cycles
-    from kernelc.backends.csl.stencil import MapCode
-    from kernelc.backends.csl.tasks import StepCode
-
     launch = machine.LAUNCH_CYCLES + (low.width - 1) + (low.height - 1)
     tasks = []
-    for code in low.task_codes:
-        parts = {"launch": launch}
-        if isinstance(code, MapCode):
-            parts["exchange"] = sum(
-                STAGE_OVERHEAD + machine.DSD_SETUP_CYCLES + w + machine.HOP_CYCLES
-                for w in code.exchange
-            )
-            parts["compute"] = code.passes * (ops_cycles(code.ops, code.elements) + 6) + 8
-        elif isinstance(code, ContractionCode):
-            parts.update(contraction_cycles(code, low))
-        elif isinstance(code, LookupCode):
-            parts.update(lookup_cycles(code, low))
-        elif isinstance(code, StepCode):
-            parts["tasks"] = code.cycles
-        tasks.append(TaskCost(code.launch, sum(parts.values()), parts))
+    for lowered in low.tasks:
+        parts = {"launch": launch, **lowered.lowering.cycles(lowered.code, low)}
+        tasks.append(TaskCost(lowered.code.launch, sum(parts.values()), parts))
     return Cost(tuple(tasks))
 
 

@@ -7,7 +7,7 @@ over several lines the way the SDK examples write ``@set_tile_code`` parameters.
 
 from __future__ import annotations
 
-from kernelc.backends.csl import model as m
+from kernelc.csl import model as m
 
 INDENT = "  "
 WIDTH = 100

@@ -38,21 +38,29 @@ Inner parallel loops with affine access (the 5 reaction channels) become DSD ope
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 from kernelc import ir
 from kernelc.affine import affine, evaluate
-from kernelc.backends.csl import machine
-from kernelc.backends.csl import model as m
-from kernelc.backends.csl.banding import Bands, cut
 from kernelc.backends.csl.builder import Builder
-from kernelc.backends.csl.contract import _collectives
-from kernelc.backends.csl.partition import DimMap, Layout, Split
+from kernelc.backends.csl.lowered import Lowered, Planner
+from kernelc.backends.csl.placement import (
+    Shared,
+    check_whole,
+    collectives,
+    merge_layout,
+    split_params,
+    tensor_of,
+)
 from kernelc.backends.csl.scalar import Place, ScalarGen
-from kernelc.backends.csl.stencil import Shared, _merge, check_whole, split_params, tensor_of
 from kernelc.backends.csl.vector import Access, Space, VectorGen
+from kernelc.csl import machine
+from kernelc.csl import model as m
 from kernelc.diagnostics import KernelcError
+from kernelc.forms import BandSite, Lookup
+from kernelc.forms.bands import Bands, cut
+from kernelc.forms.blocks import DimMap, Layout, Split
+from kernelc.forms.lookup import accesses
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
@@ -62,215 +70,7 @@ BAND_SETUP, BAND_WALK = 40, 20  # modelled cycles: banded search set-up, one top
 OWN = "band_own_"  # IR name of "this PE's band holds the bracket", set by the banded search
 
 
-@dataclass(frozen=True)
-class LookupShape:
-    loop: ir.For
-    key: str | None  # the let whose value indexes the tables
-    tables: frozenset[str]  # kernel parameters split over columns
-    items: frozenset[str]  # kernel parameters split over rows (first index is the item)
-    outputs: frozenset[str]
-
-
-def _accesses(body) -> list[ir.Load | ir.Store | ir.Search]:
-    return [n for s in body for n in ir.walk(s) if isinstance(n, ir.Load | ir.Store | ir.Search)]
-
-
-_MEMO: dict[tuple[str, int], tuple[Task, object]] = {}  # per task object: grid searches ask often
-
-
-def _memo(kind: str, task: Task, compute):
-    key = (kind, id(task))
-    hit = _MEMO.get(key)
-    if hit is not None and hit[0] is task:
-        return hit[1]
-    if len(_MEMO) > 256:
-        _MEMO.clear()
-    value = compute()
-    _MEMO[key] = (task, value)
-    return value
-
-
-def lookup_shape(task: Task) -> LookupShape | None:
-    return _memo("shape", task, lambda: _lookup_shape(task))
-
-
-def _lookup_shape(task: Task) -> LookupShape | None:
-    body = task.kernel.body
-    if len(body) != 1 or not isinstance(body[0], ir.For) or not body[0].parallel:
-        return None
-    loop = body[0]
-    item = loop.var
-    accesses = _accesses(loop.body)
-    stores = [a for a in accesses if isinstance(a, ir.Store)]
-    if not any(s.op == "+=" for s in stores) or not all(s.op == "+=" or _zeroes(s) for s in stores):
-        return None
-    if not _zeroes_first(loop.body):
-        return None
-    for s in stores:
-        if not (isinstance(s.indices[0], ir.Name) and s.indices[0].name == item):
-            return None
-    if any(isinstance(n, ir.Assign) for s in loop.body for n in ir.walk(s)):
-        return None
-    outputs = frozenset(s.tensor for s in stores if s.op == "+=")
-    if any(s.tensor not in outputs for s in stores):
-        return None  # a zeroed tensor nothing adds to would be a second, unreduced output
-    first: dict[str, set[str | None]] = {}
-    for a in accesses:
-        index = a.indices[0]
-        name = index.name if isinstance(index, ir.Name) else None
-        first.setdefault(a.tensor, set()).add(name)
-    lets = {n.name for s in loop.body for n in ir.walk(s) if isinstance(n, ir.Let)}
-    items = frozenset(t for t, names in first.items() if names == {item})
-    groups: dict[str, set[str]] = {}
-    for t, names in first.items():
-        if len(names) == 1 and (key := next(iter(names))) in lets and t not in outputs:
-            groups.setdefault(key, set()).add(t)
-    sizes = task.size_env
-    params = {p.name: p for p in task.kernel.params}
-
-    def nbytes(t: str) -> int:
-        shape = [evaluate(d, sizes) for d in params[t].shape]
-        total = params[t].dtype.numpy.itemsize
-        for n in shape:
-            total *= n
-        return total
-
-    def adds_where_known(key: str) -> bool:
-        """Every addition runs only where the key is known: on the PE holding the key's rows."""
-        owned = {id(n) for n in ir.walk_body(_key_block(loop.body, key) or ())}
-        return all(id(s) in owned for s in stores if s.op == "+=")
-
-    candidates = [k for k in groups if adds_where_known(k)]
-    key = max(candidates, key=lambda k: (sum(nbytes(t) for t in groups[k]), k), default=None)
-    tables = frozenset(groups.get(key, ()))
-    if key is not None:
-        extents = {evaluate(params[t].shape[0], sizes) for t in tables}
-        if len(extents) != 1:
-            return None
-    return LookupShape(loop, key, tables, items, outputs)
-
-
-def _zeroes_first(body: tuple[ir.Stmt, ...]) -> bool:
-    """Whether an item's zeroing stores all run before its first addition. The partial sums
-    start at zero, so such a store changes no partial sum whichever PEs run it, and the sum of
-    the partials is exactly the item's additions, as the kernel's result is."""
-    last_zeroing = max(
-        (
-            k
-            for k, s in enumerate(body)
-            for n in ir.walk(s)
-            if isinstance(n, ir.Store) and n.op == "="
-        ),
-        default=-1,
-    )
-    first_addition = min(
-        (
-            k
-            for k, s in enumerate(body)
-            for n in ir.walk(s)
-            if isinstance(n, ir.Store) and n.op == "+="
-        ),
-        default=len(body),
-    )
-    return last_zeroing < first_addition
-
-
-def _zeroes(store: ir.Store) -> bool:
-    """``t[...] = 0`` (+0: the partial sums start at +0): allowed before an item's additions
-    (see _zeroes_first)."""
-    value = store.value
-    return (
-        store.op == "="
-        and isinstance(value, ir.Const)
-        and not isinstance(value.value, bool)
-        and value.value == 0
-        and math.copysign(1.0, value.value) > 0
-    )
-
-
-@dataclass(frozen=True)
-class BandSite:
-    """The search that energy banding replays: on ``table``, bound to the let ``var``."""
-
-    table: str
-    var: str
-    extent: int  # grid points along dimension 1 of every table
-
-
-def _key_block(body: tuple[ir.Stmt, ...], key: str) -> tuple[ir.Stmt, ...] | None:
-    """The statements after ``let key`` in the block that binds it."""
-    for k, s in enumerate(body):
-        if isinstance(s, ir.Let) and s.name == key:
-            return body[k + 1 :]
-        for inner in _blocks(s):
-            found = _key_block(inner, key)
-            if found is not None:
-                return found
-    return None
-
-
-def _blocks(s: ir.Stmt) -> tuple[tuple[ir.Stmt, ...], ...]:
-    if isinstance(s, ir.For):
-        return (s.body,)
-    if isinstance(s, ir.If):
-        return (s.then, s.orelse)
-    return ()
-
-
-def band_site(shape: LookupShape, task: Task) -> BandSite | None:
-    """Where energy banding applies, or None: one whole-row ``search`` of a table bound by a let
-    in the key's block with no store before it (those would be added once per band), and every
-    other table access reading dimension 1 at the bracket (the result, or the result + 1)."""
-    return _memo("site", task, lambda: _band_site(shape, task))
-
-
-def _band_site(shape: LookupShape, task: Task) -> BandSite | None:
-    if shape.key is None:
-        return None
-    searches = [n for n in ir.walk_body(shape.loop.body) if isinstance(n, ir.Search)]
-    if len(searches) != 1:
-        return None
-    found = searches[0]
-    if found.tensor not in shape.tables or len(found.indices) != 2:
-        return None
-    first, piece = found.indices
-    if not (
-        isinstance(first, ir.Name)
-        and first.name == shape.key
-        and isinstance(piece, ir.Slice)
-        and piece.lo is None
-        and piece.hi is None
-    ):
-        return None
-    block = _key_block(shape.loop.body, shape.key) or ()
-    var = None
-    for stmt in block:
-        if isinstance(stmt, ir.Let) and stmt.value is found:
-            var = stmt.name
-            break
-        if any(isinstance(n, ir.Store) for n in ir.walk(stmt)):
-            return None
-    if var is None:
-        return None
-    sizes = task.size_env
-    params = {p.name: p for p in task.kernel.params}
-    extents = set()
-    for t in shape.tables:
-        if len(params[t].shape) < 2:
-            return None
-        extents.add(evaluate(params[t].shape[1], sizes))
-    if len(extents) != 1:
-        return None
-    for node in _accesses(shape.loop.body):
-        if node is found or node.tensor not in shape.tables:
-            continue
-        form = affine(node.indices[1])
-        if form is None or form.terms != ((var, 1),) or form.const not in (0, 1):
-            return None
-    return BandSite(found.tensor, var, extents.pop())
-
-
-def _table_sizes(task: Task, graph: TaskGraph, shape: LookupShape) -> tuple[int, int]:
+def _table_sizes(task: Task, graph: TaskGraph, shape: Lookup) -> tuple[int, int]:
     """(keys, bytes of one key's rows of all tables)."""
     keys = graph.tensor(tensor_of(task, next(iter(sorted(shape.tables))))).shape[0]
     per_key = sum(
@@ -279,13 +79,12 @@ def _table_sizes(task: Task, graph: TaskGraph, shape: LookupShape) -> tuple[int,
     return keys, per_key
 
 
-def table_cut(task: Task, graph: TaskGraph, w: int) -> tuple[int, Bands | None, int]:
+def table_cut(task: Task, shape: Lookup, graph: TaskGraph, w: int) -> tuple[int, Bands | None, int]:
     """(key blocks, bands, table bytes per PE) for ``w`` columns: the fewest table bytes per
     PE, fewer bands on ties. Without bands the keys are split over all ``w`` columns."""
-    shape = lookup_shape(task)
     keys, per_key = _table_sizes(task, graph, shape)
     best = (-(-keys // w) * per_key, w, None)
-    site = band_site(shape, task)
+    site = shape.site
     if site is None or keys == 0:
         return best[1], best[2], best[0]
     per_point = per_key // site.extent
@@ -302,25 +101,23 @@ def table_cut(task: Task, graph: TaskGraph, w: int) -> tuple[int, Bands | None, 
     return best[1], best[2], best[0]
 
 
-def fewest_pes(task: Task, graph: TaskGraph, arch: machine.Arch) -> int:
+def fewest_pes(
+    task: Task, shape: Lookup, graph: TaskGraph, arch: machine.Arch, planner: Planner
+) -> int:
     """A lower bound on the PEs of a grid whose plan fits (tables, items, code base), where the
     automatic grid search starts; the memory diagnostic when no grid of the machine can hold
     the tables even with energy bands."""
-    from kernelc.backends.csl.lower import lower as lower_graph
-    from kernelc.backends.csl.lower import plan as plan_graph
-
-    shape = lookup_shape(task)
     if shape.key is None:
         return 1
     mw, mh = arch.max_program
     room = arch.pe_memory - machine.CODE_BASE_BYTES
-    tables = {w: table_cut(task, graph, w)[2] for w in range(1, mw + 1)}
+    tables = {w: table_cut(task, shape, graph, w)[2] for w in range(1, mw + 1)}
     if min(tables.values()) > room:
         keys, per_key = _table_sizes(task, graph, shape)
         names = ", ".join(f"'{p}'" for p in sorted(shape.tables))
         how = (
             "even cut into energy bands"
-            if band_site(shape, task) is not None
+            if shape.site is not None
             else "(no energy banding: the kernel does not search them in the form it replays)"
         )
         raise KernelcError(
@@ -332,7 +129,7 @@ def fewest_pes(task: Task, graph: TaskGraph, arch: machine.Arch) -> int:
 
     def fits(w: int, h: int, room: int) -> bool:
         try:
-            layouts = plan_graph(graph, w, h, {})
+            layouts = planner.plan(graph, w, h)
         except KernelcError:
             return False
         partials = sum(layouts[tensor_of(task, p)].local_bytes for p in shape.outputs)
@@ -360,16 +157,17 @@ def fewest_pes(task: Task, graph: TaskGraph, arch: machine.Arch) -> int:
     if first is None:
         return mw * mh
     # one PE program serves every grid, so its modelled code size measured here holds for all
-    code = lower_graph(graph, arch, *first).code_bytes
+    code = planner.code_bytes(graph, arch, *first)
     again = smallest(arch.pe_memory - code) if code > machine.CODE_BASE_BYTES else first
     found = again or first
     return found[0] * found[1]
 
 
-def plan(task: Task, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int) -> None:
+def plan(
+    task: Task, shape: Lookup, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int
+) -> None:
     check_whole(task, graph)
-    shape = lookup_shape(task)
-    blocks, bands, _ = table_cut(task, graph, w) if shape.key is not None else (w, None, 0)
+    blocks, bands, _ = table_cut(task, shape, graph, w) if shape.key is not None else (w, None, 0)
     params = {p.name for p in task.kernel.all_params if not p.is_scalar}
     for p in sorted(params):
         t = tensor_of(task, p)
@@ -382,7 +180,7 @@ def plan(task: Task, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: in
             dims[0] = DimMap(decl.shape[0], "x", Split(decl.shape[0], blocks), div=div)
             if bands is not None:
                 dims[1] = DimMap(decl.shape[1], "x", bands=bands)
-        _merge(layouts, Layout(t, decl.dtype, tuple(dims)), task.span)
+        merge_layout(layouts, Layout(t, decl.dtype, tuple(dims)), task.span)
     if shape.key is None and w > 1:
         raise KernelcError(
             f"'{task.kernel.name}' has no table indexed by a key to split over {w} columns; "
@@ -395,7 +193,7 @@ def plan(task: Task, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: in
 
 
 def _guard(
-    body: tuple[ir.Stmt, ...], shape: LookupShape, extent: int, site: BandSite | None = None
+    body: tuple[ir.Stmt, ...], shape: Lookup, extent: int, site: BandSite | None = None
 ) -> tuple[ir.Stmt, ...]:
     """After ``let key = ...``: clamp the key like a gather would, and keep the rest of the
     block only on the PEs whose column holds that key (and, with bands, after the search only
@@ -452,7 +250,7 @@ def _owned(block: tuple[ir.Stmt, ...], var: str) -> tuple[ir.Stmt, ...]:
     raise AssertionError(var)
 
 
-def _descend(s: ir.Stmt, shape: LookupShape, extent: int, site: BandSite | None) -> ir.Stmt:
+def _descend(s: ir.Stmt, shape: Lookup, extent: int, site: BandSite | None) -> ir.Stmt:
     match s:
         case ir.For():
             return replace(s, body=_guard(s.body, shape, extent, site))
@@ -465,7 +263,7 @@ def _descend(s: ir.Stmt, shape: LookupShape, extent: int, site: BandSite | None)
     return s
 
 
-def _rewrite(node, shape: LookupShape):
+def _rewrite(node, shape: Lookup):
     """Table accesses use the clamped key."""
 
     def keyed(n):
@@ -498,11 +296,15 @@ class LookupCode:
 
 
 def lower(
-    task: Task, index: int, graph: TaskGraph, layouts: dict[str, Layout], b: Builder, shared: Shared
+    task: Task,
+    shape: Lookup,
+    graph: TaskGraph,
+    layouts: dict[str, Layout],
+    b: Builder,
+    shared: Shared,
 ) -> LookupCode:
-    shape = lookup_shape(task)
     name = task.kernel.name
-    _collectives(b, shared)
+    collectives(b, shared)
     tensor = {p.name: tensor_of(task, p.name) for p in task.kernel.all_params if not p.is_scalar}
     shapes = {p: graph.tensor(t).shape for p, t in tensor.items()}
     partials: dict[str, str] = {}
@@ -528,7 +330,7 @@ def lower(
             sp = split_params(b, shared, table_dm)
             key_params = {LO: m.Name(sp.start), HI: m.add(m.Name(sp.start), m.Name(sp.size))}
         else:
-            site = band_site(shape, task)
+            site = shape.site
             band = _band_params(b, table_lay, site, b.tensor_arrays[tensor[site.table]])
             key_params = {LO: band.key_start, HI: m.add(band.key_start, band.keys)}
             for p in shape.tables:
@@ -836,7 +638,7 @@ def _vector_loop(
         return None
     var = loop.var
     dims: dict[str, int] = {}
-    for node in _accesses(loop.body):
+    for node in accesses(loop.body):
         if isinstance(node, ir.Search) or (
             isinstance(node, ir.Store) and node.op not in ("=", "+=", "-=", "*=")
         ):
@@ -876,7 +678,7 @@ def _vector_loop(
 
 
 def _estimate(
-    shape: LookupShape, task: Task, groups: int, bands: Bands | None
+    shape: Lookup, task: Task, groups: int, bands: Bands | None
 ) -> tuple[float, int, int]:
     """Modelled visits per item and cycles per visit: every data-dependent trip count is
     taken as half the extent of the dimension its loop variable indexes, and keys and bands are
@@ -887,7 +689,7 @@ def _estimate(
     search_steps = 0
     for node in ir.walk_body(shape.loop.body):
         if isinstance(node, ir.For) and affine(node.hi) is None:
-            for acc in _accesses(node.body):
+            for acc in accesses(node.body):
                 for d, i in enumerate(acc.indices):
                     if isinstance(i, ir.Name) and i.name == node.var:
                         trips = max(trips, evaluate(params[acc.tensor].shape[d], sizes) / 2)
@@ -916,3 +718,22 @@ def _estimate(
 def lookup_cycles(code: LookupCode, low) -> dict[str, int]:
     reduce = code.reduce + machine.DSD_SETUP_CYCLES + low.width
     return {"items": code.items * code.item_cycles + 20, "reduce": reduce}
+
+
+class LookupLowering:
+    """Item-wise lookups: tables over columns by key and energy band, items over rows."""
+
+    def plan(self, task, form: Lookup, graph, layouts, width, height) -> None:
+        plan(task, form, graph, layouts, width, height)
+
+    def lower(self, task, index, form: Lookup, graph, layouts, b, shared) -> LookupCode:
+        return lower(task, form, graph, layouts, b, shared)
+
+    def cycles(self, code: LookupCode, low: Lowered) -> dict[str, int]:
+        return lookup_cycles(code, low)
+
+    def fewest_pes(self, task, form: Lookup, graph, arch, planner: Planner) -> int:
+        return fewest_pes(task, form, graph, arch, planner)
+
+
+LOOKUP = LookupLowering()

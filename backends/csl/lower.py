@@ -10,156 +10,78 @@ coordinates, so sizes that do not divide the grid cost no extra code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-
-from kernelc import ir
-from kernelc.backends.csl import machine
-from kernelc.backends.csl import model as m
+from kernelc.backends.csl import tasks
 from kernelc.backends.csl.builder import Builder, layout_helpers
-from kernelc.backends.csl.partition import Layout
-from kernelc.backends.csl.stencil import (
-    Shared,
-    finish_exchange,
-    lower_map,
-    map_shape,
-    plan_map,
+from kernelc.backends.csl.contract import CONTRACTION
+from kernelc.backends.csl.lookup import LOOKUP
+from kernelc.backends.csl.lowered import (
+    FormLowering,
+    Lowered,
+    LoweredTask,
+    Rect,
+    TaskCode,
+    Transfer,
 )
+from kernelc.backends.csl.placement import Shared
+from kernelc.backends.csl.stencil import MAP, finish_exchange
+from kernelc.backends.csl.tasks import StepCode
+from kernelc.csl import machine
+from kernelc.csl import model as m
 from kernelc.diagnostics import Unsupported
-from kernelc.graph import Binding, Task, TaskGraph
+from kernelc.forms import Contraction, Lookup, Map, Scalar
+from kernelc.forms.blocks import Layout
+from kernelc.graph import Task, TaskGraph
+from kernelc.version import VERSION
+
+LOWERINGS: dict[type, FormLowering] = {Map: MAP, Contraction: CONTRACTION, Lookup: LOOKUP}
 
 
-@dataclass(frozen=True)
-class Transfer:
-    """One host transfer: a tensor's symbol, its placement and the PE rectangle it uses."""
-
-    tensor: str
-    symbol: str
-    layout: Layout
-    rect: tuple[int, int, int, int]  # x0, y0, w, h
+def lowering_of(task: Task) -> FormLowering | None:
+    """The data-parallel lowering of the task's form; None for scalar code."""
+    return LOWERINGS.get(type(task.form))
 
 
-@dataclass
-class Lowered:
-    program: m.Program
-    width: int
-    height: int
-    arch: machine.Arch
-    layouts: dict[str, Layout]
-    inputs: list[Transfer]
-    outputs: list[Transfer]
-    launches: list[str]
-    task_codes: list[object]
-    data_bytes: int
-    code_bytes: int
-    arrays: dict[str, int] = field(default_factory=dict)
-    symbols: dict[str, str] = field(default_factory=dict)  # tensor -> its array on every PE
-
-    @property
-    def memory_bytes(self) -> int:
-        return self.data_bytes + self.code_bytes
+def scalar_culprit(graph: TaskGraph) -> Task | None:
+    """The first task no data-parallel lowering takes (then the graph runs as scalar tasks)."""
+    return next((t for t in graph.tasks if lowering_of(t) is None), None)
 
 
-def _kind(task: Task) -> str | None:
-    """The data-parallel lowering a task fits: map, contraction or lookup; None for none."""
-    from kernelc.backends.csl.contract import contraction_shape
-    from kernelc.backends.csl.lookup import lookup_shape
-
-    if map_shape(task) is not None:
-        return "map"
-    if contraction_shape(task) is not None:
-        return "contraction"
-    if lookup_shape(task) is not None:
-        return "lookup"
-    return None
-
-
-SCALAR_TASKS = "scalar_tasks"  # option: why every task runs as scalar code (a refusal's text)
-
-
-def scalar_culprit(graph: TaskGraph, options: Mapping | None = None) -> Task | None:
-    """The first task no data-parallel lowering fits (then the graph runs as scalar tasks), or
-    the first task when the options ask for scalar tasks."""
-    if options and options.get(SCALAR_TASKS) and graph.tasks:
-        return graph.tasks[0]
-    return next((t for t in graph.tasks if _kind(t) is None), None)
-
-
-def scalar_reason(graph: TaskGraph, options: Mapping | None = None) -> str:
-    """Why the graph runs as scalar tasks, for messages."""
-    if options and options.get(SCALAR_TASKS):
-        return f"the data-parallel lowerings refused it: {options[SCALAR_TASKS]}"
+def scalar_reason(graph: TaskGraph) -> str | None:
+    """Why the graph runs as scalar tasks, for messages; None when every task has a lowering."""
     culprit = scalar_culprit(graph)
-    return f"'{culprit.kernel.name}' is no data-parallel loop nest, matrix product or lookup"
+    if culprit is None:
+        return None
+    return culprit.form.reason if isinstance(culprit.form, Scalar) else culprit.kernel.name
 
 
-def scalar_value(graph: TaskGraph, binding: Binding) -> int | float | bool:
-    """What a task passes for a scalar parameter; the CSL program takes it at build time."""
-    if binding.scalar is None:
-        return binding.constant
-    scalar = next(s for s in graph.scalars if s.name == binding.scalar)
-    if scalar.default is None:
-        raise Unsupported(
-            f"the csl backend takes scalar parameters at build time; give '{scalar.name}' a "
-            f"value with -D {scalar.name}=VALUE",
-            scalar.span,
-        )
-    return scalar.default.value
-
-
-def constant_scalars(graph: TaskGraph) -> TaskGraph:
-    """The graph with each task's scalar parameters replaced by their values: the CSL program
-    takes no scalars at run time, so the data-parallel lowerings see constants."""
-    tasks = []
-    for task in graph.tasks:
-        values: dict[str, ir.Const] = {}
-        for binding in task.bindings:
-            if binding.region is not None:
-                continue
-            param = task.kernel.param(binding.param)
-            value = scalar_value(graph, binding)
-            values[param.name] = ir.Const(value=value, span=param.span, dtype=param.dtype)
-        if not values:
-            tasks.append(task)
-            continue
-
-        def constant(node, values=values):
-            if isinstance(node, ir.Name) and node.name in values:
-                return replace(values[node.name], span=node.span)
-            return node
-
-        kernel = replace(task.kernel, body=ir.transform(task.kernel.body, constant))
-        tasks.append(replace(task, kernel=kernel))
-    return replace(graph, tasks=tuple(tasks))
-
-
-def plan(graph: TaskGraph, width: int, height: int, options: dict) -> dict[str, Layout]:
-    """Placements of every tensor, decided consumers first."""
-    from kernelc.backends.csl import contract, lookup, tasks
-
-    if scalar_culprit(graph, options) is not None:
+def plan(graph: TaskGraph, width: int, height: int, scalar: bool = False) -> dict[str, Layout]:
+    """Placements of every tensor, decided consumers first; every tensor whole on each PE when
+    the graph runs as scalar tasks."""
+    if scalar:
         return tasks.plan(graph)
     layouts: dict[str, Layout] = {}
     for task in reversed(graph.tasks):
-        kind = _kind(task)
-        if kind == "map":
-            plan_map(task, map_shape(task), graph, layouts, width, height)
-        elif kind == "contraction":
-            contract.plan(task, graph, layouts, width, height, options)
-        else:
-            lookup.plan(task, graph, layouts, width, height)
+        lowering_of(task).plan(task, task.form, graph, layouts, width, height)
     return layouts
 
 
-def lower(
-    graph: TaskGraph, arch: machine.Arch, width: int, height: int, options: dict | None = None
-) -> Lowered:
-    """The CSL program of a task graph on a ``width`` x ``height`` rectangle."""
-    from kernelc.backends.csl import contract, lookup, tasks
+class GraphPlanner:
+    """Whole-graph planning for the lowerings that size their grid from it (lookups)."""
 
-    options = dict(options or {})
-    layouts = plan(graph, width, height, options)
-    scalar = scalar_culprit(graph, options) is not None
+    def plan(self, graph: TaskGraph, width: int, height: int) -> dict[str, Layout]:
+        return plan(graph, width, height)
+
+    def code_bytes(self, graph: TaskGraph, arch: machine.Arch, width: int, height: int) -> int:
+        return lower(graph, arch, width, height).code_bytes
+
+
+def lower(
+    graph: TaskGraph, arch: machine.Arch, width: int, height: int, scalar: bool = False
+) -> Lowered:
+    """The CSL program of a task graph on a ``width`` x ``height`` rectangle: every task by the
+    lowering of its form, or (``scalar``, or a task without one) every task as scalar code."""
+    scalar = scalar or scalar_culprit(graph) is not None
+    layouts = plan(graph, width, height, scalar)
     b = Builder(arch, width, height, f"pe_{graph.name}.csl")
     b.names.update({"sys_mod", "math", "memcpy_params"})
     b.layout_param("width", "i16", width, "program rectangle (columns x rows of PEs)")
@@ -179,26 +101,23 @@ def lower(
             export=scalar or t.role in ("input", "output"),
         )
     shared = Shared()
-    codes: list[object] = []
+    lowered: list[LoweredTask] = []
     if scalar:
-        codes.extend(tasks.lower(graph, layouts, b))
+        lowered.extend(LoweredTask(code, tasks.STEPS) for code in tasks.lower(graph, layouts, b))
     for index, task in enumerate(() if scalar else graph.tasks):
-        kind = _kind(task)
-        if kind == "map":
-            codes.append(lower_map(task, index, map_shape(task), graph, layouts, b, shared))
-        elif kind == "contraction":
-            codes.append(contract.lower(task, index, graph, layouts, b, shared, options))
-        else:
-            codes.append(lookup.lower(task, index, graph, layouts, b, shared))
+        lowering = lowering_of(task)
+        code = lowering.lower(task, index, task.form, graph, layouts, b, shared)
+        lowered.append(LoweredTask(code, lowering))
     finish_exchange(b, shared)
+    codes = [t.code for t in lowered]
     intro = _intro(graph, b, "PE program", codes)
     pe = b.pe_program(intro)
     layout = b.layout(_intro(graph, b, "layout", codes))
     program = m.Program(layout, (pe,))
-    code = machine.code_bytes(pe.decls)
-    rects: dict[str, tuple[int, int, int, int]] = {}
+    code_size = machine.code_bytes(pe.decls)
+    rects: dict[str, Rect] = {}
     for task_code in codes:
-        rects.update(getattr(task_code, "output_rects", {}))
+        rects.update(task_code.output_rects)
     outputs = []
     for t in graph.outputs:
         rect = rects.get(t.name, (0, 0, width, height))
@@ -207,7 +126,6 @@ def lower(
         Transfer(t.name, b.tensor_arrays[t.name], layouts[t.name], (0, 0, width, height))
         for t in graph.inputs
     ]
-    launches = [c.launch for c in codes]
     return Lowered(
         program,
         width,
@@ -216,19 +134,15 @@ def lower(
         layouts,
         inputs,
         outputs,
-        launches,
-        codes,
+        lowered,
         b.data_bytes,
-        code,
+        code_size,
         dict(b.arrays),
         dict(b.tensor_arrays),
     )
 
 
-def _intro(graph: TaskGraph, b: Builder, what: str, codes: list[object]) -> list[str]:
-    from kernelc import __version__
-    from kernelc.backends.csl.tasks import StepCode
-
+def _intro(graph: TaskGraph, b: Builder, what: str, codes: list[TaskCode]) -> list[str]:
     steps = [c for c in codes if isinstance(c, StepCode)]
     if steps:
         launched = "Steps of task instances, launched by run.py in this order: " + "; ".join(
@@ -238,7 +152,7 @@ def _intro(graph: TaskGraph, b: Builder, what: str, codes: list[object]) -> list
         tasks = ", ".join(f"{t.name} ({t.kernel.name})" for t in graph.tasks)
         launched = f"Tasks, launched by run.py in this order: {tasks}"
     return [
-        f"Generated by kernelc {__version__} from {graph.filename.rsplit('/', 1)[-1]}, entry "
+        f"Generated by kernelc {VERSION} from {graph.filename.rsplit('/', 1)[-1]}, entry "
         f"'{graph.name}': the {what}.",
         f"Target: Cerebras {b.arch.name.upper()}, program rectangle {b.width} x {b.height} PEs "
         "(PE (x, y) is column x, row y).",

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kernelc import ir
-from kernelc.backends.csl import model as m
 from kernelc.backends.csl.builder import RESERVED, Builder, csl_type
+from kernelc.csl import model as m
 from kernelc.diagnostics import Unsupported
 from kernelc.types import DType
 

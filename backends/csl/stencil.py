@@ -17,13 +17,25 @@ from dataclasses import dataclass, field
 
 from kernelc import ir
 from kernelc.affine import affine, evaluate
-from kernelc.backends.csl import machine
-from kernelc.backends.csl import model as m
 from kernelc.backends.csl.builder import Builder, csl_type
-from kernelc.backends.csl.partition import DimMap, Layout, Split
+from kernelc.backends.csl.cost import STAGE_OVERHEAD, ops_cycles
+from kernelc.backends.csl.lowered import Lowered, Rect
+from kernelc.backends.csl.placement import (
+    ExchangeResources,
+    Shared,
+    check_whole,
+    default_layout,
+    merge_layout,
+    split_params,
+    tensor_of,
+)
 from kernelc.backends.csl.scalar import Place, ScalarGen, Unsupported
 from kernelc.backends.csl.vector import Access, Space, VectorGen
+from kernelc.csl import machine
+from kernelc.csl import model as m
 from kernelc.diagnostics import KernelcError
+from kernelc.forms import Map
+from kernelc.forms.blocks import DimMap, Layout
 from kernelc.graph import Task, TaskGraph
 from kernelc.passes.access import summarise
 from kernelc.types import DType
@@ -31,93 +43,9 @@ from kernelc.types import DType
 CODE_RESERVE = machine.CODE_BASE_BYTES + 3000  # modelled code of a typical map program
 
 
-@dataclass
-class MapShape:
-    loops: list[ir.For]
-    body: tuple[ir.Stmt, ...]
-    stores: list[ir.Store]
-
-
-def map_shape(task: Task) -> MapShape | None:
-    """The loop nest of a data-parallel task, or None when the task is not of that form."""
-    loops: list[ir.For] = []
-    body = task.kernel.body
-    while len(body) == 1 and isinstance(body[0], ir.For) and body[0].parallel:
-        loops.append(body[0])
-        body = body[0].body
-    if not loops or not all(isinstance(s, ir.Let | ir.Store) for s in body):
-        return None
-    if any(isinstance(n, ir.Reduce | ir.Search) for s in body for n in ir.walk(s)):
-        return None
-    stores = [s for s in body if isinstance(s, ir.Store)]
-    if not stores:
-        return None
-    names = {lp.var for lp in loops}
-    first = stores[0].indices
-    for s in stores:
-        if len(s.indices) != len(first):
-            return None
-        for i in s.indices:
-            if not (isinstance(i, ir.Name) and i.name in names):
-                return None
-        if tuple(i.name for i in s.indices) != tuple(i.name for i in first):
-            return None
-    if {i.name for i in first} != names:
-        return None
-    return MapShape(loops, body, stores)
-
-
-def tensor_of(task: Task, param: str) -> str:
-    b = task.binding(param)
-    if b.region is None:
-        raise KernelcError(f"'{param}' of '{task.kernel.name}' is not a tensor", task.span)
-    return b.region.tensor
-
-
-def check_whole(task: Task, graph: TaskGraph) -> None:
-    for b in task.bindings:
-        if b.region is not None:
-            decl = graph.tensor(b.region.tensor)
-            if b.region.box != tuple((0, n) for n in decl.shape) or not all(b.region.keep):
-                raise Unsupported(
-                    f"the csl backend passes whole tensors between tasks; '{b.param}' of "
-                    f"'{task.kernel.name}' gets the slice {b.region}",
-                    task.span,
-                )
-
-
-def default_layout(name: str, dtype: DType, shape: tuple[int, ...], w: int, h: int) -> Layout:
-    """Blocks over the grid: rank 1 over all PEs, otherwise the last two dimensions."""
-    dims = [DimMap(n) for n in shape]
-    if len(shape) == 1:
-        dims[0] = DimMap(shape[0], "xy", Split(shape[0], w * h))
-    elif shape:
-        dims[-2] = DimMap(shape[-2], "y", Split(shape[-2], h))
-        dims[-1] = DimMap(shape[-1], "x", Split(shape[-1], w))
-    return Layout(name, dtype, tuple(dims))
-
-
-def _merge(layouts: dict[str, Layout], new: Layout, span) -> None:
-    old = layouts.get(new.tensor)
-    if old is None:
-        layouts[new.tensor] = new
-        return
-    if not old.same_placement(new):
-        raise Unsupported(
-            f"tensor '{new.tensor}' is needed in two different placements (by two tasks of this "
-            "graph, or by two accesses of one task); the csl data-parallel lowerings do not "
-            "redistribute tensors",
-            span,
-        )
-    merged = old
-    for d, dm in enumerate(new.dims):
-        merged = merged.with_halo(d, dm.halo)
-    layouts[new.tensor] = merged
-
-
 def plan_map(
     task: Task,
-    shape: MapShape,
+    shape: Map,
     graph: TaskGraph,
     layouts: dict[str, Layout],
     width: int,
@@ -137,7 +65,7 @@ def plan_map(
         )
         if d.shape != decl.shape:
             raise KernelcError(f"outputs '{out}' and '{t}' differ in shape", task.span)
-        _merge(layouts, placed if t != out else out_layout, task.span)
+        merge_layout(layouts, placed if t != out else out_layout, task.span)
     halos = {a.tensor: a.halo for a in summarise(task.kernel)}
     for node in (n for s in shape.body for n in ir.walk(s)):
         if not isinstance(node, ir.Load):
@@ -162,7 +90,7 @@ def plan_map(
                     "blocks only",
                     node.span,
                 )
-        _merge(layouts, Layout(t, d.dtype, tuple(dims)), node.span)
+        merge_layout(layouts, Layout(t, d.dtype, tuple(dims)), node.span)
 
 
 def _single_var(form, var_dim: dict[str, int]) -> str | None:
@@ -173,68 +101,6 @@ def _single_var(form, var_dim: dict[str, int]) -> str | None:
 
 
 # ------------------------------------------------------------------------------- code
-
-
-@dataclass
-class SplitParams:
-    """Per-PE parameters of one block split: where the block starts and how long it is."""
-
-    start: str
-    size: str
-
-
-@dataclass
-class Shared:
-    """Program-wide pieces that several tasks reuse (created on first need)."""
-
-    splits: dict[tuple[str, int], SplitParams] = field(default_factory=dict)
-    exchange: ExchangeResources | None = None
-    dispatch: list[tuple[int, str]] = field(default_factory=list)  # (task index, exchange fn)
-
-
-@dataclass
-class ExchangeResources:
-    neighbours: dict[str, str]  # "west" -> param name of a bool
-    colors: dict[str, str]  # "tx_east" -> param name of a color
-    queues: dict[str, str]  # "tx_east" -> const name of its queue
-    events: dict[str, str]  # "tx_lo" -> task ID name
-    stage: str
-    pending: str
-    running: str
-
-
-def axis_index(axis: str) -> m.Expr:
-    if axis == "x":
-        return m.Name("x")
-    if axis == "y":
-        return m.Name("y")
-    return m.Binary("+", m.Binary("*", m.Name("y"), m.Name("width")), m.Name("x"))
-
-
-def axis_parts_expr(axis: str) -> m.Expr:
-    if axis == "x":
-        return m.Name("width")
-    if axis == "y":
-        return m.Name("height")
-    return m.Binary("*", m.Name("width"), m.Name("height"))
-
-
-def split_params(b: Builder, shared: Shared, dm: DimMap) -> SplitParams:
-    key = (dm.axis, dm.extent)
-    if key not in shared.splits:
-        n = m.lit(dm.extent)
-        idx = axis_index(dm.axis)
-        parts = axis_parts_expr(dm.axis)
-        word = {"x": "cols", "y": "rows", "xy": "items"}[dm.axis]
-        size = b.pe_param(
-            word,
-            "i16",
-            m.call("block_size", n, parts, idx),
-            f"block of {dm.extent} split over {dm.axis}: its length and start",
-        )
-        start = b.pe_param(f"{word}_start", "i32", m.call("block_start", n, parts, idx))
-        shared.splits[key] = SplitParams(start, size)
-    return shared.splits[key]
 
 
 class _Exchange:
@@ -512,12 +378,13 @@ class MapCode:
     elements: int  # elements per pass on the busiest PE
     exchange: list[int]  # wavelets per exchange stage, busiest PE
     describe: str = ""
+    output_rects: dict[str, Rect] = field(default_factory=dict)  # outputs cover the rectangle
 
 
 def lower_map(
     task: Task,
     index: int,
-    shape: MapShape,
+    shape: Map,
     graph: TaskGraph,
     layouts: dict[str, Layout],
     b: Builder,
@@ -777,3 +644,27 @@ def finish_exchange(b: Builder, shared: Shared) -> None:
         cond = m.Binary("==", m.Name(res.running), m.lit(index))
         chain = m.If(cond, (m.ExprStmt(m.call(fn)),), (chain,) if chain else ())
     b.code(m.FnDecl(b.exchange_advance, (), m.Named("void"), (chain,) if chain else ()))
+
+
+class MapLowering:
+    """Maps and stencils: blocks over the grid, halos exchanged, DSD operations."""
+
+    def plan(self, task, form: Map, graph, layouts, width, height) -> None:
+        plan_map(task, form, graph, layouts, width, height)
+
+    def lower(self, task, index, form: Map, graph, layouts, b, shared) -> MapCode:
+        return lower_map(task, index, form, graph, layouts, b, shared)
+
+    def cycles(self, code: MapCode, low: Lowered) -> dict[str, int]:
+        exchange = sum(
+            STAGE_OVERHEAD + machine.DSD_SETUP_CYCLES + wavelets + machine.HOP_CYCLES
+            for wavelets in code.exchange
+        )
+        compute = code.passes * (ops_cycles(code.ops, code.elements) + 6) + 8
+        return {"exchange": exchange, "compute": compute}
+
+    def fewest_pes(self, task, form, graph, arch, planner) -> int:
+        return 1
+
+
+MAP = MapLowering()

@@ -22,19 +22,21 @@ import numpy as np
 
 from kernelc import ir
 from kernelc.artifact import Artifact, base_manifest, manifest_text
-from kernelc.backends.csl import machine
+from kernelc.backends.csl import tasks
+from kernelc.backends.csl.constants import constant_scalars
 from kernelc.backends.csl.cost import model, report_lines
 from kernelc.backends.csl.emit import program_files
 from kernelc.backends.csl.host import commands_sh, readme, run_py
 from kernelc.backends.csl.lower import (
-    SCALAR_TASKS,
-    Lowered,
-    constant_scalars,
+    GraphPlanner,
     lower,
+    lowering_of,
     plan,
     scalar_culprit,
     scalar_reason,
 )
+from kernelc.backends.csl.lowered import Lowered
+from kernelc.csl import machine
 from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.graph import TaskGraph
 from kernelc.targets import RunResult
@@ -76,29 +78,29 @@ class CslTarget:
     def lowered(self, graph: TaskGraph, options: Mapping[str, Any]) -> Lowered:
         """The lowered program; a graph the data-parallel lowerings refuse runs as scalar
         tasks instead (every tensor whole on each PE), when it fits."""
+        if scalar_culprit(graph) is not None:
+            return self._lowered(graph, options, None)
         try:
-            return self._lowered(graph, dict(options))
+            return self._lowered(constant_scalars(graph), options, None)
         except Unsupported as refused:
-            if scalar_culprit(graph, options) is not None:
-                raise  # already scalar tasks: nothing else to try
-            scalar = {**options, SCALAR_TASKS: refused.message}
             try:
-                return self._lowered(graph, scalar)
+                return self._lowered(graph, options, refused.message)
             except KernelcError as err:
                 if err.message != refused.message:  # both paths may refuse for one reason
                     note = f"the data-parallel lowering: {refused.message}"
                     err.notes.append((refused.span, note))
                 raise
 
-    def _lowered(self, graph: TaskGraph, options: dict[str, Any]) -> Lowered:
+    def _lowered(
+        self, graph: TaskGraph, options: Mapping[str, Any], refusal: str | None
+    ) -> Lowered:
+        """``refusal``: why the data-parallel lowerings refused the graph (then scalar tasks)."""
         arch = machine.arch(options.get("arch"))
         grid = options.get("grid")
-        if scalar_culprit(graph, options) is None:
-            graph = constant_scalars(graph)
         if grid is None:
-            return choose_grid(graph, arch, options)
-        low = lower(graph, arch, *grid, options)
-        check_memory(graph, low, options)
+            return choose_grid(graph, arch, refusal)
+        low = lower(graph, arch, *grid, refusal is not None)
+        check_memory(graph, low, refusal)
         return low
 
     def build(self, graph: TaskGraph, options: Mapping[str, Any]) -> Artifact:
@@ -220,7 +222,7 @@ def with_scalar_values(graph: TaskGraph, inputs: Mapping[str, Any]) -> TaskGraph
 # ---------------------------------------------------------------------------- memory plan
 
 
-def check_memory(graph: TaskGraph, low: Lowered, options: Mapping[str, Any] | None = None) -> None:
+def check_memory(graph: TaskGraph, low: Lowered, refusal: str | None = None) -> None:
     """A plan over 48 KB per PE is a user error naming the biggest tensor and the numbers."""
     limit = low.arch.pe_memory
     if low.memory_bytes <= limit:
@@ -230,7 +232,7 @@ def check_memory(graph: TaskGraph, low: Lowered, options: Mapping[str, Any] | No
     block = " x ".join(str(n) for n in biggest.local_shape)
     hint = ""
     try:
-        better = choose_grid(graph, low.arch, options)
+        better = choose_grid(graph, low.arch, refusal)
         hint = f"; a {better.width} x {better.height} grid fits (omit --grid to choose it)"
     except KernelcError:
         hint = "; no grid of this machine fits: reduce the sizes"
@@ -246,7 +248,7 @@ def check_memory(graph: TaskGraph, low: Lowered, options: Mapping[str, Any] | No
 
 def _estimate(graph: TaskGraph, w: int, h: int) -> int | None:
     try:
-        layouts = plan(graph, w, h, {})
+        layouts = plan(graph, w, h)
     except Unsupported:
         raise
     except KernelcError:
@@ -262,30 +264,30 @@ def _squareness(graph: TaskGraph, w: int, h: int) -> float:
     return abs(math.log(max(bh, 1e-9) / max(bw, 1e-9)))
 
 
-def choose_grid(
-    graph: TaskGraph, arch: machine.Arch, options: Mapping[str, Any] | None = None
-) -> Lowered:
-    """The smallest PE count whose plan fits; among its shapes the squarest blocks."""
-    from kernelc.backends.csl import tasks
-    from kernelc.backends.csl.lookup import fewest_pes, lookup_shape
-
+def choose_grid(graph: TaskGraph, arch: machine.Arch, refusal: str | None = None) -> Lowered:
+    """The smallest PE count whose plan fits; among its shapes the squarest blocks.
+    ``refusal``: why the data-parallel lowerings refused the graph (then scalar tasks)."""
     mw, mh = arch.max_program
-    culprit = scalar_culprit(graph, options)
-    if culprit is not None:
+    culprit = scalar_culprit(graph)
+    if culprit is not None or refusal is not None:
         # scalar tasks: a PE per task of the widest step, every tensor whole on each PE
         count = min(tasks.widest_step(graph), mw * mh)
         w = min(count, mw)
-        low = lower(graph, arch, w, -(-count // w), options)
+        low = lower(graph, arch, w, -(-count // w), scalar=True)
         if low.memory_bytes > arch.pe_memory:
-            reason = scalar_reason(graph, options)
-            raise tasks.too_big(graph, arch, culprit, low.memory_bytes, reason)
+            reason = (
+                f"the data-parallel lowerings refused it: {refusal}"
+                if refusal is not None
+                else scalar_reason(graph)
+            )
+            raise tasks.too_big(graph, arch, culprit or graph.tasks[0], low.memory_bytes, reason)
         return low
     total = sum(t.nbytes for t in graph.tensors)
     room = arch.pe_memory - machine.CODE_BASE_BYTES
     first = max(1, total // room)
+    planner = GraphPlanner()
     for task in graph.tasks:
-        if lookup_shape(task) is not None:
-            first = max(first, fewest_pes(task, graph, arch))
+        first = max(first, lowering_of(task).fewest_pes(task, task.form, graph, arch, planner))
     refused: KernelcError | None = None
     for count in range(first, min(first + GRID_SEARCH_LIMIT, mw * mh) + 1):
         shapes = [

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 
 from kernelc import ir
 from kernelc.affine import affine, evaluate
-from kernelc.backends.csl import machine
-from kernelc.backends.csl import model as m
 from kernelc.backends.csl.builder import Builder, csl_type
-from kernelc.backends.csl.lower import scalar_value
-from kernelc.backends.csl.partition import DimMap, Layout
+from kernelc.backends.csl.constants import scalar_value
+from kernelc.backends.csl.lowered import Lowered, Rect
 from kernelc.backends.csl.scalar import Place, ScalarGen
+from kernelc.csl import machine
+from kernelc.csl import model as m
 from kernelc.dot import steps as step_names
+from kernelc.forms.blocks import DimMap, Layout
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
@@ -70,6 +71,7 @@ class StepCode:
     gathers: list[Gather] = field(default_factory=list)
     resend: list[str] = field(default_factory=list)  # tensors later steps use, sent back to all
     describe: str = ""
+    output_rects: dict[str, Rect] = field(default_factory=dict)  # run.py gathers the outputs
 
 
 @dataclass(frozen=True)
@@ -329,3 +331,13 @@ def too_big(graph: TaskGraph, arch: machine.Arch, culprit: Task, needed: int, re
         f"{arch.pe_memory:,} bytes of a PE; reduce the sizes",
         culprit.span,
     )
+
+
+class StepsLowering:
+    """The cycle model of scalar task steps: the busiest PE's modelled work per step."""
+
+    def cycles(self, code: StepCode, low: Lowered) -> dict[str, int]:
+        return {"tasks": code.cycles}
+
+
+STEPS = StepsLowering()

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kernelc import ir
-from kernelc.backends.csl import model as m
 from kernelc.backends.csl.builder import Builder, csl_type
 from kernelc.backends.csl.scalar import ScalarGen, unsupported
+from kernelc.csl import model as m
 from kernelc.types import DType
 
 
@@ -236,7 +236,7 @@ class VectorGen:
         return None
 
     def _math(self, fn: str, arg: ir.Expr, dst: m.Expr | None) -> _Val:
-        from kernelc.backends.csl import machine
+        from kernelc.csl import machine
 
         v = self.value(arg)
         target, temp = self._dest([v], dst)
@@ -251,8 +251,8 @@ class VectorGen:
 
     def _map(self, e: ir.Expr, dst: m.Expr | None) -> _Val:
         """Fallback: an element function over the varying leaves of ``e``, applied by @map."""
-        from kernelc.backends.csl import machine
         from kernelc.backends.csl.scalar import ScalarGen as _SG
+        from kernelc.csl import machine
 
         leaves: list[ir.Expr] = []
         params: dict[int, str] = {}

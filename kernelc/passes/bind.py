@@ -17,6 +17,7 @@ import numpy as np
 from kernelc import ir
 from kernelc.affine import evaluate
 from kernelc.diagnostics import KernelcError, Span
+from kernelc.forms import recognise
 from kernelc.graph import Binding, Region, Task, TaskGraph, TensorDecl, verify
 from kernelc.passes.access import check_bounds, mark_parallel, shape_of
 from kernelc.passes.normalise import raise_accumulators
@@ -75,6 +76,7 @@ def bind(
         tasks = [_kernel_task(target, sizes, tensors, scalars)]
     else:
         tasks = _graph_tasks(module, target, sizes, tensors)
+    tasks = [replace(t, form=recognise(t)) for t in tasks]
     graph = TaskGraph(
         name=target.name,
         filename=module.filename,

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from kernelc.backends.csl import model as m
+from kernelc.csl import model as m
 from kernelc.runtime.fabric.values import (
     DIRECTIONS,
     Array,

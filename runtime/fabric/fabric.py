@@ -1,6 +1,6 @@
 """The PE-grid simulator: runs a parsed CSL program on a grid of simulated PEs.
 
-Model (every figure it reports is simulated, from the modelled costs in backends/csl/machine.py):
+Model (every figure it reports is simulated, from the modelled costs in kernelc/csl/machine.py):
 - Each PE has its own memory (48 KB with a modelled code allowance), its routes per color, its
   task table (activate/block bits, data tasks fed by wavelets), a compute engine (CE) that runs
   one task at a time and a DSD engine; async DSD ops complete later and activate or unblock a task.
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernelc.backends.csl import machine
-from kernelc.backends.csl import model as m
+from kernelc.csl import machine
+from kernelc.csl import model as m
 from kernelc.runtime.fabric import libraries as lib
 from kernelc.runtime.fabric.evaluate import Compiler, FnValue, run_module
 from kernelc.runtime.fabric.values import (

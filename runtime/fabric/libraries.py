@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kernelc.backends.csl import machine
+from kernelc.csl import machine
 from kernelc.runtime.fabric.values import Color, FabricError, Pointer, Struct, TaskId
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput
 
-from kernelc.backends.csl import model as m
+from kernelc.csl import model as m
 from kernelc.diagnostics import KernelcError, Span, register_source
 
 GRAMMAR = Path(__file__).with_name("csl.lark")

@@ -15,7 +15,7 @@ import types
 from collections.abc import Iterator
 from pathlib import Path
 
-from kernelc.backends.csl import machine
+from kernelc.csl import machine
 from kernelc.runtime.fabric import sdk
 from kernelc.runtime.fabric.fabric import Simulator
 from kernelc.runtime.fabric.parser import parse_program

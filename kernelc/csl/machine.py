@@ -106,7 +106,7 @@ def seconds(cycles: float, a: Arch = WSE2) -> float:
 
 def code_statements(decls: tuple) -> int:
     """Statements and declarations in a CSL file: the basis of the modelled code allowance."""
-    from kernelc.backends.csl import model as m
+    from kernelc.csl import model as m
 
     count = 0
     stack = list(decls)

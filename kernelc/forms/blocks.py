@@ -1,4 +1,5 @@
-"""Block decompositions of tensors over the PE grid, and what each PE stores of a tensor.
+"""Block decompositions of tensors over a processor grid (csl PEs, IPU tiles), and what each
+processor stores of a tensor.
 
 A tensor dimension is either kept whole on every PE or split over one grid axis ("x" columns,
 "y" rows, or "xy": the PEs in row-major order) into near-equal blocks: the first ``n % p`` blocks
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernelc.backends.csl.banding import Bands
+from kernelc.forms.bands import Bands
 from kernelc.types import DType
 
 

@@ -1,0 +1,51 @@
+"""Scalar parameters as build-time constants: the CSL program takes no scalars at run time."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from kernelc import ir
+from kernelc.diagnostics import Unsupported
+from kernelc.forms import recognise
+from kernelc.graph import Binding, TaskGraph
+
+
+def scalar_value(graph: TaskGraph, binding: Binding) -> int | float | bool:
+    """What a task passes for a scalar parameter; the CSL program takes it at build time."""
+    if binding.scalar is None:
+        return binding.constant
+    scalar = next(s for s in graph.scalars if s.name == binding.scalar)
+    if scalar.default is None:
+        raise Unsupported(
+            f"the csl backend takes scalar parameters at build time; give '{scalar.name}' a "
+            f"value with -D {scalar.name}=VALUE",
+            scalar.span,
+        )
+    return scalar.default.value
+
+
+def constant_scalars(graph: TaskGraph) -> TaskGraph:
+    """The graph with each task's scalar parameters replaced by their values, so that the
+    data-parallel lowerings see constants (a task's form is recognised again on its new body)."""
+    tasks = []
+    for task in graph.tasks:
+        values: dict[str, ir.Const] = {}
+        for binding in task.bindings:
+            if binding.region is not None:
+                continue
+            param = task.kernel.param(binding.param)
+            value = scalar_value(graph, binding)
+            values[param.name] = ir.Const(value=value, span=param.span, dtype=param.dtype)
+        if not values:
+            tasks.append(task)
+            continue
+
+        def constant(node, values=values):
+            if isinstance(node, ir.Name) and node.name in values:
+                return replace(values[node.name], span=node.span)
+            return node
+
+        kernel = replace(task.kernel, body=ir.transform(task.kernel.body, constant))
+        specialised = replace(task, kernel=kernel)
+        tasks.append(replace(specialised, form=recognise(specialised)))
+    return replace(graph, tasks=tuple(tasks))

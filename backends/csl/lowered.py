@@ -1,0 +1,124 @@
+"""What lowering a graph for the wafer produces, and what each form's lowering provides.
+
+Every form the csl backend spreads over PEs has one lowering object (``FormLowering``): it
+plans the placements of the tensors its task touches, lowers the task into the program being
+built, and models the cycles of what it lowered. ``lower.py`` picks the object by the type of
+the task's form; the cost model asks the same object for the cycles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from kernelc.csl import machine
+from kernelc.csl import model as m
+from kernelc.forms.blocks import Layout
+from kernelc.graph import Task, TaskGraph
+
+if TYPE_CHECKING:  # the builder and the placement helpers are what lowerings are built from
+    from kernelc.backends.csl.builder import Builder
+    from kernelc.backends.csl.placement import Shared
+
+Rect = tuple[int, int, int, int]  # x0, y0, w, h
+
+
+class TaskCode(Protocol):
+    """What one lowered task tells the host program, the report and the cost model."""
+
+    launch: str  # the exported function run.py launches
+    output_rects: dict[str, Rect]  # outputs held on part of the rectangle only
+
+    @property
+    def describe(self) -> str: ...
+
+
+class Planner(Protocol):
+    """Whole-graph planning, for lowerings whose PE count depends on the other tasks too."""
+
+    def plan(self, graph: TaskGraph, width: int, height: int) -> dict[str, Layout]: ...
+
+    def code_bytes(self, graph: TaskGraph, arch: machine.Arch, width: int, height: int) -> int: ...
+
+
+class CycleModel(Protocol):
+    def cycles(self, code: TaskCode, low: Lowered) -> dict[str, int]:
+        """Modelled cycles of the lowered task on the busiest PE, by phase (launch excluded)."""
+
+
+class FormLowering(CycleModel, Protocol):
+    """The csl lowering of one kernel form."""
+
+    def plan(
+        self,
+        task: Task,
+        form: object,
+        graph: TaskGraph,
+        layouts: dict[str, Layout],
+        width: int,
+        height: int,
+    ) -> None:
+        """Add the placements this task needs to ``layouts`` (called consumers first)."""
+
+    def lower(
+        self,
+        task: Task,
+        index: int,
+        form: object,
+        graph: TaskGraph,
+        layouts: dict[str, Layout],
+        b: Builder,
+        shared: Shared,
+    ) -> TaskCode:
+        """Emit the task's launch function, tasks and data into the program being built."""
+
+    def fewest_pes(
+        self, task: Task, form: object, graph: TaskGraph, arch: machine.Arch, planner: Planner
+    ) -> int:
+        """A lower bound on the PEs a plan of this task needs (1 when memory decides alone)."""
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One host transfer: a tensor's symbol, its placement and the PE rectangle it uses."""
+
+    tensor: str
+    symbol: str
+    layout: Layout
+    rect: Rect
+
+
+@dataclass(frozen=True)
+class LoweredTask:
+    """A lowered task (or step of scalar tasks) with the lowering that made it."""
+
+    code: TaskCode
+    lowering: CycleModel
+
+
+@dataclass
+class Lowered:
+    program: m.Program
+    width: int
+    height: int
+    arch: machine.Arch
+    layouts: dict[str, Layout]
+    inputs: list[Transfer]
+    outputs: list[Transfer]
+    tasks: list[LoweredTask]
+    data_bytes: int
+    code_bytes: int
+    arrays: dict[str, int] = field(default_factory=dict)
+    symbols: dict[str, str] = field(default_factory=dict)  # tensor -> its array on every PE
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.data_bytes + self.code_bytes
+
+    @property
+    def codes(self) -> list[TaskCode]:
+        return [t.code for t in self.tasks]
+
+    @property
+    def launches(self) -> list[str]:
+        return [t.code.launch for t in self.tasks]
