@@ -254,6 +254,8 @@ Copies the inputs to the PEs, launches the tasks in order, copies the outputs ba
 kernelc runs this same file against its fabric simulator (see commands.sh).
 """
 
+from __future__ import annotations
+
 import argparse
 import itertools
 from pathlib import Path
