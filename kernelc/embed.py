@@ -1,4 +1,4 @@
-"""Modules whose source emitted host programs carry verbatim (kernelc.semantics).
+"""Modules whose source emitted host programs carry verbatim (kernelc.semantics, .tolerance).
 
 A host program runs where kernelc may not be installed, so it cannot import these modules; it
 embeds their definitions instead, taken from the very source kernelc itself runs, so that the two
