@@ -21,6 +21,7 @@ from kernelc import inputs as inputs_mod
 from kernelc.diagnostics import KernelcError, Span, register_source
 from kernelc.dot import graph_dot, steps
 from kernelc.printer import graph_text
+from kernelc.tolerance import excess
 from kernelc.version import VERSION
 
 CMDLINE = "<command line>"
@@ -363,26 +364,10 @@ class Verdict:
 
 
 def compare(got: np.ndarray, want: np.ndarray, rtol: float | None = None) -> Verdict:
-    """Element-wise comparison: exact for integers and bools; for floats
-    ``|got - want| <= rtol * (|want| + max|want|)``, NaN matching NaN."""
+    """Element-wise comparison under kernelc.tolerance's rule, with the worst element."""
     if got.shape != want.shape or got.dtype != want.dtype:
         return Verdict(((), f"{got.dtype}{got.shape}", f"{want.dtype}{want.shape}", 0.0), 1, 0.0)
-    if got.dtype.kind != "f":
-        diff = got != want
-        if not diff.any():
-            return Verdict(None, 0, 0.0)
-        index = np.unravel_index(int(np.argmax(diff)), got.shape)
-        return Verdict((index, got[index].item(), want[index].item(), 0.0), int(diff.sum()), 0.0)
-    rtol = rtol if rtol is not None else (1e-2 if got.dtype == np.float16 else 1e-5)
-    g, w = got.astype(np.float64), want.astype(np.float64)
-    finite = np.isfinite(w)
-    scale = float(np.max(np.abs(w[finite]), initial=0.0))
-    allowed = rtol * (np.where(finite, np.abs(w), 0.0) + scale) + np.finfo(np.float64).tiny
-    same_special = (np.isnan(g) & np.isnan(w)) | (~finite & (g == w))
-    with np.errstate(invalid="ignore"):
-        err = np.where(same_special, 0.0, np.abs(g - w))
-    err = np.where(np.isnan(err), np.inf, err)
-    ratio = err / allowed
+    ratio, allowed = excess(got, want, rtol)
     if not np.any(ratio > 1):
         return Verdict(None, 0, float(ratio.max(initial=0.0)))
     index = np.unravel_index(int(np.argmax(ratio)), got.shape)

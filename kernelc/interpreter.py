@@ -17,6 +17,18 @@ import numpy as np
 
 from kernelc import ir
 from kernelc.graph import Task, TaskGraph
+from kernelc.semantics import (
+    bits_to_unit_float,
+    fma,
+    inside,
+    int_div,
+    int_rem,
+    load,
+    randbits,
+    saturate,
+    scalar_if_0d,
+    search,
+)
 from kernelc.types import DType
 
 LANE_LIMIT = 1 << 21  # lanes per frame before a parallel loop is run in chunks
@@ -136,8 +148,7 @@ class _Executor:
         indices = [np.broadcast_to(self.expr(i, frame), (frame.n,)) for i in s.indices]
         value = np.broadcast_to(self.expr(s.value, frame), (frame.n,))
         keep = np.ones(frame.n, dtype=bool) if frame.mask is None else frame.mask.copy()
-        for index, extent in zip(indices, target.shape, strict=True):
-            keep &= (index >= 0) & (index < extent)
+        keep &= inside(target.shape, indices)
         if not keep.any():
             return
         where = tuple(i[keep] for i in indices)
@@ -161,7 +172,7 @@ class _Executor:
             case ir.Name():
                 return frame.env[e.name]
             case ir.Load():
-                return self.load(e.tensor, [self.expr(i, frame) for i in e.indices])
+                return load(self.tensors[e.tensor], *(self.expr(i, frame) for i in e.indices))
             case ir.Unary():
                 a = self.expr(e.operand, frame)
                 if e.op == "-":
@@ -172,7 +183,7 @@ class _Executor:
             case ir.Select():
                 cond = self.expr(e.cond, frame)
                 a, b = self.expr(e.if_true, frame), self.expr(e.if_false, frame)
-                return _scalar_if_0d(np.where(cond, a, b).astype(e.dtype.numpy))
+                return scalar_if_0d(np.where(cond, a, b).astype(e.dtype.numpy))
             case ir.Cast():
                 return cast(self.expr(e.operand, frame), e.operand.dtype, e.to)
             case ir.Intrinsic():
@@ -185,14 +196,6 @@ class _Executor:
                 bits = randbits(self.expr(e.key, frame), self.expr(e.counter, frame))
                 return bits if e.bits else bits_to_unit_float(bits)
         raise TypeError(e)
-
-    def load(self, tensor: str, indices: list[Value]) -> Value:
-        array = self.tensors[tensor]
-        if array.size == 0:
-            shape = np.broadcast(*indices).shape if indices else ()
-            return _scalar_if_0d(np.zeros(shape, dtype=array.dtype))
-        clamped = tuple(np.clip(i, 0, n - 1) for i, n in zip(indices, array.shape, strict=True))
-        return array[clamped]
 
     def reduce(self, e: ir.Reduce, frame: Frame) -> Value:
         lo, hi = self.expr(e.lo, frame), self.expr(e.hi, frame)
@@ -213,37 +216,12 @@ class _Executor:
         return acc
 
     def search(self, e: ir.Search, frame: Frame) -> Value:
-        array = self.tensors[e.tensor]
         axis = next(d for d, i in enumerate(e.indices) if isinstance(i, ir.Slice))
-        extent = array.shape[axis]
         piece = e.indices[axis]
-        start = self.expr(piece.lo, frame) if piece.lo is not None else np.int32(0)
-        stop = self.expr(piece.hi, frame) if piece.hi is not None else np.int32(extent)
-        start = np.clip(np.int64(start), 0, extent)
-        stop = np.clip(np.int64(stop), start, extent)
-        count = stop - start
-        fixed = [None if d == axis else self.expr(i, frame) for d, i in enumerate(e.indices)]
-        value = self.expr(e.value, frame)
-        lo = np.zeros(
-            np.broadcast(count, value, *[f for f in fixed if f is not None]).shape, np.int64
-        )
-        hi = np.broadcast_to(count, lo.shape).copy()
-        steps = int(np.max(count, initial=0)).bit_length() + 1
-        for _ in range(steps):
-            open_ = lo < hi
-            mid = lo + (hi - lo) // 2
-            probe = [
-                start + np.clip(mid, 0, np.maximum(count - 1, 0)) if f is None else f for f in fixed
-            ]
-            below = self.load(e.tensor, probe) <= value
-            lo = np.where(open_ & below, mid + 1, lo)
-            hi = np.where(open_ & ~below, mid, hi)
-        result = np.clip(lo - 1, 0, np.maximum(count - 2, 0)).astype(np.int32)
-        return _scalar_if_0d(result)
-
-
-def _scalar_if_0d(x: np.ndarray) -> Value:
-    return x[()] if isinstance(x, np.ndarray) and x.ndim == 0 else x
+        index = [None if d == axis else self.expr(i, frame) for d, i in enumerate(e.indices)]
+        lo = self.expr(piece.lo, frame) if piece.lo is not None else np.int32(0)
+        hi = self.expr(piece.hi, frame) if piece.hi is not None else None
+        return search(self.tensors[e.tensor], index, lo, hi, self.expr(e.value, frame))
 
 
 def _masked(frame: Frame, new: Value, old: Value) -> Value:
@@ -290,7 +268,7 @@ def binary(op: str, a: Value, b: Value, operand_type: DType | None) -> Value:
     if op in ("/", "%"):
         if kind == "f":
             return np.divide(a, b) if op == "/" else np.fmod(a, b)
-        return _int_divide(op, a, b)
+        return int_div(a, b) if op == "/" else int_rem(a, b)
     if op in ("&", "|", "^"):
         return {"&": np.bitwise_and, "|": np.bitwise_or, "^": np.bitwise_xor}[op](a, b)
     if op in ("<<", ">>"):
@@ -310,17 +288,6 @@ def binary(op: str, a: Value, b: Value, operand_type: DType | None) -> Value:
     return compare[op](a, b)
 
 
-def _int_divide(op: str, a: Value, b: Value) -> Value:
-    """C division and remainder (truncating); division by zero gives 0."""
-    dtype = np.result_type(a)
-    a64, b64 = np.int64(a) if np.ndim(a) == 0 else a.astype(np.int64), np.asarray(b, np.int64)
-    safe = np.where(b64 == 0, 1, b64)
-    quotient = np.abs(a64) // np.abs(safe) * np.sign(a64) * np.sign(safe)
-    result = quotient if op == "/" else a64 - safe * quotient
-    result = np.where(b64 == 0, 0, result)
-    return _scalar_if_0d(np.asarray(result).astype(dtype))
-
-
 def cast(value: Value, source: DType, to: DType) -> Value:
     """Conversions: float to int truncates and saturates (NaN gives 0); others round or wrap."""
     target = to.numpy
@@ -329,11 +296,8 @@ def cast(value: Value, source: DType, to: DType) -> Value:
     if to == DType.BOOL:
         return np.not_equal(value, 0)
     if source.is_float and to.is_int:
-        info = np.iinfo(target)
-        v = np.asarray(value, np.float64)
-        v = np.where(np.isnan(v), 0.0, np.trunc(v))
-        return _scalar_if_0d(np.clip(v, info.min, info.max).astype(target))
-    return _scalar_if_0d(np.asarray(value).astype(target))
+        return saturate(value, target)
+    return scalar_if_0d(np.asarray(value).astype(target))
 
 
 def intrinsic(fn: str, args: list[Value], dtype: DType | None) -> Value:
@@ -347,46 +311,3 @@ def intrinsic(fn: str, args: list[Value], dtype: DType | None) -> Value:
     return {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs, "floor": np.floor}[fn](
         args[0]
     )
-
-
-def fma(a: Value, b: Value, c: Value) -> Value:
-    """a * b + c with a single rounding, for f16 and f32 operands.
-
-    The product is exact in float64; the sum is computed with its exact error (TwoSum), and the
-    error breaks the tie when the float64 sum lies exactly halfway between two results.
-    """
-    target = np.result_type(a)
-    p = np.multiply(np.float64(a), np.float64(b))
-    c64 = np.float64(c)
-    r = p + c64
-    z = r - p
-    err = (p - (r - z)) + (c64 - z)
-    rounded = np.asarray(r).astype(target)
-    rt = rounded.astype(np.float64)
-    away = np.nextafter(rounded, np.where(r > rt, np.inf, -np.inf).astype(target)).astype(
-        np.float64
-    )
-    tie = (rt != r) & ((r - rt) == (away - r)) & (err != 0) & np.isfinite(r)
-    nudged = np.where(tie, np.nextafter(r, np.copysign(np.inf, err)), r)
-    return _scalar_if_0d(np.asarray(nudged).astype(target))
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """The lowbias32 integer hash (C. Wellons): an invertible mixing of 32 bits."""
-    x = x ^ (x >> np.uint32(16))
-    x = x * np.uint32(0x7FEB352D)
-    x = x ^ (x >> np.uint32(15))
-    x = x * np.uint32(0x846CA68B)
-    return x ^ (x >> np.uint32(16))
-
-
-def randbits(key: Value, counter: Value) -> Value:
-    """``randbits(key, counter) = mix(counter ^ mix(key ^ 0x9E3779B9))`` on u32."""
-    with np.errstate(over="ignore"):
-        k = _mix(np.asarray(key, np.uint32) ^ np.uint32(0x9E3779B9))
-        return _scalar_if_0d(_mix(np.asarray(counter, np.uint32) ^ k))
-
-
-def bits_to_unit_float(bits: Value) -> Value:
-    """The top 24 bits scaled by 2**-24: an exact f32 in [0, 1)."""
-    return _scalar_if_0d((np.asarray(bits) >> np.uint32(8)).astype(np.float32) * np.float32(2**-24))

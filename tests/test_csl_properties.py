@@ -13,6 +13,7 @@ from xs_reference import float32_tolerance, macro_xs_reference
 
 import kernelc as kc
 from kernelc import xsbench
+from kernelc.tolerance import close_enough
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SOBEL = kc.load(EXAMPLES / "sobel.k")
@@ -41,17 +42,12 @@ def sobel_numpy(img: np.ndarray) -> np.ndarray:
     return out
 
 
-def close(got: np.ndarray, want: np.ndarray, rtol: float = 1e-5) -> None:
-    scale = float(np.max(np.abs(want), initial=0.0))
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale + 1e-30)
-
-
 @given(st.integers(1, 18), st.integers(1, 18), grids, seeds)
 def test_sobel(h: int, w: int, grid: tuple[int, int], seed: int) -> None:
     assume(h >= grid[1] and w >= grid[0])  # blocks at least as thick as the halo
     img = np.random.default_rng(seed).uniform(-4, 4, (h, w)).astype(np.float32)
     got = kc.run(SOBEL, "csl", {"img": img}, params={"H": h, "W": w}, grid=grid)["mag"]
-    close(got, sobel_numpy(img), rtol=1e-6)
+    assert close_enough(got, sobel_numpy(img), rtol=1e-6)
 
 
 @given(st.integers(1, 12), st.integers(1, 12), st.integers(1, 12), grids, seeds)
@@ -60,7 +56,7 @@ def test_gemm(m: int, n: int, k: int, grid: tuple[int, int], seed: int) -> None:
     a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
     b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
     got = kc.run(GEMM, "csl", {"a": a, "b": b}, params={"M": m, "N": n, "K": k}, grid=grid)["c"]
-    close(got, a.astype(np.float64) @ b.astype(np.float64))
+    assert close_enough(got, a.astype(np.float64) @ b.astype(np.float64))
 
 
 @given(st.integers(1, 6), st.integers(1, 48), st.integers(1, 6), grids, seeds)
@@ -74,7 +70,7 @@ def test_pca(frames: int, pixels: int, comps: int, grid: tuple[int, int], seed: 
         "codes"
     ]
     centred = x.astype(np.float64) - mean.astype(np.float64)
-    close(got, centred @ basis.astype(np.float64), rtol=1e-4)
+    assert close_enough(got, centred @ basis.astype(np.float64), rtol=1e-4)
 
 
 @given(st.integers(1, 30), st.integers(1, 7), st.integers(2, 40), grids)

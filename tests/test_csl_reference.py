@@ -64,6 +64,27 @@ kernel vector(a: f32[N], k: i32[N]) -> (y: f32[N], z: i32[N]) {
 }
 """
 
+SEARCH = """
+kernel brackets(a: f32[N], k: i32[N], t: f32[4, N]) -> y: i32[N] {
+  for i in 0 .. N {
+    y[i] = search(t[i % 4, 1:], a[i]) + search(t[k[i] % 4, 2:k[i] % 9], a[i]) + search(a[:], 0.5);
+  }
+}
+"""
+
+
+SEARCH_LOOPS = """
+kernel bracket_loops(a: f32[N], k: i32[N], t: f32[4, N]) -> z: i32[N] {
+  for i in 0 .. N {
+    var s: i32 = 0;
+    for j in 0 .. 3 {
+      s += search(t[j, k[i] % 5:], a[i] * f32(j));
+    }
+    z[i] = s;
+  }
+}
+"""
+
 
 def _reference_of(text: str, n: int):
     graph = kc.loads(text, "t.k", params={"N": n}).graph()
@@ -80,13 +101,22 @@ def _inputs(text: str, n: int, seed: int) -> dict[str, np.ndarray]:
     if "b: f32" in text:
         inputs["b"] = rng.uniform(-2, 2, n).astype(np.float32)
     inputs["k"] = rng.integers(-50, 50, n).astype(np.int32)
+    if "t: f32" in text:
+        inputs["t"] = np.sort(rng.uniform(-2, 2, (4, n)).astype(np.float32), axis=1)
     return inputs
 
 
 @pytest.mark.parametrize(
     "text",
-    [DEEP, LOOPS, COMPOUND, VECTOR],
-    ids=["deep-expressions", "scalar-loops", "compound-stores", "vectorised-updates"],
+    [DEEP, LOOPS, COMPOUND, VECTOR, SEARCH, SEARCH_LOOPS],
+    ids=[
+        "deep-expressions",
+        "scalar-loops",
+        "compound-stores",
+        "vectorised-updates",
+        "vectorised-searches",
+        "scalar-searches",
+    ],
 )
 def test_reference_lines_fit_and_compute_what_the_interpreter_computes(text: str) -> None:
     source, run = _reference_of(text, 23)
@@ -105,5 +135,5 @@ def test_operations_are_broken_before_operators_and_keep_needed_parentheses() ->
     source, _ = _reference_of(DEEP, 7)
     lines = source.splitlines()
     assert any(line.lstrip().startswith("- (") for line in lines)
-    assert "_at(a, v_i)" not in source  # arrays are the graph's tensors
-    assert "_at(t_a, g_i)" in source  # call arguments stand without grouping parentheses
+    assert "load(a, v_i)" not in source  # arrays are the graph's tensors
+    assert "load(t_a, g_i)" in source  # call arguments stand without grouping parentheses

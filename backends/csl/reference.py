@@ -4,7 +4,9 @@ run.py runs on the user's machine, where kernelc may not be installed, so the re
 compares against is emitted as plain NumPy code. Parallel loop nests become broadcast index
 grids (``I = np.arange(lo, hi)[:, None]``) so that every index expression, affine or gathered,
 is an ordinary NumPy expression; a ``sum`` becomes an accumulation loop in the reference's own
-order; anything else is written as scalar Python loops (slow for large inputs, but exact).
+order; anything else is written as scalar Python loops (slow for large inputs, but exact). The
+corner cases (C division, saturating casts, clamped gathers, ``search``) are calls to the
+functions of kernelc.semantics, whose source run.py carries (``HELPERS``).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from kernelc import ir
+from kernelc import ir, semantics
 from kernelc.affine import affine, evaluate
+from kernelc.embed import definitions
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
@@ -101,7 +104,7 @@ class _Expr:
             case ir.Name(name=n):
                 return self.names[n]
             case ir.Load(tensor=t, indices=idx):
-                return _group("_at(", (self.arrays[t], *(self(i) for i in idx)), ")")
+                return _group("load(", (self.arrays[t], *(self(i) for i in idx)), ")")
             case ir.Unary(op="-", operand=a):
                 return _operation((("", self(a)),), head="(-")
             case ir.Unary(op="!", operand=a):
@@ -110,7 +113,7 @@ class _Expr:
                 return _group("np.invert(", (self(a),), ")")
             case ir.Binary(op=op, lhs=a, rhs=b):
                 if op in ("/", "%") and e.lhs.dtype.is_int:
-                    return _group(f"_int_{'div' if op == '/' else 'rem'}(", (self(a), self(b)), ")")
+                    return _group(f"int_{'div' if op == '/' else 'rem'}(", (self(a), self(b)), ")")
                 if op == "%":
                     return _group("np.fmod(", (self(a), self(b)), ")")
                 return _operation((*self._chain(a, op), (f" {OPS.get(op, op)} ", self(b))))
@@ -118,7 +121,7 @@ class _Expr:
                 return _group("np.where(", (self(c), self(a), self(b)), f").astype({NP[e.dtype]})")
             case ir.Cast(to=to, operand=a):
                 if a.dtype.is_float and to.is_int:
-                    return _group("_saturate(", (self(a), NP[to]), ")")
+                    return _group("saturate(", (self(a), NP[to]), ")")
                 return _group("np.asarray(", (self(a),), f").astype({NP[to]})")
             case ir.Intrinsic(fn=fn, args=args):
                 names = {
@@ -139,10 +142,10 @@ class _Expr:
                 axis = next(d for d, i in enumerate(idx) if isinstance(i, ir.Slice))
                 piece = idx[axis]
                 fixed = tuple("None" if d == axis else self(i) for d, i in enumerate(idx))
+                index = _group("[", fixed, "]")
                 lo = self(piece.lo) if piece.lo is not None else "0"
                 hi = self(piece.hi) if piece.hi is not None else "None"
-                row = _group("_row(", (self.arrays[t], *fixed), ")")
-                return _group("_search(", (row, lo, hi, self(v)), ")")
+                return _group("search(", (self.arrays[t], index, lo, hi, self(v)), ")")
         raise NotImplementedError(type(e).__name__)
 
     def _chain(self, e: ir.Expr, op: str) -> tuple[tuple[str, Doc], ...]:
@@ -235,7 +238,7 @@ def _compound(op: str, old: str, value: Doc, dtype: DType) -> Doc:
     if base in ("max", "min"):
         return _group(f"np.f{base}(", (old, value), ")")
     if base in ("/", "%") and dtype.is_int:
-        return _group(f"_int_{'div' if base == '/' else 'rem'}(", (old, value), ")")
+        return _group(f"int_{'div' if base == '/' else 'rem'}(", (old, value), ")")
     if base == "%":
         return _group("np.fmod(", (old, value), ")")
     return _operation((("", old), (f" {base} ", value)))
@@ -344,55 +347,8 @@ def reference_source(graph: TaskGraph) -> str | None:
     return "\n".join(lines) + "\n"
 
 
-HELPERS = '''
-def _int_div(a, b):
-    """C division (truncating); x / 0 is 0."""
-    a, b = np.asarray(a), np.asarray(b)
-    q = np.abs(a.astype(np.int64)) // np.maximum(np.abs(b.astype(np.int64)), 1)
-    q = np.where((a < 0) != (b < 0), -q, q)
-    return np.where(b == 0, 0, q).astype(a.dtype)
-
-
-def _int_rem(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return np.where(b == 0, 0, a - b * _int_div(a, b)).astype(a.dtype)
-
-
-def _saturate(x, dtype):
-    """Float to integer: truncate, saturate, NaN gives 0."""
-    info = np.iinfo(dtype)
-    v = np.where(np.isnan(x), 0.0, np.trunc(np.asarray(x, np.float64)))
-    return np.clip(v, info.min, info.max).astype(dtype)
-
-
-def _at(array, *index):
-    """array[index] with every index clipped into its dimension, as the kernels gather (0 from
-    an empty array)."""
-    if array.size == 0:
-        return np.zeros(np.broadcast(*index).shape, array.dtype)[()]
-    return array[tuple(np.clip(i, 0, n - 1) for i, n in zip(index, array.shape))]
-
-
-def _row(array, *index):
-    """The row of ``array`` along the dimension given as None, the other indices clipped."""
-    key = (
-        slice(None) if i is None else int(np.clip(i, 0, n - 1))
-        for i, n in zip(index, array.shape)
-    )
-    return array[tuple(key)]
-
-
-def _search(row, lo, hi, value):
-    """Index of the last element <= value in row[lo:hi], clamped to [0, count - 2]."""
-    start = int(np.clip(lo, 0, row.shape[0]))
-    stop = int(np.clip(row.shape[0] if hi is None else hi, start, row.shape[0]))
-    count = stop - start
-    a, b = 0, count
-    while a < b:
-        mid = a + (b - a) // 2
-        if row[start + min(max(mid, 0), max(count - 1, 0))] <= value:
-            a = mid + 1
-        else:
-            b = mid
-    return np.int32(min(max(a - 1, 0), max(count - 2, 0)))
-'''
+HELPERS = (
+    "# The language's corner cases (kernelc/semantics.py, copied verbatim by kernelc).\n"
+    + definitions(semantics)
+)
+"""The NumPy helpers the reference calls: kernelc.semantics, verbatim, under a comment."""

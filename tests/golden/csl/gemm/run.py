@@ -7,6 +7,8 @@ Copies the inputs to the PEs, launches the tasks in order, copies the outputs ba
 kernelc runs this same file against its fabric simulator (see commands.sh).
 """
 
+from __future__ import annotations
+
 import argparse
 import itertools
 from pathlib import Path
@@ -219,57 +221,139 @@ def from_pes(data, spec):
     return array
 
 
-
-def _int_div(a, b):
-    """C division (truncating); x / 0 is 0."""
-    a, b = np.asarray(a), np.asarray(b)
-    q = np.abs(a.astype(np.int64)) // np.maximum(np.abs(b.astype(np.int64)), 1)
-    q = np.where((a < 0) != (b < 0), -q, q)
-    return np.where(b == 0, 0, q).astype(a.dtype)
+# The language's corner cases (kernelc/semantics.py, copied verbatim by kernelc).
+def scalar_if_0d(x: np.ndarray | np.generic) -> np.ndarray | np.generic:
+    """A 0-d result as a NumPy scalar, so that a uniform value stays a typed scalar."""
+    return x[()] if isinstance(x, np.ndarray) and x.ndim == 0 else x
 
 
-def _int_rem(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return np.where(b == 0, 0, a - b * _int_div(a, b)).astype(a.dtype)
+def int_div(a: np.ndarray | np.generic, b: np.ndarray | np.generic) -> np.ndarray | np.generic:
+    """C division: truncates toward zero; ``x / 0`` is 0 rather than a trap."""
+    return _int_divide("/", a, b)
 
 
-def _saturate(x, dtype):
-    """Float to integer: truncate, saturate, NaN gives 0."""
+def int_rem(a: np.ndarray | np.generic, b: np.ndarray | np.generic) -> np.ndarray | np.generic:
+    """C remainder ``a - b * (a / b)`` (the sign of ``a``); ``x % 0`` is 0 rather than a trap."""
+    return _int_divide("%", a, b)
+
+
+def _int_divide(
+    op: str, a: np.ndarray | np.generic, b: np.ndarray | np.generic
+) -> np.ndarray | np.generic:
+    """Both in int64, where every quotient and remainder of 32-bit operands is exact; the
+    result wraps to the operands' type (``INT_MIN / -1`` is ``INT_MIN``)."""
+    dtype = np.result_type(a)
+    a64, b64 = np.int64(a) if np.ndim(a) == 0 else a.astype(np.int64), np.asarray(b, np.int64)
+    safe = np.where(b64 == 0, 1, b64)
+    quotient = np.abs(a64) // np.abs(safe) * np.sign(a64) * np.sign(safe)
+    result = quotient if op == "/" else a64 - safe * quotient
+    result = np.where(b64 == 0, 0, result)
+    return scalar_if_0d(np.asarray(result).astype(dtype))
+
+
+def saturate(x: np.ndarray | np.generic, dtype: np.dtype | type) -> np.ndarray | np.generic:
+    """Float to integer: truncate, clamp to the type's range, NaN gives 0. C leaves the last two
+    undefined; the language fixes them so that every target agrees."""
     info = np.iinfo(dtype)
-    v = np.where(np.isnan(x), 0.0, np.trunc(np.asarray(x, np.float64)))
-    return np.clip(v, info.min, info.max).astype(dtype)
+    v = np.asarray(x, np.float64)
+    v = np.where(np.isnan(v), 0.0, np.trunc(v))
+    return scalar_if_0d(np.clip(v, info.min, info.max).astype(dtype))
 
 
-def _at(array, *index):
-    """array[index] with every index clipped into its dimension, as the kernels gather (0 from
-    an empty array)."""
+def load(array: np.ndarray, *index: np.ndarray | np.generic) -> np.ndarray | np.generic:
+    """``array[index]`` with every index clamped into its dimension (0 from an empty array): a
+    load never faults, so indirect indices need no bounds proof."""
     if array.size == 0:
-        return np.zeros(np.broadcast(*index).shape, array.dtype)[()]
-    return array[tuple(np.clip(i, 0, n - 1) for i, n in zip(index, array.shape))]
+        shape = np.broadcast(*index).shape if index else ()
+        return scalar_if_0d(np.zeros(shape, dtype=array.dtype))
+    return array[tuple(np.clip(i, 0, array.shape[d] - 1) for d, i in enumerate(index))]
 
 
-def _row(array, *index):
-    """The row of ``array`` along the dimension given as None, the other indices clipped."""
-    key = (
-        slice(None) if i is None else int(np.clip(i, 0, n - 1))
-        for i, n in zip(index, array.shape)
-    )
-    return array[tuple(key)]
+def inside(shape: tuple[int, ...], index: list[np.ndarray]) -> np.ndarray | np.generic:
+    """Where every index lies in its dimension: a store anywhere else is dropped (a scatter
+    never clamps, so it cannot overwrite an element some other lane owns)."""
+    keep = np.bool_(True)
+    for d, i in enumerate(index):
+        keep = keep & (i >= 0) & (i < shape[d])
+    return keep
 
 
-def _search(row, lo, hi, value):
-    """Index of the last element <= value in row[lo:hi], clamped to [0, count - 2]."""
-    start = int(np.clip(lo, 0, row.shape[0]))
-    stop = int(np.clip(row.shape[0] if hi is None else hi, start, row.shape[0]))
+def search(
+    array: np.ndarray,
+    index: list,
+    lo: np.ndarray | np.generic | int,
+    hi: np.ndarray | np.generic | int | None,
+    value: np.ndarray | np.generic,
+) -> np.ndarray | np.generic:
+    """``search``: in the row of ``array`` along the dimension marked None in ``index``, between
+    ``lo`` and ``hi`` (None: the extent), both clamped into the row, the index of the last
+    element <= value, clamped to [0, count - 2] so that it and the next bracket ``value`` (an
+    interpolation stays in the row). A fixed-step binary search, probing where every target
+    probes, so unsorted rows give the same answer everywhere."""
+    axis = next(d for d, i in enumerate(index) if i is None)
+    extent = array.shape[axis]
+    start = np.clip(np.int64(lo), 0, extent)
+    stop = np.clip(np.int64(extent if hi is None else hi), start, extent)
     count = stop - start
-    a, b = 0, count
-    while a < b:
-        mid = a + (b - a) // 2
-        if row[start + min(max(mid, 0), max(count - 1, 0))] <= value:
-            a = mid + 1
-        else:
-            b = mid
-    return np.int32(min(max(a - 1, 0), max(count - 2, 0)))
+    fixed = [i for i in index if i is not None]
+    below_lo = np.zeros(np.broadcast(count, value, *fixed).shape, np.int64)
+    above_hi = np.broadcast_to(count, below_lo.shape).copy()
+    for _ in range(int(np.max(count, initial=0)).bit_length() + 1):
+        open_ = below_lo < above_hi
+        mid = below_lo + (above_hi - below_lo) // 2
+        at = start + np.clip(mid, 0, np.maximum(count - 1, 0))
+        below = load(array, *(at if i is None else i for i in index)) <= value
+        below_lo = np.where(open_ & below, mid + 1, below_lo)
+        above_hi = np.where(open_ & ~below, mid, above_hi)
+    return scalar_if_0d(np.clip(below_lo - 1, 0, np.maximum(count - 2, 0)).astype(np.int32))
+
+
+def fma(
+    a: np.ndarray | np.generic, b: np.ndarray | np.generic, c: np.ndarray | np.generic
+) -> np.ndarray | np.generic:
+    """a * b + c with a single rounding, for f16 and f32 operands.
+
+    The product is exact in float64; the sum is computed with its exact error (TwoSum), and the
+    error breaks the tie when the float64 sum lies exactly halfway between two results.
+    """
+    target = np.result_type(a)
+    p = np.multiply(np.float64(a), np.float64(b))
+    c64 = np.float64(c)
+    r = p + c64
+    z = r - p
+    err = (p - (r - z)) + (c64 - z)
+    rounded = np.asarray(r).astype(target)
+    rt = rounded.astype(np.float64)
+    away = np.nextafter(rounded, np.where(r > rt, np.inf, -np.inf).astype(target)).astype(
+        np.float64
+    )
+    tie = (rt != r) & ((r - rt) == (away - r)) & (err != 0) & np.isfinite(r)
+    nudged = np.where(tie, np.nextafter(r, np.copysign(np.inf, err)), r)
+    return scalar_if_0d(np.asarray(nudged).astype(target))
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """The lowbias32 integer hash (C. Wellons): an invertible mixing of 32 bits."""
+    x = x ^ (x >> np.uint32(16))
+    x = x * np.uint32(0x7FEB352D)
+    x = x ^ (x >> np.uint32(15))
+    x = x * np.uint32(0x846CA68B)
+    return x ^ (x >> np.uint32(16))
+
+
+def randbits(
+    key: np.ndarray | np.generic, counter: np.ndarray | np.generic
+) -> np.ndarray | np.generic:
+    """``randbits(key, counter) = mix(counter ^ mix(key ^ 0x9E3779B9))`` on u32: counter-based,
+    so any lane on any target draws its number without shared state."""
+    with np.errstate(over="ignore"):
+        k = _mix(np.asarray(key, np.uint32) ^ np.uint32(0x9E3779B9))
+        return scalar_if_0d(_mix(np.asarray(counter, np.uint32) ^ k))
+
+
+def bits_to_unit_float(bits: np.ndarray | np.generic) -> np.ndarray | np.generic:
+    """``rand``: the top 24 bits scaled by 2**-24, an exact f32 in [0, 1)."""
+    return scalar_if_0d((np.asarray(bits) >> np.uint32(8)).astype(np.float32) * np.float32(2**-24))
 
 
 def reference(inputs):
@@ -284,20 +368,44 @@ def reference(inputs):
     for i_k in range(64):
         acc_k = (
             acc_k
-            + (_at(t_a, g_i, np.int32(i_k)) * _at(t_b, np.int32(i_k), g_j))
+            + (load(t_a, g_i, np.int32(i_k)) * load(t_b, np.int32(i_k), g_j))
         ).astype(np.float32)
     t_c[g_i, g_j] = acc_k
     return {'c': t_c}
 
 
-def close_enough(got, want, rtol=1e-5):
-    """|got - want| <= rtol * (|want| + max |want|), NaN matching NaN; exact for integers."""
-    if got.dtype.kind != "f":
-        return bool(np.array_equal(got, want))
+# When an output matches the reference (kernelc/tolerance.py, copied verbatim by kernelc).
+def default_rtol(dtype: np.dtype) -> float:
+    """The relative tolerance for outputs of ``dtype``: 1e-2 for f16, 1e-5 otherwise."""
+    return 1e-2 if dtype == np.float16 else 1e-5
+
+
+def excess(
+    got: np.ndarray, want: np.ndarray, rtol: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per element, (the difference as a multiple of the allowed difference, the allowed
+    difference); an element matches where the first is at most 1. Integers and bools must be
+    equal. Floats may differ by ``rtol * (|want| + max|want|)`` (the maximum over the finite
+    elements of ``want``); where ``want`` is NaN or infinite, ``got`` must be the same. Arrays of
+    one shape."""
+    if got.dtype.kind != "f" or want.dtype.kind != "f":
+        differ = np.asarray(got != want)
+        return np.where(differ, np.inf, 0.0), np.zeros(differ.shape)
+    rtol = rtol if rtol is not None else default_rtol(got.dtype)
     g, w = got.astype(np.float64), want.astype(np.float64)
-    scale = float(np.max(np.abs(w[np.isfinite(w)]), initial=0.0))
-    same = (np.isnan(g) & np.isnan(w)) | (g == w)
-    return bool(np.all(same | (np.abs(g - w) <= rtol * (np.abs(w) + scale))))
+    finite = np.isfinite(w)
+    scale = float(np.max(np.abs(w[finite]), initial=0.0))
+    allowed = rtol * (np.where(finite, np.abs(w), 0.0) + scale) + np.finfo(np.float64).tiny
+    same_special = (np.isnan(g) & np.isnan(w)) | (~finite & (g == w))
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.where(same_special, 0.0, np.abs(g - w))
+        err = np.where(np.isnan(err), np.inf, err)
+        return err / allowed, allowed
+
+
+def close_enough(got: np.ndarray, want: np.ndarray, rtol: float | None = None) -> bool:
+    """Whether ``got`` has the shape of ``want`` and matches it everywhere (see ``excess``)."""
+    return got.shape == want.shape and bool(np.all(excess(got, want, rtol)[0] <= 1))
 
 
 def main():
