@@ -63,6 +63,11 @@ C = {
         (23, 69),
         "unexpected '^'; expected a name",
     ),
+    "octal constant with a digit 9": (
+        PIPELINE.replace("float s = 0.0f;", "float s = 09 + 0.0f;"),
+        (25, 17),
+        "invalid digit '9' in octal constant '09'",
+    ),
 }
 
 

@@ -344,6 +344,11 @@ class _ToSyntax(Transformer):
     def int_lit(self, meta, items):
         text = str(items[0])
         digits = text.rstrip("uUlL")
+        if _octal(digits) and not set(digits) <= set("01234567"):
+            bad = next(ch for ch in digits if ch in "89")
+            raise KernelcError(
+                f"invalid digit '{bad}' in octal constant '{digits}'", self.sp(items[0])
+            )
         return IntLit(
             int(digits, 0) if not _octal(digits) else int(digits, 8),
             text[len(digits) :].lower(),
