@@ -7,10 +7,17 @@ span of the user's file (a pragma is parsed on its own, so its positions need sh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 from lark import Lark
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from kernelc.diagnostics import KernelcError, Span
 
@@ -73,3 +80,19 @@ def _terminal_text(name: str, parser: Lark) -> str:
     if term is not None and term.pattern.type == "str":
         return repr(term.pattern.value)
     return name.lower().replace("_", " ")
+
+
+@contextmanager
+def unwrap_visit_errors() -> Iterator[None]:
+    """Lark wraps whatever a transformer or visitor raises in a VisitError; a KernelcError inside
+    is the user's located error and is re-raised as itself, so it never reaches them as a
+    traceback. Anything else is a bug in the frontend and keeps its wrapper."""
+    try:
+        yield
+    except VisitError as exc:
+        inner: BaseException = exc
+        while isinstance(inner, VisitError):  # a transform run inside another one
+            inner = inner.orig_exc
+        if isinstance(inner, KernelcError):
+            raise inner from None
+        raise

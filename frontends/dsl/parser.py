@@ -8,11 +8,11 @@ from functools import cache
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedInput, VisitError
+from lark.exceptions import UnexpectedInput
 
 from kernelc import ir
 from kernelc.diagnostics import KernelcError, Span, register_source
-from kernelc.syntax_errors import TOKEN_WORDS, syntax_error
+from kernelc.syntax_errors import TOKEN_WORDS, syntax_error, unwrap_visit_errors
 from kernelc.types import BY_NAME, DType
 
 GRAMMAR = Path(__file__).with_name("kernel.lark")
@@ -46,12 +46,37 @@ def parse(text: str, filename: str = "<string>") -> ir.Module:
     except UnexpectedInput as exc:
         place = functools.partial(Span, filename)
         raise syntax_error(exc, text, _parser(), _TOKEN_WORDS, place) from None
-    try:
-        return _ToIR(filename).transform(tree)
-    except VisitError as exc:  # lark wraps what the transformer raises; unwrap user errors
-        if isinstance(exc.orig_exc, KernelcError):
-            raise exc.orig_exc from None
-        raise
+    with unwrap_visit_errors():
+        module = _ToIR(filename).transform(tree)
+    _check_slices(module)
+    return module
+
+
+def _check_slices(module: ir.Module) -> None:
+    """The grammar takes ``lo:hi`` in any index list; only a search's tensor and a graph task's
+    arguments may keep one, so an element load with a slice is reported here, where it stands."""
+    roots: list[ir.Expr | ir.Stmt | ir.Slice] = []
+    for item in (*module.kernels, *module.graphs):
+        for param in item.all_params:
+            roots.extend(param.shape)
+    for kernel in module.kernels:
+        roots.extend(kernel.body)
+    for graph in module.graphs:
+        roots.extend(d for temp in graph.temps for d in temp.shape)
+        for call in graph.calls:
+            for ref in (*call.args, *call.results):
+                if isinstance(ref, ir.TensorRef):
+                    roots.extend(ref.slices or ())
+    for root in roots:
+        for node in ir.walk(root):
+            if isinstance(node, ir.Load):
+                sliced = next((i for i in node.indices if isinstance(i, ir.Slice)), None)
+                if sliced is not None:
+                    raise KernelcError(
+                        f"a slice of '{node.tensor}' is only allowed as the first argument of "
+                        "search or as a graph task's argument; index every dimension here",
+                        sliced.span,
+                    )
 
 
 def _span(filename: str, meta_or_token: object) -> Span:
@@ -117,7 +142,7 @@ class _ToIR(Transformer):
         return list(items)
 
     def size_item(self, meta, items):
-        default = int(str(items[1]), 0) if len(items) > 1 else None
+        default = _int(items[1], self.filename) if len(items) > 1 else None
         return ir.SizeDecl(name=str(items[0]), default=default, span=self.sp(items[0]))
 
     def kernel(self, meta, items):
@@ -332,13 +357,13 @@ class _ToIR(Transformer):
         return ir.Slice(lo=None, hi=None, span=self.sp(meta))
 
     def int_literal(self, meta, items):
-        return ir.Const(value=int(str(items[0]), 0), span=self.sp(items[0]))
+        return ir.Const(value=_int(items[0], self.filename), span=self.sp(items[0]))
 
     def float_literal(self, meta, items):
         return ir.Const(value=float(str(items[0])), span=self.sp(items[0]))
 
     def negative_int_literal(self, meta, items):
-        return ir.Const(value=-int(str(items[0]), 0), span=self.sp(meta))
+        return ir.Const(value=-_int(items[0], self.filename), span=self.sp(meta))
 
     def negative_float_literal(self, meta, items):
         return ir.Const(value=-float(str(items[0])), span=self.sp(meta))
@@ -351,6 +376,19 @@ class _ToIR(Transformer):
 
 
 _ALL_FUNCTIONS = set(INTRINSICS) | set(BY_NAME) | {"select", "rand", "randbits", "search"}
+
+
+def _int(token: Token, filename: str) -> int:
+    """An INT token's value. ``017`` is refused rather than read: C reads it as octal 15, so
+    either meaning would surprise someone."""
+    text = str(token)
+    if len(text) > 1 and text[0] == "0" and text[1] not in "xX":
+        raise KernelcError(
+            f"integer literal '{text}' has a leading zero; write {text.lstrip('0') or '0'} "
+            "(the language has no octal literals, and C would read it as octal)",
+            _span(filename, token),
+        )
+    return int(text, 0)
 
 
 def _arity(fn: str, args: tuple, n: int, span: Span) -> None:

@@ -27,6 +27,12 @@ def creation_lowerer(ctx: Context, ex: Exec, clause: bool = False) -> ExprLowere
 def thread_query(fn: str, ex: Exec, span: Span) -> ir.Expr:
     """``omp_get_num_threads()`` or ``omp_get_thread_num()`` where the execution is."""
     if fn == "omp_get_num_threads":
+        if ex.size is None:
+            raise KernelcError(
+                "omp_get_num_threads() depends on the number of threads; give the parallel "
+                "region num_threads(N)",
+                span,
+            )
         return ir.Const(value=ex.size, span=span, dtype=DType.I32)
     if not ex.in_parallel:
         return ir.Const(value=0, span=span, dtype=DType.I32)

@@ -26,7 +26,13 @@ from kernelc.frontends.omp.evaluate import (
     creation_lowerer,
     spans_whole,
 )
-from kernelc.frontends.omp.exprs import ALLOCATION, Context, ExprLowerer, flatten_index
+from kernelc.frontends.omp.exprs import (
+    ALLOCATION,
+    OMP_QUERIES,
+    Context,
+    ExprLowerer,
+    flatten_index,
+)
 from kernelc.frontends.omp.items import Works
 from kernelc.frontends.omp.kernels import unsupported_statement
 from kernelc.frontends.omp.memory import Memory
@@ -433,15 +439,14 @@ class FunctionLowering:
         if ex.in_parallel:
             raise KernelcError("nested parallel regions are not supported", d.span)
         clause = d.clause("num_threads")
+        size: int | None = None
         if clause is None:
-            raise KernelcError(
-                "give the parallel region num_threads(N): the number of task instances must be "
-                "known at compile time",
-                d.span,
-            )
-        n = constructs.clause_int(self.works, clause, ex)
-        if n < 1:
-            raise KernelcError(f"num_threads must be at least 1, got {n}", clause.span)
+            _check_thread_count_free(d, body)
+            n = 1  # every thread would create the same graph; one stands for them all
+        else:
+            n = size = constructs.clause_int(self.works, clause, ex)
+            if n < 1:
+                raise KernelcError(f"num_threads must be at least 1, got {n}", clause.span)
         check_clauses(d, ex)
         order = self.works.order
         team = order.team(n, ex.thread)
@@ -449,7 +454,7 @@ class FunctionLowering:
         bodies = []
         for t, thread in enumerate(team.threads):
             instance = {**ex.instance, thread_var: t}
-            tex = Exec([*ex.scopes, {}], thread, team, n, thread_var, instance, True, ex.region)
+            tex = Exec([*ex.scopes, {}], thread, team, size, thread_var, instance, True, ex.region)
             bodies.append(self.run_stmt(body, tex))
         self.run_team(team, bodies)
         order.join(team, ex.thread)
@@ -634,3 +639,39 @@ def _check_allocation(init: object) -> None:
     for n in loops.walk(init):
         if isinstance(n, c.Call) and isinstance(n.fn, c.Name) and n.fn.name in ALLOCATION:
             ExprLowerer.allocation_error(n.fn.name, n.span)
+
+
+THREAD_FREE = {"single", "barrier", "taskwait"}
+"""Constructs a parallel region without num_threads may hold: their effect is the same for any
+number of threads (single runs once, then every thread waits)."""
+
+
+def _check_thread_count_free(d: Directive, body: c.Stmt) -> None:
+    """A parallel region without num_threads(N) is accepted when nothing in it depends on the
+    number of threads: it holds only single, barrier, taskwait and scalar declarations, and
+    never asks for a thread number or count."""
+    items = [body]
+    while items:
+        stmt = items.pop()
+        if isinstance(stmt, c.Block):
+            items.extend(stmt.items)
+            continue
+        free = (
+            isinstance(stmt, c.Empty)
+            or (isinstance(stmt, c.Decl) and not any(x.dims for x in stmt.declarators))
+            or (isinstance(stmt, c.Construct) and split(stmt.pragma)[0].name in THREAD_FREE)
+        )
+        if not free:
+            raise KernelcError(
+                "give the parallel region num_threads(N): every thread runs this statement, so "
+                "what it creates depends on the number of threads",
+                d.span,
+                [(stmt.span, "run by every thread")],
+            )
+    for node in loops.walk(body):
+        if isinstance(node, c.Call) and isinstance(node.fn, c.Name) and node.fn.name in OMP_QUERIES:
+            raise KernelcError(
+                f"{node.fn.name}() depends on the number of threads; give the parallel region "
+                "num_threads(N)",
+                node.span,
+            )

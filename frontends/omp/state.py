@@ -71,7 +71,7 @@ class Exec:
     scopes: list[dict[str, Binding]]
     thread: Thread
     team: Team
-    size: int  # threads in the team
+    size: int | None  # threads in the team; None where nothing may depend on it
     thread_var: str | None  # the instance variable holding this team's thread number
     instance: dict[str, int]  # values of the instance variables for this thread
     in_parallel: bool

@@ -53,7 +53,7 @@ from kernelc.frontends.omp.ctree import (
     Unsupported,
     is_standalone,
 )
-from kernelc.syntax_errors import TOKEN_WORDS, syntax_error
+from kernelc.syntax_errors import TOKEN_WORDS, syntax_error, unwrap_visit_errors
 
 GRAMMAR = Path(__file__).with_name("c.lark")
 
@@ -83,13 +83,15 @@ _WORDS = {
 def parse_file(text: str, filename: str) -> TranslationUnit:
     """Parse a C file; syntax errors are located KernelcErrors."""
     tree = _parse(text, "start", Span(filename, 1, 1), text)
-    return _ToSyntax(filename, text).transform(tree)
+    with unwrap_visit_errors():
+        return _ToSyntax(filename, text).transform(tree)
 
 
 def parse_macro(body: str, origin: Span, filename: str) -> Expr:
     """Parse the body of an object-like macro as an expression."""
     tree = _parse(body, "macro", origin, body)
-    return _ToSyntax(filename, body, origin).transform(tree)
+    with unwrap_visit_errors():
+        return _ToSyntax(filename, body, origin).transform(tree)
 
 
 def _parse(text: str, start: str, origin: Span, source: str) -> Tree:
@@ -342,6 +344,11 @@ class _ToSyntax(Transformer):
     def int_lit(self, meta, items):
         text = str(items[0])
         digits = text.rstrip("uUlL")
+        if _octal(digits) and not set(digits) <= set("01234567"):
+            bad = next(ch for ch in digits if ch in "89")
+            raise KernelcError(
+                f"invalid digit '{bad}' in octal constant '{digits}'", self.sp(items[0])
+            )
         return IntLit(
             int(digits, 0) if not _octal(digits) else int(digits, 8),
             text[len(digits) :].lower(),

@@ -60,6 +60,8 @@ def _defined_inside(body: tuple[ir.Stmt, ...]) -> set[str]:
 
 
 def _is_parallel(var: str, body: tuple[ir.Stmt, ...], outer: dict[str, Affine]) -> bool:
+    """Every store to a tensor, in whatever branch, is checked against every other store and
+    every load of that tensor: no iteration may touch an element another iteration writes."""
     inside = _defined_inside(body)
     aliases = dict(outer)
     for node in ir.walk_body(body):
@@ -68,30 +70,36 @@ def _is_parallel(var: str, body: tuple[ir.Stmt, ...], outer: dict[str, Affine]) 
     for node in ir.walk_body(body):
         if isinstance(node, ir.Assign) and node.name not in inside:
             return False  # a variable carried from one iteration to the next
-    stores = [n for n in ir.walk_body(body) if isinstance(n, ir.Store)]
-    written = {s.tensor for s in stores}
-    own_forms: dict[str, list[tuple[Affine | None, ...]]] = {}
-    for store in stores:
-        forms = tuple(affine(i, aliases) for i in store.indices)
-        if not _injective_in(var, forms, inside):
-            return False
-        own_forms.setdefault(store.tensor, []).append(forms)
+    stores: dict[str, list[tuple[Affine | None, ...]]] = {}
     for node in ir.walk_body(body):
-        if isinstance(node, ir.Search) and node.tensor in written:
-            return False
-        if isinstance(node, ir.Load) and node.tensor in written:
+        if isinstance(node, ir.Store):
             forms = tuple(affine(i, aliases) for i in node.indices)
-            if None in forms or forms not in own_forms[node.tensor]:
-                return False
+            stores.setdefault(node.tensor, []).append(forms)
+    for node in ir.walk_body(body):
+        if isinstance(node, ir.Search) and node.tensor in stores:
+            return False
+        if isinstance(node, ir.Load | ir.Store) and node.tensor in stores:
+            forms = tuple(affine(i, aliases) for i in node.indices)
+            for written in stores[node.tensor]:
+                if not _separated(var, forms, written, inside):
+                    return False
     return True
 
 
-def _injective_in(var: str, forms: tuple[Affine | None, ...], inside: set[str]) -> bool:
-    """Some index is ``c*var + (terms fixed during the loop)`` with c != 0."""
-    for form in forms:
-        if form is None or form.coef(var) == 0:
+def _separated(
+    var: str, a: tuple[Affine | None, ...], b: tuple[Affine | None, ...], inside: set[str]
+) -> bool:
+    """Iteration ``var = x`` at index ``a`` and iteration ``var = y != x`` at index ``b`` never
+    meet: in some dimension both are ``c*var + r`` with the same c != 0, terms fixed during the
+    loop, and ``r_b - r_a`` a constant that is 0 or not a multiple of c."""
+    for fa, fb in zip(a, b, strict=True):
+        if fa is None or fb is None:
             continue
-        if not (form.names - {var}) & inside:
+        c = fa.coef(var)
+        if c == 0 or fb.coef(var) != c or (fa.names | fb.names) & inside:
+            continue
+        delta = fb.add(fa, -1)
+        if not delta.terms and (delta.const == 0 or delta.const % c != 0):
             return True
     return False
 
