@@ -23,14 +23,6 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
     for case, tensor in (("heat_f16", "u"), ("dense_f16", "x"))
 }
 
-BUGS: dict[tuple[str, str], str] = {
-    ("interp", "guarded_shifted_store"): (
-        "the reference interpreter runs the i loop as parallel lanes (access analysis marks it "
-        "parallel although iteration i + 1's if-branch store v[i, j] overwrites the element "
-        "iteration i's else-branch stores, issue 14) and executes the else branch's stores after "
-        "the if branch's for all lanes, so v[0, 1:M-1] keeps u[0, j] instead of the later "
-        "u[1, j] + u[2, j]; cpu and csl give the sequential result"
-    ),
-}
+BUGS: dict[tuple[str, str], str] = {}
 
 SLOW: set[tuple[str, str]] = set()
