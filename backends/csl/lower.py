@@ -23,17 +23,23 @@ from kernelc.backends.csl.lowered import (
     Transfer,
 )
 from kernelc.backends.csl.placement import Shared
+from kernelc.backends.csl.reduction import REDUCTION
 from kernelc.backends.csl.stencil import MAP, finish_exchange
 from kernelc.backends.csl.tasks import StepCode
 from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import Unsupported
-from kernelc.forms import Contraction, Lookup, Map, Scalar
+from kernelc.forms import Contraction, Lookup, Map, Reduction, Scalar
 from kernelc.forms.blocks import Layout
 from kernelc.graph import Task, TaskGraph
 from kernelc.version import VERSION
 
-LOWERINGS: dict[type, FormLowering] = {Map: MAP, Contraction: CONTRACTION, Lookup: LOOKUP}
+LOWERINGS: dict[type, FormLowering] = {
+    Map: MAP,
+    Contraction: CONTRACTION,
+    Reduction: REDUCTION,
+    Lookup: LOOKUP,
+}
 
 
 def lowering_of(task: Task) -> FormLowering | None:

@@ -1,0 +1,388 @@
+"""Reductions along a dimension (softmax, norms, row sums) on csl: kept index over all PEs.
+
+The kept index is split in blocks over all PEs (row-major), the folded dimension stays whole on
+each PE, so every fold is local and needs no fabric traffic. A fold runs column by column: its
+body is first evaluated over the PE's whole block into a scratch block (DSD operations, vector.py),
+then one ``@fadds``/``@fmaxs`` per column adds it into a vector of accumulators, one per kept
+index. That is the kernel's own left-to-right order for every kept index, so sums are bit for bit
+the reference interpreter's (no reordering tolerance is needed), and max/min keep ``max=``'s
+NaN-ignoring semantics (``@fmaxs`` is IEEE maxNum; min is max of the negations, negated).
+Per-index values (lets) and stores are then DSD operations over the block. The plan that splits the
+folded dimension over PE columns and combines partials over the fabric is not built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+from kernelc import ir
+from kernelc.affine import affine, evaluate
+from kernelc.backends.csl.builder import Builder
+from kernelc.backends.csl.cost import ops_cycles
+from kernelc.backends.csl.lowered import Lowered, Rect
+from kernelc.backends.csl.placement import (
+    Shared,
+    check_whole,
+    merge_layout,
+    split_params,
+    tensor_of,
+)
+from kernelc.backends.csl.scalar import Place, ScalarGen
+from kernelc.backends.csl.vector import Access, Space, VectorGen
+from kernelc.csl import machine
+from kernelc.csl import model as m
+from kernelc.diagnostics import Unsupported
+from kernelc.forms.blocks import DimMap, Layout, Split
+from kernelc.forms.reduction import Fold, Reduction, RowLet
+from kernelc.graph import Task, TaskGraph
+from kernelc.types import DType
+
+PASS_OVERHEAD = 6  # modelled scalar work around one pass of DSD operations (loop step, offsets)
+
+
+class StridedSpace(Space):
+    """A space over the kept index whose operands step a whole row per element: mem4d DSDs,
+    since a mem1d stride is an i8 (csl.md, pitfall 9)."""
+
+    def kind(self) -> str:
+        return "mem4d_dsd"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A list of DSD operations run ``passes`` times over ``elements`` elements each."""
+
+    ops: tuple[tuple[str, int], ...]
+    passes: int
+    elements: int
+
+
+@dataclass
+class ReductionCode:
+    launch: str
+    segments: list[Segment]
+    describe: str = ""
+    output_rects: dict[str, Rect] = field(default_factory=dict)  # outputs cover the rectangle
+
+
+def plan_reduction(
+    task: Task, form: Reduction, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int
+) -> None:
+    """Every tensor split along the dimension the kept index names, over all PEs."""
+    check_whole(task, graph)
+    for param, dim in form.kept_dims:
+        decl = graph.tensor(tensor_of(task, param))
+        dims = [DimMap(n) for n in decl.shape]
+        dims[dim] = DimMap(decl.shape[dim], "xy", Split(decl.shape[dim], w * h))
+        merge_layout(layouts, Layout(decl.name, decl.dtype, tuple(dims)), task.span)
+
+
+def _subst(e, names: dict[str, ir.Expr]):
+    """``e`` with the named locals replaced (folds and lets become loads of their vectors)."""
+    if isinstance(e, ir.Name) and e.name in names:
+        return names[e.name]
+    changes = {}
+    for f in fields(e):
+        value = getattr(e, f.name)
+        if isinstance(value, tuple) and value and hasattr(value[0], "span"):
+            changes[f.name] = tuple(_subst(v, names) for v in value)
+        elif hasattr(value, "span") and f.name != "span":
+            changes[f.name] = _subst(value, names)
+    return replace(e, **changes) if changes else e
+
+
+def _index_used_as_value(e: ir.Expr, indices: set[str]) -> bool:
+    if isinstance(e, ir.Name):
+        return e.name in indices
+    if isinstance(e, ir.Load):
+        return False
+    return any(_index_used_as_value(c, indices) for c in ir.children(e) if c is not None)
+
+
+def lower_reduction(
+    task: Task,
+    form: Reduction,
+    graph: TaskGraph,
+    layouts: dict[str, Layout],
+    b: Builder,
+    shared: Shared,
+) -> ReductionCode:
+    kname = task.kernel.name
+    sizes = task.size_env
+    kept = form.kept
+    dims = dict(form.kept_dims)
+    tensor = {p: tensor_of(task, p) for p in dims}
+    dtypes = {n.dtype for n in ir.walk_body(form.loop.body) if isinstance(n, ir.Load)}
+    dtypes |= {layouts[t].dtype for t in tensor.values()}
+    if dtypes != {DType.F32}:
+        raise Unsupported(
+            f"the csl reduction lowering of '{kname}' handles f32 tensors only", task.span
+        )
+    kept_split = {layouts[t].dims[dims[p]] for p, t in tensor.items()}
+    extents = {dm.extent for dm in kept_split}
+    if len(extents) != 1:
+        raise Unsupported(
+            f"'{kname}' indexes dimensions of different lengths with '{kept}'", form.loop.span
+        )
+    dm = next(iter(kept_split))
+    lo, hi = evaluate(form.loop.lo, sizes), evaluate(form.loop.hi, sizes)
+    sp = split_params(b, shared, dm)
+    cnt = b.pe_param(
+        f"n_{kept}",
+        "i16",
+        m.call("window_count", m.lit(lo), m.lit(hi), m.Name(sp.start), m.Name(sp.size)),
+        f"iterations of '{kept}' ({lo} .. {hi}) in this PE's block, and the first one's place",
+    )
+    off = b.pe_param(f"o_{kept}", "i16", m.call("window_offset", m.lit(lo), m.Name(sp.start)))
+    rows = max(min(hi - lo, dm.split.largest), 1)
+    kept_csl = b.fresh(kept)
+    vectors: dict[str, tuple[str, tuple[int, ...]]] = {}  # "%name" -> its array and pitches
+    replaced: dict[str, ir.Expr] = {}
+    segments: list[Segment] = []
+    stmts: list[m.Stmt] = []
+
+    def extent_of(lo_e: ir.Expr, hi_e: ir.Expr, span) -> tuple[int, int]:
+        try:
+            return evaluate(lo_e, sizes), evaluate(hi_e, sizes)
+        except Exception as err:
+            raise Unsupported("a fold whose range depends on the kept index", span) from err
+
+    def access_for(inner: str | None, inner_csl: str | None, inner_lo: int, outer: bool):
+        """Operands over (kept[, inner]); ``outer``: ``inner`` is a scalar loop around the ops."""
+
+        def access(tname: str, indices: tuple[ir.Expr, ...], node) -> Access:
+            local = tname in vectors  # a fold's vector or terms: indexed from 0 locally
+            if local:
+                array, pitches = vectors[tname]
+            else:
+                array = b.tensor_arrays[tensor[tname]]
+                pitches = layouts[tensor[tname]].pitches
+            static: m.Expr = m.Int(0)
+            runtime: m.Expr | None = None
+            for k, idx in enumerate(indices):
+                form_ = affine(idx)
+                if form_ is None:
+                    raise Unsupported("a data-dependent index in a reduction", idx.span)
+                pitch = pitches[k]
+                term: m.Expr = m.lit(form_.const)
+                start = m.Int(0) if local else m.lit(inner_lo)
+                for name, coef in form_.terms:
+                    if name == kept:
+                        at = m.Name(kept_csl) if local else m.add(m.Name(kept_csl), m.Name(off))
+                        term = m.add(term, m.mul(m.lit(coef), at))
+                    elif name == inner and not outer:
+                        term = m.add(term, m.mul(m.lit(coef), m.add(m.Name(inner_csl), start)))
+                    elif name == inner:
+                        term = m.add(term, m.mul(m.lit(coef), start))
+                        piece = m.mul(m.mul(m.lit(coef), m.Name(inner_csl)), m.Int(pitch))
+                        runtime = piece if runtime is None else m.add(runtime, piece)
+                    else:
+                        raise Unsupported(f"'{name}' in an index of a reduction", idx.span)
+                static = m.add(static, m.mul(term, m.Int(pitch)))
+            return Access(array, static, runtime)
+
+        return access
+
+    def place(tname, indices, proven, node) -> Place:
+        raise Unsupported("a tensor read that does not vary with the kept index", node.span)
+
+    def run(
+        body: tuple[ir.Stmt, ...], inner: str | None, n: int, inner_lo: int, outer: bool
+    ) -> None:
+        """DSD code for ``body`` over (kept, inner) (one pass) or kept in a loop over inner."""
+        inner_csl = b.fresh(inner) if inner is not None else None
+        vec_inner = inner is not None and not outer
+        space = (Space if vec_inner else StridedSpace)(
+            (kept, inner) if vec_inner else (kept,),
+            (kept_csl, inner_csl) if vec_inner else (kept_csl,),
+            (m.Name(cnt), m.lit(n)) if vec_inner else (m.Name(cnt),),
+            (rows, max(n, 1)) if vec_inner else (rows,),
+        )
+        sgen = ScalarGen(b, place, shapes={p: graph.tensor(t).shape for p, t in tensor.items()})
+        for name, value in sizes.items():
+            sgen.names.setdefault(name, m.lit(value))
+        gen = VectorGen(b, space, DType.F32, access_for(inner, inner_csl, inner_lo, outer), sgen)
+        subst = tuple(_subst(s, replaced) for s in body)
+        idx = {kept} | ({inner} if inner else set())
+        for s in subst:
+            values = [s.value] if isinstance(s, ir.Let | ir.Store) else []
+            if any(_index_used_as_value(v, idx) for v in values):
+                raise Unsupported("a loop index used as a value in a reduction", s.span)
+        code = gen.body(subst)
+        if outer:
+            code = [m.For(m.builtin("range", m.Name("i16"), m.lit(n)), inner_csl, tuple(code))]
+        stmts.extend(code)
+        passes, elements = (n, rows) if outer else (1, rows * max(n, 1) if vec_inner else rows)
+        segments.append(Segment(tuple(gen.ops), passes, elements))
+
+    def vector(name: str, shape: tuple[int, ...], what: str) -> str:
+        """A per-PE array for a fold's accumulators or terms, named where no tensor can be."""
+        key = f"%{name}"
+        size = 1
+        for extent in shape:
+            size *= extent
+        pitches = (shape[1], 1) if len(shape) == 2 else (1,)
+        vectors[key] = (b.array(f"{name}_v", DType.F32, size, what), pitches)
+        return key
+
+    def row(key: str, span) -> ir.Load:
+        return ir.Load(
+            tensor=key,
+            indices=(ir.Name(name=kept, span=span, dtype=DType.I32),),
+            span=span,
+            dtype=DType.F32,
+        )
+
+    for step in form.steps:
+        if isinstance(step, Fold):
+            span = step.body.span
+            flo, fhi = extent_of(step.lo, step.hi, span)
+            n = max(fhi - flo, 0)
+            key = vector(
+                step.name, (rows,), f"'{step.name}' ({step.op} over '{step.var}') per '{kept}'"
+            )
+            acc = row(key, span)
+            neg = step.op == "min"
+
+            def negate(e: ir.Expr, neg: bool = neg) -> ir.Expr:
+                return ir.Unary(op="-", operand=e, span=e.span, dtype=DType.F32) if neg else e
+
+            init = (
+                step.init
+                if step.init is not None
+                else ir.Const(value=0.0, span=span, dtype=DType.F32)
+            )
+            run(
+                (ir.Store(tensor=key, indices=acc.indices, op="=", value=negate(init), span=span),),
+                None,
+                0,
+                0,
+                False,
+            )
+            body = step.body
+            if n and (neg or not isinstance(_subst(body, replaced), ir.Load)):
+                scratch = vector(
+                    f"{step.name}_terms",
+                    (rows, n),
+                    f"the terms of '{step.name}', per '{kept}' and '{step.var}'",
+                )
+                var = ir.Name(name=step.var, span=span, dtype=DType.I32)
+                body = ir.Load(
+                    tensor=scratch, indices=(acc.indices[0], var), span=span, dtype=DType.F32
+                )
+                run(
+                    (
+                        ir.Store(
+                            tensor=scratch,
+                            indices=body.indices,
+                            op="=",
+                            value=negate(step.body),
+                            span=span,
+                        ),
+                    ),
+                    step.var,
+                    n,
+                    flo,
+                    False,
+                )
+            if n:
+                combined = (
+                    ir.Binary(op="+", lhs=acc, rhs=body, span=span, dtype=DType.F32)
+                    if step.op == "sum"
+                    else ir.Intrinsic(fn="max", args=(acc, body), span=span, dtype=DType.F32)
+                )
+                run(
+                    (ir.Store(tensor=key, indices=acc.indices, op="=", value=combined, span=span),),
+                    step.var,
+                    n,
+                    flo,
+                    True,
+                )
+            if neg:
+                run(
+                    (
+                        ir.Store(
+                            tensor=key, indices=acc.indices, op="=", value=negate(acc), span=span
+                        ),
+                    ),
+                    None,
+                    0,
+                    0,
+                    False,
+                )
+            replaced[step.name] = acc
+        elif isinstance(step, RowLet):
+            span = step.value.span
+            key = vector(step.name, (rows,), f"'{step.name}' per '{kept}'")
+            acc = row(key, span)
+            run(
+                (ir.Store(tensor=key, indices=acc.indices, op="=", value=step.value, span=span),),
+                None,
+                0,
+                0,
+                False,
+            )
+            replaced[step.name] = acc
+        elif step.loop is None:
+            run(step.body, None, 0, 0, False)
+        else:
+            jlo, jhi = extent_of(step.loop.lo, step.loop.hi, step.loop.span)
+            run(step.body, step.loop.var, max(jhi - jlo, 0), jlo, False)
+    compute_id = b.task_id(f"{kname}_compute", f"compute of task {task.name}")
+    compute = b.fresh(f"{kname}_compute")
+    b.code(
+        m.TaskDecl(
+            compute,
+            (),
+            (
+                m.Comment(
+                    f"{kname}: folds column by column, then element-wise, over this PE's rows"
+                ),
+                m.If(m.Binary(">", m.Name(cnt), m.Int(0)), tuple(stmts)),
+                m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream"))),
+            ),
+        )
+    )
+    b.bind(compute, compute_id)
+    launch = b.fresh(f"f_{task.name}")
+    b.code(
+        m.FnDecl(
+            launch,
+            (),
+            m.Named("void"),
+            (
+                m.Comment(f"launched by the host: task {task.name} ({kname})"),
+                m.ExprStmt(m.builtin("activate", m.Name(compute_id))),
+            ),
+        )
+    )
+    b.launch(launch)
+    folds = ", ".join(f"{f.op} '{f.name}'" for f in form.folds)
+    describe = (
+        f"'{kept}' in blocks over all PEs, the folded dimension whole on each PE; "
+        f"folds ({folds}) column by column, {sum(len(s.ops) for s in segments)} DSD "
+        "operation(s) in all, no fabric traffic"
+    )
+    return ReductionCode(launch, segments, describe)
+
+
+class ReductionLowering:
+    """Reductions along a dimension: the kept index over all PEs, every fold local."""
+
+    def plan(self, task, form: Reduction, graph, layouts, width, height) -> None:
+        plan_reduction(task, form, graph, layouts, width, height)
+
+    def lower(self, task, index, form: Reduction, graph, layouts, b, shared) -> ReductionCode:
+        return lower_reduction(task, form, graph, layouts, b, shared)
+
+    def cycles(self, code: ReductionCode, low: Lowered) -> dict[str, int]:
+        compute = sum(
+            s.passes * (ops_cycles(list(s.ops), s.elements) + PASS_OVERHEAD) for s in code.segments
+        )
+        return {"compute": compute + 8}
+
+    def fewest_pes(self, task, form, graph, arch: machine.Arch, planner) -> int:
+        return 1
+
+
+REDUCTION = ReductionLowering()
