@@ -1,0 +1,1 @@
+"""The ``poplar`` target: Poplar C++ (codelets and host program) for Graphcore IPUs."""

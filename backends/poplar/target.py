@@ -1,0 +1,125 @@
+"""The ``poplar`` target: Poplar C++ for Graphcore IPUs, run by kernelc's IPU model.
+
+``build`` plans the graph (lower.py), writes codelets.cpp, main.cpp, CMakeLists.txt,
+commands.sh, README.md and kernelc.json, and reports tiles, memory and modelled cycles.
+``run`` builds, compiles the emitted C++ unchanged against runtime/ipu with g++ and runs it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kernelc.artifact import Artifact, base_manifest, manifest_text
+from kernelc.backends.poplar import machine
+from kernelc.backends.poplar.cost import model, report_lines, tile_bytes
+from kernelc.backends.poplar.emit import codelets_cpp, main_cpp
+from kernelc.backends.poplar.host import cmakelists, commands_sh, readme
+from kernelc.backends.poplar.lower import Plan, lower
+from kernelc.diagnostics import KernelcError, command_line_span
+from kernelc.graph import TaskGraph
+from kernelc.targets import RunResult
+
+
+def _arch(value: Any) -> str:
+    return machine.arch(str(value), command_line_span(str(value))).name
+
+
+class PoplarTarget:
+    name = "poplar"
+    description = "Graphcore IPU GC200/Bow (Poplar C++): emits codelets and host program; runs them in kernelc's IPU model"  # noqa: E501
+    options: Mapping[str, Any] = {"arch": _arch}
+
+    def plan(self, graph: TaskGraph, options: Mapping[str, Any]) -> Plan:
+        plan = lower(graph, machine.arch(options.get("arch")))
+        for tile, nbytes in sorted(tile_bytes(plan).items()):
+            if nbytes > plan.arch.tile_memory:
+                biggest = max((t for t in plan.tensors if t.tile == tile), key=lambda t: t.nbytes)
+                raise KernelcError(
+                    f"the poplar plan puts {nbytes:,} bytes of tensors on tile {tile}, more than "
+                    f"the {plan.arch.tile_memory:,} bytes of an IPU tile; the largest is "
+                    f"'{biggest.name}' ({biggest.nbytes:,} bytes): every task runs on one tile "
+                    "with its tensors whole (the scalar lowering); reduce the sizes",
+                    graph.span,
+                )
+        return plan
+
+    def build(self, graph: TaskGraph, options: Mapping[str, Any]) -> Artifact:
+        plan = self.plan(graph, options)
+        cost = model(plan)
+        report = report_lines(plan, cost)
+        files = {
+            "codelets.cpp": codelets_cpp(plan),
+            "main.cpp": main_cpp(plan),
+            "CMakeLists.txt": cmakelists(plan),
+            "commands.sh": commands_sh(plan),
+            "README.md": readme(plan, report),
+        }
+        manifest = base_manifest(
+            graph,
+            self.name,
+            [*files, "kernelc.json"],
+            arch=plan.arch.name,
+            sdk_target=plan.arch.sdk_target,
+            tiles_used=plan.tiles_used,
+            compute_sets=plan.steps,
+            vertices=[
+                {"class": v.cls, "task": v.task.name, "tile": v.tile, "compute_set": v.step}
+                for v in plan.vertices
+            ],
+            tensors={t.name: {"tile": t.tile, "bytes": t.nbytes} for t in plan.tensors},
+            modelled_cycles={
+                "compute": cost.compute,
+                "exchange": cost.exchange,
+                "sync": cost.sync,
+                "total": cost.total,
+            },
+            clock_hz=plan.arch.clock_hz,
+        )
+        files["kernelc.json"] = manifest_text(manifest)
+        return Artifact(self.name, files, manifest, tuple(report))
+
+    def run(
+        self, graph: TaskGraph, inputs: Mapping[str, np.ndarray], options: Mapping[str, Any]
+    ) -> RunResult:
+        from kernelc.runtime.ipu import runner
+
+        artifact = self.build(graph, options)
+        runner.compiler()
+        with tempfile.TemporaryDirectory(prefix="kernelc-poplar-") as tmp:
+            root = Path(tmp)
+            src = artifact.write(root / "artifact")
+            binary = runner.build(src)
+            ins, outs = root / "inputs", root / "outputs"
+            ins.mkdir()
+            outs.mkdir()
+            for t in graph.inputs:
+                (ins / f"{t.name}.bin").write_bytes(np.ascontiguousarray(inputs[t.name]).tobytes())
+            for s in graph.scalars:
+                value = np.asarray(inputs[s.name], dtype=s.dtype.numpy)
+                (ins / f"{s.name}.bin").write_bytes(value.tobytes())
+            sim = runner.run(binary, ["--inputs", str(ins), "--outputs", str(outs)], root)
+            outputs = {
+                t.name: np.frombuffer((outs / f"{t.name}.bin").read_bytes(), t.dtype.numpy)
+                .reshape(t.shape)
+                .copy()
+                for t in graph.outputs
+            }
+        stats = {
+            "arch": artifact.manifest["arch"],
+            "tiles_used": sim["tiles_used"],
+            "max_tile_bytes": sim["max_tile_bytes"],
+            "simulated_cycles": sim["total_cycles"],
+            "simulated_compute_cycles": sim["compute_cycles"],
+            "simulated_exchange_cycles": sim["exchange_cycles"],
+            "simulated_sync_cycles": sim["sync_cycles"],
+            "modelled_cycles": artifact.manifest["modelled_cycles"]["total"],
+        }
+        return RunResult(outputs, stats)
+
+
+TARGET = PoplarTarget()

@@ -1,0 +1,102 @@
+// Vertex base classes and field types for C++ codelets (kernelc's IPU model).
+//
+// Fields behave as on the IPU: Input<...> gives const access only (writing through one does not
+// compile), Output/InOut give mutable access, Vector<T> fields know their size. Each element
+// access through a field is counted: the count is the vertex's work in the model's cycle model
+// (docs/POPLAR.md, "Cycle model").
+#ifndef POPLAR_VERTEX_HPP
+#define POPLAR_VERTEX_HPP
+
+#include <cstddef>
+#include <poplar/HalfFloat.hpp>
+
+namespace poplar {
+
+namespace model {
+// Element accesses made through vertex fields since the engine last reset it.
+inline unsigned long long fieldAccesses = 0;
+class FieldBinder;
+} // namespace model
+
+class Vertex {};
+
+class MultiVertex {
+public:
+  static constexpr unsigned numWorkers() { return 6; }
+};
+
+enum class VectorLayout { SPAN, ONE_PTR };
+
+template <typename T, VectorLayout L = VectorLayout::SPAN, unsigned MinAlign = 1,
+          bool Interleaved = false>
+class Vector;
+
+template <typename T> class Input {
+public:
+  const T &operator*() const { ++model::fieldAccesses; return *data_; }
+
+private:
+  friend class model::FieldBinder;
+  const T *data_ = nullptr;
+};
+
+template <typename T> class Output {
+public:
+  T &operator*() const { ++model::fieldAccesses; return *data_; }
+
+private:
+  friend class model::FieldBinder;
+  T *data_ = nullptr;
+};
+
+template <typename T> class InOut {
+public:
+  T &operator*() const { ++model::fieldAccesses; return *data_; }
+
+private:
+  friend class model::FieldBinder;
+  T *data_ = nullptr;
+};
+
+template <typename T, VectorLayout L, unsigned A, bool I> class Input<Vector<T, L, A, I>> {
+public:
+  const T &operator[](std::size_t i) const { ++model::fieldAccesses; return data_[i]; }
+  std::size_t size() const { return size_; }
+  const T *begin() const { return data_; }
+  const T *end() const { return data_ + size_; }
+
+private:
+  friend class model::FieldBinder;
+  const T *data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+template <typename T, VectorLayout L, unsigned A, bool I> class Output<Vector<T, L, A, I>> {
+public:
+  T &operator[](std::size_t i) const { ++model::fieldAccesses; return data_[i]; }
+  std::size_t size() const { return size_; }
+  T *begin() const { return data_; }
+  T *end() const { return data_ + size_; }
+
+private:
+  friend class model::FieldBinder;
+  T *data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+template <typename T, VectorLayout L, unsigned A, bool I> class InOut<Vector<T, L, A, I>> {
+public:
+  T &operator[](std::size_t i) const { ++model::fieldAccesses; return data_[i]; }
+  std::size_t size() const { return size_; }
+  T *begin() const { return data_; }
+  T *end() const { return data_ + size_; }
+
+private:
+  friend class model::FieldBinder;
+  T *data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+} // namespace poplar
+
+#endif
