@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kernelc.backends.csl.lowered import Batches
 from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import KernelcError, Span, Unsupported
@@ -73,6 +74,7 @@ class Builder:
     uses_math: bool = False
     tensor_arrays: dict[str, str] = field(default_factory=dict)
     exchange_advance: str = ""
+    batches: Batches | None = None  # set by a lowering whose items go through in batches
     c2d: bool = False
     _colors: int = 0
     _tasks: int = 0
@@ -205,9 +207,10 @@ class Builder:
             m.ExprStmt(m.builtin("bind_local_task", m.Name(task), m.Name(task_id)))
         )
 
-    def launch(self, fn: str) -> None:
+    def launch(self, fn: str, args: tuple[m.Type, ...] = ()) -> None:
+        """Export ``fn`` for the host to launch, with scalar arguments of types ``args``."""
         self.comptime.append(m.ExprStmt(m.builtin("export_symbol", m.Name(fn))))
-        self.exports.append((fn, m.TypeExpr(m.FnT((), m.Named("void"))), False))
+        self.exports.append((fn, m.TypeExpr(m.FnT(args, m.Named("void"))), False))
 
     # ------------------------------------------------------------------- files
     @property

@@ -25,8 +25,9 @@ STAGE_OVERHEAD = 24  # modelled scalar work to issue one exchange stage and take
 @dataclass(frozen=True)
 class TaskCost:
     name: str
-    cycles: int
-    parts: dict[str, int]
+    cycles: int  # over all batches
+    parts: dict[str, int]  # of one batch
+    batches: int = 1
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,11 @@ def ops_cycles(ops: list[tuple[str, int]], elements: int) -> int:
 
 def model(low: Lowered) -> Cost:
     launch = machine.LAUNCH_CYCLES + (low.width - 1) + (low.height - 1)
+    batches = low.batches.count if low.batches is not None else 1
     tasks = []
     for lowered in low.tasks:
         parts = {"launch": launch, **lowered.lowering.cycles(lowered.code, low)}
-        tasks.append(TaskCost(lowered.code.launch, sum(parts.values()), parts))
+        tasks.append(TaskCost(lowered.code.launch, sum(parts.values()) * batches, parts, batches))
     return Cost(tuple(tasks))
 
 
@@ -64,5 +66,34 @@ def report_lines(low: Lowered, cost: Cost) -> list[str]:
     ]
     for t in cost.tasks:
         detail = ", ".join(f"{k} {v:,}" for k, v in t.parts.items())
-        lines.append(f"csl:   {t.name}: modelled {t.cycles:,} cycles ({detail})")
+        if t.batches == 1:
+            lines.append(f"csl:   {t.name}: modelled {t.cycles:,} cycles ({detail})")
+        else:
+            lines.append(
+                f"csl:   {t.name}: modelled {t.cycles // t.batches:,} cycles per batch ({detail}) "
+                f"x {t.batches:,} batches = {t.cycles:,}"
+            )
+    if low.batches is not None:
+        lines.extend(_transfer_lines(low))
     return lines
+
+
+def _transfer_lines(low: Lowered) -> list[str]:
+    """The host transfers of a batched program, which the modelled cycles exclude."""
+    bt = low.batches
+
+    def moved(transfers) -> tuple[int, int]:
+        sizes = [
+            (t.tensor in bt.items, t.layout.local_bytes * t.rect[2] * t.rect[3]) for t in transfers
+        ]
+        return sum(n for b, n in sizes if not b), sum(n for b, n in sizes if b)
+
+    once_in, batch_in = moved(low.inputs)
+    _, batch_out = moved(low.outputs)
+    return [
+        f"csl: {bt.count:,} batches of {bt.size:,} items (items {bt.first:,} .. {bt.end:,}); "
+        "host transfers (not modelled above):",
+        f"csl:   resident inputs sent once: {once_in:,} bytes",
+        f"csl:   per batch: {batch_in:,} bytes of item inputs in, {batch_out:,} bytes of "
+        f"outputs out ({bt.count * (batch_in + batch_out):,} bytes in all)",
+    ]

@@ -187,6 +187,81 @@ def main():
 )
 
 
+# run.py's transfers and launch for lookups whose items go through in batches (lookup.py): the
+# resident inputs are sent once; each batch's rows of the item inputs are sent (the last batch
+# padded with zeros), the tasks launched with the batch's first item, and the batch's rows of
+# the outputs read back (the padding's dropped).
+_BATCHED_PIECES = (
+    (
+        """    for name, spec in INPUTS.items():
+        data = to_pes(inputs[name], spec)
+        x0, y0, w, h = spec["rect"]
+        runner.memcpy_h2d(symbols[name], data.reshape(-1), x0, y0, w, h, data.shape[2],
+                          streaming=False, data_type=MemcpyDataType.MEMCPY_32BIT,
+                          order=MemcpyOrder.ROW_MAJOR, nonblock=False)
+    for task in TASKS:
+        runner.launch(task, nonblock=False)
+    outputs = {}
+    for name, spec in OUTPUTS.items():
+        x0, y0, w, h = spec["rect"]
+        length = int(np.prod([d["local"] for d in spec["dims"]]))
+        data = np.zeros(h * w * length, dtype=spec["dtype"])
+        runner.memcpy_d2h(data, symbols[name], x0, y0, w, h, length, streaming=False,
+                          data_type=MemcpyDataType.MEMCPY_32BIT, order=MemcpyOrder.ROW_MAJOR,
+                          nonblock=False)
+        outputs[name] = from_pes(data.reshape(h, w, length), spec)
+    runner.stop()
+""",
+        """    for name, spec in INPUTS.items():
+        if name not in BATCHES["items"]:
+            send(runner, symbols[name], inputs[name], spec)
+    outputs = {name: np.zeros(spec["shape"], spec["dtype"]) for name, spec in OUTPUTS.items()}
+    size = BATCHES["size"]
+    for first in range(BATCHES["first"], BATCHES["end"], size):
+        rows = slice(first, min(first + size, BATCHES["end"]))
+        count = rows.stop - rows.start
+        for name, spec in INPUTS.items():
+            if name in BATCHES["items"]:
+                part = np.zeros([size, *spec["shape"][1:]], dtype=spec["dtype"])
+                part[:count] = inputs[name][rows]
+                send(runner, symbols[name], part, dict(spec, shape=part.shape))
+        for task in TASKS:
+            runner.launch(task, np.int32(first), nonblock=False)
+        for name, spec in OUTPUTS.items():
+            x0, y0, w, h = spec["rect"]
+            length = int(np.prod([d["local"] for d in spec["dims"]]))
+            data = np.zeros(h * w * length, dtype=spec["dtype"])
+            runner.memcpy_d2h(data, symbols[name], x0, y0, w, h, length, streaming=False,
+                              data_type=MemcpyDataType.MEMCPY_32BIT,
+                              order=MemcpyOrder.ROW_MAJOR, nonblock=False)
+            batch = dict(spec, shape=[size, *spec["shape"][1:]])
+            part = from_pes(data.reshape(h, w, length), batch)
+            outputs[name][rows] = part[:count]
+    runner.stop()
+""",
+    ),
+    (
+        """
+
+def main():
+""",
+        """
+
+def send(runner, symbol, array, spec):
+    \"\"\"Copy a tensor (or a batch of its rows) to the PEs, each its blocks.\"\"\"
+    data = to_pes(array, spec)
+    x0, y0, w, h = spec["rect"]
+    runner.memcpy_h2d(symbol, data.reshape(-1), x0, y0, w, h, data.shape[2], streaming=False,
+                      data_type=MemcpyDataType.MEMCPY_32BIT, order=MemcpyOrder.ROW_MAJOR,
+                      nonblock=False)
+
+
+def main():
+""",
+    ),
+)
+
+
 def run_py(graph: TaskGraph, low: Lowered) -> str:
     inputs = {t.tensor: _spec(t, graph) for t in low.inputs}
     outputs = {t.tensor: _spec(t, graph) for t in low.outputs}
@@ -194,7 +269,28 @@ def run_py(graph: TaskGraph, low: Lowered) -> str:
     steps = [code for code in low.codes if isinstance(code, StepCode)]
     if steps:
         text = _gathered(text, graph, low, steps)
+    if low.batches is not None:
+        text = _batched(text, low)
     return _banded(text, [*inputs.values(), *outputs.values()])
+
+
+def _batched(text: str, low: Lowered) -> str:
+    bt = low.batches
+    table = {"size": bt.size, "first": bt.first, "end": bt.end, "items": list(bt.items)}
+    tables = (
+        f'# Items go through in {bt.count} batches of BATCHES["size"] (the PE program holds one\n'
+        "# batch): the tensors cut into batches along their first dimension, and the item range.\n"
+        + _table("BATCHES", table)
+    )
+    anchor = "\ndef block_index(axis, x, y):"
+    if anchor not in text:
+        raise AssertionError(anchor)
+    text = text.replace(anchor, tables + anchor, 1)
+    for old, new in _BATCHED_PIECES:
+        if old not in text:
+            raise AssertionError(old)
+        text = text.replace(old, new, 1)
+    return text
 
 
 def _reach(g, low: Lowered) -> int:

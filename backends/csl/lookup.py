@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from kernelc import ir
 from kernelc.affine import affine, evaluate
 from kernelc.backends.csl.builder import Builder
-from kernelc.backends.csl.lowered import Lowered, Planner
+from kernelc.backends.csl.lowered import Batches, Lowered, Planner
 from kernelc.backends.csl.placement import (
     Shared,
     check_whole,
@@ -68,6 +68,8 @@ KEY = "key_"  # IR name of the clamped key inserted by the transformation
 LO, HI = "key_lo_", "key_hi_"
 BAND_SETUP, BAND_WALK = 40, 20  # modelled cycles: banded search set-up, one top-level probe
 OWN = "band_own_"  # IR name of "this PE's band holds the bracket", set by the banded search
+# PE code room kept free when sizing batches: the XS lookups' PE programs model 7.3 to 7.6 KB
+LOOKUP_CODE_BYTES = 8 * 1024
 
 
 def _table_sizes(task: Task, graph: TaskGraph, shape: Lookup) -> tuple[int, int]:
@@ -104,9 +106,11 @@ def table_cut(task: Task, shape: Lookup, graph: TaskGraph, w: int) -> tuple[int,
 def fewest_pes(
     task: Task, shape: Lookup, graph: TaskGraph, arch: machine.Arch, planner: Planner
 ) -> int:
-    """A lower bound on the PEs of a grid whose plan fits (tables, items, code base), where the
-    automatic grid search starts; the memory diagnostic when no grid of the machine can hold
-    the tables even with energy bands."""
+    """A lower bound on the PEs of a grid whose plan holds the tables and every item at once
+    (code base included), where the automatic grid search starts; when no grid does, the
+    fewest columns that hold the tables times every row (the items then go through in
+    batches); the memory diagnostic when no grid of the machine can hold the tables even with
+    energy bands."""
     if shape.key is None:
         return 1
     mw, mh = arch.max_program
@@ -127,10 +131,15 @@ def fewest_pes(
             task.span,
         )
 
+    out = tensor_of(task, next(iter(sorted(shape.outputs))))
+
     def fits(w: int, h: int, room: int) -> bool:
+        """Whether the w x h plan holds every item at once (no batches) in ``room``."""
         try:
             layouts = planner.plan(graph, w, h)
         except KernelcError:
+            return False
+        if layouts[out].dims[0].extent != graph.tensor(out).shape[0]:
             return False
         partials = sum(layouts[tensor_of(task, p)].local_bytes for p in shape.outputs)
         return sum(lay.local_bytes for lay in layouts.values()) + partials <= room
@@ -155,7 +164,9 @@ def fewest_pes(
 
     first = smallest(room)
     if first is None:
-        return mw * mh
+        # not even the whole machine holds every item at once: batches over all its rows
+        # on the fewest columns that hold the tables
+        return min(w for w, nbytes in tables.items() if nbytes <= room) * mh
     # one PE program serves every grid, so its modelled code size measured here holds for all
     code = planner.code_bytes(graph, arch, *first)
     again = smallest(arch.pe_memory - code) if code > machine.CODE_BASE_BYTES else first
@@ -163,18 +174,45 @@ def fewest_pes(
     return found[0] * found[1]
 
 
+def batch_size(task: Task, shape: Lookup, graph: TaskGraph, w: int, h: int) -> int | None:
+    """Items per batch when this row count cannot hold all items beside the resident tables
+    (then the host sends them in batches of this many, over the rows); None when it can, or
+    when batches do not apply: a lookup feeding or fed by other tasks, or a loop range that
+    leaves the item tensors."""
+    out = graph.tensor(tensor_of(task, next(iter(sorted(shape.outputs)))))
+    extent = out.shape[0]
+    if len(graph.tasks) != 1 or shape.first < 0 or shape.end > extent:
+        return None
+    params = [p for p in task.kernel.all_params if not p.is_scalar]
+    per_item = 0
+    fixed = table_cut(task, shape, graph, w)[2] if shape.key is not None else 0
+    for p in params:
+        decl = graph.tensor(tensor_of(task, p.name))
+        if p.name in shape.items or p.name in shape.outputs:
+            copies = 2 if p.name in shape.outputs else 1  # the result and the partial sums
+            per_item += copies * decl.nbytes // max(decl.shape[0], 1)
+        elif p.name not in shape.tables:
+            fixed += decl.nbytes
+    room = machine.WSE2.pe_memory - LOOKUP_CODE_BYTES - fixed
+    if -(-extent // h) * per_item <= room or room < per_item:
+        return None
+    return min(room // per_item * h, shape.end - shape.first)
+
+
 def plan(
     task: Task, shape: Lookup, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int
 ) -> None:
     check_whole(task, graph)
     blocks, bands, _ = table_cut(task, shape, graph, w) if shape.key is not None else (w, None, 0)
+    batch = batch_size(task, shape, graph, w, h)
     params = {p.name for p in task.kernel.all_params if not p.is_scalar}
     for p in sorted(params):
         t = tensor_of(task, p)
         decl = graph.tensor(t)
         dims = [DimMap(n) for n in decl.shape]
         if p in shape.items or p in shape.outputs:
-            dims[0] = DimMap(decl.shape[0], "y", Split(decl.shape[0], h))
+            extent = batch or decl.shape[0]
+            dims[0] = DimMap(extent, "y", Split(extent, h))
         elif p in shape.tables:
             div = bands.count if bands is not None else 1
             dims[0] = DimMap(decl.shape[0], "x", Split(decl.shape[0], blocks), div=div)
@@ -308,6 +346,7 @@ def lower(
     tensor = {p.name: tensor_of(task, p.name) for p in task.kernel.all_params if not p.is_scalar}
     shapes = {p: graph.tensor(t).shape for p, t in tensor.items()}
     partials: dict[str, str] = {}
+    starts: dict[tuple[str, int], tuple[m.Expr, int]] = {}  # (param, dim) -> (start, offset)
     for p in sorted(shape.outputs):
         lay = layouts[tensor[p]]
         partials[p] = b.array(
@@ -316,12 +355,28 @@ def lower(
             lay.local_size,
             f"this PE's partial sums of '{tensor[p]}' (its nuclides only)",
         )
-    item_dm = layouts[tensor[next(iter(sorted(shape.outputs)))]].dims[0]
+    out0 = tensor[next(iter(sorted(shape.outputs)))]
+    item_dm = layouts[out0].dims[0]
     items = split_params(b, shared, item_dm)
+    batches = -(-(shape.end - shape.first) // item_dm.extent)
+    batched = item_dm.extent != graph.tensor(out0).shape[0]
+    item0: m.Expr = m.Name(items.start)  # global index of this PE's first item
+    base = ""
+    if batched:
+        base = b.fresh("item_base")
+        item0 = m.Name(b.fresh("item0"))
+        for p in shape.items | shape.outputs:
+            starts[(p, 0)] = (item0, 0)
+        b.batches = Batches(
+            item_dm.extent,
+            batches,
+            shape.first,
+            shape.end,
+            tuple(sorted(tensor[p] for p in shape.items | shape.outputs)),
+        )
     table_extent = 0
     key_params = {}
     band: BandCode | None = None
-    starts: dict[tuple[str, int], tuple[m.Expr, int]] = {}  # (param, dim) -> (start, offset)
     if shape.key is not None:
         table_lay = layouts[tensor[next(iter(sorted(shape.tables)))]]
         table_dm = table_lay.dims[0]
@@ -364,8 +419,8 @@ def lower(
     for n, v in sizes.items():
         sgen.names[n] = m.lit(v)
     sgen.names.update(key_params)
-    sgen.names[shape.loop.var] = m.add(m.Name(items.start), m.Name(shape.loop.var))
-    sgen.ranges[shape.loop.var] = (0, item_dm.extent - 1)
+    sgen.names[shape.loop.var] = m.add(item0, m.Name(shape.loop.var))
+    sgen.ranges[shape.loop.var] = (shape.first, shape.end - 1)
     if shape.key is not None:
         sgen.ranges[KEY] = (0, table_extent - 1)
     sgen.vectorise = lambda loop: _vector_loop(loop, sgen, b, layouts, tensor, partials, sizes)
@@ -398,19 +453,25 @@ def lower(
     if len(reduces) != 1:
         raise KernelcError("the csl lookup lowering reduces one output", task.span)
     launch = b.fresh(f"f_{task.name}")
-    loop = m.For(
-        m.builtin("range", m.Name("i16"), m.Name(items.size)), shape.loop.var, tuple(stmts)
-    )
+    window = _item_window(b, shape, item_dm, items.start, items.size, batched)
+    loop = m.For(m.builtin("range", *window), shape.loop.var, tuple(stmts))
+    first_item: tuple[m.Stmt, ...] = ()
+    if batched:
+        first_item = (
+            m.Comment("the batch's first item (sent by the host with each launch), then ours"),
+            m.VarDecl(item0.id, m.Named("i32"), m.add(m.Name(base), m.Name(items.start)), True),
+        )
     b.code(
         m.FnDecl(
             launch,
-            (),
+            ((base, m.Named("i32")),) if batched else (),
             m.Named("void"),
             (
                 m.Comment(
                     f"launched by the host: task {task.name} ({name}) over this row's items, "
                     "using the nuclides of this column"
                 ),
+                *first_item,
                 m.ExprStmt(m.call(m.member("mpi_x", "init"))),
                 *zero,
                 loop,
@@ -422,7 +483,7 @@ def lower(
     done = b.fresh(f"{name}_done")
     b.code(m.TaskDecl(done, (), (m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream"))),)))
     b.bind(done, done_id)
-    b.launch(launch)
+    b.launch(launch, (m.Named("i32"),) if batched else ())
     out = tensor[next(iter(sorted(shape.outputs)))]
     lay = layouts[out]
     bands = band.bands if band is not None else None
@@ -617,6 +678,31 @@ class BandedGen(ScalarGen):
         ]
         self.names[OWN] = m.Name(own)
         return m.Name(res)
+
+
+def _item_window(
+    b: Builder, shape: Lookup, dm: DimMap, start: str, size: str, batched: bool
+) -> tuple[m.Expr, ...]:
+    """The ``@range`` arguments of a PE's item loop: its whole block, or (the loop does not
+    cover every item) the part of it inside ``first .. end``. A batch lies inside that range:
+    the host sends the batches of ``first .. end`` and drops the results of the padding past
+    ``end`` in the last one."""
+    if batched or (shape.first == 0 and shape.end == dm.extent):
+        return (m.Name("i16"), m.Name(size))
+
+    def clamp(bound: int) -> m.Expr:
+        local = m.Binary("-", m.lit(bound), m.Name(start))
+        low = m.IfExpr(m.Binary("<", local, m.Int(0)), m.Int(0), local)
+        return m.IfExpr(m.Binary(">", low, m.Name(size)), m.Name(size), low)
+
+    first = b.pe_param(
+        "items_first",
+        "i16",
+        clamp(shape.first),
+        f"the part of this row's items inside the item loop's range {shape.first} .. {shape.end}",
+    )
+    end = b.pe_param("items_end", "i16", clamp(shape.end))
+    return (m.Name("i16"), m.Name(first), m.Name(end), m.Int(1))
 
 
 def _minus(idx: m.Expr, start: m.Expr) -> m.Expr:

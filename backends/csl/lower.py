@@ -145,6 +145,7 @@ def lower(
         code_size,
         dict(b.arrays),
         dict(b.tensor_arrays),
+        b.batches,
     )
 
 

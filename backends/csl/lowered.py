@@ -89,6 +89,20 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class Batches:
+    """Items that go through the program in batches (lookups whose items do not all fit beside
+    their resident tables): the PE program holds ``size`` items; the host sends each batch's
+    rows of the ``items`` tensors, launches with the batch's first item as the argument, and
+    reads the batch's rows of the outputs. Batch k covers items ``first + k * size`` onwards."""
+
+    size: int
+    count: int
+    first: int
+    end: int
+    items: tuple[str, ...]  # tensors cut into batches along their first dimension
+
+
+@dataclass(frozen=True)
 class LoweredTask:
     """A lowered task (or step of scalar tasks) with the lowering that made it."""
 
@@ -110,6 +124,7 @@ class Lowered:
     code_bytes: int
     arrays: dict[str, int] = field(default_factory=dict)
     symbols: dict[str, str] = field(default_factory=dict)  # tensor -> its array on every PE
+    batches: Batches | None = None
 
     @property
     def memory_bytes(self) -> int:

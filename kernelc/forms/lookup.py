@@ -7,6 +7,11 @@ indexed by the item (``macro[l, c] += ...``) once the key is known; it may zero 
 (``macro[l, c] = 0``) before its first addition, as C kernels do. The key-indexed tables are
 what a backend splits (by key and by energy band); the items are what it spreads; the
 additions are what it reduces across the pieces.
+
+The items are either given as inputs (``energy[l]``, ``material[l]``) or generated on the device
+from the item index (``rand(seed, u32(l) * 2)``, then ``search`` over a distribution): then no
+input is indexed by the item (``generated``) and a backend spreads, or batches, item ranges
+only. The loop's range ``first .. end`` need not start at 0; items outside it are never added.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ class Lookup:
     tables: frozenset[str]  # kernel parameters split over columns
     items: frozenset[str]  # kernel parameters split over rows (first index is the item)
     outputs: frozenset[str]
+    first: int  # the item loop's range: items first .. end - 1 are looked up
+    end: int
+    generated: bool  # no input is indexed by the item: items are drawn from the item index
     site: BandSite | None = None  # the search energy banding replays, where it applies
 
 
@@ -48,6 +56,9 @@ def recognise_lookup(task: Task) -> Lookup | None:
         return None
     loop = body[0]
     item = loop.var
+    bounds = _item_range(loop, task.size_env)
+    if bounds is None:
+        return None
     found = accesses(loop.body)
     stores = [a for a in found if isinstance(a, ir.Store)]
     if not any(s.op == "+=" for s in stores) or not all(s.op == "+=" or _zeroes(s) for s in stores):
@@ -95,8 +106,17 @@ def recognise_lookup(task: Task) -> Lookup | None:
         extents = {evaluate(params[t].shape[0], sizes) for t in tables}
         if len(extents) != 1:
             return None
-    shape = Lookup(loop, key, tables, items, outputs)
+    generated = not (items - outputs)
+    shape = Lookup(loop, key, tables, items, outputs, *bounds, generated)
     return replace(shape, site=_band_site(shape, task))
+
+
+def _item_range(loop: ir.For, sizes: dict[str, int]) -> tuple[int, int] | None:
+    """The item loop's bounds when sizes alone fix them (``0 + 1 .. L``), else None."""
+    forms = (affine(loop.lo), affine(loop.hi))
+    if any(f is None or any(n not in sizes for n, _c in f.terms) for f in forms):
+        return None
+    return evaluate(loop.lo, sizes), evaluate(loop.hi, sizes)
 
 
 def _zeroes_first(body: tuple[ir.Stmt, ...]) -> bool:
@@ -160,14 +180,19 @@ def _blocks(s: ir.Stmt) -> tuple[tuple[ir.Stmt, ...], ...]:
 def _band_site(shape: Lookup, task: Task) -> BandSite | None:
     """Where energy banding applies, or None: one whole-row ``search`` of a table bound by a let
     in the key's block with no store before it (those would be added once per band), and every
-    other table access reading dimension 1 at the bracket (the result, or the result + 1)."""
+    other table access reading dimension 1 at the bracket (the result, or the result + 1).
+    Searches of other tensors (a material distribution, replicated on every PE) do not matter."""
     if shape.key is None:
         return None
-    searches = [n for n in ir.walk_body(shape.loop.body) if isinstance(n, ir.Search)]
+    searches = [
+        n
+        for n in ir.walk_body(shape.loop.body)
+        if isinstance(n, ir.Search) and n.tensor in shape.tables
+    ]
     if len(searches) != 1:
         return None
     found = searches[0]
-    if found.tensor not in shape.tables or len(found.indices) != 2:
+    if len(found.indices) != 2:
         return None
     first, piece = found.indices
     if not (
