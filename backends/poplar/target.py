@@ -20,7 +20,7 @@ from kernelc.backends.poplar.cost import model, report_lines, tile_bytes
 from kernelc.backends.poplar.emit import codelets_cpp, main_cpp
 from kernelc.backends.poplar.host import cmakelists, commands_sh, readme
 from kernelc.backends.poplar.lower import Plan, lower
-from kernelc.diagnostics import KernelcError, command_line_span
+from kernelc.diagnostics import Unsupported, command_line_span
 from kernelc.graph import TaskGraph
 from kernelc.targets import RunResult
 
@@ -39,11 +39,12 @@ class PoplarTarget:
         for tile, nbytes in sorted(tile_bytes(plan).items()):
             if nbytes > plan.arch.tile_memory:
                 biggest = max((t for t in plan.tensors if t.tile == tile), key=lambda t: t.nbytes)
-                raise KernelcError(
+                raise Unsupported(
                     f"the poplar plan puts {nbytes:,} bytes of tensors on tile {tile}, more than "
                     f"the {plan.arch.tile_memory:,} bytes of an IPU tile; the largest is "
                     f"'{biggest.name}' ({biggest.nbytes:,} bytes): every task runs on one tile "
-                    "with its tensors whole (the scalar lowering); reduce the sizes",
+                    "with its tensors whole (the scalar lowering, the only one this backend has so "
+                    "far); reduce the sizes",
                     graph.span,
                 )
         return plan
