@@ -32,6 +32,7 @@ KEYWORDS = {
     "export",
     "enum",
     "align",
+    "break",
 }
 
 _FIRST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
@@ -219,7 +220,10 @@ export fn f(comptime T: type, x: i16,) void {
   for (@zeros([4]u8)) |_, i| {
     h(i);
   }
-  while (x < 3) : (x += 1) x -= 0;
+  while (x < 3) : (x += 1) {
+    if (x == 2) break;
+    continue;
+  }
   switch (x) {
     0, 1 => {
       comptime {

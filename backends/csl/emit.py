@@ -208,6 +208,10 @@ def stmt_lines(s: m.Stmt, indent: str) -> list[str]:
             return [head, *_block(body, inner), f"{indent}}}"]
         case m.Return(value=v):
             return [f"{indent}return;" if v is None else f"{indent}return {expr_text(v, indent)};"]
+        case m.Break():
+            return [f"{indent}break;"]
+        case m.Continue():
+            return [f"{indent}continue;"]
         case m.Switch(subject=subject, cases=cases):
             lines = [f"{indent}switch ({expr_text(subject, indent)}) {{"]
             for case in cases:

@@ -315,6 +315,16 @@ class Return(Node):
 
 
 @dataclass(frozen=True)
+class Break(Node):
+    """``break;``."""
+
+
+@dataclass(frozen=True)
+class Continue(Node):
+    """``continue;``."""
+
+
+@dataclass(frozen=True)
 class SwitchCase(Node):
     """``a, b => { }``; no values is the ``else`` case."""
 
@@ -335,7 +345,20 @@ class Comptime(Node):
     body: tuple[Stmt, ...]
 
 
-Stmt = Comment | VarDecl | Assign | ExprStmt | If | For | While | Return | Switch | Comptime
+Stmt = (
+    Comment
+    | VarDecl
+    | Assign
+    | ExprStmt
+    | If
+    | For
+    | While
+    | Return
+    | Break
+    | Continue
+    | Switch
+    | Comptime
+)
 
 # ----------------------------------------------------------------------------- declarations
 

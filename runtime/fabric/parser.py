@@ -141,6 +141,12 @@ class _ToModel(Transformer):
     def while_step(self, meta, target, op, value):
         return m.Assign(target, op, value, at=self._at(meta))
 
+    def break_stmt(self, meta):
+        return m.Break(at=self._at(meta))
+
+    def continue_stmt(self, meta):
+        return m.Continue(at=self._at(meta))
+
     def return_stmt(self, meta, value):
         return m.Return(value, at=self._at(meta))
 
