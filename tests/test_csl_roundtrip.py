@@ -28,6 +28,11 @@ KEYWORDS = {
     "or",
     "true",
     "false",
+    "switch",
+    "export",
+    "enum",
+    "align",
+    "break",
 }
 
 _FIRST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
@@ -190,3 +195,61 @@ def test_negative_literals_print_as_negation() -> None:
     f = m.CslFile("n.csl", (m.VarDecl("x", None, m.lit(-2.5), const=True),))
     assert file_text(f) == "const x = -2.5;\n"
     assert parse_file(file_text(f), "n.csl") == f
+
+
+# Constructs the SDK's public examples use beyond what the emitter prints (one of each).
+EXAMPLE_FORMS = """\
+param callback: task () void;
+param queues = {};
+param table: *const [4]f32;
+export var gv: i16;
+var buf: [8]f32 align(16) = @zeros([8]f32);
+const mode = enum(u16) { send = 0, receive };
+const mask: u32 = 0x7F800000;
+const id = if (@is_arch("wse2")) @get_data_task_id(c) else if (wse3) @get_data_task_id(q);
+const ctrl = [1]u32{ encode(op.ADV, true, {}, 0), };
+
+export fn f(comptime T: type, x: i16,) void {
+  // a comment
+  const s = .{
+    // inside a struct
+    .a = 1,
+  };
+  if (x > 0) g();
+  if (@is_arch("wse3")) @unblock(rx_iq) else @unblock(rx_color);
+  for (@zeros([4]u8)) |_, i| {
+    h(i);
+  }
+  while (x < 3) : (x += 1) {
+    if (x == 2) break;
+    continue;
+  }
+  switch (x) {
+    0, 1 => {
+      comptime {
+        k();
+      }
+    },
+    mode.send => @activate(t),
+    else => {},
+  }
+  print("line\\n");
+}
+"""
+
+
+def test_example_forms_parse_and_print_back() -> None:
+    f = parse_file(EXAMPLE_FORMS, "forms.csl")
+    assert parse_file(file_text(f), "forms.csl") == f
+    fn = f.decls[-1]
+    assert isinstance(fn, m.FnDecl) and fn.export and fn.comptime_params == ("T",)
+    assert f.decls[5].value.type == m.EnumT(m.Named("u16"), (("send", m.Int(0)), ("receive", None)))
+    assert f.decls[6].value == m.Int(0x7F800000)
+
+
+def test_nodes_know_where_they_start_but_compare_without_it() -> None:
+    f = parse_file("var x: i16 = 1;\nfn g() void {\n  x = x + 2;\n}\n", "at.csl")
+    assign = f.decls[1].body[0]
+    assert (assign.at.line, assign.at.col) == (3, 3)
+    assert (assign.value.at.line, assign.value.at.col) == (3, 9)  # the operator
+    assert assign == m.Assign(m.Name("x"), "=", m.Binary("+", m.Name("x"), m.Int(2)))

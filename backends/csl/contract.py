@@ -321,7 +321,8 @@ def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode
             "supported by the csl backend yet",
             task.span,
         )
-    step = b.scalar(f"{name}_step", "i16", m.Int(0), f"SUMMA step of '{task.name}'")
+    # u16 like the collectives' pe_id and root it is compared with and passed as
+    step = b.scalar(f"{name}_step", "u16", m.Int(0), f"SUMMA step of '{task.name}'")
     compute_id = b.task_id(f"{name}_compute", f"SUMMA compute step of {task.name}")
     x_id = b.task_id(f"{name}_x_done", "row broadcast of the A panel finished")
     y_id = b.task_id(f"{name}_y_done", "column broadcast of the B panel finished")
@@ -339,7 +340,7 @@ def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode
     b.code(
         m.FnDecl(
             panel,
-            (("s", m.Named("i16")),),
+            (("s", m.Named("u16")),),
             m.Named("i16"),
             (
                 m.Comment(
@@ -379,7 +380,12 @@ def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode
                     "=",
                     m.IfExpr(
                         m.Binary("==", root_row, m.Field(m.Name("mpi_y"), "pe_id")),
-                        m.Unary("&", m.Index(m.Name(arrays["b"]), (b_slot,))),
+                        # a [*]f32 into b, as the examples write it: &b[i] alone is a *f32
+                        m.builtin(
+                            "ptrcast",
+                            m.TypeExpr(m.ManyPtrT(m.Named("f32"))),
+                            m.Unary("&", m.Index(m.Name(arrays["b"]), (b_slot,))),
+                        ),
                         m.Unary("&", m.Name("b_buf")),
                     ),
                 ),
@@ -406,7 +412,7 @@ def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode
     )
     if "height_" not in b.names:
         b.names.add("height_")
-        b.const("height_", m.lit(h), m.Named("i16"))
+        b.const("height_", m.lit(h), m.Named("u16"))
     by_rows = _by_rows(
         c_lay.dims[0].split.largest, c_lay.dims[1].split.largest, a_lay.dims[1].split.largest
     )

@@ -7,6 +7,8 @@ over several lines the way the SDK examples write ``@set_tile_code`` parameters.
 
 from __future__ import annotations
 
+import re
+
 from kernelc.csl import model as m
 
 INDENT = "  "
@@ -36,6 +38,8 @@ PRECEDENCE = {
 COMPARISONS = {"==", "!=", "<", ">", "<=", ">="}
 UNARY_PREC = 8
 POSTFIX_PREC = 9
+# What may stand between the quotes of a string literal (as the parser's STRING token reads it).
+STRING_BODY = re.compile(r'([^"\\\n]|\\.)*')
 
 
 def type_text(t: m.Type) -> str:
@@ -44,12 +48,19 @@ def type_text(t: m.Type) -> str:
             return n
         case m.ArrayT(dims=dims, elem=elem):
             return f"[{', '.join(expr_text(d) for d in dims)}]{type_text(elem)}"
-        case m.ManyPtrT(elem=elem):
-            return f"[*]{type_text(elem)}"
-        case m.PtrT(elem=elem):
-            return f"*{type_text(elem)}"
+        case m.ManyPtrT(elem=elem, const=const):
+            return f"[*]{'const ' if const else ''}{type_text(elem)}"
+        case m.PtrT(elem=elem, const=const):
+            return f"*{'const ' if const else ''}{type_text(elem)}"
         case m.FnT(params=params, ret=ret):
             return f"fn({', '.join(type_text(p) for p in params)}){type_text(ret)}"
+        case m.TaskT():
+            return "task () void"
+        case m.ExprT(expr=e):
+            return expr_text(e)
+        case m.EnumT(tag=tag, members=members):
+            items = ", ".join(n if v is None else f"{n} = {expr_text(v)}" for n, v in members)
+            return f"enum({type_text(tag)}) {{ {items} }}"
     raise TypeError(t)
 
 
@@ -83,8 +94,8 @@ def expr_text(e: m.Expr, indent: str = "") -> str:
         case m.Bool(value=v):
             return "true" if v else "false"
         case m.Str(value=v):
-            if any(c in v for c in '"\\\n'):
-                raise ValueError(f"string literal cannot hold quotes or newlines: {v!r}")
+            if not STRING_BODY.fullmatch(v):
+                raise ValueError(f"string literal cannot hold bare quotes or newlines: {v!r}")
             return f'"{v}"'
         case m.Name(id=n):
             return n
@@ -124,6 +135,8 @@ def expr_text(e: m.Expr, indent: str = "") -> str:
             return ".{\n" + "".join(f"{inner}{p},\n" for p in parts) + indent + "}"
         case m.Tuple(items=items):
             return ".{ " + ", ".join(expr_text(i, indent) for i in items) + " }"
+        case m.IfExpr(cond=c, then=a, orelse=None):
+            return f"if ({expr_text(c, indent)}) {_branch(a, indent, True)}"
         case m.IfExpr(cond=c, then=a, orelse=b):
             return (
                 f"if ({expr_text(c, indent)}) {_branch(a, indent)} else {_branch(b, indent, True)}"
@@ -137,6 +150,8 @@ def expr_text(e: m.Expr, indent: str = "") -> str:
             return f"{type_text(t)}{{ {', '.join(expr_text(i, indent) for i in items)} }}"
         case m.TypeExpr(type=t):
             return type_text(t)
+        case m.Void():
+            return "{}"
     raise TypeError(e)
 
 
@@ -181,8 +196,9 @@ def stmt_lines(s: m.Stmt, indent: str) -> list[str]:
             return [f"{indent}{expr_text(e, indent)};"]
         case m.If():
             return _if_lines(s, indent, indent)
-        case m.For(iter=it, var=v, body=body):
-            head = f"{indent}for ({expr_text(it, indent)}) |{v}| {{"
+        case m.For(iter=it, var=v, body=body, index=index):
+            capture = v if index is None else f"{v}, {index}"
+            head = f"{indent}for ({expr_text(it, indent)}) |{capture}| {{"
             return [head, *_block(body, inner), f"{indent}}}"]
         case m.While(cond=c, step=step, body=body):
             tail = ""
@@ -192,6 +208,18 @@ def stmt_lines(s: m.Stmt, indent: str) -> list[str]:
             return [head, *_block(body, inner), f"{indent}}}"]
         case m.Return(value=v):
             return [f"{indent}return;" if v is None else f"{indent}return {expr_text(v, indent)};"]
+        case m.Break():
+            return [f"{indent}break;"]
+        case m.Continue():
+            return [f"{indent}continue;"]
+        case m.Switch(subject=subject, cases=cases):
+            lines = [f"{indent}switch ({expr_text(subject, indent)}) {{"]
+            for case in cases:
+                head = ", ".join(expr_text(v, inner) for v in case.values) or "else"
+                lines += [f"{inner}{head} => {{", *_block(case.body, inner + INDENT), f"{inner}}},"]
+            return [*lines, f"{indent}}}"]
+        case m.Comptime(body=body):
+            return [f"{indent}comptime {{", *_block(body, inner), f"{indent}}}"]
     raise TypeError(s)
 
 
@@ -207,16 +235,20 @@ def _if_lines(s: m.If, indent: str, lead: str) -> list[str]:
 
 
 def _var_text(s: m.VarDecl, indent: str) -> str:
-    text = f"{'const' if s.const else 'var'} {s.name}"
+    text = f"{'export ' if s.export else ''}{'const' if s.const else 'var'} {s.name}"
     if s.type is not None:
         text += f": {type_text(s.type)}"
+    if s.align is not None:
+        text += f" align({expr_text(s.align)})"
     if s.value is not None:
         text += f" = {expr_text(s.value, indent)}"
     return text + ";"
 
 
-def _params(params: tuple[tuple[str, m.Type], ...]) -> str:
-    return ", ".join(f"{n}: {type_text(t)}" for n, t in params)
+def _params(params: tuple[tuple[str, m.Type], ...], comptime: tuple[str, ...] = ()) -> str:
+    return ", ".join(
+        f"{'comptime ' if n in comptime else ''}{n}: {type_text(t)}" for n, t in params
+    )
 
 
 def decl_lines(d: m.Decl) -> list[str]:
@@ -224,14 +256,17 @@ def decl_lines(d: m.Decl) -> list[str]:
         case m.Comment() | m.VarDecl():
             return stmt_lines(d, "")
         case m.Param(name=n, type=t, default=default):
+            head = n if t is None else f"{n}: {type_text(t)}"
             tail = "" if default is None else f" = {expr_text(default)}"
-            return [f"param {n}: {type_text(t)}{tail};"]
+            return [f"param {head}{tail};"]
         case m.FnDecl(name=n, params=params, ret=ret, body=body):
-            return [f"fn {n}({_params(params)}) {type_text(ret)} {{", *_block(body, INDENT), "}"]
+            lead = "export fn" if d.export else "fn"
+            sig = f"{lead} {n}({_params(params, d.comptime_params)}) {type_text(ret)} {{"
+            return [sig, *_block(body, INDENT), "}"]
         case m.TaskDecl(name=n, params=params, body=body):
             return [f"task {n}({_params(params)}) void {{", *_block(body, INDENT), "}"]
-        case m.Comptime(body=body):
-            return ["comptime {", *_block(body, INDENT), "}"]
+        case m.Comptime():
+            return stmt_lines(d, "")
         case m.Layout(body=body):
             return ["layout {", *_block(body, INDENT), "}"]
     raise TypeError(d)

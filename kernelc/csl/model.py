@@ -10,20 +10,33 @@ never negative (``-1`` is ``Unary("-", Int(1))``), a simple type used as an expr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from kernelc.diagnostics import Span
+
+
+@dataclass(frozen=True)
+class Node:
+    """Base of every node: ``at`` is where the parser read it, for located type errors.
+
+    It takes no part in equality, so a parsed tree equals the tree that was printed.
+    """
+
+    at: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
+
 
 # ------------------------------------------------------------------------------------ types
 
 
 @dataclass(frozen=True)
-class Named:
+class Named(Node):
     """A type by name: ``f32``, ``u16``, ``color``, ``comptime_struct``, ``void`` ..."""
 
     name: str
 
 
 @dataclass(frozen=True)
-class ArrayT:
+class ArrayT(Node):
     """``[n]T`` or ``[a, b]T``."""
 
     dims: tuple[Expr, ...]
@@ -31,59 +44,83 @@ class ArrayT:
 
 
 @dataclass(frozen=True)
-class ManyPtrT:
-    """``[*]T``: the pointer type used to export arrays to the host."""
+class ManyPtrT(Node):
+    """``[*]T``: the pointer type used to export arrays to the host (``[*]const T`` read-only)."""
 
     elem: Type
+    const: bool = False
 
 
 @dataclass(frozen=True)
-class PtrT:
-    """``*T``."""
+class PtrT(Node):
+    """``*T`` (``*const T`` read-only)."""
 
     elem: Type
+    const: bool = False
 
 
 @dataclass(frozen=True)
-class FnT:
+class FnT(Node):
     """``fn(T, ...) R``, as in ``@export_name("f", fn()void)``."""
 
     params: tuple[Type, ...]
     ret: Type
 
 
-Type = Named | ArrayT | ManyPtrT | PtrT | FnT
+@dataclass(frozen=True)
+class TaskT(Node):
+    """``task () void``: the type of a task-valued param (a completion callback)."""
+
+
+@dataclass(frozen=True)
+class ExprT(Node):
+    """A type computed by an expression: ``@type_of(x)``, ``mod.T``."""
+
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class EnumT(Node):
+    """``enum(u16) { a, b = 2 }``."""
+
+    tag: Type
+    members: tuple[tuple[str, Expr | None], ...]
+
+
+Type = Named | ArrayT | ManyPtrT | PtrT | FnT | TaskT | ExprT | EnumT
 
 # ------------------------------------------------------------------------------ expressions
 
 
 @dataclass(frozen=True)
-class Int:
+class Int(Node):
     value: int
 
 
 @dataclass(frozen=True)
-class Float:
+class Float(Node):
     value: float
 
 
 @dataclass(frozen=True)
-class Bool:
+class Bool(Node):
     value: bool
 
 
 @dataclass(frozen=True)
-class Str:
+class Str(Node):
+    """A string literal: the text between the quotes, escapes as written (``\\n``)."""
+
     value: str
 
 
 @dataclass(frozen=True)
-class Name:
+class Name(Node):
     id: str
 
 
 @dataclass(frozen=True)
-class Field:
+class Field(Node):
     """``obj.name`` (module members, struct fields)."""
 
     obj: Expr
@@ -91,7 +128,7 @@ class Field:
 
 
 @dataclass(frozen=True)
-class Index:
+class Index(Node):
     """``obj[i]`` or ``obj[i, j]``."""
 
     obj: Expr
@@ -99,27 +136,27 @@ class Index:
 
 
 @dataclass(frozen=True)
-class Deref:
+class Deref(Node):
     """``ptr.*``."""
 
     ptr: Expr
 
 
 @dataclass(frozen=True)
-class Unary:
+class Unary(Node):
     op: str  # "-", "!", "~", "&"
     operand: Expr
 
 
 @dataclass(frozen=True)
-class Binary:
+class Binary(Node):
     op: str
     lhs: Expr
     rhs: Expr
 
 
 @dataclass(frozen=True)
-class Call:
+class Call(Node):
     """A call of a function or a module member: ``f(x)``, ``sys_mod.unblock_cmd_stream()``."""
 
     fn: Expr
@@ -127,7 +164,7 @@ class Call:
 
 
 @dataclass(frozen=True)
-class Builtin:
+class Builtin(Node):
     """``@name(args)``."""
 
     name: str
@@ -135,28 +172,30 @@ class Builtin:
 
 
 @dataclass(frozen=True)
-class Struct:
+class Struct(Node):
     """``.{ .a = x, .b = y }`` (an empty ``.{}`` is a Struct with no fields)."""
 
     fields: tuple[tuple[str, Expr], ...]
 
 
 @dataclass(frozen=True)
-class Tuple:
+class Tuple(Node):
     """``.{ RAMP, EAST }``: an anonymous list, as in route directions."""
 
     items: tuple[Expr, ...]
 
 
 @dataclass(frozen=True)
-class IfExpr:
+class IfExpr(Node):
+    """``if (c) a else b``; ``orelse`` is None only for the last of an ``else if`` chain."""
+
     cond: Expr
     then: Expr
-    orelse: Expr
+    orelse: Expr | None
 
 
 @dataclass(frozen=True)
-class TensorAccess:
+class TensorAccess(Node):
     """``|i, j|{a, b} -> A[expr]``: the iteration space and address map of a memory DSD."""
 
     vars: tuple[str, ...]
@@ -165,7 +204,7 @@ class TensorAccess:
 
 
 @dataclass(frozen=True)
-class ArrayLit:
+class ArrayLit(Node):
     """``[2]u16{ 2, 4 }``: an array value with its type."""
 
     type: ArrayT
@@ -173,10 +212,15 @@ class ArrayLit:
 
 
 @dataclass(frozen=True)
-class TypeExpr:
+class TypeExpr(Node):
     """A compound type in expression position: ``@zeros([n]f32)``, ``@export_name(.., [*]f32)``."""
 
-    type: ArrayT | ManyPtrT | PtrT | FnT
+    type: ArrayT | ManyPtrT | PtrT | FnT | TaskT | EnumT | ExprT
+
+
+@dataclass(frozen=True)
+class Void(Node):
+    """``{}``: the void value (an absent optional param, a ``{}`` argument)."""
 
 
 Expr = (
@@ -198,30 +242,33 @@ Expr = (
     | TensorAccess
     | ArrayLit
     | TypeExpr
+    | Void
 )
 
 # ------------------------------------------------------------------------------- statements
 
 
 @dataclass(frozen=True)
-class Comment:
+class Comment(Node):
     """A whole-line ``//`` comment, kept so that printing is the inverse of parsing."""
 
     text: str
 
 
 @dataclass(frozen=True)
-class VarDecl:
+class VarDecl(Node):
     """``const x: T = v;`` or ``var x: T = v;`` (type and value optional)."""
 
     name: str
     type: Type | None
     value: Expr | None
     const: bool = False
+    export: bool = False
+    align: Expr | None = None
 
 
 @dataclass(frozen=True)
-class Assign:
+class Assign(Node):
     """``target op value;`` where op is ``=`` or a compound operator."""
 
     target: Expr
@@ -230,12 +277,12 @@ class Assign:
 
 
 @dataclass(frozen=True)
-class ExprStmt:
+class ExprStmt(Node):
     expr: Expr
 
 
 @dataclass(frozen=True)
-class If:
+class If(Node):
     """``if (c) { } else { }``; an ``else if`` is an ``orelse`` holding one ``If``."""
 
     cond: Expr
@@ -244,16 +291,17 @@ class If:
 
 
 @dataclass(frozen=True)
-class For:
+class For(Node):
     """``for (@range(T, ...)) |var| { }``."""
 
     iter: Expr
     var: str
     body: tuple[Stmt, ...]
+    index: str | None = None
 
 
 @dataclass(frozen=True)
-class While:
+class While(Node):
     """``while (cond) : (step) { }``; step is an Assign or None."""
 
     cond: Expr
@@ -262,34 +310,80 @@ class While:
 
 
 @dataclass(frozen=True)
-class Return:
+class Return(Node):
     value: Expr | None = None
 
 
-Stmt = Comment | VarDecl | Assign | ExprStmt | If | For | While | Return
+@dataclass(frozen=True)
+class Break(Node):
+    """``break;``."""
+
+
+@dataclass(frozen=True)
+class Continue(Node):
+    """``continue;``."""
+
+
+@dataclass(frozen=True)
+class SwitchCase(Node):
+    """``a, b => { }``; no values is the ``else`` case."""
+
+    values: tuple[Expr, ...]
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True)
+class Switch(Node):
+    subject: Expr
+    cases: tuple[SwitchCase, ...]
+
+
+@dataclass(frozen=True)
+class Comptime(Node):
+    """``comptime { }``: at file scope or as a statement."""
+
+    body: tuple[Stmt, ...]
+
+
+Stmt = (
+    Comment
+    | VarDecl
+    | Assign
+    | ExprStmt
+    | If
+    | For
+    | While
+    | Return
+    | Break
+    | Continue
+    | Switch
+    | Comptime
+)
 
 # ----------------------------------------------------------------------------- declarations
 
 
 @dataclass(frozen=True)
-class Param:
-    """``param name: T;`` or ``param name: T = default;``."""
+class Param(Node):
+    """``param name: T;``, ``param name: T = default;`` or ``param name = default;``."""
 
     name: str
-    type: Type
+    type: Type | None
     default: Expr | None = None
 
 
 @dataclass(frozen=True)
-class FnDecl:
+class FnDecl(Node):
     name: str
     params: tuple[tuple[str, Type], ...]
     ret: Type
     body: tuple[Stmt, ...]
+    export: bool = False
+    comptime_params: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class TaskDecl:
+class TaskDecl(Node):
     """``task name(args) void { }`` (data tasks take the wavelet as arguments)."""
 
     name: str
@@ -298,12 +392,7 @@ class TaskDecl:
 
 
 @dataclass(frozen=True)
-class Comptime:
-    body: tuple[Stmt, ...]
-
-
-@dataclass(frozen=True)
-class Layout:
+class Layout(Node):
     body: tuple[Stmt, ...]
 
 

@@ -19,6 +19,7 @@ from kernelc.csl import machine
 from kernelc.runtime.fabric import sdk
 from kernelc.runtime.fabric.fabric import Simulator
 from kernelc.runtime.fabric.parser import parse_program
+from kernelc.runtime.fabric.typecheck import check_program
 from kernelc.runtime.fabric.values import FabricError
 
 
@@ -40,6 +41,7 @@ def compile_program(
     if not 1 <= channels <= 16:
         raise FabricError(f"--channels={channels}: the SDK accepts 1..16")
     program = parse_program(layout.parent, layout.name)
+    check_program(program, layout.parent, arch, params)
     sim = Simulator(program, params, arch, channels)
     need = machine.fabric_dims(sim.width, sim.height)
     if fabric_offsets != machine.fabric_offsets():

@@ -1,0 +1,111 @@
+"""kernelc's CSL front end on the SDK's public examples: one row per .csl file.
+
+Takes a checkout (or extract) of Cerebras/csl-examples and, for every .csl file under
+tutorials/ and benchmarks/, reports whether kernelc's parser reads it and whether the type
+checker accepts it. A program named by a ``cslc`` line of an example's commands_wse2.sh is checked
+from its layout with that line's ``--params`` / ``--colors`` (which reaches its tile files and
+the modules they import); a file no such program reaches (SdkLayout tutorials, library modules)
+is checked on its own, its params of unknown value. Running the examples is not done here ("-").
+Not CI: the examples are not part of this repository.
+
+    python benchmarks/csl_examples.py /path/to/csl-examples
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from kernelc.diagnostics import KernelcError
+from kernelc.runtime.fabric.parser import parse_file, parse_program
+from kernelc.runtime.fabric.typecheck import Checker, check_program
+
+
+def cslc_lines(script: Path) -> list[list[str]]:
+    """The argument lists of the cslc commands of a commands_wse2.sh (continuations joined)."""
+    text = script.read_text().replace("\\\n", " ")
+    return [shlex.split(line)[1:] for line in text.splitlines() if line.strip().startswith("cslc")]
+
+
+def options(argv: list[str]) -> tuple[str, str, dict[str, int]]:
+    """Layout file, arch and the params/colors of one cslc command line."""
+    layout, arch, params = "", "wse2", {}
+    pending = None
+    for arg in argv:
+        if pending:
+            arg, pending = f"{pending}={arg}", None
+        if arg in ("--arch", "--params", "--colors"):
+            pending = arg
+            continue
+        if arg.endswith(".csl") and not arg.startswith("-"):
+            layout = arg
+        elif arg.startswith("--arch="):
+            arch = arg.split("=", 1)[1]
+        elif arg.startswith(("--params=", "--colors=")):
+            for item in arg.split("=", 1)[1].split(","):
+                key, value = item.split(":")
+                params[key] = int(value, 0)
+    return layout, arch, params
+
+
+def first_line(err: Exception) -> str:
+    return str(err).splitlines()[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("examples", type=Path, help="checkout of Cerebras/csl-examples")
+    args = parser.parse_args()
+    root = args.examples.resolve()
+    files = sorted(p for top in ("tutorials", "benchmarks") for p in (root / top).rglob("*.csl"))
+    parsed: dict[Path, str] = {}
+    for f in files:
+        try:
+            parse_file(f.read_text(), str(f.relative_to(root)))
+            parsed[f] = "yes"
+        except KernelcError as err:
+            parsed[f] = f"no: {first_line(err)}"
+    checked: dict[Path, str] = {}
+    for script in sorted(root.glob("*/*/commands_wse2.sh")):
+        for argv in cslc_lines(script):
+            layout, arch, params = options(argv)
+            path = (script.parent / layout).resolve()
+            try:
+                program = parse_program(path.parent, path.name)
+                names = check_program(program, path.parent, arch, params)
+                verdict = f"yes ({path.name} {_params_text(params)})"
+            except (KernelcError, OSError) as err:
+                names = {path.name}
+                verdict = f"no ({path.name}): {first_line(err)}"
+            for name in names:
+                checked.setdefault((path.parent / name).resolve(), verdict)
+    for f in files:
+        if f in checked or not parsed[f].startswith("yes"):
+            continue
+        try:
+            Checker(f.parent, "wse2").check_file(parse_file(f.read_text(), f.name), {})
+            checked[f] = "yes (on its own)"
+        except KernelcError as err:
+            checked[f] = f"no: {first_line(err)}"
+    width = max(len(str(f.relative_to(root))) for f in files)
+    print(f"{'file':{width}}  parsed  type-checked  ran")
+    for f in files:
+        p = "yes" if parsed[f] == "yes" else "NO"
+        c = checked.get(f, "-")
+        print(f"{str(f.relative_to(root)):{width}}  {p:6}  {c}  -")
+        if p == "NO":
+            print(f"    {parsed[f]}")
+    n_parsed = sum(v == "yes" for v in parsed.values())
+    n_checked = sum(v.startswith("yes") for v in checked.values() if v)
+    print(f"\nparsed {n_parsed}/{len(files)}, type-checked {n_checked}/{len(files)}")
+    sys.exit(0 if n_parsed == n_checked == len(files) else 1)
+
+
+def _params_text(params: dict[str, int]) -> str:
+    return ",".join(f"{k}:{v}" for k, v in params.items())
+
+
+if __name__ == "__main__":
+    main()
