@@ -53,6 +53,14 @@ class Space:
 
 
 @dataclass
+class TempPool:
+    """Temporary arrays shared by the vector code of several pieces (one runs at a time)."""
+
+    size: int  # elements of each array: the largest space of the pieces sharing them
+    arrays: list[str] = field(default_factory=list)
+
+
+@dataclass
 class _Val:
     dsd: m.Expr | None = None  # a DSD-valued CSL expression
     scalar: m.Expr | None = None
@@ -66,6 +74,7 @@ class VectorGen:
     dtype: DType
     access: Callable[[str, tuple[ir.Expr, ...], object], Access]
     scalar: ScalarGen
+    pool: TempPool | None = None  # shared with other pieces' code; else this code's own
     temps: list[str] = field(default_factory=list)  # temp array names
     temp_dsds: list[str] = field(default_factory=list)
     free: list[int] = field(default_factory=list)
@@ -76,6 +85,10 @@ class VectorGen:
     moved: dict[tuple[str, m.Expr], str] = field(default_factory=dict)
     ops: list[tuple[str, int]] = field(default_factory=list)  # (op, cycles per element) issued
     max_temps: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pool is None:
+            self.pool = TempPool(self.space.capacity)
 
     @property
     def suffix(self) -> str:
@@ -114,9 +127,11 @@ class VectorGen:
         if self.free:
             return self.free.pop()
         k = len(self.temps)
-        name = self.builder.array(
-            f"t{k}", self.dtype, self.space.capacity, "vector temporary" if k == 0 else ""
-        )
+        if k == len(self.pool.arrays):
+            size = max(self.pool.size, self.space.capacity)
+            comment = "vector temporary" if k == 0 else ""
+            self.pool.arrays.append(self.builder.array(f"t{k}", self.dtype, size, comment))
+        name = self.pool.arrays[k]
         flat = m.Int(0)
         stride = 1
         for var, size in zip(reversed(self.space.names), reversed(self.space.largest), strict=True):
