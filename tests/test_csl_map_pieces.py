@@ -159,3 +159,43 @@ def test_select_and_nested_guards_run_on_csl(source: str) -> None:
     build = kc.build(program, "csl", grid=(2, 2))
     assert "guarded pieces" in build.files["README.md"]
 
+
+def test_f16_heat_moves_16_bit_words_and_runs_on_many_pes() -> None:
+    program = kc.load(CONFORMANCE / "heat_f16.k", params={"N": 40, "M": 23})
+    result, expected = _run(program, (4, 4))
+    assert result.outputs["w"].dtype == np.float16
+    assert np.array_equal(result.outputs["w"], expected["w"])
+    run_py = kc.build(program, "csl", grid=(4, 4)).files["run.py"]
+    assert "data_type=data_type(spec)" in run_py and "MEMCPY_16BIT" in run_py
+
+
+def test_run_py_moves_f16_with_16_bit_memcpy_and_the_shim_is_strict(tmp_path, capsys) -> None:
+    from kernelc.runtime.fabric import sdk
+    from kernelc.runtime.fabric.runner import compile_program, run_host_script
+    from kernelc.runtime.fabric.values import FabricError
+
+    art = kc.build(CONFORMANCE / "heat_f16.k", "csl", grid=(2, 2))
+    src = art.write(tmp_path / "artifact")
+    mf = art.manifest
+    compile_program(
+        src / "layout.csl",
+        arch=mf["arch"],
+        fabric_dims=tuple(mf["fabric_dims"]),
+        fabric_offsets=tuple(mf["fabric_offsets"]),
+        params=mf["cslc_params"],
+        channels=1,
+        memcpy=True,
+        out_dir=tmp_path / "out",
+    )
+    run_host_script(src / "run.py", ["--name", str(tmp_path / "out"), "--check"])
+    assert "SUCCESS: outputs match the NumPy reference" in capsys.readouterr().out
+    runner = sdk.SdkRuntime(str(tmp_path / "out"))
+    symbol = runner.get_id("u")
+    runner.load()
+    runner.run()
+    halves = np.zeros(4 * 10, dtype=np.float16)
+    with pytest.raises(FabricError, match="host buffers hold 32-bit elements"):
+        runner.memcpy_h2d(symbol, halves, 0, 0, 2, 2, 10, data_type=sdk.MemcpyDataType.MEMCPY_16BIT)
+    words = np.zeros(4 * 10, dtype=np.uint32)
+    with pytest.raises(FabricError, match="32-bit memcpy of 'u', whose elements are 16-bit"):
+        runner.memcpy_h2d(symbol, words, 0, 0, 2, 2, 10)
