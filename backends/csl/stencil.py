@@ -20,7 +20,7 @@ import numpy as np
 from kernelc import ir
 from kernelc.affine import affine
 from kernelc.backends.csl.builder import Builder, csl_type
-from kernelc.backends.csl.cost import STAGE_OVERHEAD, ops_cycles
+from kernelc.backends.csl.cost import ops_cycles
 from kernelc.backends.csl.lowered import Lowered, Rect
 from kernelc.backends.csl.placement import (
     ExchangeResources,
@@ -46,6 +46,10 @@ CODE_RESERVE = machine.CODE_BASE_BYTES + 3000  # modelled code of a typical map 
 OP_OVERHEAD = 2  # modelled scalar work to issue one DSD builtin statement
 PASS_OVERHEAD = 6  # modelled scalar work per row of a piece run row by row (loop, DSD offsets)
 TASK_OVERHEAD = 8  # modelled scalar work of the compute task itself
+EXCHANGE_IDLE = 15  # modelled: a stage on a PE without neighbours along its axis
+EXCHANGE_BASE = 32  # modelled: a stage's scalar work besides its moves
+EXCHANGE_PER_MOVE = 9  # modelled: issuing one async halo move and taking its completion
+EXCHANGE_WIRE = 47  # modelled: setup, hops and completions around a stage's wavelets
 
 
 def plan_map(
@@ -405,13 +409,41 @@ class PieceCode:
     vector_count: int  # innermost loops run as one DSD pass
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One halo exchange stage of one tensor along one grid axis."""
+
+    parts: int  # PEs along the axis
+    halo: tuple[int, int]  # (low, high) widths
+    line: int  # elements per halo row or column
+
+    def cycles(self) -> int:
+        """Modelled cycles on the busiest PE: issuing the async moves and taking their
+        completions overlaps the wavelets on the links, so the longer of the two counts."""
+        lo, hi = self.halo
+        sides = {1: [], 2: [(True, False), (False, True)]}.get(
+            self.parts, [(True, False), (False, True), (True, True)]
+        )
+        worst = EXCHANGE_IDLE
+        for has_lo, has_hi in sides:
+            # to the low neighbour: my low edge (its high halo) out, my low halo in; and the
+            # mirror image to the high neighbour
+            pairs = ((hi, has_lo), (lo, has_lo), (lo, has_hi), (hi, has_hi))
+            moves = [w for w, there in pairs if there and w]
+            sent = (hi if has_lo else 0) + (lo if has_hi else 0)
+            got = (lo if has_lo else 0) + (hi if has_hi else 0)
+            wire = EXCHANGE_WIRE + max(sent, got) * self.line
+            worst = max(worst, EXCHANGE_BASE + EXCHANGE_PER_MOVE * len(moves), wire)
+        return worst
+
+
 @dataclass
 class MapCode:
     """What the cost model needs to know about one lowered map task."""
 
     launch: str
     pieces: list[PieceCode]
-    exchange: list[int]  # wavelets per exchange stage, busiest PE
+    exchange: list[Stage]
     describe: str = ""
     output_rects: dict[str, Rect] = field(default_factory=dict)  # outputs cover the rectangle
 
@@ -469,7 +501,7 @@ def lower_map(
     # ------------------------------------------------------------- exchange stages
     ex = _Exchange(b, shared, b.arch)
     stage_blocks: list[list[m.Stmt]] = []
-    exchange_wavelets: list[int] = []
+    exchange_stages: list[Stage] = []
     read = sorted(
         {
             tensor[n.tensor]
@@ -486,9 +518,9 @@ def lower_map(
             ydm, xdm = lay.dims
             rows, cols = ydm.split.largest, xdm.split.largest
             if xdm.halo != (0, 0):
-                exchange_wavelets.append(rows * max(xdm.halo))
+                exchange_stages.append(Stage(xdm.split.parts, xdm.halo, rows))
             if ydm.halo != (0, 0):
-                exchange_wavelets.append((cols + sum(xdm.halo)) * max(ydm.halo))
+                exchange_stages.append(Stage(ydm.split.parts, ydm.halo, cols + sum(xdm.halo)))
             for dm in lay.dims:
                 if dm.split is not None and max(dm.halo) > dm.split.smallest:
                     raise KernelcError(
@@ -696,7 +728,7 @@ def lower_map(
     mode = "the whole block at once" if vector_count == rank else "row by row"
     regions = f" in {len(pieces)} guarded pieces" if len(pieces) > 1 else ""
     describe = f"{how}; the body is {op_count} DSD operation(s){regions} over {mode}"
-    return MapCode(launch, piece_codes, exchange_wavelets, describe)
+    return MapCode(launch, piece_codes, exchange_stages, describe)
 
 
 def _describe_box(loops: list[Window]) -> str:
@@ -750,10 +782,7 @@ class MapLowering:
         return lower_map(task, index, form, graph, layouts, b, shared)
 
     def cycles(self, code: MapCode, low: Lowered) -> dict[str, int]:
-        exchange = sum(
-            STAGE_OVERHEAD + machine.DSD_SETUP_CYCLES + wavelets + machine.HOP_CYCLES
-            for wavelets in code.exchange
-        )
+        exchange = sum(stage.cycles() for stage in code.exchange)
         total = sum(piece_cycles(p, low.width, low.height) for p in code.pieces)
         return {"exchange": exchange, "compute": int(np.max(total)) + TASK_OVERHEAD}
 
