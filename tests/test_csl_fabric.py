@@ -381,3 +381,31 @@ def test_blocked_data_task_with_queued_wavelets_is_a_deadlock() -> None:
         sim.launch("compute")
     text = str(err.value)
     assert "PE (2, 0): data task 'recv' is blocked with 5 wavelet(s) queued on color 0" in text
+
+
+def half_chain() -> Simulator:
+    """The chain program on f16 arrays (nothing launched: host copies only)."""
+    layout = CHAIN_LAYOUT.replace("MIDDLE", "EAST").replace("f32", "f16")
+    pe = CHAIN_PE.replace("f32", "f16").replace("fmovs", "fmovh").replace("fadds", "faddh")
+    return Simulator(program(layout, ("pe.csl", pe)), {"width": 2, "n": 4})
+
+
+def test_16_bit_copies_move_the_low_half_of_each_host_word() -> None:
+    sim = half_chain()
+    values = np.array([1.5, -2.0, 65504.0, np.inf] * 2, dtype=np.float16).reshape(1, 2, 4)
+    words = values.view(np.uint16).astype(np.uint32) | np.uint32(0xABCD0000)
+    sim.h2d("a", words, 0, 0, 2, 1, bits=16)
+    got = sim.d2h("a", 0, 0, 2, 1, 4, bits=16)
+    assert got.dtype == np.uint32 and int(got.max()) <= 0xFFFF
+    np.testing.assert_array_equal(got.astype(np.uint16).view(np.float16), values)
+
+
+def test_memcpy_data_type_must_match_the_array() -> None:
+    half, full = half_chain(), chain(width=2)
+    words = np.zeros((1, 2, 4), np.uint32)
+    with pytest.raises(FabricError, match="16-bit memcpy of 'a', whose elements are 32-bit"):
+        full.h2d("a", words, 0, 0, 2, 1, bits=16)
+    with pytest.raises(FabricError, match="32-bit memcpy of 'a', whose elements are 16-bit"):
+        half.h2d("a", words, 0, 0, 2, 1)
+    with pytest.raises(FabricError, match="32-bit memcpy of 'a', whose elements are 16-bit"):
+        half.d2h("a", 0, 0, 2, 1, 4)

@@ -1,8 +1,9 @@
 """Modelled cycles of a lowered program (the figure ``kernelc build`` prints).
 
 The model adds, per launched task on the busiest PE: the launch dispatch across the rectangle,
-the halo exchange stages (setup plus one cycle per wavelet plus the hop), and the DSD operations
-(setup plus cycles per element from machine.py, times the number of passes); matrix products
+the halo exchange stages (the longer of issuing the moves and the wavelets on the links), and
+the DSD operations (setup plus cycles per element from machine.py, times the number of passes,
+per guarded piece of a map on the PE where they add up to most); matrix products
 add their broadcast steps and reductions their chain along the row. It uses the same per-
 operation costs as the fabric simulator, so the two agree closely; tests/test_csl_cost.py pins
 the bounds on the examples (MODEL_BOUND, and LOOKUP_BOUND for lookups, whose scalar code is
@@ -19,7 +20,6 @@ from kernelc.csl import machine
 
 MODEL_BOUND = 0.10  # |model - simulated| / simulated for maps, stencils and matrix products
 LOOKUP_BOUND = 0.5  # the same for lookups, whose trip counts depend on the data
-STAGE_OVERHEAD = 24  # modelled scalar work to issue one exchange stage and take its events
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from kernelc import tolerance
 from kernelc.backends.csl.lowered import Lowered, Transfer
 from kernelc.backends.csl.reference import HELPERS, reference_source
@@ -21,15 +23,15 @@ from kernelc.embed import definitions
 from kernelc.graph import TaskGraph
 from kernelc.version import VERSION
 
-NUMPY = {"f32": "float32", "i32": "int32", "u32": "uint32"}
+NUMPY = {"f32": "float32", "i32": "int32", "u32": "uint32", "f16": "float16"}
 
 
 def _spec(t: Transfer, graph: TaskGraph) -> dict:
     decl = graph.tensor(t.tensor)
     if str(decl.dtype) not in NUMPY:
         raise Unsupported(
-            f"'{t.tensor}' is {decl.dtype}; the csl backend moves 32-bit tensors (f32, i32, "
-            "u32) between host and device",
+            f"'{t.tensor}' is {decl.dtype}; the csl backend moves f32, i32, u32 and f16 "
+            "tensors between host and device",
             decl.span,
         )
     dims = []
@@ -267,11 +269,106 @@ def run_py(graph: TaskGraph, low: Lowered) -> str:
     outputs = {t.tensor: _spec(t, graph) for t in low.outputs}
     text = _run_py(graph, low, inputs, outputs)
     steps = [code for code in low.codes if isinstance(code, StepCode)]
+    specs = [*inputs.values(), *outputs.values()]
+    sixteen = [name for name, spec in {**inputs, **outputs}.items() if _is_16_bit(spec)]
     if steps:
+        if sixteen:
+            raise Unsupported(
+                f"'{sixteen[0]}' is 16-bit and '{graph.name}' runs as scalar tasks, whose "
+                "host copies between steps move 32-bit tensors only",
+                graph.span,
+            )
         text = _gathered(text, graph, low, steps)
     if low.batches is not None:
+        if sixteen:
+            raise Unsupported(
+                f"'{sixteen[0]}' is 16-bit and '{graph.name}' sends its items in batches, "
+                "which move 32-bit tensors only",
+                graph.span,
+            )
         text = _batched(text, low)
-    return _banded(text, [*inputs.values(), *outputs.values()])
+    text = _banded(text, specs)
+    return _sixteen_bit(text) if sixteen else text
+
+
+# Lines of run.py that move 16-bit tensors as the SDK does (csl.md 3.1): MEMCPY_16BIT with host
+# buffers of 32-bit words, each holding one value in its low half. Added only where a tensor is
+# 16-bit, so that other programs' run.py stays as it was.
+_SIXTEEN_BIT_PIECES = (
+    (
+        """        elif spec["dtype"] == "float32":
+            inputs[name] = rng.uniform(-1.0, 1.0, spec["shape"]).astype(np.float32)
+""",
+        """        elif spec["dtype"] in ("float32", "float16"):
+            inputs[name] = rng.uniform(-1.0, 1.0, spec["shape"]).astype(spec["dtype"])
+""",
+    ),
+    (
+        """        runner.memcpy_h2d(symbols[name], data.reshape(-1), x0, y0, w, h, data.shape[2],
+                          streaming=False, data_type=MemcpyDataType.MEMCPY_32BIT,
+""",
+        """        runner.memcpy_h2d(symbols[name], to_words(data).reshape(-1), x0, y0, w, h,
+                          data.shape[2], streaming=False, data_type=data_type(spec),
+""",
+    ),
+    (
+        """        data = np.zeros(h * w * length, dtype=spec["dtype"])
+        runner.memcpy_d2h(data, symbols[name], x0, y0, w, h, length, streaming=False,
+                          data_type=MemcpyDataType.MEMCPY_32BIT, order=MemcpyOrder.ROW_MAJOR,
+                          nonblock=False)
+        outputs[name] = from_pes(data.reshape(h, w, length), spec)
+""",
+        """        words = np.zeros(h * w * length, dtype=np.uint32)
+        runner.memcpy_d2h(words, symbols[name], x0, y0, w, h, length, streaming=False,
+                          data_type=data_type(spec), order=MemcpyOrder.ROW_MAJOR,
+                          nonblock=False)
+        outputs[name] = from_pes(from_words(words, spec).reshape(h, w, length), spec)
+""",
+    ),
+    (
+        """
+
+def main():
+""",
+        """
+
+def data_type(spec):
+    \"\"\"16-bit tensors move with MEMCPY_16BIT, all others with MEMCPY_32BIT.\"\"\"
+    if np.dtype(spec["dtype"]).itemsize == 2:
+        return MemcpyDataType.MEMCPY_16BIT
+    return MemcpyDataType.MEMCPY_32BIT
+
+
+def to_words(data):
+    \"\"\"The 32-bit words memcpy takes: a 16-bit value in the low half of each.\"\"\"
+    if data.dtype.itemsize == 2:
+        return data.view(np.uint16).astype(np.uint32)
+    return data
+
+
+def from_words(words, spec):
+    \"\"\"Values from the 32-bit words memcpy returns (16-bit ones from the low half).\"\"\"
+    if np.dtype(spec["dtype"]).itemsize == 2:
+        return words.astype(np.uint16).view(spec["dtype"])
+    return words.view(spec["dtype"])
+
+
+def main():
+""",
+    ),
+)
+
+
+def _is_16_bit(spec: dict) -> bool:
+    return np.dtype(spec["dtype"]).itemsize == 2
+
+
+def _sixteen_bit(text: str) -> str:
+    for old, new in _SIXTEEN_BIT_PIECES:
+        if old not in text:
+            raise AssertionError(old)
+        text = text.replace(old, new, 1)
+    return text
 
 
 def _batched(text: str, low: Lowered) -> str:

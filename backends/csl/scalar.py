@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from kernelc import ir
 from kernelc.backends.csl.builder import RESERVED, Builder, csl_type
 from kernelc.csl import model as m
@@ -23,12 +25,47 @@ def unsupported(what: str, node) -> Unsupported:
     return Unsupported(f"the csl backend cannot lower {what} yet", node.span)
 
 
+BITS = {DType.F32: "u32", DType.F16: "u16"}  # the unsigned type of a float's bit pattern
+
+
 def fconst(value: float | int, dtype: DType) -> m.Expr:
+    """A constant of ``dtype``. CSL has no literal for infinity or NaN, so a value that is not
+    finite in ``dtype`` (1e39 in f32 included) is its bit pattern, bitcast:
+    ``@bitcast(f32, @as(u32, 2139095040))`` is +inf."""
     if dtype.is_float:
-        return m.lit(float(value))
+        with np.errstate(over="ignore", invalid="ignore"):
+            rounded = dtype.numpy.type(value)
+        if np.isfinite(rounded) or dtype not in BITS:
+            return m.lit(float(value))
+        pattern = int(np.asarray(rounded).view(f"uint{dtype.numpy.itemsize * 8}"))
+        return m.builtin(
+            "bitcast",
+            m.Name(csl_type(dtype)),
+            m.builtin("as", m.Name(BITS[dtype]), m.Int(pattern)),
+        )
     if dtype == DType.BOOL:
         return m.Bool(bool(value))
     return m.lit(int(value))
+
+
+def folded(e: ir.Expr) -> np.floating | None:
+    """The value of a float expression of constants, rounded per operation as the language
+    rounds it (``1.0 / 0.0`` is +inf, not a division CSL would refuse at compile time)."""
+    match e:
+        case ir.Const(value=v) if e.dtype is not None and e.dtype.is_float:
+            with np.errstate(over="ignore"):
+                return e.dtype.numpy.type(v)
+        case ir.Unary(op="-", operand=a):
+            inner = folded(a)
+            return None if inner is None else -inner
+        case ir.Binary(op="+" | "-" | "*" | "/", lhs=a, rhs=b) if e.dtype is not None:
+            x, y = folded(a), folded(b)
+            if x is None or y is None or not e.dtype.is_float:
+                return None
+            with np.errstate(all="ignore"):
+                out = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}[e.op](x, y)
+            return e.dtype.numpy.type(out)
+    return None
 
 
 @dataclass
@@ -145,6 +182,9 @@ class ScalarGen:
         return reach is not None and reach[0][0] >= 0 and reach[0][1] < shape[dim]
 
     def _binary(self, e: ir.Binary) -> m.Expr:
+        value = folded(e)
+        if value is not None:
+            return fconst(float(value), e.dtype)
         a, b = self.expr(e.lhs), self.expr(e.rhs)
         t = e.lhs.dtype
         op = e.op

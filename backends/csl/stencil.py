@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from kernelc import ir
-from kernelc.affine import affine, evaluate
+from kernelc.affine import affine
 from kernelc.backends.csl.builder import Builder, csl_type
-from kernelc.backends.csl.cost import STAGE_OVERHEAD, ops_cycles
+from kernelc.backends.csl.cost import ops_cycles
 from kernelc.backends.csl.lowered import Lowered, Rect
 from kernelc.backends.csl.placement import (
     ExchangeResources,
@@ -30,7 +32,7 @@ from kernelc.backends.csl.placement import (
     tensor_of,
 )
 from kernelc.backends.csl.scalar import Place, ScalarGen, Unsupported
-from kernelc.backends.csl.vector import Access, Space, VectorGen
+from kernelc.backends.csl.vector import Access, Space, TempPool, VectorGen
 from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import KernelcError
@@ -41,6 +43,13 @@ from kernelc.passes.access import summarise
 from kernelc.types import DType
 
 CODE_RESERVE = machine.CODE_BASE_BYTES + 3000  # modelled code of a typical map program
+OP_OVERHEAD = 2  # modelled scalar work to issue one DSD builtin statement
+PASS_OVERHEAD = 6  # modelled scalar work per row of a piece run row by row (loop, DSD offsets)
+TASK_OVERHEAD = 8  # modelled scalar work of the compute task itself
+EXCHANGE_IDLE = 15  # modelled: a stage on a PE without neighbours along its axis
+EXCHANGE_BASE = 32  # modelled: a stage's scalar work besides its moves
+EXCHANGE_PER_MOVE = 9  # modelled: issuing one async halo move and taking its completion
+EXCHANGE_WIRE = 47  # modelled: setup, hops and completions around a stage's wavelets
 
 
 def plan_map(
@@ -67,7 +76,7 @@ def plan_map(
             raise KernelcError(f"outputs '{out}' and '{t}' differ in shape", task.span)
         merge_layout(layouts, placed if t != out else out_layout, task.span)
     halos = {a.tensor: a.halo for a in summarise(task.kernel)}
-    for node in (n for s in shape.body for n in ir.walk(s)):
+    for node in (n for p in shape.pieces for n in ir.walk_body(p.body)):
         if not isinstance(node, ir.Load):
             continue
         t = tensor_of(task, node.tensor)
@@ -368,15 +377,73 @@ class _Exchange:
         return out
 
 
+@dataclass(frozen=True)
+class Window:
+    """One loop of one piece as the PE program runs it."""
+
+    var: str
+    lo: int
+    hi: int
+    dim: DimMap | None  # the output dimension the loop walks, when split over the grid
+    count: m.Expr  # iterations in this PE's block (a parameter, or a literal when whole)
+    offset: m.Expr  # the first one's place in the block
+    largest: int  # most iterations on any PE
+
+    def counts(self) -> tuple[str | None, tuple[int, ...]]:
+        """The grid axis the loop is split over and its iterations on each PE along it."""
+        if self.dim is None:
+            return None, (max(self.hi - self.lo, 0),)
+        sp = self.dim.split
+        return self.dim.axis, tuple(
+            max(min(self.hi, sp.start(p) + sp.size(p)) - max(self.lo, sp.start(p)), 0)
+            for p in range(sp.parts)
+        )
+
+
+@dataclass(frozen=True)
+class PieceCode:
+    """The vector work of one piece: its ops and its loops' iterations per PE."""
+
+    ops: tuple[tuple[str, int], ...]  # (op, cycles per element), one pass
+    counts: tuple[tuple[str | None, tuple[int, ...]], ...]  # per loop, outermost first
+    vector_count: int  # innermost loops run as one DSD pass
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One halo exchange stage of one tensor along one grid axis."""
+
+    parts: int  # PEs along the axis
+    halo: tuple[int, int]  # (low, high) widths
+    line: int  # elements per halo row or column
+
+    def cycles(self) -> int:
+        """Modelled cycles on the busiest PE: issuing the async moves and taking their
+        completions overlaps the wavelets on the links, so the longer of the two counts."""
+        lo, hi = self.halo
+        sides = {1: [], 2: [(True, False), (False, True)]}.get(
+            self.parts, [(True, False), (False, True), (True, True)]
+        )
+        worst = EXCHANGE_IDLE
+        for has_lo, has_hi in sides:
+            # to the low neighbour: my low edge (its high halo) out, my low halo in; and the
+            # mirror image to the high neighbour
+            pairs = ((hi, has_lo), (lo, has_lo), (lo, has_hi), (hi, has_hi))
+            moves = [w for w, there in pairs if there and w]
+            sent = (hi if has_lo else 0) + (lo if has_hi else 0)
+            got = (lo if has_lo else 0) + (hi if has_hi else 0)
+            wire = EXCHANGE_WIRE + max(sent, got) * self.line
+            worst = max(worst, EXCHANGE_BASE + EXCHANGE_PER_MOVE * len(moves), wire)
+        return worst
+
+
 @dataclass
 class MapCode:
     """What the cost model needs to know about one lowered map task."""
 
     launch: str
-    ops: list[tuple[str, int]]  # (op, cycles per element) per vector pass
-    passes: int  # how many times the op list runs (rows in row mode, 1 in block mode)
-    elements: int  # elements per pass on the busiest PE
-    exchange: list[int]  # wavelets per exchange stage, busiest PE
+    pieces: list[PieceCode]
+    exchange: list[Stage]
     describe: str = ""
     output_rects: dict[str, Rect] = field(default_factory=dict)  # outputs cover the rectangle
 
@@ -404,30 +471,44 @@ def lower_map(
         )
     csl = {lp.var: b.fresh(lp.var) for lp in shape.loops}  # loop variables in the CSL code
     # ----------------------------------------------------------- iteration windows
-    loops = []
-    for lp in shape.loops:
-        lo, hi = evaluate(lp.lo, sizes), evaluate(lp.hi, sizes)
-        dm = out_layout.dims[var_dim[lp.var]]
+    made: dict[tuple[str, int, int], Window] = {}
+
+    def window(var: str, lo: int, hi: int) -> Window:
+        if (var, lo, hi) in made:
+            return made[var, lo, hi]
+        dm = out_layout.dims[var_dim[var]]
         if dm.split is None:
-            loops.append((lp.var, lo, hi, None, m.Int(max(hi - lo, 0)), m.Int(lo), max(hi - lo, 0)))
-            continue
+            n = max(hi - lo, 0)
+            made[var, lo, hi] = Window(var, lo, hi, None, m.Int(n), m.Int(lo), n)
+            return made[var, lo, hi]
         sp = split_params(b, shared, dm)
         cnt = b.pe_param(
-            f"n_{lp.var}",
+            f"n_{var}",
             "i16",
             m.call("window_count", m.lit(lo), m.lit(hi), m.Name(sp.start), m.Name(sp.size)),
-            f"iterations of '{lp.var}' ({lo} .. {hi}) in this PE's block, and the "
+            f"iterations of '{var}' ({lo} .. {hi}) in this PE's block, and the "
             "first one's place in it",
         )
-        off = b.pe_param(f"o_{lp.var}", "i16", m.call("window_offset", m.lit(lo), m.Name(sp.start)))
+        off = b.pe_param(f"o_{var}", "i16", m.call("window_offset", m.lit(lo), m.Name(sp.start)))
         largest = min(max(hi - lo, 0), dm.split.largest)
-        loops.append((lp.var, lo, hi, dm, m.Name(cnt), m.Name(off), largest))
+        made[var, lo, hi] = Window(var, lo, hi, dm, m.Name(cnt), m.Name(off), largest)
+        return made[var, lo, hi]
+
+    pieces = [
+        (p, [window(lp.var, *r) for lp, r in zip(shape.loops, p.bounds(sizes), strict=True)])
+        for p in shape.pieces
+    ]
     # ------------------------------------------------------------- exchange stages
     ex = _Exchange(b, shared, b.arch)
     stage_blocks: list[list[m.Stmt]] = []
-    exchange_wavelets: list[int] = []
+    exchange_stages: list[Stage] = []
     read = sorted(
-        {tensor[n.tensor] for s in shape.body for n in ir.walk(s) if isinstance(n, ir.Load)}
+        {
+            tensor[n.tensor]
+            for piece in shape.pieces
+            for n in ir.walk_body(piece.body)
+            if isinstance(n, ir.Load)
+        }
     )
     for t in read:
         lay = layouts[t]
@@ -437,9 +518,9 @@ def lower_map(
             ydm, xdm = lay.dims
             rows, cols = ydm.split.largest, xdm.split.largest
             if xdm.halo != (0, 0):
-                exchange_wavelets.append(rows * max(xdm.halo))
+                exchange_stages.append(Stage(xdm.split.parts, xdm.halo, rows))
             if ydm.halo != (0, 0):
-                exchange_wavelets.append((cols + sum(xdm.halo)) * max(ydm.halo))
+                exchange_stages.append(Stage(ydm.split.parts, ydm.halo, cols + sum(xdm.halo)))
             for dm in lay.dims:
                 if dm.split is not None and max(dm.halo) > dm.split.smallest:
                     raise KernelcError(
@@ -460,15 +541,12 @@ def lower_map(
                 sp = split_params(b, shared, dm)
                 local = m.add(m.Binary("-", idx, m.Name(sp.start)), m.Int(dm.halo[0]))
             flat = m.add(flat, m.mul(local, m.Int(lay.pitches[k])))
-        return Place(tname_array(tname), flat)
-
-    def tname_array(tname: str) -> str:
-        return arrays[tensor[tname]]
+        return Place(arrays[tensor[tname]], flat)
 
     arrays = b.tensor_arrays
 
-    def make_access(vector_vars: list[str], outer: dict[str, m.Expr]):
-        loop_info = {v[0]: v for v in loops}
+    def make_access(loops: list[Window], vector_vars: list[str], outer: dict[str, m.Expr]):
+        loop_info = {w.var: w for w in loops}
 
         def access(tname: str, indices: tuple[ir.Expr, ...], node) -> Access:
             lay = layouts[tensor[tname]]
@@ -485,15 +563,15 @@ def lower_map(
                 for name, coef in form.terms:
                     if name not in loop_info:
                         raise Unsupported(f"'{name}' in a vectorised index", idx.span)
-                    var, lo, _hi, ldm, _cnt, off, _ = loop_info[name]
-                    if ldm is not None and dm.split is None:
-                        sp = split_params(b, shared, ldm)
-                        base = m.add(m.Name(sp.start), off)
-                    elif ldm is not None:
-                        base = off
+                    w = loop_info[name]
+                    if w.dim is not None and dm.split is None:
+                        sp = split_params(b, shared, w.dim)
+                        base = m.add(m.Name(sp.start), w.offset)
+                    elif w.dim is not None:
+                        base = w.offset
                     else:
-                        base = m.lit(lo)
-                    if dm.split is not None and ldm is None:
+                        base = m.lit(w.lo)
+                    if dm.split is not None and w.dim is None:
                         raise KernelcError(
                             f"'{tname}' is split but indexed by a whole loop", idx.span
                         )
@@ -514,55 +592,80 @@ def lower_map(
 
         return access
 
-    def generate(vector_count: int, builder: Builder) -> tuple[list[m.Stmt], VectorGen]:
+    def generate(
+        loops: list[Window],
+        body: tuple[ir.Stmt, ...],
+        vector_count: int,
+        builder: Builder,
+        temps: TempPool,
+    ) -> tuple[list[m.Stmt], VectorGen]:
         vec = loops[len(loops) - vector_count :]
         outer = loops[: len(loops) - vector_count]
-        outer_names = {v[0]: m.Name(csl[v[0]]) for v in outer}
+        outer_names = {w.var: m.Name(csl[w.var]) for w in outer}
         globals_of = {}
-        for var, lo, _hi, ldm, _cnt, off, _ in outer:
-            if ldm is None:
-                globals_of[var] = m.add(m.lit(lo), m.Name(csl[var]))
+        for w in outer:
+            if w.dim is None:
+                globals_of[w.var] = m.add(m.lit(w.lo), m.Name(csl[w.var]))
             else:
-                start = m.Name(split_params(builder, shared, ldm).start)
-                globals_of[var] = m.add(m.add(start, off), m.Name(csl[var]))
+                start = m.Name(split_params(builder, shared, w.dim).start)
+                globals_of[w.var] = m.add(m.add(start, w.offset), m.Name(csl[w.var]))
         space = Space(
-            tuple(v[0] for v in vec),
-            tuple(csl[v[0]] for v in vec),
-            tuple(v[4] for v in vec),
-            tuple(max(v[6], 1) for v in vec),
+            tuple(w.var for w in vec),
+            tuple(csl[w.var] for w in vec),
+            tuple(w.count for w in vec),
+            tuple(max(w.largest, 1) for w in vec),
         )
         sgen = ScalarGen(
             builder, place, globals_of, shapes={p: graph.tensor(tensor[p]).shape for p in tensor}
         )
         for name, value in sizes.items():
             sgen.names.setdefault(name, m.lit(value))
-        gen = VectorGen(builder, space, dtype, make_access([v[0] for v in vec], outer_names), sgen)
-        body = gen.body(shape.body)
-        for var, _lo, _hi, _dm, cnt, _off, _ in reversed(outer):
-            body = [m.For(m.builtin("range", m.Name("i16"), cnt), csl[var], tuple(body))]
-        return body, gen
+        access = make_access(loops, [w.var for w in vec], outer_names)
+        gen = VectorGen(builder, space, dtype, access, sgen, pool=temps)
+        stmts = gen.body(body)
+        for w in reversed(outer):
+            stmts = [m.For(m.builtin("range", m.Name("i16"), w.count), csl[w.var], tuple(stmts))]
+        return stmts, gen
 
+    def capacity(loops: list[Window], vector_count: int) -> int:
+        n = 1
+        for w in loops[len(loops) - vector_count :]:
+            n *= max(w.largest, 1)
+        return n
+
+    rank = len(shape.loops)
+    vector_count = min(rank, 4)
     scratch = Builder(b.arch, b.width, b.height, b.pe_file)
     scratch.tensor_arrays = dict(arrays)
     scratch.names = set(b.names)
-    _, trial = generate(min(len(loops), 4), scratch)
-    block_bytes = trial.max_temps * trial.space.capacity * dtype.numpy.itemsize
-    vector_count = min(len(loops), 4)
-    if b.data_bytes + block_bytes + CODE_RESERVE > b.arch.pe_memory and len(loops) > 1:
+    trial_pool = TempPool(max(capacity(loops, vector_count) for _, loops in pieces))
+    for piece, loops in pieces:
+        generate(loops, piece.body, vector_count, scratch, trial_pool)
+    block_bytes = len(trial_pool.arrays) * trial_pool.size * dtype.numpy.itemsize
+    if b.data_bytes + block_bytes + CODE_RESERVE > b.arch.pe_memory and rank > 1:
         vector_count = 1
-    body, gen = generate(vector_count, b)
-    guard = m.Bool(True)
-    for v in loops:
-        if isinstance(v[4], m.Name):
-            cond = m.Binary(">", v[4], m.Int(0))
-            guard = cond if guard == m.Bool(True) else m.Binary("and", guard, cond)
+    pool = TempPool(max(capacity(loops, vector_count) for _, loops in pieces))
     stmts: list[m.Stmt] = [
         m.Comment(f"{kname}: the loop body as DSD operations over this PE's iterations")
     ]
-    if guard != m.Bool(True):
-        stmts.append(m.If(guard, tuple(body)))
-    else:
-        stmts.extend(body)
+    piece_codes: list[PieceCode] = []
+    op_count = 0
+    for piece, loops in pieces:
+        body, gen = generate(loops, piece.body, vector_count, b, pool)
+        if len(pieces) > 1:
+            stmts.append(m.Comment(_describe_box(loops)))
+        counts = [w.count for w in loops if isinstance(w.count, m.Name)]
+        guard: m.Expr | None = None
+        for c in counts:
+            cond = m.Binary(">", c, m.Int(0))
+            guard = cond if guard is None else m.Binary("and", guard, cond)
+        if guard is not None:
+            stmts.append(m.If(guard, tuple(body)))
+        else:
+            stmts.extend(body)
+        counted = tuple(w.counts() for w in loops)
+        piece_codes.append(PieceCode(tuple(gen.ops), counted, vector_count))
+        op_count += len(gen.ops)
     stmts.append(m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream"))))
     b.code(m.TaskDecl(compute, (), tuple(stmts)))
     b.bind(compute, compute_id)
@@ -614,13 +717,6 @@ def lower_map(
         )
     )
     b.launch(launch)
-    largest = [max(v[6], 1) for v in loops]
-    per_pass = 1
-    for n in largest[len(loops) - vector_count :]:
-        per_pass *= n
-    passes = 1
-    for n in largest[: len(loops) - vector_count]:
-        passes *= n
     halos = [t for t in read if any(d.halo != (0, 0) for d in layouts[t].dims)]
     how = (
         f"data-parallel loop nest in blocks over the grid; halo exchange of "
@@ -629,9 +725,39 @@ def lower_map(
         if halos
         else "data-parallel loop nest in blocks over the grid (no halo)"
     )
-    mode = "the whole block at once" if vector_count == len(loops) else "row by row"
-    describe = f"{how}; the body is {len(gen.ops)} DSD operation(s) over {mode}"
-    return MapCode(launch, gen.ops, passes, per_pass, exchange_wavelets, describe)
+    mode = "the whole block at once" if vector_count == rank else "row by row"
+    regions = f" in {len(pieces)} guarded pieces" if len(pieces) > 1 else ""
+    describe = f"{how}; the body is {op_count} DSD operation(s){regions} over {mode}"
+    return MapCode(launch, piece_codes, exchange_stages, describe)
+
+
+def _describe_box(loops: list[Window]) -> str:
+    ranges = ", ".join(f"{w.var} in {w.lo} .. {w.hi}" for w in loops)
+    return f"piece {ranges}: its window of this PE's block"
+
+
+def piece_cycles(piece: PieceCode, width: int, height: int) -> np.ndarray:
+    """Modelled cycles of one piece on every PE (rows by columns of the grid)."""
+    ys, xs = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    along = {"x": xs, "y": ys, "xy": ys * width + xs}
+    counts = [
+        np.asarray(per_pe)[along[axis]] if axis is not None else np.full(xs.shape, per_pe[0])
+        for axis, per_pe in piece.counts
+    ]
+    elements = np.ones(xs.shape, dtype=np.int64)
+    passes = np.ones(xs.shape, dtype=np.int64)
+    inner = len(counts) - piece.vector_count
+    for k, c in enumerate(counts):
+        if k < inner:
+            passes *= c
+        else:
+            elements *= c
+    active = np.all([c > 0 for c in counts], axis=0)
+    per_pass = ops_cycles(list(piece.ops), elements) + OP_OVERHEAD * len(piece.ops)
+    if inner:
+        per_pass = per_pass + PASS_OVERHEAD
+    guard = 2 * sum(1 for axis, _ in piece.counts if axis is not None)  # the `if` on the counts
+    return np.where(active, passes * per_pass, 0) + guard
 
 
 def finish_exchange(b: Builder, shared: Shared) -> None:
@@ -656,12 +782,9 @@ class MapLowering:
         return lower_map(task, index, form, graph, layouts, b, shared)
 
     def cycles(self, code: MapCode, low: Lowered) -> dict[str, int]:
-        exchange = sum(
-            STAGE_OVERHEAD + machine.DSD_SETUP_CYCLES + wavelets + machine.HOP_CYCLES
-            for wavelets in code.exchange
-        )
-        compute = code.passes * (ops_cycles(code.ops, code.elements) + 6) + 8
-        return {"exchange": exchange, "compute": compute}
+        exchange = sum(stage.cycles() for stage in code.exchange)
+        total = sum(piece_cycles(p, low.width, low.height) for p in code.pieces)
+        return {"exchange": exchange, "compute": int(np.max(total)) + TASK_OVERHEAD}
 
     def fewest_pes(self, task, form, graph, arch, planner) -> int:
         return 1

@@ -53,6 +53,14 @@ class Space:
 
 
 @dataclass
+class TempPool:
+    """Temporary arrays shared by the vector code of several pieces (one runs at a time)."""
+
+    size: int  # elements of each array: the largest space of the pieces sharing them
+    arrays: list[str] = field(default_factory=list)
+
+
+@dataclass
 class _Val:
     dsd: m.Expr | None = None  # a DSD-valued CSL expression
     scalar: m.Expr | None = None
@@ -66,6 +74,7 @@ class VectorGen:
     dtype: DType
     access: Callable[[str, tuple[ir.Expr, ...], object], Access]
     scalar: ScalarGen
+    pool: TempPool | None = None  # shared with other pieces' code; else this code's own
     temps: list[str] = field(default_factory=list)  # temp array names
     temp_dsds: list[str] = field(default_factory=list)
     free: list[int] = field(default_factory=list)
@@ -76,6 +85,11 @@ class VectorGen:
     moved: dict[tuple[str, m.Expr], str] = field(default_factory=dict)
     ops: list[tuple[str, int]] = field(default_factory=list)  # (op, cycles per element) issued
     max_temps: int = 0
+    held: Counter = field(default_factory=Counter)  # temps operands of an unfinished operation
+
+    def __post_init__(self) -> None:
+        if self.pool is None:
+            self.pool = TempPool(self.space.capacity)
 
     @property
     def suffix(self) -> str:
@@ -114,9 +128,11 @@ class VectorGen:
         if self.free:
             return self.free.pop()
         k = len(self.temps)
-        name = self.builder.array(
-            f"t{k}", self.dtype, self.space.capacity, "vector temporary" if k == 0 else ""
-        )
+        if k == len(self.pool.arrays):
+            size = max(self.pool.size, self.space.capacity)
+            comment = "vector temporary" if k == 0 else ""
+            self.pool.arrays.append(self.builder.array(f"t{k}", self.dtype, size, comment))
+        name = self.pool.arrays[k]
         flat = m.Int(0)
         stride = 1
         for var, size in zip(reversed(self.space.names), reversed(self.space.largest), strict=True):
@@ -135,7 +151,7 @@ class VectorGen:
 
     def _dead(self, v: _Val) -> bool:
         """A temporary whose value nobody needs after the current operation."""
-        if v.temp is None:
+        if v.temp is None or self.held[v.temp] > 0:
             return False
         return not any(lv.temp == v.temp and self.uses[name] > 0 for name, lv in self.lets.items())
 
@@ -204,8 +220,22 @@ class VectorGen:
                 return self._math(e.fn, arg, dst)
         return self._map(e, dst)
 
+    def _operands(self, args: list[ir.Expr]) -> list[_Val]:
+        """The values of an operation's operands: each one computed stays untouched while the
+        next are (``x * -x`` must not negate ``x`` in place before the product reads it)."""
+        vals: list[_Val] = []
+        for a in args:
+            v = self.value(a)
+            vals.append(v)
+            if v.temp is not None:
+                self.held[v.temp] += 1
+        for v in vals:
+            if v.temp is not None:
+                self.held[v.temp] -= 1
+        return vals
+
     def _simple(self, op: str, args: list[ir.Expr], dst: m.Expr | None) -> _Val:
-        vals = [self.value(a) for a in args]
+        vals = self._operands(args)
         target, temp = self._dest(vals, dst)
         self._emit(op, target, *(self._operand(v) for v in vals))
         self._release(vals, temp)
@@ -222,8 +252,7 @@ class VectorGen:
             for vec, sc in ((product.lhs, product.rhs), (product.rhs, product.lhs)):
                 if self._varies(sc) or not self._varies(vec) or not self._varies(addend):
                     continue
-                a = self.value(addend)
-                b = self.value(vec)
+                a, b = self._operands([addend, vec])
                 s = self.scalar.expr(sc)
                 self.out.extend(self.scalar.prelude)
                 self.scalar.prelude = []
@@ -271,7 +300,7 @@ class VectorGen:
                 collect(child)
 
         collect(e)
-        vals = [self.value(leaf) for leaf in leaves]
+        vals = self._operands(leaves)
         fn = self.builder.fresh("elem")
         inner = _SG(self.builder, self.scalar.place, dict(self.scalar.names), {}, {})
         for leaf in leaves:

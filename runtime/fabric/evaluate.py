@@ -736,6 +736,14 @@ def _b_as(comp, t, v):
     raise comp.error(f"@as to {t!r} is not supported")
 
 
+def _b_bitcast(comp, t, v):
+    if not (isinstance(t, CslType) and t.dtype is not None) or not isinstance(v, np.generic):
+        raise comp.error("@bitcast(T, v) takes a type and a value of a sized type")
+    if v.dtype.itemsize != t.dtype.itemsize:
+        raise comp.error(f"@bitcast from {v.dtype} to {t.dtype} changes the size")
+    return np.asarray(v).view(t.dtype)[()]
+
+
 def _b_zeros(comp, t):
     if not isinstance(t, ArrayType):
         raise comp.error("@zeros takes an array type")
@@ -830,6 +838,7 @@ PURE_BUILTINS: dict[str, Callable[..., object]] = {
     "get_int": lambda comp, c: c.id,
     "range": _b_range,
     "as": _b_as,
+    "bitcast": _b_bitcast,
     "zeros": _b_zeros,
     "constants": _b_constants,
     "get_dsd": _b_get_dsd,

@@ -945,8 +945,11 @@ class Simulator:
                 f"{self.height} program"
             )
 
-    def h2d(self, symbol: str, data: np.ndarray, x0: int, y0: int, w: int, h: int) -> None:
-        """Copy ``data`` (h, w, l) into the exported array of each PE of the rectangle."""
+    def h2d(
+        self, symbol: str, data: np.ndarray, x0: int, y0: int, w: int, h: int, bits: int = 32
+    ) -> None:
+        """Copy ``data`` (h, w, l) 32-bit words into the exported array of each PE of the
+        rectangle: whole words, or with ``bits`` 16 the low half of each."""
         self._rect(x0, y0, w, h)
         exported = self.layout.exports.get(symbol)
         if exported is not None and not exported[1]:
@@ -962,16 +965,18 @@ class Simulator:
                         f"memcpy of {length} elements into '{symbol}' overruns PE {pe.coords} "
                         f"({target.shape[0] - ptr.offset} available)"
                     )
-                chunk = data[j, i]
-                if chunk.dtype.itemsize == target.dtype.itemsize:
-                    chunk = chunk.view(target.dtype)
-                else:
-                    chunk = chunk.astype(np.uint32).astype(np.uint16).view(target.dtype)
-                target[ptr.offset : ptr.offset + length] = chunk
+                self._width_matches(symbol, target, bits)
+                chunk = data[j, i].view(np.uint32)
+                if bits == 16:
+                    chunk = chunk.astype(np.uint16)
+                target[ptr.offset : ptr.offset + length] = chunk.view(target.dtype)
         self.time += self.memcpy_cycles(w * h * length)
 
-    def d2h(self, symbol: str, x0: int, y0: int, w: int, h: int, length: int) -> np.ndarray:
-        """The first ``length`` elements of the exported array of each PE, as (h, w, l) u32."""
+    def d2h(
+        self, symbol: str, x0: int, y0: int, w: int, h: int, length: int, bits: int = 32
+    ) -> np.ndarray:
+        """The first ``length`` elements of the exported array of each PE, as (h, w, l) u32
+        (16-bit elements zero-extended, with ``bits`` 16)."""
         self._rect(x0, y0, w, h)
         out = np.zeros((h, w, length), dtype=np.uint32)
         for j in range(h):
@@ -981,12 +986,23 @@ class Simulator:
                 source = ptr.array.data[ptr.offset : ptr.offset + length]
                 if source.shape[0] < length:
                     raise FabricError(f"memcpy of {length} elements from '{symbol}' overruns")
-                if source.dtype.itemsize == 4:
-                    out[j, i] = source.view(np.uint32)
-                else:
+                self._width_matches(symbol, source, bits)
+                if bits == 16:
                     out[j, i] = source.view(np.uint16).astype(np.uint32)
+                else:
+                    out[j, i] = source.view(np.uint32)
         self.time += self.memcpy_cycles(w * h * length)
         return out
+
+    @staticmethod
+    def _width_matches(symbol: str, array: np.ndarray, bits: int) -> None:
+        """memcpy moves the elements of the data type it is given: a 16-bit transfer of a 32-bit
+        array (or the reverse) is the host program's error, as on the machine."""
+        if array.dtype.itemsize * 8 != bits:
+            raise FabricError(
+                f"a {bits}-bit memcpy of '{symbol}', whose elements are "
+                f"{array.dtype.itemsize * 8}-bit: use MEMCPY_{array.dtype.itemsize * 8}BIT"
+            )
 
     def memcpy_cycles(self, wavelets: int) -> int:
         """Modelled host transfer time: I/O channel bandwidth plus crossing the rectangle."""

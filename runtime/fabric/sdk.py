@@ -4,6 +4,8 @@
 bound (only for the duration of the run, never installed) to this module. The class keeps the
 SdkRuntime call sequence of the SDK examples: ``get_id`` for each symbol, ``load``, ``run``, then
 memcpys and launches, then ``stop``. Copy-mode memcpy only; streaming mode is not modelled.
+Host buffers hold one 32-bit word per element in both data types, as the SDK requires: with
+``MEMCPY_16BIT`` the value is the low half of each word (csl.md 3.1).
 """
 
 from __future__ import annotations
@@ -125,8 +127,10 @@ class SdkRuntime:
     ) -> None:
         sim = self._memcpy_sim(streaming)
         name = self._name(dest)
-        data = self._host_view(np.asarray(src), height, width, elements, order)
-        self._timed_copy(lambda: sim.h2d(name, data, x0, y0, width, height))
+        words = _words(np.asarray(src), "memcpy_h2d: the source")
+        data = self._host_view(words, height, width, elements, order)
+        bits = MemcpyDataType(data_type).value
+        self._timed_copy(lambda: sim.h2d(name, data, x0, y0, width, height, bits))
 
     def memcpy_d2h(
         self,
@@ -145,12 +149,13 @@ class SdkRuntime:
     ) -> None:
         sim = self._memcpy_sim(streaming)
         name = self._name(src)
-        out = self._timed_copy(lambda: sim.d2h(name, x0, y0, width, height, elements))
+        target = _words(np.asarray(dest), "memcpy_d2h: the destination").reshape(-1)
+        bits = MemcpyDataType(data_type).value
+        out = self._timed_copy(lambda: sim.d2h(name, x0, y0, width, height, elements, bits))
         flat = out.reshape(-1) if order == MemcpyOrder.ROW_MAJOR else out.reshape(-1, order="F")
-        target = np.asarray(dest).reshape(-1)
         if target.size != flat.size:
             raise FabricError(f"memcpy_d2h: destination holds {target.size}, needs {flat.size}")
-        target[:] = flat.view(target.dtype) if target.dtype.itemsize == 4 else flat
+        target[:] = flat.view(target.dtype)
 
     def launch(self, name: str, *args: object, nonblock: bool = False) -> None:
         sim = self._sim()
@@ -180,3 +185,13 @@ class SdkRuntime:
         if order == MemcpyOrder.ROW_MAJOR:
             return flat.reshape(h, w, n)
         return flat.reshape((h, w, n), order="F")
+
+
+def _words(array: np.ndarray, what: str) -> np.ndarray:
+    """The host buffer as 32-bit words; the SDK moves nothing else, in either data type."""
+    if array.dtype.itemsize != 4:
+        raise FabricError(
+            f"{what} is {array.dtype}; memcpy host buffers hold 32-bit elements (16-bit data "
+            "goes in the low half of each word, with MEMCPY_16BIT)"
+        )
+    return array
