@@ -60,10 +60,11 @@ class GemmPlan:
 
 
 def match(task: Task, views: dict[str, View]) -> GemmPlan | None:
-    """The GEMM plan of a task whose form is a ``Contraction``, or None when it is none or its
-    operands are not f32 rows with unit stride."""
+    """The GEMM plan of a task whose form is a bare ``Contraction``, or None when it is none, its
+    operands are not f32 rows with unit stride, or it has a prologue or an epilogue (those run
+    through the general loop lowering, which keeps the interpreter's order of operations)."""
     c = task.form
-    if not isinstance(c, Contraction):
+    if not isinstance(c, Contraction) or not c.plain:
         return None
     av, bv, cv = views[c.a], views[c.b], views[c.c]
     if not all(v.dtype == DType.F32 and v.strides[1] == 1 for v in (av, bv, cv)):

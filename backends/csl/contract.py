@@ -13,12 +13,18 @@ are reduced along each row to the last column and down that column to the corner
 holds C. The plan picks the scheme with the lower modelled cycle count that fits in memory.
 Both accumulate in ascending k on each PE, like the reference; split-K then adds partial sums
 in a different order, so its results agree within rounding rather than bit for bit.
+
+An epilogue (bias, scale, ReLU: element-wise work on the sum) runs where C ends up, after the
+last step: one in-place DSD operation over the C block per operation of the epilogue, its
+vectors placed as C's row or column blocks need them. Prologues are not lowered yet.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+from kernelc import ir
 from kernelc.backends.csl.builder import Builder
 from kernelc.backends.csl.lowered import Lowered
 from kernelc.backends.csl.placement import (
@@ -34,6 +40,7 @@ from kernelc.csl import model as m
 from kernelc.diagnostics import Unsupported
 from kernelc.forms import Contraction
 from kernelc.forms.blocks import DimMap, Layout, Split
+from kernelc.forms.contraction import PRODUCT
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
@@ -109,6 +116,158 @@ def plan(
     chosen = (_summa_layouts if scheme == "summa" else _splitk_layouts)(c, names, w, h)
     for key in ("c", "a", "b"):
         merge_layout(layouts, chosen[key], task.span)
+    for op in epilogue_ops(task, c):
+        x = op.operand
+        if x is not None and x.param is not None:
+            name = tensor_of(task, x.param)
+            merge_layout(layouts, _epilogue_layout(c, x, name, chosen["c"]), task.span)
+
+
+# ----------------------------------------------------------------------------- epilogue
+
+
+@dataclass(frozen=True)
+class EpilogueOperand:
+    """What an epilogue operation combines with C: a constant, or a tensor indexed by C's
+    row (``dims`` (0,)), column ((1,)) or both ((0, 1))."""
+
+    value: float = 0.0
+    param: str | None = None
+    dims: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class EpilogueOp:
+    """One in-place DSD operation on C: ``C = C op x`` (``x op C`` when ``operand_first``)."""
+
+    builtin: str  # fadds, fsubs, fmuls, fmaxs, fnegs, fabss
+    operand: EpilogueOperand | None = None
+    operand_first: bool = False
+
+
+BINARY = {"+": "fadds", "-": "fsubs", "*": "fmuls"}
+
+
+def epilogue_ops(task: Task, c: Contraction) -> tuple[EpilogueOp, ...]:
+    """The epilogue as in-place DSD operations on C; Unsupported naming what has none."""
+    if c.prologue_a is not None or c.prologue_b is not None:
+        raise Unsupported(
+            f"'{task.kernel.name}': the csl backend does not lower a matrix product's prologue "
+            "(element-wise work on an operand inside the sum) yet",
+            (c.prologue_a or c.prologue_b).span,
+        )
+    return () if c.epilogue is None else tuple(_spine(task, c, c.epilogue))
+
+
+def _has_product(e: ir.Expr) -> bool:
+    return any(isinstance(n, ir.Name) and n.name == PRODUCT for n in ir.walk(e))
+
+
+def _spine(task: Task, c: Contraction, e: ir.Expr) -> list[EpilogueOp]:
+    def refuse(what: str) -> Unsupported:
+        return Unsupported(
+            f"'{task.kernel.name}': the csl backend does not lower {what} in a matrix "
+            "product's epilogue",
+            e.span,
+        )
+
+    if e.dtype != DType.F32:
+        raise refuse(f"{e.dtype} arithmetic")
+    match e:
+        case ir.Name(name=name) if name == PRODUCT:
+            return []
+        case ir.Cast(operand=inner) if inner.dtype == DType.F32:
+            return _spine(task, c, inner)
+        case ir.Unary(op="-", operand=inner):
+            return [*_spine(task, c, inner), EpilogueOp("fnegs")]
+        case ir.Intrinsic(fn="abs", args=(inner,)):
+            return [*_spine(task, c, inner), EpilogueOp("fabss")]
+        case ir.Binary(op=op, lhs=lhs, rhs=rhs) if op in BINARY:
+            first = not _has_product(lhs)
+            inner, other = (rhs, lhs) if first else (lhs, rhs)
+            if _has_product(other):
+                raise refuse("the sum used twice")
+            x = _epilogue_operand(task, c, other, refuse)
+            return [*_spine(task, c, inner), EpilogueOp(BINARY[op], x, first and op == "-")]
+        case ir.Intrinsic(fn="max" | "min" as fn, args=(lhs, rhs)):
+            inner, other = (rhs, lhs) if not _has_product(lhs) else (lhs, rhs)
+            if _has_product(other):
+                raise refuse("the sum used twice")
+            x = _epilogue_operand(task, c, other, refuse)
+            if fn == "max":
+                return [*_spine(task, c, inner), EpilogueOp("fmaxs", x)]
+            if x.param is not None:
+                raise refuse("min with a tensor")
+            neg = EpilogueOperand(-x.value)
+            return [
+                *_spine(task, c, inner),
+                EpilogueOp("fnegs"),
+                EpilogueOp("fmaxs", neg),
+                EpilogueOp("fnegs"),
+            ]
+    raise refuse(f"'{type(e).__name__.lower()}'")
+
+
+def _epilogue_operand(task: Task, c: Contraction, e: ir.Expr, refuse) -> EpilogueOperand:
+    match e:
+        case ir.Const(value=value) if math.isfinite(value):
+            return EpilogueOperand(float(value))
+        case ir.Unary(op="-", operand=ir.Const(value=value)) if math.isfinite(value):
+            return EpilogueOperand(-float(value))
+        case ir.Load(tensor=param, indices=indices, dtype=DType.F32):
+            names = tuple(i.name for i in indices if isinstance(i, ir.Name))
+            dims = {(c.row,): (0,), (c.col,): (1,), (c.row, c.col): (0, 1)}.get(names)
+            if dims is not None:
+                return EpilogueOperand(param=param, dims=dims)
+    raise refuse("an operand other than a finite constant or an f32 tensor indexed by C's indices")
+
+
+def _epilogue_layout(c: Contraction, x: EpilogueOperand, name: str, c_layout: Layout) -> Layout:
+    """The placement of an epilogue tensor: as C's rows or columns are placed."""
+    return Layout(name, DType.F32, tuple(c_layout.dims[d] for d in x.dims))
+
+
+def _epilogue_code(
+    b: Builder,
+    task: Task,
+    ops: tuple[EpilogueOp, ...],
+    c_arr: str,
+    shape: tuple[int, int],
+) -> list[m.Stmt]:
+    """The epilogue over the local C block (``shape``, row-major): one DSD op per operation."""
+    rows, cols = shape
+
+    def dsd(array: str, dims: tuple[int, ...]) -> m.Name:
+        iv, jv = b.fresh("i"), b.fresh("j")
+        i, j = m.Name(iv), m.Name(jv)
+        flat = {(0, 1): m.add(m.mul(i, m.Int(cols)), j), (0,): i, (1,): j}[dims]
+        name = b.fresh(f"{array}_epilogue")
+        access = m.TensorAccess(
+            (iv, jv), (m.lit(rows), m.lit(cols)), m.Index(m.Name(array), (flat,))
+        )
+        b.const(name, m.builtin("get_dsd", m.Name("mem4d_dsd"), m.struct(tensor_access=access)))
+        return m.Name(name)
+
+    out = dsd(c_arr, (0, 1))
+    stmts: list[m.Stmt] = [m.Comment(f"epilogue of '{task.kernel.name}' over the C block")]
+    for op in ops:
+        if op.operand is None:
+            stmts.append(m.ExprStmt(m.builtin(op.builtin, out, out)))
+            continue
+        x = op.operand
+        src = (
+            (m.Float(x.value) if x.value >= 0 else m.Unary("-", m.Float(-x.value)))
+            if x.param is None
+            else dsd(b.tensor_arrays[tensor_of(task, x.param)], x.dims)
+        )
+        args = (src, out) if op.operand_first else (out, src)
+        stmts.append(m.ExprStmt(m.builtin(op.builtin, out, *args)))
+    return stmts
+
+
+def _epilogue_cycles(ops: int, elements: int) -> int:
+    """Each operation: the DSD set-up, one element per cycle, and the scalar work around it."""
+    return ops * (machine.DSD_SETUP_CYCLES + elements + 6)
 
 
 # --------------------------------------------------------------------------------- code
@@ -125,6 +284,7 @@ class ContractionCode:
     by_rows: bool
     broadcast: tuple[int, int] = (0, 0)
     reduce: int = 0
+    epilogue: tuple[int, int] = (0, 0)  # operations, elements of the C block each covers
     output_rects: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
 
     @property
@@ -154,9 +314,10 @@ def lower(
     collectives(b, shared)
     arrays = {key: b.tensor_arrays[tensor_of(task, getattr(c, key))] for key in ("a", "b", "c")}
     lays = {key: layouts[tensor_of(task, getattr(c, key))] for key in ("a", "b", "c")}
+    ops = epilogue_ops(task, c)
     if any(d.split is not None for d in lays["c"].dims):  # SUMMA splits C; split-K keeps it whole
-        return _summa(task, c, arrays, lays, b, shared)
-    return _splitk(task, c, arrays, lays, b, shared)
+        return _summa(task, c, arrays, lays, b, shared, ops)
+    return _splitk(task, c, arrays, lays, b, shared, ops)
 
 
 def _fmacs_loops(
@@ -304,7 +465,9 @@ def _fmacs_loops(
     ]
 
 
-def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode:
+def _summa(
+    task, c, arrays, lays, b: Builder, shared: Shared, ops: tuple[EpilogueOp, ...]
+) -> ContractionCode:
     w, h = b.width, b.height
     a_lay, c_lay = lays["a"], lays["c"]
     mt_max, kp_max = a_lay.local_shape
@@ -425,6 +588,7 @@ def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode
         ("a_buf", "b_buf"),
     )
     c_all = b.whole_dsd(arrays["c"], mt_max * nt_max)
+    epilogue = _epilogue_code(b, task, ops, arrays["c"], (mt_max, nt_max)) if ops else []
     x_task = b.fresh(f"{name}_x_done")
     y_task = b.fresh(f"{name}_y_done")
     b.code(m.TaskDecl(x_task, (), (m.ExprStmt(m.builtin("activate", m.Name(compute_id))),)))
@@ -442,7 +606,7 @@ def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode
                 m.If(
                     m.Binary("<", stp, m.lit(w)),
                     (m.ExprStmt(m.call(step_fn)),),
-                    (m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream"))),),
+                    (*epilogue, m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream")))),
                 ),
             ),
         )
@@ -477,6 +641,7 @@ def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode
         a_lay.dims[1].split.largest,
         by_rows,
         (mt_max * kp_max, kp_max * nt_max),
+        epilogue=(len(ops), mt_max * nt_max),
     )
 
 
@@ -484,7 +649,9 @@ def _by_rows(mt: int, nt: int, kp: int) -> bool:
     return mt * kp * (machine.DSD_SETUP_CYCLES + nt) <= nt * kp * (machine.DSD_SETUP_CYCLES + mt)
 
 
-def _splitk(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode:
+def _splitk(
+    task, c, arrays, lays, b: Builder, shared: Shared, ops: tuple[EpilogueOp, ...]
+) -> ContractionCode:
     w, h = b.width, b.height
     name = task.kernel.name
     a_lay = lays["a"]
@@ -572,8 +739,13 @@ def _splitk(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCod
             ),
         )
     )
+    epilogue = _epilogue_code(b, task, ops, arrays["c"], (c.m, c.n)) if ops else []
     b.code(
-        m.TaskDecl(col_task, (), (m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream"))),))
+        m.TaskDecl(
+            col_task,
+            (),
+            (*epilogue, m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream")))),
+        )
     )
     b.bind(row_task, row_id)
     b.bind(col_task, col_id)
@@ -589,6 +761,7 @@ def _splitk(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCod
         by_rows,
         (0, 0),
         c.m * c.n,
+        (len(ops), c.m * c.n),
         {out: (w - 1, h - 1, 1, 1)},
     )
 
@@ -604,10 +777,14 @@ def contraction_cycles(code: ContractionCode, low) -> dict[str, int]:
     if code.scheme == "summa":
         a, b_ = code.broadcast
         per_step = max(a + low.width, b_ + low.height) + 2 * setup + compute + 45
-        return {"steps": code.steps * per_step}
-    zero = setup + code.mt * code.nt + 2
-    reduce = 2 * (code.reduce + setup) + low.width + low.height + 20
-    return {"compute": zero + compute + 12, "reduce": reduce}
+        phases = {"steps": code.steps * per_step}
+    else:
+        zero = setup + code.mt * code.nt + 2
+        reduce = 2 * (code.reduce + setup) + low.width + low.height + 20
+        phases = {"compute": zero + compute + 12, "reduce": reduce}
+    if code.epilogue[0]:
+        phases["epilogue"] = _epilogue_cycles(*code.epilogue)
+    return phases
 
 
 class ContractionLowering:

@@ -1,0 +1,149 @@
+"""Matrix products with a prologue or an epilogue (kernelc/forms/contraction.py) on csl and cpu.
+
+The dense layer of tests/conformance/dense.k, ``y = max(x @ w + b, 0)``, is one ``Contraction``
+whose epilogue (bias, ReLU) csl applies on the PE holding each C block; it must match NumPy on
+grids of several PEs (sizes that do not divide them included), model at least 4x fewer cycles
+than the scalar fallback, and agree with the simulator within the cost model's bound.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kernelc as kc
+from kernelc import inputs, ir
+from kernelc.backends.csl.cost import MODEL_BOUND, model
+from kernelc.backends.csl.lower import lower
+from kernelc.cli import compare
+from kernelc.csl import machine
+from kernelc.forms import Contraction, Scalar
+from kernelc.forms.contraction import OPERAND, PRODUCT
+
+DENSE = Path(__file__).resolve().parent / "conformance" / "dense.k"
+SUMS = 1e-5
+
+
+def _dense_reference(x: dict) -> np.ndarray:
+    y = x["x"].astype(np.float64) @ x["w"].astype(np.float64) + x["b"].astype(np.float64)
+    return np.maximum(y, 0.0).astype(np.float32)
+
+
+def _assert_close(got: np.ndarray, want: np.ndarray) -> None:
+    verdict = compare(got, want, SUMS)
+    assert verdict.bad is None, f"{verdict.count} elements differ, the worst {verdict.bad}"
+
+
+def _form(source: str, **params) -> object:
+    return kc.loads(source, params=params).graph().tasks[0].form
+
+
+def test_dense_layer_is_one_contraction_with_an_epilogue() -> None:
+    form = kc.load(DENSE).graph().tasks[0].form
+    assert isinstance(form, Contraction)
+    assert (form.a, form.b, form.c, form.m, form.n, form.k) == ("x", "w", "y", 6, 7, 10)
+    assert form.prologue_a is None and form.prologue_b is None and not form.plain
+    names = {n.name for n in ir.walk(form.epilogue) if isinstance(n, ir.Name)}
+    loads = {n.tensor for n in ir.walk(form.epilogue) if isinstance(n, ir.Load)}
+    assert PRODUCT in names and loads == {"b"}
+
+
+def test_prologues_are_the_element_wise_work_on_each_operand() -> None:
+    form = _form(
+        """
+        kernel pca(x: f32[4, 6], mean: f32[6], w: f16[6, 3]) -> z: f32[4, 3] {
+          for r in 0 .. 4, c in 0 .. 3 {
+            z[r, c] = sum(k in 0 .. 6) (x[r, k] - mean[k]) * f32(w[k, c]);
+          }
+        }
+        """
+    )
+    assert isinstance(form, Contraction) and form.epilogue is None
+    assert isinstance(form.prologue_a, ir.Binary) and form.prologue_a.op == "-"
+    assert isinstance(form.prologue_b, ir.Cast) and form.prologue_b.operand.dtype.name == "F16"
+    for prologue in (form.prologue_a, form.prologue_b):
+        assert any(isinstance(n, ir.Name) and n.name == OPERAND for n in ir.walk(prologue))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "(sum(k in 0 .. 6) x[r, k] * w[k, c]) + f32(r)",  # a loop index used as a value
+        "(sum(k in 0 .. 6) x[r, k] * w[k, c]) + (sum(k in 0 .. 6) x[r, k])",  # two sums
+        "sum(k in 0 .. 6) x[r, k] * w[k, c] * x[r, k]",  # not a product of two operands
+    ],
+)
+def test_what_is_no_contraction(value: str) -> None:
+    form = _form(
+        f"""
+        kernel k(x: f32[4, 6], w: f32[6, 4]) -> y: f32[4, 4] {{
+          for r in 0 .. 4, c in 0 .. 4 {{ y[r, c] = {value}; }}
+        }}
+        """
+    )
+    assert not isinstance(form, Contraction)
+
+
+CASES = [
+    ({"R": 24, "I": 36, "O": 40}, (4, 4)),
+    ({"R": 64, "I": 50, "O": 70}, (4, 4)),
+    ({"R": 24, "I": 36, "O": 40}, (3, 5)),
+    ({"R": 13, "I": 29, "O": 11}, (3, 2)),
+    ({"R": 4, "I": 3000, "O": 5}, (4, 4)),  # tall-skinny: split-K, the epilogue on the corner
+]
+
+
+@pytest.mark.parametrize(("params", "grid"), CASES)
+def test_dense_layer_runs_spread_over_the_grid(params: dict, grid) -> None:
+    program = kc.load(DENSE, params=params)
+    given = inputs.random_inputs(program.graph(), 3)
+    result = kc.run_with_stats(program, "csl", given, grid=grid)
+    _assert_close(result.outputs["y"], _dense_reference(given))
+    modelled = result.stats["modelled_cycles"]
+    simulated = result.stats["simulated_kernel_cycles"]
+    assert abs(modelled - simulated) / simulated <= MODEL_BOUND
+    art = kc.build(program, "csl", grid=grid)
+    assert art.manifest["modelled_tasks"]["f_dense"] == modelled
+    assert any("epilogue" in line for line in art.report)
+
+
+def test_dense_layer_models_far_fewer_cycles_than_the_scalar_fallback() -> None:
+    program = kc.load(DENSE, params={"R": 24, "I": 36, "O": 40})
+    graph = program.graph()
+    spread = model(lower(graph, machine.WSE2, 4, 4)).cycles
+    scalar = model(lower(graph, machine.WSE2, 1, 1, scalar=True)).cycles
+    assert 4 * spread <= scalar
+
+
+def test_epilogue_with_row_vectors_scales_and_min() -> None:
+    source = """
+    kernel k(x: f32[10, 7], w: f32[7, 9], s: f32[10], d: f32[10, 9]) -> y: f32[10, 9] {
+      for r in 0 .. 10, c in 0 .. 9 {
+        y[r, c] = min(2.0 - s[r] * (sum(k in 0 .. 7) x[r, k] * w[k, c]), 1.5) + d[r, c];
+      }
+    }
+    """
+    program = kc.loads(source)
+    given = inputs.random_inputs(program.graph(), 5)
+    x, w, s, d = (given[k].astype(np.float64) for k in ("x", "w", "s", "d"))
+    want = (np.minimum(2.0 - s[:, None] * (x @ w), 1.5) + d).astype(np.float32)
+    for target, options in (("csl", {"grid": (3, 2)}), ("cpu", {}), ("interp", {})):
+        _assert_close(kc.run(program, target, given, **options)["y"], want)
+    art = kc.build(program, "csl", grid=(3, 2))
+    assert "@fnegs" in art.files["pe_k.csl"] and "@fsubs" in art.files["pe_k.csl"]
+
+
+def test_a_prologue_is_refused_by_csl_and_runs_as_scalar_tasks() -> None:
+    source = """
+    kernel k(x: f32[4, 6], mean: f32[6], w: f32[6, 3]) -> z: f32[4, 3] {
+      for r in 0 .. 4, c in 0 .. 3 { z[r, c] = sum(k in 0 .. 6) (x[r, k] - mean[k]) * w[k, c]; }
+    }
+    """
+    program = kc.loads(source)
+    given = inputs.random_inputs(program.graph(), 2)
+    want = (given["x"].astype(np.float64) - given["mean"]) @ given["w"].astype(np.float64)
+    for target in ("csl", "cpu"):
+        _assert_close(kc.run(program, target, given)["z"], want.astype(np.float32))
+    assert not isinstance(program.graph().tasks[0].form, Scalar)
