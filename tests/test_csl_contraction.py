@@ -19,7 +19,7 @@ from kernelc.backends.csl.cost import MODEL_BOUND, model
 from kernelc.backends.csl.lower import lower
 from kernelc.cli import compare
 from kernelc.csl import machine
-from kernelc.forms import Contraction, Scalar
+from kernelc.forms import Contraction
 from kernelc.forms.contraction import OPERAND, PRODUCT
 
 DENSE = Path(__file__).resolve().parent / "conformance" / "dense.k"
@@ -135,15 +135,41 @@ def test_epilogue_with_row_vectors_scales_and_min() -> None:
     assert "@fnegs" in art.files["pe_k.csl"] and "@fsubs" in art.files["pe_k.csl"]
 
 
-def test_a_prologue_is_refused_by_csl_and_runs_as_scalar_tasks() -> None:
+def test_centring_is_a_prologue_of_the_product_on_every_target() -> None:
     source = """
-    kernel k(x: f32[4, 6], mean: f32[6], w: f32[6, 3]) -> z: f32[4, 3] {
-      for r in 0 .. 4, c in 0 .. 3 { z[r, c] = sum(k in 0 .. 6) (x[r, k] - mean[k]) * w[k, c]; }
+    kernel k(x: f32[9, 60], mean: f32[60], w: f32[60, 5]) -> z: f32[9, 5] {
+      for r in 0 .. 9, c in 0 .. 5 { z[r, c] = sum(k in 0 .. 60) (x[r, k] - mean[k]) * w[k, c]; }
     }
     """
     program = kc.loads(source)
     given = inputs.random_inputs(program.graph(), 2)
     want = (given["x"].astype(np.float64) - given["mean"]) @ given["w"].astype(np.float64)
-    for target in ("csl", "cpu"):
-        _assert_close(kc.run(program, target, given)["z"], want.astype(np.float32))
-    assert not isinstance(program.graph().tasks[0].form, Scalar)
+    for target, options in (("csl", {"grid": (4, 2)}), ("csl", {"grid": (2, 3)}), ("cpu", {})):
+        _assert_close(kc.run(program, target, given, **options)["z"], want.astype(np.float32))
+    art = kc.build(program, "csl", grid=(4, 2))
+    assert "prologue of A" in art.files["pe_k.csl"] and "@fsubs" in art.files["pe_k.csl"]
+    assert art.manifest["modelled_tasks"].keys() == {"f_k"}  # one spread task, no scalar steps
+
+
+F16_CAST = DENSE.parent / "dense_f16_cast.k"
+
+
+@pytest.mark.parametrize(("params", "grid"), CASES[:4])
+def test_f16_operands_accumulate_in_f32_over_the_grid(params: dict, grid) -> None:
+    program = kc.load(F16_CAST, params=params)
+    given = inputs.random_inputs(program.graph(), 4)
+    result = kc.run_with_stats(program, "csl", given, grid=grid)
+    halves = {k: given[k].astype(np.float16) for k in ("x", "w")}
+    _assert_close(result.outputs["y"], _dense_reference({**given, **halves}))
+    modelled = result.stats["modelled_cycles"]
+    simulated = result.stats["simulated_kernel_cycles"]
+    assert abs(modelled - simulated) / simulated <= MODEL_BOUND
+    pe = kc.build(program, "csl", grid=grid).files["pe_dense.csl"]
+    assert "@fs2h" in pe and "@fh2s" in pe
+
+
+def test_f16_operands_model_far_fewer_cycles_than_the_scalar_fallback() -> None:
+    graph = kc.load(F16_CAST, params={"R": 24, "I": 36, "O": 40}).graph()
+    spread = model(lower(graph, machine.WSE2, 4, 4)).cycles
+    scalar = model(lower(graph, machine.WSE2, 1, 1, scalar=True)).cycles
+    assert 4 * spread <= scalar

@@ -21,10 +21,8 @@ vectors placed as C's row or column blocks need them. Prologues are not lowered 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-from kernelc import ir
 from kernelc.backends.csl.builder import Builder
 from kernelc.backends.csl.lowered import Lowered
 from kernelc.backends.csl.placement import (
@@ -35,12 +33,19 @@ from kernelc.backends.csl.placement import (
     split_params,
     tensor_of,
 )
+from kernelc.backends.csl.pointwise import (
+    Op,
+    element_code,
+    element_cycles,
+    element_ops,
+    operand_layout,
+)
 from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import Unsupported
 from kernelc.forms import Contraction
 from kernelc.forms.blocks import DimMap, Layout, Split
-from kernelc.forms.contraction import PRODUCT
+from kernelc.forms.contraction import OPERAND, PRODUCT
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
@@ -116,158 +121,46 @@ def plan(
     chosen = (_summa_layouts if scheme == "summa" else _splitk_layouts)(c, names, w, h)
     for key in ("c", "a", "b"):
         merge_layout(layouts, chosen[key], task.span)
-    for op in epilogue_ops(task, c):
-        x = op.operand
-        if x is not None and x.param is not None:
-            name = tensor_of(task, x.param)
-            merge_layout(layouts, _epilogue_layout(c, x, name, chosen["c"]), task.span)
+    for key, ops in around(task, c).blocks():
+        for op in ops:
+            x = op.operand
+            if x is not None and x.param is not None:
+                name = tensor_of(task, x.param)
+                merge_layout(layouts, operand_layout(x, name, chosen[key]), task.span)
 
 
-# ----------------------------------------------------------------------------- epilogue
-
-
-@dataclass(frozen=True)
-class EpilogueOperand:
-    """What an epilogue operation combines with C: a constant, or a tensor indexed by C's
-    row (``dims`` (0,)), column ((1,)) or both ((0, 1))."""
-
-    value: float = 0.0
-    param: str | None = None
-    dims: tuple[int, ...] = ()
+# ------------------------------------------------------------------- prologues, epilogue
 
 
 @dataclass(frozen=True)
-class EpilogueOp:
-    """One in-place DSD operation on C: ``C = C op x`` (``x op C`` when ``operand_first``)."""
+class Around:
+    """The element-wise work around the product as DSD operations on each block."""
 
-    builtin: str  # fadds, fsubs, fmuls, fmaxs, fnegs, fabss
-    operand: EpilogueOperand | None = None
-    operand_first: bool = False
+    a: tuple[Op, ...]
+    b: tuple[Op, ...]
+    c: tuple[Op, ...]
+
+    def blocks(self) -> tuple[tuple[str, tuple[Op, ...]], ...]:
+        return (("a", self.a), ("b", self.b), ("c", self.c))
 
 
-BINARY = {"+": "fadds", "-": "fsubs", "*": "fmuls"}
-
-
-def epilogue_ops(task: Task, c: Contraction) -> tuple[EpilogueOp, ...]:
-    """The epilogue as in-place DSD operations on C; Unsupported naming what has none."""
-    if c.prologue_a is not None or c.prologue_b is not None:
+def around(task: Task, c: Contraction) -> Around:
+    """The prologues and the epilogue as DSD operations; Unsupported naming what has none."""
+    name = task.kernel.name
+    if c.epilogue is not None and c.epilogue.dtype != DType.F32:
         raise Unsupported(
-            f"'{task.kernel.name}': the csl backend does not lower a matrix product's prologue "
-            "(element-wise work on an operand inside the sum) yet",
-            (c.prologue_a or c.prologue_b).span,
-        )
-    return () if c.epilogue is None else tuple(_spine(task, c, c.epilogue))
-
-
-def _has_product(e: ir.Expr) -> bool:
-    return any(isinstance(n, ir.Name) and n.name == PRODUCT for n in ir.walk(e))
-
-
-def _spine(task: Task, c: Contraction, e: ir.Expr) -> list[EpilogueOp]:
-    def refuse(what: str) -> Unsupported:
-        return Unsupported(
-            f"'{task.kernel.name}': the csl backend does not lower {what} in a matrix "
-            "product's epilogue",
-            e.span,
+            f"'{name}': the csl backend stores matrix products as f32, not {c.epilogue.dtype}",
+            c.epilogue.span,
         )
 
-    if e.dtype != DType.F32:
-        raise refuse(f"{e.dtype} arithmetic")
-    match e:
-        case ir.Name(name=name) if name == PRODUCT:
-            return []
-        case ir.Cast(operand=inner) if inner.dtype == DType.F32:
-            return _spine(task, c, inner)
-        case ir.Unary(op="-", operand=inner):
-            return [*_spine(task, c, inner), EpilogueOp("fnegs")]
-        case ir.Intrinsic(fn="abs", args=(inner,)):
-            return [*_spine(task, c, inner), EpilogueOp("fabss")]
-        case ir.Binary(op=op, lhs=lhs, rhs=rhs) if op in BINARY:
-            first = not _has_product(lhs)
-            inner, other = (rhs, lhs) if first else (lhs, rhs)
-            if _has_product(other):
-                raise refuse("the sum used twice")
-            x = _epilogue_operand(task, c, other, refuse)
-            return [*_spine(task, c, inner), EpilogueOp(BINARY[op], x, first and op == "-")]
-        case ir.Intrinsic(fn="max" | "min" as fn, args=(lhs, rhs)):
-            inner, other = (rhs, lhs) if not _has_product(lhs) else (lhs, rhs)
-            if _has_product(other):
-                raise refuse("the sum used twice")
-            x = _epilogue_operand(task, c, other, refuse)
-            if fn == "max":
-                return [*_spine(task, c, inner), EpilogueOp("fmaxs", x)]
-            if x.param is not None:
-                raise refuse("min with a tensor")
-            neg = EpilogueOperand(-x.value)
-            return [
-                *_spine(task, c, inner),
-                EpilogueOp("fnegs"),
-                EpilogueOp("fmaxs", neg),
-                EpilogueOp("fnegs"),
-            ]
-    raise refuse(f"'{type(e).__name__.lower()}'")
+    def ops(e, placeholder: str, indices: dict[str, int], what: str) -> tuple[Op, ...]:
+        return () if e is None else element_ops(e, placeholder, indices, what, name)
 
-
-def _epilogue_operand(task: Task, c: Contraction, e: ir.Expr, refuse) -> EpilogueOperand:
-    match e:
-        case ir.Const(value=value) if math.isfinite(value):
-            return EpilogueOperand(float(value))
-        case ir.Unary(op="-", operand=ir.Const(value=value)) if math.isfinite(value):
-            return EpilogueOperand(-float(value))
-        case ir.Load(tensor=param, indices=indices, dtype=DType.F32):
-            names = tuple(i.name for i in indices if isinstance(i, ir.Name))
-            dims = {(c.row,): (0,), (c.col,): (1,), (c.row, c.col): (0, 1)}.get(names)
-            if dims is not None:
-                return EpilogueOperand(param=param, dims=dims)
-    raise refuse("an operand other than a finite constant or an f32 tensor indexed by C's indices")
-
-
-def _epilogue_layout(c: Contraction, x: EpilogueOperand, name: str, c_layout: Layout) -> Layout:
-    """The placement of an epilogue tensor: as C's rows or columns are placed."""
-    return Layout(name, DType.F32, tuple(c_layout.dims[d] for d in x.dims))
-
-
-def _epilogue_code(
-    b: Builder,
-    task: Task,
-    ops: tuple[EpilogueOp, ...],
-    c_arr: str,
-    shape: tuple[int, int],
-) -> list[m.Stmt]:
-    """The epilogue over the local C block (``shape``, row-major): one DSD op per operation."""
-    rows, cols = shape
-
-    def dsd(array: str, dims: tuple[int, ...]) -> m.Name:
-        iv, jv = b.fresh("i"), b.fresh("j")
-        i, j = m.Name(iv), m.Name(jv)
-        flat = {(0, 1): m.add(m.mul(i, m.Int(cols)), j), (0,): i, (1,): j}[dims]
-        name = b.fresh(f"{array}_epilogue")
-        access = m.TensorAccess(
-            (iv, jv), (m.lit(rows), m.lit(cols)), m.Index(m.Name(array), (flat,))
-        )
-        b.const(name, m.builtin("get_dsd", m.Name("mem4d_dsd"), m.struct(tensor_access=access)))
-        return m.Name(name)
-
-    out = dsd(c_arr, (0, 1))
-    stmts: list[m.Stmt] = [m.Comment(f"epilogue of '{task.kernel.name}' over the C block")]
-    for op in ops:
-        if op.operand is None:
-            stmts.append(m.ExprStmt(m.builtin(op.builtin, out, out)))
-            continue
-        x = op.operand
-        src = (
-            (m.Float(x.value) if x.value >= 0 else m.Unary("-", m.Float(-x.value)))
-            if x.param is None
-            else dsd(b.tensor_arrays[tensor_of(task, x.param)], x.dims)
-        )
-        args = (src, out) if op.operand_first else (out, src)
-        stmts.append(m.ExprStmt(m.builtin(op.builtin, out, *args)))
-    return stmts
-
-
-def _epilogue_cycles(ops: int, elements: int) -> int:
-    """Each operation: the DSD set-up, one element per cycle, and the scalar work around it."""
-    return ops * (machine.DSD_SETUP_CYCLES + elements + 6)
+    return Around(
+        ops(c.prologue_a, OPERAND, {c.row: 0, c.red: 1}, "prologue"),
+        ops(c.prologue_b, OPERAND, {c.red: 0, c.col: 1}, "prologue"),
+        ops(c.epilogue, PRODUCT, {c.row: 0, c.col: 1}, "epilogue"),
+    )
 
 
 # --------------------------------------------------------------------------------- code
@@ -284,23 +177,30 @@ class ContractionCode:
     by_rows: bool
     broadcast: tuple[int, int] = (0, 0)
     reduce: int = 0
-    epilogue: tuple[int, int] = (0, 0)  # operations, elements of the C block each covers
+    prologue: int = 0  # modelled cycles of the prologues on the operand blocks
+    epilogue: int = 0  # modelled cycles of the epilogue on the C block
     output_rects: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
 
     @property
     def describe(self) -> str:
         side = "a row of C" if self.by_rows else "a column of C"
         if self.scheme == "summa":
-            return (
+            text = (
                 f"SUMMA matrix product in {self.steps} steps: A panels broadcast along the rows, "
                 "B panels down the columns (collectives_2d), then C += A panel x B panel with "
                 f"one @fmacs per element pair over {side}"
             )
-        return (
-            "split-K matrix product: K over all PEs, partial products with @fmacs over "
-            f"{side}, summed along each row and down the last column (collectives_2d "
-            "reduce_fadds) into the corner PE"
-        )
+        else:
+            text = (
+                "split-K matrix product: K over all PEs, partial products with @fmacs over "
+                f"{side}, summed along each row and down the last column (collectives_2d "
+                "reduce_fadds) into the corner PE"
+            )
+        if self.prologue:
+            text += "; the prologues first, as DSD ops on each PE's operand blocks"
+        if self.epilogue:
+            text += "; the epilogue last, as DSD ops on each C block"
+        return text
 
 
 def lower(
@@ -314,10 +214,44 @@ def lower(
     collectives(b, shared)
     arrays = {key: b.tensor_arrays[tensor_of(task, getattr(c, key))] for key in ("a", "b", "c")}
     lays = {key: layouts[tensor_of(task, getattr(c, key))] for key in ("a", "b", "c")}
-    ops = epilogue_ops(task, c)
+    work = around(task, c)
+    params = {
+        x.param: b.tensor_arrays[tensor_of(task, x.param)]
+        for _, ops in work.blocks()
+        for x in (op.operand for op in ops)
+        if x is not None and x.param is not None
+    }
+    prologue: list[m.Stmt] = []
+    prologue_cycles = 0
+    for key, ops in work.blocks()[:2]:
+        if ops:
+            lay = lays[key]
+            copy = b.array(
+                f"{task.kernel.name}_{key}_f32",
+                DType.F32,
+                lay.local_size,
+                f"the {key.upper()} block after the prologue (f32)",
+            )
+            dtype = graph.tensor(tensor_of(task, getattr(c, key))).dtype
+            stmts = element_code(b, ops, (arrays[key], dtype), copy, lay.local_shape, params)
+            prologue += [m.Comment(f"prologue of {key.upper()} on this PE's block"), *stmts]
+            prologue_cycles += element_cycles(len(stmts), lay.local_size)
+            arrays[key] = copy
+    epilogue: list[m.Stmt] = []
+    epilogue_cycles = 0
+    if work.c:
+        lay = lays["c"]
+        stmts = element_code(
+            b, work.c, (arrays["c"], DType.F32), arrays["c"], lay.local_shape, params
+        )
+        epilogue = [m.Comment("epilogue on this PE's C block"), *stmts]
+        epilogue_cycles = element_cycles(len(stmts), lay.local_size)
     if any(d.split is not None for d in lays["c"].dims):  # SUMMA splits C; split-K keeps it whole
-        return _summa(task, c, arrays, lays, b, shared, ops)
-    return _splitk(task, c, arrays, lays, b, shared, ops)
+        code = _summa(task, c, arrays, lays, b, shared, prologue, epilogue)
+    else:
+        code = _splitk(task, c, arrays, lays, b, shared, prologue, epilogue)
+    code.prologue, code.epilogue = prologue_cycles, epilogue_cycles
+    return code
 
 
 def _fmacs_loops(
@@ -466,7 +400,7 @@ def _fmacs_loops(
 
 
 def _summa(
-    task, c, arrays, lays, b: Builder, shared: Shared, ops: tuple[EpilogueOp, ...]
+    task, c, arrays, lays, b: Builder, shared: Shared, prologue: list, epilogue: list
 ) -> ContractionCode:
     w, h = b.width, b.height
     a_lay, c_lay = lays["a"], lays["c"]
@@ -588,7 +522,6 @@ def _summa(
         ("a_buf", "b_buf"),
     )
     c_all = b.whole_dsd(arrays["c"], mt_max * nt_max)
-    epilogue = _epilogue_code(b, task, ops, arrays["c"], (mt_max, nt_max)) if ops else []
     x_task = b.fresh(f"{name}_x_done")
     y_task = b.fresh(f"{name}_y_done")
     b.code(m.TaskDecl(x_task, (), (m.ExprStmt(m.builtin("activate", m.Name(compute_id))),)))
@@ -625,6 +558,7 @@ def _summa(
                 m.Comment(f"launched by the host: task {task.name} ({name}), SUMMA in {w} steps"),
                 m.ExprStmt(m.call(m.member("mpi_x", "init"))),
                 m.ExprStmt(m.call(m.member("mpi_y", "init"))),
+                *prologue,
                 m.ExprStmt(m.builtin("fmovs", m.Name(c_all), m.Float(0.0))),
                 m.Assign(stp, "=", m.Int(0)),
                 m.ExprStmt(m.call(step_fn)),
@@ -641,7 +575,6 @@ def _summa(
         a_lay.dims[1].split.largest,
         by_rows,
         (mt_max * kp_max, kp_max * nt_max),
-        epilogue=(len(ops), mt_max * nt_max),
     )
 
 
@@ -650,7 +583,7 @@ def _by_rows(mt: int, nt: int, kp: int) -> bool:
 
 
 def _splitk(
-    task, c, arrays, lays, b: Builder, shared: Shared, ops: tuple[EpilogueOp, ...]
+    task, c, arrays, lays, b: Builder, shared: Shared, prologue: list, epilogue: list
 ) -> ContractionCode:
     w, h = b.width, b.height
     name = task.kernel.name
@@ -697,6 +630,7 @@ def _splitk(
                 m.Comment(f"launched by the host: task {task.name} ({name}), K split over all PEs"),
                 m.ExprStmt(m.call(m.member("mpi_x", "init"))),
                 m.ExprStmt(m.call(m.member("mpi_y", "init"))),
+                *prologue,
                 m.ExprStmt(m.builtin("fmovs", m.Name(part_zero), m.Float(0.0))),
                 *loops,
                 m.ExprStmt(
@@ -739,7 +673,6 @@ def _splitk(
             ),
         )
     )
-    epilogue = _epilogue_code(b, task, ops, arrays["c"], (c.m, c.n)) if ops else []
     b.code(
         m.TaskDecl(
             col_task,
@@ -761,8 +694,7 @@ def _splitk(
         by_rows,
         (0, 0),
         c.m * c.n,
-        (len(ops), c.m * c.n),
-        {out: (w - 1, h - 1, 1, 1)},
+        output_rects={out: (w - 1, h - 1, 1, 1)},
     )
 
 
@@ -782,8 +714,10 @@ def contraction_cycles(code: ContractionCode, low) -> dict[str, int]:
         zero = setup + code.mt * code.nt + 2
         reduce = 2 * (code.reduce + setup) + low.width + low.height + 20
         phases = {"compute": zero + compute + 12, "reduce": reduce}
-    if code.epilogue[0]:
-        phases["epilogue"] = _epilogue_cycles(*code.epilogue)
+    if code.prologue:
+        phases["prologue"] = code.prologue
+    if code.epilogue:
+        phases["epilogue"] = code.epilogue
     return phases
 
 
