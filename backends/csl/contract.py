@@ -14,9 +14,10 @@ holds C. The plan picks the scheme with the lower modelled cycle count that fits
 Both accumulate in ascending k on each PE, like the reference; split-K then adds partial sums
 in a different order, so its results agree within rounding rather than bit for bit.
 
-An epilogue (bias, scale, ReLU: element-wise work on the sum) runs where C ends up, after the
-last step: one in-place DSD operation over the C block per operation of the epilogue, its
-vectors placed as C's row or column blocks need them. Prologues are not lowered yet.
+Prologues (centring, f16 casts: element-wise work on an operand) run on each PE's operand
+blocks before the first step, into f32 copies that the steps then read; the epilogue (bias,
+scale, ReLU: element-wise work on the sum) runs in place where C ends up, after the last step
+(pointwise.py). Their vectors are placed as the rows or columns of the block they apply to.
 """
 
 from __future__ import annotations
@@ -52,29 +53,35 @@ from kernelc.types import DType
 # --------------------------------------------------------------------------------- plan
 
 
-def _summa_layouts(c: Contraction, names: dict[str, str], w: int, h: int) -> dict[str, Layout]:
+def _summa_layouts(
+    c: Contraction, names: dict[str, str], types: dict[str, DType], w: int, h: int
+) -> dict[str, Layout]:
     kp = Split(c.k, w)
     return {
-        "a": Layout(names["a"], DType.F32, (DimMap(c.m, "y", Split(c.m, h)), DimMap(c.k, "x", kp))),
+        "a": Layout(
+            names["a"], types["a"], (DimMap(c.m, "y", Split(c.m, h)), DimMap(c.k, "x", kp))
+        ),
         "b": Layout(
             names["b"],
-            DType.F32,
+            types["b"],
             (DimMap(c.k, "y", kp, slots=-(-w // h)), DimMap(c.n, "x", Split(c.n, w))),
         ),
         "c": Layout(
             names["c"],
-            DType.F32,
+            types["c"],
             (DimMap(c.m, "y", Split(c.m, h)), DimMap(c.n, "x", Split(c.n, w))),
         ),
     }
 
 
-def _splitk_layouts(c: Contraction, names: dict[str, str], w: int, h: int) -> dict[str, Layout]:
+def _splitk_layouts(
+    c: Contraction, names: dict[str, str], types: dict[str, DType], w: int, h: int
+) -> dict[str, Layout]:
     ks = Split(c.k, w * h)
     return {
-        "a": Layout(names["a"], DType.F32, (DimMap(c.m), DimMap(c.k, "xy", ks))),
-        "b": Layout(names["b"], DType.F32, (DimMap(c.k, "xy", ks), DimMap(c.n))),
-        "c": Layout(names["c"], DType.F32, (DimMap(c.m), DimMap(c.n))),
+        "a": Layout(names["a"], types["a"], (DimMap(c.m), DimMap(c.k, "xy", ks))),
+        "b": Layout(names["b"], types["b"], (DimMap(c.k, "xy", ks), DimMap(c.n))),
+        "c": Layout(names["c"], types["c"], (DimMap(c.m), DimMap(c.n))),
     }
 
 
@@ -118,7 +125,8 @@ def plan(
         scheme = "summa" if summa_mem <= split_mem else "splitk"
     else:
         scheme = "summa" if summa_cycles <= split_cycles else "splitk"
-    chosen = (_summa_layouts if scheme == "summa" else _splitk_layouts)(c, names, w, h)
+    types = {key: graph.tensor(name).dtype for key, name in names.items()}
+    chosen = (_summa_layouts if scheme == "summa" else _splitk_layouts)(c, names, types, w, h)
     for key in ("c", "a", "b"):
         merge_layout(layouts, chosen[key], task.span)
     for key, ops in around(task, c).blocks():

@@ -50,8 +50,7 @@ def element_ops(
 ) -> tuple[Op, ...]:
     """``e`` (over ``placeholder``) as DSD operations on a block whose dimension ``indices[v]``
     loop variable ``v`` indexes; Unsupported naming the construct that has none."""
-    ops = _spine(e, placeholder, indices, what, kernel)
-    return tuple(ops)
+    return tuple(_spine(e, placeholder, indices, what, kernel))
 
 
 def _has(e: ir.Expr, placeholder: str) -> bool:

@@ -84,21 +84,15 @@ def _split(e: ir.Expr, find, placeholder: str) -> tuple[ir.Expr | None, ir.Expr]
 
 
 def _operand(
-    e: ir.Expr, outer: str, red: str, forbidden: set[str]
+    e: ir.Expr, first: str, second: str, forbidden: set[str]
 ) -> tuple[ir.Expr | None, ir.Load] | None:
-    """The prologue and the load of one side of the product: ``f(t[outer, red], v[red], ...)``
-    (or ``t[red, outer]``)."""
-    found = _split(
-        e,
-        lambda n: (
-            isinstance(n, ir.Load) and (_indexed_by(n, outer, red) or _indexed_by(n, red, outer))
-        ),
-        OPERAND,
-    )
+    """The prologue and the load of one side of the product: ``f(t[first, second], v[second],
+    ...)``, element-wise over the two indices."""
+    found = _split(e, lambda n: isinstance(n, ir.Load) and _indexed_by(n, first, second), OPERAND)
     if found is None:
         return None
     prologue, load = found
-    if prologue is not None and not _elementwise(prologue, {outer, red}, forbidden):
+    if prologue is not None and not _elementwise(prologue, {first, second}, forbidden):
         return None
     return prologue, load
 
@@ -127,14 +121,12 @@ def recognise_contraction(task: Task) -> Contraction | None:
     out = {store.tensor}
     if epilogue is not None and not _elementwise(epilogue, {i, j}, out):
         return None
-    lhs, rhs = _operand(prod.lhs, i, k, out), _operand(prod.rhs, j, k, out)
-    if lhs is None or rhs is None or not _indexed_by(lhs[1], i, k):
-        lhs, rhs = _operand(prod.rhs, i, k, out), _operand(prod.lhs, j, k, out)
+    lhs, rhs = _operand(prod.lhs, i, k, out), _operand(prod.rhs, k, j, out)
+    if lhs is None or rhs is None:
+        lhs, rhs = _operand(prod.rhs, i, k, out), _operand(prod.lhs, k, j, out)
     if lhs is None or rhs is None:
         return None
     (pro_a, a), (pro_b, b) = lhs, rhs
-    if not (_indexed_by(a, i, k) and _indexed_by(b, k, j)):
-        return None
     static = set(task.kernel.sizes)
     sizes = task.size_env
     bounds = {}

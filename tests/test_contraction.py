@@ -1,5 +1,7 @@
 """Matrix products with a prologue or an epilogue (kernelc/forms/contraction.py) on csl and cpu.
 
+cpu runs an epilogue after its packed GEMM, over the rows or columns each thread computed.
+
 The dense layer of tests/conformance/dense.k, ``y = max(x @ w + b, 0)``, is one ``Contraction``
 whose epilogue (bias, ReLU) csl applies on the PE holding each C block; it must match NumPy on
 grids of several PEs (sizes that do not divide them included), model at least 4x fewer cycles
@@ -15,6 +17,8 @@ import pytest
 
 import kernelc as kc
 from kernelc import inputs, ir
+from kernelc.backends.cpu import machine as cpu_machine
+from kernelc.backends.cpu.lower import lower as cpu_lower
 from kernelc.backends.csl.cost import MODEL_BOUND, model
 from kernelc.backends.csl.lower import lower
 from kernelc.cli import compare
@@ -173,3 +177,59 @@ def test_f16_operands_model_far_fewer_cycles_than_the_scalar_fallback() -> None:
     spread = model(lower(graph, machine.WSE2, 4, 4)).cycles
     scalar = model(lower(graph, machine.WSE2, 1, 1, scalar=True)).cycles
     assert 4 * spread <= scalar
+
+
+@pytest.mark.parametrize(
+    ("params", "threads"),
+    [
+        ({"R": 24, "I": 36, "O": 40}, None),
+        ({"R": 64, "I": 50, "O": 70}, 1),
+        ({"R": 3, "I": 17, "O": 90}, 2),
+    ],
+)
+def test_cpu_runs_the_epilogue_after_its_packed_gemm(params: dict, threads) -> None:
+    program = kc.load(DENSE, params=params)
+    graph = program.graph()
+    plan = cpu_lower(graph, cpu_machine.host()).plans[0]
+    assert plan.gemm is not None and plan.gemm.epilogue is not None
+    given = inputs.random_inputs(graph, 6)
+    options = {} if threads is None else {"threads": threads}
+    _assert_close(kc.run(program, "cpu", given, **options)["y"], _dense_reference(given))
+    _assert_close(kc.run(program, "interp", given)["y"], _dense_reference(given))
+
+
+def test_cpu_takes_products_with_a_prologue_through_its_loop_lowering() -> None:
+    graph = kc.load(F16_CAST, params={"R": 8, "I": 9, "O": 10}).graph()
+    assert cpu_lower(graph, cpu_machine.host()).plans[0].gemm is None
+
+
+MIXED = """
+size M = 40, N = 48, K = 30;
+
+kernel k(x: f32[M, K], w: f32[K, N], s: f32[K], v: f32[M], t: f32[N, K]) -> y: f32[M, N] {
+  for r in 0 .. M, c in 0 .. N {
+    y[r, c] = abs(-(v[r] * (sum(k in 0 .. K)
+                              (x[r, k] * s[k] + 1.0) * f32(f16(w[k, c] - t[c, k])))));
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("params", "grid"),
+    [({}, (4, 2)), ({"M": 37, "N": 41, "K": 29}, (2, 3)), ({"M": 3, "N": 4, "K": 400}, (4, 4))],
+)
+def test_prologues_on_both_operands_and_an_epilogue(params: dict, grid) -> None:
+    """Vectors along k on both operands (B's held in SUMMA's slots), a transposed matrix, an
+    f16 rounding, a row vector and negation in the epilogue: SUMMA and split-K."""
+    program = kc.loads(MIXED, params=params)
+    given = inputs.random_inputs(program.graph(), 7)
+    x, w, s, v, t = (given[n].astype(np.float64) for n in "xwsvt")
+    b16 = (given["w"] - given["t"].T).astype(np.float16).astype(np.float64)
+    want = np.abs(v[:, None] * ((x * s + 1.0) @ b16)).astype(np.float32)
+    result = kc.run_with_stats(program, "csl", given, grid=grid)
+    _assert_close(result.outputs["y"], want)
+    modelled = result.stats["modelled_cycles"]
+    simulated = result.stats["simulated_kernel_cycles"]
+    assert abs(modelled - simulated) / simulated <= MODEL_BOUND
+    _assert_close(kc.run(program, "cpu", given)["y"], want)
