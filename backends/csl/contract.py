@@ -85,18 +85,34 @@ def _splitk_layouts(
     }
 
 
-def _summa_cost(c: Contraction, w: int, h: int) -> tuple[int, int]:
+def _summa_cost(c: Contraction, work: Around, w: int, h: int) -> tuple[int, int]:
     mt, nt, kp = -(-c.m // h), -(-c.n // w), -(-c.k // w)
     slots = -(-w // h)
     per_step = (mt * kp + w) + (kp * nt + h) + _gemm_cycles(mt, nt, kp)
+    blocks = {"a": mt * kp, "b": slots * kp * nt, "c": mt * nt}
     memory = 4 * (2 * mt * kp + (slots + 1) * kp * nt + mt * nt)
-    return w * per_step, memory
+    extra_cycles, extra_memory = _around_cost(work, blocks)
+    return w * per_step + extra_cycles, memory + extra_memory
 
 
-def _splitk_cost(c: Contraction, w: int, h: int) -> tuple[int, int]:
+def _splitk_cost(c: Contraction, work: Around, w: int, h: int) -> tuple[int, int]:
     kb = -(-c.k // (w * h))
     cycles = _gemm_cycles(c.m, c.n, kb) + 2 * c.m * c.n + w + h
     memory = 4 * (c.m * kb + kb * c.n + 3 * c.m * c.n)
+    extra_cycles, extra_memory = _around_cost(work, {"a": c.m * kb, "b": kb * c.n, "c": c.m * c.n})
+    return cycles + extra_cycles, memory + extra_memory
+
+
+def _around_cost(work: Around, blocks: dict[str, int]) -> tuple[int, int]:
+    """Cycles and bytes of the prologues (each an f32 copy of its block, f16 scratch for a
+    rounding) and of the epilogue, one DSD operation per op over the block."""
+    cycles = memory = 0
+    for key, ops in work.blocks():
+        if ops:
+            copy = 0 if key == "c" else 1
+            cycles += element_cycles(len(ops) + copy, blocks[key])
+            memory += 4 * copy * blocks[key]
+            memory += 2 * blocks[key] * any(op.builtin == "fs2h" for op in ops)
     return cycles, memory
 
 
@@ -112,8 +128,9 @@ def plan(
     check_whole(task, graph)
     names = {"a": tensor_of(task, c.a), "b": tensor_of(task, c.b), "c": tensor_of(task, c.c)}
     fixed = layouts.get(names["c"])
-    summa_cycles, summa_mem = _summa_cost(c, w, h)
-    split_cycles, split_mem = _splitk_cost(c, w, h)
+    work = around(task, c)
+    summa_cycles, summa_mem = _summa_cost(c, work, w, h)
+    split_cycles, split_mem = _splitk_cost(c, work, w, h)
     room = machine.WSE2.pe_memory - machine.CODE_BASE_BYTES - 4000
     if fixed is not None and all(d.split is None for d in fixed.dims):
         scheme = "splitk"
@@ -129,7 +146,7 @@ def plan(
     chosen = (_summa_layouts if scheme == "summa" else _splitk_layouts)(c, names, types, w, h)
     for key in ("c", "a", "b"):
         merge_layout(layouts, chosen[key], task.span)
-    for key, ops in around(task, c).blocks():
+    for key, ops in work.blocks():
         for op in ops:
             x = op.operand
             if x is not None and x.param is not None:
