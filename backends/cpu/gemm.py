@@ -14,6 +14,10 @@ whose B block is packed into NR-wide slabs (contiguous, zero-padded), rows in bl
 the micro-kernel over an MR x NR tile. Row tiles at the bottom edge point their missing rows at
 the last valid row, so they recompute and rewrite that row's values (identical) instead of
 branching; column edges use masked loads and stores.
+
+An epilogue (bias, ReLU: element-wise work on each sum) runs after the product as a second loop
+nest over the same rows or columns, lowered like any kernel body and reading C back while it
+is still in cache. Products with a prologue take the general loop lowering.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from dataclasses import dataclass
 
 from llvmlite import ir as ll
 
+from kernelc import ir
 from kernelc.backends.cpu import ops
 from kernelc.backends.cpu.kernel import View, counted_loop
 from kernelc.backends.cpu.machine import Machine
 from kernelc.backends.cpu.ops import FLOAT, I1, I32, I64
 from kernelc.forms import Contraction
+from kernelc.forms.contraction import PRODUCT
 from kernelc.graph import Task
 from kernelc.types import DType
 
@@ -47,6 +53,7 @@ class GemmPlan:
     a_view: View
     b_view: View
     c_view: View
+    epilogue: ir.For | None = None  # c[i, j] = epilogue(c[i, j]), the outer loop shared out
 
     @property
     def split_columns(self) -> bool:
@@ -60,15 +67,41 @@ class GemmPlan:
 
 
 def match(task: Task, views: dict[str, View]) -> GemmPlan | None:
-    """The GEMM plan of a task whose form is a ``Contraction``, or None when it is none or its
-    operands are not f32 rows with unit stride."""
+    """The GEMM plan of a task whose form is a ``Contraction`` without prologues, or None when
+    it is none, has prologues (those run through the general loop lowering), or its operands
+    are not f32 rows with unit stride."""
     c = task.form
-    if not isinstance(c, Contraction):
+    if not isinstance(c, Contraction) or c.prologue_a is not None or c.prologue_b is not None:
         return None
     av, bv, cv = views[c.a], views[c.b], views[c.c]
     if not all(v.dtype == DType.F32 and v.strides[1] == 1 for v in (av, bv, cv)):
         return None
-    return GemmPlan(c.m, c.n, c.k, c.a, c.b, c.c, av, bv, cv)
+    plan = GemmPlan(c.m, c.n, c.k, c.a, c.b, c.c, av, bv, cv)
+    if c.epilogue is None:
+        return plan
+    return GemmPlan(c.m, c.n, c.k, c.a, c.b, c.c, av, bv, cv, _epilogue_nest(c, plan.split_columns))
+
+
+def _epilogue_nest(c: Contraction, columns_outer: bool) -> ir.For:
+    """``for i, j { c[i, j] = epilogue(c[i, j]) }``, the loop over what threads share outside."""
+    span = c.epilogue.span
+    index = (
+        ir.Name(name=c.row, span=span, dtype=DType.I32),
+        ir.Name(name=c.col, span=span, dtype=DType.I32),
+    )
+    product = ir.Load(tensor=c.c, indices=index, span=span, dtype=DType.F32)
+    value = ir.transform(
+        c.epilogue, lambda n: product if isinstance(n, ir.Name) and n.name == PRODUCT else n
+    )
+    store: ir.Stmt = ir.Store(tensor=c.c, indices=index, op="=", value=value, span=span)
+    loops = [(c.row, c.m), (c.col, c.n)]
+    if columns_outer:
+        loops.reverse()
+    for var, extent in reversed(loops):
+        zero = ir.Const(value=0, span=span, dtype=DType.I32)
+        hi = ir.Const(value=extent, span=span, dtype=DType.I32)
+        store = ir.For(var=var, lo=zero, hi=hi, body=(store,), span=span, parallel=True)
+    return store
 
 
 def _c64(v: int) -> ll.Constant:

@@ -266,6 +266,9 @@ def define_body(plan: TaskPlan, body: ll.Function, graph: TaskGraph, machine: Ma
     lo, hi = body.args[-2:]
     if plan.gemm is not None:
         gemm.emit(b, plan.gemm, pointers, lo, hi, machine)
+        nest = plan.gemm.epilogue
+        if nest is not None:
+            BodyLowering(b, plan.views, pointers, names, nest, (lo, hi)).block((nest,))
     else:
         lowering = BodyLowering(b, plan.views, pointers, names, plan.split, (lo, hi))
         lowering.block(task.kernel.body)

@@ -13,6 +13,11 @@ are reduced along each row to the last column and down that column to the corner
 holds C. The plan picks the scheme with the lower modelled cycle count that fits in memory.
 Both accumulate in ascending k on each PE, like the reference; split-K then adds partial sums
 in a different order, so its results agree within rounding rather than bit for bit.
+
+Prologues (centring, f16 casts: element-wise work on an operand) run on each PE's operand
+blocks before the first step, into f32 copies that the steps then read; the epilogue (bias,
+scale, ReLU: element-wise work on the sum) runs in place where C ends up, after the last step
+(pointwise.py). Their vectors are placed as the rows or columns of the block they apply to.
 """
 
 from __future__ import annotations
@@ -29,55 +34,85 @@ from kernelc.backends.csl.placement import (
     split_params,
     tensor_of,
 )
+from kernelc.backends.csl.pointwise import (
+    Op,
+    element_code,
+    element_cycles,
+    element_ops,
+    operand_layout,
+)
 from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import Unsupported
 from kernelc.forms import Contraction
 from kernelc.forms.blocks import DimMap, Layout, Split
+from kernelc.forms.contraction import OPERAND, PRODUCT
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
 # --------------------------------------------------------------------------------- plan
 
 
-def _summa_layouts(c: Contraction, names: dict[str, str], w: int, h: int) -> dict[str, Layout]:
+def _summa_layouts(
+    c: Contraction, names: dict[str, str], types: dict[str, DType], w: int, h: int
+) -> dict[str, Layout]:
     kp = Split(c.k, w)
     return {
-        "a": Layout(names["a"], DType.F32, (DimMap(c.m, "y", Split(c.m, h)), DimMap(c.k, "x", kp))),
+        "a": Layout(
+            names["a"], types["a"], (DimMap(c.m, "y", Split(c.m, h)), DimMap(c.k, "x", kp))
+        ),
         "b": Layout(
             names["b"],
-            DType.F32,
+            types["b"],
             (DimMap(c.k, "y", kp, slots=-(-w // h)), DimMap(c.n, "x", Split(c.n, w))),
         ),
         "c": Layout(
             names["c"],
-            DType.F32,
+            types["c"],
             (DimMap(c.m, "y", Split(c.m, h)), DimMap(c.n, "x", Split(c.n, w))),
         ),
     }
 
 
-def _splitk_layouts(c: Contraction, names: dict[str, str], w: int, h: int) -> dict[str, Layout]:
+def _splitk_layouts(
+    c: Contraction, names: dict[str, str], types: dict[str, DType], w: int, h: int
+) -> dict[str, Layout]:
     ks = Split(c.k, w * h)
     return {
-        "a": Layout(names["a"], DType.F32, (DimMap(c.m), DimMap(c.k, "xy", ks))),
-        "b": Layout(names["b"], DType.F32, (DimMap(c.k, "xy", ks), DimMap(c.n))),
-        "c": Layout(names["c"], DType.F32, (DimMap(c.m), DimMap(c.n))),
+        "a": Layout(names["a"], types["a"], (DimMap(c.m), DimMap(c.k, "xy", ks))),
+        "b": Layout(names["b"], types["b"], (DimMap(c.k, "xy", ks), DimMap(c.n))),
+        "c": Layout(names["c"], types["c"], (DimMap(c.m), DimMap(c.n))),
     }
 
 
-def _summa_cost(c: Contraction, w: int, h: int) -> tuple[int, int]:
+def _summa_cost(c: Contraction, work: Around, w: int, h: int) -> tuple[int, int]:
     mt, nt, kp = -(-c.m // h), -(-c.n // w), -(-c.k // w)
     slots = -(-w // h)
     per_step = (mt * kp + w) + (kp * nt + h) + _gemm_cycles(mt, nt, kp)
+    blocks = {"a": mt * kp, "b": slots * kp * nt, "c": mt * nt}
     memory = 4 * (2 * mt * kp + (slots + 1) * kp * nt + mt * nt)
-    return w * per_step, memory
+    extra_cycles, extra_memory = _around_cost(work, blocks)
+    return w * per_step + extra_cycles, memory + extra_memory
 
 
-def _splitk_cost(c: Contraction, w: int, h: int) -> tuple[int, int]:
+def _splitk_cost(c: Contraction, work: Around, w: int, h: int) -> tuple[int, int]:
     kb = -(-c.k // (w * h))
     cycles = _gemm_cycles(c.m, c.n, kb) + 2 * c.m * c.n + w + h
     memory = 4 * (c.m * kb + kb * c.n + 3 * c.m * c.n)
+    extra_cycles, extra_memory = _around_cost(work, {"a": c.m * kb, "b": kb * c.n, "c": c.m * c.n})
+    return cycles + extra_cycles, memory + extra_memory
+
+
+def _around_cost(work: Around, blocks: dict[str, int]) -> tuple[int, int]:
+    """Cycles and bytes of the prologues (each an f32 copy of its block, f16 scratch for a
+    rounding) and of the epilogue, one DSD operation per op over the block."""
+    cycles = memory = 0
+    for key, ops in work.blocks():
+        if ops:
+            copy = 0 if key == "c" else 1
+            cycles += element_cycles(len(ops) + copy, blocks[key])
+            memory += 4 * copy * blocks[key]
+            memory += 2 * blocks[key] * any(op.builtin == "fs2h" for op in ops)
     return cycles, memory
 
 
@@ -93,8 +128,9 @@ def plan(
     check_whole(task, graph)
     names = {"a": tensor_of(task, c.a), "b": tensor_of(task, c.b), "c": tensor_of(task, c.c)}
     fixed = layouts.get(names["c"])
-    summa_cycles, summa_mem = _summa_cost(c, w, h)
-    split_cycles, split_mem = _splitk_cost(c, w, h)
+    work = around(task, c)
+    summa_cycles, summa_mem = _summa_cost(c, work, w, h)
+    split_cycles, split_mem = _splitk_cost(c, work, w, h)
     room = machine.WSE2.pe_memory - machine.CODE_BASE_BYTES - 4000
     if fixed is not None and all(d.split is None for d in fixed.dims):
         scheme = "splitk"
@@ -106,9 +142,50 @@ def plan(
         scheme = "summa" if summa_mem <= split_mem else "splitk"
     else:
         scheme = "summa" if summa_cycles <= split_cycles else "splitk"
-    chosen = (_summa_layouts if scheme == "summa" else _splitk_layouts)(c, names, w, h)
+    types = {key: graph.tensor(name).dtype for key, name in names.items()}
+    chosen = (_summa_layouts if scheme == "summa" else _splitk_layouts)(c, names, types, w, h)
     for key in ("c", "a", "b"):
         merge_layout(layouts, chosen[key], task.span)
+    for key, ops in work.blocks():
+        for op in ops:
+            x = op.operand
+            if x is not None and x.param is not None:
+                name = tensor_of(task, x.param)
+                merge_layout(layouts, operand_layout(x, name, chosen[key]), task.span)
+
+
+# ------------------------------------------------------------------- prologues, epilogue
+
+
+@dataclass(frozen=True)
+class Around:
+    """The element-wise work around the product as DSD operations on each block."""
+
+    a: tuple[Op, ...]
+    b: tuple[Op, ...]
+    c: tuple[Op, ...]
+
+    def blocks(self) -> tuple[tuple[str, tuple[Op, ...]], ...]:
+        return (("a", self.a), ("b", self.b), ("c", self.c))
+
+
+def around(task: Task, c: Contraction) -> Around:
+    """The prologues and the epilogue as DSD operations; Unsupported naming what has none."""
+    name = task.kernel.name
+    if c.epilogue is not None and c.epilogue.dtype != DType.F32:
+        raise Unsupported(
+            f"'{name}': the csl backend stores matrix products as f32, not {c.epilogue.dtype}",
+            c.epilogue.span,
+        )
+
+    def ops(e, placeholder: str, indices: dict[str, int], what: str) -> tuple[Op, ...]:
+        return () if e is None else element_ops(e, placeholder, indices, what, name)
+
+    return Around(
+        ops(c.prologue_a, OPERAND, {c.row: 0, c.red: 1}, "prologue"),
+        ops(c.prologue_b, OPERAND, {c.red: 0, c.col: 1}, "prologue"),
+        ops(c.epilogue, PRODUCT, {c.row: 0, c.col: 1}, "epilogue"),
+    )
 
 
 # --------------------------------------------------------------------------------- code
@@ -125,22 +202,30 @@ class ContractionCode:
     by_rows: bool
     broadcast: tuple[int, int] = (0, 0)
     reduce: int = 0
+    prologue: int = 0  # modelled cycles of the prologues on the operand blocks
+    epilogue: int = 0  # modelled cycles of the epilogue on the C block
     output_rects: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
 
     @property
     def describe(self) -> str:
         side = "a row of C" if self.by_rows else "a column of C"
         if self.scheme == "summa":
-            return (
+            text = (
                 f"SUMMA matrix product in {self.steps} steps: A panels broadcast along the rows, "
                 "B panels down the columns (collectives_2d), then C += A panel x B panel with "
                 f"one @fmacs per element pair over {side}"
             )
-        return (
-            "split-K matrix product: K over all PEs, partial products with @fmacs over "
-            f"{side}, summed along each row and down the last column (collectives_2d "
-            "reduce_fadds) into the corner PE"
-        )
+        else:
+            text = (
+                "split-K matrix product: K over all PEs, partial products with @fmacs over "
+                f"{side}, summed along each row and down the last column (collectives_2d "
+                "reduce_fadds) into the corner PE"
+            )
+        if self.prologue:
+            text += "; the prologues first, as DSD ops on each PE's operand blocks"
+        if self.epilogue:
+            text += "; the epilogue last, as DSD ops on each C block"
+        return text
 
 
 def lower(
@@ -154,9 +239,44 @@ def lower(
     collectives(b, shared)
     arrays = {key: b.tensor_arrays[tensor_of(task, getattr(c, key))] for key in ("a", "b", "c")}
     lays = {key: layouts[tensor_of(task, getattr(c, key))] for key in ("a", "b", "c")}
+    work = around(task, c)
+    params = {
+        x.param: b.tensor_arrays[tensor_of(task, x.param)]
+        for _, ops in work.blocks()
+        for x in (op.operand for op in ops)
+        if x is not None and x.param is not None
+    }
+    prologue: list[m.Stmt] = []
+    prologue_cycles = 0
+    for key, ops in work.blocks()[:2]:
+        if ops:
+            lay = lays[key]
+            copy = b.array(
+                f"{task.kernel.name}_{key}_f32",
+                DType.F32,
+                lay.local_size,
+                f"the {key.upper()} block after the prologue (f32)",
+            )
+            dtype = graph.tensor(tensor_of(task, getattr(c, key))).dtype
+            stmts = element_code(b, ops, (arrays[key], dtype), copy, lay.local_shape, params)
+            prologue += [m.Comment(f"prologue of {key.upper()} on this PE's block"), *stmts]
+            prologue_cycles += element_cycles(len(stmts), lay.local_size)
+            arrays[key] = copy
+    epilogue: list[m.Stmt] = []
+    epilogue_cycles = 0
+    if work.c:
+        lay = lays["c"]
+        stmts = element_code(
+            b, work.c, (arrays["c"], DType.F32), arrays["c"], lay.local_shape, params
+        )
+        epilogue = [m.Comment("epilogue on this PE's C block"), *stmts]
+        epilogue_cycles = element_cycles(len(stmts), lay.local_size)
     if any(d.split is not None for d in lays["c"].dims):  # SUMMA splits C; split-K keeps it whole
-        return _summa(task, c, arrays, lays, b, shared)
-    return _splitk(task, c, arrays, lays, b, shared)
+        code = _summa(task, c, arrays, lays, b, shared, prologue, epilogue)
+    else:
+        code = _splitk(task, c, arrays, lays, b, shared, prologue, epilogue)
+    code.prologue, code.epilogue = prologue_cycles, epilogue_cycles
+    return code
 
 
 def _fmacs_loops(
@@ -304,7 +424,9 @@ def _fmacs_loops(
     ]
 
 
-def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode:
+def _summa(
+    task, c, arrays, lays, b: Builder, shared: Shared, prologue: list, epilogue: list
+) -> ContractionCode:
     w, h = b.width, b.height
     a_lay, c_lay = lays["a"], lays["c"]
     mt_max, kp_max = a_lay.local_shape
@@ -448,7 +570,7 @@ def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode
                 m.If(
                     m.Binary("<", stp, m.lit(w)),
                     (m.ExprStmt(m.call(step_fn)),),
-                    (m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream"))),),
+                    (*epilogue, m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream")))),
                 ),
             ),
         )
@@ -467,6 +589,7 @@ def _summa(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode
                 m.Comment(f"launched by the host: task {task.name} ({name}), SUMMA in {w} steps"),
                 m.ExprStmt(m.call(m.member("mpi_x", "init"))),
                 m.ExprStmt(m.call(m.member("mpi_y", "init"))),
+                *prologue,
                 m.ExprStmt(m.builtin("fmovs", m.Name(c_all), m.Float(0.0))),
                 m.Assign(stp, "=", m.Int(0)),
                 m.ExprStmt(m.call(step_fn)),
@@ -490,7 +613,9 @@ def _by_rows(mt: int, nt: int, kp: int) -> bool:
     return mt * kp * (machine.DSD_SETUP_CYCLES + nt) <= nt * kp * (machine.DSD_SETUP_CYCLES + mt)
 
 
-def _splitk(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCode:
+def _splitk(
+    task, c, arrays, lays, b: Builder, shared: Shared, prologue: list, epilogue: list
+) -> ContractionCode:
     w, h = b.width, b.height
     name = task.kernel.name
     a_lay = lays["a"]
@@ -536,6 +661,7 @@ def _splitk(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCod
                 m.Comment(f"launched by the host: task {task.name} ({name}), K split over all PEs"),
                 m.ExprStmt(m.call(m.member("mpi_x", "init"))),
                 m.ExprStmt(m.call(m.member("mpi_y", "init"))),
+                *prologue,
                 m.ExprStmt(m.builtin("fmovs", m.Name(part_zero), m.Float(0.0))),
                 *loops,
                 m.ExprStmt(
@@ -579,7 +705,11 @@ def _splitk(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCod
         )
     )
     b.code(
-        m.TaskDecl(col_task, (), (m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream"))),))
+        m.TaskDecl(
+            col_task,
+            (),
+            (*epilogue, m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream")))),
+        )
     )
     b.bind(row_task, row_id)
     b.bind(col_task, col_id)
@@ -595,7 +725,7 @@ def _splitk(task, c, arrays, lays, b: Builder, shared: Shared) -> ContractionCod
         by_rows,
         (0, 0),
         c.m * c.n,
-        {out: (w - 1, h - 1, 1, 1)},
+        output_rects={out: (w - 1, h - 1, 1, 1)},
     )
 
 
@@ -610,10 +740,16 @@ def contraction_cycles(code: ContractionCode, low) -> dict[str, int]:
     if code.scheme == "summa":
         a, b_ = code.broadcast
         per_step = max(a + low.width, b_ + low.height) + 2 * setup + compute + 45
-        return {"steps": code.steps * per_step}
-    zero = setup + code.mt * code.nt + 2
-    reduce = 2 * (code.reduce + setup) + low.width + low.height + 20
-    return {"compute": zero + compute + 12, "reduce": reduce}
+        phases = {"steps": code.steps * per_step}
+    else:
+        zero = setup + code.mt * code.nt + 2
+        reduce = 2 * (code.reduce + setup) + low.width + low.height + 20
+        phases = {"compute": zero + compute + 12, "reduce": reduce}
+    if code.prologue:
+        phases["prologue"] = code.prologue
+    if code.epilogue:
+        phases["epilogue"] = code.epilogue
+    return phases
 
 
 class ContractionLowering:

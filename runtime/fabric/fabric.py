@@ -194,6 +194,12 @@ class PendingOp:
         return f"@{self.name} waits for " + ", ".join(parts)
 
 
+def _convert(values: object, dtype: type) -> np.ndarray:
+    """@fs2h/@fh2s: round to nearest even, out-of-range values to infinity."""
+    with np.errstate(over="ignore"):
+        return np.asarray(values).astype(dtype)
+
+
 OPS: dict[str, tuple[str, int, Callable]] = {
     "fadds": ("f32", 2, np.add),
     "faddh": ("f16", 2, np.add),
@@ -211,6 +217,8 @@ OPS: dict[str, tuple[str, int, Callable]] = {
     "fnegh": ("f16", 1, np.negative),
     "fabss": ("f32", 1, np.abs),
     "fabsh": ("f16", 1, np.abs),
+    "fs2h": ("", 1, lambda a: _convert(a, np.float16)),
+    "fh2s": ("", 1, lambda a: _convert(a, np.float32)),
     "mov32": ("", 1, lambda a: a),
     "mov16": ("", 1, lambda a: a),
 }

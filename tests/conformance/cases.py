@@ -468,6 +468,11 @@ def _dense(x):
     return {"y": (np.maximum(y, 0.0), SUMS)}
 
 
+def _dense_f16_cast(x):
+    halves = {k: x[k].astype(np.float16) for k in ("x", "w")}
+    return _dense({**x, **halves})
+
+
 def _softmax(x):
     v = x["x"].astype(np.float64)
     e = np.exp(v - v.max(axis=1, keepdims=True))
@@ -566,6 +571,8 @@ CASES: list[Case] = [
          _f({"x": (3, 17), "w": (17, 5), "b": 5}), _dense),
     Case("dense_f16", "contraction", CONF / "dense_f16.k", {"R": 6, "I": 10, "O": 7},
          _dense_f16_inputs, _dense),
+    Case("dense_f16_cast", "contraction", CONF / "dense_f16_cast.k", {"R": 6, "I": 10, "O": 7},
+         _f({"x": (6, 10), "w": (10, 7), "b": 7}), _dense_f16_cast),
     Case("softmax", "reduction", CONF / "softmax.k", {"R": 5, "C": 9},
          _f({"x": (5, 9)}), _softmax),
     Case("softmax_3x17", "reduction", CONF / "softmax.k", {"R": 3, "C": 17},
