@@ -15,11 +15,7 @@ with KERNELC_SLOW=1.
 
 from __future__ import annotations
 
-F16_SCALAR_TASKS = "'x' is 16-bit and 'dense' runs as scalar tasks"
-
-UNSUPPORTED: dict[tuple[str, str], str] = {
-    (label, "dense_f16"): F16_SCALAR_TASKS for label in ("csl", "csl@2x2", "csl@3x5")
-}
+UNSUPPORTED: dict[tuple[str, str], str] = {}
 
 BUGS: dict[tuple[str, str], str] = {}
 
