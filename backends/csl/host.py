@@ -117,10 +117,23 @@ _BANDED_PIECES = (
 def _banded(text: str, specs: list[dict]) -> str:
     if not any("div" in d or "stored" in d for spec in specs for d in spec["dims"]):
         return text
-    for old, new in _BANDED_PIECES:
+    return _spliced(text, _BANDED_PIECES, every=True)
+
+
+ANCHOR = "\ndef block_index(axis, x, y):"  # where run.py's extra tables go
+
+
+def _spliced(
+    text: str, pieces: tuple[tuple[str, str], ...], tables: str = "", every: bool = False
+) -> str:
+    """run.py's text with each piece's lines replaced (once, or ``every`` time; each must be
+    there) and ``tables`` inserted before the block helpers."""
+    if tables:
+        pieces = ((ANCHOR, tables + ANCHOR), *pieces)
+    for old, new in pieces:
         if old not in text:
             raise AssertionError(old)
-        text = text.replace(old, new)
+        text = text.replace(old, new) if every else text.replace(old, new, 1)
     return text
 
 
@@ -364,11 +377,7 @@ def _is_16_bit(spec: dict) -> bool:
 
 
 def _sixteen_bit(text: str) -> str:
-    for old, new in _SIXTEEN_BIT_PIECES:
-        if old not in text:
-            raise AssertionError(old)
-        text = text.replace(old, new, 1)
-    return text
+    return _spliced(text, _SIXTEEN_BIT_PIECES)
 
 
 def _batched(text: str, low: Lowered) -> str:
@@ -379,15 +388,7 @@ def _batched(text: str, low: Lowered) -> str:
         "# batch): the tensors cut into batches along their first dimension, and the item range.\n"
         + _table("BATCHES", table)
     )
-    anchor = "\ndef block_index(axis, x, y):"
-    if anchor not in text:
-        raise AssertionError(anchor)
-    text = text.replace(anchor, tables + anchor, 1)
-    for old, new in _BATCHED_PIECES:
-        if old not in text:
-            raise AssertionError(old)
-        text = text.replace(old, new, 1)
-    return text
+    return _spliced(text, _BATCHED_PIECES, tables)
 
 
 def _reach(g, low: Lowered) -> int:
@@ -420,15 +421,7 @@ def _gathered(text: str, graph: TaskGraph, low: Lowered, steps: list[StepCode]) 
         + _table("GATHER", gathers)
         + _table("RESEND", resend)
     )
-    anchor = "\ndef block_index(axis, x, y):"
-    if anchor not in text:
-        raise AssertionError(anchor)
-    text = text.replace(anchor, tables + anchor, 1)
-    for old, new in _GATHERED_PIECES:
-        if old not in text:
-            raise AssertionError(old)
-        text = text.replace(old, new, 1)
-    return text
+    return _spliced(text, _GATHERED_PIECES, tables)
 
 
 def _run_py(graph: TaskGraph, low: Lowered, inputs: dict, outputs: dict) -> str:

@@ -419,7 +419,10 @@ def lower(
     for n, v in sizes.items():
         sgen.names[n] = m.lit(v)
     sgen.names.update(key_params)
-    sgen.names[shape.loop.var] = m.add(item0, m.Name(shape.loop.var))
+    # the item loop counts in i16 (DSD-sized); the global item index is an i32
+    sgen.names[shape.loop.var] = m.add(
+        item0, m.builtin("as", m.Name("i32"), m.Name(shape.loop.var))
+    )
     sgen.ranges[shape.loop.var] = (shape.first, shape.end - 1)
     if shape.key is not None:
         sgen.ranges[KEY] = (0, table_extent - 1)
