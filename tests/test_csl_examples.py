@@ -51,6 +51,8 @@ def test_build_prints_grid_memory_and_modelled_cycles(tmp_path: Path, capsys) ->
         "H=800",
         "-D",
         "W=800",
+        "--grid",
+        "min",  # the smallest grid that fits: 15 x 9
         "-o",
         str(out),
     ]
@@ -146,7 +148,7 @@ def test_table_rows_too_long_for_a_pe_are_reported() -> None:
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--grid", "8by8", "--grid takes WxH"),
+        ("--grid", "8by8", "--grid takes auto, min or WxH"),
         ("--grid", "0x3", "outside 1x1"),
         ("--arch", "wse9", "unknown CSL architecture 'wse9'"),
     ],

@@ -1,9 +1,9 @@
 """Extra option sets under which a registered target also runs every conformance case.
 
-Every registered target runs each case with its default options (for csl that is the smallest
-PE grid that fits, often one PE). A target whose options change how work is placed can list
-more configurations here, each under its own label; the expectation tables in unsupported.py
-are keyed by these labels (a plain target name is its default configuration).
+Every registered target runs each case with its default options (for csl that is ``--grid
+auto``, the grid with the fewest modelled cycles). A target whose options change how work is
+placed can list more configurations here, each under its own label; the expectation tables in
+unsupported.py are keyed by these labels (a plain target name is its default configuration).
 """
 
 from __future__ import annotations
