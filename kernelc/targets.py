@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "interp": "kernelc.backends.interp.target",
     "cpu": "kernelc.backends.cpu.target",
     "csl": "kernelc.backends.csl.target",
+    "groq": "kernelc.backends.groq.target",
 }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from . import chip
+from .errors import fail
 
 UNITS = {"vxm": chip.VXM_ALUS, "sxm": chip.SXM_PERMUTORS}
 
@@ -42,10 +43,19 @@ def schedule(program) -> dict:
             resolved.add(id(scope))
         return scope.start
 
+    origin: dict[int, object] = {}  # memory tensor id -> the scope that wrote it (latest part)
     for node in program.nodes:
         begin = start_of(node.scope)
         arrive = begin
         for t in node.inputs:
+            writer = origin.get(t.id)
+            if node.unit != "view" and writer not in (None, node.scope) and written[t.id] > begin:
+                raise fail(
+                    f"scope '{node.scope.name}' starts at cycle {begin} and reads tensor "
+                    f"'{t.name}', which scope '{writer.name}' writes until cycle {written[t.id]}: "
+                    "order the scopes (predecessors=[...])",
+                    node.where,
+                )
             if t.id in written:
                 hop = 0 if node.unit in ("view", "mem") else chip.STREAM_HOP_LATENCY
                 arrive = max(
@@ -69,8 +79,12 @@ def schedule(program) -> dict:
             if out.is_memory_tensor():
                 if node.unit == "view":
                     written[out.id] = arrive
+                    parts = [t for t in node.inputs if t.id in origin]
+                    if parts:
+                        origin[out.id] = origin[max(parts, key=lambda t: written[t.id]).id]
                 else:
                     written[out.id] = end
+                    origin[out.id] = node.scope
             else:
                 ready[out.id] = start + node.latency
         scope = node.scope

@@ -23,6 +23,36 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
     for case, tensor in (("heat_f16", "u"), ("dense_f16", "x"))
 }
 
+GROQ: dict[tuple[str, str], str] = {
+    ("groq", "int_div_rem"): "'a' is i32; the groq lowering streams f32 tensors",
+    ("groq", "float_to_int_casts"): "'s' is i32; the groq lowering streams f32 tensors",
+    ("groq", "gather_clamped"): "'idx' is i32; the groq lowering streams f32 tensors",
+    ("groq", "scatter_dropped"): "'scatter' is no Map or Contraction",
+    ("groq", "search"): "'lookup' is no Map or Contraction",
+    ("groq", "rand_randbits"): "'keys' is u32; the groq lowering streams f32 tensors",
+    ("groq", "f16_arithmetic"): "'half' is no Map or Contraction",
+    ("groq", "min_max_nan"): "'min' in 'extremes' (no VXM lowering)",
+    ("groq", "select"): "'n' is i32; the groq lowering streams f32 tensors",
+    ("groq", "compound_stores"): "'compound' is no Map or Contraction",
+    ("groq", "xs_lookup.k"): "the lookup 'xs_lookup'",
+    ("groq", "pipeline.c"): "'pipeline_task1' is no Map or Contraction",
+    ("groq", "xs_lookup.c"): "the lookup 'xs_lookup_loop1'",
+    ("groq", "heat"): "'sweep' is no Map or Contraction",
+    ("groq", "heat_5x17"): "'sweep' is no Map or Contraction",
+    ("groq", "heat_f16"): "'sweep' is no Map or Contraction",
+    ("groq", "heat_one_sided"): "'smooth' is no Map or Contraction",
+    ("groq", "dense"): "'dense' is no Map or Contraction",
+    ("groq", "dense_3x17x5"): "'dense' is no Map or Contraction",
+    ("groq", "dense_f16"): "'dense' is no Map or Contraction",
+    ("groq", "softmax"): "'softmax' is no Map or Contraction",
+    ("groq", "softmax_3x17"): "'softmax' is no Map or Contraction",
+    ("groq", "mc_xs"): "the lookup 'mc_xs'",
+    ("groq", "mc_xs_L48"): "the lookup 'mc_xs'",
+    ("groq", "prefix_sum"): "'prefix' is no Map or Contraction",
+    ("groq", "guarded_shifted_store"): "'shifted' is no Map or Contraction",
+}
+UNSUPPORTED.update(GROQ)
+
 BUGS: dict[tuple[str, str], str] = {}
 
 SLOW: set[tuple[str, str]] = set()
