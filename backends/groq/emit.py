@@ -41,6 +41,8 @@ def wrap(line: str, indent: str, limit: int = 99) -> list[str]:
             args.append(code[start:k].strip())
             start = k + 1
     args.append(code[start:-1].strip())
+    if depth != 0 or any(a.count("(") != a.count(")") for a in args):
+        return [*head, indent + code]  # the first bracket closes before the end: leave it
     inner = indent + "    "
     body = [line for a in args if a for line in wrap(a + ",", inner, limit)]
     return [*head, indent + code[: open_at + 1], *body, indent + ")"]

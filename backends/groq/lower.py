@@ -368,17 +368,15 @@ class _Lowering:
         shape = program_shape(self.graph.tensor(a_name).shape)
         hi = self.unique(f"{a_name}_hi" if halves else f"{a_name}_16")
         hi_layout = self.budget.take(hi, shape, "float16", task.span)
-        lines.append(
-            f'{hi}_mt = g.cast({a_var}, dtype=g.float16).write(name="{hi}", layout="{hi_layout}")'
-        )
+        lines.append(f"{hi}_st = g.cast({a_var}, dtype=g.float16)")
+        lines.append(f'{hi}_mt = {hi}_st.write(name="{hi}", layout="{hi_layout}")')
         if not halves:
             return f"{hi}_mt"
         lo = self.unique(f"{a_name}_lo")
         lo_layout = self.budget.take(lo, shape, "float16", task.span)
-        lines.append(
-            f"{lo}_mt = g.cast(g.sub({a_var}, g.cast({hi}_mt, dtype=g.float32)), "
-            f'dtype=g.float16).write(name="{lo}", layout="{lo_layout}")'
-        )
+        lines.append(f"{lo}_st = g.sub({a_var}, g.cast({hi}_mt, dtype=g.float32))")
+        lines.append(f"{lo}_st = g.cast({lo}_st, dtype=g.float16)")
+        lines.append(f'{lo}_mt = {lo}_st.write(name="{lo}", layout="{lo_layout}")')
         return f"{hi}_mt", f"{lo}_mt"
 
 
