@@ -564,8 +564,9 @@ class _MapStage:
 
     def lower(self) -> Stage:
         task, low = self.task, self.low
+        empty = self.nrows <= 0 or self.c1 <= self.c0
         for s in self.form.body:
-            if isinstance(s, ir.Let):
+            if isinstance(s, ir.Let) and not empty:
                 self.lets[s.name] = self.value(s.value)
         writes = 0
         outs: list[tuple[str, str]] = []
@@ -574,9 +575,10 @@ class _MapStage:
                 continue
             if s.op != "=":
                 raise refuse(f"the compound store '{s.op}' in '{task.kernel.name}'", s.span)
-            outs.append((task.binding(s.tensor).region.tensor, self.value(s.value)))
+            tensor = task.binding(s.tensor).region.tensor
+            outs.append((tensor, "" if empty else self.value(s.value)))
         for tensor, value in outs:
-            writes += self.store(tensor, value)
+            writes += self.unchanged(tensor) if empty else self.store(tensor, value)
         lines = self.lines
         if self.table:
             name = low.unique(f"{task.name}_constants")
@@ -662,6 +664,23 @@ class _MapStage:
         self.lines.append(f'{var} = {value}.write(name="{name}", layout="{layout}"{flag})')
         low.current[tensor] = var
         low.writer[tensor] = task.name
+        return rows * math.ceil(width / machine.LANES)
+
+    def unchanged(self, tensor: str) -> int:
+        """An empty loop range writes nothing: the new version is the previous one (or zeros)."""
+        low = self.low
+        rows, width = program_shape(low.graph.tensor(tensor).shape)
+        self.nrows = rows  # constants broadcast to the whole tensor
+        prev = low.current.get(tensor)
+        if prev is not None:
+            self.after.add(low.writer.get(tensor, ""))
+        value = self._outside(prev, 0, rows, rows, width)
+        name, is_output = low.output_name(self.task, tensor)
+        layout = low.budget.take(name, (rows, width), "float32", self.task.span)
+        flag = ", program_output=True" if is_output else ""
+        self.lines.append(f'{name}_mt = {value}.write(name="{name}", layout="{layout}"{flag})')
+        low.current[tensor] = f"{name}_mt"
+        low.writer[tensor] = self.task.name
         return rows * math.ceil(width / machine.LANES)
 
     def _outside(self, prev: str | None, lo: int, hi: int, rows: int, width: int) -> str:
