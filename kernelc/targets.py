@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "cpu": "kernelc.backends.cpu.target",
     "csl": "kernelc.backends.csl.target",
     "poplar": "kernelc.backends.poplar.target",
+    "groq": "kernelc.backends.groq.target",
 }
 
 

@@ -17,6 +17,37 @@ from __future__ import annotations
 
 UNSUPPORTED: dict[tuple[str, str], str] = {}
 
+GROQ: dict[tuple[str, str], str] = {
+    ("groq", "int_div_rem"): "'a' is i32; the groq lowering streams f32 tensors",
+    ("groq", "float_to_int_casts"): "'s' is i32; the groq lowering streams f32 tensors",
+    ("groq", "gather_clamped"): "'idx' is i32; the groq lowering streams f32 tensors",
+    ("groq", "scatter_dropped"): "'scatter' is no Map or Contraction",
+    ("groq", "search"): "'lookup' is no Map or Contraction",
+    ("groq", "rand_randbits"): "'keys' is u32; the groq lowering streams f32 tensors",
+    ("groq", "f16_arithmetic"): "'half' is no Map or Contraction",
+    ("groq", "min_max_nan"): "'min' in 'extremes' (no VXM lowering)",
+    ("groq", "select"): "'n' is i32; the groq lowering streams f32 tensors",
+    ("groq", "compound_stores"): "'compound' is no Map or Contraction",
+    ("groq", "xs_lookup.k"): "the lookup 'xs_lookup'",
+    ("groq", "pipeline.c"): "'pipeline_task1' is no Map or Contraction",
+    ("groq", "xs_lookup.c"): "the lookup 'xs_lookup_loop1'",
+    ("groq", "heat"): "the guarded pieces of 'sweep'",
+    ("groq", "heat_5x17"): "the guarded pieces of 'sweep'",
+    ("groq", "heat_f16"): "the guarded pieces of 'sweep'",
+    ("groq", "heat_one_sided"): "the guarded pieces of 'smooth'",
+    ("groq", "dense"): "the prologue or epilogue of the matrix product 'dense'",
+    ("groq", "dense_3x17x5"): "the prologue or epilogue of the matrix product 'dense'",
+    ("groq", "dense_f16"): "the prologue or epilogue of the matrix product 'dense'",
+    ("groq", "dense_f16_cast"): "the prologue or epilogue of the matrix product 'dense'",
+    ("groq", "softmax"): "'softmax' is no Map or Contraction",
+    ("groq", "softmax_3x17"): "'softmax' is no Map or Contraction",
+    ("groq", "mc_xs"): "the lookup 'mc_xs'",
+    ("groq", "mc_xs_L48"): "the lookup 'mc_xs'",
+    ("groq", "prefix_sum"): "'prefix' is no Map or Contraction",
+    ("groq", "guarded_shifted_store"): "'shifted' is no Map or Contraction",
+}
+UNSUPPORTED.update(GROQ)
+
 BUGS: dict[tuple[str, str], str] = {}
 
 # poplar compiles each case's emitted C++ with g++ (a few seconds on CI): the cases that repeat

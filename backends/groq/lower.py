@@ -1,0 +1,732 @@
+"""Lowering a task graph to a Groq API program model (``GroqProgram``), one stage per task.
+
+Each task becomes one buffered resource scope of the top-level component, ordered after the
+scopes whose tensors it reads. A ``Map`` streams its rows as 320-lane vectors through the VXM:
+a load at a row offset reads another window of the tensor's rows, a load at a lane offset goes
+through an SXM shift, constants are rows of a per-task constant table read once per output row.
+A ``Contraction`` runs on the MXM (``nn.MatMul``, which tiles to the 320 x 320 weight blocks),
+in the chosen precision: ``f32`` (fp16 high and low parts of each operand, three products with
+fp32 accumulation), ``fp16`` (one product) or ``int8`` (host-quantised operands with per-row and
+per-column scales, int32 accumulation, rescaled on the VXM). Every other form is refused with
+``Unsupported`` naming the construct: the chip has no data-dependent control flow.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from kernelc import ir
+from kernelc.affine import affine
+from kernelc.backends.groq import machine
+from kernelc.diagnostics import KernelcError, Span, Unsupported
+from kernelc.forms import Contraction, Lookup, Map
+from kernelc.graph import Task, TaskGraph
+from kernelc.types import DType
+
+PRECISIONS = ("f32", "fp16", "int8")
+TINY = 2.0**-126  # added under rsqrt so that sqrt(0) = 0 * rsqrt(TINY) = 0 exactly
+VXM_OPS = ("add", "sub", "mul", "neg", "rsqrt", "cast")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A memory tensor the program declares at module level: an input or a constant table."""
+
+    var: str
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    layout: str
+    source: str  # the graph tensor it carries ("" for a constant table)
+    host: str  # how run.py prepares it: plain, high, low, fp16, int8_rows, int8_cols, scale
+    transposed: bool = False
+    rows: tuple[tuple, ...] = ()  # a constant table's rows: ("fill", v) or ("lanes", lo, hi)
+
+
+@dataclass(frozen=True)
+class MatMulDecl:
+    attr: str
+    name: str
+    planes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StageCost:
+    """What the cost model needs of a stage: per unit the streamed vectors, and the depth."""
+
+    vxm_ops: int
+    sxm_ops: int
+    vectors: int  # vectors per VXM/SXM op (rows x inner splits)
+    depth: int  # longest VXM chain
+    matmuls: tuple[tuple[str, int, int, int, str], ...]  # (planes, n, k, m, dtype)
+    writes: int  # vectors written
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    comment: str
+    predecessors: tuple[str, ...]
+    lines: tuple[str, ...]
+    cost: StageCost
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    var: str
+    shape: tuple[int, ...]  # the graph's shape (the program's is 2-D)
+
+
+@dataclass(frozen=True)
+class GroqProgram:
+    name: str
+    class_name: str
+    source: str
+    precision: str
+    declared: tuple[Declared, ...]
+    matmuls: tuple[MatMulDecl, ...]
+    stages: tuple[Stage, ...]
+    outputs: tuple[Output, ...]
+    slices: dict[str, int]  # slices used per hemisphere
+
+
+def refuse(construct: str, span: Span) -> Unsupported:
+    return Unsupported(f"groq: {construct}", span)
+
+
+def program_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Tensors are (rows, lanes) on the chip; a 1-D tensor is one row."""
+    return (1, shape[0]) if len(shape) == 1 else (shape[0], shape[1])
+
+
+@dataclass
+class _Budget:
+    """The slice-exclusive memory plan: slices left per hemisphere."""
+
+    free: dict[str, int] = field(
+        default_factory=lambda: {h: len(machine.usable_slices(h)) for h in ("W", "E")}
+    )
+
+    def take(self, name: str, shape, dtype: str, span: Span, least: int = 1, hemi: str = "") -> str:
+        n = machine.slices_for(shape, dtype, least)
+        nbytes = math.prod(shape) * machine.DTYPE_BYTES[dtype]
+        choices = [hemi] if hemi else sorted(self.free, key=lambda h: (-self.free[h], h))
+        for h in choices:
+            if self.free[h] >= n:
+                self.free[h] -= n
+                return f"H1({h}), -1, S{n}"
+        left = ", ".join(f"{h} {self.free[h]}" for h in sorted(self.free))
+        raise KernelcError(
+            f"groq: tensor '{name}' ({dtype}{list(shape)}, {nbytes:,} bytes) does not fit the "
+            f"GroqChip's memory: it needs {n} MEM slices of {machine.SLICE_BYTES:,} bytes "
+            f"{'in hemisphere ' + hemi if hemi else 'in one hemisphere'} and {left} are free "
+            f"(220 MiB in all, slice-exclusive tensors)",
+            span,
+        )
+
+
+class _Lowering:
+    def __init__(self, graph: TaskGraph, precision: str) -> None:
+        self.graph = graph
+        self.precision = precision
+        self.budget = _Budget()
+        self.declared: list[Declared] = []
+        self.matmuls: list[MatMulDecl] = []
+        self.stages: list[Stage] = []
+        self.names: set[str] = set()
+        self.current: dict[str, str] = {}  # graph tensor -> variable of its latest version
+        self.writer: dict[str, str] = {}  # graph tensor -> stage that wrote its latest version
+        self.last_writer = {w.tensor: t.name for t in graph.tasks for w in t.writes}
+        for t in graph.tensors:
+            if not t.name.isidentifier() or not t.name.isascii():
+                raise refuse(f"tensor name '{t.name}' is no ASCII identifier", t.span)
+
+    def unique(self, name: str) -> str:
+        """A program-wide unique Groq tensor name (user names first, generated ones after)."""
+        candidate, k = name, 1
+        while candidate in self.names or candidate in {t.name for t in self.graph.tensors}:
+            k += 1
+            candidate = f"{name}_{k}"
+        self.names.add(candidate)
+        return candidate
+
+    def declare_input(
+        self,
+        source: str,
+        host: str,
+        dtype: str,
+        transposed: bool = False,
+        hemi: str = "",
+        least: int = 1,
+    ) -> str:
+        decl = self.graph.tensor(source)
+        shape = program_shape(decl.shape)
+        if transposed:
+            shape = (shape[1], shape[0])
+        suffix = {
+            "plain": "",
+            "high": "_hi",
+            "low": "_lo",
+            "fp16": "_16",
+            "int8_rows": "_q",
+            "int8_cols": "_q",
+            "scale": "_scale",
+        }[host]
+        name = (
+            source
+            if host == "plain"
+            else self.unique(f"{source}{suffix}{'_t' if transposed else ''}")
+        )
+        if host == "plain":
+            self.names.add(name)
+        layout = self.budget.take(name, shape, dtype, decl.span, least, hemi)
+        var = f"{name}_mt"
+        self.declared.append(Declared(var, name, shape, dtype, layout, source, host, transposed))
+        return var
+
+    # ------------------------------------------------------------------------------- graph
+
+    def lower(self) -> GroqProgram:
+        for task in self.graph.tasks:
+            if isinstance(task.form, Lookup):
+                raise refuse(
+                    f"the lookup '{task.kernel.name}' (gathers through a data-dependent key and "
+                    "a search): its branch-free form (fixed gather rounds) is not implemented",
+                    task.span,
+                )
+            if isinstance(task.form, Map) and len(task.form.pieces) > 1:
+                raise refuse(
+                    f"the guarded pieces of '{task.kernel.name}' (conditions on the loop "
+                    "indices): the VXM lowering streams one loop nest",
+                    task.span,
+                )
+            if isinstance(task.form, Contraction) and not task.form.plain:
+                raise refuse(
+                    f"the prologue or epilogue of the matrix product '{task.kernel.name}': the "
+                    "MXM lowering takes bare products",
+                    task.span,
+                )
+            if not isinstance(task.form, Map | Contraction):
+                raise refuse(
+                    f"'{task.kernel.name}' is no Map or Contraction (sequential or data-dependent "
+                    "code): the GroqChip runs one fixed schedule without data-dependent branches "
+                    "or loops",
+                    task.span,
+                )
+        for s in self.graph.scalars:
+            raise refuse(f"scalar parameter '{s.name}' (runtime scalars are not lowered)", s.span)
+        for task in self.graph.tasks:
+            self._check_regions(task)
+            if isinstance(task.form, Map):
+                self.stages.append(_MapStage(self, task, task.form).lower())
+            else:
+                self.stages.append(self._contraction(task, task.form))
+        outputs = []
+        for t in self.graph.outputs:
+            if t.name not in self.current:
+                raise refuse(f"output '{t.name}' is never written by a task", t.span)
+            outputs.append(Output(t.name, self.current[t.name], t.shape))
+        used = {h: len(machine.usable_slices(h)) - n for h, n in self.budget.free.items()}
+        return GroqProgram(
+            self.graph.name,
+            _class_name(self.graph.name),
+            self.graph.filename.rsplit("/", 1)[-1],
+            self.precision,
+            tuple(self.declared),
+            tuple(self.matmuls),
+            tuple(self.stages),
+            tuple(outputs),
+            used,
+        )
+
+    def _check_regions(self, task: Task) -> None:
+        for b in task.bindings:
+            if b.scalar is not None:
+                raise refuse(f"scalar argument '{b.scalar}' of '{task.kernel.name}'", task.span)
+            if b.region is None:
+                continue
+            decl = self.graph.tensor(b.region.tensor)
+            if b.region.view_shape != decl.shape:
+                raise refuse(
+                    f"the region {b.region} of '{decl.name}' passed to '{task.kernel.name}' "
+                    "(tasks take whole tensors on groq)",
+                    task.span,
+                )
+            if len(decl.shape) > 2:
+                raise refuse(f"the rank-{len(decl.shape)} tensor '{decl.name}'", decl.span)
+            if decl.dtype != DType.F32:
+                raise refuse(
+                    f"'{decl.name}' is {decl.dtype}; the groq lowering streams f32 tensors",
+                    decl.span,
+                )
+
+    def tensor_var(self, task: Task, param: str) -> tuple[str, str]:
+        """(graph tensor, variable of its current version) of a kernel parameter; an input
+        read for the first time is declared."""
+        name = task.binding(param).region.tensor
+        if name not in self.current:
+            decl = self.graph.tensor(name)
+            if decl.role != "input":
+                raise refuse(f"'{name}' is read before any task writes it", task.span)
+            self.current[name] = self.declare_input(name, "plain", "float32")
+            self.writer[name] = ""
+        return name, self.current[name]
+
+    def output_name(self, task: Task, tensor: str) -> tuple[str, bool]:
+        """The Groq name of the version a task writes, and whether it is a program output."""
+        final = self.last_writer[tensor] == task.name
+        if final:
+            self.names.add(tensor)
+            return tensor, self.graph.tensor(tensor).role == "output"
+        return self.unique(f"{tensor}_{task.name}"), False
+
+    def predecessors(self, tensors: list[str]) -> tuple[str, ...]:
+        return tuple(sorted({self.writer[t] for t in tensors if self.writer.get(t)}))
+
+    # --------------------------------------------------------------------- contraction
+
+    def _contraction(self, task: Task, form: Contraction) -> Stage:
+        stage = f"{task.name}"
+        a_name = task.binding(form.a).region.tensor
+        b_name = task.binding(form.b).region.tensor
+        c_name = task.binding(form.c).region.tensor
+        if self.graph.tensor(b_name).role != "input" or b_name in self.writer:
+            raise refuse(
+                f"the matrix product '{task.kernel.name}' takes '{b_name}' from another task; "
+                "the MXM's stationary operand comes transposed from the host",
+                task.span,
+            )
+        a_host = self.graph.tensor(a_name).role == "input" and a_name not in self.writer
+        lines: list[str] = []
+        p = self.precision
+        vxm_ops, depth = 0, 1
+        reads = [a_name]
+        rows, cols = form.m, form.n
+        out_name, is_output = self.output_name(task, c_name)
+        c_layout = self.budget.take(out_name, (rows, cols), "float32", task.span)
+        mm: list[tuple[str, int, int, int, str]] = []
+
+        def matmul(suffix: str, planes: tuple[int, ...], a: str, b: str, dtype: str) -> str:
+            attr = f"mm_{task.name}_{suffix}"
+            name = self.unique(f"{c_name}_{suffix}")
+            self.matmuls.append(MatMulDecl(attr, name, planes))
+            var = f"{name}_mt"
+            lines.append(f"{var} = self.{attr}({a}, {b}, time=0)")
+            mm.append((",".join(map(str, planes)), rows, form.k, cols, dtype))
+            return var
+
+        if p == "int8":
+            if not a_host:
+                raise refuse(
+                    f"--precision int8 for '{task.kernel.name}': '{a_name}' is computed on the "
+                    "chip and int8 scales are chosen on the host",
+                    task.span,
+                )
+            a_q = self.declare_input(a_name, "int8_rows", "int8")
+            b_q = self.declare_input(b_name, "int8_cols", "int8", True, "W", machine.WEIGHT_SLICES)
+            scale = self.declare_input(c_name, "scale", "float32")
+            prod = matmul("q", (0,), a_q, b_q, "int8")
+            lines.append(f"{stage}_c = g.mul(g.cast({prod}, dtype=g.float32), {scale})")
+            vxm_ops, depth = 2, 2
+        elif p == "fp16":
+            a16 = (
+                self.declare_input(a_name, "fp16", "float16")
+                if a_host
+                else self._split(task, a_name, lines, halves=False)
+            )
+            b16 = self.declare_input(b_name, "fp16", "float16", True, "W", machine.WEIGHT_SLICES)
+            prod = matmul("16", (0, 1), a16, b16, "float16")
+            lines.append(f"{stage}_c = {prod}.read(streams=g.SG4)")
+        else:
+            if a_host:
+                a_hi = self.declare_input(a_name, "high", "float16")
+                a_lo = self.declare_input(a_name, "low", "float16")
+            else:
+                a_hi, a_lo = self._split(task, a_name, lines, halves=True)
+            b_hi = self.declare_input(b_name, "high", "float16", True, "W", machine.WEIGHT_SLICES)
+            b_lo = self.declare_input(b_name, "low", "float16", True, "E", machine.WEIGHT_SLICES)
+            hh = matmul("hh", (0, 1), a_hi, b_hi, "float16")
+            hl = matmul("hl", (2, 3), a_hi, b_lo, "float16")
+            lh = matmul("lh", (0, 1), a_lo, b_hi, "float16")
+            lines.append(f"{stage}_c = g.add(g.add({lh}, {hl}), {hh})  # small parts first")
+            vxm_ops, depth = 2, 2
+        var = f"{out_name}_mt"
+        flag = ", program_output=True" if is_output else ""
+        lines.append(f'{var} = {stage}_c.write(name="{out_name}", layout="{c_layout}"{flag})')
+        self.current[c_name] = var
+        self.writer[c_name] = stage
+        comment = {
+            "f32": "fp16 high and low parts, three MXM products accumulated in fp32",
+            "fp16": "fp16 operands, one MXM product accumulated in fp32 (--precision fp16)",
+            "int8": "host-quantised int8, int32 accumulation, rescaled (--precision int8)",
+        }[p]
+        vectors = rows * math.ceil(cols / machine.LANES)
+        cost = StageCost(vxm_ops, 0, vectors, depth, tuple(mm), vectors)
+        return Stage(
+            stage,
+            f"Task '{task.name}' ({task.kernel.name}): {c_name} = {a_name} @ {b_name} "
+            f"({form.m} x {form.k} x {form.n}) on the MXM: {comment}.",
+            self.predecessors(reads),
+            tuple(lines),
+            cost,
+        )
+
+    def _split(self, task: Task, a_name: str, lines: list[str], halves: bool):
+        """fp16 parts of an operand computed on the chip, cast on the VXM and written."""
+        a_var = self.current[a_name]
+        shape = program_shape(self.graph.tensor(a_name).shape)
+        hi = self.unique(f"{a_name}_hi" if halves else f"{a_name}_16")
+        hi_layout = self.budget.take(hi, shape, "float16", task.span)
+        lines.append(f"{hi}_st = g.cast({a_var}, dtype=g.float16)")
+        lines.append(f'{hi}_mt = {hi}_st.write(name="{hi}", layout="{hi_layout}")')
+        if not halves:
+            return f"{hi}_mt"
+        lo = self.unique(f"{a_name}_lo")
+        lo_layout = self.budget.take(lo, shape, "float16", task.span)
+        lines.append(f"{lo}_st = g.sub({a_var}, g.cast({hi}_mt, dtype=g.float32))")
+        lines.append(f"{lo}_st = g.cast({lo}_st, dtype=g.float16)")
+        lines.append(f'{lo}_mt = {lo}_st.write(name="{lo}", layout="{lo_layout}")')
+        return f"{hi}_mt", f"{lo}_mt"
+
+
+def _class_name(name: str) -> str:
+    words = [w for w in name.replace("-", "_").split("_") if w]
+    text = "".join(w[:1].upper() + w[1:] for w in words) or "Program"
+    return text if text.isidentifier() else "Program"
+
+
+class _MapStage:
+    """One ``Map`` task as VXM work over (rows x lanes) vectors."""
+
+    def __init__(self, low: _Lowering, task: Task, form: Map) -> None:
+        self.low = low
+        self.task = task
+        self.form = form
+        self.lines: list[str] = []
+        self.count = 0
+        self.lets: dict[str, str] = {}
+        self.loads: dict[tuple, str] = {}
+        self.table: list[tuple] = []  # constant rows
+        self.vxm = 0
+        self.sxm = 0
+        self.depths: dict[str, int] = {}
+        self.memory: set[str] = set()  # variables holding memory views, not streams
+        self.after: set[str] = set()  # stages whose tensors this one reads or overwrites
+        sizes = task.size_env
+        if len(form.loops) > 2:
+            raise refuse(f"the {len(form.loops)}-deep loop nest of '{task.kernel.name}'", task.span)
+        bounds = []
+        for lp in form.loops:
+            lo, hi = affine(lp.lo), affine(lp.hi)
+            if lo is None or hi is None:
+                raise refuse(f"the bounds of loop '{lp.var}'", lp.span)
+            bounds.append((lp.var, _value(lo, sizes, lp.span), _value(hi, sizes, lp.span)))
+        if len(bounds) == 1:
+            self.row, self.r0, self.r1 = "", 0, 1
+            self.lane, self.c0, self.c1 = bounds[0]
+        else:
+            (self.row, self.r0, self.r1), (self.lane, self.c0, self.c1) = bounds
+            if form.output_indices != (self.row, self.lane):
+                raise refuse(
+                    f"the store of '{task.kernel.name}' indexed [{', '.join(form.output_indices)}]"
+                    " (a transposed store)",
+                    form.stores[0].span,
+                )
+        out = task.binding(form.stores[0].tensor).region.tensor
+        self.width = program_shape(low.graph.tensor(out).shape)[1]
+        self.nrows = self.r1 - self.r0
+        self.sizes = sizes
+
+    def name(self) -> str:
+        self.count += 1
+        return f"{self.task.name}_{self.count}"
+
+    def emit(self, text: str, depth: int, memory: bool = False) -> str:
+        var = self.name()
+        self.lines.append(f"{var} = {text}")
+        self.depths[var] = depth
+        if memory:
+            self.memory.add(var)
+        return var
+
+    def stream(self, value: str) -> str:
+        """A value as a stream: memory views and constants are read."""
+        if value.startswith("@") or value in self.memory or value.endswith("_mt"):
+            return self.emit(f"{value}.read(streams=g.SG4)", 0)
+        return value
+
+    def constant(self, row: tuple) -> str:
+        if row not in self.table:
+            self.table.append(row)
+        return f"@{self.table.index(row)}"  # patched to the broadcast view once the table is known
+
+    # ---------------------------------------------------------------------------- values
+
+    def value(self, e: ir.Expr) -> str:
+        kernel = self.task.kernel.name
+        if e.dtype is not None and e.dtype != DType.F32 and not isinstance(e, ir.Cast):
+            raise refuse(
+                f"{e.dtype} arithmetic in '{kernel}' (the groq Map lowering streams f32)", e.span
+            )
+        match e:
+            case ir.Const(value=v):
+                return self.constant(("fill", float(v)))
+            case ir.Name(name=n) if n in self.lets:
+                return self.lets[n]
+            case ir.Name(name=n):
+                binding = next((b for b in self.task.bindings if b.param == n), None)
+                if binding is not None and binding.constant is not None:
+                    return self.constant(("fill", float(binding.constant)))
+                raise refuse(
+                    f"the loop index or scalar '{n}' used as a value in '{kernel}'", e.span
+                )
+            case ir.Load():
+                return self.load(e)
+            case ir.Binary(op="+" | "-" | "*" as op, lhs=lhs, rhs=rhs):
+                a, b = self.value(lhs), self.value(rhs)
+                fn = {"+": "add", "-": "sub", "*": "mul"}[op]
+                return self.emit(f"g.{fn}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
+            case ir.Binary(op="/"):
+                raise refuse(f"division in '{kernel}' (the VXM has no divide instruction)", e.span)
+            case ir.Unary(op="-", operand=x):
+                a = self.value(x)
+                return self.emit(f"g.neg({a})", 1 + self.depth(a))
+            case ir.Intrinsic(fn="sqrt", args=(x,)):
+                a = self.value(x)
+                tiny = self.constant(("fill", TINY))
+                d = self.depth(a)
+                r = self.emit(f"g.rsqrt(g.add({a}, {tiny}))  # sqrt(x) = x * rsqrt(x)", d + 2)
+                return self.emit(f"g.mul({a}, {r})", d + 3)
+            case ir.Cast(to=DType.F32, operand=x) if x.dtype == DType.F32:
+                return self.value(x)
+            case ir.Intrinsic(fn=fn):
+                raise refuse(f"'{fn}' in '{kernel}' (no VXM lowering)", e.span)
+            case ir.Cast(to=to):
+                raise refuse(f"the cast to {to} in '{kernel}'", e.span)
+            case ir.Select():
+                raise refuse(f"'select' in '{kernel}' (no VXM lowering)", e.span)
+            case ir.Rand():
+                raise refuse(f"'rand' in '{kernel}' (no VXM lowering)", e.span)
+            case _:
+                what = e.op if isinstance(e, ir.Binary | ir.Unary) else type(e).__name__
+                raise refuse(f"'{what}' in '{kernel}' (no VXM lowering)", e.span)
+
+    def depth(self, var: str) -> int:
+        return self.depths.get(var, 0)
+
+    def offset(self, idx: ir.Expr, var: str) -> int | None:
+        form = affine(idx)
+        if form is None:
+            return None
+        sizes = {n: c for n, c in form.terms if n in self.sizes}
+        rest = tuple((n, c) for n, c in form.terms if n not in self.sizes)
+        if rest != ((var, 1),):
+            return None
+        return form.const + sum(self.sizes[n] * c for n, c in sizes.items())
+
+    def load(self, e: ir.Load) -> str:
+        kernel = self.task.kernel.name
+        tensor, var = self.low.tensor_var(self.task, e.tensor)
+        self.after.add(self.low.writer.get(tensor, ""))
+        shape = program_shape(self.low.graph.tensor(tensor).shape)
+        if shape[1] != self.width:
+            raise refuse(
+                f"the load of '{tensor}' in '{kernel}' ({shape[1]} lanes into {self.width})", e.span
+            )
+        if len(e.indices) == 2:
+            da = self.offset(e.indices[0], self.row) if self.row else None
+            db = self.offset(e.indices[1], self.lane)
+        else:
+            da, db = 0, self.offset(e.indices[0], self.lane)
+        if da is None or db is None:
+            raise refuse(
+                f"the load {e.tensor}[...] in '{kernel}' (only loads at fixed offsets from the "
+                "loop indices, rows then lanes, stream through the VXM)",
+                e.span,
+            )
+        key = (tensor, da if len(e.indices) == 2 else None, db)
+        if key in self.loads:
+            return self.loads[key]
+        if len(e.indices) == 2:
+            lo, hi = self.r0 + da, self.r1 + da
+            if lo < 0 or hi > shape[0]:
+                raise refuse(f"the load of '{tensor}' in '{kernel}' outside its rows", e.span)
+            window = _rows(var, lo, hi, shape[0])
+        else:
+            window = (
+                var
+                if self.nrows == 1
+                else f"g.concat_vectors([{var}] * {self.nrows}, ({self.nrows}, {self.width}))"
+            )
+        if db:
+            self.sxm += 1
+            text = f"g.shift({window}, {-db}, permutor_id={self.sxm % 2})  # lanes j{db:+d}"
+            result = self.emit(text, 1)
+        elif window == var:
+            result = var
+        else:
+            result = self.emit(window, 0, memory=True)
+        self.loads[key] = result
+        return result
+
+    # ----------------------------------------------------------------------------- stage
+
+    def lower(self) -> Stage:
+        task, low = self.task, self.low
+        empty = self.nrows <= 0 or self.c1 <= self.c0
+        for s in self.form.pieces[0].body:
+            if isinstance(s, ir.Let) and not empty:
+                self.lets[s.name] = self.value(s.value)
+        writes = 0
+        outs: list[tuple[str, str]] = []
+        for s in self.form.pieces[0].body:
+            if not isinstance(s, ir.Store):
+                continue
+            if s.op != "=":
+                raise refuse(f"the compound store '{s.op}' in '{task.kernel.name}'", s.span)
+            tensor = task.binding(s.tensor).region.tensor
+            outs.append((tensor, "" if empty else self.value(s.value)))
+        for tensor, value in outs:
+            writes += self.unchanged(tensor) if empty else self.store(tensor, value)
+        lines = self.lines
+        if self.table:
+            name = low.unique(f"{task.name}_constants")
+            layout = low.budget.take(name, (len(self.table), self.width), "float32", task.span)
+            low.declared.append(
+                Declared(
+                    f"{name}_mt",
+                    name,
+                    (len(self.table), self.width),
+                    "float32",
+                    layout,
+                    "",
+                    "constant",
+                    False,
+                    tuple(self.table),
+                )
+            )
+            table = f"{task.name}_k"
+            count = len(self.table)
+            head = (
+                f"{table} = g.split_vectors({name}_mt, {[1] * count})"
+                if count > 1
+                else f"{table} = [{name}_mt]"
+            )
+            rows = [
+                f"{table}{k}_rows = g.concat_vectors([{table}[{k}]] * {self.nrows}, "
+                f"({self.nrows}, {self.width}))"
+                if self.nrows > 1
+                else f"{table}{k}_rows = {table}[{k}]"
+                for k in range(count)
+                if any(re.search(rf"@{k}(?![0-9!])", line) for line in lines)
+            ]
+            lines = [head, *rows] + [_patch(line, table, count) for line in lines]
+        ops = sum(line.count(f"g.{op}(") for line in lines for op in VXM_OPS)
+        depth = max(self.depths.values(), default=0) + 2
+        vectors = self.nrows * math.ceil(self.width / machine.LANES)
+        cost = StageCost(ops, self.sxm, vectors, depth, (), writes)
+        loops = " x ".join(
+            f"{n} in {a}..{b}"
+            for n, a, b in ((self.row, self.r0, self.r1), (self.lane, self.c0, self.c1))
+            if n
+        )
+        return Stage(
+            task.name,
+            f"Task '{task.name}' ({task.kernel.name}): element-wise on the VXM over {loops}, "
+            f"{self.nrows} row(s) of {self.width} lanes; lane offsets through SXM shifts.",
+            tuple(sorted(self.after - {"", task.name})),
+            tuple(lines),
+            cost,
+        )
+
+    def store(self, tensor: str, value: str) -> int:
+        """Write the stored rows into the tensor's new version; lanes and rows outside the loop
+        ranges keep the previous version (zeros for a first write). Returns the vectors written."""
+        low, task = self.low, self.task
+        rows, width = program_shape(low.graph.tensor(tensor).shape)
+        prev = low.current.get(tensor)
+        self.after.add(low.writer.get(tensor, ""))
+        value = self.stream(value)
+        if self.c0 > 0 or self.c1 < width:
+            mask = self.constant(("lanes", self.c0, self.c1))
+            kept = self.emit(f"g.mul({value}, {mask})", self.depth(value) + 1)
+            if prev is not None:
+                gap = self.constant(("gap", self.c0, self.c1))
+                old = _rows(prev, self.r0, self.r1, rows)
+                back = self.emit(f"g.mul({old}, {gap})", 1)
+                kept = self.emit(f"g.add({kept}, {back})", self.depth(kept) + 1)
+            value = kept
+        pieces = []
+        if self.r0 > 0:
+            pieces.append(self._outside(prev, 0, self.r0, rows, width))
+        pieces.append(value)
+        if self.r1 < rows:
+            pieces.append(self._outside(prev, self.r1, rows, rows, width))
+        if len(pieces) > 1:
+            value = self.emit(
+                f"g.concat_vectors([{', '.join(pieces)}], ({rows}, {width}))", self.depth(value)
+            )
+        name, is_output = low.output_name(task, tensor)
+        layout = low.budget.take(name, (rows, width), "float32", task.span)
+        var = f"{name}_mt"
+        flag = ", program_output=True" if is_output else ""
+        self.lines.append(f'{var} = {value}.write(name="{name}", layout="{layout}"{flag})')
+        low.current[tensor] = var
+        low.writer[tensor] = task.name
+        return rows * math.ceil(width / machine.LANES)
+
+    def unchanged(self, tensor: str) -> int:
+        """An empty loop range writes nothing: the new version is the previous one (or zeros)."""
+        low = self.low
+        rows, width = program_shape(low.graph.tensor(tensor).shape)
+        self.nrows = rows  # constants broadcast to the whole tensor
+        prev = low.current.get(tensor)
+        if prev is not None:
+            self.after.add(low.writer.get(tensor, ""))
+        value = self._outside(prev, 0, rows, rows, width)
+        name, is_output = low.output_name(self.task, tensor)
+        layout = low.budget.take(name, (rows, width), "float32", self.task.span)
+        flag = ", program_output=True" if is_output else ""
+        self.lines.append(f'{name}_mt = {value}.write(name="{name}", layout="{layout}"{flag})')
+        low.current[tensor] = f"{name}_mt"
+        low.writer[tensor] = self.task.name
+        return rows * math.ceil(width / machine.LANES)
+
+    def _outside(self, prev: str | None, lo: int, hi: int, rows: int, width: int) -> str:
+        """Rows lo..hi of the previous version (or zeros), as a stream."""
+        if prev is not None:
+            return self.emit(f"{_rows(prev, lo, hi, rows)}.read(streams=g.SG4)", 0)
+        zero = self.constant(("fill", 0.0)) + "!"  # one row, broadcast here
+        n = hi - lo
+        rows_of = zero if n == 1 else f"g.concat_vectors([{zero}] * {n}, ({n}, {width}))"
+        return self.emit(f"{rows_of}.read(streams=g.SG4)", 0)
+
+
+def _patch(line: str, table: str, count: int) -> str:
+    """Constant placeholders: ``@k!`` is row k of the table, ``@k`` row k broadcast to the
+    stage's rows."""
+    for k in reversed(range(count)):
+        line = line.replace(f"@{k}!", f"{table}[{k}]").replace(f"@{k}", f"{table}{k}_rows")
+    return line
+
+
+def _rows(var: str, lo: int, hi: int, total: int) -> str:
+    """Rows lo..hi of a rank-2 memory tensor as a view (g.split_vectors)."""
+    if lo == 0 and hi == total:
+        return var
+    sizes = [n for n in (lo, hi - lo, total - hi) if n > 0]
+    index = 1 if lo > 0 else 0
+    return f"g.split_vectors({var}, {sizes})[{index}]"
+
+
+def _value(form, sizes: dict[str, int], span: Span) -> int:
+    if any(n not in sizes for n, _ in form.terms):
+        raise refuse("a loop bound that is not a compile-time size", span)
+    return form.const + sum(sizes[n] * c for n, c in form.terms)
+
+
+def lower(graph: TaskGraph, precision: str) -> GroqProgram:
+    return _Lowering(graph, precision).lower()
