@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 import kernelc as kc
-from kernelc import cli, interpreter, semantics, tolerance
-from kernelc.backends.csl import reference
+from kernelc import cli, interpreter, reference, semantics, tolerance
 from kernelc.embed import definitions
 
 ROOT = Path(__file__).resolve().parent.parent

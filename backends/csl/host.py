@@ -15,12 +15,12 @@ import numpy as np
 
 from kernelc import tolerance
 from kernelc.backends.csl.lowered import Lowered, Transfer
-from kernelc.backends.csl.reference import HELPERS, reference_source
 from kernelc.backends.csl.tasks import StepCode
 from kernelc.csl import machine
 from kernelc.diagnostics import Unsupported
 from kernelc.embed import definitions
 from kernelc.graph import TaskGraph
+from kernelc.reference import HELPERS, reference_source
 from kernelc.version import VERSION
 
 NUMPY = {"f32": "float32", "i32": "int32", "u32": "uint32", "f16": "float16"}

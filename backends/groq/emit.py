@@ -6,10 +6,10 @@ from __future__ import annotations
 import textwrap
 
 from kernelc import tolerance
-from kernelc.backends.csl.reference import HELPERS, reference_source
 from kernelc.backends.groq.lower import TINY, GroqProgram
 from kernelc.embed import definitions
 from kernelc.graph import TaskGraph
+from kernelc.reference import HELPERS, reference_source
 from kernelc.version import VERSION
 
 CHECK_RTOL = {"f32": None, "fp16": 1e-2, "int8": 1e-1}

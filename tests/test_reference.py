@@ -1,4 +1,4 @@
-"""The NumPy reference that the emitted run.py carries (backends/csl/reference.py): broken over
+"""The NumPy reference that the emitted run.py carries (kernelc/reference.py): broken over
 lines a vendor engineer would accept, and computing exactly what the reference interpreter
 computes, line breaks and dropped parentheses included."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kernelc as kc
-from kernelc.backends.csl import reference
+from kernelc import reference
 
 DEEP = """
 kernel deep(a: f32[N], b: f32[N], k: i32[N]) -> (y: f32[N], z: i32[N]) {
