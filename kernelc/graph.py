@@ -7,6 +7,7 @@ bipartite task/tensor view with the region read or written on each edge, and
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass
 from functools import cached_property
@@ -137,6 +138,12 @@ class TaskGraph:
     @property
     def outputs(self) -> tuple[TensorDecl, ...]:
         return tuple(t for t in self.tensors if t.role == "output")
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 of the whole bound graph (kernel IR, sizes, regions, forms): equal graphs have
+        equal digests. Computed once per graph: compile caches key on it."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()
 
     @cached_property
     def dependencies(self) -> nx.DiGraph:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kernelc import ir
-from kernelc.affine import Affine, affine, evaluate
+from kernelc.affine import Affine, affine, evaluate, is_static
 from kernelc.graph import Task
 
 
@@ -80,12 +80,15 @@ def recognise_map(task: Task) -> Map | None:
     if not loops:
         return None
     env = task.size_env
+    if not all(is_static(b, frozenset(env)) for lp in loops for b in (lp.lo, lp.hi)):
+        return None  # a bound on an outer index (a triangle) or on data: no rectangle of blocks
     guards = _Guards({lp.var: k for k, lp in enumerate(loops)}, frozenset(env), len(loops))
     full = tuple(Range((_bound(lp.lo, env),), (_bound(lp.hi, env),)) for lp in loops)
     split = guards.split(body, full, ())
     if split is None:
         return None
-    pieces = tuple(p for p in split if all(lo < hi for lo, hi in p.bounds(env)))
+    # pieces empty at these sizes are dropped; a nest empty everywhere stays one (empty) piece
+    pieces = tuple(p for p in split if all(lo < hi for lo, hi in p.bounds(env))) or split[:1]
     if not pieces:
         return None
     for p in pieces:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,21 +36,12 @@ _modules: OrderedDict[str, Loaded] = OrderedDict()
 compiles = 0  # how many modules were compiled since import (tests check that a hit compiles none)
 
 
-# digests of live graphs by identity: a bound graph is immutable and Program hands the same one
-# to every run at the same sizes, so its (costly) representation is digested once
-_digests: dict[int, tuple[weakref.ref, str]] = {}
-
-
 def key(graph: TaskGraph) -> str:
-    known = _digests.get(id(graph))
-    if known is not None and known[0]() is graph:
-        return known[1]
+    """The graph's digest on this host: sizes are compiled in, and so is the host's CPU."""
     m = host()
-    text = "\n".join([m.triple, m.cpu, m.features, repr(graph)])
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    ident = id(graph)
-    _digests[ident] = (weakref.ref(graph, lambda _ref: _digests.pop(ident, None)), digest)
-    return digest
+    return hashlib.sha256(
+        "\n".join([m.triple, m.cpu, m.features, graph.digest]).encode()
+    ).hexdigest()
 
 
 def lookup(
