@@ -28,7 +28,7 @@ def test_auto_spreads_the_small_gemm_over_more_than_one_pe() -> None:
     auto = _placement("gemm.k", GEMM)
     smallest = _placement("gemm.k", GEMM, grid="min")
     assert smallest["chosen"]["grid"] == [1, 1]  # the choice before auto
-    assert smallest["chosen"]["modelled_cycles"] == 49_888
+    assert smallest["chosen"]["modelled_cycles"] == 49_585
     w, h = auto["chosen"]["grid"]
     assert w * h > 1
     assert auto["chosen"]["modelled_cycles"] * 4 < smallest["chosen"]["modelled_cycles"]

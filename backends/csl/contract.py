@@ -53,6 +53,11 @@ from kernelc.types import DType
 # --------------------------------------------------------------------------------- plan
 
 
+SUMMA_START_CYCLES = 4 + 1 + 2  # both collectives' init calls, step = 0; the final unblock call
+SUMMA_A_WAIT_CYCLES = 36  # step call, the two source pointers, the row broadcast call, its task
+SUMMA_B_WAIT_CYCLES = 44  # ... the column broadcast call, its task, compute's entry and exit
+
+
 def _summa_layouts(
     c: Contraction, names: dict[str, str], types: dict[str, DType], w: int, h: int
 ) -> dict[str, Layout]:
@@ -88,7 +93,8 @@ def _splitk_layouts(
 def _summa_cost(c: Contraction, work: Around, w: int, h: int) -> tuple[int, int]:
     mt, nt, kp = -(-c.m // h), -(-c.n // w), -(-c.k // w)
     slots = -(-w // h)
-    per_step = (mt * kp + w) + (kp * nt + h) + _gemm_cycles(mt, nt, kp)
+    wait = max(mt * kp + SUMMA_A_WAIT_CYCLES, kp * nt + SUMMA_B_WAIT_CYCLES)
+    per_step = wait + _gemm_cycles(mt, nt, kp)
     blocks = {"a": mt * kp, "b": slots * kp * nt, "c": mt * nt}
     memory = 4 * (2 * mt * kp + (slots + 1) * kp * nt + mt * nt)
     extra_cycles, extra_memory = _around_cost(work, blocks)
@@ -117,8 +123,8 @@ def _around_cost(work: Around, blocks: dict[str, int]) -> tuple[int, int]:
 
 
 def _gemm_cycles(mt: int, nt: int, kp: int) -> int:
-    rows = mt * kp * (machine.DSD_SETUP_CYCLES + nt + 4)
-    cols = nt * kp * (machine.DSD_SETUP_CYCLES + mt + 4)
+    rows = mt * kp * (machine.DSD_SETUP_CYCLES + nt + 9)
+    cols = nt * kp * (machine.DSD_SETUP_CYCLES + mt + 9)
     return min(rows, cols)
 
 
@@ -201,6 +207,7 @@ class ContractionCode:
     kp: int
     by_rows: bool
     broadcast: tuple[int, int] = (0, 0)
+    depth: int = 0  # K, whose panels differ by one between SUMMA steps
     reduce: int = 0
     prologue: int = 0  # modelled cycles of the prologues on the operand blocks
     epilogue: int = 0  # modelled cycles of the epilogue on the C block
@@ -606,6 +613,7 @@ def _summa(
         a_lay.dims[1].split.largest,
         by_rows,
         (mt_max * kp_max, kp_max * nt_max),
+        kk,
     )
 
 
@@ -724,32 +732,56 @@ def _splitk(
         kb_max,
         by_rows,
         (0, 0),
+        c.k,
         c.m * c.n,
         output_rects={out: (w - 1, h - 1, 1, 1)},
     )
 
 
 def contraction_cycles(code: ContractionCode, low) -> dict[str, int]:
-    """Per step: the longer broadcast, then the @fmacs loops. Each loop iteration also pays
-    the scalar work the simulator charges (loop, the op's operands, the DSD increment)."""
+    """What the simulator charges the emitted code: the DSD ops and, per loop iteration and
+    statement, one cycle per operator, load or call (machine.py; the figures below count the
+    operators of the statements _summa, _splitk and _fmacs_loops emit)."""
     setup = machine.DSD_SETUP_CYCLES
-    if code.by_rows:
-        compute = code.mt * code.kp * (setup + code.nt + 9) + code.mt * 8
-    else:
-        compute = code.kp * code.nt * (setup + code.mt + 9) + code.kp * 8
+    zero = setup + code.mt * code.nt + 2  # the @fmovs that clears C (or the partial product)
     if code.scheme == "summa":
-        a, b_ = code.broadcast
-        per_step = max(a + low.width, b_ + low.height) + 2 * setup + compute + 45
-        phases = {"steps": code.steps * per_step}
-    else:
-        zero = setup + code.mt * code.nt + 2
-        reduce = 2 * (code.reduce + setup) + low.width + low.height + 20
-        phases = {"compute": zero + compute + 12, "reduce": reduce}
+        return _summa_cycles(code, zero)
+    compute = _fmacs_cycles(code, code.kp, bound=0, base=1)  # a Name bound; &array bases
+    reduce = 2 * (code.reduce + setup) + low.width + low.height + 20
+    phases = {"compute": zero + compute + 12, "reduce": reduce}
     if code.prologue:
         phases["prologue"] = code.prologue
     if code.epilogue:
         phases["epilogue"] = code.epilogue
     return phases
+
+
+def _summa_cycles(code: ContractionCode, zero: int) -> dict[str, int]:
+    """Step s starts when both panels are in: the row broadcast is issued 8 cycles before the
+    column one, each completes ``count`` cycles after its call (the launch's skew of one cycle
+    per hop matches the wavelets' travel), then the @fmacs loops over panel s of K."""
+    a, b = code.broadcast
+    wait = max(a + SUMMA_A_WAIT_CYCLES, b + SUMMA_B_WAIT_CYCLES)
+    panel, longer = divmod(code.depth, code.steps)
+    bound = 4 if longer else 1  # the panel-length call: returns a sum, or a constant
+    steps = sum(
+        wait + _fmacs_cycles(code, panel + (s < longer), bound, base=0) for s in range(code.steps)
+    )
+    phases = {"start": SUMMA_START_CYCLES + zero, "steps": steps}
+    if code.prologue:
+        phases["prologue"] = code.prologue
+    if code.epilogue:
+        phases["epilogue"] = code.epilogue
+    return phases
+
+
+def _fmacs_cycles(code: ContractionCode, depth: int, bound: int, base: int) -> int:
+    """The @fmacs loops of _fmacs_loops over ``depth`` columns of A; ``bound``: what evaluating
+    the depth loop's bound costs, ``base``: the re-based operand's address (``&a``: one more)."""
+    setup = machine.DSD_SETUP_CYCLES
+    if code.by_rows:  # per i: the depth loop's bound; per (i, k): an op over a row of C
+        return code.mt * (depth * (setup + code.nt + 9) + 6 + bound + base)
+    return depth * (code.nt * (setup + code.mt + 9) + 6 + base) + bound
 
 
 class ContractionLowering:
