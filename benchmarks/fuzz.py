@@ -1,16 +1,15 @@
 """Differential fuzzing at length: random DSL programs (tests/fuzz/dsl.py) on every registered
-target against the reference interpreter, and random OpenMP C programs (tests/fuzz/omp.py)
-against gcc -fopenmp. Prints the figures: programs generated, target runs, refusals,
-disagreements, errors and crashes found (each distinct one with its program), time taken.
+target against the reference interpreter. Prints the figures: programs generated, target runs,
+refusals, disagreements, errors and crashes found (each distinct one with its program), time
+taken.
 
-    python benchmarks/fuzz.py --dsl 2000 --sim 200 --c 300
+    python benchmarks/fuzz.py --dsl 2000 --sim 100
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -76,21 +75,6 @@ def fuzz_dsl(tally: Tally, configs, count: int) -> None:
     tally.seconds += time.perf_counter() - start
 
 
-def fuzz_c(tally: Tally, count: int) -> None:
-    from fuzz import omp
-
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        counter = iter(range(10**9))
-
-        def body(generated) -> None:
-            outcome = omp.check(generated, Path(tmp) / str(next(counter)))
-            tally.add(generated, outcome)
-
-        _search(omp.programs(), count, body)
-    tally.seconds += time.perf_counter() - start
-
-
 def show(title: str, tally: Tally) -> None:
     print(f"== {title}: {tally.programs} programs in {tally.seconds:.1f} s")
     for label in sorted(set(tally.runs) | set(tally.refused)):
@@ -105,7 +89,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dsl", type=int, default=500, help="DSL programs on the fast targets")
     parser.add_argument("--sim", type=int, default=30, help="DSL programs per simulated target")
-    parser.add_argument("--c", type=int, default=100, help="OpenMP C programs")
     args = parser.parse_args()
     fast = differential.configurations(simulated=False)
     if args.dsl:
@@ -118,10 +101,6 @@ def main() -> None:
             tally = Tally()
             fuzz_dsl(tally, configs, args.sim)
             show(f"DSL on {', '.join(label for label, _, _ in configs)}", tally)
-    if args.c:
-        tally = Tally()
-        fuzz_c(tally, args.c)
-        show("OpenMP C against gcc -fopenmp", tally)
 
 
 if __name__ == "__main__":
