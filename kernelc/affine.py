@@ -60,10 +60,11 @@ def affine(expr: ir.Expr, aliases: Mapping[str, Affine] | None = None) -> Affine
             return Affine.of({}, v)
         case ir.Name(name=n):
             return aliases.get(n, Affine.of({n: 1}, 0))
-        case ir.Cast(operand=inner, to=to) if to.is_int:
-            return (
-                affine(inner, aliases) if inner.dtype is not None and inner.dtype.is_int else None
-            )
+        case ir.Cast(operand=inner, to=to) if to.is_int and to.bits == 32:
+            # i32 <-> u32 keeps the value modulo 2^32, as index arithmetic does; a cast to or
+            # from u16 wraps modulo 2^16, which the affine form cannot follow
+            known = inner.dtype is not None and inner.dtype.is_int and inner.dtype.bits == 32
+            return affine(inner, aliases) if known else None
         case ir.Unary(op="-", operand=inner):
             a = affine(inner, aliases)
             return a.scale(-1) if a else None

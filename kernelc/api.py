@@ -82,6 +82,10 @@ def load(path: str | Path, params: Params | None = None, lang: str | None = None
         text = path.read_text()
     except OSError as exc:
         raise KernelcError(f"cannot read {path}: {exc.strerror}", Span(str(path), 1, 1)) from None
+    except UnicodeDecodeError as exc:
+        raise KernelcError(
+            f"cannot read {path}: not UTF-8 text (byte {exc.start})", Span(str(path), 1, 1)
+        ) from None
     return loads(text, str(path), params, lang)
 
 

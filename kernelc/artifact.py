@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -52,14 +53,36 @@ class Artifact:
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        old.rmdir()
-        os.rename(target, old)
-        os.rename(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(staging, target)
+    """Rename ``staging`` to ``target``, moving an existing ``target`` aside first.
+
+    Concurrent writers of one directory may each move the other's result aside: the rename
+    is retried until this writer's directory is in place (the last writer wins), and every
+    writer ends with a complete directory at ``target``. An interrupted writer puts the old
+    directory back; one killed between the two renames leaves none.
+    """
+    moved: list[Path] = []
+    try:
+        while True:
+            try:
+                os.rename(staging, target)  # replaces nothing but an empty directory
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            moved.append(aside)
+            try:
+                os.rename(target, aside / "old")
+            except FileNotFoundError:
+                pass  # another writer moved it aside first
+    except BaseException:
+        # interrupted (or failed) with the old directory aside: put it back
+        if moved and (moved[-1] / "old").exists() and not target.exists():
+            os.rename(moved[-1] / "old", target)
+        raise
+    finally:
+        for aside in moved:
+            shutil.rmtree(aside, ignore_errors=True)
 
 
 def base_manifest(graph: TaskGraph, target: str, files: list[str], **extra: Any) -> dict[str, Any]:

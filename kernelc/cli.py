@@ -126,15 +126,15 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--random-inputs",
-        type=int,
+        type=_seed,
         metavar="SEED",
         help="draw missing inputs: floats in [-1, 1), integers in [0, 16)",
     )
 
     check = sub.add_parser("check", help="compare a target with the reference interpreter")
     common(check)
-    check.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
-    check.add_argument("--rtol", type=float, help="relative tolerance for float outputs")
+    check.add_argument("--seed", type=_seed, default=0, help="seed of the random inputs")
+    check.add_argument("--rtol", type=_rtol, help="relative tolerance for float outputs")
 
     sub.add_parser("targets", help="list the available targets")
 
@@ -151,6 +151,28 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
     return top
 
 
+def _seed(text: str) -> int:
+    """A seed for NumPy's default_rng: a non-negative integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is an integer, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed must not be negative, got {value}")
+    return value
+
+
+def _rtol(text: str) -> float:
+    """A tolerance: a finite non-negative number (NaN would accept everything)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rtol takes a number, got '{text}'") from None
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"--rtol must be finite and >= 0, got {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cmdline = _CommandLine(argv)
@@ -159,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _COMMANDS[args.command](args, cmdline)
     except KernelcError as err:
         print(_at_argument(err, cmdline).render(), file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("kernelc: error: out of memory (are the sizes what you meant?)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("kernelc: interrupted", file=sys.stderr)
@@ -251,7 +276,13 @@ def _cmd_build(args, cmdline) -> int:
         return 0
     artifact = backend.build(graph, options)
     out = Path(args.output or f"{Path(args.file).stem}.{backend.name}")
-    artifact.write(out)
+    where = cmdline.span_of(args.output) if args.output else Span(CMDLINE, 1, 1)
+    if out.exists() and not out.is_dir():
+        raise KernelcError(f"'{out}' is a file, not an artifact directory", where)
+    try:
+        artifact.write(out)
+    except OSError as exc:
+        raise KernelcError(f"cannot write '{out}': {exc.strerror or exc}", where) from None
     seconds = time.perf_counter() - start
     for line in artifact.report:
         print(line)
@@ -263,10 +294,17 @@ def _load_npy(spec: str, cmdline: _CommandLine) -> tuple[str, np.ndarray]:
     name, sep, path = spec.partition("=")
     if not sep or not name:
         raise KernelcError(f"expected NAME=PATH.npy, got '{spec}'", cmdline.span_of(spec))
+    return name, _read_npy(Path(path), cmdline.span_of(spec))
+
+
+def _read_npy(path: Path, span: Span) -> np.ndarray:
+    """An array from a .npy file; a missing, unreadable, truncated or non-.npy file (or one
+    holding Python objects) is a user error at the argument that named it."""
     try:
-        return name, np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise KernelcError(f"cannot load '{path}': {exc}", cmdline.span_of(spec)) from None
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or "empty or truncated file"
+        raise KernelcError(f"cannot load '{path}': {reason}", span) from None
 
 
 def _gather_inputs(args, cmdline, program: api.Program) -> dict:
@@ -276,7 +314,7 @@ def _gather_inputs(args, cmdline, program: api.Program) -> dict:
         if not directory.is_dir():
             raise KernelcError(f"'{directory}' is not a directory", cmdline.span_of(args.in_dir))
         for path in sorted(directory.glob("*.npy")):
-            given[path.stem] = np.load(path, allow_pickle=False)
+            given[path.stem] = _read_npy(path, cmdline.span_of(args.in_dir))
     for spec in args.ins:
         name, array = _load_npy(spec, cmdline)
         given[name] = array
@@ -329,7 +367,13 @@ def _cmd_run(args, cmdline) -> int:
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     for name, path in saves:
-        np.save(path, result.outputs[name])
+        try:
+            np.save(path, result.outputs[name])
+        except OSError as exc:
+            spec = f"{name}={path}"
+            raise KernelcError(
+                f"cannot write '{path}': {exc.strerror}", cmdline.span_of(spec)
+            ) from None
         print(f"saved {name} to {path}")
     return 0
 
@@ -389,8 +433,19 @@ def _cmd_xsdata(args, cmdline) -> int:
 
     if args.lookups < 1:
         raise KernelcError("--lookups must be at least 1", cmdline.span_of(str(args.lookups)))
+    for option, value, least in (
+        ("--nuclides", args.nuclides, 1),
+        ("--gridpoints", args.gridpoints, 2),
+    ):
+        if value is not None and value < least:
+            raise KernelcError(f"{option} must be at least {least}", cmdline.span_of(option))
     problem = xsbench.generate(args.size, args.lookups, args.nuclides, args.gridpoints)
-    paths = xsbench.write_npy_dir(problem, args.output)
+    try:
+        paths = xsbench.write_npy_dir(problem, args.output)
+    except OSError as exc:
+        raise KernelcError(
+            f"cannot write {args.output}: {exc.strerror}", cmdline.span_of(args.output)
+        ) from None
     ni, ng = problem.energy_grid.shape
     print(
         f"wrote {len(paths)} arrays to {args.output}/ ({args.size}: {ni} nuclides x {ng} "

@@ -83,7 +83,13 @@ def random_inputs(graph: TaskGraph, seed: int) -> dict[str, np.ndarray | np.gene
     rng = np.random.default_rng(seed)
     result: dict[str, np.ndarray | np.generic] = {}
     for t in graph.inputs:
-        result[t.name] = _draw(rng, t.dtype.numpy, t.shape)
+        try:
+            result[t.name] = _draw(rng, t.dtype.numpy, t.shape)
+        except (MemoryError, ValueError):  # NumPy: "array is too big"
+            raise KernelcError(
+                f"input '{t.name}' ({t.dtype}{list(t.shape)}) is too big to draw in memory",
+                t.span,
+            ) from None
     for s in graph.scalars:
         if s.default is not None:
             result[s.name] = s.dtype.numpy.type(s.default.value)

@@ -25,6 +25,9 @@ from kernelc.passes.searches import raise_searches
 from kernelc.passes.typecheck import size_names
 from kernelc.types import DType
 
+I32_MAX = 2**31 - 1
+"""Sizes are i32 values inside kernels (docs/LANGUAGE.md, Sizes)."""
+
 
 def choose_entry(module: ir.Module, entry: str | None) -> ir.Kernel | ir.Graph:
     """The kernel or graph to compile: named, the only graph, or the only kernel."""
@@ -182,6 +185,12 @@ def _entry_sizes(module, target, params, input_shapes) -> dict[str, int]:
     for name, value in sizes.items():
         if value < 0:
             raise KernelcError(f"size '{name}' must not be negative, got {value}", target.span)
+        if value > I32_MAX:
+            raise KernelcError(
+                f"size '{name}' must fit in i32 (at most {I32_MAX}), got {value}",
+                target.span,
+                parameter=name if name in params else None,
+            )
     return sizes
 
 

@@ -1,0 +1,107 @@
+"""Differential fuzzing at length: random DSL programs (tests/fuzz/dsl.py) on every registered
+target against the reference interpreter. Prints the figures: programs generated, target runs,
+refusals, disagreements, errors and crashes found (each distinct one with its program), time
+taken.
+
+    python benchmarks/fuzz.py --dsl 2000 --sim 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fuzz import differential, known_bugs  # noqa: E402
+from fuzz.dsl import programs  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+
+import kernelc as kc  # noqa: E402
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.programs = 0
+        self.runs: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()
+        self.found: Counter[str] = Counter()
+        self.distinct: dict[tuple[str, str, str], str] = {}
+        self.seconds = 0.0
+
+    def add(self, generated, outcome) -> None:
+        self.programs += 1
+        self.runs.update(outcome.ran)
+        self.refused.update(list(outcome.refused))
+        for finding in outcome.findings:
+            self.found[finding.kind] += 1
+            lines = [ln for ln in finding.message.strip().splitlines() if ln.strip()]
+            key = (finding.kind, finding.target, lines[-1][:100] if lines else "")
+            self.distinct.setdefault(key, differential.report(generated, outcome))
+
+
+def _search(strategy, count: int, body) -> None:
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def run(example) -> None:
+        body(example)
+
+    run()
+
+
+def fuzz_dsl(tally: Tally, configs, count: int) -> None:
+    avoid = known_bugs.avoid(label for label, _, _ in configs)
+
+    def body(generated) -> None:
+        try:
+            tally.add(generated, differential.check(generated, configs))
+        except kc.KernelcError as err:
+            tally.found["invalid program"] += 1
+            key = ("invalid program", "generator", str(err).splitlines()[0][:100])
+            tally.distinct.setdefault(key, f"{err}\n{generated.source}")
+
+    start = time.perf_counter()
+    _search(programs(avoid=avoid), count, body)
+    tally.seconds += time.perf_counter() - start
+
+
+def show(title: str, tally: Tally) -> None:
+    print(f"== {title}: {tally.programs} programs in {tally.seconds:.1f} s")
+    for label in sorted(set(tally.runs) | set(tally.refused)):
+        print(f"   {label}: ran {tally.runs[label]}, refused {tally.refused[label]}")
+    kinds = ("disagreement", "error", "crash", "invalid program")
+    print("   found: " + ", ".join(f"{tally.found[k]} {k}" for k in kinds))
+    for (kind, target, line), text in sorted(tally.distinct.items()):
+        print(f"-- {kind} on {target}: {line}\n{text}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsl", type=int, default=500, help="DSL programs on the fast targets")
+    parser.add_argument("--sim", type=int, default=30, help="DSL programs per simulated target")
+    args = parser.parse_args()
+    fast = differential.configurations(simulated=False)
+    if args.dsl:
+        tally = Tally()
+        fuzz_dsl(tally, fast, args.dsl)
+        show(f"DSL on {', '.join(label for label, _, _ in fast)}", tally)
+    for name in sorted(differential.SIMULATED):
+        configs = [c for c in differential.configurations(simulated=True) if c[1] == name]
+        if args.sim and configs:
+            tally = Tally()
+            fuzz_dsl(tally, configs, args.sim)
+            show(f"DSL on {', '.join(label for label, _, _ in configs)}", tally)
+
+
+if __name__ == "__main__":
+    main()

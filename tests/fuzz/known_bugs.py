@@ -1,0 +1,43 @@
+"""Known bugs found by the fuzzer in targets that are being rewritten (not fixed here): the
+construct each bug needs is left out of the programs generated for that target, so CI stays
+green while the bug stands. docs/TESTING.md ("Fuzzing") lists the same entries.
+
+``AVOID[target]`` maps a construct (a feature name of fuzz.dsl) to the bug it triggers.
+"""
+
+from __future__ import annotations
+
+AVOID: dict[str, dict[str, str]] = {
+    "csl": {
+        f"f16->{t}": f"csl: AssertionError kc_f16_to_{t} (backends/csl/scalar.py has no f16 to "
+        "integer conversion helper) instead of a result"
+        for t in ("i32", "u16", "u32")
+    }
+    | {
+        "nonfinite-scalar": "csl: ValueError 'CSL literal must be finite' when a scalar input "
+        "is infinite or NaN (scalars are compiled in as literals; issue 14, being fixed)",
+    },
+    "poplar": {
+        "unused-local": "poplar: an unused let or var is an unused C++ variable, and the "
+        "emitted codelets are compiled with -Werror: g++ rejects the program",
+        "same-operands": "poplar: min(x, x) or x < x becomes a C++ self-comparison, which "
+        "-Werror=tautological-compare rejects",
+        "big-literal": "poplar: i32 arithmetic is emitted as C++ int arithmetic, so the store "
+        "index min(N + 2147483647, 3) is signed overflow (undefined behaviour; g++ "
+        "-Werror=overflow rejects it)",
+    },
+}
+
+
+REFUSED: dict[str, dict[str, str]] = {
+    target: {f"tensor:{t}": "host transfers are 32-bit only (docs/CSL.md)" for t in narrow}
+    for target, narrow in (("csl", ("f16", "u16", "bool")),)
+}
+"""Constructs a target refuses with kc.Unsupported, as documented: left out of its programs so
+that its share of the run goes to programs it runs."""
+
+
+def avoid(labels) -> frozenset[str]:
+    """The constructs to leave out for targets (or conformance variants: 'csl@2x2' is csl)."""
+    targets = {label.split("@")[0] for label in labels}
+    return frozenset(c for t in targets for table in (AVOID, REFUSED) for c in table.get(t, {}))
