@@ -101,3 +101,26 @@ def test_sobel_with_a_negated_operand_is_nan_like_the_interpreter() -> None:
     program = kc.loads(text, "sobel_neg.k", params={"H": 12, "W": 10})
     got = _check(program, (2, 2))
     assert np.isnan(got["mag"][1:-1, 1:-1]).any()
+
+
+@pytest.mark.parametrize("to", ["i32", "u16", "u32"])
+def test_f16_to_integer_casts_saturate_like_the_interpreter(to: str) -> None:
+    """The fuzzer's find: an f16 to integer cast had no helper (AssertionError)."""
+    program = kc.loads(
+        "kernel k(a: f32[6]) -> o: i32[6] { for i in 0 .. 6 { "
+        f"o[i] = i32({to}(f16(a[i]))); }} }}",
+        "k.k",
+    )
+    a = np.array([1.5, -3e9, np.nan, 65504, -2.5, 70000], np.float32)
+    got = kc.run(program, "csl", {"a": a})["o"]
+    np.testing.assert_array_equal(got, kc.interpret(program, {"a": a})["o"])
+
+
+def test_an_infinite_scalar_input_is_compiled_in_as_a_bitcast() -> None:
+    """The fuzzer's find: scalars are build-time constants, and inf has no CSL literal."""
+    program = kc.loads(
+        "kernel k(a: f32[2], s: f32) -> o: f32[2] { for i in 0 .. 2 { o[i] = a[i] * s; } }", "k.k"
+    )
+    a = np.array([1.0, -2.0], np.float32)
+    got = kc.run(program, "csl", {"a": a, "s": np.float32(np.inf)})["o"]
+    np.testing.assert_array_equal(got, np.array([np.inf, -np.inf], np.float32))

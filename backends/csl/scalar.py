@@ -207,8 +207,9 @@ class ScalarGen:
         if to == DType.BOOL:
             zero = m.Float(0.0) if source.is_float else m.Int(0)
             return m.Binary("!=", value, zero)
-        if source.is_float and to.is_int:
-            return m.call(self.helper(f"kc_{csl_type(source)}_to_{csl_type(to)}", to), value)
+        if source.is_float and to.is_int:  # f16 widens to f32 exactly, then saturates
+            wide = value if source == DType.F32 else m.builtin("as", m.Name("f32"), value)
+            return m.call(self.helper(f"kc_f32_to_{csl_type(to)}", to), wide)
         if source == DType.BOOL:
             return m.IfExpr(value, fconst(1, to), fconst(0, to))
         return m.builtin("as", m.Name(csl_type(to)), value)
@@ -265,6 +266,10 @@ class ScalarGen:
         value = self.expr(e.value)
         fixed = [None if d == axis else self.expr(i) for d, i in enumerate(e.indices)]
         pre = self.prelude
+        if not isinstance(value, m.Name | m.Int | m.Float):  # evaluated once, not per probe
+            key = self._tmp("s_key")
+            pre.append(m.VarDecl(key, m.Named(csl_type(e.value.dtype)), value, True))
+            value = m.Name(key)
         if piece.lo is None and piece.hi is None:
             start_v: m.Expr = m.Int(0)
             count_v: m.Expr = m.lit(extent)

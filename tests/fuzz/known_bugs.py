@@ -8,15 +8,6 @@ green while the bug stands. docs/TESTING.md ("Fuzzing") lists the same entries.
 from __future__ import annotations
 
 AVOID: dict[str, dict[str, str]] = {
-    "csl": {
-        f"f16->{t}": f"csl: AssertionError kc_f16_to_{t} (backends/csl/scalar.py has no f16 to "
-        "integer conversion helper) instead of a result"
-        for t in ("i32", "u16", "u32")
-    }
-    | {
-        "nonfinite-scalar": "csl: ValueError 'CSL literal must be finite' when a scalar input "
-        "is infinite or NaN (scalars are compiled in as literals; issue 14, being fixed)",
-    },
     "poplar": {
         "unused-local": "poplar: an unused let or var is an unused C++ variable, and the "
         "emitted codelets are compiled with -Werror: g++ rejects the program",
