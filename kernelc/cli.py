@@ -94,6 +94,9 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, help="worker threads (targets that run threads)")
         p.add_argument("--grid", help="PE or tile grid WxH (accelerator targets)")
         p.add_argument("--arch", help="target architecture (accelerator targets)")
+        p.add_argument(
+            "--tiles", type=int, help="IPU tiles (poplar; default: the fewest modelled cycles)"
+        )
 
     build = sub.add_parser("build", help="compile and write the artifact directory")
     common(build)
@@ -200,7 +203,7 @@ def _number(text: str, span: Span) -> int | float | bool:
 
 
 def _options(args) -> dict:
-    return {"threads": args.threads, "grid": args.grid, "arch": args.arch}
+    return {"threads": args.threads, "grid": args.grid, "arch": args.arch, "tiles": args.tiles}
 
 
 def _target(args, cmdline: _CommandLine):
