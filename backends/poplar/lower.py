@@ -23,7 +23,7 @@ from kernelc.backends.poplar.machine import Arch
 from kernelc.backends.poplar.map import MapLowering
 from kernelc.backends.poplar.names import Names, class_name
 from kernelc.backends.poplar.scalar import ScalarLowering
-from kernelc.diagnostics import KernelcError, Span
+from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.dot import steps
 from kernelc.forms import Contraction, Map, Scalar
 from kernelc.graph import Task, TaskGraph
@@ -52,7 +52,7 @@ def lower(graph: TaskGraph, arch: Arch, tiles: int | None = None, span: Span | N
             raise KernelcError(overfull, span or graph.span)
         return plan
     best: tuple[int, Plan] | None = None
-    refusal = None
+    refusal, last = None, None
     before = 0
     for count in (*(n for n in LADDER if n < arch.tiles), arch.tiles):
         plan, useful = _build(graph, arch, count)
@@ -62,11 +62,19 @@ def lower(graph: TaskGraph, arch: Arch, tiles: int | None = None, span: Span | N
             if best is None or total < best[0]:
                 best = (total, plan)
         else:
-            refusal = overfull
+            refusal, last = overfull, plan
         if useful < count and useful == before:
             break  # the lowerings use no more tiles when given more
         before = useful
     if best is None:
+        assert last is not None
+        whole = [t for t in last.tasks if not t.codelet.multi]
+        if whole:  # the scalar fallback holds tensors whole: the target cannot place them
+            raise Unsupported(
+                f"{refusal}: task '{whole[0].task.name}' runs as {whole[0].describe}, which "
+                "holds its tensors whole on one tile",
+                whole[0].task.span,
+            )
         raise KernelcError(f"{refusal}", span or graph.span)
     return best[1]
 
