@@ -217,13 +217,16 @@ class MapLowering:
         for a in blocks.accesses:
             suffixes = ("Row", "Col") if len(a.shape) == 2 else ("First",)
             bases[a.param] = tuple(names.derived(f"{values[a.param]}{s}") for s in suffixes)
-            for d, (base, what) in enumerate(zip(bases[a.param], ("row", "column"), strict=False)):
-                note = f"the first {what} of the box of '{a.param}'"
+            whats = ("row", "column") if len(a.shape) == 2 else ("element",)
+            for d, (base, what) in enumerate(zip(bases[a.param], whats, strict=True)):
+                note = f"the first {what} of the box of '{a.param}' (in the whole tensor)"
                 origin = (values[a.param], d)
                 fields.append(CodeletField(base, "state", "", DType.I32, note, origin))
         shapes = {a.param: a.shape for a in blocks.accesses}
         dtypes = {a.param: a.dtype for a in blocks.accesses}
+        offsets = {a.param: tuple(lo for lo, _ in a.region.box) for a in blocks.accesses}
         gen = BlockCodelet(task.size_env, shapes, dtypes, names, values, bases=bases)
+        gen.offsets = offsets
         for var, lo, hi in blocks.loops:
             gen.ranges[var] = (lo, hi - 1)
             gen.values[var] = names(var)
@@ -251,8 +254,7 @@ class MapLowering:
             for var, _, _ in blocks.loops:
                 values_ += [ranges[var][0], ranges[var][1] + 1]
             for a in blocks.accesses:
-                box = blocks.box(a, ranges)
-                values_ += [lo for lo, _ in box]
+                values_ += [lo for lo, _ in region_box(a.region, blocks.box(a, ranges))]
             for e in edges_of:
                 if isinstance(e, str):
                     edges.append(Edge(e, ()))
@@ -297,21 +299,24 @@ class MapLowering:
 class BlockCodelet(ScalarCodelet):
     """A Map body over one block: elements are reached through the box each field holds."""
 
-    bases: dict[str, tuple[str, ...]] | None = None
+    bases: dict[str, tuple[str, ...]] | None = None  # per param: its box's origin fields
+    offsets: dict[str, tuple[int, ...]] | None = None  # per param: its view's origin
 
     def element(self, tensor: str, idx: list[str]) -> str:
-        assert self.bases is not None
+        assert self.bases is not None and self.offsets is not None
         parts = "".join(
-            f"[{_offset(i, base)}]" for i, base in zip(idx, self.bases[tensor], strict=True)
+            f"[{_offset(i, off, base)}]"
+            for i, off, base in zip(idx, self.offsets[tensor], self.bases[tensor], strict=True)
         )
         return f"{self.values[tensor]}{parts}"
 
 
-def _offset(index: str, base: str) -> str:
+def _offset(index: str, offset: int, base: str) -> str:
+    """A view index made an index into the box that starts at ``base`` of the whole tensor."""
     inner = index[1:-1] if index.startswith("(") and index.endswith(")") else index
-    if all(ch.isalnum() or ch in "_ +-*" for ch in inner):
-        return f"{inner} - {base}"
-    return f"{index} - {base}"
+    if not all(ch.isalnum() or ch in "_ +-*" for ch in inner):
+        inner = index
+    return f"{inner} + {offset} - {base}" if offset else f"{inner} - {base}"
 
 
 def _key(indices: tuple[ir.Expr, ...]) -> tuple[str, ...]:

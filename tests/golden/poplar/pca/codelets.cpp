@@ -20,11 +20,11 @@ public:
   int nEnd;  // the block's last 'n' + 1
   int dBegin;  // the block's first 'd'
   int dEnd;  // the block's last 'd' + 1
-  int xRow;  // the first row of the box of 'x'
-  int xCol;  // the first column of the box of 'x'
-  int muFirst;  // the first row of the box of 'mu'
-  int yRow;  // the first row of the box of 'y'
-  int yCol;  // the first column of the box of 'y'
+  int xRow;  // the first row of the box of 'x' (in the whole tensor)
+  int xCol;  // the first column of the box of 'x' (in the whole tensor)
+  int muFirst;  // the first element of the box of 'mu' (in the whole tensor)
+  int yRow;  // the first row of the box of 'y' (in the whole tensor)
+  int yCol;  // the first column of the box of 'y' (in the whole tensor)
 
   bool compute(unsigned workerId) {
     for (int n = nBegin + int(workerId); n < nEnd; n += int(numWorkers())) {

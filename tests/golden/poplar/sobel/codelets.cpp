@@ -19,10 +19,10 @@ public:
   int iEnd;  // the block's last 'i' + 1
   int jBegin;  // the block's first 'j'
   int jEnd;  // the block's last 'j' + 1
-  int imgRow;  // the first row of the box of 'img'
-  int imgCol;  // the first column of the box of 'img'
-  int magRow;  // the first row of the box of 'mag'
-  int magCol;  // the first column of the box of 'mag'
+  int imgRow;  // the first row of the box of 'img' (in the whole tensor)
+  int imgCol;  // the first column of the box of 'img' (in the whole tensor)
+  int magRow;  // the first row of the box of 'mag' (in the whole tensor)
+  int magCol;  // the first column of the box of 'mag' (in the whole tensor)
 
   bool compute(unsigned workerId) {
     for (int i = iBegin + int(workerId); i < iEnd; i += int(numWorkers())) {
