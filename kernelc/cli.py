@@ -95,6 +95,9 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
         p.add_argument("--grid", help="PE or tile grid WxH (accelerator targets)")
         p.add_argument("--arch", help="target architecture (accelerator targets)")
         p.add_argument("--precision", help="matrix products on groq: f32 (default), fp16 or int8")
+        p.add_argument(
+            "--tiles", type=int, help="IPU tiles (poplar; default: the fewest modelled cycles)"
+        )
 
     build = sub.add_parser("build", help="compile and write the artifact directory")
     common(build)
@@ -231,6 +234,7 @@ def _options(args) -> dict:
         "grid": args.grid,
         "arch": args.arch,
         "precision": args.precision,
+        "tiles": args.tiles,
     }
 
 

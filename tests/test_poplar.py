@@ -23,6 +23,8 @@ GOLDEN = ROOT / "tests" / "golden" / "poplar"
 CASES = {
     "sobel": (ROOT / "examples" / "sobel.k", {"H": 9, "W": 7}),
     "gemm": (ROOT / "examples" / "gemm.k", {"M": 5, "N": 9, "K": 6}),
+    "pca": (ROOT / "examples" / "pca.k", {"B": 4, "P": 40, "K": 6}),
+    "pipeline": (ROOT / "examples" / "omp" / "pipeline.c", {}),
 }
 needs_gxx = pytest.mark.skipif(
     shutil.which(os.environ.get("CXX", "g++")) is None,
@@ -48,11 +50,72 @@ def test_golden_files(case: str) -> None:
 
 def test_report_names_tiles_memory_and_cycles() -> None:
     path, params = CASES["sobel"]
-    report = "\n".join(kc.build(path, "poplar", params=params).report)
-    assert "1 of 1472 tiles" in report
-    assert "largest tile: tile 0, 504 bytes" in report
+    report = "\n".join(kc.build(path, "poplar", params=params, tiles=4).report)
+    assert "4 of 1472 tiles" in report
+    assert "largest tile: tile 0, 328 bytes" in report
     assert "compute" in report and "exchange" in report and "sync" in report
     assert "GHz" in report
+    assert "task 'sobel': form Map: 2 x 2 blocks" in report
+
+
+def test_forms_map_to_their_lowerings() -> None:
+    """Map and Contraction spread over tiles as MultiVertex blocks; other forms run as
+    single-worker vertices, saying why."""
+    path, params = CASES["pca"]
+    files = kc.build(path, "poplar", params=params, tiles=4).files
+    codelets = files["codelets.cpp"]
+    assert "class Centre0Vertex : public MultiVertex" in codelets
+    assert "class Project1Vertex : public MultiVertex" in codelets
+    assert "Vector<Input<Vector<float>>> y;" in codelets
+    assert "bool compute(unsigned workerId)" in codelets
+    path, params = CASES["pipeline"]
+    artifact = kc.build(path, "poplar", params=params)
+    assert "public MultiVertex" not in artifact.files["codelets.cpp"]
+    assert "one single-worker vertex" in "\n".join(artifact.report)
+
+
+def test_tile_count_is_chosen_by_the_cost_model() -> None:
+    from kernelc.backends.poplar import machine
+    from kernelc.backends.poplar.cost import model
+    from kernelc.backends.poplar.lower import lower
+
+    graph = kc.load(ROOT / "examples" / "sobel.k", params={"H": 64, "W": 64}).graph(None, None)
+    chosen = lower(graph, machine.GC200)
+    best = model(chosen).total
+    for tiles in (1, 4, 16, 64, 256, 1472):
+        assert best <= model(lower(graph, machine.GC200, tiles)).total
+    assert chosen.tiles > 1
+
+
+def test_forced_tiles_that_do_not_fit_name_the_tensor_and_tile() -> None:
+    path = ROOT / "examples" / "gemm.k"
+    params = {"M": 256, "N": 256, "K": 256}
+    with pytest.raises(KernelcError) as err:
+        kc.build(path, "poplar", params=params, tiles=1)
+    message = err.value.message
+    assert "on tile 0" in message and "the largest tensor there is" in message
+    assert kc.build(path, "poplar", params=params).manifest["tiles"] > 1  # the planner fits it
+    with pytest.raises(KernelcError, match="outside 1 .. 1472"):
+        kc.build(path, "poplar", params=params, tiles=2000)
+
+
+@needs_gxx
+@pytest.mark.parametrize("case", ["sobel", "gemm", "pca"])
+def test_modelled_cycles_match_the_model(case: str) -> None:
+    path, params = CASES[case]
+    graph = kc.load(path, params=params).graph(None, params)
+    from kernelc.inputs import random_inputs
+
+    inputs = random_inputs(graph, 0)
+    result = kc.run_with_stats(path, "poplar", inputs, params=params, tiles=6)
+    stats = result.stats
+    assert (
+        abs(stats["modelled_cycles"] - stats["simulated_cycles"])
+        <= 0.15 * stats["simulated_cycles"]
+    )
+    reference = kc.interpret(path, inputs, params=params)
+    for name, want in reference.items():
+        np.testing.assert_array_equal(result.outputs[name], want)
 
 
 def test_keyword_names_are_mangled() -> None:
@@ -69,7 +132,7 @@ kernel k(class: f32[N]) -> const: f32[N] {
 def sobel(tmp_path_factory) -> Path:
     path, params = CASES["sobel"]
     out = tmp_path_factory.mktemp("sobel")
-    kc.build(path, "poplar", params=params).write(out / "artifact")
+    kc.build(path, "poplar", params=params, tiles=4).write(out / "artifact")
     inputs = out / "inputs"
     inputs.mkdir()
     img = np.random.default_rng(0).random((9, 7), dtype=np.float32)
@@ -101,50 +164,56 @@ def test_unedited_program_runs(sobel: Path, tmp_path: Path) -> None:
     stats = runner.run(
         binary, ["--inputs", str(sobel / "inputs"), "--outputs", "outputs"], tmp_path
     )
-    assert stats["tiles_used"] == 1 and stats["supersteps"] == 1
+    assert stats["tiles_used"] == 4 and stats["supersteps"] == 1
 
 
 STRICTNESS = {
     "unconnected field": (
         "main.cpp",
-        '    graph.connect(v["img"], img.flatten());\n',
+        '      graph.connect(v["img"], rows(img, b[5], b[6], b[7], b[8]));\n',
         "",
         "field 'img' is not connected",
     ),
+    "unset vertex state": (
+        "main.cpp",
+        '      graph.setInitialValue(v["jEnd"], b[4]);\n',
+        "",
+        "field 'jEnd' (vertex state) has no value",
+    ),
     "missing tile mapping": (
         "main.cpp",
-        "  graph.setTileMapping(img, 0);\n",
-        "",
+        "    for (const auto &m : blocks)\n      graph.setTileMapping(img.slice(",
+        "    for (const auto &m : blocks)\n      if (m[0] != 3) graph.setTileMapping(img.slice(",
         "tensor 'img' has no tile mapping",
     ),
-    "race": (
+    # the blocks of 'mag' widened by one column to the left: each vertex's output overlaps its
+    # left neighbour's
+    "race between tiles": (
         "main.cpp",
-        '    VertexRef v = graph.addVertex(step0, "Sobel0Vertex");',
-        '    VertexRef w = graph.addVertex(step0, "Sobel0Vertex");\n'
-        "    graph.setTileMapping(w, 1);\n"
-        '    graph.connect(w["img"], img.flatten());\n'
-        '    graph.connect(w["mag"], mag.flatten());\n'
-        '    VertexRef v = graph.addVertex(step0, "Sobel0Vertex");',
-        "race in compute set 'step0'",
+        'graph.connect(v["mag"], rows(mag, b[9], b[10], b[11], b[12]));',
+        'graph.connect(v["mag"], rows(mag, b[9], b[10], b[11] - 1, b[12]));',
+        "race in compute set 'step0': vertex 1 ('Sobel0Vertex') in compute set 'step0' on tile 1, "
+        "field 'mag' writes element 10 of 'mag', which vertex 0 ('Sobel0Vertex') in compute set "
+        "'step0' on tile 0, field 'mag' also writes",
     ),
     "overfilled tile": (
         "main.cpp",
-        "  graph.setTileMapping(img, 0);\n",
-        "  graph.setTileMapping(img, 0);\n"
+        "  graph.setInitialValue(mag, 0);  // outputs start as zeros\n",
+        "  graph.setInitialValue(mag, 0);  // outputs start as zeros\n"
         '  Tensor big = graph.addVariable(FLOAT, {200000}, "big");\n'
-        "  graph.setTileMapping(big, 0);\n",
-        "out of memory on tile 0",
+        "  graph.setTileMapping(big, 2);\n",
+        "out of memory on tile 2",
     ),
     "field of another type": (
         "codelets.cpp",
-        "Input<Vector<float>> img;",
-        "Input<Vector<int>> img;",
+        "Vector<Input<Vector<float>>> img;",
+        "Vector<Input<Vector<int>>> img;",
         "field 'img' (Input of int) connected to a tensor of float",
     ),
     "write through an Input": (
         "codelets.cpp",
         "    return true;",
-        "    img[0] = 1.0f;\n    return true;",
+        "    img[0][0] = 1.0f;\n    return true;",
         "read-only",
     ),
 }
@@ -156,5 +225,5 @@ def test_strictness(rule: str, sobel: Path, tmp_path: Path) -> None:
     file, old, new, expected = STRICTNESS[rule]
     message = _run_edited(sobel, tmp_path, file, old, new)
     assert expected in message
-    if rule in ("unconnected field", "race"):
+    if rule in ("unconnected field", "unset vertex state", "race between tiles"):
         assert "tile" in message and "vertex" in message

@@ -252,9 +252,12 @@ class ScalarCodelet:
         found = self._range(index)
         return found is not None and found[0] >= 0 and found[1] < extent
 
+    def element(self, tensor: str, idx: list[str]) -> str:
+        """The C++ lvalue of one element of a tensor parameter, at in-range indices."""
+        return f"{self.values[tensor]}[{_flat(idx, self.shapes[tensor])}]"
+
     def store(self, s: ir.Store, indent: str) -> list[str]:
         shape = self.shapes[s.tensor]
-        target = self.values[s.tensor]
         dtype = s.value.dtype
 
         def parts() -> tuple[list[str], list[str], str]:
@@ -270,7 +273,7 @@ class ScalarCodelet:
             return idx, guards, self.expr(s.value)
 
         pre, (idx, guards, value) = self._with_pre(indent, parts)
-        at = f"{target}[{_flat(idx, shape)}]"
+        at = self.element(s.tensor, idx)
         if s.op != "=":
             value = self.combine(s.op, at, value, dtype)
         line = f"{at} = {_bare(value)};"
@@ -351,7 +354,7 @@ class ScalarCodelet:
             if not self._proven(index, extent):
                 text = f"{self.helper('kc_clamp')}({_bare(text)}, {extent - 1})"
             idx.append(text)
-        return f"{self.values[tensor]}[{_flat(idx, shape)}]"
+        return self.element(tensor, idx)
 
     def unary(self, op: str, a: str, t: DType) -> str:
         if op == "!" or (op == "~" and t == DType.BOOL):

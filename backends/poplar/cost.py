@@ -1,11 +1,12 @@
-"""The modelled cycles of a plan, by the IPU model's own rules (docs/POPLAR.md, "Cycle model").
+"""The modelled cycles and tile memory of a plan, by the IPU model's own rules (docs/POPLAR.md,
+"Cycle model").
 
 A vertex costs VERTEX_OVERHEAD + ACCESS_COST x (element accesses through its fields) worker
-instructions; a worker issues one instruction every ``workers`` cycles, so a tile's compute is
-``workers`` x the busiest context. Accesses are counted from the kernel body with the loop trip
-counts the bound sizes give (a data-dependent trip count is taken as 1: an underestimate the
-report names). Exchange is the bytes a tile receives / 4 per cycle, before and after compute;
-each compute set costs one sync.
+instructions per worker it runs on (each lowering counts them, ``FormLowering.cycles``); a
+worker issues one instruction every ``workers`` cycles, so a tile's compute is ``workers`` x
+its busiest context. Exchange is the most bytes a tile receives / 4 per cycle, before and after
+compute; each compute set costs one sync. Tile memory is the tensor elements mapped there, the
+vertex state, and the exchange buffers of the compute set that needs most.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from kernelc import ir
 from kernelc.affine import evaluate
-from kernelc.backends.poplar.lower import Plan
+from kernelc.backends.poplar.lowered import Plan
 from kernelc.diagnostics import KernelcError
 
 VERTEX_OVERHEAD = 20
@@ -34,10 +37,19 @@ class Cost:
         return self.compute + self.exchange + self.sync
 
 
-class _Counter:
-    def __init__(self, sizes: dict[str, int], fields: set[str]) -> None:
+class AccessCounter:
+    """Element accesses through vertex fields of a kernel body, as the emitted C++ makes them.
+
+    ``weights`` gives the accesses of one element access per tensor parameter (2 for a list
+    field: the block, then the element); ``fields`` are the parameters read through scalar
+    fields. A data-dependent trip count is taken as 1 (``guessed``)."""
+
+    def __init__(
+        self, sizes: dict[str, int], fields: set[str], weights: dict[str, int] | None = None
+    ) -> None:
         self.env = dict(sizes)
-        self.fields = fields  # names read through scalar fields
+        self.fields = fields
+        self.weights = weights or {}
         self.guessed = False
 
     def trips(self, lo: ir.Expr, hi: ir.Expr) -> int:
@@ -61,7 +73,7 @@ class _Counter:
                     self.env[s.var] = 0
                 return own + n * self.block(s.body)
             case ir.Store():
-                return own + (1 if s.op == "=" else 2)
+                return own + self.weights.get(s.tensor, 1) * (1 if s.op == "=" else 2)
             case ir.If():
                 return own + max(self.block(s.then), self.block(s.orelse))
         return own
@@ -69,7 +81,7 @@ class _Counter:
     def expr(self, e: ir.Expr) -> float:
         match e:
             case ir.Load():
-                return 1 + sum(self.expr(i) for i in e.indices)
+                return self.weights.get(e.tensor, 1) + sum(self.expr(i) for i in e.indices)
             case ir.Name() if e.name in self.fields:
                 return 1
             case ir.Reduce():
@@ -81,49 +93,98 @@ class _Counter:
         return sum(self.expr(c) for c in ir.children(e) if not isinstance(c, ir.Slice))
 
 
-def vertex_instructions(vertex) -> tuple[int, bool]:
-    scalars = {f.param for f, _, s in vertex.fields if s is not None}
-    counter = _Counter(vertex.task.size_env, scalars)
-    accesses = counter.block(vertex.task.kernel.body)
-    return VERTEX_OVERHEAD + ACCESS_COST * int(accesses), counter.guessed
+def instructions(accesses: float) -> int:
+    return VERTEX_OVERHEAD + ACCESS_COST * int(accesses)
 
 
-def model(plan: Plan) -> Cost:
-    workers = plan.arch.workers
-    compute = exchange = 0
-    guessed = False
-    tile_of = {t.name: t.tile for t in plan.tensors}
-    size_of = {t.name: t.dtype.numpy.itemsize for t in plan.tensors}
+@dataclass(frozen=True)
+class Traffic:
+    """Per compute set: bytes each tile receives before compute (in) and after (out)."""
+
+    inbound: tuple[dict[int, int], ...]
+    outbound: tuple[dict[int, int], ...]
+    buffers: tuple[dict[int, int], ...]  # every remote element a vertex's fields touch
+
+
+def traffic(plan: Plan) -> Traffic:
+    tiles = {t.name: t.mapping.array() for t in plan.tensors}
+    size = {t.name: t.dtype.numpy.itemsize for t in plan.tensors}
+    ins, outs, bufs = [], [], []
     for step in range(plan.steps):
-        members = [v for v in plan.vertices if v.step == step]
-        busiest = 0
         inbound: dict[int, int] = {}
         outbound: dict[int, int] = {}
-        for v in members:
-            n, g = vertex_instructions(v)
-            guessed |= g
-            busiest = max(busiest, workers * n)
-            for f, region, scalar in v.fields:
-                name = region.tensor if region is not None else scalar
-                if tile_of[name] == v.tile:
-                    continue
-                count = 1 if region is None else math.prod(region.view_shape)
-                nbytes = count * size_of[name]
-                inbound[v.tile] = inbound.get(v.tile, 0) + nbytes
-                if f.direction != "Input":
-                    outbound[tile_of[name]] = outbound.get(tile_of[name], 0) + nbytes
-        compute += busiest
-        bpc = plan.arch.exchange_bytes_per_cycle
-        exchange += -(-max(inbound.values(), default=0) // bpc)
-        exchange += -(-max(outbound.values(), default=0) // bpc)
+        buffers: dict[int, int] = {}
+        for low in (t for t in plan.tasks if t.step == step):
+            for inst in low.instances:
+                for f, edge in zip(low.edge_fields, inst.edges, strict=True):
+                    where = tiles[edge.tensor][tuple(slice(lo, hi) for lo, hi in edge.box)]
+                    remote = where[where != inst.tile]
+                    nbytes = remote.size * size[edge.tensor]
+                    buffers[inst.tile] = buffers.get(inst.tile, 0) + nbytes
+                    if f.direction != "Output":
+                        inbound[inst.tile] = inbound.get(inst.tile, 0) + nbytes
+                    if f.direction != "Input" and remote.size:
+                        owners, counts = np.unique(remote, return_counts=True)
+                        for owner, n in zip(owners.tolist(), counts.tolist(), strict=True):
+                            outbound[owner] = outbound.get(owner, 0) + n * size[edge.tensor]
+        ins.append(inbound)
+        outs.append(outbound)
+        bufs.append(buffers)
+    return Traffic(tuple(ins), tuple(outs), tuple(bufs))
+
+
+def model(plan: Plan, flows: Traffic | None = None) -> Cost:
+    workers = plan.arch.workers
+    flows = flows or traffic(plan)
+    compute = exchange = 0
+    bpc = plan.arch.exchange_bytes_per_cycle
+    for step in range(plan.steps):
+        contexts: dict[int, list[int]] = {}
+        placed: dict[int, int] = {}
+        for low in (t for t in plan.tasks if t.step == step):
+            for inst, work in zip(low.instances, low.workers, strict=True):
+                ctx = contexts.setdefault(inst.tile, [0] * workers)
+                if low.codelet.multi:
+                    for w, n in enumerate(work):
+                        ctx[w] += n
+                else:
+                    ctx[placed.get(inst.tile, 0) % workers] += work[0]
+                    placed[inst.tile] = placed.get(inst.tile, 0) + 1
+        compute += workers * max((max(c) for c in contexts.values()), default=0)
+        exchange += -(-max(flows.inbound[step].values(), default=0) // bpc)
+        exchange += -(-max(flows.outbound[step].values(), default=0) // bpc)
+    guessed = any(t.guessed for t in plan.tasks)
     return Cost(compute, exchange, plan.steps * plan.arch.sync_cycles, guessed)
 
 
-def tile_bytes(plan: Plan) -> dict[int, int]:
-    """Tensor bytes per tile (the model adds vertex state and exchange buffers)."""
+def tile_bytes(plan: Plan, flows: Traffic | None = None) -> dict[int, int]:
+    """Bytes per tile: tensor elements, vertex state and the largest compute set's exchange
+    buffers (what the IPU model checks against the tile's memory)."""
+    flows = flows or traffic(plan)
     out: dict[int, int] = {}
     for t in plan.tensors:
-        out[t.tile] = out.get(t.tile, 0) + t.nbytes
+        item = t.dtype.numpy.itemsize
+        for box, tile in t.mapping.blocks():
+            out[tile] = out.get(tile, 0) + item * math.prod(hi - lo for lo, hi in box)
+    for low in plan.tasks:
+        for inst in low.instances:
+            state = sum(
+                f.state_bytes(e.box) for f, e in zip(low.edge_fields, inst.edges, strict=True)
+            )
+            out[inst.tile] = out.get(inst.tile, 0) + state + 4 * len(inst.state)
+    for tile in list(out):
+        out[tile] += max((b.get(tile, 0) for b in flows.buffers), default=0)
+    return out
+
+
+def tensor_bytes(plan: Plan, tile: int) -> dict[str, int]:
+    """Bytes of each tensor on one tile."""
+    out: dict[str, int] = {}
+    for t in plan.tensors:
+        for box, where in t.mapping.blocks():
+            if where == tile:
+                n = t.dtype.numpy.itemsize * math.prod(hi - lo for lo, hi in box)
+                out[t.name] = out.get(t.name, 0) + n
     return out
 
 
@@ -133,13 +194,14 @@ def report_lines(plan: Plan, cost: Cost) -> list[str]:
     seconds = cost.total / plan.arch.clock_hz
     lines = [
         f"poplar: {plan.arch.name.upper()} IPU, {plan.tiles_used} of {plan.arch.tiles} tiles "
-        f"used, {len(plan.vertices)} vertices in {plan.steps} compute set(s)",
-        f"  largest tile: tile {tile}, {most:,} bytes of tensors (of {plan.arch.tile_memory:,})",
+        f"used, {plan.vertices} vertices in {plan.steps} compute set(s)",
+        f"  largest tile: tile {tile}, {most:,} bytes (of {plan.arch.tile_memory:,}: tensors, "
+        "vertex state, exchange buffers)",
         f"  modelled cycles: {cost.total:,} (compute {cost.compute:,} / exchange "
         f"{cost.exchange:,} / sync {cost.sync:,}) = {seconds * 1e6:.2f} us at "
         f"{plan.arch.clock_hz / 1e9:.2f} GHz",
-        "  every task runs as a single-worker scalar vertex (no data-parallel lowering yet)",
     ]
+    lines += [f"  task '{t.task.name}': {t.describe}" for t in plan.tasks]
     if cost.estimated_trips:
         lines.append("  some loop trip counts depend on data: taken as 1 (an underestimate)")
     return lines

@@ -4,9 +4,10 @@ tile mappings, compute sets of vertices, a Sequence of Copy and Execute programs
 
 from __future__ import annotations
 
-from kernelc.backends.poplar.codelet import CPP_TYPE, HELPERS
-from kernelc.backends.poplar.lower import Plan, TensorPlan
-from kernelc.graph import Region
+import textwrap
+
+from kernelc.backends.poplar.codelet import HELPERS
+from kernelc.backends.poplar.lowered import Edge, LoweredTask, Plan, TensorPlan
 from kernelc.types import DType
 from kernelc.version import VERSION
 
@@ -37,18 +38,17 @@ def codelets_cpp(plan: Plan) -> str:
     ]
     for name in plan.helpers:
         out.append(HELPERS[name])
-    for v in plan.vertices:
-        out.append(f"// task '{v.task.name}': kernel '{v.task.kernel.name}' ({_form(v.task)})")
-        out.append(f"class {v.cls} : public Vertex {{")
+    for low in plan.tasks:
+        c = low.codelet
+        out.append(f"// task '{low.task.name}': kernel '{low.task.kernel.name}' ({c.about})")
+        out.append(f"class {c.cls} : public {'MultiVertex' if c.multi else 'Vertex'} {{")
         out.append("public:")
-        for f, region, _ in v.fields:
-            ctype = CPP_TYPE[f.dtype]
-            kind = f"{f.direction}<Vector<{ctype}>>" if f.vector else f"{f.direction}<{ctype}>"
-            note = f"  // {region}" if region is not None else ""
-            out.append(f"  {kind} {f.name};{note}")
+        for f in c.fields:
+            note = f"  // {f.note}" if f.note else ""
+            out.append(f"  {f.declaration}{note}")
         out.append("")
-        out.append("  bool compute() {")
-        out.extend(f"    {line}" if line else "" for line in v.body)
+        out.append(f"  bool compute({'unsigned workerId' if c.multi else ''}) {{")
+        out.extend(f"    {line}" if line else "" for line in c.body)
         out.append("    return true;")
         out.append("  }")
         out.append("};")
@@ -56,26 +56,41 @@ def codelets_cpp(plan: Plan) -> str:
     return "\n".join(out)
 
 
-def _form(task) -> str:
-    form = type(task.form).__name__ if task.form is not None else "Scalar"
-    return f"form {form}, run as a single-worker vertex"
-
-
 def _shape(shape: tuple[int, ...]) -> str:
     return "{" + ", ".join(str(n) for n in shape) + "}"
 
 
-def _view(t: TensorPlan, region: Region) -> str:
-    """The C++ expression of a region of a tensor, flattened for a Vector field."""
-    if all(lo == 0 and hi == n for (lo, hi), n in zip(region.box, t.shape, strict=True)):
+def _view(t: TensorPlan, edge: Edge, kind: str) -> str:
+    """The C++ expression connected to one field: a graph scalar, a box of a tensor (flattened
+    for a Vector field), or its rows (a list field)."""
+    if kind == "scalar":
+        return t.var
+    box = edge.box
+    if kind == "list":
+        (r0, r1), (c0, c1) = box
+        return f"rows({t.var}, {r0}, {r1}, {c0}, {c1})"
+    if all(lo == 0 and hi == n for (lo, hi), n in zip(box, t.shape, strict=True)):
         return f"{t.var}.flatten()"
-    begin = "{" + ", ".join(str(lo) for lo, _ in region.box) + "}"
-    end = "{" + ", ".join(str(hi) for _, hi in region.box) + "}"
+    begin = "{" + ", ".join(str(lo) for lo, _ in box) + "}"
+    end = "{" + ", ".join(str(hi) for _, hi in box) + "}"
     return f"{t.var}.slice({begin}, {end}).flatten()"
+
+
+ROWS = (
+    "// Rows r0 .. r1 - 1, columns c0 .. c1 - 1 of a 2-D tensor: the blocks of a list field",
+    "// (Vector<Input<Vector<T>>>), each placed where that row's elements live.",
+    "std::vector<Tensor> rows(const Tensor &t, int r0, int r1, int c0, int c1) {",
+    "  std::vector<Tensor> out;",
+    "  for (int r = r0; r < r1; ++r) out.push_back(t[r].slice(c0, c1));",
+    "  return out;",
+    "}",
+    "",
+)
 
 
 def main_cpp(plan: Plan) -> str:
     g = plan.graph
+    lists = any(f.kind == "list" for low in plan.tasks for f in low.codelet.fields)
     ins = [t for t in plan.tensors if t.role in ("input", "scalar")]
     outs = [t for t in plan.tensors if t.role == "output"]
     out = [
@@ -160,6 +175,7 @@ def main_cpp(plan: Plan) -> str:
         "  return true;",
         "}",
         "",
+        *(ROWS if lists else ()),
         "Device getDevice(bool hardware) {",
         "  if (hardware) {",
         "    auto manager = DeviceManager::createDeviceManager();",
@@ -195,32 +211,23 @@ def main_cpp(plan: Plan) -> str:
         "  Graph graph(target);",
         '  graph.addCodelets("codelets.cpp");',
         "",
-        "  // Tensors, each mapped to the tile of the vertex that writes it (inputs: reads it).",
+        "  // Tensors, mapped to the tiles of the vertices that write them (inputs: read them).",
     ]
     for t in plan.tensors:
         out.append(
             f"  Tensor {t.var} = graph.addVariable({POPLAR_TYPE[t.dtype]}, {_shape(t.shape)}, "
             f'"{t.name}");'
         )
-        out.append(f"  graph.setTileMapping({t.var}, {t.tile});")
+        out.extend(_mapping(t))
         if t.role in ("output", "temp"):
             out.append(f"  graph.setInitialValue({t.var}, 0);  // outputs start as zeros")
     out.append("")
     for step in range(plan.steps):
-        members = [v for v in plan.vertices if v.step == step]
+        members = [low for low in plan.tasks if low.step == step]
         out.append(f"  // Step {step}: {len(members)} task(s) with no dependencies among them.")
         out.append(f'  ComputeSet step{step} = graph.addComputeSet("step{step}");')
-        for v in members:
-            out.append("  {")
-            out.append(f'    VertexRef v = graph.addVertex(step{step}, "{v.cls}");')
-            out.append(f"    graph.setTileMapping(v, {v.tile});")
-            for f, region, scalar in v.fields:
-                if region is not None:
-                    view = _view(plan.tensor(region.tensor), region)
-                else:
-                    view = plan.tensor(scalar).var
-                out.append(f'    graph.connect(v["{f.name}"], {view});')
-            out.append("  }")
+        for low in members:
+            out.extend(_vertices(plan, low, f"step{step}"))
     out.append("")
     out.append("  // Host streams, one per input and output.")
     for t in ins:
@@ -274,6 +281,109 @@ def main_cpp(plan: Plan) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _mapping(t: TensorPlan) -> list[str]:
+    """setTileMapping of each block of a tensor: one call, or a table of blocks and a loop."""
+    blocks = list(t.mapping.blocks())
+    if len(blocks) == 1 and all(lo == 0 for lo, _ in blocks[0][0]):
+        return [f"  graph.setTileMapping({t.var}, {blocks[0][1]});"]
+    rank = len(t.shape)
+    cols = ", ".join(f"first/last+1 of dim {d}" for d in range(rank))
+    out = [
+        f"  {{  // {len(blocks)} blocks of '{t.name}': tile, {cols}",
+        f"    static const std::size_t blocks[][{1 + 2 * rank}] = {{",
+    ]
+    for box, tile in blocks:
+        out.append(
+            "      {" + ", ".join(str(x) for x in (tile, *(v for b in box for v in b))) + "},"
+        )
+    out.append("    };")
+    if rank == 1:
+        view = f"{t.var}.slice(m[1], m[2])"
+    else:
+        begin = ", ".join(f"m[{1 + 2 * d}]" for d in range(rank))
+        end = ", ".join(f"m[{2 + 2 * d}]" for d in range(rank))
+        view = f"{t.var}.slice({{{begin}}}, {{{end}}})"
+    out.append("    for (const auto &m : blocks)")
+    out.append(f"      graph.setTileMapping({view}, static_cast<unsigned>(m[0]));")
+    out.append("  }")
+    return out
+
+
+def _vertices(plan: Plan, low: LoweredTask, cs: str) -> list[str]:
+    """The task's vertices: written out for one vertex, else a table of them and a loop."""
+    c = low.codelet
+    edges, state = low.edge_fields, low.state_fields
+    out = textwrap.wrap(
+        f"Task '{low.task.name}': {low.describe}.",
+        96,
+        initial_indent="  // ",
+        subsequent_indent="  // ",
+    )
+    if len(low.instances) == 1 and not state:
+        inst = low.instances[0]
+        out += [
+            "  {",
+            f'    VertexRef v = graph.addVertex({cs}, "{c.cls}");',
+            f"    graph.setTileMapping(v, {inst.tile});",
+        ]
+        for f, e in zip(edges, inst.edges, strict=True):
+            out.append(
+                f'    graph.connect(v["{f.name}"], {_view(plan.tensor(e.tensor), e, f.kind)});'
+            )
+        out.append("  }")
+        return out
+    own = [f for f in state if f.origin is None]  # the rest: from the boxes
+    columns = ["tile", *(f.name for f in own)]
+    for f in edges:
+        if f.kind != "scalar":
+            columns += [f"{f.name} box"]
+    out += [
+        "  {",
+        *textwrap.wrap(
+            f"one row per vertex: {', '.join(columns)} (first, last + 1 per dimension)",
+            96,
+            initial_indent="    // ",
+            subsequent_indent="    // ",
+        ),
+    ]
+    width = 1 + len(own) + sum(2 * len(e.box) for e in low.instances[0].edges)
+    out.append(f"    static const int vertices[][{width}] = {{")
+    for inst in low.instances:
+        values = [x for f, x in zip(state, inst.state, strict=True) if f.origin is None]
+        row = [inst.tile, *values, *(v for e in inst.edges for b in e.box for v in b)]
+        out.append("      {" + ", ".join(str(x) for x in row) + "},")
+    out.append("    };")
+    out.append("    for (const auto &b : vertices) {")
+    out.append(f'      VertexRef v = graph.addVertex({cs}, "{c.cls}");')
+    out.append("      graph.setTileMapping(v, static_cast<unsigned>(b[0]));")
+    k = 1
+    for f in own:
+        out.append(f'      graph.setInitialValue(v["{f.name}"], b[{k}]);')
+        k += 1
+    column: dict[tuple[str, int], int] = {}
+    at = k
+    for f, e in zip(edges, low.instances[0].edges, strict=True):
+        for d in range(len(e.box)):
+            column[(f.name, d)] = at + 2 * d
+        at += 2 * len(e.box)
+    for f in state:
+        if f.origin is not None:
+            out.append(f'      graph.setInitialValue(v["{f.name}"], b[{column[f.origin]}]);')
+    for f, e in zip(edges, low.instances[0].edges, strict=True):
+        t = plan.tensor(e.tensor)
+        if f.kind == "scalar":
+            view = t.var
+        elif f.kind == "list":
+            view = f"rows({t.var}, b[{k}], b[{k + 1}], b[{k + 2}], b[{k + 3}])"
+        else:
+            view = f"{t.var}.slice(b[{k}], b[{k + 1}])"
+        k += 2 * len(e.box)
+        out.append(f'      graph.connect(v["{f.name}"], {view});')
+    out.append("    }")
+    out.append("  }")
+    return out
 
 
 def _flat(t: TensorPlan) -> str:

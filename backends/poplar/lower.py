@@ -1,87 +1,104 @@
-"""Task graph -> IPU plan: one vertex per task, one compute set per step, tensors on tiles.
+"""Task graph -> IPU plan: each task lowered by its form's lowering, one compute set per step,
+every tensor mapped to tiles; the number of tiles chosen by the cost model.
 
-Every form runs as the ``Scalar`` lowering for now: each task becomes one single-worker
-``poplar::Vertex`` running the kernel body as plain C++ on one tile. The tasks of one step of
-the graph (kernelc.dot.steps: no dependencies among them, e.g. the tasks of an OpenMP
-``parallel num_threads(N)`` region) form one compute set and go to tiles 0, 1, ... of it. A
-tensor lives whole on the tile of its first writer (inputs: of their first reader), so the
-exchange brings it to the other vertices that use it. Data-parallel lowerings of ``Map`` and
-``Contraction`` (vertices over blocks on many tiles) are not done yet (docs/POPLAR.md).
+``LOWERINGS`` holds the lowering of each form that spreads over tiles (``Map``: blocks of the
+iteration space with halos; ``Contraction``: blocked products). A task whose form has none, or
+that its lowering does not take, runs as one single-worker vertex (``ScalarLowering``); the
+tasks of one step of the graph (kernelc.dot.steps: no dependencies among them) form one compute
+set. A tensor lives where the first task writing it wants it (inputs: the first reading it), so
+compute follows data and the exchange brings the rest. Without ``--tiles`` the plan is made for
+a ladder of tile counts up to the IPU's and the one with the fewest modelled cycles that fits
+every tile's memory is kept (ties: fewer tiles).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
-from kernelc.backends.poplar.codelet import CPP_TYPE, HELPERS, Field, ScalarCodelet, literal
+from kernelc.backends.poplar.codelet import HELPERS
+from kernelc.backends.poplar.contract import ContractionLowering
+from kernelc.backends.poplar.cost import model, tensor_bytes, tile_bytes, traffic
+from kernelc.backends.poplar.lowered import FormLowering, Plan, TensorPlan, TileMap
 from kernelc.backends.poplar.machine import Arch
+from kernelc.backends.poplar.map import MapLowering
 from kernelc.backends.poplar.names import Names, class_name
-from kernelc.diagnostics import KernelcError
+from kernelc.backends.poplar.scalar import ScalarLowering
+from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.dot import steps
-from kernelc.graph import Region, Task, TaskGraph
-from kernelc.types import DType
+from kernelc.forms import Contraction, Map, Scalar
+from kernelc.graph import Task, TaskGraph
 
+LOWERINGS: dict[type, FormLowering] = {
+    Map: MapLowering(),
+    Contraction: ContractionLowering(),
+}
+SCALAR = ScalarLowering()
 
-@dataclass(frozen=True)
-class VertexPlan:
-    cls: str  # the codelet class
-    task: Task
-    tile: int
-    step: int
-    fields: tuple[tuple[Field, Region | None, str | None], ...]  # field, region or graph scalar
-    body: tuple[str, ...]  # compute() statements
-
-
-@dataclass(frozen=True)
-class TensorPlan:
-    name: str  # the graph's name (stream handle, file name)
-    var: str  # the C++ variable in main.cpp
-    dtype: DType
-    shape: tuple[int, ...]  # () for a graph scalar
-    role: str  # "input", "output", "temp" or "scalar"
-    tile: int
-    stream: str  # the C++ names of its host stream and host buffer in main.cpp
-    host: str
-
-    @property
-    def size(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
-
-    @property
-    def nbytes(self) -> int:
-        return self.size * self.dtype.numpy.itemsize
-
-
-@dataclass(frozen=True)
-class Plan:
-    graph: TaskGraph
-    arch: Arch
-    tensors: tuple[TensorPlan, ...]
-    vertices: tuple[VertexPlan, ...]
-    steps: int
-    helpers: tuple[str, ...]  # helper functions codelets.cpp needs, in HELPERS order
-
-    def tensor(self, name: str) -> TensorPlan:
-        return next(t for t in self.tensors if t.name == name)
-
-    @property
-    def tiles_used(self) -> int:
-        return len({v.tile for v in self.vertices} | {t.tile for t in self.tensors})
-
+# tile counts the planner tries (then the IPU's own count)
+LADDER = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
 HOST_RESERVED = {
     *("argc", "argv", "device", "graph", "prog", "engine", "v", "failed", "target", "inputs"),
-    *("outputs", "reference", "hardware", "profile", "arg", "i"),
+    *("outputs", "reference", "hardware", "profile", "arg", "i", "b", "m", "rows"),
 }
 
 
-def lower(graph: TaskGraph, arch: Arch) -> Plan:
+def lower(graph: TaskGraph, arch: Arch, tiles: int | None = None, span: Span | None = None) -> Plan:
+    """The plan on ``tiles`` tiles, or on the tile count with the fewest modelled cycles."""
+    if tiles is not None:
+        plan, _ = _build(graph, arch, tiles)
+        overfull = _overfull(plan)
+        if overfull is not None:
+            raise KernelcError(overfull, span or graph.span)
+        return plan
+    best: tuple[int, Plan] | None = None
+    refusal, last = None, None
+    before = 0
+    for count in (*(n for n in LADDER if n < arch.tiles), arch.tiles):
+        plan, useful = _build(graph, arch, count)
+        overfull = _overfull(plan)
+        if overfull is None:
+            total = model(plan).total
+            if best is None or total < best[0]:
+                best = (total, plan)
+        else:
+            refusal, last = overfull, plan
+        if useful < count and useful == before:
+            break  # the lowerings use no more tiles when given more
+        before = useful
+    if best is None:
+        assert last is not None
+        whole = [t for t in last.tasks if not t.codelet.multi]
+        if whole:  # the scalar fallback holds tensors whole: the target cannot place them
+            raise Unsupported(
+                f"{refusal}: task '{whole[0].task.name}' runs as {whole[0].describe}, which "
+                "holds its tensors whole on one tile",
+                whole[0].task.span,
+            )
+        raise KernelcError(f"{refusal}", span or graph.span)
+    return best[1]
+
+
+def _overfull(plan: Plan) -> str | None:
+    """Why a plan does not fit its tiles, naming the tile and its largest tensor; or None."""
+    flows = traffic(plan)
+    for tile, nbytes in sorted(tile_bytes(plan, flows).items()):
+        if nbytes > plan.arch.tile_memory:
+            held = tensor_bytes(plan, tile)
+            name, most = max(held.items(), key=lambda kv: (kv[1], kv[0]), default=("", 0))
+            largest = f"; the largest tensor there is '{name}' ({most:,} bytes)" if name else ""
+            return (
+                f"the poplar plan on {plan.tiles} tile(s) needs {nbytes:,} bytes on tile {tile}, "
+                f"more than the {plan.arch.tile_memory:,} bytes of an IPU tile (tensors, vertex "
+                f"state and exchange buffers){largest}; reduce the sizes or use more tiles"
+            )
+    return None
+
+
+def _build(graph: TaskGraph, arch: Arch, tiles: int) -> tuple[Plan, int]:
+    """The plan with ``tiles`` tiles for the block lowerings, and the most any of them used."""
     order = steps(graph)
     step_of = {name: k for k, names in enumerate(order) for name in names}
-    tile_of = {name: names.index(name) for names in order for name in names}
     widest = max((len(s) for s in order), default=1)
     if widest > arch.tiles:
         raise KernelcError(
@@ -89,72 +106,71 @@ def lower(graph: TaskGraph, arch: Arch) -> Plan:
             f"a {arch.name.upper()} IPU",
             graph.span,
         )
+    scalar_tiles = {k: 0 for k in range(len(order))}
+    chosen = []
+    reasons: dict[str, str] = {}
+    useful = 1
+    for task in graph.tasks:
+        lowering = LOWERINGS.get(type(task.form))
+        blocks = None if lowering is None else lowering.plan(task, task.form, graph, range(tiles))
+        if lowering is None or isinstance(blocks, str):
+            reasons[task.name] = blocks if isinstance(blocks, str) else _why(task)
+            step = step_of[task.name]
+            tile = scalar_tiles[step]
+            scalar_tiles[step] += 1
+            lowering, blocks = SCALAR, SCALAR.plan(task, task.form, graph, range(tile, tile + 1))
+        else:
+            useful = max(useful, blocks.tiles_used)
+        chosen.append((task, lowering, blocks))
+    wanted: dict[str, TileMap] = {}
+    for reading in (False, True):  # writers choose first, then the first reader
+        for task, _, blocks in chosen:
+            regions = task.writes if not reading else task.reads
+            for r in regions:
+                if r.tensor not in wanted and r.tensor in blocks.mappings:
+                    wanted[r.tensor] = blocks.mappings[r.tensor]
+            if reading:
+                for b in task.bindings:
+                    if b.scalar is not None and b.scalar not in wanted:
+                        wanted[b.scalar] = blocks.mappings[b.scalar]
     host = Names(HOST_RESERVED)
     tensors = []
     for t in graph.tensors:
-        users = [task for task in graph.tasks if any(r.tensor == t.name for r in task.writes)]
-        if not users:
-            users = [task for task in graph.tasks if any(r.tensor == t.name for r in task.reads)]
-        tile = tile_of[users[0].name] if users else 0
+        mapping = wanted.get(t.name, TileMap.whole(t.shape, 0))
         tensors.append(
-            TensorPlan(t.name, host(t.name), t.dtype, t.shape, t.role, tile, *_io(host, t.name))
+            TensorPlan(t.name, host(t.name), t.dtype, t.shape, t.role, mapping, *_io(host, t.name))
         )
     for s in graph.scalars:
-        readers = [task for task in graph.tasks if any(b.scalar == s.name for b in task.bindings)]
-        tile = tile_of[readers[0].name] if readers else 0
+        mapping = wanted.get(s.name, TileMap.whole((), 0))
         tensors.append(
-            TensorPlan(s.name, host(s.name), s.dtype, (), "scalar", tile, *_io(host, s.name))
+            TensorPlan(s.name, host(s.name), s.dtype, (), "scalar", mapping, *_io(host, s.name))
         )
-    vertices = []
-    helpers: set[str] = set()
-    for index, task in enumerate(graph.tasks):
-        vertex, used = scalar_vertex(task, class_name(task.kernel.name, index))
-        helpers |= used
-        vertices.append(
-            VertexPlan(
-                vertex[0], task, tile_of[task.name], step_of[task.name], vertex[1], vertex[2]
-            )
-        )
-    return Plan(
+    lowered = []
+    for index, (task, lowering, blocks) in enumerate(chosen):
+        cls = class_name(task.kernel.name, index)
+        low = lowering.lower(task, task.form, blocks, cls, step_of[task.name])
+        low = dataclasses.replace(low, workers=lowering.cycles(low))
+        if task.name in reasons:
+            low = dataclasses.replace(low, describe=f"{low.describe}: {reasons[task.name]}")
+        lowered.append(low)
+    helpers = set().union(*(t.helpers for t in lowered)) if lowered else set()
+    plan = Plan(
         graph,
         arch,
+        tiles,
         tuple(tensors),
-        tuple(vertices),
+        tuple(lowered),
         len(order),
         tuple(h for h in HELPERS if h in helpers),
     )
+    return plan, useful
+
+
+def _why(task: Task) -> str:
+    if isinstance(task.form, Scalar):
+        return task.form.reason
+    return f"the poplar backend has no tile lowering of form {type(task.form).__name__}"
 
 
 def _io(host: Names, name: str) -> tuple[str, str]:
     return host.derived(f"{host(name)}_stream"), host.derived(f"{host(name)}_host")
-
-
-def scalar_vertex(task: Task, cls: str):
-    """The ``Scalar`` lowering of a task: fields, compute() body, helpers used."""
-    kernel = task.kernel
-    names = Names()
-    fields = []
-    values: dict[str, str] = {}
-    shapes: dict[str, tuple[int, ...]] = {}
-    dtypes: dict[str, DType] = {}
-    prologue: list[str] = []
-    outputs = {p.name for p in kernel.outputs}
-    for p in kernel.all_params:
-        b = task.binding(p.name)
-        name = names(p.name)
-        if b.region is not None:
-            direction = "InOut" if p.name in outputs else "Input"
-            shape = b.region.view_shape
-            fields.append((Field(name, p.name, direction, p.dtype, True, shape), b.region, None))
-            values[p.name] = name
-            shapes[p.name] = shape
-            dtypes[p.name] = p.dtype
-        elif b.scalar is not None:
-            fields.append((Field(name, p.name, "Input", p.dtype, False, ()), None, b.scalar))
-            values[p.name] = f"(*{name})"
-        else:
-            prologue.append(f"const {CPP_TYPE[p.dtype]} {name} = {literal(b.constant, p.dtype)};")
-            values[p.name] = name
-    gen = ScalarCodelet(task.size_env, shapes, dtypes, names, values)
-    body = [*prologue, *gen.block(kernel.body, "")]
-    return (cls, tuple(fields), tuple(body)), gen.helpers

@@ -16,11 +16,12 @@ import numpy as np
 
 from kernelc.artifact import Artifact, base_manifest, manifest_text
 from kernelc.backends.poplar import machine
-from kernelc.backends.poplar.cost import model, report_lines, tile_bytes
+from kernelc.backends.poplar.cost import model, report_lines
 from kernelc.backends.poplar.emit import codelets_cpp, main_cpp
 from kernelc.backends.poplar.host import cmakelists, commands_sh, readme
-from kernelc.backends.poplar.lower import Plan, lower
-from kernelc.diagnostics import Unsupported, command_line_span
+from kernelc.backends.poplar.lower import lower
+from kernelc.backends.poplar.lowered import Plan
+from kernelc.diagnostics import KernelcError, command_line_span
 from kernelc.graph import TaskGraph
 from kernelc.targets import RunResult
 
@@ -29,25 +30,35 @@ def _arch(value: Any) -> str:
     return machine.arch(str(value), command_line_span(str(value))).name
 
 
+def _tiles(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        text = str(value)
+        if not text.isdigit():
+            raise KernelcError(
+                f"--tiles takes a number of tiles, got '{text}'", command_line_span(text)
+            )
+        return int(text)
+    return value
+
+
 class PoplarTarget:
     name = "poplar"
     description = "Graphcore IPU GC200/Bow (Poplar C++): emits codelets and host program; runs them in kernelc's IPU model"  # noqa: E501
-    options: Mapping[str, Any] = {"arch": _arch}
+    options: Mapping[str, Any] = {"arch": _arch, "tiles": _tiles}
 
     def plan(self, graph: TaskGraph, options: Mapping[str, Any]) -> Plan:
-        plan = lower(graph, machine.arch(options.get("arch")))
-        for tile, nbytes in sorted(tile_bytes(plan).items()):
-            if nbytes > plan.arch.tile_memory:
-                biggest = max((t for t in plan.tensors if t.tile == tile), key=lambda t: t.nbytes)
-                raise Unsupported(
-                    f"the poplar plan puts {nbytes:,} bytes of tensors on tile {tile}, more than "
-                    f"the {plan.arch.tile_memory:,} bytes of an IPU tile; the largest is "
-                    f"'{biggest.name}' ({biggest.nbytes:,} bytes): every task runs on one tile "
-                    "with its tensors whole (the scalar lowering, the only one this backend has so "
-                    "far); reduce the sizes",
-                    graph.span,
+        arch = machine.arch(options.get("arch"))
+        tiles = options.get("tiles")
+        span = None
+        if tiles is not None:
+            span = command_line_span(str(tiles))
+            if not 1 <= tiles <= arch.tiles:
+                raise KernelcError(
+                    f"--tiles {tiles} is outside 1 .. {arch.tiles} (the tiles of a "
+                    f"{arch.name.upper()} IPU)",
+                    span,
                 )
-        return plan
+        return lower(graph, arch, tiles, span)
 
     def build(self, graph: TaskGraph, options: Mapping[str, Any]) -> Artifact:
         plan = self.plan(graph, options)
@@ -68,11 +79,25 @@ class PoplarTarget:
             sdk_target=plan.arch.sdk_target,
             tiles_used=plan.tiles_used,
             compute_sets=plan.steps,
-            vertices=[
-                {"class": v.cls, "task": v.task.name, "tile": v.tile, "compute_set": v.step}
-                for v in plan.vertices
+            tiles=plan.tiles,
+            tasks=[
+                {
+                    "task": low.task.name,
+                    "class": low.codelet.cls,
+                    "compute_set": low.step,
+                    "vertices": len(low.instances),
+                    "tiles": sorted({i.tile for i in low.instances}),
+                    "lowering": low.describe,
+                }
+                for low in plan.tasks
             ],
-            tensors={t.name: {"tile": t.tile, "bytes": t.nbytes} for t in plan.tensors},
+            tensors={
+                t.name: {
+                    "tiles": sorted({tile for _, tile in t.mapping.blocks()}),
+                    "bytes": t.nbytes,
+                }
+                for t in plan.tensors
+            },
             modelled_cycles={
                 "compute": cost.compute,
                 "exchange": cost.exchange,

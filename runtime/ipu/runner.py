@@ -29,7 +29,10 @@ FLAGS = ("-std=c++17", "-Wall", "-Werror", "-O1")
 CLASS = re.compile(
     r"^class\s+(\w+)\s*:\s*public\s+(?:poplar::)?(?:Multi)?Vertex\s*\{(.*?)^\};", re.M | re.S
 )
-FIELD = re.compile(r"^\s*(?:poplar::)?(?:Input|Output|InOut)<.*>\s+(\w+);", re.M)
+# edges (Input<...>, Output<...>, InOut<...>, lists Vector<Input<...>>) and integer vertex state
+FIELD = re.compile(
+    r"^\s*(?:poplar::)?(?:(?:Input|Output|InOut|Vector)<.*>|int|unsigned)\s+(\w+);", re.M
+)
 
 
 def compiler() -> str:

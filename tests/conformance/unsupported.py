@@ -53,7 +53,8 @@ BUGS: dict[tuple[str, str], str] = {}
 # poplar compiles each case's emitted C++ with g++ (a few seconds on CI): the cases that repeat
 # another case's program at other sizes or from the other frontend run only with KERNELC_SLOW=1
 SLOW: set[tuple[str, str]] = {
-    ("poplar", case)
+    (label, case)
+    for label in ("poplar", "poplar@7")
     for case in (
         "heat_5x17",
         "dense_3x17x5",

@@ -13,4 +13,6 @@ from typing import Any
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     # multi-PE placements: blocks, halos, SUMMA / split-K and lookup bands over the grid
     "csl": {"csl@2x2": {"grid": (2, 2)}, "csl@3x5": {"grid": (3, 5)}},
+    # Map blocks with halos and blocked products over a tile count that divides nothing
+    "poplar": {"poplar@7": {"tiles": 7}},
 }

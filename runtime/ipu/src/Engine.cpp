@@ -63,9 +63,13 @@ void checkVertices(const GraphState &g) {
       throw invalid_tile_mapping(describeVertex(g, static_cast<int>(v)) +
                                  ": the vertex has no tile mapping");
     for (std::size_t f = 0; f < vs.connected.size(); ++f) {
-      if (!vs.connected[f])
+      if (!vs.connected[f]) {
+        const bool state = vs.instance->fields[f].direction == Direction::State;
         throw graph_connection_error(describeVertex(g, static_cast<int>(v)) + ": field '" +
-                                     vs.instance->fields[f].name + "' is not connected");
+                                     vs.instance->fields[f].name +
+                                     (state ? "' (vertex state) has no value"
+                                            : "' is not connected"));
+      }
     }
   }
 }
@@ -80,8 +84,9 @@ void checkRaces(const GraphState &g) {
     for (int v : cs.vertices) {
       const auto &vs = g.vertices[v];
       for (std::size_t f = 0; f < vs.connection.size(); ++f) {
-        if (vs.instance->fields[f].direction == Direction::In) continue;
-        const Tensor &t = vs.connection[f];
+        const Direction d = vs.instance->fields[f].direction;
+        if (d == Direction::In || d == Direction::State) continue;
+        for (const Tensor &t : vs.connection[f])
         for (auto e : t.elements()) {
           std::uint64_t key = (static_cast<std::uint64_t>(t.variable()) << 32) | e;
           auto [it, fresh] = writer.emplace(key, std::make_pair(v, f));
@@ -100,7 +105,7 @@ void checkRaces(const GraphState &g) {
       const auto &vs = g.vertices[v];
       for (std::size_t f = 0; f < vs.connection.size(); ++f) {
         if (vs.instance->fields[f].direction != Direction::In) continue;
-        const Tensor &t = vs.connection[f];
+        for (const Tensor &t : vs.connection[f])
         for (auto e : t.elements()) {
           std::uint64_t key = (static_cast<std::uint64_t>(t.variable()) << 32) | e;
           auto it = writer.find(key);
@@ -143,11 +148,14 @@ void checkMemory(EngineState &es) {
       used[vs.tile] = true;
       for (std::size_t f = 0; f < vs.connection.size(); ++f) {
         const auto &slot = vs.instance->fields[f];
-        bytes[vs.tile] += slot.vector ? 8 : 4;
-        const Tensor &t = vs.connection[f];
-        const auto &var = g.variables[t.variable()];
-        for (auto e : t.elements())
-          if (var.tile[e] != vs.tile) inbound[vs.tile] += var.type.size();
+        // vertex state: a pointer and a size per vector (a list adds one per block), a word
+        // per scalar
+        bytes[vs.tile] += slot.list ? 8 + 8 * vs.connection[f].size() : slot.vector ? 8 : 4;
+        for (const Tensor &t : vs.connection[f]) {
+          const auto &var = g.variables[t.variable()];
+          for (auto e : t.elements())
+            if (var.tile[e] != vs.tile) inbound[vs.tile] += var.type.size();
+        }
       }
     }
     for (unsigned t = 0; t < tiles; ++t) buffers[t] = std::max(buffers[t], inbound[t]);
@@ -194,27 +202,40 @@ void execute(EngineState &es, int csId) {
   const auto &cs = g.computeSets.at(csId);
   const unsigned tiles = g.target.getNumTiles();
   std::vector<std::size_t> in(tiles, 0), out(tiles, 0);
-  std::vector<std::vector<std::vector<unsigned char>>> local(cs.vertices.size());
+  // local[k][f][p]: vertex k's copy of part p of field f
+  std::vector<std::vector<std::vector<std::vector<unsigned char>>>> local(cs.vertices.size());
   // exchange in: each vertex gets its own copy of what it reads
   for (std::size_t k = 0; k < cs.vertices.size(); ++k) {
     auto &vs = g.vertices[cs.vertices[k]];
     local[k].resize(vs.connection.size());
     for (std::size_t f = 0; f < vs.connection.size(); ++f) {
       const auto &slot = vs.instance->fields[f];
-      const Tensor &t = vs.connection[f];
-      const auto &var = g.variables[t.variable()];
-      const std::size_t size = var.type.size();
-      auto &buf = local[k][f];
-      buf.assign(std::max<std::size_t>(1, t.numElements()) * size, 0);
-      const auto &src = es.storage[t.variable()];
-      for (std::size_t i = 0; i < t.numElements(); ++i) {
-        const auto e = t.elements()[i];
-        if (slot.direction != Direction::Out) {
-          std::memcpy(buf.data() + i * size, src.data() + e * size, size);
-          if (var.tile[e] != vs.tile) in[vs.tile] += size;
-        }
+      if (slot.direction == Direction::State) {
+        slot.set(vs.value[f]);
+        continue;
       }
-      slot.bind(buf.data(), t.numElements());
+      const auto &parts = vs.connection[f];
+      local[k][f].resize(parts.size());
+      std::vector<void *> ptrs(parts.size());
+      std::vector<std::size_t> sizes(parts.size());
+      for (std::size_t p = 0; p < parts.size(); ++p) {
+        const Tensor &t = parts[p];
+        const auto &var = g.variables[t.variable()];
+        const std::size_t size = var.type.size();
+        auto &buf = local[k][f][p];
+        buf.assign(std::max<std::size_t>(1, t.numElements()) * size, 0);
+        const auto &src = es.storage[t.variable()];
+        if (slot.direction != Direction::Out) {
+          for (std::size_t i = 0; i < t.numElements(); ++i) {
+            const auto e = t.elements()[i];
+            std::memcpy(buf.data() + i * size, src.data() + e * size, size);
+            if (var.tile[e] != vs.tile) in[vs.tile] += size;
+          }
+        }
+        ptrs[p] = buf.data();
+        sizes[p] = t.numElements();
+      }
+      slot.bind(ptrs.data(), sizes.data(), parts.size());
     }
   }
   // compute: vertices of a tile share its six worker contexts round-robin
@@ -242,15 +263,17 @@ void execute(EngineState &es, int csId) {
     auto &vs = g.vertices[cs.vertices[k]];
     for (std::size_t f = 0; f < vs.connection.size(); ++f) {
       const auto &slot = vs.instance->fields[f];
-      if (slot.direction == Direction::In) continue;
-      const Tensor &t = vs.connection[f];
-      const auto &var = g.variables[t.variable()];
-      const std::size_t size = var.type.size();
-      auto &dst = es.storage[t.variable()];
-      for (std::size_t i = 0; i < t.numElements(); ++i) {
-        const auto e = t.elements()[i];
-        std::memcpy(dst.data() + e * size, local[k][f].data() + i * size, size);
-        if (var.tile[e] != vs.tile) out[var.tile[e]] += size;
+      if (slot.direction == Direction::In || slot.direction == Direction::State) continue;
+      for (std::size_t p = 0; p < vs.connection[f].size(); ++p) {
+        const Tensor &t = vs.connection[f][p];
+        const auto &var = g.variables[t.variable()];
+        const std::size_t size = var.type.size();
+        auto &dst = es.storage[t.variable()];
+        for (std::size_t i = 0; i < t.numElements(); ++i) {
+          const auto e = t.elements()[i];
+          std::memcpy(dst.data() + e * size, local[k][f][p].data() + i * size, size);
+          if (var.tile[e] != vs.tile) out[var.tile[e]] += size;
+        }
       }
     }
   }

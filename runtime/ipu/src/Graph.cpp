@@ -44,7 +44,21 @@ std::string describeVertex(const GraphState &g, int v) {
 }
 
 std::string directionName(Direction d) {
-  return d == Direction::In ? "Input" : d == Direction::Out ? "Output" : "InOut";
+  return d == Direction::In      ? "Input"
+         : d == Direction::Out   ? "Output"
+         : d == Direction::InOut ? "InOut"
+                                 : "vertex state";
+}
+
+std::size_t fieldIndex(const GraphState &g, const FieldRef &field, std::string &where) {
+  const auto &v = g.vertices.at(field.vertex);
+  const auto &fields = v.instance->fields;
+  std::size_t i = 0;
+  while (i < fields.size() && fields[i].name != field.name) ++i;
+  where = describeVertex(g, field.vertex) + ": field '" + field.name + "'";
+  if (i == fields.size()) throw graph_connection_error(where + " does not exist");
+  if (v.connected[i]) throw graph_connection_error(where + " is connected twice");
+  return i;
 }
 
 } // namespace model
@@ -175,33 +189,61 @@ VertexRef Graph::addVertex(ComputeSet cs, const std::string &vertexType) {
   v.instance = (*factory)();
   v.connection.resize(v.instance->fields.size());
   v.connected.assign(v.instance->fields.size(), false);
+  v.value.assign(v.instance->fields.size(), 0);
   state_->vertices.push_back(std::move(v));
   int id = static_cast<int>(state_->vertices.size() - 1);
   state_->computeSets.at(cs.getId()).vertices.push_back(id);
   return VertexRef(id);
 }
 
-void Graph::connect(FieldRef field, const Tensor &t) {
-  auto &v = state_->vertices.at(field.vertex);
-  const auto &fields = v.instance->fields;
-  std::size_t i = 0;
-  while (i < fields.size() && fields[i].name != field.name) ++i;
-  std::ostringstream where;
-  where << model::describeVertex(*state_, field.vertex) << ": field '" << field.name << "'";
-  if (i == fields.size()) throw graph_connection_error(where.str() + " does not exist");
-  const auto &slot = fields[i];
-  if (v.connected[i]) throw graph_connection_error(where.str() + " is connected twice");
+namespace {
+void checkType(const model::FieldSlot &slot, const Tensor &t, const std::string &where) {
+  if (slot.direction == model::Direction::State)
+    throw graph_connection_error(where + " is vertex state: give it a value with setInitialValue");
   if (slot.type != t.elementType())
-    throw graph_connection_error(where.str() + " (" + model::directionName(slot.direction) +
-                                 " of " + slot.type.toString() + ") connected to a tensor of " +
+    throw graph_connection_error(where + " (" + model::directionName(slot.direction) + " of " +
+                                 slot.type.toString() + ") connected to a tensor of " +
                                  t.elementType().toString());
+}
+} // namespace
+
+void Graph::connect(FieldRef field, const Tensor &t) {
+  std::string where;
+  const std::size_t i = model::fieldIndex(*state_, field, where);
+  auto &v = state_->vertices.at(field.vertex);
+  const auto &slot = v.instance->fields[i];
+  checkType(slot, t, where);
+  if (slot.list)
+    throw graph_connection_error(where + " is a list of vectors: connect a std::vector<Tensor>");
   if (!slot.vector && t.numElements() != 1) {
     std::ostringstream s;
-    s << where.str() << " is a scalar field connected to a tensor of " << t.numElements()
+    s << where << " is a scalar field connected to a tensor of " << t.numElements()
       << " elements";
     throw graph_connection_error(s.str());
   }
-  v.connection[i] = t;
+  v.connection[i] = {t};
+  v.connected[i] = true;
+}
+
+void Graph::connect(FieldRef field, const std::vector<Tensor> &tensors) {
+  std::string where;
+  const std::size_t i = model::fieldIndex(*state_, field, where);
+  auto &v = state_->vertices.at(field.vertex);
+  const auto &slot = v.instance->fields[i];
+  if (!slot.list)
+    throw graph_connection_error(where + " is not a list of vectors: connect one tensor");
+  for (const auto &t : tensors) checkType(slot, t, where);
+  v.connection[i] = tensors;
+  v.connected[i] = true;
+}
+
+void Graph::setFieldValue(FieldRef field, long long value) {
+  std::string where;
+  const std::size_t i = model::fieldIndex(*state_, field, where);
+  auto &v = state_->vertices.at(field.vertex);
+  if (v.instance->fields[i].direction != model::Direction::State)
+    throw graph_connection_error(where + " is an edge: connect a tensor to it");
+  v.value[i] = value;
   v.connected[i] = true;
 }
 

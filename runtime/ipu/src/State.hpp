@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <poplar/DataStream.hpp>
+#include <poplar/Graph.hpp>
 #include <poplar/Target.hpp>
 #include <poplar/Tensor.hpp>
 #include <poplar/model/Registry.hpp>
@@ -29,8 +30,9 @@ struct VertexState {
   int computeSet = -1;
   int tile = -1;
   std::unique_ptr<Instance> instance;
-  std::vector<Tensor> connection; // per field, in declaration order
-  std::vector<bool> connected;
+  std::vector<std::vector<Tensor>> connection; // per field, in declaration order (lists: several)
+  std::vector<bool> connected;                 // tensors connected, or a state value set
+  std::vector<long long> value;                // per state field
 };
 
 struct ComputeSetState {
@@ -49,6 +51,7 @@ struct GraphState {
 
 std::string describeVertex(const GraphState &g, int v);
 std::string directionName(Direction d);
+std::size_t fieldIndex(const GraphState &g, const FieldRef &field, std::string &where);
 
 } // namespace model
 } // namespace poplar

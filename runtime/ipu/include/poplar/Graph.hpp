@@ -64,10 +64,16 @@ public:
   template <typename T> void setInitialValue(const Tensor &t, T value) {
     setInitialValueFloat(t, static_cast<double>(value));
   }
+  // A vertex state field's value (a plain integer member of the vertex class).
+  template <typename T> void setInitialValue(FieldRef field, T value) {
+    setFieldValue(field, static_cast<long long>(value));
+  }
 
   ComputeSet addComputeSet(const std::string &name);
   VertexRef addVertex(ComputeSet cs, const std::string &vertexType);
   void connect(FieldRef field, const Tensor &t);
+  // A list field (Vector<Input<Vector<T>>>): one tensor per block.
+  void connect(FieldRef field, const std::vector<Tensor> &tensors);
 
   DataStream addHostToDeviceFIFO(const std::string &handle, const Type &type, std::size_t n);
   DataStream addDeviceToHostFIFO(const std::string &handle, const Type &type, std::size_t n);
@@ -77,6 +83,7 @@ public:
 
 private:
   void setInitialValueFloat(const Tensor &t, double value);
+  void setFieldValue(FieldRef field, long long value);
   std::shared_ptr<model::GraphState> state_;
 };
 

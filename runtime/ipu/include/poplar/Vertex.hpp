@@ -8,6 +8,8 @@
 #define POPLAR_VERTEX_HPP
 
 #include <cstddef>
+#include <vector>
+
 #include <poplar/HalfFloat.hpp>
 
 namespace poplar {
@@ -27,9 +29,21 @@ public:
 
 enum class VectorLayout { SPAN, ONE_PTR };
 
+// As a field, Vector<Input<Vector<T>>> (and Output/InOut) is a list of separately placed
+// blocks, each connected to its own tensor (Poplar's "2D" vertices); indexing it picks a block.
 template <typename T, VectorLayout L = VectorLayout::SPAN, unsigned MinAlign = 1,
           bool Interleaved = false>
-class Vector;
+class Vector {
+public:
+  const T &operator[](std::size_t i) const { ++model::fieldAccesses; return items_[i]; }
+  std::size_t size() const { return items_.size(); }
+  const T *begin() const { return items_.data(); }
+  const T *end() const { return items_.data() + items_.size(); }
+
+private:
+  friend class model::FieldBinder;
+  std::vector<T> items_;
+};
 
 template <typename T> class Input {
 public:

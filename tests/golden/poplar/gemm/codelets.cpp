@@ -10,22 +10,25 @@
 
 using namespace poplar;
 
-// task 'gemm': kernel 'gemm' (form Contraction, run as a single-worker vertex)
-class Gemm0Vertex : public Vertex {
+// task 'gemm': kernel 'gemm' (form Contraction, one block of C per tile)
+class Gemm0Vertex : public MultiVertex {
 public:
-  Input<Vector<float>> a;  // a[0:5, 0:6]
-  Input<Vector<float>> b;  // b[0:6, 0:9]
-  InOut<Vector<float>> c;  // c[0:5, 0:9]
+  Vector<Input<Vector<float>>> a;  // row panel of a[0:5, 0:6]: the block's rows
+  Vector<Input<Vector<float>>> b;  // column panel of b[0:6, 0:9]: its columns
+  Vector<Output<Vector<float>>> c;  // the block of c[0:5, 0:9]
+  int cols;  // columns of the block
 
-  bool compute() {
-    for (int i = 0; i < 5; ++i) {
-      for (int j = 0; j < 9; ++j) {
-        float kc_sum1 = 0.0f;
-        for (int k = 0; k < 6; ++k) {
-          kc_sum1 = kc_sum1 + (a[i * 6 + k] * b[k * 9 + j]);
-        }
-        c[i * 9 + j] = kc_sum1;
+  bool compute(unsigned workerId) {
+    const int elements = int(c.size()) * cols;
+    for (int e = int(workerId); e < elements; e += int(numWorkers())) {
+      const int i = e / cols;
+      const int j = e % cols;
+      float sum = 0.0f;
+      for (int k = 0; k < 6; ++k) {
+        const float product = a[i][k] * b[k][j];  // rounded: no fma
+        sum = sum + product;
       }
+      c[i][j] = sum;
     }
     return true;
   }

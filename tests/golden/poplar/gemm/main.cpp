@@ -78,6 +78,14 @@ bool matches(const Target &target, const std::string &name, const Type &type,
   return true;
 }
 
+// Rows r0 .. r1 - 1, columns c0 .. c1 - 1 of a 2-D tensor: the blocks of a list field
+// (Vector<Input<Vector<T>>>), each placed where that row's elements live.
+std::vector<Tensor> rows(const Tensor &t, int r0, int r1, int c0, int c1) {
+  std::vector<Tensor> out;
+  for (int r = r0; r < r1; ++r) out.push_back(t[r].slice(c0, c1));
+  return out;
+}
+
 Device getDevice(bool hardware) {
   if (hardware) {
     auto manager = DeviceManager::createDeviceManager();
@@ -113,33 +121,221 @@ int main(int argc, char **argv) {
   Graph graph(target);
   graph.addCodelets("codelets.cpp");
 
-  // Tensors, each mapped to the tile of the vertex that writes it (inputs: reads it).
+  // Tensors, mapped to the tiles of the vertices that write them (inputs: read them).
   Tensor a = graph.addVariable(FLOAT, {5, 6}, "a");
-  graph.setTileMapping(a, 0);
-  Tensor b = graph.addVariable(FLOAT, {6, 9}, "b");
-  graph.setTileMapping(b, 0);
+  {  // 30 blocks of 'a': tile, first/last+1 of dim 0, first/last+1 of dim 1
+    static const std::size_t blocks[][5] = {
+      {0, 0, 1, 0, 1},
+      {1, 0, 1, 1, 2},
+      {2, 0, 1, 2, 3},
+      {3, 0, 1, 3, 4},
+      {4, 0, 1, 4, 5},
+      {5, 0, 1, 5, 6},
+      {9, 1, 2, 0, 1},
+      {10, 1, 2, 1, 2},
+      {11, 1, 2, 2, 3},
+      {12, 1, 2, 3, 4},
+      {13, 1, 2, 4, 5},
+      {14, 1, 2, 5, 6},
+      {18, 2, 3, 0, 1},
+      {19, 2, 3, 1, 2},
+      {20, 2, 3, 2, 3},
+      {21, 2, 3, 3, 4},
+      {22, 2, 3, 4, 5},
+      {23, 2, 3, 5, 6},
+      {27, 3, 4, 0, 1},
+      {28, 3, 4, 1, 2},
+      {29, 3, 4, 2, 3},
+      {30, 3, 4, 3, 4},
+      {31, 3, 4, 4, 5},
+      {32, 3, 4, 5, 6},
+      {36, 4, 5, 0, 1},
+      {37, 4, 5, 1, 2},
+      {38, 4, 5, 2, 3},
+      {39, 4, 5, 3, 4},
+      {40, 4, 5, 4, 5},
+      {41, 4, 5, 5, 6},
+    };
+    for (const auto &m : blocks)
+      graph.setTileMapping(a.slice({m[1], m[3]}, {m[2], m[4]}), static_cast<unsigned>(m[0]));
+  }
+  Tensor b_2 = graph.addVariable(FLOAT, {6, 9}, "b");
+  {  // 45 blocks of 'b': tile, first/last+1 of dim 0, first/last+1 of dim 1
+    static const std::size_t blocks[][5] = {
+      {0, 0, 2, 0, 1},
+      {1, 0, 2, 1, 2},
+      {2, 0, 2, 2, 3},
+      {3, 0, 2, 3, 4},
+      {4, 0, 2, 4, 5},
+      {5, 0, 2, 5, 6},
+      {6, 0, 2, 6, 7},
+      {7, 0, 2, 7, 8},
+      {8, 0, 2, 8, 9},
+      {9, 2, 3, 0, 1},
+      {10, 2, 3, 1, 2},
+      {11, 2, 3, 2, 3},
+      {12, 2, 3, 3, 4},
+      {13, 2, 3, 4, 5},
+      {14, 2, 3, 5, 6},
+      {15, 2, 3, 6, 7},
+      {16, 2, 3, 7, 8},
+      {17, 2, 3, 8, 9},
+      {18, 3, 4, 0, 1},
+      {19, 3, 4, 1, 2},
+      {20, 3, 4, 2, 3},
+      {21, 3, 4, 3, 4},
+      {22, 3, 4, 4, 5},
+      {23, 3, 4, 5, 6},
+      {24, 3, 4, 6, 7},
+      {25, 3, 4, 7, 8},
+      {26, 3, 4, 8, 9},
+      {27, 4, 5, 0, 1},
+      {28, 4, 5, 1, 2},
+      {29, 4, 5, 2, 3},
+      {30, 4, 5, 3, 4},
+      {31, 4, 5, 4, 5},
+      {32, 4, 5, 5, 6},
+      {33, 4, 5, 6, 7},
+      {34, 4, 5, 7, 8},
+      {35, 4, 5, 8, 9},
+      {36, 5, 6, 0, 1},
+      {37, 5, 6, 1, 2},
+      {38, 5, 6, 2, 3},
+      {39, 5, 6, 3, 4},
+      {40, 5, 6, 4, 5},
+      {41, 5, 6, 5, 6},
+      {42, 5, 6, 6, 7},
+      {43, 5, 6, 7, 8},
+      {44, 5, 6, 8, 9},
+    };
+    for (const auto &m : blocks)
+      graph.setTileMapping(b_2.slice({m[1], m[3]}, {m[2], m[4]}), static_cast<unsigned>(m[0]));
+  }
   Tensor c = graph.addVariable(FLOAT, {5, 9}, "c");
-  graph.setTileMapping(c, 0);
+  {  // 45 blocks of 'c': tile, first/last+1 of dim 0, first/last+1 of dim 1
+    static const std::size_t blocks[][5] = {
+      {0, 0, 1, 0, 1},
+      {1, 0, 1, 1, 2},
+      {2, 0, 1, 2, 3},
+      {3, 0, 1, 3, 4},
+      {4, 0, 1, 4, 5},
+      {5, 0, 1, 5, 6},
+      {6, 0, 1, 6, 7},
+      {7, 0, 1, 7, 8},
+      {8, 0, 1, 8, 9},
+      {9, 1, 2, 0, 1},
+      {10, 1, 2, 1, 2},
+      {11, 1, 2, 2, 3},
+      {12, 1, 2, 3, 4},
+      {13, 1, 2, 4, 5},
+      {14, 1, 2, 5, 6},
+      {15, 1, 2, 6, 7},
+      {16, 1, 2, 7, 8},
+      {17, 1, 2, 8, 9},
+      {18, 2, 3, 0, 1},
+      {19, 2, 3, 1, 2},
+      {20, 2, 3, 2, 3},
+      {21, 2, 3, 3, 4},
+      {22, 2, 3, 4, 5},
+      {23, 2, 3, 5, 6},
+      {24, 2, 3, 6, 7},
+      {25, 2, 3, 7, 8},
+      {26, 2, 3, 8, 9},
+      {27, 3, 4, 0, 1},
+      {28, 3, 4, 1, 2},
+      {29, 3, 4, 2, 3},
+      {30, 3, 4, 3, 4},
+      {31, 3, 4, 4, 5},
+      {32, 3, 4, 5, 6},
+      {33, 3, 4, 6, 7},
+      {34, 3, 4, 7, 8},
+      {35, 3, 4, 8, 9},
+      {36, 4, 5, 0, 1},
+      {37, 4, 5, 1, 2},
+      {38, 4, 5, 2, 3},
+      {39, 4, 5, 3, 4},
+      {40, 4, 5, 4, 5},
+      {41, 4, 5, 5, 6},
+      {42, 4, 5, 6, 7},
+      {43, 4, 5, 7, 8},
+      {44, 4, 5, 8, 9},
+    };
+    for (const auto &m : blocks)
+      graph.setTileMapping(c.slice({m[1], m[3]}, {m[2], m[4]}), static_cast<unsigned>(m[0]));
+  }
   graph.setInitialValue(c, 0);  // outputs start as zeros
 
   // Step 0: 1 task(s) with no dependencies among them.
   ComputeSet step0 = graph.addComputeSet("step0");
+  // Task 'gemm': form Contraction: 5 x 9 blocks of 'c', one MultiVertex per tile (tiles 0..44)
+  // with its A row panel and B column panel connected.
   {
-    VertexRef v = graph.addVertex(step0, "Gemm0Vertex");
-    graph.setTileMapping(v, 0);
-    graph.connect(v["a"], a.flatten());
-    graph.connect(v["b"], b.flatten());
-    graph.connect(v["c"], c.flatten());
+    // one row per vertex: tile, cols, a box, b box, c box (first, last + 1 per dimension)
+    static const int vertices[][14] = {
+      {0, 1, 0, 1, 0, 6, 0, 6, 0, 1, 0, 1, 0, 1},
+      {1, 1, 0, 1, 0, 6, 0, 6, 1, 2, 0, 1, 1, 2},
+      {2, 1, 0, 1, 0, 6, 0, 6, 2, 3, 0, 1, 2, 3},
+      {3, 1, 0, 1, 0, 6, 0, 6, 3, 4, 0, 1, 3, 4},
+      {4, 1, 0, 1, 0, 6, 0, 6, 4, 5, 0, 1, 4, 5},
+      {5, 1, 0, 1, 0, 6, 0, 6, 5, 6, 0, 1, 5, 6},
+      {6, 1, 0, 1, 0, 6, 0, 6, 6, 7, 0, 1, 6, 7},
+      {7, 1, 0, 1, 0, 6, 0, 6, 7, 8, 0, 1, 7, 8},
+      {8, 1, 0, 1, 0, 6, 0, 6, 8, 9, 0, 1, 8, 9},
+      {9, 1, 1, 2, 0, 6, 0, 6, 0, 1, 1, 2, 0, 1},
+      {10, 1, 1, 2, 0, 6, 0, 6, 1, 2, 1, 2, 1, 2},
+      {11, 1, 1, 2, 0, 6, 0, 6, 2, 3, 1, 2, 2, 3},
+      {12, 1, 1, 2, 0, 6, 0, 6, 3, 4, 1, 2, 3, 4},
+      {13, 1, 1, 2, 0, 6, 0, 6, 4, 5, 1, 2, 4, 5},
+      {14, 1, 1, 2, 0, 6, 0, 6, 5, 6, 1, 2, 5, 6},
+      {15, 1, 1, 2, 0, 6, 0, 6, 6, 7, 1, 2, 6, 7},
+      {16, 1, 1, 2, 0, 6, 0, 6, 7, 8, 1, 2, 7, 8},
+      {17, 1, 1, 2, 0, 6, 0, 6, 8, 9, 1, 2, 8, 9},
+      {18, 1, 2, 3, 0, 6, 0, 6, 0, 1, 2, 3, 0, 1},
+      {19, 1, 2, 3, 0, 6, 0, 6, 1, 2, 2, 3, 1, 2},
+      {20, 1, 2, 3, 0, 6, 0, 6, 2, 3, 2, 3, 2, 3},
+      {21, 1, 2, 3, 0, 6, 0, 6, 3, 4, 2, 3, 3, 4},
+      {22, 1, 2, 3, 0, 6, 0, 6, 4, 5, 2, 3, 4, 5},
+      {23, 1, 2, 3, 0, 6, 0, 6, 5, 6, 2, 3, 5, 6},
+      {24, 1, 2, 3, 0, 6, 0, 6, 6, 7, 2, 3, 6, 7},
+      {25, 1, 2, 3, 0, 6, 0, 6, 7, 8, 2, 3, 7, 8},
+      {26, 1, 2, 3, 0, 6, 0, 6, 8, 9, 2, 3, 8, 9},
+      {27, 1, 3, 4, 0, 6, 0, 6, 0, 1, 3, 4, 0, 1},
+      {28, 1, 3, 4, 0, 6, 0, 6, 1, 2, 3, 4, 1, 2},
+      {29, 1, 3, 4, 0, 6, 0, 6, 2, 3, 3, 4, 2, 3},
+      {30, 1, 3, 4, 0, 6, 0, 6, 3, 4, 3, 4, 3, 4},
+      {31, 1, 3, 4, 0, 6, 0, 6, 4, 5, 3, 4, 4, 5},
+      {32, 1, 3, 4, 0, 6, 0, 6, 5, 6, 3, 4, 5, 6},
+      {33, 1, 3, 4, 0, 6, 0, 6, 6, 7, 3, 4, 6, 7},
+      {34, 1, 3, 4, 0, 6, 0, 6, 7, 8, 3, 4, 7, 8},
+      {35, 1, 3, 4, 0, 6, 0, 6, 8, 9, 3, 4, 8, 9},
+      {36, 1, 4, 5, 0, 6, 0, 6, 0, 1, 4, 5, 0, 1},
+      {37, 1, 4, 5, 0, 6, 0, 6, 1, 2, 4, 5, 1, 2},
+      {38, 1, 4, 5, 0, 6, 0, 6, 2, 3, 4, 5, 2, 3},
+      {39, 1, 4, 5, 0, 6, 0, 6, 3, 4, 4, 5, 3, 4},
+      {40, 1, 4, 5, 0, 6, 0, 6, 4, 5, 4, 5, 4, 5},
+      {41, 1, 4, 5, 0, 6, 0, 6, 5, 6, 4, 5, 5, 6},
+      {42, 1, 4, 5, 0, 6, 0, 6, 6, 7, 4, 5, 6, 7},
+      {43, 1, 4, 5, 0, 6, 0, 6, 7, 8, 4, 5, 7, 8},
+      {44, 1, 4, 5, 0, 6, 0, 6, 8, 9, 4, 5, 8, 9},
+    };
+    for (const auto &b : vertices) {
+      VertexRef v = graph.addVertex(step0, "Gemm0Vertex");
+      graph.setTileMapping(v, static_cast<unsigned>(b[0]));
+      graph.setInitialValue(v["cols"], b[1]);
+      graph.connect(v["a"], rows(a, b[2], b[3], b[4], b[5]));
+      graph.connect(v["b"], rows(b_2, b[6], b[7], b[8], b[9]));
+      graph.connect(v["c"], rows(c, b[10], b[11], b[12], b[13]));
+    }
   }
 
   // Host streams, one per input and output.
   DataStream a_stream = graph.addHostToDeviceFIFO("a", FLOAT, 30);
-  DataStream b_stream = graph.addHostToDeviceFIFO("b", FLOAT, 54);
+  DataStream b_2_stream = graph.addHostToDeviceFIFO("b", FLOAT, 54);
   DataStream c_stream = graph.addDeviceToHostFIFO("c", FLOAT, 45);
 
   Sequence prog;
   prog.add(Copy(a_stream, a.flatten()));
-  prog.add(Copy(b_stream, b.flatten()));
+  prog.add(Copy(b_2_stream, b_2.flatten()));
   prog.add(Execute(step0));
   prog.add(Copy(c.flatten(), c_stream));
 
@@ -147,8 +343,8 @@ int main(int argc, char **argv) {
   engine.load(device);
   std::vector<char> a_host = readArray(inputs, "a", 120);
   engine.connectStream("a", a_host.data());
-  std::vector<char> b_host = readArray(inputs, "b", 216);
-  engine.connectStream("b", b_host.data());
+  std::vector<char> b_2_host = readArray(inputs, "b", 216);
+  engine.connectStream("b", b_2_host.data());
   std::vector<char> c_host(180);
   engine.connectStream("c", c_host.data());
   engine.run(0);

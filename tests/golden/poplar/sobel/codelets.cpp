@@ -10,18 +10,26 @@
 
 using namespace poplar;
 
-// task 'sobel': kernel 'sobel' (form Map, run as a single-worker vertex)
-class Sobel0Vertex : public Vertex {
+// task 'sobel': kernel 'sobel' (form Map, one block per tile)
+class Sobel0Vertex : public MultiVertex {
 public:
-  Input<Vector<float>> img;  // img[0:9, 0:7]
-  InOut<Vector<float>> mag;  // mag[0:9, 0:7]
+  Vector<Input<Vector<float>>> img;  // the box of img[0:9, 0:7] the block reads (halo included)
+  Vector<Output<Vector<float>>> mag;  // the block of mag[0:9, 0:7]
+  int iBegin;  // the block's first 'i'
+  int iEnd;  // the block's last 'i' + 1
+  int jBegin;  // the block's first 'j'
+  int jEnd;  // the block's last 'j' + 1
+  int imgRow;  // the first row of the box of 'img' (in the whole tensor)
+  int imgCol;  // the first column of the box of 'img' (in the whole tensor)
+  int magRow;  // the first row of the box of 'mag' (in the whole tensor)
+  int magCol;  // the first column of the box of 'mag' (in the whole tensor)
 
-  bool compute() {
-    for (int i = 1; i < 8; ++i) {
-      for (int j = 1; j < 6; ++j) {
-        const float gx = (((img[(i - 1) * 7 + j + 1] + (2.0f * img[i * 7 + j + 1])) + img[(i + 1) * 7 + j + 1]) - ((img[(i - 1) * 7 + j - 1] + (2.0f * img[i * 7 + j - 1])) + img[(i + 1) * 7 + j - 1]));
-        const float gy = (((img[(i + 1) * 7 + j - 1] + (2.0f * img[(i + 1) * 7 + j])) + img[(i + 1) * 7 + j + 1]) - ((img[(i - 1) * 7 + j - 1] + (2.0f * img[(i - 1) * 7 + j])) + img[(i - 1) * 7 + j + 1]));
-        mag[i * 7 + j] = std::sqrt((gx * gx) + (gy * gy));
+  bool compute(unsigned workerId) {
+    for (int i = iBegin + int(workerId); i < iEnd; i += int(numWorkers())) {
+      for (int j = jBegin; j < jEnd; ++j) {
+        const float gx = (((img[i - 1 - imgRow][j + 1 - imgCol] + (2.0f * img[i - imgRow][j + 1 - imgCol])) + img[i + 1 - imgRow][j + 1 - imgCol]) - ((img[i - 1 - imgRow][j - 1 - imgCol] + (2.0f * img[i - imgRow][j - 1 - imgCol])) + img[i + 1 - imgRow][j - 1 - imgCol]));
+        const float gy = (((img[i + 1 - imgRow][j - 1 - imgCol] + (2.0f * img[i + 1 - imgRow][j - imgCol])) + img[i + 1 - imgRow][j + 1 - imgCol]) - ((img[i - 1 - imgRow][j - 1 - imgCol] + (2.0f * img[i - 1 - imgRow][j - imgCol])) + img[i - 1 - imgRow][j + 1 - imgCol]));
+        mag[i - magRow][j - magCol] = std::sqrt((gx * gx) + (gy * gy));
       }
     }
     return true;

@@ -78,6 +78,14 @@ bool matches(const Target &target, const std::string &name, const Type &type,
   return true;
 }
 
+// Rows r0 .. r1 - 1, columns c0 .. c1 - 1 of a 2-D tensor: the blocks of a list field
+// (Vector<Input<Vector<T>>>), each placed where that row's elements live.
+std::vector<Tensor> rows(const Tensor &t, int r0, int r1, int c0, int c1) {
+  std::vector<Tensor> out;
+  for (int r = r0; r < r1; ++r) out.push_back(t[r].slice(c0, c1));
+  return out;
+}
+
 Device getDevice(bool hardware) {
   if (hardware) {
     auto manager = DeviceManager::createDeviceManager();
@@ -113,20 +121,106 @@ int main(int argc, char **argv) {
   Graph graph(target);
   graph.addCodelets("codelets.cpp");
 
-  // Tensors, each mapped to the tile of the vertex that writes it (inputs: reads it).
+  // Tensors, mapped to the tiles of the vertices that write them (inputs: read them).
   Tensor img = graph.addVariable(FLOAT, {9, 7}, "img");
-  graph.setTileMapping(img, 0);
+  {  // 20 blocks of 'img': tile, first/last+1 of dim 0, first/last+1 of dim 1
+    static const std::size_t blocks[][5] = {
+      {0, 0, 3, 0, 2},
+      {1, 0, 3, 2, 3},
+      {2, 0, 3, 3, 4},
+      {3, 0, 3, 4, 5},
+      {4, 0, 3, 5, 7},
+      {5, 3, 5, 0, 2},
+      {6, 3, 5, 2, 3},
+      {7, 3, 5, 3, 4},
+      {8, 3, 5, 4, 5},
+      {9, 3, 5, 5, 7},
+      {10, 5, 7, 0, 2},
+      {11, 5, 7, 2, 3},
+      {12, 5, 7, 3, 4},
+      {13, 5, 7, 4, 5},
+      {14, 5, 7, 5, 7},
+      {15, 7, 9, 0, 2},
+      {16, 7, 9, 2, 3},
+      {17, 7, 9, 3, 4},
+      {18, 7, 9, 4, 5},
+      {19, 7, 9, 5, 7},
+    };
+    for (const auto &m : blocks)
+      graph.setTileMapping(img.slice({m[1], m[3]}, {m[2], m[4]}), static_cast<unsigned>(m[0]));
+  }
   Tensor mag = graph.addVariable(FLOAT, {9, 7}, "mag");
-  graph.setTileMapping(mag, 0);
+  {  // 20 blocks of 'mag': tile, first/last+1 of dim 0, first/last+1 of dim 1
+    static const std::size_t blocks[][5] = {
+      {0, 0, 3, 0, 2},
+      {1, 0, 3, 2, 3},
+      {2, 0, 3, 3, 4},
+      {3, 0, 3, 4, 5},
+      {4, 0, 3, 5, 7},
+      {5, 3, 5, 0, 2},
+      {6, 3, 5, 2, 3},
+      {7, 3, 5, 3, 4},
+      {8, 3, 5, 4, 5},
+      {9, 3, 5, 5, 7},
+      {10, 5, 7, 0, 2},
+      {11, 5, 7, 2, 3},
+      {12, 5, 7, 3, 4},
+      {13, 5, 7, 4, 5},
+      {14, 5, 7, 5, 7},
+      {15, 7, 9, 0, 2},
+      {16, 7, 9, 2, 3},
+      {17, 7, 9, 3, 4},
+      {18, 7, 9, 4, 5},
+      {19, 7, 9, 5, 7},
+    };
+    for (const auto &m : blocks)
+      graph.setTileMapping(mag.slice({m[1], m[3]}, {m[2], m[4]}), static_cast<unsigned>(m[0]));
+  }
   graph.setInitialValue(mag, 0);  // outputs start as zeros
 
   // Step 0: 1 task(s) with no dependencies among them.
   ComputeSet step0 = graph.addComputeSet("step0");
+  // Task 'sobel': form Map: 4 x 5 blocks of its iteration space, one MultiVertex per tile
+  // (tiles 0..19), halos connected from the neighbours' blocks.
   {
-    VertexRef v = graph.addVertex(step0, "Sobel0Vertex");
-    graph.setTileMapping(v, 0);
-    graph.connect(v["img"], img.flatten());
-    graph.connect(v["mag"], mag.flatten());
+    // one row per vertex: tile, iBegin, iEnd, jBegin, jEnd, img box, mag box (first, last + 1
+    // per dimension)
+    static const int vertices[][13] = {
+      {0, 1, 3, 1, 2, 0, 4, 0, 3, 1, 3, 1, 2},
+      {1, 1, 3, 2, 3, 0, 4, 1, 4, 1, 3, 2, 3},
+      {2, 1, 3, 3, 4, 0, 4, 2, 5, 1, 3, 3, 4},
+      {3, 1, 3, 4, 5, 0, 4, 3, 6, 1, 3, 4, 5},
+      {4, 1, 3, 5, 6, 0, 4, 4, 7, 1, 3, 5, 6},
+      {5, 3, 5, 1, 2, 2, 6, 0, 3, 3, 5, 1, 2},
+      {6, 3, 5, 2, 3, 2, 6, 1, 4, 3, 5, 2, 3},
+      {7, 3, 5, 3, 4, 2, 6, 2, 5, 3, 5, 3, 4},
+      {8, 3, 5, 4, 5, 2, 6, 3, 6, 3, 5, 4, 5},
+      {9, 3, 5, 5, 6, 2, 6, 4, 7, 3, 5, 5, 6},
+      {10, 5, 7, 1, 2, 4, 8, 0, 3, 5, 7, 1, 2},
+      {11, 5, 7, 2, 3, 4, 8, 1, 4, 5, 7, 2, 3},
+      {12, 5, 7, 3, 4, 4, 8, 2, 5, 5, 7, 3, 4},
+      {13, 5, 7, 4, 5, 4, 8, 3, 6, 5, 7, 4, 5},
+      {14, 5, 7, 5, 6, 4, 8, 4, 7, 5, 7, 5, 6},
+      {15, 7, 8, 1, 2, 6, 9, 0, 3, 7, 8, 1, 2},
+      {16, 7, 8, 2, 3, 6, 9, 1, 4, 7, 8, 2, 3},
+      {17, 7, 8, 3, 4, 6, 9, 2, 5, 7, 8, 3, 4},
+      {18, 7, 8, 4, 5, 6, 9, 3, 6, 7, 8, 4, 5},
+      {19, 7, 8, 5, 6, 6, 9, 4, 7, 7, 8, 5, 6},
+    };
+    for (const auto &b : vertices) {
+      VertexRef v = graph.addVertex(step0, "Sobel0Vertex");
+      graph.setTileMapping(v, static_cast<unsigned>(b[0]));
+      graph.setInitialValue(v["iBegin"], b[1]);
+      graph.setInitialValue(v["iEnd"], b[2]);
+      graph.setInitialValue(v["jBegin"], b[3]);
+      graph.setInitialValue(v["jEnd"], b[4]);
+      graph.setInitialValue(v["imgRow"], b[5]);
+      graph.setInitialValue(v["imgCol"], b[7]);
+      graph.setInitialValue(v["magRow"], b[9]);
+      graph.setInitialValue(v["magCol"], b[11]);
+      graph.connect(v["img"], rows(img, b[5], b[6], b[7], b[8]));
+      graph.connect(v["mag"], rows(mag, b[9], b[10], b[11], b[12]));
+    }
   }
 
   // Host streams, one per input and output.

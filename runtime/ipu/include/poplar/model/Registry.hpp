@@ -18,7 +18,7 @@
 namespace poplar {
 namespace model {
 
-enum class Direction { In, Out, InOut };
+enum class Direction { In, Out, InOut, State };
 
 template <typename T> constexpr Type typeOf();
 template <> constexpr Type typeOf<float>() { return FLOAT; }
@@ -28,13 +28,16 @@ template <> constexpr Type typeOf<unsigned>() { return UNSIGNED_INT; }
 template <> constexpr Type typeOf<unsigned short>() { return UNSIGNED_SHORT; }
 template <> constexpr Type typeOf<bool>() { return BOOL; }
 
-// One field of one vertex instance: how to point it at the engine's local buffer.
+// One field of one vertex instance: how to point it at the engine's local buffers (one per
+// connected tensor: several for a list field), or set its value (a vertex state field).
 struct FieldSlot {
   std::string name;
   Direction direction;
   Type type;
   bool vector;
-  std::function<void(void *, std::size_t)> bind;
+  bool list;
+  std::function<void(void *const *, const std::size_t *, std::size_t)> bind;
+  std::function<void(long long)> set;
 };
 
 class FieldBinder {
@@ -43,42 +46,69 @@ public:
 
   template <typename T> void operator()(const char *name, Input<T> &f) {
     add(name, Direction::In, typeOf<T>(), false,
-        [&f](void *p, std::size_t) { f.data_ = static_cast<const T *>(p); });
+        [&f](void *const *p, const std::size_t *, std::size_t) {
+          f.data_ = static_cast<const T *>(p[0]);
+        });
   }
   template <typename T> void operator()(const char *name, Output<T> &f) {
     add(name, Direction::Out, typeOf<T>(), false,
-        [&f](void *p, std::size_t) { f.data_ = static_cast<T *>(p); });
+        [&f](void *const *p, const std::size_t *, std::size_t) {
+          f.data_ = static_cast<T *>(p[0]);
+        });
   }
   template <typename T> void operator()(const char *name, InOut<T> &f) {
     add(name, Direction::InOut, typeOf<T>(), false,
-        [&f](void *p, std::size_t) { f.data_ = static_cast<T *>(p); });
+        [&f](void *const *p, const std::size_t *, std::size_t) {
+          f.data_ = static_cast<T *>(p[0]);
+        });
   }
   template <typename T, VectorLayout L, unsigned A, bool I>
   void operator()(const char *name, Input<Vector<T, L, A, I>> &f) {
-    add(name, Direction::In, typeOf<T>(), true, [&f](void *p, std::size_t n) {
-      f.data_ = static_cast<const T *>(p);
-      f.size_ = n;
-    });
+    add(name, Direction::In, typeOf<T>(), true,
+        [&f](void *const *p, const std::size_t *n, std::size_t) { point(f, p[0], n[0]); });
   }
   template <typename T, VectorLayout L, unsigned A, bool I>
   void operator()(const char *name, Output<Vector<T, L, A, I>> &f) {
-    add(name, Direction::Out, typeOf<T>(), true, [&f](void *p, std::size_t n) {
-      f.data_ = static_cast<T *>(p);
-      f.size_ = n;
-    });
+    add(name, Direction::Out, typeOf<T>(), true,
+        [&f](void *const *p, const std::size_t *n, std::size_t) { point(f, p[0], n[0]); });
   }
   template <typename T, VectorLayout L, unsigned A, bool I>
   void operator()(const char *name, InOut<Vector<T, L, A, I>> &f) {
-    add(name, Direction::InOut, typeOf<T>(), true, [&f](void *p, std::size_t n) {
-      f.data_ = static_cast<T *>(p);
-      f.size_ = n;
-    });
+    add(name, Direction::InOut, typeOf<T>(), true,
+        [&f](void *const *p, const std::size_t *n, std::size_t) { point(f, p[0], n[0]); });
+  }
+
+  // A list field: Vector<Input<Vector<T>>> and its Output / InOut forms.
+  template <template <typename> class Edge, typename T, VectorLayout L, unsigned A, bool I,
+            VectorLayout L2, unsigned A2, bool I2>
+  void operator()(const char *name, Vector<Edge<Vector<T, L, A, I>>, L2, A2, I2> &f) {
+    constexpr Direction d = std::is_same_v<Edge<int>, Input<int>>    ? Direction::In
+                            : std::is_same_v<Edge<int>, Output<int>> ? Direction::Out
+                                                                     : Direction::InOut;
+    FieldSlot slot{name, d, typeOf<T>(), true, true, {}, {}};
+    slot.bind = [&f](void *const *p, const std::size_t *n, std::size_t count) {
+      f.items_.assign(count, Edge<Vector<T, L, A, I>>());
+      for (std::size_t i = 0; i < count; ++i) point(f.items_[i], p[i], n[i]);
+    };
+    slots_.push_back(std::move(slot));
+  }
+  // Vertex state: a plain integer member set from the host with setInitialValue.
+  void operator()(const char *name, int &f) { state(name, INT, [&f](long long x) { f = static_cast<int>(x); }); }
+  void operator()(const char *name, unsigned &f) {
+    state(name, UNSIGNED_INT, [&f](long long x) { f = static_cast<unsigned>(x); });
   }
 
 private:
+  template <typename Field> static void point(Field &f, void *p, std::size_t n) {
+    f.data_ = static_cast<decltype(f.data_)>(p);
+    f.size_ = n;
+  }
   void add(const char *name, Direction d, Type t, bool vector,
-           std::function<void(void *, std::size_t)> bind) {
-    slots_.push_back(FieldSlot{name, d, t, vector, std::move(bind)});
+           std::function<void(void *const *, const std::size_t *, std::size_t)> bind) {
+    slots_.push_back(FieldSlot{name, d, t, vector, false, std::move(bind), {}});
+  }
+  void state(const char *name, Type t, std::function<void(long long)> set) {
+    slots_.push_back(FieldSlot{name, Direction::State, t, false, false, {}, std::move(set)});
   }
   std::vector<FieldSlot> &slots_;
 };

@@ -1,0 +1,372 @@
+"""The ``Map`` form on the IPU: the iteration space cut into blocks over tiles, one MultiVertex
+per tile over its block, halos connected from the neighbours' slices.
+
+A one- or two-loop nest's iteration space is cut into a grid of near-equal blocks (rows, or
+rows x columns: the grid that gives the busiest worker least to do, then the smallest halo),
+one block per tile. Each tensor dimension indexed by ``loop + c`` follows that loop's cut, so a
+tile holds the block of every tensor it writes and the matching blocks of what it reads (compute
+follows data). A 2-D tensor is connected as a list field ``Vector<Input<Vector<T>>>``: one
+entry per row of the box the block touches (its own rows plus the halo rows and columns, which
+live on the neighbouring tiles: the exchange brings them before the compute set). The six
+workers of the tile take the block's rows in turn. Integer vertex state gives each vertex its
+block and the origin of each box, so one codelet serves every tile.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from kernelc import ir
+from kernelc.affine import Affine, affine, bounds, evaluate, is_static
+from kernelc.backends.poplar.codelet import CPP_TYPE, ScalarCodelet, literal
+from kernelc.backends.poplar.cost import AccessCounter, instructions
+from kernelc.backends.poplar.lowered import (
+    Box,
+    Codelet,
+    CodeletField,
+    Edge,
+    Instance,
+    LoweredTask,
+    TileMap,
+    region_box,
+    spread,
+)
+from kernelc.backends.poplar.names import Names
+from kernelc.forms.blocks import Split
+from kernelc.forms.map import Map
+from kernelc.graph import Region, Task, TaskGraph
+from kernelc.types import DType
+
+WORKERS = 6
+
+
+@dataclass(frozen=True)
+class Access:
+    """A tensor parameter of the task and every index tuple it is accessed with."""
+
+    param: str
+    region: Region
+    dtype: DType
+    direction: str  # "Input", "Output" or "InOut"
+    indices: tuple[tuple[ir.Expr, ...], ...]
+    follows: tuple[int | None, ...]  # per dimension: the loop whose cut it follows
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.region.view_shape
+
+
+@dataclass(frozen=True)
+class MapBlocks:
+    loops: tuple[tuple[str, int, int], ...]  # variable, first, last + 1
+    splits: tuple[Split, ...]  # per loop
+    first: int  # the first tile
+    accesses: tuple[Access, ...]
+    aliases: dict[str, Affine]
+    mappings: dict[str, TileMap]
+
+    @property
+    def tiles_used(self) -> int:
+        return math.prod(s.parts for s in self.splits)
+
+    def tile(self, coords: tuple[int, ...]) -> int:
+        """The tile of the block at grid coordinates (per loop)."""
+        flat = 0
+        for c, s in zip(coords, self.splits, strict=True):
+            flat = flat * s.parts + c
+        return self.first + flat
+
+    def ranges(self, coords: tuple[int, ...]) -> dict[str, tuple[int, int]]:
+        """The closed range of each loop variable in one block."""
+        out = {}
+        for (var, lo, _), s, c in zip(self.loops, self.splits, coords, strict=True):
+            out[var] = (lo + s.start(c), lo + s.start(c) + s.size(c) - 1)
+        return out
+
+    def box(self, access: Access, ranges: dict[str, tuple[int, int]]) -> Box:
+        """The box of an access's view that one block touches (clamped: loads clamp)."""
+        out = []
+        for d, extent in enumerate(access.shape):
+            lo, hi = extent, -1
+            for index in access.indices:
+                form = affine(index[d], self.aliases)
+                found = None if form is None else bounds(form, ranges)
+                a, b = (0, extent - 1) if found is None else found[0]
+                lo = min(lo, max(0, min(a, extent - 1)))
+                hi = max(hi, min(extent - 1, max(b, 0)))
+            out.append((lo, hi + 1))
+        return tuple(out)
+
+
+def grid(extents: tuple[int, ...], tiles: int) -> tuple[int, ...]:
+    """Blocks per loop: the busiest worker's iterations least, then the smallest halo."""
+    if len(extents) == 1:
+        return (min(extents[0], tiles),)
+    rows, cols = extents
+    best: tuple[tuple[int, int, int], tuple[int, int]] | None = None
+    for by in range(1, min(rows, tiles) + 1):
+        bx = min(cols, tiles // by)
+        r, c = -(-rows // by), -(-cols // bx)
+        key = (-(-r // WORKERS) * c, r + c, by * bx)
+        if best is None or key < best[0]:
+            best = (key, (by, bx))
+    assert best is not None
+    return best[1]
+
+
+class MapLowering:
+    def plan(self, task: Task, form: Map, graph: TaskGraph, tiles: range) -> MapBlocks | str:
+        if len(form.loops) > 2:
+            return f"a nest of {len(form.loops)} loops (the tile lowering takes one or two)"
+        if len(form.pieces) > 1:
+            return "guarded pieces (conditions on the loop indices; one unguarded nest is lowered)"
+        static = set(task.kernel.sizes)
+        sizes = task.size_env
+        loops = []
+        for lp in form.loops:
+            if not (is_static(lp.lo, static) and is_static(lp.hi, static)):
+                return f"the bounds of loop '{lp.var}' depend on data"
+            lo, hi = evaluate(lp.lo, sizes), evaluate(lp.hi, sizes)
+            if hi <= lo:
+                return f"loop '{lp.var}' is empty"
+            loops.append((lp.var, lo, hi))
+        aliases: dict[str, Affine] = {}
+        for s in form.pieces[0].body:
+            if isinstance(s, ir.Let):
+                found = affine(s.value, aliases)
+                if found is not None:
+                    aliases[s.name] = found
+        accesses = []
+        reads: dict[str, Region] = {}
+        writes: dict[str, Region] = {}
+        loads = [n for n in ir.walk_body(form.pieces[0].body) if isinstance(n, ir.Load)]
+        outputs = {p.name for p in task.kernel.outputs}
+        position = {var: k for k, (var, _, _) in enumerate(loops)}
+        for p in task.kernel.all_params:
+            b = task.binding(p.name)
+            if b.region is None:
+                continue
+            region = b.region
+            if not all(region.keep) or len(region.view_shape) not in (1, 2):
+                return f"'{p.name}' is not a whole 1-D or 2-D view of a tensor"
+            stored = tuple(s.indices for s in form.stores if s.tensor == p.name)
+            loaded = tuple(ld.indices for ld in loads if ld.tensor == p.name)
+            if p.name in outputs:
+                if any(_key(i) != _key(stored[0]) for i in loaded):
+                    return f"it reads output '{p.name}' at another element than it writes"
+                plain = not loaded and all(s.op == "=" for s in form.stores if s.tensor == p.name)
+                direction = "Output" if plain else "InOut"
+                writes[p.name] = region
+            else:
+                direction = "Input"
+                reads[p.name] = region
+            indices = stored + loaded
+            follows = tuple(_follows(indices, d, aliases, position) for d in range(len(region.box)))
+            accesses.append(Access(p.name, region, p.dtype, direction, indices, follows))
+        for w, out in writes.items():
+            for r, inp in reads.items():
+                if out.overlaps(inp):
+                    return f"it reads '{r}' and writes '{w}', views of one tensor (double buffering is not done)"  # noqa: E501
+        parts = grid(tuple(hi - lo for _, lo, hi in loops), len(tiles))
+        splits = tuple(Split(hi - lo, n) for (_, lo, hi), n in zip(loops, parts, strict=True))
+        blocks = MapBlocks(tuple(loops), splits, tiles[0], tuple(accesses), aliases, {})
+        shapes = {t.name: t.shape for t in graph.tensors}
+        for a in accesses:
+            blocks.mappings[a.region.tensor] = _mapping(blocks, a, shapes[a.region.tensor])
+        return blocks
+
+    def lower(self, task: Task, form: Map, blocks: MapBlocks, cls: str, step: int) -> LoweredTask:
+        names = Names()
+        kernel = task.kernel
+        fields: list[CodeletField] = []
+        values: dict[str, str] = {}
+        prologue: list[str] = []
+        edges_of: list[Access | str] = []  # per edge field: a tensor access or a graph scalar
+        for p in kernel.all_params:
+            b = task.binding(p.name)
+            name = names(p.name)
+            access = next((a for a in blocks.accesses if a.param == p.name), None)
+            if access is not None:
+                kind = "list" if len(access.shape) == 2 else "vector"
+                note = f"the block of {access.region}"
+                if access.direction == "Input":
+                    note = f"the box of {access.region} the block reads (halo included)"
+                fields.append(CodeletField(name, kind, access.direction, p.dtype, note))
+                edges_of.append(access)
+                values[p.name] = name
+            elif b.scalar is not None:
+                fields.append(CodeletField(name, "scalar", "Input", p.dtype))
+                edges_of.append(b.scalar)
+                values[p.name] = f"(*{name})"
+            else:
+                prologue.append(
+                    f"const {CPP_TYPE[p.dtype]} {name} = {literal(b.constant, p.dtype)};"
+                )
+                values[p.name] = name
+        state: list[str] = []
+        bounds_of: dict[str, tuple[str, str]] = {}
+        for var, _, _ in blocks.loops:
+            first, last = names.derived(f"{var}Begin"), names.derived(f"{var}End")
+            bounds_of[var] = (first, last)
+            state += [first, last]
+            fields += [
+                CodeletField(first, "state", "", DType.I32, f"the block's first '{var}'"),
+                CodeletField(last, "state", "", DType.I32, f"the block's last '{var}' + 1"),
+            ]
+        bases: dict[str, tuple[str, ...]] = {}
+        for a in blocks.accesses:
+            suffixes = ("Row", "Col") if len(a.shape) == 2 else ("First",)
+            bases[a.param] = tuple(names.derived(f"{values[a.param]}{s}") for s in suffixes)
+            whats = ("row", "column") if len(a.shape) == 2 else ("element",)
+            for d, (base, what) in enumerate(zip(bases[a.param], whats, strict=True)):
+                note = f"the first {what} of the box of '{a.param}' (in the whole tensor)"
+                origin = (values[a.param], d)
+                fields.append(CodeletField(base, "state", "", DType.I32, note, origin))
+        shapes = {a.param: a.shape for a in blocks.accesses}
+        dtypes = {a.param: a.dtype for a in blocks.accesses}
+        offsets = {a.param: tuple(lo for lo, _ in a.region.box) for a in blocks.accesses}
+        gen = BlockCodelet(task.size_env, shapes, dtypes, names, values, bases=bases)
+        gen.offsets = offsets
+        for var, lo, hi in blocks.loops:
+            gen.ranges[var] = (lo, hi - 1)
+            gen.values[var] = names(var)
+        body = list(prologue)
+        indent = ""
+        for k, (var, _, _) in enumerate(blocks.loops):
+            v, (first, last) = gen.values[var], bounds_of[var]
+            if k == 0:
+                body.append(
+                    f"{indent}for (int {v} = {first} + int(workerId); {v} < {last}; "
+                    f"{v} += int(numWorkers())) {{"
+                )
+            else:
+                body.append(f"{indent}for (int {v} = {first}; {v} < {last}; ++{v}) {{")
+            indent += "  "
+        body += gen.block(form.pieces[0].body, indent)
+        for _ in blocks.loops:
+            indent = indent[:-2]
+            body.append(f"{indent}}}")
+        instances = []
+        fixed = {n: (v, v) for n, v in task.size_env.items()}
+        for coords in _coords(blocks.splits):
+            ranges = {**fixed, **blocks.ranges(coords)}
+            edges, values_ = [], []
+            for var, _, _ in blocks.loops:
+                values_ += [ranges[var][0], ranges[var][1] + 1]
+            for a in blocks.accesses:
+                values_ += [lo for lo, _ in region_box(a.region, blocks.box(a, ranges))]
+            for e in edges_of:
+                if isinstance(e, str):
+                    edges.append(Edge(e, ()))
+                else:
+                    box = blocks.box(e, ranges)
+                    edges.append(Edge(e.region.tensor, region_box(e.region, box)))
+            instances.append(Instance(blocks.tile(coords), tuple(edges), tuple(values_)))
+        cuts = " x ".join(str(s.parts) for s in blocks.splits)
+        first, last = blocks.first, blocks.first + blocks.tiles_used - 1
+        describe = (
+            f"form Map: {cuts} blocks of its iteration space, one MultiVertex per tile "
+            f"(tiles {first}..{last}), halos connected from the neighbours' blocks"
+        )
+        codelet = Codelet(cls, True, tuple(fields), tuple(body), "form Map, one block per tile")
+        return LoweredTask(task, step, codelet, tuple(instances), describe, frozenset(gen.helpers))
+
+    def cycles(self, lowered: LoweredTask) -> tuple[tuple[int, ...], ...]:
+        task = lowered.task
+        form = task.form
+        weights = {
+            p.name: 2 if len(task.binding(p.name).region.view_shape) == 2 else 1
+            for p in task.kernel.all_params
+            if task.binding(p.name).region is not None
+        }
+        scalars = {b.param for b in task.bindings if b.scalar is not None}
+        per_iteration = AccessCounter(task.size_env, scalars, weights).block(form.pieces[0].body)
+        loops = len(form.loops)
+        out = []
+        for inst in lowered.instances:
+            rows = inst.state[1] - inst.state[0]
+            cols = inst.state[3] - inst.state[2] if loops == 2 else 1
+            out.append(
+                tuple(
+                    instructions(len(range(w, rows, WORKERS)) * cols * per_iteration)
+                    for w in range(WORKERS)
+                )
+            )
+        return tuple(out)
+
+
+@dataclass
+class BlockCodelet(ScalarCodelet):
+    """A Map body over one block: elements are reached through the box each field holds."""
+
+    bases: dict[str, tuple[str, ...]] | None = None  # per param: its box's origin fields
+    offsets: dict[str, tuple[int, ...]] | None = None  # per param: its view's origin
+
+    def element(self, tensor: str, idx: list[str]) -> str:
+        assert self.bases is not None and self.offsets is not None
+        parts = "".join(
+            f"[{_offset(i, off, base)}]"
+            for i, off, base in zip(idx, self.offsets[tensor], self.bases[tensor], strict=True)
+        )
+        return f"{self.values[tensor]}{parts}"
+
+
+def _offset(index: str, offset: int, base: str) -> str:
+    """A view index made an index into the box that starts at ``base`` of the whole tensor."""
+    inner = index[1:-1] if index.startswith("(") and index.endswith(")") else index
+    if not all(ch.isalnum() or ch in "_ +-*" for ch in inner):
+        inner = index
+    return f"{inner} + {offset} - {base}" if offset else f"{inner} - {base}"
+
+
+def _key(indices: tuple[ir.Expr, ...]) -> tuple[str, ...]:
+    return tuple(repr(i) for i in indices)
+
+
+def _follows(
+    indices: tuple[tuple[ir.Expr, ...], ...],
+    d: int,
+    aliases: dict[str, Affine],
+    position: dict[str, int],
+) -> int | None:
+    """The loop whose cut dimension ``d`` follows: every access indexes it ``loop + c``."""
+    found: set[str] = set()
+    for index in indices:
+        form = affine(index[d], aliases)
+        if form is None or len(form.terms) != 1 or form.terms[0][1] != 1:
+            return None
+        found.add(form.terms[0][0])
+    if len(found) != 1 or next(iter(found)) not in position:
+        return None
+    return position[next(iter(found))]
+
+
+def _coords(splits: tuple[Split, ...]) -> list[tuple[int, ...]]:
+    out: list[tuple[int, ...]] = [()]
+    for s in splits:
+        out = [c + (k,) for c in out for k in range(s.parts)]
+    return out
+
+
+def _mapping(blocks: MapBlocks, a: Access, shape: tuple[int, ...]) -> TileMap:
+    """The tensor's blocks: dimensions that follow a loop cut as it is, the rest whole (on the
+    tiles of the first block along the loops no dimension follows)."""
+    cuts = []
+    for d, extent in enumerate(a.shape):
+        k = a.follows[d]
+        if k is None:
+            cuts.append((0, extent))
+            continue
+        _, lo, _ = blocks.loops[k]
+        cuts.append(tuple(min(extent, max(0, lo + b)) for b in blocks.splits[k].bounds))
+    placed = spread(a.region, shape, tuple(cuts))
+    tiles = []
+    for block in itertools.product(*(range(len(c) - 1) for c in placed)):
+        coords = [0] * len(blocks.loops)
+        for d, k in enumerate(a.follows):
+            if k is not None:
+                coords[k] = block[d]
+        tiles.append(blocks.tile(tuple(coords)))
+    return TileMap(placed, tuple(tiles))
