@@ -189,20 +189,19 @@ size N = 5;
 kernel fn(const: f32[N], class: f32 = 2.0) -> task: f32[N] {
   for lambda in 0 .. N {
     let def = const[lambda] * class;
-    var self: f32 = def;
-    self += 1.0;
+    let self = def + 1.0;
     task[lambda] = self;
   }
 }
 
-kernel struct(task: f32[N], comptime: i32[N]) -> return: f32[N] {
+kernel struct(task: f32[N], comptime: f32[N]) -> return: f32[N] {
   for int in 0 .. N {
     let import = comptime[int];
-    return[int] = task[int] + f32(import);
+    return[int] = task[int] + import;
   }
 }
 
-graph main(const: f32[N], export: i32[N]) -> out: f32[N] {
+graph main(const: f32[N], export: f32[N]) -> out: f32[N] {
   None = fn(const, 2.0);
   out = struct(None, export);
 }
@@ -213,11 +212,12 @@ graph main(const: f32[N], export: i32[N]) -> out: f32[N] {
 def test_names_that_are_keywords_reach_every_emitted_file_safely(target: str) -> None:
     """const, fn, task, class, lambda, ... as kernel, graph, parameter, local and loop names:
     every target builds and runs the program (csl's files are parsed by the fabric simulator,
-    poplar's compiled by g++), and emitted Python parses."""
+    poplar's compiled by g++, groq's run by its emulator), and emitted Python parses. Element-wise
+    f32 work only, so that every target's data-parallel lowering takes it."""
     prog = kc.loads(KEYWORDS, "keywords.k")
     inputs = {
         "const": np.arange(5, dtype=np.float32),
-        "export": np.arange(5, dtype=np.int32) * 3,
+        "export": np.arange(5, dtype=np.float32) * 3,
     }
     artifact = kc.build(prog, target)
     for name, text in artifact.files.items():
