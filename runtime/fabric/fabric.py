@@ -27,6 +27,7 @@ from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.runtime.fabric import libraries as lib
 from kernelc.runtime.fabric.evaluate import Compiler, FnValue, run_module
+from kernelc.runtime.fabric.setup import SetupCache, Tracer
 from kernelc.runtime.fabric.values import (
     OPPOSITE,
     STEP,
@@ -251,6 +252,7 @@ class PE:
         self.unblocked = True
         self.unblock_time = 0
         self.current = "module scope"
+        self.tracer: Tracer | None = None
 
     # ------------------------------------------------------------ memory and setup
     @property
@@ -274,6 +276,8 @@ class PE:
 
     # ------------------------------------------------------------------- builtins
     def builtin(self, name: str, args: tuple) -> object:
+        if self.tracer is not None:
+            self.tracer.calls.add(name)
         if name in OPS:
             return self.dsd(name, args)
         handler = getattr(self, "_b_" + name, None)
@@ -282,15 +286,19 @@ class PE:
         return handler(*args)
 
     def _b_import_module(self, path: str, cfg: object = None) -> object:
-        if path == "<memcpy/memcpy>":
-            return lib.MemcpyModule(self, cfg)
-        if path == "<layout>":
-            return lib.LayoutModule(self)
         if path == "<math>":
             return lib.MathModule()
-        if path == "<collectives_2d/pe>":
-            return lib.Collectives2D(self, cfg)
-        raise FabricError(f"the simulator has no model of module {path}", self.file)
+        if path == "<memcpy/memcpy>":
+            module = lib.MemcpyModule(self, cfg)
+        elif path == "<layout>":
+            module = lib.LayoutModule(self)
+        elif path == "<collectives_2d/pe>":
+            module = lib.Collectives2D(self, cfg)
+        else:
+            raise FabricError(f"the simulator has no model of module {path}", self.file)
+        if self.tracer is not None:
+            self.tracer.modules.append(module)
+        return module
 
     def _key(self, task: object) -> tuple[str, int]:
         if isinstance(task, TaskId):
@@ -791,7 +799,7 @@ class Simulator:
         self.channels = channels
         self.layout = evaluate_layout(program.layout, params, self.arch)
         self.width, self.height = self.layout.rectangle
-        compiled = {f.name: Compiler(f.name).module(f) for f in program.pe_files}
+        setups = {f.name: SetupCache(Compiler(f.name).module(f)) for f in program.pe_files}
         code = {f.name: machine.code_bytes(f.decls) for f in program.pe_files}
         self.events: list = []
         self.seq = 0
@@ -805,10 +813,10 @@ class Simulator:
                 if (x, y) not in self.layout.tiles:
                     raise FabricError(f"PE ({x}, {y}) has no @set_tile_code", program.layout.name)
                 file, params_struct = self.layout.tiles[(x, y)]
-                if file not in compiled:
+                if file not in setups:
                     raise FabricError(f"tile code '{file}' of PE ({x}, {y}) was not loaded")
                 pe = PE(self, x, y, file, code[file])
-                run_module(compiled[file], pe, dict(params_struct.fields))
+                setups[file].set_up(pe, dict(params_struct.fields))
                 pe.now = pe.busy = pe.last = pe.dsd_free = 0
                 pe.current = "idle"
                 self.pes.append(pe)
