@@ -13,6 +13,7 @@ arrays; expressions (including ``if`` expressions) then evaluate element-wise.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from kernelc.runtime.fabric.values import (
     Struct,
     TaskId,
     convert,
+    wrap_int,
 )
 
 PREDECLARED: dict[str, object] = {
@@ -115,14 +117,27 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
 
 
+# fixed-width integer scalars whose quotient is exact in Python ints and wraps like int64's
+NARROW_INTS = {
+    t: np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32)
+}
+
+
 def _div(a, b):
+    kind = type(a)
+    if kind is type(b) and kind in NARROW_INTS:  # the common case, without NumPy arrays
+        if b == 0:
+            raise FabricError("integer division by zero")
+        x, y = int(a), int(b)
+        q = abs(x) // abs(y)
+        return wrap_int(q if (x >= 0) == (y >= 0) else -q, NARROW_INTS[kind])
     if _is_int(a) and _is_int(b):
         if isinstance(a, int) and isinstance(b, int):
             if b == 0:
                 raise FabricError("integer division by zero")
             q = abs(a) // abs(b)
             return q if (a >= 0) == (b >= 0) else -q
-        if np.any(np.asarray(b) == 0):
+        if (b == 0) if not isinstance(b, np.ndarray) else np.any(b == 0):
             raise FabricError("integer division by zero")
         # in 64 bits: |INT_MIN| does not fit the operands' own type; the quotient is then
         # wrapped back into it (INT_MIN / -1 wraps to INT_MIN, as two's complement does)
@@ -135,7 +150,7 @@ def _div(a, b):
 
 def _mod(a, b):
     if _is_int(a) and _is_int(b):
-        if np.any(np.asarray(b) == 0):
+        if (b == 0) if not isinstance(b, np.ndarray) else np.any(b == 0):
             raise FabricError("integer remainder by zero")
         if isinstance(a, int) and isinstance(b, int):
             return a - b * _div(a, b)
@@ -143,23 +158,24 @@ def _mod(a, b):
     return np.fmod(a, b)
 
 
+# the operator module's functions are the Python operators without a Python frame per call
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
     "/": _div,
     "%": _mod,
-    "&": lambda a, b: a & b,
-    "|": lambda a, b: a | b,
-    "^": lambda a, b: a ^ b,
-    "<<": lambda a, b: a << b,
-    ">>": lambda a, b: a >> b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    ">": lambda a, b: a > b,
-    "<=": lambda a, b: a <= b,
-    ">=": lambda a, b: a >= b,
+    "&": operator.and_,
+    "|": operator.or_,
+    "^": operator.xor,
+    "<<": operator.lshift,
+    ">>": operator.rshift,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
 }
 
 
@@ -334,16 +350,21 @@ class Compiler:
         if n in scope:
             return lambda fr: fr.l[n]
         fallback = PREDECLARED.get(n)
+        if fallback is None:
 
-        def glob(fr):
+            def glob(fr):
+                try:
+                    return fr.ctx.g[n]
+                except KeyError:
+                    raise self.error(f"unknown name '{n}'") from None
+
+            return glob
+
+        def glob_or_predeclared(fr):
             g = fr.ctx.g
-            if n in g:
-                return g[n]
-            if fallback is not None:
-                return fallback
-            raise self.error(f"unknown name '{n}'")
+            return g[n] if n in g else fallback
 
-        return glob
+        return glob_or_predeclared
 
     def _address(self, a: m.Expr, scope: frozenset[str]) -> Closure:
         match a:

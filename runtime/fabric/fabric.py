@@ -201,6 +201,7 @@ def _convert(values: object, dtype: type) -> np.ndarray:
         return np.asarray(values).astype(dtype)
 
 
+FLOATS = {"f32": np.dtype(np.float32), "f16": np.dtype(np.float16)}
 OPS: dict[str, tuple[str, int, Callable]] = {
     "fadds": ("f32", 2, np.add),
     "faddh": ("f16", 2, np.add),
@@ -491,11 +492,13 @@ class PE:
             else:
                 values.append(self._read(s, n))
         if dtype_name:
-            dtype = np.dtype(np.float32 if dtype_name == "f32" else np.float16)
+            dtype = FLOATS[dtype_name]
             values = [
                 np.asarray(v, dtype=dtype) if not isinstance(v, np.ndarray) else v for v in values
             ]
-        result = np.broadcast_to(np.asarray(fn(*values)), (n,))
+        result = fn(*values)
+        if type(result) is not np.ndarray or result.shape != (n,):
+            result = np.broadcast_to(np.asarray(result), (n,))
         if not arrivals and not isinstance(op.dst, FabDsd):
             end = start + machine.DSD_SETUP_CYCLES + n  # memory only: one element per cycle
             times = None
