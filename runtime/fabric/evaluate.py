@@ -123,14 +123,37 @@ NARROW_INTS = {
 }
 
 
+def _narrow(a: object, b: object) -> np.dtype | None:
+    """The result type of ``a`` op ``b`` when both are narrow integers of one type, or one is
+    and the other a Python int it can hold (NumPy then keeps the narrow type): the common case,
+    computed exactly in Python ints."""
+    ka, kb = type(a), type(b)
+    if ka is kb:
+        return NARROW_INTS.get(ka)
+    if kb is int:
+        dtype = NARROW_INTS.get(ka)
+        return dtype if dtype is not None and _fits(b, dtype) else None
+    if ka is int:
+        dtype = NARROW_INTS.get(kb)
+        return dtype if dtype is not None and _fits(a, dtype) else None
+    return None
+
+
+def _fits(v: int, dtype: np.dtype) -> bool:
+    bits = dtype.itemsize * 8
+    if dtype.kind == "u":
+        return 0 <= v < 1 << bits
+    return -(1 << (bits - 1)) <= v < 1 << (bits - 1)
+
+
 def _div(a, b):
-    kind = type(a)
-    if kind is type(b) and kind in NARROW_INTS:  # the common case, without NumPy arrays
+    dtype = _narrow(a, b)
+    if dtype is not None:
         if b == 0:
             raise FabricError("integer division by zero")
         x, y = int(a), int(b)
         q = abs(x) // abs(y)
-        return wrap_int(q if (x >= 0) == (y >= 0) else -q, NARROW_INTS[kind])
+        return wrap_int(q if (x >= 0) == (y >= 0) else -q, dtype)
     if _is_int(a) and _is_int(b):
         if isinstance(a, int) and isinstance(b, int):
             if b == 0:
@@ -149,6 +172,13 @@ def _div(a, b):
 
 
 def _mod(a, b):
+    dtype = _narrow(a, b)
+    if dtype is not None:
+        if b == 0:
+            raise FabricError("integer remainder by zero")
+        x, y = int(a), int(b)
+        r = abs(x) % abs(y)
+        return wrap_int(r if x >= 0 else -r, dtype)
     if _is_int(a) and _is_int(b):
         if (b == 0) if not isinstance(b, np.ndarray) else np.any(b == 0):
             raise FabricError("integer remainder by zero")

@@ -20,6 +20,7 @@ import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -62,7 +63,12 @@ def _route(cfg: object, where: str) -> Route:
     for part in (rx, tx):
         if not isinstance(part, Struct) or not all(isinstance(d, Direction) for d in part.items):
             raise FabricError(f"{where}: .rx and .tx list directions (RAMP, NORTH, ...)")
-    return Route(frozenset(d.name for d in rx.items), tuple(d.name for d in tx.items))
+    return _route_of(rx.items, tx.items)
+
+
+@lru_cache(maxsize=256)  # a grid's routes are a handful of direction lists, set on every PE
+def _route_of(rx: tuple[Direction, ...], tx: tuple[Direction, ...]) -> Route:
+    return Route(frozenset(d.name for d in rx), tuple(d.name for d in tx))
 
 
 # ----------------------------------------------------------------------------------- layout

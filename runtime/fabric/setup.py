@@ -141,24 +141,31 @@ def _clonable(value: object) -> bool:
 
 
 class Prototype:
-    """The state of the first PE set up with some param values, to copy to PEs alike."""
+    """The state of the first PE set up with some param values, to copy to PEs alike. Copies
+    are made while the simulator is built, before anything runs on the prototype."""
 
-    def __init__(self, pe: PE, modules: list[object]) -> None:
-        self.pe, self.modules = pe, modules
+    def __init__(self, pe: PE, modules: list[object], unread: tuple[str, ...]) -> None:
+        self.pe, self.modules, self.unread = pe, modules, unread
+        # values copied per PE; the rest of the globals are shared by every copy
+        self.copied = [(n, v) for n, v in pe.g.items() if not isinstance(v, SHARED)]
+        self.exports = [(n, v, isinstance(v, SHARED)) for n, v in pe.exports.items()]
 
-    def copy_to(self, pe: PE, given: dict[str, object], params: tuple[str, ...]) -> None:
+    def copy_to(self, pe: PE, given: dict[str, object]) -> None:
         """Give ``pe`` this state, with its own copies and its own values of unread params."""
         src = self.pe
         memo: dict[object, object] = {}
         for module in self.modules:  # in creation order, as evaluation made them
             memo[module] = module.rebind(pe)
-        pe.g = {n: _copy(v, memo) for n, v in src.g.items()}
-        for n in params:
+        g = dict(src.g)
+        for n, v in self.copied:
+            g[n] = _copy(v, memo)
+        for n in self.unread:
             if n in given:
                 value = given[n]
-                pe.g[n] = convert(value, src.gt[n]) if not isinstance(value, np.ndarray) else value
+                g[n] = convert(value, src.gt[n]) if not isinstance(value, np.ndarray) else value
+        pe.g = g
         pe.gt, pe.data = src.gt, src.data  # written only by setup: shared
-        pe.exports = {n: _copy(v, memo) for n, v in src.exports.items()}
+        pe.exports = {n: v if shared else _copy(v, memo) for n, v, shared in self.exports}
         pe.tasks = dict(src.tasks)
         pe.routes = dict(src.routes)
         pe.queue_color = dict(src.queue_color)
@@ -166,17 +173,18 @@ class Prototype:
 
 
 def _copy(value: object, memo: dict[object, object]) -> object:
-    if isinstance(value, SHARED):
-        return value
-    if isinstance(value, Array):
+    kind = type(value)
+    if kind is MemDsd:
+        return MemDsd(_copy(value.array, memo), value.offset, value.shape, value.strides)
+    if kind is Array:
         if value not in memo:
             memo[value] = Array(value.name, value.data.copy(), value.dims)
         return memo[value]
-    if isinstance(value, Pointer):
+    if kind is Pointer:
         return Pointer(_copy(value.array, memo), value.offset)
-    if isinstance(value, MemDsd):
-        return MemDsd(_copy(value.array, memo), value.offset, value.shape, value.strides)
-    if isinstance(value, Struct):
+    if isinstance(value, SHARED):
+        return value
+    if kind is Struct:
         return Struct(
             {k: _copy(v, memo) for k, v in value.fields.items()},
             tuple(_copy(v, memo) for v in value.items),
@@ -206,7 +214,7 @@ class SetupCache:
                 if have == present:
                     proto = protos.get(tuple(frozen(given[n]) for n in read if n in given))
                     if proto is not None:
-                        proto.copy_to(pe, given, self.params)
+                        proto.copy_to(pe, given)
                         return
         except Unkeyable:
             run_module(self.actions, pe, given)
@@ -227,6 +235,8 @@ class SetupCache:
             and not tracer.member_read
             and all(_clonable(v) for v in (*pe.g.values(), *pe.exports.values()))
         ):
-            self.seen.setdefault((present, read), {})[key] = Prototype(pe, tracer.modules)
+            unread = tuple(n for n in self.params if n not in tracer.read)
+            proto = Prototype(pe, tracer.modules, unread)
+            self.seen.setdefault((present, read), {})[key] = proto
         else:
             self.enabled = False
