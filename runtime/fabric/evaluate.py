@@ -344,7 +344,7 @@ class Compiler:
 
                 def call(fr):
                     target = ff(fr)
-                    values = tuple(a(fr) for a in afs)
+                    values = tuple([a(fr) for a in afs])
                     if isinstance(target, FnValue):
                         return target.invoke(fr.ctx, values)
                     if callable(target):
@@ -473,7 +473,7 @@ class Compiler:
             return lambda fr: fr.ctx.builtin(
                 "export_symbol", (afs[0](fr), *(a(fr) for a in afs[1:]), name_arg)
             )
-        return lambda fr: fr.ctx.builtin(n, tuple(a(fr) for a in afs))
+        return lambda fr: fr.ctx.builtin(n, tuple([a(fr) for a in afs]))
 
     # -------------------------------------------------------------- statements
     def block(self, stmts: tuple[m.Stmt, ...], scope: frozenset[str]) -> StmtClosure:

@@ -185,13 +185,10 @@ def evaluate_layout(layout: m.CslFile, params: dict[str, int], arch: machine.Arc
 class PendingOp:
     """A DSD operation; fabric-reading ones wait here until their wavelets have arrived."""
 
-    def __init__(self, pe, name, spec, dst, srcs, n, opts, issue):
+    def __init__(self, pe, name, spec, dst, srcs, n, opts, issue, inputs: list[FabDsd]):
         self.pe, self.name, self.spec = pe, name, spec
         self.dst, self.srcs, self.n, self.opts, self.issue = dst, srcs, n, opts, issue
-
-    @property
-    def inputs(self) -> list[FabDsd]:
-        return [s for s in self.srcs if isinstance(s, FabDsd)]
+        self.inputs = inputs  # the fabric sources
 
     def describe(self) -> str:
         parts = []
@@ -440,32 +437,29 @@ class PE:
 
     def dsd(self, name: str, args: tuple) -> None:
         opts: dict = {}
-        if args and isinstance(args[-1], Struct) and not args[-1].items:
+        if args and type(args[-1]) is Struct and not args[-1].items:
             opts, args = args[-1].fields, args[:-1]
         spec = OPS[name]
         if len(args) != spec[1] + 1:
             raise FabricError(f"PE {self.coords}: @{name} takes {spec[1] + 1} operands", self.file)
-        dst, srcs = args[0], tuple(args[1:])
-        mems = [a for a in args if isinstance(a, MemDsd)]
-        fabs = [a for a in args if isinstance(a, FabDsd)]
+        dst, srcs = args[0], args[1:]
+        mems = [a for a in args if type(a) is MemDsd]
+        inputs = [s for s in srcs if type(s) is FabDsd]
         if mems:
             n = mems[0].length
-            if any(a.length != n for a in mems):
-                lengths = ", ".join(str(a.length) for a in mems)
-                raise FabricError(
-                    f"PE {self.coords}: @{name} operands differ in length ({lengths})"
-                )
-        elif fabs:
-            n = min(a.length for a in fabs)
+            for a in mems:
+                if a.length != n:
+                    lengths = ", ".join(str(a.length) for a in mems)
+                    raise FabricError(
+                        f"PE {self.coords}: @{name} operands differ in length ({lengths})"
+                    )
+        elif inputs or type(dst) is FabDsd:
+            n = min(a.length for a in args if type(a) is FabDsd)
         else:
             raise FabricError(f"PE {self.coords}: @{name} needs a DSD operand", self.file)
-        if (
-            isinstance(dst, FabDsd)
-            and dst.kind != "out"
-            or any(isinstance(s, FabDsd) and s.kind != "in" for s in srcs)
-        ):
+        if (type(dst) is FabDsd and dst.kind != "out") or any(s.kind != "in" for s in inputs):
             raise FabricError(f"PE {self.coords}: @{name}: fabin is a source, fabout a destination")
-        op = PendingOp(self, name, spec, dst, srcs, n, opts, self.now)
+        op = PendingOp(self, name, spec, dst, srcs, n, opts, self.now, inputs)
         is_async = bool(opts.get("async", False))
         if op.inputs:
             if not is_async:
@@ -493,7 +487,7 @@ class PE:
         n = op.n
         values = []
         for s in op.srcs:
-            if isinstance(s, FabDsd):
+            if type(s) is FabDsd:
                 values.append(arrivals[id(s)][1])
             else:
                 values.append(self._read(s, n))
@@ -597,6 +591,8 @@ class PE:
         if self.now > t:
             self.sim.schedule(self.now, RUN, self)
             return
+        if not self.active and not self.dataq:
+            return  # nothing to choose from
         choice, arg = None, None
         for key in sorted(self.active | self._ready_data(t), key=lambda k: k[1]):
             if key in self.blocked or key not in self.tasks:
