@@ -97,9 +97,10 @@ class FnValue:
                 f"{self.name}() takes {len(self.params)} argument(s), got {len(args)}", self.file
             )
         fr = Frame(ctx)
+        local, types = fr.l, fr.lt
         for (pname, dtype), value in zip(self._typed, args, strict=True):
-            fr.l[pname] = convert(value, dtype)
-            fr.lt[pname] = dtype
+            local[pname] = convert(value, dtype)
+            types[pname] = dtype
         result = self.body(fr)
         if result is None:
             return None
@@ -325,6 +326,9 @@ class Compiler:
                     return bool(x) or bool(bf(fr))
 
                 return either
+            case m.Binary(op=op, lhs=a, rhs=m.Int(value=bv) | m.Float(value=bv)):
+                af, fn = self.expr(a, scope), BINARY[op]
+                return lambda fr: fn(af(fr), bv)  # a literal operand: one call fewer
             case m.Binary(op=op, lhs=a, rhs=b):
                 af, bf, fn = self.expr(a, scope), self.expr(b, scope), BINARY[op]
                 return lambda fr: fn(af(fr), bf(fr))
@@ -577,6 +581,16 @@ class Compiler:
         tf = self.type_fn(t, scope) if t is not None else None
         vf = self.expr(v, scope) if v is not None else None
         cost = 1 + (_cost(v) if v is not None else 0)
+        if isinstance(t, m.Named) and t.name in PREDECLARED and vf is not None:
+            known = PREDECLARED[t.name]  # a built-in type: its dtype is known now
+            dtype_of = known.dtype if isinstance(known, CslType) else None
+
+            def declare_typed(fr):
+                fr.ctx.now += cost
+                fr.l[n] = convert(vf(fr), dtype_of)
+                fr.lt[n] = dtype_of
+
+            return declare_typed
 
         def declare(fr):
             fr.ctx.now += cost

@@ -95,7 +95,8 @@ class DsdKind:
     name: str  # mem1d_dsd, mem4d_dsd, fabin_dsd, fabout_dsd
 
 
-@dataclass(eq=False)
+# slots: tens of thousands of PEs hold their own arrays, pointers and DSDs
+@dataclass(eq=False, slots=True)
 class Array:
     """A PE array: flat storage, the declared dimensions, and its name for reports."""
 
@@ -116,7 +117,7 @@ class Array:
         return flat
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pointer:
     """``&A`` or ``&A[i]``: an array and an element offset; ``p.*`` derefs to the same view."""
 
@@ -124,7 +125,7 @@ class Pointer:
     offset: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MemDsd:
     """A memory DSD: element offsets ``offset + sum(stride_k * i_k)`` over ``shape``."""
 
@@ -133,7 +134,7 @@ class MemDsd:
     shape: tuple[int, ...]
     strides: tuple[int, ...]
 
-    @cached_property  # asked for by every DSD operation; the fields never change
+    @property
     def length(self) -> int:
         return math.prod(self.shape) if self.shape else 0
 
