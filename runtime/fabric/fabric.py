@@ -924,12 +924,17 @@ class Simulator:
             self._forward(self.pe(nx, ny), color, arrive, values, OPPOSITE[d], seen)
 
     def _drain(self) -> None:
+        events, pop = self.events, heapq.heappop
         with np.errstate(all="ignore"):
-            while self.events:
-                t, _, kind, pe, data = heapq.heappop(self.events)
-                self.time = max(self.time, t)
+            while events:
+                t, _, kind, pe, data = pop(events)
+                if t > self.time:
+                    self.time = t
                 if kind == RUN:
-                    pe.run_tasks(t)
+                    if pe.now > t:  # most RUN events: the PE is busy, look again when it is not
+                        self.schedule(pe.now, RUN, pe)
+                    else:
+                        pe.run_tasks(t)
                 elif kind == DONE:
                     data()
                 else:
