@@ -924,17 +924,21 @@ class Simulator:
             self._forward(self.pe(nx, ny), color, arrive, values, OPPOSITE[d], seen)
 
     def _drain(self) -> None:
-        events, pop = self.events, heapq.heappop
+        events, pop, replace = self.events, heapq.heappop, heapq.heapreplace
         with np.errstate(all="ignore"):
             while events:
-                t, _, kind, pe, data = pop(events)
+                t, _, kind, pe, data = events[0]
                 if t > self.time:
                     self.time = t
+                if kind == RUN and pe.now > t:
+                    # most RUN events: the PE is busy; look again when it is not (one sift:
+                    # the (time, seq) keys are unique, so the order of events is unchanged)
+                    self.seq += 1
+                    replace(events, (int(pe.now), self.seq, RUN, pe, None))
+                    continue
+                pop(events)
                 if kind == RUN:
-                    if pe.now > t:  # most RUN events: the PE is busy, look again when it is not
-                        self.schedule(pe.now, RUN, pe)
-                    else:
-                        pe.run_tasks(t)
+                    pe.run_tasks(t)
                 elif kind == DONE:
                     data()
                 else:
