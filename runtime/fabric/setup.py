@@ -131,6 +131,11 @@ class TracingGlobals(dict):
             self.tracer.read[name] = None
         return super().__getitem__(name)
 
+    def plain(self) -> dict[str, object]:
+        """The globals as a plain dict, copied without counting as reads."""
+        self.params = frozenset()
+        return dict(self)
+
 
 def _clonable(value: object) -> bool:
     if isinstance(value, COPIED):
@@ -220,11 +225,12 @@ class SetupCache:
             run_module(self.actions, pe, given)
             return
         tracer = Tracer()
-        pe.g, pe.tracer = TracingGlobals(self.names, tracer), tracer
+        traced = TracingGlobals(self.names, tracer)
+        pe.g, pe.tracer = traced, tracer
         try:
             run_module(self.actions, pe, given)
         finally:
-            pe.g, pe.tracer = dict(pe.g), None
+            pe.g, pe.tracer = traced.plain(), None
         read = tuple(tracer.read)
         try:
             key = tuple(frozen(given[n]) for n in read if n in given)
