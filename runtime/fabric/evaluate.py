@@ -13,6 +13,7 @@ arrays; expressions (including ``if`` expressions) then evaluate element-wise.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from kernelc.runtime.fabric.values import (
     Struct,
     TaskId,
     convert,
+    wrap_int,
 )
 
 PREDECLARED: dict[str, object] = {
@@ -95,9 +97,10 @@ class FnValue:
                 f"{self.name}() takes {len(self.params)} argument(s), got {len(args)}", self.file
             )
         fr = Frame(ctx)
+        local, types = fr.l, fr.lt
         for (pname, dtype), value in zip(self._typed, args, strict=True):
-            fr.l[pname] = convert(value, dtype)
-            fr.lt[pname] = dtype
+            local[pname] = convert(value, dtype)
+            types[pname] = dtype
         result = self.body(fr)
         if result is None:
             return None
@@ -115,14 +118,50 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
 
 
+# fixed-width integer scalars whose quotient is exact in Python ints and wraps like int64's
+NARROW_INTS = {
+    t: np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32)
+}
+
+
+def _narrow(a: object, b: object) -> np.dtype | None:
+    """The result type of ``a`` op ``b`` when both are narrow integers of one type, or one is
+    and the other a Python int it can hold (NumPy then keeps the narrow type): the common case,
+    computed exactly in Python ints."""
+    ka, kb = type(a), type(b)
+    if ka is kb:
+        return NARROW_INTS.get(ka)
+    if kb is int:
+        dtype = NARROW_INTS.get(ka)
+        return dtype if dtype is not None and _fits(b, dtype) else None
+    if ka is int:
+        dtype = NARROW_INTS.get(kb)
+        return dtype if dtype is not None and _fits(a, dtype) else None
+    return None
+
+
+def _fits(v: int, dtype: np.dtype) -> bool:
+    bits = dtype.itemsize * 8
+    if dtype.kind == "u":
+        return 0 <= v < 1 << bits
+    return -(1 << (bits - 1)) <= v < 1 << (bits - 1)
+
+
 def _div(a, b):
+    dtype = _narrow(a, b)
+    if dtype is not None:
+        if b == 0:
+            raise FabricError("integer division by zero")
+        x, y = int(a), int(b)
+        q = abs(x) // abs(y)
+        return wrap_int(q if (x >= 0) == (y >= 0) else -q, dtype)
     if _is_int(a) and _is_int(b):
         if isinstance(a, int) and isinstance(b, int):
             if b == 0:
                 raise FabricError("integer division by zero")
             q = abs(a) // abs(b)
             return q if (a >= 0) == (b >= 0) else -q
-        if np.any(np.asarray(b) == 0):
+        if (b == 0) if not isinstance(b, np.ndarray) else np.any(b == 0):
             raise FabricError("integer division by zero")
         # in 64 bits: |INT_MIN| does not fit the operands' own type; the quotient is then
         # wrapped back into it (INT_MIN / -1 wraps to INT_MIN, as two's complement does)
@@ -134,8 +173,15 @@ def _div(a, b):
 
 
 def _mod(a, b):
+    dtype = _narrow(a, b)
+    if dtype is not None:
+        if b == 0:
+            raise FabricError("integer remainder by zero")
+        x, y = int(a), int(b)
+        r = abs(x) % abs(y)
+        return wrap_int(r if x >= 0 else -r, dtype)
     if _is_int(a) and _is_int(b):
-        if np.any(np.asarray(b) == 0):
+        if (b == 0) if not isinstance(b, np.ndarray) else np.any(b == 0):
             raise FabricError("integer remainder by zero")
         if isinstance(a, int) and isinstance(b, int):
             return a - b * _div(a, b)
@@ -143,23 +189,24 @@ def _mod(a, b):
     return np.fmod(a, b)
 
 
+# the operator module's functions are the Python operators without a Python frame per call
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
     "/": _div,
     "%": _mod,
-    "&": lambda a, b: a & b,
-    "|": lambda a, b: a | b,
-    "^": lambda a, b: a ^ b,
-    "<<": lambda a, b: a << b,
-    ">>": lambda a, b: a >> b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    ">": lambda a, b: a > b,
-    "<=": lambda a, b: a <= b,
-    ">=": lambda a, b: a >= b,
+    "&": operator.and_,
+    "|": operator.or_,
+    "^": operator.xor,
+    "<<": operator.lshift,
+    ">>": operator.rshift,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
 }
 
 
@@ -279,6 +326,9 @@ class Compiler:
                     return bool(x) or bool(bf(fr))
 
                 return either
+            case m.Binary(op=op, lhs=a, rhs=m.Int(value=bv) | m.Float(value=bv)):
+                af, fn = self.expr(a, scope), BINARY[op]
+                return lambda fr: fn(af(fr), bv)  # a literal operand: one call fewer
             case m.Binary(op=op, lhs=a, rhs=b):
                 af, bf, fn = self.expr(a, scope), self.expr(b, scope), BINARY[op]
                 return lambda fr: fn(af(fr), bf(fr))
@@ -298,7 +348,7 @@ class Compiler:
 
                 def call(fr):
                     target = ff(fr)
-                    values = tuple(a(fr) for a in afs)
+                    values = tuple([a(fr) for a in afs])
                     if isinstance(target, FnValue):
                         return target.invoke(fr.ctx, values)
                     if callable(target):
@@ -334,16 +384,21 @@ class Compiler:
         if n in scope:
             return lambda fr: fr.l[n]
         fallback = PREDECLARED.get(n)
+        if fallback is None:
 
-        def glob(fr):
+            def glob(fr):
+                try:
+                    return fr.ctx.g[n]
+                except KeyError:
+                    raise self.error(f"unknown name '{n}'") from None
+
+            return glob
+
+        def glob_or_predeclared(fr):
             g = fr.ctx.g
-            if n in g:
-                return g[n]
-            if fallback is not None:
-                return fallback
-            raise self.error(f"unknown name '{n}'")
+            return g[n] if n in g else fallback
 
-        return glob
+        return glob_or_predeclared
 
     def _address(self, a: m.Expr, scope: frozenset[str]) -> Closure:
         match a:
@@ -422,7 +477,7 @@ class Compiler:
             return lambda fr: fr.ctx.builtin(
                 "export_symbol", (afs[0](fr), *(a(fr) for a in afs[1:]), name_arg)
             )
-        return lambda fr: fr.ctx.builtin(n, tuple(a(fr) for a in afs))
+        return lambda fr: fr.ctx.builtin(n, tuple([a(fr) for a in afs]))
 
     # -------------------------------------------------------------- statements
     def block(self, stmts: tuple[m.Stmt, ...], scope: frozenset[str]) -> StmtClosure:
@@ -526,6 +581,16 @@ class Compiler:
         tf = self.type_fn(t, scope) if t is not None else None
         vf = self.expr(v, scope) if v is not None else None
         cost = 1 + (_cost(v) if v is not None else 0)
+        if isinstance(t, m.Named) and t.name in PREDECLARED and vf is not None:
+            known = PREDECLARED[t.name]  # a built-in type: its dtype is known now
+            dtype_of = known.dtype if isinstance(known, CslType) else None
+
+            def declare_typed(fr):
+                fr.ctx.now += cost
+                fr.l[n] = convert(vf(fr), dtype_of)
+                fr.lt[n] = dtype_of
+
+            return declare_typed
 
         def declare(fr):
             fr.ctx.now += cost

@@ -16,6 +16,8 @@ Model (every figure it reports is simulated, from the modelled costs in kernelc/
 
 from __future__ import annotations
 
+import functools
+import gc
 import heapq
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +29,7 @@ from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.runtime.fabric import libraries as lib
 from kernelc.runtime.fabric.evaluate import Compiler, FnValue, run_module
+from kernelc.runtime.fabric.setup import SetupCache, Tracer
 from kernelc.runtime.fabric.values import (
     OPPOSITE,
     STEP,
@@ -61,7 +64,12 @@ def _route(cfg: object, where: str) -> Route:
     for part in (rx, tx):
         if not isinstance(part, Struct) or not all(isinstance(d, Direction) for d in part.items):
             raise FabricError(f"{where}: .rx and .tx list directions (RAMP, NORTH, ...)")
-    return Route(frozenset(d.name for d in rx.items), tuple(d.name for d in tx.items))
+    return _route_of(rx.items, tx.items)
+
+
+@functools.lru_cache(maxsize=256)  # a grid's routes: a few direction lists, set on every PE
+def _route_of(rx: tuple[Direction, ...], tx: tuple[Direction, ...]) -> Route:
+    return Route(frozenset(d.name for d in rx), tuple(d.name for d in tx))
 
 
 # ----------------------------------------------------------------------------------- layout
@@ -178,13 +186,10 @@ def evaluate_layout(layout: m.CslFile, params: dict[str, int], arch: machine.Arc
 class PendingOp:
     """A DSD operation; fabric-reading ones wait here until their wavelets have arrived."""
 
-    def __init__(self, pe, name, spec, dst, srcs, n, opts, issue):
+    def __init__(self, pe, name, spec, dst, srcs, n, opts, issue, inputs: list[FabDsd]):
         self.pe, self.name, self.spec = pe, name, spec
         self.dst, self.srcs, self.n, self.opts, self.issue = dst, srcs, n, opts, issue
-
-    @property
-    def inputs(self) -> list[FabDsd]:
-        return [s for s in self.srcs if isinstance(s, FabDsd)]
+        self.inputs = inputs  # the fabric sources
 
     def describe(self) -> str:
         parts = []
@@ -200,6 +205,7 @@ def _convert(values: object, dtype: type) -> np.ndarray:
         return np.asarray(values).astype(dtype)
 
 
+FLOATS = {"f32": np.dtype(np.float32), "f16": np.dtype(np.float16)}
 OPS: dict[str, tuple[str, int, Callable]] = {
     "fadds": ("f32", 2, np.add),
     "faddh": ("f16", 2, np.add),
@@ -251,6 +257,7 @@ class PE:
         self.unblocked = True
         self.unblock_time = 0
         self.current = "module scope"
+        self.tracer: Tracer | None = None
 
     # ------------------------------------------------------------ memory and setup
     @property
@@ -274,6 +281,8 @@ class PE:
 
     # ------------------------------------------------------------------- builtins
     def builtin(self, name: str, args: tuple) -> object:
+        if self.tracer is not None:
+            self.tracer.calls.add(name)
         if name in OPS:
             return self.dsd(name, args)
         handler = getattr(self, "_b_" + name, None)
@@ -282,15 +291,19 @@ class PE:
         return handler(*args)
 
     def _b_import_module(self, path: str, cfg: object = None) -> object:
-        if path == "<memcpy/memcpy>":
-            return lib.MemcpyModule(self, cfg)
-        if path == "<layout>":
-            return lib.LayoutModule(self)
         if path == "<math>":
             return lib.MathModule()
-        if path == "<collectives_2d/pe>":
-            return lib.Collectives2D(self, cfg)
-        raise FabricError(f"the simulator has no model of module {path}", self.file)
+        if path == "<memcpy/memcpy>":
+            module = lib.MemcpyModule(self, cfg)
+        elif path == "<layout>":
+            module = lib.LayoutModule(self)
+        elif path == "<collectives_2d/pe>":
+            module = lib.Collectives2D(self, cfg)
+        else:
+            raise FabricError(f"the simulator has no model of module {path}", self.file)
+        if self.tracer is not None:
+            self.tracer.modules.append(module)
+        return module
 
     def _key(self, task: object) -> tuple[str, int]:
         if isinstance(task, TaskId):
@@ -425,32 +438,29 @@ class PE:
 
     def dsd(self, name: str, args: tuple) -> None:
         opts: dict = {}
-        if args and isinstance(args[-1], Struct) and not args[-1].items:
+        if args and type(args[-1]) is Struct and not args[-1].items:
             opts, args = args[-1].fields, args[:-1]
         spec = OPS[name]
         if len(args) != spec[1] + 1:
             raise FabricError(f"PE {self.coords}: @{name} takes {spec[1] + 1} operands", self.file)
-        dst, srcs = args[0], tuple(args[1:])
-        mems = [a for a in args if isinstance(a, MemDsd)]
-        fabs = [a for a in args if isinstance(a, FabDsd)]
+        dst, srcs = args[0], args[1:]
+        mems = [a for a in args if type(a) is MemDsd]
+        inputs = [s for s in srcs if type(s) is FabDsd]
         if mems:
             n = mems[0].length
-            if any(a.length != n for a in mems):
-                lengths = ", ".join(str(a.length) for a in mems)
-                raise FabricError(
-                    f"PE {self.coords}: @{name} operands differ in length ({lengths})"
-                )
-        elif fabs:
-            n = min(a.length for a in fabs)
+            for a in mems:
+                if a.length != n:
+                    lengths = ", ".join(str(a.length) for a in mems)
+                    raise FabricError(
+                        f"PE {self.coords}: @{name} operands differ in length ({lengths})"
+                    )
+        elif inputs or type(dst) is FabDsd:
+            n = min(a.length for a in args if type(a) is FabDsd)
         else:
             raise FabricError(f"PE {self.coords}: @{name} needs a DSD operand", self.file)
-        if (
-            isinstance(dst, FabDsd)
-            and dst.kind != "out"
-            or any(isinstance(s, FabDsd) and s.kind != "in" for s in srcs)
-        ):
+        if (type(dst) is FabDsd and dst.kind != "out") or any(s.kind != "in" for s in inputs):
             raise FabricError(f"PE {self.coords}: @{name}: fabin is a source, fabout a destination")
-        op = PendingOp(self, name, spec, dst, srcs, n, opts, self.now)
+        op = PendingOp(self, name, spec, dst, srcs, n, opts, self.now, inputs)
         is_async = bool(opts.get("async", False))
         if op.inputs:
             if not is_async:
@@ -478,16 +488,18 @@ class PE:
         n = op.n
         values = []
         for s in op.srcs:
-            if isinstance(s, FabDsd):
+            if type(s) is FabDsd:
                 values.append(arrivals[id(s)][1])
             else:
                 values.append(self._read(s, n))
         if dtype_name:
-            dtype = np.dtype(np.float32 if dtype_name == "f32" else np.float16)
+            dtype = FLOATS[dtype_name]
             values = [
                 np.asarray(v, dtype=dtype) if not isinstance(v, np.ndarray) else v for v in values
             ]
-        result = np.broadcast_to(np.asarray(fn(*values)), (n,))
+        result = fn(*values)
+        if type(result) is not np.ndarray or result.shape != (n,):
+            result = np.broadcast_to(np.asarray(result), (n,))
         if not arrivals and not isinstance(op.dst, FabDsd):
             end = start + machine.DSD_SETUP_CYCLES + n  # memory only: one element per cycle
             times = None
@@ -580,6 +592,8 @@ class PE:
         if self.now > t:
             self.sim.schedule(self.now, RUN, self)
             return
+        if not self.active and not self.dataq:
+            return  # nothing to choose from
         choice, arg = None, None
         for key in sorted(self.active | self._ready_data(t), key=lambda k: k[1]):
             if key in self.blocked or key not in self.tasks:
@@ -781,9 +795,29 @@ class CollectiveHub:
 # -------------------------------------------------------------------------------- simulator
 
 
+def _collector_paused(method: Callable) -> Callable:
+    """Run with Python's cyclic garbage collector paused: building a grid makes millions of
+    long-lived objects, and the collector's repeated full passes over them (while building, and
+    while events run) cost more than the work itself. Nothing here creates reference cycles;
+    reference counting frees the rest, and the collector resumes afterwards."""
+
+    @functools.wraps(method)
+    def paused(*args, **kwargs):
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
+
+
 class Simulator:
     """A whole program on its rectangle of PEs, driven by the host through memcpy and launch."""
 
+    @_collector_paused
     def __init__(
         self, program: m.Program, params: dict[str, int], arch: str = "wse2", channels: int = 1
     ) -> None:
@@ -791,7 +825,7 @@ class Simulator:
         self.channels = channels
         self.layout = evaluate_layout(program.layout, params, self.arch)
         self.width, self.height = self.layout.rectangle
-        compiled = {f.name: Compiler(f.name).module(f) for f in program.pe_files}
+        setups = {f.name: SetupCache(Compiler(f.name).module(f)) for f in program.pe_files}
         code = {f.name: machine.code_bytes(f.decls) for f in program.pe_files}
         self.events: list = []
         self.seq = 0
@@ -805,10 +839,10 @@ class Simulator:
                 if (x, y) not in self.layout.tiles:
                     raise FabricError(f"PE ({x}, {y}) has no @set_tile_code", program.layout.name)
                 file, params_struct = self.layout.tiles[(x, y)]
-                if file not in compiled:
+                if file not in setups:
                     raise FabricError(f"tile code '{file}' of PE ({x}, {y}) was not loaded")
                 pe = PE(self, x, y, file, code[file])
-                run_module(compiled[file], pe, dict(params_struct.fields))
+                setups[file].set_up(pe, dict(params_struct.fields))
                 pe.now = pe.busy = pe.last = pe.dsd_free = 0
                 pe.current = "idle"
                 self.pes.append(pe)
@@ -890,10 +924,19 @@ class Simulator:
             self._forward(self.pe(nx, ny), color, arrive, values, OPPOSITE[d], seen)
 
     def _drain(self) -> None:
+        events, pop, replace = self.events, heapq.heappop, heapq.heapreplace
         with np.errstate(all="ignore"):
-            while self.events:
-                t, _, kind, pe, data = heapq.heappop(self.events)
-                self.time = max(self.time, t)
+            while events:
+                t, _, kind, pe, data = events[0]
+                if t > self.time:
+                    self.time = t
+                if kind == RUN and pe.now > t:
+                    # most RUN events: the PE is busy; look again when it is not (one sift:
+                    # the (time, seq) keys are unique, so the order of events is unchanged)
+                    self.seq += 1
+                    replace(events, (int(pe.now), self.seq, RUN, pe, None))
+                    continue
+                pop(events)
                 if kind == RUN:
                     pe.run_tasks(t)
                 elif kind == DONE:
@@ -902,6 +945,7 @@ class Simulator:
                     pe.start(t, *data)
 
     # ------------------------------------------------------------------------ host
+    @_collector_paused
     def launch(self, name: str, args: tuple = ()) -> int:
         """Run an exported function on every PE until all release the command stream."""
         start = self.time

@@ -9,6 +9,7 @@ the row or column towards the root, adding at every PE.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,6 +34,22 @@ class _Module:
     path = "<module>"
 
 
+class _PeModule(_Module, ABC):
+    """A module bound to one PE: its members act on that PE (coordinates, command stream)."""
+
+    pe: PE
+
+    def csl_member(self, name: str) -> object:
+        tracer = self.pe.tracer
+        if tracer is not None:  # a setup that reads PE-bound members is not copied (setup.py)
+            tracer.member_read = True
+        return super().csl_member(name)
+
+    @abstractmethod
+    def rebind(self, pe: PE) -> _PeModule:
+        """The same module imported by another PE (with its checks), for a copied setup."""
+
+
 class MemcpyParams(_Module):
     """Layout side of memcpy: ``get_params(x)`` gives the per-column parameter struct."""
 
@@ -54,7 +71,7 @@ class MemcpyParams(_Module):
         return Struct({"__memcpy__": True, "column": col})
 
 
-class MemcpyModule(_Module):
+class MemcpyModule(_PeModule):
     """PE side of memcpy: the command stream. Copy-mode transfers need nothing from the PE."""
 
     path = "<memcpy/memcpy>"
@@ -66,7 +83,7 @@ class MemcpyModule(_Module):
             raise FabricError(
                 f"PE {pe.coords}: memcpy params are for column {params.get('column')}"
             )
-        self.pe = pe
+        self.pe, self.params = pe, params
         self.members = {
             "unblock_cmd_stream": pe.unblock_cmd_stream,
             "MEMCPYH2D_1": Color(21),
@@ -74,15 +91,22 @@ class MemcpyModule(_Module):
             "MEMCPYD2H_1": Color(23),
         }
 
+    def rebind(self, pe: PE) -> MemcpyModule:
+        return MemcpyModule(pe, self.params)
 
-class LayoutModule(_Module):
+
+class LayoutModule(_PeModule):
     path = "<layout>"
 
     def __init__(self, pe: PE) -> None:
+        self.pe = pe
         self.members = {
             "get_x_coord": lambda: np.uint16(pe.x),
             "get_y_coord": lambda: np.uint16(pe.y),
         }
+
+    def rebind(self, pe: PE) -> LayoutModule:
+        return LayoutModule(pe)
 
 
 def _math_fn(fn, name: str):
@@ -136,7 +160,7 @@ class C2dParams(_Module):
         return Struct(axes)
 
 
-class Collectives2D(_Module):
+class Collectives2D(_PeModule):
     """PE side of collectives_2d along one axis: broadcast and reduce_fadds over the fabric."""
 
     path = "<collectives_2d/pe>"
@@ -147,7 +171,7 @@ class Collectives2D(_Module):
             raise FabricError(f"PE {pe.coords}: <collectives_2d/pe> needs .dim_params")
         if (dim.get("x"), dim.get("y")) != (pe.x, pe.y):
             raise FabricError(f"PE {pe.coords}: collectives params belong to another PE")
-        self.pe = pe
+        self.pe, self.cfg = pe, cfg
         self.axis = dim.get("__c2d__")
         self.colors = tuple(c.id for c in dim.get("colors"))
         self.calls = 0
@@ -159,6 +183,9 @@ class Collectives2D(_Module):
             "reduce_fadds": self.reduce_fadds,
         }
         pe.reserve_colors(self.colors, f"collectives_2d ({self.axis})")
+
+    def rebind(self, pe: PE) -> Collectives2D:
+        return Collectives2D(pe, self.cfg)
 
     def _join(self, kind: str, root: object, args: tuple, cb: object) -> None:
         if not isinstance(cb, TaskId):

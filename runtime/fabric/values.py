@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -95,7 +95,8 @@ class DsdKind:
     name: str  # mem1d_dsd, mem4d_dsd, fabin_dsd, fabout_dsd
 
 
-@dataclass(eq=False)
+# slots: tens of thousands of PEs hold their own arrays, pointers and DSDs
+@dataclass(eq=False, slots=True)
 class Array:
     """A PE array: flat storage, the declared dimensions, and its name for reports."""
 
@@ -116,7 +117,7 @@ class Array:
         return flat
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pointer:
     """``&A`` or ``&A[i]``: an array and an element offset; ``p.*`` derefs to the same view."""
 
@@ -124,7 +125,7 @@ class Pointer:
     offset: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MemDsd:
     """A memory DSD: element offsets ``offset + sum(stride_k * i_k)`` over ``shape``."""
 
@@ -141,24 +142,12 @@ class MemDsd:
         """The elements as a NumPy view (shape = the iteration space); raises if any is outside
         the array."""
         data = self.array.data
-        lo = hi = self.offset
-        for n, st in zip(self.shape, self.strides, strict=True):
-            if n > 0:
-                lo += min(0, st * (n - 1))
-                hi += max(0, st * (n - 1))
-        if self.length and (lo < 0 or hi >= data.shape[0]):
-            raise FabricError(
-                f"DSD over '{self.array.name}' reaches elements {lo}..{hi} of {data.shape[0]}"
-            )
+        place = _placement(data.shape[0], data.itemsize, self.offset, self.shape, self.strides)
+        if isinstance(place, str):
+            raise FabricError(f"DSD over '{self.array.name}' reaches {place}")
         if not self.length:
             return data[:0].reshape(self.shape) if self.shape else data[:0]
-        if len(self.shape) == 1 and self.strides[0] > 0:
-            st = self.strides[0]
-            return data[self.offset : self.offset + st * (self.shape[0] - 1) + 1 : st]
-        item = data.itemsize
-        return np.lib.stride_tricks.as_strided(
-            data[self.offset :], self.shape, tuple(st * item for st in self.strides)
-        )
+        return np.ndarray(self.shape, data.dtype, data, place[0], place[1])
 
     def indices(self) -> np.ndarray:
         idx = np.full(self.shape, self.offset, dtype=np.int64)
@@ -168,6 +157,21 @@ class MemDsd:
                 shape[axis] = n
                 idx = idx + (np.arange(n, dtype=np.int64) * s).reshape(shape)
         return idx.reshape(-1)
+
+
+@lru_cache(maxsize=1 << 14)  # PEs of a grid repeat the same few DSD shapes over like arrays
+def _placement(
+    size: int, item: int, offset: int, shape: tuple[int, ...], strides: tuple[int, ...]
+) -> tuple[int, tuple[int, ...]] | str:
+    """Byte offset and byte strides of a DSD's elements, or which elements fall outside."""
+    lo = hi = offset
+    for n, st in zip(shape, strides, strict=True):
+        if n > 0:
+            lo += min(0, st * (n - 1))
+            hi += max(0, st * (n - 1))
+    if shape and math.prod(shape) and (lo < 0 or hi >= size):
+        return f"elements {lo}..{hi} of {size}"
+    return offset * item, tuple(st * item for st in strides)
 
 
 @dataclass(frozen=True)
