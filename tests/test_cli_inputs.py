@@ -119,7 +119,7 @@ def test_no_traceback_from_the_command(case, tmp_path) -> None:
     where = _files(tmp_path)
     argv = [a.format(**where) for a in CASES[case]]
     done = subprocess.run(
-        [sys.executable, "-m", "kernelc", *argv], capture_output=True, text=True, timeout=120
+        [sys.executable, "-P", "-m", "kernelc", *argv], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 2, done.stderr
     assert LOCATED.search(done.stderr) and "Traceback" not in done.stderr

@@ -25,7 +25,7 @@ SOBEL = ROOT / "examples" / "sobel.k"
 
 
 def _build(out: Path, *defines: str) -> subprocess.Popen:
-    args = [sys.executable, "-m", "kernelc", "build", str(SOBEL), "-t", "csl", "-o", str(out)]
+    args = [sys.executable, "-P", "-m", "kernelc", "build", str(SOBEL), "-t", "csl", "-o", str(out)]
     for d in defines:
         args += ["-D", d]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -151,7 +151,7 @@ def test_two_processes_share_the_ipu_compile_cache(tmp_path) -> None:
         """
     )
     env = {**os.environ, "KERNELC_CACHE_DIR": str(tmp_path / "cache")}
-    run = [sys.executable, "-c", script]
+    run = [sys.executable, "-P", "-c", script]
     procs = [subprocess.Popen(run, stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
     assert [json.loads(p.communicate(timeout=300)[0]) for p in procs] == [True, True]
     programs = list((tmp_path / "cache" / "ipu" / "programs").glob("*/program"))

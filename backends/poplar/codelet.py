@@ -370,6 +370,13 @@ class ScalarCodelet:
         }[t]
 
     def binary(self, op: str, a: str, b: str, t: DType) -> str:
+        if op in ("==", "!=", "<", "<=", ">", ">=") and a == b:
+            # an expression compared with itself (pure): g++'s -Werror=tautological-compare
+            # rejects the comparison, so its value is written instead (NaN keeps floats' ==)
+            if not t.is_float:
+                return "true" if op in ("==", "<=", ">=") else "false"
+            if op in ("<", ">"):
+                return "false"
         if op in ("==", "!=", "<", "<=", ">", ">="):
             if t == DType.F16:
                 return f"(float({_bare(a)}) {op} float({_bare(b)}))"
@@ -442,6 +449,8 @@ class ScalarCodelet:
         if fn in ("min", "max"):
             if t.is_float:
                 return rounded(f"{self.helper('kc_f' + fn)}({wide[0]}, {wide[1]})")
+            if args[0] == args[1]:  # min(x, x) is x (and g++ rejects the self-comparison)
+                return args[0]
             op = "<" if fn == "min" else ">"
             return f"({args[0]} {op} {args[1]} ? {args[0]} : {args[1]})"
         if fn == "abs":
