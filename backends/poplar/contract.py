@@ -26,13 +26,12 @@ from kernelc.backends.poplar.lowered import (
     region_box,
     spread,
 )
+from kernelc.backends.poplar.machine import WORKERS
 from kernelc.backends.poplar.names import Names
 from kernelc.forms.blocks import Split
 from kernelc.forms.contraction import Contraction
 from kernelc.graph import Region, Task, TaskGraph
 from kernelc.types import DType
-
-WORKERS = 6
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,10 @@ class Arch:
     sync_cycles: int  # one global sync, as poplibs' planners assume
 
 
-GC200 = Arch("gc200", "ipu2", 1472, 624 * 1024, 6, 1.33e9, 4, 90)
-BOW = Arch("bow", "ipu2", 1472, 624 * 1024, 6, 1.85e9, 4, 90)
+WORKERS = 6  # worker contexts per tile, the same on Mk2 GC200 and Bow (MultiVertex workers)
+
+GC200 = Arch("gc200", "ipu2", 1472, 624 * 1024, WORKERS, 1.33e9, 4, 90)
+BOW = Arch("bow", "ipu2", 1472, 624 * 1024, WORKERS, 1.85e9, 4, 90)
 ARCHS = {a.name: a for a in (GC200, BOW)}
 
 
