@@ -38,7 +38,9 @@ Inner parallel loops with affine access (the 5 reaction channels) become DSD ope
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
+from statistics import NormalDist
 
 from kernelc import ir
 from kernelc.affine import affine, evaluate
@@ -54,7 +56,7 @@ from kernelc.backends.csl.placement import (
 )
 from kernelc.backends.csl.scalar import Place, ScalarGen
 from kernelc.backends.csl.vector import Access, Space, VectorGen
-from kernelc.csl import machine
+from kernelc.csl import charges, machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import KernelcError
 from kernelc.forms import BandSite, Lookup
@@ -66,7 +68,6 @@ from kernelc.types import DType
 
 KEY = "key_"  # IR name of the clamped key inserted by the transformation
 LO, HI = "key_lo_", "key_hi_"
-BAND_SETUP, BAND_WALK = 40, 20  # modelled cycles: banded search set-up, one top-level probe
 OWN = "band_own_"  # IR name of "this PE's band holds the bracket", set by the banded search
 # PE code room kept free when sizing batches: the XS lookups' PE programs model 7.3 to 7.6 KB
 LOOKUP_CODE_BYTES = 8 * 1024
@@ -320,9 +321,8 @@ def _rewrite(node, shape: Lookup):
 class LookupCode:
     launch: str
     items: int  # items on the busiest PE
-    visits: float  # modelled table visits per item on one PE
-    visit_cycles: int  # modelled cycles of one visit (search and interpolation)
-    item_cycles: int
+    rows: int  # rows of PEs the items are split over
+    cost: ItemCost
     reduce: int
     output_rects: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     describe: str = (
@@ -490,18 +490,20 @@ def lower(
     out = tensor[next(iter(sorted(shape.outputs)))]
     lay = layouts[out]
     bands = band.bands if band is not None else None
-    groups = (
-        layouts[tensor[next(iter(sorted(shape.tables)))]].dims[0].split.parts
-        if (shape.key is not None)
-        else 1
-    )
-    visits, visit_cycles, item_cycles = _estimate(shape, task, groups, bands)
+    key = None
+    if shape.key is not None:
+        split = layouts[tensor[next(iter(sorted(shape.tables)))]].dims[0].split
+        key = (sgen.names[KEY].id, split.largest / table_extent)  # the busiest group's keys
+        groups = split.parts
+    band = None
+    if bands is not None:
+        band = (sgen.names[OWN].id, bands.count, (bands.local - len(bands.tree)).bit_length())
+    cost = _estimate(shape, task, stmts, b, key, band)
     code = LookupCode(
         launch,
         item_dm.split.largest,
-        visits,
-        visit_cycles,
-        item_cycles,
+        item_dm.split.parts,
+        cost,
         lay.local_size,
         {out: (b.width - 1, 0, 1, b.height)},
     )
@@ -766,47 +768,161 @@ def _vector_loop(
     ]
 
 
+def _data_loops(body) -> list:
+    """The loops of an item whose bound is loaded from memory, outermost first."""
+    found: list = []
+    for node in body:
+        match node:
+            case ir.For() if affine(node.hi) is None:
+                found.append(node)
+            case ir.For():
+                found += _data_loops(node.body)
+            case ir.If():
+                found += _data_loops(node.then) + _data_loops(node.orelse)
+    return found
+
+
+def _loaded_loops(stmts) -> list[m.For]:
+    """The emitted loops whose range is loaded from memory, outermost first."""
+    found: list[m.For] = []
+    for s in stmts:
+        match s:
+            case m.For(iter=it) if any(isinstance(n, m.Index) for n in charges.walk(it)):
+                found.append(s)
+            case m.For(body=body) | m.While(body=body):
+                found += _loaded_loops(body)
+            case m.If(then=then, orelse=orelse):
+                found += _loaded_loops(then) + _loaded_loops(orelse)
+    return found
+
+
+def _dsd_lengths(b: Builder) -> dict[str, int]:
+    """The element count of each memory DSD the PE program declares."""
+    lengths = {}
+    for d in b.pe_decls:
+        match d:
+            case m.VarDecl(name=n, value=m.Builtin(name="get_dsd", args=(_, m.Struct() as cfg))):
+                for key, value in cfg.fields:
+                    if key == "tensor_access" and isinstance(value, m.TensorAccess):
+                        extents = [e.value for e in value.extents if isinstance(e, m.Int)]
+                        if len(extents) == len(value.extents):
+                            lengths[n] = math.prod(extents)
+    return lengths
+
+
+@dataclass(frozen=True)
+class ItemCost:
+    """Modelled cycles of one item on a PE, counted from its emitted code."""
+
+    fixed: float  # outside its data-dependent loop (sampling, the key, the loop's set-up)
+    skipped: float  # one trip of that loop when another column holds the key (key and test)
+    walk: float  # one trip on a key this PE's group holds, the bracket in another PE's band
+    own: float  # one trip on a key this PE holds, the bracket in its band (search, interpolation)
+    share: float  # the share of keys this PE's group holds
+    bands: int  # energy bands a key's table is split into (1: none)
+    extent: float  # the most trips the loop can make
+
+
 def _estimate(
-    shape: Lookup, task: Task, groups: int, bands: Bands | None
-) -> tuple[float, int, int]:
-    """Modelled visits per item and cycles per visit: every data-dependent trip count is
-    taken as half the extent of the dimension its loop variable indexes, and keys and bands are
-    taken as equally likely."""
+    shape: Lookup,
+    task: Task,
+    stmts: list[m.Stmt],
+    b: Builder,
+    key: tuple[str, float] | None,
+    band: tuple[str, int, int] | None,
+) -> ItemCost:
+    """An item's cycles, counted from the emitted item loop with the simulator's charges
+    (kernelc/csl/charges.py). ``key``: the name of the key test and the share of keys a PE
+    holds; ``band``: the name of the band-ownership flag, the band count and the probes of a
+    band's bisection. Each trip is counted three ways (key elsewhere; key here, band elsewhere;
+    both here); other branches are taken half the time, an inner data-dependent loop runs half
+    its extent."""
     sizes = task.size_env
     params = {p.name: p for p in task.kernel.params}
-    trips = 1.0
-    search_steps = 0
-    for node in ir.walk_body(shape.loop.body):
-        if isinstance(node, ir.For) and affine(node.hi) is None:
-            for acc in accesses(node.body):
-                for d, i in enumerate(acc.indices):
-                    if isinstance(i, ir.Name) and i.name == node.var:
-                        trips = max(trips, evaluate(params[acc.tensor].shape[d], sizes) / 2)
-        if isinstance(node, ir.Search):
-            axis = next(d for d, i in enumerate(node.indices) if isinstance(i, ir.Slice))
-            n = evaluate(params[node.tensor].shape[axis], sizes)
-            search_steps = max(search_steps, n.bit_length())
-    share = 1.0 / groups if shape.key is not None else 1.0
-    # scalar cycles as the simulator charges them (one per operator, load and call): a visit of
-    # a key another column holds costs the key gather and the test; an own visit adds the
-    # concentration, the search (16 per probe), the interpolation and the channel DSD ops; with
-    # bands every PE of the key's group walks the top levels (BAND_WALK per level) and one in
-    # bands.count searches its band and interpolates
-    skipped = 32
-    tail = 142 + 3 * (machine.DSD_SETUP_CYCLES + 5)
-    if bands is None:
-        visit = tail + 16 * (search_steps + 1)
-        own = visit
-    else:
-        band_steps = (bands.local - len(bands.tree)).bit_length()
-        visit = tail + 16 * (band_steps + 1)
-        own = BAND_SETUP + BAND_WALK * bands.depth + visit / bands.count
-    return trips, visit, int(trips * ((1 - share) * skipped + share * own)) + 20
+    extents = []
+    for loop in _data_loops(shape.loop.body):
+        extent = 1
+        for acc in accesses(loop.body):
+            for d, i in enumerate(acc.indices):
+                if isinstance(i, ir.Name) and i.name == loop.var:
+                    extent = max(extent, evaluate(params[acc.tensor].shape[d], sizes))
+        extents.append(extent)
+    loaded = _loaded_loops(stmts)
+    if len(loaded) != len(extents):
+        raise KernelcError("the csl lookup model lost a data-dependent loop", task.span)
+    mean = {id(loop): extent / 2 for loop, extent in zip(loaded, extents, strict=True)}
+    outer = loaded[0] if loaded else None
+    key_name, share = key if key is not None else ("", 1.0)
+    band_name, count, band_steps = band if band is not None else ("", 1, 0)
+
+    def counter(key_taken: float, band_taken: float, skip_outer: bool) -> charges.Counter:
+        weights = {key_name: key_taken, band_name: band_taken}
+
+        def taken(s: m.If) -> float:
+            names = {n.id for n in charges.walk(s.cond) if isinstance(n, m.Name)}
+            return next((weights[n] for n in sorted(names) if n in weights), 0.5)
+
+        def trips(loop: m.For | m.While) -> float | None:
+            if loop is outer:
+                return 0.0 if skip_outer else None
+            if isinstance(loop, m.While) and band_steps:
+                return band_steps
+            return mean.get(id(loop))
+
+        return charges.Counter(functions, lengths, trips, taken)
+
+    functions = {d.name: d for d in b.pe_code if isinstance(d, m.FnDecl)}
+    lengths = _dsd_lengths(b)
+    fixed = counter(share, 1.0 / count, True).block(tuple(stmts))
+    if outer is None:
+        return ItemCost(fixed, 0.0, 0.0, 0.0, share, count, 0.0)
+
+    def trip(key_taken: float, band_taken: float) -> float:
+        return charges.ITERATION_CYCLES + counter(key_taken, band_taken, False).block(outer.body)
+
+    return ItemCost(
+        fixed, trip(0.0, 0.0), trip(1.0, 0.0), trip(1.0, 1.0), share, count, float(extents[0])
+    )
+
+
+def _largest_normal(count: int) -> float:
+    """The expected largest of ``count`` standard normal draws (Blom's approximation)."""
+    return NormalDist().inv_cdf((count - 0.375) / (count + 0.25)) if count > 1 else 0.0
+
+
+def slowest_row_trips(items: int, extent: float, rows: int) -> float:
+    """Trips of the slowest of ``rows`` rows of ``items`` items each, every item's trip count
+    taken as uniform over 0 .. extent: the rows run side by side, so the time is the slowest
+    row's, not the mean one's (the expected largest of ``rows`` normal sums, Blom's
+    approximation, at most every item's every trip)."""
+    if items == 0:
+        return 0.0
+    mean, spread = items * extent / 2, extent * math.sqrt(items / 12)
+    return min(items * extent, mean + _largest_normal(rows) * spread)
+
+
+def slowest_band_share(items: int, bands: int) -> float:
+    """The share of a row's items whose bracket lies in its busiest band: an item's energy
+    picks one band for all its nuclides, so with few items per row some band gets more than
+    1/bands of them (the largest of ``bands`` bins of ``items`` balls: at least its ceiling)."""
+    if items == 0 or bands == 1:
+        return 1.0
+    p = 1.0 / bands
+    normal = items * p + _largest_normal(bands) * math.sqrt(items * p * (1 - p))
+    return min(items, max(math.ceil(items * p), normal)) / items
 
 
 def lookup_cycles(code: LookupCode, low) -> dict[str, int]:
+    """The slowest row's items; their keys spread evenly over the column groups (a material's
+    nuclides are distinct), their brackets in the busiest band of the group."""
     reduce = code.reduce + machine.DSD_SETUP_CYCLES + low.width
-    return {"items": code.items * code.item_cycles + 20, "reduce": reduce}
+    cost = code.cost
+    trips = slowest_row_trips(code.items, cost.extent, code.rows)
+    band = slowest_band_share(code.items, cost.bands)
+    here = cost.walk + band * (cost.own - cost.walk)
+    per_trip = cost.skipped + cost.share * (here - cost.skipped)
+    items = code.items * (cost.fixed + charges.ITERATION_CYCLES) + trips * per_trip
+    return {"items": round(items), "reduce": reduce}
 
 
 class LookupLowering:

@@ -21,6 +21,12 @@ from typing import Any
 import numpy as np
 
 from kernelc.csl import model as m
+from kernelc.csl.charges import (
+    ITERATION_CYCLES,
+    STATEMENT_CYCLES,
+    WHILE_TEST_CYCLES,
+    expr_cycles,
+)
 from kernelc.runtime.fabric.values import (
     DIRECTIONS,
     Array,
@@ -221,24 +227,6 @@ def _not(v):
 
 
 UNARY: dict[str, Callable[[Any], Any]] = {"-": _negate, "!": _not, "~": lambda v: ~v}
-
-
-def _cost(e: m.Expr) -> int:
-    """Modelled cycles to evaluate an expression: one per operator, load or call."""
-    match e:
-        case m.Binary(lhs=a, rhs=b):
-            return 1 + _cost(a) + _cost(b)
-        case m.Unary(operand=a):
-            return 1 + _cost(a)
-        case m.Index(obj=o, indices=idx):
-            return 1 + _cost(o) + sum(_cost(i) for i in idx)
-        case m.Call(args=args) | m.Builtin(args=args):
-            return 1 + sum(_cost(a) for a in args)
-        case m.IfExpr(cond=c, then=a, orelse=b):
-            return 1 + _cost(c) + max(_cost(a), _cost(b))
-        case m.Field(obj=o) | m.Deref(ptr=o):
-            return _cost(o)
-    return 0
 
 
 # --------------------------------------------------------------------------------- compiler
@@ -507,7 +495,7 @@ class Compiler:
             case m.Assign(target=target, op=op, value=v):
                 return self._assign(target, op, v, scope)
             case m.ExprStmt(expr=e):
-                ef, cost = self.expr(e, scope), 1 + _cost(e)
+                ef, cost = self.expr(e, scope), STATEMENT_CYCLES + expr_cycles(e)
 
                 def run_expr(fr):
                     fr.ctx.now += cost
@@ -515,7 +503,7 @@ class Compiler:
 
                 return run_expr
             case m.If(cond=c, then=then, orelse=orelse):
-                cf, cost = self.expr(c, scope), 1 + _cost(c)
+                cf, cost = self.expr(c, scope), STATEMENT_CYCLES + expr_cycles(c)
                 tf = self.block(then, scope)
                 ef = self.block(orelse, scope) if orelse else None
 
@@ -537,7 +525,7 @@ class Compiler:
                     convert_to = rng.dtype
                     for i in range(rng.start, rng.stop, rng.step):
                         fr.l[v] = convert_to.type(i) if convert_to is not None else i
-                        fr.ctx.now += 2
+                        fr.ctx.now += ITERATION_CYCLES
                         r = bf(fr)
                         if r is not None:
                             return r
@@ -545,7 +533,7 @@ class Compiler:
 
                 return run_for
             case m.While(cond=c, step=step, body=body):
-                cf, cost = self.expr(c, scope), 2 + _cost(c)
+                cf, cost = self.expr(c, scope), WHILE_TEST_CYCLES + expr_cycles(c)
                 bf = self.block(body, scope)
                 sf = self._assign(step.target, step.op, step.value, scope) if step else None
 
@@ -568,7 +556,7 @@ class Compiler:
             case m.Return(value=v):
                 if v is None:
                     return lambda fr: Ret(None)
-                vf, cost = self.expr(v, scope), 1 + _cost(v)
+                vf, cost = self.expr(v, scope), STATEMENT_CYCLES + expr_cycles(v)
 
                 def run_return(fr):
                     fr.ctx.now += cost
@@ -580,7 +568,7 @@ class Compiler:
     def _local_decl(self, n, t, v, scope) -> StmtClosure:
         tf = self.type_fn(t, scope) if t is not None else None
         vf = self.expr(v, scope) if v is not None else None
-        cost = 1 + (_cost(v) if v is not None else 0)
+        cost = STATEMENT_CYCLES + (expr_cycles(v) if v is not None else 0)
         if isinstance(t, m.Named) and t.name in PREDECLARED and vf is not None:
             known = PREDECLARED[t.name]  # a built-in type: its dtype is known now
             dtype_of = known.dtype if isinstance(known, CslType) else None
@@ -607,7 +595,7 @@ class Compiler:
         return declare
 
     def _assign(self, target, op, v, scope) -> StmtClosure:
-        vf, cost = self.expr(v, scope), 1 + _cost(v) + _cost(target)
+        vf, cost = self.expr(v, scope), STATEMENT_CYCLES + expr_cycles(v) + expr_cycles(target)
         fn = None if op == "=" else BINARY[op[:-1]]
         match target:
             case m.Name(id=n) if n in scope:

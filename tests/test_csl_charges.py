@@ -1,0 +1,89 @@
+"""kernelc/csl/charges.py: the static count of the simulator's charges for scalar CSL code.
+
+The fabric simulator charges its cycles with the same functions (runtime/fabric/evaluate.py),
+so a count here is what the simulator would charge on the same path; the lookup's cost model
+is built on it (tests/test_forms_acceptance.py holds it to the simulator end to end).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kernelc.backends.csl.lookup import slowest_row_trips
+from kernelc.csl import charges, machine
+from kernelc.csl import model as m
+from kernelc.runtime.fabric.fabric import OPS
+from kernelc.runtime.fabric.parser import parse_file
+
+SOURCE = """
+var a: i32 = 0;
+var buf = @zeros([5]f32);
+const buf_dsd = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{5} -> buf[i] });
+
+fn twice(x: i32) i32 {
+  return x + x;
+}
+
+fn body() void {
+  var x: i32 = a + 2 * a;
+  for (@range(i32, 0, 4, 1)) |k| {
+    x += k;
+  }
+  var lo: i32 = 0;
+  var hi: i32 = 13;
+  while (lo < hi) {
+    lo = lo + 1;
+  }
+  x = twice(x);
+  @fmovs(buf_dsd, 0.0);
+  if (x > 3) {
+    x = 1;
+  } else {
+    x = 2 + x;
+  }
+}
+"""
+
+
+def _counter(taken: float = 0.5) -> tuple[charges.Counter, m.FnDecl]:
+    parsed = parse_file(SOURCE, "charges.csl")
+    fns = {d.name: d for d in parsed.decls if isinstance(d, m.FnDecl)}
+    counter = charges.Counter(fns, {"buf_dsd": 5}, lambda loop: None, lambda s: taken)
+    return counter, fns["body"]
+
+
+def test_each_statement_is_charged_as_the_simulator_charges_it() -> None:
+    counter, body = _counter()
+    decl = 1 + 2  # a + 2 * a: two operators (a name costs nothing; an element load would)
+    loop = 4 * (charges.ITERATION_CYCLES + 1 + 0)  # x += k: the statement, k is free
+    bisect = 4 * (1 + 1) + 5 * (charges.WHILE_TEST_CYCLES + 1)  # 13 halves 4 times
+    bounds = 2 * 1
+    call = 1 + 1 + (1 + 1)  # the assignment, the call, the callee's return of x + x
+    fill = 1 + 1 + machine.DSD_SETUP_CYCLES + 5
+    branch = 1 + 1 + 0.5 * 1 + 0.5 * (1 + 1)
+    assert counter.block(body.body) == decl + loop + bounds + bisect + call + fill + branch
+
+
+def test_a_branch_is_weighted_by_its_share() -> None:
+    always, body = _counter(1.0)
+    never, _ = _counter(0.0)
+    assert always.block(body.body) - never.block(body.body) == 1 - 2
+
+
+def test_a_loop_without_a_count_is_refused() -> None:
+    counter, _ = _counter()
+    loop = m.For(m.builtin("range", m.Name("i32"), m.Name("n")), "k", ())
+    with pytest.raises(ValueError, match="no trip count"):
+        counter.block((loop,))
+
+
+def test_the_dsd_operations_are_the_simulators() -> None:
+    assert charges.DSD_OPS == set(OPS)
+
+
+def test_the_slowest_row_makes_more_trips_than_the_mean_row() -> None:
+    assert slowest_row_trips(4, 34, 1) == 68  # one row: the mean
+    assert slowest_row_trips(1, 34, 256) == 34  # many one-item rows: some row walks all 34
+    many = slowest_row_trips(400, 34, 16)
+    assert 400 * 17 < many < 400 * 17 * 1.1  # long rows average out
+    assert slowest_row_trips(0, 34, 8) == 0
