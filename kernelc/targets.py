@@ -30,6 +30,7 @@ REGISTRY: dict[str, str] = {
 class RunResult:
     outputs: dict[str, np.ndarray]
     stats: Mapping[str, Any]
+    artifact: Artifact | None = None  # what the target built and ran, where it builds one
 
 
 class Target(Protocol):
