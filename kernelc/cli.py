@@ -368,6 +368,11 @@ def _cmd_run(args, cmdline) -> int:
     backend = _target(args, cmdline)
     options = _options(args)
     targets.check_options(backend, options, cmdline.span_of(args.target))
+    if args.output and not args.report:
+        raise KernelcError(
+            "-o names the artifact directory of --report; without --report run writes none",
+            cmdline.span_of(args.output),
+        )
     program = _program(args, cmdline)
     given = _gather_inputs(args, cmdline, program)
     graph = program.graph(args.entry, None, given)

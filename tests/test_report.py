@@ -326,6 +326,39 @@ def test_report_errors(capsys, tmp_path):
     assert "unknown target 'nosuch'" in error(capsys, "report", out)
 
 
+def test_run_output_needs_report(capsys, tmp_path):
+    err = error(
+        capsys,
+        "run",
+        EXAMPLES / "pca.k",
+        "-t",
+        "interp",
+        "--random-inputs",
+        "0",
+        "-o",
+        tmp_path / "x",
+    )
+    assert "-o names the artifact directory of --report" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_run_report_on_a_target_without_a_simulator(capsys, tmp_path):
+    out = tmp_path / "run"
+    kernelc(
+        capsys,
+        "run",
+        EXAMPLES / "pca.k",
+        "-t",
+        "interp",
+        "--random-inputs",
+        "0",
+        "--report",
+        "-o",
+        out,
+    )
+    assert (out / "report.html").exists() and not (out / "simulated.json").exists()
+
+
 def test_report_error_without_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-P", "-m", "kernelc", "report", str(tmp_path)],

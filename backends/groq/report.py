@@ -123,8 +123,9 @@ def view(manifest: Mapping[str, Any]) -> View:
         processors=2 * count,
         limit_bytes=slice_bytes,
         cells=cells,
-        note="the two cells at each end are the MXM and the SXM, the one in the middle the VXM; "
-        "each tensor has MEM slices of its own (slice-exclusive), reserved slices stay free",
+        note="each cell is a MEM slice, except the two at each end (the MXM and the SXM) and "
+        "the one in the middle (the VXM); each tensor has MEM slices of its own "
+        "(slice-exclusive), reserved slices stay free",
         column_labels=labels,
     )
     cycles = tuple(

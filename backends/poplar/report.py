@@ -46,7 +46,7 @@ def view(manifest: Mapping[str, Any]) -> View:
         processors=len(per_tile),
         limit_bytes=manifest["memory"]["limit_bytes"],
         cells=cells,
-        note="tiles in index order, 64 to a row (not the chip's floorplan)",
+        note="each cell is a tile; tiles in index order, 64 to a row (not the chip's floorplan)",
     )
     cycles = tuple(
         Cycles(

@@ -38,6 +38,7 @@ th { background: #f3f4f6; font-weight: 600; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .figure { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: 12px;
   overflow-x: auto; margin: 6px 0 10px; }
+.figure svg.graph { max-width: 100%; height: auto; }
 .pair { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
 .note { color: #4b5563; font-size: 13px; }
 ul.notes { margin: 4px 0; padding-left: 20px; color: #374151; }
@@ -175,11 +176,10 @@ def _placement(report: Report, view: View, colours: dict[str, str]) -> list[str]
     p = view.placement
     assert p is not None
     names = [t.name for t in report.tasks]
-    note = f"; {escape(p.note)}" if p.note else ""
+    what = f"Each cell is a {p.unit}" if p.note == "" else f"Cells: {p.note}"
     return [
         f"<h2>Placement: {escape(p.title)}</h2>",
-        f'<p class="note">Each cell is a {escape(p.unit)}{note}. Hover a cell for its tasks and '
-        "memory.</p>",
+        f'<p class="note">{escape(what)}. Hover a cell for its tasks and memory.</p>',
         f'<div class="figure">{svg.tostring(legend_svg(names, colours))}',
         f'<div class="{"pair" if p.rows > 1 else "stack"}"><div>',
         f"<h3>Tasks on each {escape(p.unit)}</h3>{svg.tostring(tasks_svg(p, colours))}",

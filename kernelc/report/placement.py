@@ -10,7 +10,8 @@ from xml.etree import ElementTree as ET
 from kernelc.report import svg
 from kernelc.report.data import Cell, Placement
 
-WIDTH = 720.0  # of a grid picture
+WIDTH = 520.0  # of a grid picture (two side by side on the page)
+ROW_WIDTH = 900.0  # of a one-row picture (a floorplan)
 MAX_CELL = 28.0
 MIN_CELL = 4.0
 ROW_HEIGHT = 72.0  # cell height of a one-row picture (a floorplan)
@@ -18,7 +19,7 @@ LABEL_ROOM = 18.0
 
 
 def _cell_size(p: Placement) -> tuple[float, float]:
-    w = min(MAX_CELL, max(MIN_CELL, WIDTH / p.columns))
+    w = min(MAX_CELL, max(MIN_CELL, (ROW_WIDTH if p.rows == 1 else WIDTH) / p.columns))
     return w, (ROW_HEIGHT if p.rows == 1 else w)
 
 
