@@ -18,6 +18,7 @@ import numpy as np
 
 from kernelc import api, targets
 from kernelc import inputs as inputs_mod
+from kernelc.artifact import Artifact
 from kernelc.diagnostics import KernelcError, Span, register_source
 from kernelc.dot import graph_dot, steps
 from kernelc.printer import graph_text
@@ -311,7 +312,7 @@ def _cmd_build(args, cmdline) -> int:
     return 0
 
 
-def _write_artifact(artifact, args, cmdline: _CommandLine) -> Path:
+def _write_artifact(artifact: Artifact, args, cmdline: _CommandLine) -> Path:
     out = Path(args.output or f"{Path(args.file).stem}.{artifact.target}")
     where = cmdline.span_of(args.output) if args.output else Span(CMDLINE, 1, 1)
     if out.exists() and not out.is_dir():

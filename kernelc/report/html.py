@@ -176,7 +176,7 @@ def _placement(report: Report, view: View, colours: dict[str, str]) -> list[str]
     p = view.placement
     assert p is not None
     names = [t.name for t in report.tasks]
-    what = f"Each cell is a {p.unit}" if p.note == "" else f"Cells: {p.note}"
+    what = p.note[:1].upper() + p.note[1:] if p.note else f"Each cell is a {p.unit}"
     return [
         f"<h2>Placement: {escape(p.title)}</h2>",
         f'<p class="note">{escape(what)}. Hover a cell for its tasks and memory.</p>',
