@@ -265,6 +265,11 @@ def test_run_report_puts_simulated_beside_modelled(capsys, tmp_path):
     assert f"<td class=n>{cycles:,}</td><td class=n>{cycles / modelled:.3f}</td>" in page
     bars = [r for r in svgs(page)["cycles"] if "simulated" in (r.get("class") or "")]
     assert [int(b.get("data-cycles")) for b in bars] == [cycles]
+    kernel, memcpy = dict(simulated["totals"])["kernel"], dict(simulated["totals"])["host transfer"]
+    assert kernel == cycles and memcpy > 0
+    # the card compares like with like: the kernel, not the host transfers the model leaves out
+    assert f"{kernel / manifest['modelled_cycles']:.2f} × modelled" in page
+    assert f"host transfer {memcpy:,} more (not modelled)" in page
     first = (out / "report.html").read_bytes()
     kernelc(capsys, "report", out)
     assert (out / "report.html").read_bytes() == first  # simulated.json is kept beside it

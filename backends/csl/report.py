@@ -149,4 +149,5 @@ def simulated(manifest: Mapping[str, Any], stats: Mapping[str, Any]) -> Simulate
             ("host transfer", stats["simulated_memcpy_cycles"]),
         ),
         "per launch the simulator counts the launch's cycles, not its phases",
+        ("host transfer",),
     )

@@ -119,10 +119,12 @@ class Simulated:
     cycles: tuple[Cycles, ...]  # per scheduled piece, named as in View.cycles; may be empty
     totals: tuple[tuple[str, int], ...]  # by phase over the whole run
     note: str = ""
+    unmodelled: tuple[str, ...] = ()  # phases of ``totals`` the cost model does not count
 
     @property
     def total(self) -> int:
-        return sum(c for _, c in self.totals)
+        """The simulated cycles of what the cost model counts (comparable with it)."""
+        return sum(c for name, c in self.totals if name not in self.unmodelled)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -135,6 +137,7 @@ class Simulated:
             tuple(_cycles(c) for c in doc["cycles"]),
             tuple((str(k), int(v)) for k, v in doc["totals"]),
             doc.get("note", ""),
+            tuple(doc.get("unmodelled", ())),
         )
 
 

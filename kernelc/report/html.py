@@ -126,6 +126,9 @@ def _cards(report: Report) -> str:
         label = f"cycles {_kind('simulated')}"
         if view is not None and view.total_cycles:
             label += f", {sim.total / view.total_cycles:.2f} × modelled"
+        for name, cycles in sim.totals:
+            if name in sim.unmodelled:
+                label += f"; {escape(name)} {cycles:,} more (not modelled)"
         cards.append(_card(f"{sim.total:,}", label))
     if view is not None and view.placement is not None:
         p = view.placement
@@ -230,7 +233,10 @@ def _cycles(view: View, sim: Simulated | None) -> list[str]:
     if view.total_cycles is not None:
         row = f"<tr><th colspan=3>whole program</th><td class=n><b>{view.total_cycles:,}</b></td>"
         if sim is not None:
-            totals = ", ".join(f"{k} {v:,}" for k, v in sim.totals)
+            totals = ", ".join(
+                f"{k} {v:,}" + (" not modelled" if k in sim.unmodelled else "")
+                for k, v in sim.totals
+            )
             ratio = sim.total / view.total_cycles if view.total_cycles else 0
             row += f"<td class=n><b>{sim.total:,}</b><br>({escape(totals)})</td>"
             row += f"<td class=n>{ratio:.3f}</td>"

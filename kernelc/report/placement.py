@@ -11,6 +11,7 @@ from kernelc.report import svg
 from kernelc.report.data import Cell, Placement
 
 WIDTH = 520.0  # of a grid picture (two side by side on the page)
+HEIGHT = 480.0  # most a grid picture is tall
 ROW_WIDTH = 900.0  # of a one-row picture (a floorplan)
 MAX_CELL = 28.0
 MIN_CELL = 4.0
@@ -19,8 +20,10 @@ LABEL_ROOM = 18.0
 
 
 def _cell_size(p: Placement) -> tuple[float, float]:
-    w = min(MAX_CELL, max(MIN_CELL, (ROW_WIDTH if p.rows == 1 else WIDTH) / p.columns))
-    return w, (ROW_HEIGHT if p.rows == 1 else w)
+    if p.rows == 1:
+        return min(MAX_CELL, max(MIN_CELL, ROW_WIDTH / p.columns)), ROW_HEIGHT
+    w = min(MAX_CELL, max(MIN_CELL, min(WIDTH / p.columns, HEIGHT / p.rows)))
+    return w, w
 
 
 def _memory_text(c: Cell, limit: int) -> str:
