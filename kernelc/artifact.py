@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kernelc.dot import steps
 from kernelc.graph import TaskGraph
+from kernelc.report.data import Report
 from kernelc.version import VERSION
 
 MANIFEST = "kernelc.json"
@@ -25,7 +27,8 @@ class Artifact:
     target: str
     files: Mapping[str, str | bytes]
     manifest: Mapping[str, Any]
-    report: tuple[str, ...] = field(default=())
+    summary: tuple[str, ...] = field(default=())  # the lines ``kernelc build`` prints
+    report: Report | None = None  # what report.html shows (kernelc.report)
 
     def write(self, directory: str | Path) -> Path:
         """Write every file under ``directory``; an interrupted write leaves nothing half-done.
@@ -107,6 +110,7 @@ def base_manifest(graph: TaskGraph, target: str, files: list[str], **extra: Any)
             for task in graph.tasks
         ],
         "files": sorted(files),
+        "graph": graph_doc(graph),
     }
     manifest.update(extra)
     return manifest
@@ -114,6 +118,30 @@ def base_manifest(graph: TaskGraph, target: str, files: list[str], **extra: Any)
 
 def manifest_text(manifest: Mapping[str, Any]) -> str:
     return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+
+
+def graph_doc(graph: TaskGraph) -> dict[str, Any]:
+    """Every tensor, each task's step and the dependences: what the report draws."""
+    step = {name: number for number, names in enumerate(steps(graph)) for name in names}
+    order = {task.name: i for i, task in enumerate(graph.tasks)}
+    deps = graph.dependencies
+    return {
+        "tensors": [{**_tensor(t), "role": t.role, "bytes": t.nbytes} for t in graph.tensors],
+        "tasks": [
+            {
+                "name": task.name,
+                "kernel": task.kernel.name,
+                "reads": [str(r) for r in task.reads],
+                "writes": [str(w) for w in task.writes],
+                "step": step[task.name],
+            }
+            for task in graph.tasks
+        ],
+        "dependencies": [
+            {"before": a, "after": b, **{k: deps.edges[a, b][k] for k in ("kind", "tensor")}}
+            for a, b in sorted(deps.edges, key=lambda e: (order[e[0]], order[e[1]]))
+        ],
+    }
 
 
 def _tensor(t) -> dict[str, Any]:

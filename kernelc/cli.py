@@ -18,9 +18,13 @@ import numpy as np
 
 from kernelc import api, targets
 from kernelc import inputs as inputs_mod
+from kernelc.artifact import Artifact
 from kernelc.diagnostics import KernelcError, Span, register_source
 from kernelc.dot import graph_dot, steps
 from kernelc.printer import graph_text
+from kernelc.report import REPORT_FILE
+from kernelc.report.artifacts import rewrite, with_report
+from kernelc.report.graph import standalone
 from kernelc.tolerance import excess
 from kernelc.version import VERSION
 
@@ -103,6 +107,11 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
     common(build)
     build.add_argument("-o", "--output", help="artifact directory (default: STEM.TARGET)")
     build.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.html: graph, placement, memory and modelled cycles",
+    )
+    build.add_argument(
         "--emit",
         help="print one form instead of writing files: ir, dot (the task graph), or a "
         "target-specific form (e.g. llvm)",
@@ -128,6 +137,14 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
         help="save an output array",
     )
     run.add_argument(
+        "--report",
+        action="store_true",
+        help="write the artifact with report.html, simulated cycles beside the modelled ones",
+    )
+    run.add_argument(
+        "-o", "--output", help="artifact directory for --report (default: STEM.TARGET)"
+    )
+    run.add_argument(
         "--random-inputs",
         type=_seed,
         metavar="SEED",
@@ -141,9 +158,15 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
 
     sub.add_parser("targets", help="list the available targets")
 
-    graph = sub.add_parser("graph", help="write the task graph as Graphviz DOT")
+    graph = sub.add_parser("graph", help="write the task graph as Graphviz DOT or SVG")
     source(graph)
-    graph.add_argument("-o", "--output", help="DOT file to write (default: standard output)")
+    graph.add_argument("-o", "--output", help="file to write (default: standard output)")
+    graph.add_argument(
+        "--format", choices=["dot", "svg"], default="dot", help="dot (default) or svg"
+    )
+
+    report = sub.add_parser("report", help="(re)write report.html of an artifact directory")
+    report.add_argument("directory", help="an artifact directory written by kernelc build")
 
     xs = sub.add_parser("xsdata", help="write XSBench-style inputs for examples/xs_lookup.k")
     xs.add_argument("-o", "--output", required=True, help="directory for the NAME.npy files")
@@ -279,7 +302,18 @@ def _cmd_build(args, cmdline) -> int:
         print(emitters[args.emit](graph, options), end="")
         return 0
     artifact = backend.build(graph, options)
-    out = Path(args.output or f"{Path(args.file).stem}.{backend.name}")
+    if args.report:
+        artifact = with_report(artifact)
+    out = _write_artifact(artifact, args, cmdline)
+    seconds = time.perf_counter() - start
+    for line in artifact.summary:
+        print(line)
+    print(f"wrote {out}/ ({len(artifact.files)} files) in {seconds:.3f} s")
+    return 0
+
+
+def _write_artifact(artifact: Artifact, args, cmdline: _CommandLine) -> Path:
+    out = Path(args.output or f"{Path(args.file).stem}.{artifact.target}")
     where = cmdline.span_of(args.output) if args.output else Span(CMDLINE, 1, 1)
     if out.exists() and not out.is_dir():
         raise KernelcError(f"'{out}' is a file, not an artifact directory", where)
@@ -287,10 +321,12 @@ def _cmd_build(args, cmdline) -> int:
         artifact.write(out)
     except OSError as exc:
         raise KernelcError(f"cannot write '{out}': {exc.strerror or exc}", where) from None
-    seconds = time.perf_counter() - start
-    for line in artifact.report:
-        print(line)
-    print(f"wrote {out}/ ({len(artifact.files)} files) in {seconds:.3f} s")
+    return out
+
+
+def _cmd_report(args, cmdline) -> int:
+    path = rewrite(Path(args.directory), cmdline.span_of(args.directory))
+    print(f"wrote {path}")
     return 0
 
 
@@ -333,6 +369,11 @@ def _cmd_run(args, cmdline) -> int:
     backend = _target(args, cmdline)
     options = _options(args)
     targets.check_options(backend, options, cmdline.span_of(args.target))
+    if args.output and not args.report:
+        raise KernelcError(
+            "-o names the artifact directory of --report; without --report run writes none",
+            cmdline.span_of(args.output),
+        )
     program = _program(args, cmdline)
     given = _gather_inputs(args, cmdline, program)
     graph = program.graph(args.entry, None, given)
@@ -379,6 +420,12 @@ def _cmd_run(args, cmdline) -> int:
                 f"cannot write '{path}': {exc.strerror}", cmdline.span_of(spec)
             ) from None
         print(f"saved {name} to {path}")
+    if args.report:
+        artifact = result.artifact or backend.build(graph, targets.check_options(backend, options))
+        simulated = getattr(backend, "simulated", None)
+        figures = None if simulated is None else simulated(artifact.manifest, result.stats)
+        out = _write_artifact(with_report(artifact, figures), args, cmdline)
+        print(f"wrote {out}/{REPORT_FILE}")
     return 0
 
 
@@ -461,7 +508,7 @@ def _cmd_xsdata(args, cmdline) -> int:
 
 def _cmd_graph(args, cmdline) -> int:
     graph = _program(args, cmdline).graph(args.entry)
-    text = graph_dot(graph)
+    text = standalone(graph) if args.format == "svg" else graph_dot(graph)
     if args.output is None:
         print(text, end="")
         return 0
@@ -480,6 +527,7 @@ _COMMANDS = {
     "graph": _cmd_graph,
     "run": _cmd_run,
     "check": _cmd_check,
+    "report": _cmd_report,
     "targets": _cmd_targets,
     "xsdata": _cmd_xsdata,
 }

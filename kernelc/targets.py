@@ -16,6 +16,7 @@ import numpy as np
 from kernelc.artifact import Artifact
 from kernelc.diagnostics import KernelcError, Span
 from kernelc.graph import TaskGraph
+from kernelc.report.data import View
 
 REGISTRY: dict[str, str] = {
     "interp": "kernelc.backends.interp.target",
@@ -30,6 +31,7 @@ REGISTRY: dict[str, str] = {
 class RunResult:
     outputs: dict[str, np.ndarray]
     stats: Mapping[str, Any]
+    artifact: Artifact | None = None  # what the target built and ran, where it builds one
 
 
 class Target(Protocol):
@@ -42,6 +44,10 @@ class Target(Protocol):
     def run(
         self, graph: TaskGraph, inputs: Mapping[str, np.ndarray], options: Mapping[str, Any]
     ) -> RunResult: ...
+
+    def report_view(self, manifest: Mapping[str, Any]) -> View | None:
+        """What the build report shows of this target's manifest (None: the graph only).
+        A target with a simulator also has ``simulated(manifest, stats) -> Simulated``."""
 
 
 def names() -> list[str]:

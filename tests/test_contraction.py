@@ -110,7 +110,7 @@ def test_dense_layer_runs_spread_over_the_grid(params: dict, grid) -> None:
     assert abs(modelled - simulated) / simulated <= MODEL_BOUND
     art = kc.build(program, "csl", grid=grid)
     assert art.manifest["modelled_tasks"]["f_dense"] == modelled
-    assert any("epilogue" in line for line in art.report)
+    assert any("epilogue" in line for line in art.summary)
 
 
 def test_dense_layer_models_far_fewer_cycles_than_the_scalar_fallback() -> None:

@@ -63,5 +63,5 @@ def test_lookup_model_is_within_its_looser_bound(lookups, nuclides, points, grid
 
 def test_build_report_labels_modelled_figures() -> None:
     art = kc.build(EXAMPLES / "sobel.k", "csl", params={"H": 64, "W": 64}, grid=(2, 2))
-    assert any("modelled" in line and "cycles" in line for line in art.report)
+    assert any("modelled" in line and "cycles" in line for line in art.summary)
     assert art.manifest["modelled_cycles"] == sum(art.manifest["modelled_tasks"].values())

@@ -72,7 +72,7 @@ def test_generated_items_in_batches_match_numpy() -> None:
     inputs = {k: v for k, v in _xs_problem(8).items() if k in TABLES} | {"cdf": _cdf()}
     params = {**XS_SIZES, "L": 900}
     art = kc.build(MC, "csl", params=params, grid=(1, 1))
-    assert "2 batches of" in "\n".join(art.report)
+    assert "2 batches of" in "\n".join(art.summary)
     assert "np.int32(first)" in art.files["run.py"]
     got = kc.run(MC, "csl", inputs, params=params, grid=(1, 1))["macro"]
     _close(got, _mc_reference(inputs, 900))
@@ -101,7 +101,7 @@ def test_item_inputs_in_batches_with_a_range_offset(tmp_path: Path) -> None:
     path.write_text(source)
     params = {**XS_SIZES, "L": 1700}
     inputs = dict(_xs_problem(1700))
-    assert "3 batches of" in "\n".join(kc.build(path, "csl", params=params, grid=(1, 1)).report)
+    assert "3 batches of" in "\n".join(kc.build(path, "csl", params=params, grid=(1, 1)).summary)
     want = kc.interpret(path, inputs, params=params)["macro"]
     got = kc.run(path, "csl", inputs, params=params, grid=(1, 1))["macro"]
     _close(got, want)
@@ -110,7 +110,7 @@ def test_item_inputs_in_batches_with_a_range_offset(tmp_path: Path) -> None:
 @pytest.mark.parametrize("lookups", [1_000_000, 17_000_000])
 def test_xsbench_lookup_counts_build_in_batches(lookups: int) -> None:
     art = kc.build(XS, "csl", params={"L": lookups})
-    report = "\n".join(art.report)
+    report = "\n".join(art.summary)
     assert "batches of" in report and "per batch" in report and "host transfers" in report
     assert art.manifest["memory"]["per_pe_bytes"] <= 49_152
     assert art.manifest["launches"] == ["f_xs_lookup"]

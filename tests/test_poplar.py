@@ -50,7 +50,7 @@ def test_golden_files(case: str) -> None:
 
 def test_report_names_tiles_memory_and_cycles() -> None:
     path, params = CASES["sobel"]
-    report = "\n".join(kc.build(path, "poplar", params=params, tiles=4).report)
+    report = "\n".join(kc.build(path, "poplar", params=params, tiles=4).summary)
     assert "4 of 1472 tiles" in report
     assert "largest tile: tile 0, 328 bytes" in report
     assert "compute" in report and "exchange" in report and "sync" in report
@@ -71,7 +71,7 @@ def test_forms_map_to_their_lowerings() -> None:
     path, params = CASES["pipeline"]
     artifact = kc.build(path, "poplar", params=params)
     assert "public MultiVertex" not in artifact.files["codelets.cpp"]
-    assert "one single-worker vertex" in "\n".join(artifact.report)
+    assert "one single-worker vertex" in "\n".join(artifact.summary)
 
 
 def test_tile_count_is_chosen_by_the_cost_model() -> None:

@@ -19,6 +19,7 @@ from kernelc.backends.cpu.compile import CompiledProgram, compile_graph, object_
 from kernelc.backends.cpu.machine import host
 from kernelc.diagnostics import KernelcError, Span
 from kernelc.graph import TaskGraph
+from kernelc.report import data
 from kernelc.targets import RunResult
 
 
@@ -56,7 +57,11 @@ class CpuTarget:
             f"{len(program.tasks)} task(s) for {m.cpu} ({m.vector_bits}-bit vectors), "
             f"LLVM O3 in {program.seconds:.3f} s",
         )
-        return Artifact(self.name, files, manifest, report)
+        return Artifact(self.name, files, manifest, report, data.report(manifest, None))
+
+    def report_view(self, manifest: Mapping[str, Any]) -> None:
+        """No placement or cycle model on this target: the report shows the graph only."""
+        return None
 
     def run(
         self, graph: TaskGraph, inputs: Mapping[str, np.ndarray], options: Mapping[str, Any]

@@ -22,7 +22,7 @@ import numpy as np
 
 from kernelc import ir
 from kernelc.artifact import Artifact, base_manifest, manifest_text
-from kernelc.backends.csl import policy
+from kernelc.backends.csl import policy, report
 from kernelc.backends.csl.constants import constant_scalars
 from kernelc.backends.csl.cost import model, report_lines
 from kernelc.backends.csl.emit import program_files
@@ -31,6 +31,8 @@ from kernelc.backends.csl.lower import scalar_culprit
 from kernelc.csl import machine
 from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.graph import TaskGraph
+from kernelc.report import data
+from kernelc.report.data import Simulated, View
 from kernelc.targets import RunResult
 
 POLICIES = ("auto", "min")
@@ -102,11 +104,11 @@ class CslTarget:
         placed = self.placement(graph, options)
         low = placed.lowered
         cost = model(low)
-        report = [*report_lines(low, cost), *placed.report()]
+        summary = [*report_lines(low, cost), *placed.report()]
         files: dict[str, str] = dict(program_files(low.program))
         files["run.py"] = run_py(graph, low)
         files["commands.sh"] = commands_sh(low)
-        files["README.md"] = readme(graph, low, report)
+        files["README.md"] = readme(graph, low, summary)
         manifest = base_manifest(
             graph,
             self.name,
@@ -129,6 +131,10 @@ class CslTarget:
             modelled_cycles=cost.cycles,
             placement=placed.manifest(),
             modelled_tasks={t.name: t.cycles for t in cost.tasks},
+            modelled_phases={t.name: list(t.parts.items()) for t in cost.tasks},
+            batches=low.batches.count if low.batches is not None else 1,
+            launch_tasks=report.places(graph, low),
+            clock_hz=low.arch.clock_hz,
             placements={
                 name: [
                     {
@@ -145,7 +151,19 @@ class CslTarget:
             },
         )
         files["kernelc.json"] = manifest_text(manifest)
-        return Artifact(self.name, files, manifest, tuple(report))
+        return Artifact(
+            self.name,
+            files,
+            manifest,
+            tuple(summary),
+            data.report(manifest, self.report_view(json.loads(files["kernelc.json"]))),
+        )
+
+    def report_view(self, manifest: Mapping[str, Any]) -> View:
+        return report.view(manifest)
+
+    def simulated(self, manifest: Mapping[str, Any], stats: Mapping[str, Any]) -> Simulated:
+        return report.simulated(manifest, stats)
 
     def emit_csl(self, graph: TaskGraph, options: Mapping[str, Any]) -> str:
         low = self.placement(graph, options).lowered
@@ -195,13 +213,22 @@ class CslTarget:
             "arch": sim["arch"],
             "simulated_kernel_cycles": sim["simulated_kernel_cycles"],
             "simulated_memcpy_cycles": sim["simulated_memcpy_cycles"],
+            "simulated_launch_cycles": _per_launch(sim["launches"]),
             "simulated_max_busy_cycles": sim["max_busy_cycles"],
             "max_pe_memory_bytes": sim["max_memory_bytes"],
             "modelled_cycles": manifest["modelled_cycles"],
             "run_seconds": sim["wall_seconds"],
             "simulator_launch_seconds": sim["launch_wall_seconds"],
         }
-        return RunResult(outputs, stats)
+        return RunResult(outputs, stats, artifact)
+
+
+def _per_launch(launches: list[dict[str, Any]]) -> dict[str, int]:
+    """Simulated cycles per launched function, summed over its launches (batches)."""
+    out: dict[str, int] = {}
+    for launch in launches:
+        out[launch["function"]] = out.get(launch["function"], 0) + launch["simulated_cycles"]
+    return out
 
 
 def with_scalar_values(graph: TaskGraph, inputs: Mapping[str, Any]) -> TaskGraph:

@@ -24,6 +24,8 @@ chip = machine.chip
 class Cost:
     cycles: int
     stages: dict[str, int]  # stage -> modelled end cycle
+    starts: dict[str, int]  # stage -> modelled start cycle
+    phases: dict[str, dict[str, int]]  # stage -> its cycles: mxm, streaming, pipeline depth
     units: dict[str, int]  # unit kind -> busy cycles
     host_bytes: int
 
@@ -42,7 +44,9 @@ def _matmul_cycles(n: int, k: int, m: int, dtype: str) -> int:
     return chip.MXM_WARMUP + blocks * (install + n * chip.MXM_ROW_CYCLES[dtype])
 
 
-def stage_cycles(st: Stage) -> tuple[int, dict[str, int]]:
+def stage_cycles(st: Stage) -> tuple[dict[str, int], dict[str, int]]:
+    """A stage's cycles by phase (MXM products, streaming, pipeline depth) and each unit's
+    busy cycles."""
     c = st.cost
     vxm = math.ceil(c.vxm_ops / chip.VXM_ALUS) * c.vectors if c.vxm_ops else 0
     sxm = math.ceil(c.sxm_ops / chip.SXM_PERMUTORS) * c.vectors if c.sxm_ops else 0
@@ -56,22 +60,25 @@ def stage_cycles(st: Stage) -> tuple[int, dict[str, int]]:
         passes = max(math.ceil(k / machine.MXM_BLOCK) for _, _, k, _, _ in c.matmuls)
         depth += chip.MXM_LATENCY + (chip.MXM_ACCUMULATE_LATENCY if passes > 1 else 0)
         depth += chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY  # reading the products back
-    body = mxm + max(vxm, sxm, c.vectors)
+    phases = {"mxm": mxm, "stream": max(vxm, sxm, c.vectors), "pipeline": depth}
     units = {
         "vxm": c.vxm_ops * c.vectors,
         "sxm": c.sxm_ops * c.vectors,
         "mxm": sum(planes.values()),
     }
-    return body + depth, units
+    return phases, units
 
 
 def model(prog: GroqProgram) -> Cost:
     ends: dict[str, int] = {}
+    starts: dict[str, int] = {}
+    phases: dict[str, dict[str, int]] = {}
     units = {"mem": 0, "mxm": 0, "sxm": 0, "vxm": 0}
     for st in prog.stages:
         start = max((ends[p] for p in st.predecessors), default=0)
-        cycles, used = stage_cycles(st)
-        ends[st.name] = start + cycles
+        phases[st.name], used = stage_cycles(st)
+        starts[st.name] = start
+        ends[st.name] = start + sum(phases[st.name].values())
         for k, v in used.items():
             units[k] += v
         units["mem"] += st.cost.writes
@@ -80,7 +87,7 @@ def model(prog: GroqProgram) -> Cost:
         for d in prog.declared
         if d.host != "constant"
     ) + sum(math.prod(o.shape) * 4 for o in prog.outputs)
-    return Cost(max(ends.values(), default=0), ends, units, host)
+    return Cost(max(ends.values(), default=0), ends, starts, phases, units, host)
 
 
 def report_lines(prog: GroqProgram, cost: Cost) -> list[str]:

@@ -91,6 +91,7 @@ class GroqProgram:
     stages: tuple[Stage, ...]
     outputs: tuple[Output, ...]
     slices: dict[str, int]  # slices used per hemisphere
+    memory: dict[str, tuple[str, int, int]]  # memory tensor -> (layout, bytes, per slice)
 
 
 def refuse(construct: str, span: Span) -> Unsupported:
@@ -109,6 +110,8 @@ class _Budget:
     free: dict[str, int] = field(
         default_factory=lambda: {h: len(machine.usable_slices(h)) for h in ("W", "E")}
     )
+    # name -> (layout, bytes, bytes used in each of its slices)
+    taken: dict[str, tuple[str, int, int]] = field(default_factory=dict)
 
     def take(self, name: str, shape, dtype: str, span: Span, least: int = 1, hemi: str = "") -> str:
         n = machine.slices_for(shape, dtype, least)
@@ -117,7 +120,7 @@ class _Budget:
         for h in choices:
             if self.free[h] >= n:
                 self.free[h] -= n
-                return f"H1({h}), -1, S{n}"
+                return self.record(name, f"H1({h}), -1, S{n}", shape, dtype)
         left = ", ".join(f"{h} {self.free[h]}" for h in sorted(self.free))
         raise KernelcError(
             f"groq: tensor '{name}' ({dtype}{list(shape)}, {nbytes:,} bytes) does not fit the "
@@ -126,6 +129,15 @@ class _Budget:
             f"(220 MiB in all, slice-exclusive tensors)",
             span,
         )
+
+    def record(self, name: str, layout: str, shape, dtype: str) -> str:
+        """Note a memory tensor's layout, bytes and bytes per slice (for the report)."""
+        n = int(layout.rsplit("S", 1)[1])
+        rows = math.prod(shape[:-1]) if len(shape) > 1 else 1
+        planes = rows * math.ceil(shape[-1] / machine.LANES) * machine.DTYPE_BYTES[dtype]
+        nbytes = math.prod(shape) * machine.DTYPE_BYTES[dtype]
+        self.taken[name] = (layout, nbytes, math.ceil(planes / n) * machine.chip.VECTOR_BYTES)
+        return layout
 
 
 class _Lowering:
@@ -240,6 +252,7 @@ class _Lowering:
             tuple(self.stages),
             tuple(outputs),
             used,
+            dict(self.budget.taken),
         )
 
     def _check_regions(self, task: Task) -> None:
@@ -313,6 +326,10 @@ class _Lowering:
             attr = f"mm_{task.name}_{suffix}"
             name = self.unique(f"{c_name}_{suffix}")
             self.matmuls.append(MatMulDecl(attr, name, planes))
+            # nn.MatMul(buffer_output=True) writes its product to S4 of its planes' hemisphere;
+            # (the slice budget does not count it)
+            hemi = machine.chip.MXM_PLANES[planes[0]]
+            self.budget.record(name, f"H1({hemi}), -1, S4", (rows, cols), "float32")
             var = f"{name}_mt"
             lines.append(f"{var} = self.{attr}({a}, {b}, time=0)")
             mm.append((",".join(map(str, planes)), rows, form.k, cols, dtype))

@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 
 from kernelc.artifact import Artifact, base_manifest, manifest_text
-from kernelc.backends.groq import machine
+from kernelc.backends.groq import machine, report
 from kernelc.backends.groq.cost import model, report_lines
 from kernelc.backends.groq.emit import commands_sh, program_py, readme, run_py
 from kernelc.backends.groq.lower import PRECISIONS, GroqProgram, lower
 from kernelc.diagnostics import KernelcError, command_line_span
 from kernelc.graph import TaskGraph
+from kernelc.report import data
+from kernelc.report.data import Simulated, View
+from kernelc.runtime.tsp import chip
 from kernelc.targets import RunResult
 
 
@@ -50,12 +53,12 @@ class GroqTarget:
     def build(self, graph: TaskGraph, options: Mapping[str, Any]) -> Artifact:
         prog = self.lowered(graph, options)
         cost = model(prog)
-        report = report_lines(prog, cost)
+        summary = report_lines(prog, cost)
         files: dict[str, str] = {
             "program.py": program_py(prog),
             "run.py": run_py(graph, prog),
             "commands.sh": commands_sh(prog),
-            "README.md": readme(prog, report),
+            "README.md": readme(prog, summary),
         }
         manifest = base_manifest(
             graph,
@@ -82,13 +85,32 @@ class GroqTarget:
                 for d in prog.declared
                 if d.host == "constant"
             ],
-            memory={"slices_used": prog.slices},
+            memory={
+                "slices_used": prog.slices,
+                "slice_bytes": machine.SLICE_BYTES,
+                "reserved_slices": {h: sorted(chip.RESERVED_SLICES[h]) for h in chip.HEMISPHERES},
+                "tensors": report.memory_plan(prog),
+            },
+            modelled_stages=report.stage_figures(prog, cost),
+            host_io={"bytes": cost.host_bytes, "seconds": cost.host_seconds},
             modelled_cycles=cost.cycles,
             modelled_units=cost.units,
             modelled_scopes=cost.stages,
         )
         files["kernelc.json"] = manifest_text(manifest)
-        return Artifact(self.name, files, manifest, tuple(report))
+        return Artifact(
+            self.name,
+            files,
+            manifest,
+            tuple(summary),
+            data.report(manifest, self.report_view(json.loads(files["kernelc.json"]))),
+        )
+
+    def report_view(self, manifest: Mapping[str, Any]) -> View:
+        return report.view(manifest)
+
+    def simulated(self, manifest: Mapping[str, Any], stats: Mapping[str, Any]) -> Simulated:
+        return report.simulated(manifest, stats)
 
     def emit_groq(self, graph: TaskGraph, options: Mapping[str, Any]) -> str:
         return program_py(self.lowered(graph, options))
@@ -123,9 +145,10 @@ class GroqTarget:
             "modelled_cycles": artifact.manifest["modelled_cycles"],
             "emulated_cycles": doc["cycles"],
             "emulated_units": json.dumps(doc["units"], sort_keys=True),
+            "emulated_scopes": doc["scopes"],
             "run_seconds": seconds,
         }
-        return RunResult(outputs, stats)
+        return RunResult(outputs, stats, artifact)
 
 
 TARGET = GroqTarget()

@@ -12,6 +12,7 @@ from kernelc.artifact import Artifact, base_manifest, manifest_text
 from kernelc.graph import TaskGraph
 from kernelc.interpreter import interpret
 from kernelc.printer import graph_text
+from kernelc.report import data
 from kernelc.targets import RunResult
 
 
@@ -24,7 +25,11 @@ class InterpTarget:
         files: dict[str, str] = {"program.kir": graph_text(graph) + "\n"}
         manifest = base_manifest(graph, self.name, [*files, "kernelc.json"])
         files["kernelc.json"] = manifest_text(manifest)
-        return Artifact(self.name, files, manifest)
+        return Artifact(self.name, files, manifest, (), data.report(manifest, None))
+
+    def report_view(self, manifest: Mapping[str, Any]) -> None:
+        """No placement or cycle model on this target: the report shows the graph only."""
+        return None
 
     def run(
         self, graph: TaskGraph, inputs: Mapping[str, np.ndarray], options: Mapping[str, Any]

@@ -31,6 +31,7 @@ class Cost:
     exchange: int
     sync: int
     estimated_trips: bool  # some trip count was data-dependent
+    steps: tuple[dict[str, int], ...] = ()  # per compute set: compute, exchange and sync
 
     @property
     def total(self) -> int:
@@ -136,8 +137,8 @@ def traffic(plan: Plan) -> Traffic:
 def model(plan: Plan, flows: Traffic | None = None) -> Cost:
     workers = plan.arch.workers
     flows = flows or traffic(plan)
-    compute = exchange = 0
     bpc = plan.arch.exchange_bytes_per_cycle
+    steps = []
     for step in range(plan.steps):
         contexts: dict[int, list[int]] = {}
         placed: dict[int, int] = {}
@@ -150,11 +151,23 @@ def model(plan: Plan, flows: Traffic | None = None) -> Cost:
                 else:
                     ctx[placed.get(inst.tile, 0) % workers] += work[0]
                     placed[inst.tile] = placed.get(inst.tile, 0) + 1
-        compute += workers * max((max(c) for c in contexts.values()), default=0)
-        exchange += -(-max(flows.inbound[step].values(), default=0) // bpc)
+        exchange = -(-max(flows.inbound[step].values(), default=0) // bpc)
         exchange += -(-max(flows.outbound[step].values(), default=0) // bpc)
+        steps.append(
+            {
+                "compute": workers * max((max(c) for c in contexts.values()), default=0),
+                "exchange": exchange,
+                "sync": plan.arch.sync_cycles,
+            }
+        )
     guessed = any(t.guessed for t in plan.tasks)
-    return Cost(compute, exchange, plan.steps * plan.arch.sync_cycles, guessed)
+    return Cost(
+        sum(s["compute"] for s in steps),
+        sum(s["exchange"] for s in steps),
+        plan.steps * plan.arch.sync_cycles,
+        guessed,
+        tuple(steps),
+    )
 
 
 def tile_bytes(plan: Plan, flows: Traffic | None = None) -> dict[int, int]:

@@ -54,11 +54,13 @@ def lower(graph: TaskGraph, arch: Arch, tiles: int | None = None, span: Span | N
     best: tuple[int, Plan] | None = None
     refusal, last = None, None
     before = 0
+    weighed: list[tuple[int, int]] = []
     for count in (*(n for n in LADDER if n < arch.tiles), arch.tiles):
         plan, useful = _build(graph, arch, count)
         overfull = _overfull(plan)
         if overfull is None:
             total = model(plan).total
+            weighed.append((count, total))
             if best is None or total < best[0]:
                 best = (total, plan)
         else:
@@ -76,7 +78,7 @@ def lower(graph: TaskGraph, arch: Arch, tiles: int | None = None, span: Span | N
                 whole[0].task.span,
             )
         raise KernelcError(f"{refusal}", span or graph.span)
-    return best[1]
+    return dataclasses.replace(best[1], weighed=tuple(weighed))
 
 
 def _overfull(plan: Plan) -> str | None:

@@ -181,6 +181,7 @@ class Plan:
     tasks: tuple[LoweredTask, ...]
     steps: int
     helpers: tuple[str, ...]  # helper functions codelets.cpp needs, in HELPERS order
+    weighed: tuple[tuple[int, int], ...] = ()  # (tiles, modelled cycles) of the plans that fit
 
     def tensor(self, name: str) -> TensorPlan:
         return next(t for t in self.tensors if t.name == name)

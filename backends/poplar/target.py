@@ -7,6 +7,7 @@ commands.sh, README.md and kernelc.json, and reports tiles, memory and modelled 
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,14 +16,16 @@ from typing import Any
 import numpy as np
 
 from kernelc.artifact import Artifact, base_manifest, manifest_text
-from kernelc.backends.poplar import machine
-from kernelc.backends.poplar.cost import model, report_lines
+from kernelc.backends.poplar import machine, report
+from kernelc.backends.poplar.cost import model, report_lines, tile_bytes, traffic
 from kernelc.backends.poplar.emit import codelets_cpp, main_cpp
 from kernelc.backends.poplar.host import cmakelists, commands_sh, readme
 from kernelc.backends.poplar.lower import lower
 from kernelc.backends.poplar.lowered import Plan
 from kernelc.diagnostics import KernelcError, command_line_span
 from kernelc.graph import TaskGraph
+from kernelc.report import data
+from kernelc.report.data import Simulated, View
 from kernelc.targets import RunResult
 
 
@@ -62,14 +65,16 @@ class PoplarTarget:
 
     def build(self, graph: TaskGraph, options: Mapping[str, Any]) -> Artifact:
         plan = self.plan(graph, options)
-        cost = model(plan)
-        report = report_lines(plan, cost)
+        flows = traffic(plan)
+        cost = model(plan, flows)
+        per_tile = tile_bytes(plan, flows)
+        summary = report_lines(plan, cost)
         files = {
             "codelets.cpp": codelets_cpp(plan),
             "main.cpp": main_cpp(plan),
             "CMakeLists.txt": cmakelists(plan),
             "commands.sh": commands_sh(plan),
-            "README.md": readme(plan, report),
+            "README.md": readme(plan, summary),
         }
         manifest = base_manifest(
             graph,
@@ -105,9 +110,27 @@ class PoplarTarget:
                 "total": cost.total,
             },
             clock_hz=plan.arch.clock_hz,
+            placement=_placement(plan, cost.total),
+            modelled_compute_sets=[list(step.items()) for step in cost.steps],
+            memory={
+                "per_tile_bytes": [per_tile.get(t, 0) for t in range(plan.arch.tiles)],
+                "limit_bytes": plan.arch.tile_memory,
+            },
         )
         files["kernelc.json"] = manifest_text(manifest)
-        return Artifact(self.name, files, manifest, tuple(report))
+        return Artifact(
+            self.name,
+            files,
+            manifest,
+            tuple(summary),
+            data.report(manifest, self.report_view(json.loads(files["kernelc.json"]))),
+        )
+
+    def report_view(self, manifest: Mapping[str, Any]) -> View:
+        return report.view(manifest)
+
+    def simulated(self, manifest: Mapping[str, Any], stats: Mapping[str, Any]) -> Simulated:
+        return report.simulated(manifest, stats)
 
     def run(
         self, graph: TaskGraph, inputs: Mapping[str, np.ndarray], options: Mapping[str, Any]
@@ -145,7 +168,18 @@ class PoplarTarget:
             "simulated_sync_cycles": sim["sync_cycles"],
             "modelled_cycles": artifact.manifest["modelled_cycles"]["total"],
         }
-        return RunResult(outputs, stats)
+        return RunResult(outputs, stats, artifact)
+
+
+def _placement(plan: Plan, cycles: int) -> dict[str, Any]:
+    """How the tile count was chosen: given, or the fewest modelled cycles among those tried,
+    with the runner-up."""
+    chosen = {"tiles": plan.tiles, "modelled_cycles": cycles}
+    if not plan.weighed:
+        return {"policy": "given", "chosen": chosen, "runner_up": None}
+    others = sorted((c, t) for t, c in plan.weighed if t != plan.tiles)
+    runner_up = {"tiles": others[0][1], "modelled_cycles": others[0][0]} if others else None
+    return {"policy": "auto", "chosen": chosen, "runner_up": runner_up, "tried": len(plan.weighed)}
 
 
 TARGET = PoplarTarget()
