@@ -84,6 +84,7 @@ class MemcpyModule(_PeModule):
                 f"PE {pe.coords}: memcpy params are for column {params.get('column')}"
             )
         self.pe, self.params = pe, params
+        pe.memcpy = True
         self.members = {
             "unblock_cmd_stream": pe.unblock_cmd_stream,
             "MEMCPYH2D_1": Color(21),
