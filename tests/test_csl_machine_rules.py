@@ -467,3 +467,77 @@ def test_sobel_with_one_number_per_direction_is_rejected(arch: str, tmp_path: Pa
     )
     assert lines[1].strip().startswith("@fmovs(img_east_halo, img_rx_east")
     assert "note: @fmovs started here on microthread 3" in lines[3]
+
+
+# ------------------------------------------------------------ collectives' queues and DSRs
+
+GEMM = Path(__file__).parent / "golden" / "csl" / "gemm"
+
+
+def set_up_gemm(directory: Path) -> Simulator:
+    program = parse_program(directory, "layout.csl")
+    for f in (program.layout, *program.pe_files):
+        register_source(f.name, (directory / f.name).read_text())
+    return Simulator(program, {"width": 2, "height": 2}, "wse2")
+
+
+def gemm_with(tmp_path: Path, old: str, new: str) -> Path:
+    shutil.copytree(GEMM, tmp_path / "gemm")
+    pe = tmp_path / "gemm" / "pe_gemm.csl"
+    text = pe.read_text()
+    assert old in text
+    pe.write_text(text.replace(old, new))
+    return tmp_path / "gemm"
+
+
+def test_emitted_gemm_gives_each_collectives_import_its_own_queues_and_dsrs() -> None:
+    pe = set_up_gemm(GEMM).pe(1, 1)
+    assert pe.library_claims[2] == pe.library_claims[4] == "collectives_2d (x)"
+    assert pe.library_claims[3] == pe.library_claims[5] == "collectives_2d (y)"
+    assert pe.library_claims[("dest", 2)] == "collectives_2d (y)"
+
+
+def test_collectives_imports_sharing_a_queue_are_rejected(tmp_path: Path) -> None:
+    directory = gemm_with(tmp_path, ".queues = [2]u16{ 3, 5 }", ".queues = [2]u16{ 3, 4 }")
+    with pytest.raises(FabricError) as err:
+        set_up_gemm(directory)
+    assert str(err.value).splitlines()[0] == (
+        "pe_gemm.csl:38:15: error: PE (0, 0): collectives_2d (y) uses queue 4, which "
+        "collectives_2d (x) uses too: the row and column collectives may run at once and need "
+        "their own queues and DSRs"
+    )
+
+
+def test_collectives_imports_sharing_a_dsr_are_rejected(tmp_path: Path) -> None:
+    directory = gemm_with(
+        tmp_path,
+        ".dest_dsr_ids = [1]u16{ 2 },",
+        ".dest_dsr_ids = [1]u16{ 1 },",
+    )
+    with pytest.raises(FabricError, match="collectives_2d \\(y\\) uses dest DSR 1, which"):
+        set_up_gemm(directory)
+
+
+def test_collectives_defaults_differ_by_axis(tmp_path: Path) -> None:
+    """gemv-collectives_2d imports both axes with no IDs: the defaults do not collide."""
+    shutil.copytree(GEMM, tmp_path / "gemm")
+    pe = tmp_path / "gemm" / "pe_gemm.csl"
+    text = pe.read_text()
+    for axis in ("x", "y"):
+        start = text.index(f"const mpi_{axis} = @import_module(")
+        end = text.index("});", start) + 3
+        text = (
+            text[:start]
+            + f'const mpi_{axis} = @import_module("<collectives_2d/pe>", '
+            + f".{{ .dim_params = c2d_params.{axis} }});"
+            + text[end:]
+        )
+    pe.write_text(text)
+    claims = set_up_gemm(tmp_path / "gemm").pe(0, 0).library_claims
+    assert sorted(k for k in claims if isinstance(k, int)) == [2, 3, 4, 5]
+
+
+def test_collectives_queue_held_by_memcpy_is_rejected(tmp_path: Path) -> None:
+    directory = gemm_with(tmp_path, ".queues = [2]u16{ 2, 4 }", ".queues = [2]u16{ 0, 4 }")
+    with pytest.raises(FabricError, match="collectives_2d \\(x\\): queue 0 is held by memcpy"):
+        set_up_gemm(directory)

@@ -343,6 +343,7 @@ class PE:
         self.threads: dict[int, Microthread] = {}  # microthread ID -> its async operation
         self.stalled: dict[int, deque[Stall]] = {}  # per color: wavelets the queue held back
         self.sends: list[Transfer] = []  # this PE's ops whose wavelets are held back
+        self.library_claims: dict[object, str] = {}  # library queues and DSRs -> their import
         self.releasing = False
 
     # ------------------------------------------------------------ memory and setup
