@@ -340,7 +340,8 @@ const in = @get_dsd(fabin_dsd, .{ .fabric_color = c, .extent = n,
                                   .input_queue = @get_input_queue(2) });
 const exit_id: local_task_id = @get_local_task_id(8);
 const data_id: data_task_id =
-  if (@is_arch("wse2")) @get_data_task_id(c) else @get_data_task_id(@get_input_queue(2));
+  if (@is_arch("wse2")) @get_data_task_id(c)
+  else if (@is_arch("wse3")) @get_data_task_id(@get_input_queue(2));
 fn go() void {
   var i: u16 = 0;
   while (i < delay) : (i += 1) {

@@ -334,7 +334,16 @@ class Compiler:
                 af, bf, fn = self.expr(a, scope), self.expr(b, scope), BINARY[op]
                 return lambda fr: fn(af(fr), bf(fr))
             case m.IfExpr(cond=c, then=a, orelse=b):
-                cf, af, bf = self.expr(c, scope), self.expr(a, scope), self.expr(b, scope)
+                cf, af = self.expr(c, scope), self.expr(a, scope)
+                if b is None:  # the last `else if` of a chain (`if (@is_arch(...)) ...`)
+
+                    def only(fr):
+                        if not cf(fr):
+                            raise self.error("an if-expression without else took no branch")
+                        return af(fr)
+
+                    return only
+                bf = self.expr(b, scope)
 
                 def choose(fr):
                     cond = cf(fr)

@@ -394,7 +394,7 @@ class PE:
             return self.dsd(name, args)
         handler = getattr(self, "_b_" + name, None)
         if handler is None:
-            raise FabricError(f"PE {self.coords}: @{name} is not supported here", self.file)
+            raise self.error(f"@{name} is not supported here")
         return handler(*args)
 
     def _b_import_module(self, path: str, cfg: object = None) -> object:
