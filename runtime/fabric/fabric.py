@@ -647,7 +647,9 @@ class PE:
         self.threads[ut] = thread
         return thread
 
-    def _execute(self, op: PendingOp, start: int, arrivals: dict[int, tuple]) -> int:
+    def _execute(
+        self, op: PendingOp, start: int, arrivals: dict[int, tuple]
+    ) -> tuple[int, Transfer | None]:
         dtype_name, _, fn = op.spec
         n = op.n
         values = []
