@@ -570,13 +570,13 @@ class PE:
             raise FabricError(f"PE {self.coords}: @{name}: fabin is a source, fabout a destination")
         op = PendingOp(self, name, spec, dst, srcs, n, opts, self.now, inputs)
         is_async = bool(opts.get("async", False))
-        fabric = [a for a in args if type(a) is FabDsd]
+        fabric = [a for a in args if type(a) is FabDsd] if inputs or type(dst) is FabDsd else ()
         for f in fabric:
             if f.queue is None:
                 which = "input" if f.kind == "in" else "output"
                 raise self.error(f"@{name}: a fabric DSD names its .{which}_queue")
             self.check_queue(f.queue, f"@{name}")
-        if is_async:
+        if is_async and (fabric or "ut_id" in opts):
             op.thread = self.claim_thread(name, fabric, opts)
         if op.inputs:
             if not is_async:
@@ -586,8 +586,9 @@ class PE:
                 )
             self.pending.append(op)
             self.now += 1
-            for c in {s.color.id for s in op.inputs}:  # a reader makes room on its colors
-                self.release(c, op.issue)
+            if self.stalled:
+                for c in {s.color.id for s in op.inputs}:  # a reader makes room on its colors
+                    self.release(c, op.issue)
             self.try_pending()
             return
         start = max(self.now, self.dsd_free)
@@ -604,15 +605,19 @@ class PE:
         """An async op ends at ``end``, or, when receivers held its wavelets back, once the
         last of them is taken: then its microthread is free and its completion task runs."""
 
-        def finish(final: int) -> None:
+        if transfer is None or not transfer.stalls:
+            if op.thread is not None:
+                op.thread.end = end
+            self._finish(end, start, op.opts)
+            return
+
+        def finish(last: int) -> None:
+            final = max(end, last + 1)
             if op.thread is not None:
                 op.thread.end = final
             self._finish(final, start, op.opts)
 
-        if transfer is None or not transfer.stalls:
-            finish(end)
-        else:
-            transfer.done = lambda last: finish(max(end, last + 1))
+        transfer.done = finish
 
     def claim_thread(self, name: str, fabric: list[FabDsd], opts: dict) -> Microthread | None:
         """The microthread an async op runs on, which no other op may hold until it ends.
@@ -720,20 +725,23 @@ class PE:
             return len(self.dataq.get(color, ()))
         return self.available(color)
 
-    def room(self, color: int) -> int:
+    def room(self, color: int, wanted: int = 0) -> int:
         """Wavelets of a color this PE can take now: the queue's free places, plus what the
-        issued ops reading that color will take as they arrive."""
+        issued ops reading that color will take as they arrive (counted when the free places
+        are fewer than ``wanted``)."""
         if self._data_task_for(color) is not None:
             return machine.INPUT_QUEUE_WAVELETS - len(self.dataq.get(color, ()))
-        claimed = sum(op.n for op in self.pending for s in op.inputs if s.color.id == color)
-        return machine.INPUT_QUEUE_WAVELETS + claimed - self.available(color)
+        free = machine.INPUT_QUEUE_WAVELETS - self.available(color)
+        if free >= wanted:
+            return free
+        return free + sum(op.n for op in self.pending for s in op.inputs if s.color.id == color)
 
     def deliver(
         self, color: int, times: np.ndarray, values: np.ndarray, transfer: Transfer | None
     ) -> None:
         """A train arrives: the queue takes what fits, the rest waits (the sender stalls)."""
         held = self.stalled.get(color)
-        room = 0 if held else self.room(color)
+        room = 0 if held else self.room(color, len(times))
         if room >= len(times):
             self._accept(color, times, values)
             return
@@ -753,7 +761,7 @@ class PE:
         self.releasing = True
         try:
             while held:
-                room = self.room(color)
+                room = self.room(color, len(held[0].times))
                 if room <= 0:
                     break
                 stall = held[0]
