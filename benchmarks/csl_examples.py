@@ -5,7 +5,11 @@ tutorials/ and benchmarks/, reports whether kernelc's parser reads it and whethe
 checker accepts it. A program named by a ``cslc`` line of an example's commands_wse2.sh is checked
 from its layout with that line's ``--params`` / ``--colors`` (which reaches its tile files and
 the modules they import); a file no such program reaches (SdkLayout tutorials, library modules)
-is checked on its own, its params of unknown value. Running the examples is not done here ("-").
+is checked on its own, its params of unknown value. Then each such program (and each of
+commands_wse3.sh) is set up on the fabric simulator, which evaluates the layout and every PE's
+module scope under the machine rules that apply there (color configurations, queues memcpy
+holds, collectives' queues and DSRs); a program that stops on a construct the simulator does
+not run yet says which. Running the examples is not done here ("-").
 Not CI: the examples are not part of this repository.
 
     python benchmarks/csl_examples.py /path/to/csl-examples
@@ -19,6 +23,7 @@ import sys
 from pathlib import Path
 
 from kernelc.diagnostics import KernelcError
+from kernelc.runtime.fabric.fabric import Simulator
 from kernelc.runtime.fabric.parser import parse_file, parse_program
 from kernelc.runtime.fabric.typecheck import Checker, check_program
 
@@ -100,7 +105,32 @@ def main() -> None:
     n_parsed = sum(v == "yes" for v in parsed.values())
     n_checked = sum(v.startswith("yes") for v in checked.values() if v)
     print(f"\nparsed {n_parsed}/{len(files)}, type-checked {n_checked}/{len(files)}")
+    set_up = set_up_programs(root)
+    print("\nprogram (cslc line)  set up on the simulator")
+    for name, verdict in set_up:
+        print(f"  {name}: {verdict}")
+    print(f"set up {sum(v == 'yes' for _, v in set_up)}/{len(set_up)} programs")
     sys.exit(0 if n_parsed == n_checked == len(files) else 1)
+
+
+def set_up_programs(root: Path) -> list[tuple[str, str]]:
+    """Each program of a commands_wse2.sh / commands_wse3.sh cslc line, set up on the simulator."""
+    rows = []
+    for script in sorted(root.glob("*/*/commands_wse[23].sh")):
+        for argv in cslc_lines(script):
+            layout, arch, params = options(argv)
+            path = (script.parent / layout).resolve()
+            name = f"{script.parent.relative_to(root)} [{arch}] {layout}"
+            try:
+                program = parse_program(path.parent, path.name)
+                check_program(program, path.parent, arch, params)
+                Simulator(program, params, arch)
+                rows.append((name, "yes"))
+            except (KernelcError, OSError) as err:
+                rows.append((name, f"no: {first_line(err)}"))
+            except Exception as err:  # a construct the simulator's interpreter does not run yet
+                rows.append((name, f"no: not run by the simulator yet ({type(err).__name__})"))
+    return rows
 
 
 def _params_text(params: dict[str, int]) -> str:

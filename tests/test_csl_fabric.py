@@ -409,3 +409,15 @@ def test_memcpy_data_type_must_match_the_array() -> None:
         half.h2d("a", words, 0, 0, 2, 1)
     with pytest.raises(FabricError, match="32-bit memcpy of 'a', whose elements are 16-bit"):
         half.d2h("a", 0, 0, 2, 1, 4)
+
+
+def test_an_if_expression_chain_without_else_is_evaluated_and_must_take_a_branch() -> None:
+    """The SDK examples pick per-arch values with `if (@is_arch(..)) a else if (@is_arch(..)) b`."""
+    chain_of = 'if (@is_arch("wse2")) @get_color(0) else if (@is_arch("wse3")) @get_color(1)'
+    for arch, color in (("wse2", 0), ("wse3", 1)):
+        layout = CHAIN_LAYOUT.replace("@get_color(0)", chain_of)
+        sim = Simulator(program(layout, ("pe.csl", CHAIN_PE)), {"width": 2, "n": 4}, arch)
+        assert sorted(sim.pe(0, 0).routes) == [color]
+    layout = CHAIN_LAYOUT.replace("@get_color(0)", chain_of.replace("wse3", "wse9"))
+    with pytest.raises(FabricError, match="an if-expression without else took no branch"):
+        Simulator(program(layout, ("pe.csl", CHAIN_PE)), {"width": 2, "n": 4}, "wse3")

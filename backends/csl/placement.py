@@ -152,15 +152,21 @@ def collectives(b: Builder, shared: Shared) -> None:
         m.call(m.member("c2d", "get_params"), m.Name("x"), m.Name("y"), cfg),
         "row (x) and column (y) collectives: colors and library tasks",
     )
-    for axis, var in (("x", "mpi_x"), ("y", "mpi_y")):
-        queues = m.ArrayLit(
-            m.ArrayT((m.Int(2),), m.Named("u16")), (m.Int(b.queue()), m.Int(b.queue()))
+
+    # The row and column collectives run at once (SUMMA broadcasts both panels of a step), so
+    # each import takes its own queues and DSRs, interleaved as the SDK's gemm example does:
+    # x on queues 2 and 4 with DSR 1, y on 3 and 5 with DSR 2.
+    def ids(*values: int) -> m.ArrayLit:
+        n = len(values)
+        return m.ArrayLit(m.ArrayT((m.Int(n),), m.Named("u16")), tuple(map(m.Int, values)))
+
+    qs = [b.queue() for _ in range(4)]
+    for k, (axis, var) in enumerate((("x", "mpi_x"), ("y", "mpi_y"))):
+        fields = (
+            ("dim_params", m.Field(m.Name("c2d_params"), axis)),
+            ("queues", ids(qs[k], qs[k + 2])),
+            ("dest_dsr_ids", ids(k + 1)),
+            ("src0_dsr_ids", ids(k + 1)),
+            ("src1_dsr_ids", ids(k + 1)),
         )
-        b.const(
-            var,
-            m.builtin(
-                "import_module",
-                m.Str("<collectives_2d/pe>"),
-                m.Struct((("dim_params", m.Field(m.Name("c2d_params"), axis)), ("queues", queues))),
-            ),
-        )
+        b.const(var, m.builtin("import_module", m.Str("<collectives_2d/pe>"), m.Struct(fields)))

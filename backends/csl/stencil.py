@@ -168,17 +168,20 @@ class _Exchange:
                 f"rx_{opposite[flow]}", "color", m.IfExpr(parity, m.Name(pair[1]), m.Name(pair[0]))
             )
             colors[f"tx_{flow}"], colors[f"rx_{opposite[flow]}"] = tx, rx
-            q = 2 + k
+            # An async op runs on the microthread of its queue's number (WSE-2, and WSE-3
+            # without .ut_id), so the four ops of one stage (a send and a receive each way
+            # along one axis) take four numbers: sends 2..5, one output queue per color, and
+            # receives on the numbers of the other axis's sends (2..5 are free of memcpy).
             queues[f"tx_{flow}"] = b.fresh(f"tx_{flow}_oq")
             queues[f"rx_{opposite[flow]}"] = b.fresh(f"rx_{opposite[flow]}_iq")
             b.const(
                 queues[f"tx_{flow}"],
-                m.builtin("get_output_queue", m.Int(q)),
+                m.builtin("get_output_queue", m.Int(2 + k)),
                 m.Named("output_queue"),
             )
             b.const(
                 queues[f"rx_{opposite[flow]}"],
-                m.builtin("get_input_queue", m.Int(q)),
+                m.builtin("get_input_queue", m.Int(2 + (k + 2) % 4)),
                 m.Named("input_queue"),
             )
             send = m.struct(routes=m.Name(b.route("RAMP", out_dir)))

@@ -25,6 +25,7 @@ class Arch:
     routable_colors: int
     reserved_ids: frozenset[int]  # colors / task IDs that memcpy and the runtime hold
     memcpy_queues: frozenset[int]
+    queue_ids: int  # input queues, output queues (and WSE-3 microthreads) per PE: 0 .. n-1
     local_task_ids: tuple[int, int]  # inclusive range usable for local tasks
     io_channels: int  # most --channels the SDK accepts
 
@@ -38,6 +39,7 @@ WSE2 = Arch(
     routable_colors=24,
     reserved_ids=frozenset({21, 22, 23, 27, 28, 29, 30, 31}),
     memcpy_queues=frozenset({0}),
+    queue_ids=8,
     local_task_ids=(8, 30),
     io_channels=16,
 )
@@ -80,6 +82,10 @@ MATH_CYCLES = {  # modelled: per-element cost of <math> routines (software on th
 }
 TASK_SWITCH_CYCLES = 3  # modelled: picking and entering a task
 HOP_CYCLES = 1  # one wavelet advances one link per cycle (csl.md section 12)
+# modelled: wavelets of one color a PE holds before anything reads them (its input queue and
+# the router buffers in front of it); a sender stalls beyond. No source gives the depth of a
+# queue; the SDK's pipeline-01 README says its single-PE stream stalls beyond 14 wavelets.
+INPUT_QUEUE_WAVELETS = 14
 LAUNCH_CYCLES = 16  # modelled: memcpy RPC dispatch before a launched function starts
 HOST_CYCLES_PER_WAVELET = 4  # modelled: ~7 Gb/s per I/O channel at 850 MHz is ~4 cycles/word
 

@@ -27,6 +27,7 @@ from kernelc.csl.charges import (
     WHILE_TEST_CYCLES,
     expr_cycles,
 )
+from kernelc.diagnostics import Span
 from kernelc.runtime.fabric.values import (
     DIRECTIONS,
     Array,
@@ -321,7 +322,16 @@ class Compiler:
                 af, bf, fn = self.expr(a, scope), self.expr(b, scope), BINARY[op]
                 return lambda fr: fn(af(fr), bf(fr))
             case m.IfExpr(cond=c, then=a, orelse=b):
-                cf, af, bf = self.expr(c, scope), self.expr(a, scope), self.expr(b, scope)
+                cf, af = self.expr(c, scope), self.expr(a, scope)
+                if b is None:  # the last `else if` of a chain (`if (@is_arch(...)) ...`)
+
+                    def only(fr):
+                        if not cf(fr):
+                            raise self.error("an if-expression without else took no branch")
+                        return af(fr)
+
+                    return only
+                bf = self.expr(b, scope)
 
                 def choose(fr):
                     cond = cf(fr)
@@ -333,6 +343,7 @@ class Compiler:
             case m.Call(fn=fn, args=args):
                 ff = self.expr(fn, scope)
                 afs = [self.expr(a, scope) for a in args]
+                at = e.at
 
                 def call(fr):
                     target = ff(fr)
@@ -340,12 +351,13 @@ class Compiler:
                     if isinstance(target, FnValue):
                         return target.invoke(fr.ctx, values)
                     if callable(target):
+                        fr.ctx.at = at  # a library member's errors point at its call
                         return target(*values)
                     raise self.error(f"{target!r} is not callable")
 
                 return call
             case m.Builtin(name=n, args=args):
-                return self.builtin(n, args, scope)
+                return self.builtin(n, args, scope, e.at)
             case m.Struct(fields=fields):
                 ffs = [(k, self.expr(v, scope)) for k, v in fields]
                 return lambda fr: Struct({k: f(fr) for k, f in ffs})
@@ -455,7 +467,11 @@ class Compiler:
         return build
 
     # ---------------------------------------------------------------- builtins
-    def builtin(self, n: str, args: tuple[m.Expr, ...], scope: frozenset[str]) -> Closure:
+    def builtin(
+        self, n: str, args: tuple[m.Expr, ...], scope: frozenset[str], at: Span | None = None
+    ) -> Closure:
+        """A builtin's closure. One the machine answers first sets ``ctx.at`` to its call, so
+        that the machine's rules (queues, microthreads, routes) name the line that broke them."""
         afs = [self.expr(a, scope) for a in args]
         pure = PURE_BUILTINS.get(n)
         if pure is not None:
@@ -465,7 +481,14 @@ class Compiler:
             return lambda fr: fr.ctx.builtin(
                 "export_symbol", (afs[0](fr), *(a(fr) for a in afs[1:]), name_arg)
             )
-        return lambda fr: fr.ctx.builtin(n, tuple([a(fr) for a in afs]))
+
+        def machine(fr):
+            values = tuple([a(fr) for a in afs])
+            ctx = fr.ctx
+            ctx.at = at
+            return ctx.builtin(n, values)
+
+        return machine
 
     # -------------------------------------------------------------- statements
     def block(self, stmts: tuple[m.Stmt, ...], scope: frozenset[str]) -> StmtClosure:

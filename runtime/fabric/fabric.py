@@ -6,12 +6,16 @@ Model (every figure it reports is simulated, from the modelled costs in kernelc/
   one task at a time and a DSD engine; async DSD ops complete later and activate or unblock a task.
 - Wavelets travel as trains: every wavelet of a train advances one link per cycle; a train that
   crosses a link occupies it one cycle per wavelet, so colors sharing a link are serialised
-  (train by train, in the order the simulator injects them). Input queues are unbounded, so
-  backpressure never stalls a sender; timing then stays a lower bound for congested programs.
+  (train by train, in the order the simulator injects them). Input queues are finite
+  (``machine.INPUT_QUEUE_WAVELETS`` of a color that nothing reads yet): the rest of a train waits
+  and its sender's operation stalls until a reader makes room.
+- Machine rules, each a located error naming the PE: queues memcpy holds, one async operation
+  per microthread (the queue's ID, or WSE-3's ``.ut_id``), one configuration per PE and color.
 - Event driven: task runs, async completions and launches are events in cycle order.
 - Deadlock: when no event is left while some PE has not released the command stream (or
   wavelets are stuck at a router with no route for them), the simulator reports every waiting
-  PE with its coordinates and what it waits for.
+  PE with its coordinates and what it waits for, stalled senders with the full queue's PE and
+  color.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 
 from kernelc.csl import machine
 from kernelc.csl import model as m
+from kernelc.diagnostics import Span
 from kernelc.runtime.fabric import libraries as lib
 from kernelc.runtime.fabric.evaluate import Compiler, FnValue, run_module
 from kernelc.runtime.fabric.setup import SetupCache, Tracer
@@ -87,6 +92,8 @@ class LayoutContext:
         self.tiles: dict[tuple[int, int], tuple[str, Struct]] = {}
         self.routes: dict[tuple[int, int, int], Route] = {}
         self.exports: dict[str, tuple[object, bool]] = {}
+        self.route_at: dict[tuple[int, int, int], Span | None] = {}
+        self.at: Span | None = None  # the builtin call being evaluated
 
     def declared(self, name: str, value: object, const: bool) -> None:
         return None
@@ -118,7 +125,11 @@ class LayoutContext:
             x, y, color, cfg = int(args[0]), int(args[1]), args[2], args[3]
             self._inside(x, y, "@set_color_config")
             check_color(color, self.arch, f"{self.file}: PE ({x}, {y})")
-            self.routes[(x, y, color.id)] = _route(cfg, f"PE ({x}, {y}) color {color.id}")
+            key = (x, y, color.id)
+            if key in self.routes:
+                raise duplicate_config(f"PE ({x}, {y})", color.id, self.route_at[key], self)
+            self.routes[key] = _route(cfg, f"PE ({x}, {y}) color {color.id}")
+            self.route_at[key] = self.at
             return None
         if name == "export_name":
             self.exports[str(args[0])] = (args[1], bool(args[2]) if len(args) > 2 else False)
@@ -163,6 +174,19 @@ class _Deferred:
         return self.resolved.csl_member(name)
 
 
+def duplicate_config(where: str, color: int, first: Span | None, ctx) -> FabricError:
+    """cslc rejects a second configuration of one color on one PE (no silent overwrite)."""
+    err = FabricError(
+        f"{where}: color {color} is configured a second time (cslc accepts one "
+        "@set_color_config / @set_local_color_config per PE and color)",
+        ctx.file,
+        ctx.at,
+    )
+    if first is not None:
+        err.notes.append((first, "the first configuration of that color"))
+    return err
+
+
 def check_color(color: object, arch: machine.Arch, where: str) -> None:
     if not isinstance(color, Color):
         raise FabricError(f"{where}: expected a color, got {color!r}")
@@ -183,6 +207,59 @@ def evaluate_layout(layout: m.CslFile, params: dict[str, int], arch: machine.Arc
 # -------------------------------------------------------------------------------------- PE
 
 
+class Microthread:
+    """The asynchronous operation a microthread runs: ``end`` is None until it is known."""
+
+    __slots__ = ("at", "end", "op", "why")
+
+    def __init__(self, op: str, at: Span | None, why: str) -> None:
+        self.op, self.at = op, at
+        self.why = why  # how the operation came to this microthread (its queue, or .ut_id)
+        self.end: int | None = None
+
+
+class Transfer:
+    """The wavelets one fabric-writing op sends, and the parts of them that receiving PEs'
+    full input queues hold back: the op completes when the last part is taken."""
+
+    __slots__ = ("done", "last", "op", "pe", "stalls")
+
+    def __init__(self, pe: PE, op: PendingOp) -> None:
+        self.pe, self.op = pe, op
+        self.stalls: list[Stall] = []  # held back, in the order they stalled
+        self.last = 0  # when the last released wavelet entered its receiver's queue
+        self.done: Callable[[int], None] | None = None  # the op's completion, once known
+
+    def released(self, stall: Stall) -> None:
+        self.stalls.remove(stall)
+        if not self.stalls:
+            if self in self.pe.sends:
+                self.pe.sends.remove(self)
+            if self.done is not None:
+                self.done(self.last)
+
+    def describe(self) -> str:
+        parts = []
+        for st in self.stalls:
+            parts.append(
+                f"{len(st.times)} wavelet(s) on color {st.color} wait for room in PE "
+                f"{st.pe.coords}'s input queue ({st.pe.queued(st.color)} queued, "
+                f"{machine.INPUT_QUEUE_WAVELETS} fit, nothing reads them)"
+            )
+        where = f" ({self.op.at})" if self.op.at is not None else ""
+        return f"@{self.op.name}{where} is stalled: " + "; ".join(parts)
+
+
+class Stall:
+    """Wavelets of one train that a receiving PE's full input queue holds back."""
+
+    __slots__ = ("color", "pe", "times", "transfer", "values")
+
+    def __init__(self, pe: PE, color: int, times, values, transfer: Transfer | None) -> None:
+        self.pe, self.color, self.times, self.values = pe, color, times, values
+        self.transfer = transfer
+
+
 class PendingOp:
     """A DSD operation; fabric-reading ones wait here until their wavelets have arrived."""
 
@@ -190,6 +267,8 @@ class PendingOp:
         self.pe, self.name, self.spec = pe, name, spec
         self.dst, self.srcs, self.n, self.opts, self.issue = dst, srcs, n, opts, issue
         self.inputs = inputs  # the fabric sources
+        self.thread: Microthread | None = None
+        self.at = pe.at  # the call that issued it, for reports
 
     def describe(self) -> str:
         parts = []
@@ -258,6 +337,14 @@ class PE:
         self.unblock_time = 0
         self.current = "module scope"
         self.tracer: Tracer | None = None
+        self.at: Span | None = None  # the builtin or library call being evaluated
+        self.route_at: dict[int, Span | None] = {}
+        self.memcpy = False  # imports <memcpy/memcpy>, which holds the arch's memcpy queues
+        self.threads: dict[int, Microthread] = {}  # microthread ID -> its async operation
+        self.stalled: dict[int, deque[Stall]] = {}  # per color: wavelets the queue held back
+        self.sends: list[Transfer] = []  # this PE's ops whose wavelets are held back
+        self.library_claims: dict[object, str] = {}  # library queues and DSRs -> their import
+        self.releasing = False
 
     # ------------------------------------------------------------ memory and setup
     @property
@@ -277,7 +364,27 @@ class PE:
 
     def set_route(self, color: Color, cfg: object) -> None:
         check_color(color, self.sim.arch, f"PE {self.coords}")
+        if color.id in self.routes:
+            raise duplicate_config(f"PE {self.coords}", color.id, self.route_at[color.id], self)
         self.routes[color.id] = _route(cfg, f"PE {self.coords} color {color.id}")
+        self.route_at[color.id] = self.at
+
+    def error(self, message: str) -> FabricError:
+        """A fault of this PE's program, at the call being evaluated."""
+        return FabricError(f"PE {self.coords}: {message}", self.file, self.at)
+
+    def check_queue(self, queue: object, use: str) -> None:
+        """A queue the program uses: not one that memcpy holds on this arch."""
+        if not isinstance(queue, Queue):
+            raise self.error(f"{use} needs an {'input' if 'in' in use else 'output'} queue")
+        held = self.sim.arch.memcpy_queues
+        if self.memcpy and queue.id in held:
+            kind = "input" if queue.io == "in" else "output"
+            raise self.error(
+                f"{use} uses {kind} queue {queue.id}, which memcpy holds on "
+                f"{self.sim.arch.name} (queues {', '.join(map(str, sorted(held)))}; user queues "
+                f"start at {max(held) + 1})"
+            )
 
     # ------------------------------------------------------------------- builtins
     def builtin(self, name: str, args: tuple) -> object:
@@ -287,7 +394,7 @@ class PE:
             return self.dsd(name, args)
         handler = getattr(self, "_b_" + name, None)
         if handler is None:
-            raise FabricError(f"PE {self.coords}: @{name} is not supported here", self.file)
+            raise self.error(f"@{name} is not supported here")
         return handler(*args)
 
     def _b_import_module(self, path: str, cfg: object = None) -> object:
@@ -352,7 +459,8 @@ class PE:
 
     def _b_initialize_queue(self, queue, cfg):
         if not isinstance(queue, Queue):
-            raise FabricError(f"PE {self.coords}: @initialize_queue needs a queue")
+            raise self.error("@initialize_queue needs a queue")
+        self.check_queue(queue, "@initialize_queue")
         self.queue_color[(queue.io, queue.id)] = cfg.get("color").id
 
     def _b_is_arch(self, name):
@@ -462,28 +570,91 @@ class PE:
             raise FabricError(f"PE {self.coords}: @{name}: fabin is a source, fabout a destination")
         op = PendingOp(self, name, spec, dst, srcs, n, opts, self.now, inputs)
         is_async = bool(opts.get("async", False))
+        fabric = [a for a in args if type(a) is FabDsd] if inputs or type(dst) is FabDsd else ()
+        for f in fabric:
+            if f.queue is None:
+                which = "input" if f.kind == "in" else "output"
+                raise self.error(f"@{name}: a fabric DSD names its .{which}_queue")
+            self.check_queue(f.queue, f"@{name}")
+        if is_async and (fabric or "ut_id" in opts):
+            op.thread = self.claim_thread(name, fabric, opts)
         if op.inputs:
             if not is_async:
-                raise FabricError(
-                    f"PE {self.coords}: @{name} reads the fabric synchronously; the simulator "
-                    "(like memcpy) needs fabric reads to be .async = true",
-                    self.file,
+                raise self.error(
+                    f"@{name} reads the fabric synchronously; the simulator (like memcpy) "
+                    "needs fabric reads to be .async = true"
                 )
             self.pending.append(op)
             self.now += 1
+            if self.stalled:
+                for c in {s.color.id for s in op.inputs}:  # a reader makes room on its colors
+                    self.release(c, op.issue)
             self.try_pending()
             return
         start = max(self.now, self.dsd_free)
-        end = self._execute(op, start, {})
+        end, transfer = self._execute(op, start, {})
         self.dsd_free = end
         if is_async:
             self.now += 1
-            self._finish(end, start, opts)
             self.busy += end - start
+            self._complete(op, end, start, transfer)
         else:
             self.now = end
 
-    def _execute(self, op: PendingOp, start: int, arrivals: dict[int, tuple]) -> int:
+    def _complete(self, op: PendingOp, end: int, start: int, transfer: Transfer | None) -> None:
+        """An async op ends at ``end``, or, when receivers held its wavelets back, once the
+        last of them is taken: then its microthread is free and its completion task runs."""
+
+        if transfer is None or not transfer.stalls:
+            if op.thread is not None:
+                op.thread.end = end
+            self._finish(end, start, op.opts)
+            return
+
+        def finish(last: int) -> None:
+            final = max(end, last + 1)
+            if op.thread is not None:
+                op.thread.end = final
+            self._finish(final, start, op.opts)
+
+        transfer.done = finish
+
+    def claim_thread(self, name: str, fabric: list[FabDsd], opts: dict) -> Microthread | None:
+        """The microthread an async op runs on, which no other op may hold until it ends.
+
+        WSE-2: the queue of its first fabric operand (destination, then sources); WSE-3: its
+        ``.ut_id``, else that queue. An op with no fabric operand and no ``.ut_id`` takes none.
+        """
+        explicit = opts.get("ut_id")
+        if explicit is not None and self.sim.arch.name == "wse2":
+            raise self.error(
+                f"@{name}: .ut_id is a WSE-3 setting; on WSE-2 an asynchronous operation runs "
+                "on the microthread of its queue"
+            )
+        if explicit is not None:
+            ut, why = int(explicit), f".ut_id = {int(explicit)}"
+        elif fabric:
+            q = fabric[0].queue
+            ut, why = q.id, f"its {'input' if q.io == 'in' else 'output'} queue {q.id}"
+        else:
+            return None
+        held = self.threads.get(ut)
+        if held is not None and (held.end is None or held.end > self.now):
+            err = self.error(
+                f"@{name} starts on microthread {ut} ({why}) while @{held.op} ({held.why}) "
+                "still runs on it: concurrent asynchronous operations must not share a "
+                "microthread (the machine would lose a completion)"
+            )
+            if held.at is not None:
+                err.notes.append((held.at, f"@{held.op} started here on microthread {ut}"))
+            raise err
+        thread = Microthread(name, self.at, why)
+        self.threads[ut] = thread
+        return thread
+
+    def _execute(
+        self, op: PendingOp, start: int, arrivals: dict[int, tuple]
+    ) -> tuple[int, Transfer | None]:
         dtype_name, _, fn = op.spec
         n = op.n
         values = []
@@ -512,13 +683,17 @@ class PE:
             if n:
                 times = np.maximum.accumulate(times - steps) + steps
             end = int(times[-1]) + 1 if n else start + machine.DSD_SETUP_CYCLES
+        transfer = None
         if isinstance(op.dst, MemDsd):
             self._write(op.dst, result)
         elif isinstance(op.dst, FabDsd):
-            self.sim.send(self, op.dst.color.id, times, np.array(result))
+            transfer = Transfer(self, op)
+            self.sim.send(self, op.dst.color.id, times, np.array(result), transfer)
+            if transfer.stalls:
+                self.sends.append(transfer)
         else:
             raise FabricError(f"PE {self.coords}: @{op.name} needs a DSD destination", self.file)
-        return end
+        return end, transfer
 
     def _finish(self, end: int, start: int, opts: dict) -> None:
         """After an op: a synchronous one holds the CE until ``end``; an async one completes
@@ -544,7 +719,72 @@ class PE:
         q = self.inq.get(color)
         return q[2] if q else 0
 
-    def deliver(self, color: int, times: np.ndarray, values: np.ndarray) -> None:
+    def queued(self, color: int) -> int:
+        """Wavelets of a color in this PE's input queue that nothing has taken yet."""
+        if self._data_task_for(color) is not None:
+            return len(self.dataq.get(color, ()))
+        return self.available(color)
+
+    def room(self, color: int, wanted: int = 0) -> int:
+        """Wavelets of a color this PE can take now: the queue's free places, plus what the
+        issued ops reading that color will take as they arrive (counted when the free places
+        are fewer than ``wanted``)."""
+        if self._data_task_for(color) is not None:
+            return machine.INPUT_QUEUE_WAVELETS - len(self.dataq.get(color, ()))
+        free = machine.INPUT_QUEUE_WAVELETS - self.available(color)
+        if free >= wanted:
+            return free
+        return free + sum(op.n for op in self.pending for s in op.inputs if s.color.id == color)
+
+    def deliver(
+        self, color: int, times: np.ndarray, values: np.ndarray, transfer: Transfer | None
+    ) -> None:
+        """A train arrives: the queue takes what fits, the rest waits (the sender stalls)."""
+        held = self.stalled.get(color)
+        room = 0 if held else self.room(color, len(times))
+        if room >= len(times):
+            self._accept(color, times, values)
+            return
+        if room > 0:
+            self._accept(color, times[:room], values[:room])
+            times, values = times[room:], values[room:]
+        stall = Stall(self, color, times, values, transfer)
+        self.stalled.setdefault(color, deque()).append(stall)
+        if transfer is not None:
+            transfer.stalls.append(stall)
+
+    def release(self, color: int, t: int) -> None:
+        """Room appeared at ``t``: held-back wavelets move in, at most one per cycle from then."""
+        held = self.stalled.get(color)
+        if not held or self.releasing:
+            return
+        self.releasing = True
+        try:
+            while held:
+                room = self.room(color, len(held[0].times))
+                if room <= 0:
+                    break
+                stall = held[0]
+                k = min(room, len(stall.times))
+                steps = np.arange(k, dtype=np.int64)
+                times = np.maximum(stall.times[:k], t + 1 + steps)
+                times = np.maximum.accumulate(times - steps) + steps
+                values = stall.values[:k]
+                stall.times, stall.values = stall.times[k:], stall.values[k:]
+                t = int(times[-1])
+                if not len(stall.times):
+                    held.popleft()
+                self._accept(color, times, values)
+                if stall.transfer is not None:
+                    stall.transfer.last = max(stall.transfer.last, t)
+                    if not len(stall.times):
+                        stall.transfer.released(stall)
+            if not held:
+                del self.stalled[color]
+        finally:
+            self.releasing = False
+
+    def _accept(self, color: int, times: np.ndarray, values: np.ndarray) -> None:
         if self._data_task_for(color) is not None:
             q = self.dataq.setdefault(color, deque())
             q.extend(zip(times.tolist(), values, strict=True))
@@ -573,10 +813,10 @@ class PE:
                 continue
             self.pending.remove(op)
             arrivals = {id(s): self._take(s.color.id, op.n) for s in op.inputs}
-            end = self._execute(op, op.issue, arrivals)
+            end, transfer = self._execute(op, op.issue, arrivals)
             first = min(int(a[0][0]) for a in arrivals.values()) if op.n else op.issue
             self.busy += end - max(op.issue, first)
-            self._finish(end, op.issue, op.opts)
+            self._complete(op, end, op.issue, transfer)
 
     def _data_task_for(self, color: int) -> tuple[str, int] | None:
         if self.sim.arch.name == "wse2":
@@ -605,6 +845,7 @@ class PE:
         if choice[0] == "data":
             color = self._data_color(choice[1])
             _, arg = self.dataq[color].popleft()
+            self.release(color, t)
         else:
             self.active.discard(choice)
         fn = self.tasks[choice]
@@ -645,6 +886,7 @@ class PE:
     # ---------------------------------------------------------------------- reports
     def waiting(self) -> list[str]:
         reasons = [op.describe() for op in self.pending]
+        reasons.extend(t.describe() for t in self.sends)
         for key in sorted(self.active):
             if key in self.blocked and key in self.tasks:
                 reasons.append(
@@ -850,7 +1092,10 @@ class Simulator:
             pe = self.pe(x, y)
             if color in pe.reserved:
                 raise FabricError(f"PE ({x}, {y}): color {color} is used by {pe.reserved[color]}")
-            pe.routes.setdefault(color, route)
+            if color in pe.routes:
+                self.layout.at = self.layout.route_at[(x, y, color)]
+                raise duplicate_config(f"PE ({x}, {y})", color, pe.route_at[color], self.layout)
+            pe.routes[color] = route
         self._check_memory()
         self.kernel_cycles = 0
         self.launches: list[tuple[str, int]] = []
@@ -893,10 +1138,14 @@ class Simulator:
         self.links[key] = int(out[-1]) + 1
         return out
 
-    def send(self, src: PE, color: int, times: np.ndarray, values: np.ndarray) -> None:
-        self._forward(src, color, times, values, "RAMP", set())
+    def send(
+        self, src: PE, color: int, times: np.ndarray, values: np.ndarray, transfer: Transfer
+    ) -> None:
+        self._forward(src, color, times, values, "RAMP", set(), transfer)
 
-    def _forward(self, pe: PE, color: int, times, values, came_from: str, seen: set) -> None:
+    def _forward(
+        self, pe: PE, color: int, times, values, came_from: str, seen: set, transfer: Transfer
+    ) -> None:
         if (pe.x, pe.y) in seen:
             raise FabricError(f"routing loop on color {color} through PE {pe.coords}")
         seen = seen | {(pe.x, pe.y)}
@@ -910,7 +1159,7 @@ class Simulator:
             return
         for d in route.tx:
             if d == "RAMP":
-                pe.deliver(color, times, values)
+                pe.deliver(color, times, values, transfer)
                 continue
             dx, dy = STEP[d]
             nx, ny = pe.x + dx, pe.y + dy
@@ -921,7 +1170,7 @@ class Simulator:
                 )
                 continue
             arrive = self.cross_link(pe.x, pe.y, d, times + machine.HOP_CYCLES)
-            self._forward(self.pe(nx, ny), color, arrive, values, OPPOSITE[d], seen)
+            self._forward(self.pe(nx, ny), color, arrive, values, OPPOSITE[d], seen, transfer)
 
     def _drain(self) -> None:
         events, pop, replace = self.events, heapq.heappop, heapq.heapreplace
@@ -958,6 +1207,7 @@ class Simulator:
         self._drain()
         waiting = [pe for pe in self.pes if not pe.unblocked or pe.pending]
         if waiting or self.stuck:
+            waiting = [pe for pe in self.pes if not pe.unblocked or pe.pending or pe.sends]
             raise FabricError(self._deadlock_report(name, waiting))
         end = max([self.time, *(pe.last for pe in self.pes), *(pe.unblock_time for pe in self.pes)])
         self.time = end

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kernelc.csl import machine
-from kernelc.runtime.fabric.values import Color, FabricError, Pointer, Struct, TaskId
+from kernelc.runtime.fabric.values import Array, Color, FabricError, Pointer, Struct, TaskId
 
 if TYPE_CHECKING:
     from kernelc.runtime.fabric.fabric import PE
@@ -84,6 +84,7 @@ class MemcpyModule(_PeModule):
                 f"PE {pe.coords}: memcpy params are for column {params.get('column')}"
             )
         self.pe, self.params = pe, params
+        pe.memcpy = True
         self.members = {
             "unblock_cmd_stream": pe.unblock_cmd_stream,
             "MEMCPYH2D_1": Color(21),
@@ -174,6 +175,7 @@ class Collectives2D(_PeModule):
         self.pe, self.cfg = pe, cfg
         self.axis = dim.get("__c2d__")
         self.colors = tuple(c.id for c in dim.get("colors"))
+        self._claim_resources(cfg)
         self.calls = 0
         index = pe.x if self.axis == "x" else pe.y
         self.members = {
@@ -186,6 +188,33 @@ class Collectives2D(_PeModule):
 
     def rebind(self, pe: PE) -> Collectives2D:
         return Collectives2D(pe, self.cfg)
+
+    def _claim_resources(self, cfg: Struct) -> None:
+        """The queues and DSRs this import runs its operations on. The row and column
+        collectives of a PE may run at once, so two imports sharing either would share a
+        microthread or a register. Defaults as gemv-collectives_2d states them (gemm's values)."""
+        pe, axis = self.pe, self.axis
+        who = f"collectives_2d ({axis})"
+        queues = _ids(cfg.get("queues"), C2D_QUEUES[axis])
+        for q in queues:
+            if not 0 <= q < pe.sim.arch.queue_ids:
+                raise pe.error(f"{who}: queue {q} is outside 0..{pe.sim.arch.queue_ids - 1}")
+            if pe.memcpy and q in pe.sim.arch.memcpy_queues:
+                raise pe.error(f"{who}: queue {q} is held by memcpy on {pe.sim.arch.name}")
+        claims = [(f"queue {q}", q) for q in queues]
+        for kind in ("dest", "src0", "src1"):
+            claims += [
+                (f"{kind} DSR {d}", (kind, d))
+                for d in _ids(cfg.get(f"{kind}_dsr_ids"), C2D_DSRS[axis])
+            ]
+        for label, key in claims:
+            other = pe.library_claims.get(key)
+            if other is not None and other != who:
+                raise pe.error(
+                    f"{who} uses {label}, which {other} uses too: the row and column "
+                    "collectives may run at once and need their own queues and DSRs"
+                )
+            pe.library_claims[key] = who
 
     def _join(self, kind: str, root: object, args: tuple, cb: object) -> None:
         if not isinstance(cb, TaskId):
@@ -201,6 +230,20 @@ class Collectives2D(_PeModule):
         self, root: object, send: Pointer, recv: Pointer, count: object, cb: object
     ) -> None:
         self._join("reduce_fadds", root, (send, recv, int(count)), cb)
+
+
+# collectives_2d's queue and DSR IDs when the import gives none (gemv-collectives_2d refers to
+# gemm-collectives_2d's values as the defaults)
+C2D_QUEUES = {"x": (2, 4), "y": (3, 5)}
+C2D_DSRS = {"x": (1,), "y": (2,)}
+
+
+def _ids(value: object, default: tuple[int, ...]) -> tuple[int, ...]:
+    if value is None:
+        return default
+    if isinstance(value, Array):
+        return tuple(int(v) for v in value.data)
+    raise FabricError(f"collectives_2d: expected a [n]u16 array of IDs, got {value!r}")
 
 
 LAYOUT_MODULES = {"<memcpy/get_params>", "<collectives_2d/params>"}

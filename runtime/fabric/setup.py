@@ -173,6 +173,7 @@ class Prototype:
         pe.exports = {n: v if shared else _copy(v, memo) for n, v, shared in self.exports}
         pe.tasks = dict(src.tasks)
         pe.routes = dict(src.routes)
+        pe.route_at = dict(src.route_at)
         pe.queue_color = dict(src.queue_color)
         pe.reserved.update(src.reserved)
 

@@ -16,6 +16,7 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import UNKNOWN_SPAN, KernelcError, Span
 from kernelc.runtime.fabric.parser import parse_file
@@ -656,6 +657,7 @@ class Checker:
                 self._one_of(values[0], ("color", "input_queue"), args[0].at)
             elif values:
                 self._int_operand(values[0], args[0].at)
+                self._queue_range(n, values[0], args[0].at)
             return TV(_t(ids[n]), True, values[0].value if values else None)
         if n in ("activate",) and values:
             self._one_of(values[0], TASK_IDS, args[0].at)
@@ -711,6 +713,19 @@ class Checker:
                 {"width": TV(U16, True), "height": TV(U16, True)},
             )
         return TV(ANY, all(v.comptime for v in values))
+
+    def _queue_range(self, n: str, v: TV, at: Span | None) -> None:
+        """Queue and microthread IDs are 0..7 on both wafers (csl.md 5.4, 12)."""
+        if n not in ("get_input_queue", "get_output_queue", "get_ut_id"):
+            return
+        count = machine.arch(self.arch).queue_ids
+        if isinstance(v.value, int) and not 0 <= v.value < count:
+            what = {"get_input_queue": "input queue", "get_output_queue": "output queue"}
+            raise _fail(
+                f"{what.get(n, 'microthread')} ID {v.value} is outside 0..{count - 1} on "
+                f"{self.arch}",
+                at,
+            )
 
     def _one_of(self, v: TV, names: tuple[str, ...], at: Span | None) -> None:
         if v.type != ANY and v.type.name not in names:

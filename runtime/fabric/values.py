@@ -14,8 +14,10 @@ from kernelc.diagnostics import KernelcError, Span
 class FabricError(KernelcError):
     """A fault of the CSL program under simulation (bad route, deadlock, out-of-bounds DSD)."""
 
-    def __init__(self, message: str, file: str = "<fabric simulator>") -> None:
-        super().__init__(message, Span(file, 1, 1))
+    def __init__(
+        self, message: str, file: str = "<fabric simulator>", at: Span | None = None
+    ) -> None:
+        super().__init__(message, at or Span(file, 1, 1))
 
 
 NUMERIC = {
