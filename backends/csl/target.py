@@ -184,6 +184,7 @@ class CslTarget:
 
         artifact = self.build(with_scalar_values(graph, inputs), options)
         manifest = artifact.manifest
+        _check_host_memory(graph, manifest, options)
         with tempfile.TemporaryDirectory(prefix="kernelc-csl-") as tmp:
             root = Path(tmp)
             src = artifact.write(root / "artifact")
@@ -221,6 +222,24 @@ class CslTarget:
             "simulator_launch_seconds": sim["launch_wall_seconds"],
         }
         return RunResult(outputs, stats, artifact)
+
+
+def _check_host_memory(graph: TaskGraph, manifest: dict, options: Mapping[str, Any]) -> None:
+    """A plan too large to simulate in this machine's memory is refused before it starts."""
+    from kernelc.runtime.fabric import footprint
+
+    width, height = manifest["grid"]
+    why = footprint.too_big(
+        width * height, manifest["memory"]["data_bytes"], footprint.available_bytes()
+    )
+    if why is None:
+        return
+    grid = options.get("grid", "auto")
+    if isinstance(grid, tuple):
+        advice = "give a smaller --grid"
+    else:
+        advice = "give --grid min (the fewest PEs that hold the data) or a smaller --grid WxH"
+    raise KernelcError(f"{why}: {advice} (the plan is {width} x {height} PEs)", graph.span)
 
 
 def _per_launch(launches: list[dict[str, Any]]) -> dict[str, int]:
