@@ -171,6 +171,9 @@ def test_pca_basis_too_large_is_refused_naming_tensor_and_bytes() -> None:
         ("gemm.k", {"M": 40, "N": 330, "K": 700}),
         ("pca.k", {"B": 8, "P": 1000, "K": 20}),
         ("omp/sobel.c", {"H": 16, "W": 16}),
+        ("../tests/conformance/softmax.k", {"R": 5, "C": 9}),
+        ("../tests/conformance/softmax.k", {"R": 64, "C": 320}),
+        ("../tests/conformance/softmax.k", {"R": 1000, "C": 100}),
     ],
 )
 def test_modelled_and_emulated_cycles_within_15_percent(example: str, params: dict) -> None:
@@ -234,6 +237,126 @@ def test_user_names_that_are_python_keywords_reach_python_safely() -> None:
     x = np.arange(15, dtype=np.float32).reshape(3, 5)
     got = kc.run(prog, "groq", {"class": x})["def"]
     np.testing.assert_array_equal(got, x * np.float32(3) - np.float32(1))
+
+
+# ----------------------------------------------------------------------------- reductions
+
+ROW_STATS = """
+size R = 6, C = 11;
+
+kernel stats(x: f32[R, C]) -> (total: f32[R], top: f32[R], low: f32[R], mean: f32[R]) {
+  for r in 0 .. R {
+    let s = sum(k in 0 .. C) x[r, k];
+    var hi = x[r, 0];
+    for c in 1 .. C {
+      hi max= x[r, c];
+    }
+    var lo = x[r, 2];
+    for c in 3 .. C - 1 {
+      lo min= x[r, c];
+    }
+    total[r] = s;
+    top[r] = hi;
+    low[r] = lo;
+    mean[r] = s / 11.0;
+  }
+}
+"""
+
+
+def test_row_sums_maxima_minima_and_means_fold_across_lanes() -> None:
+    x = np.random.default_rng(3).uniform(-4, 4, (6, 11)).astype(np.float32)
+    x[1, 5] = np.nan  # max= and min= ignore NaN
+    x[2, 10] = 9.0  # outside the min fold's lanes 2 .. 9
+    x[3, 0] = -np.inf
+    got = kc.run(kc.loads(ROW_STATS, "stats.k"), "groq", {"x": x})
+    wide = x.astype(np.float64)
+    np.testing.assert_allclose(got["total"], wide.sum(axis=1), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got["top"], np.fmax.reduce(x, axis=1))
+    np.testing.assert_array_equal(got["low"], np.fmin.reduce(x[:, 2:10], axis=1))
+    np.testing.assert_allclose(got["mean"], wide.sum(axis=1) / 11, rtol=1e-6, atol=1e-6)
+    assert got["total"][1] != got["total"][1] and got["total"][3] == -np.inf
+
+
+SUB_RANGE = """
+size R = 4, C = 13;
+
+kernel part(x: f32[R, C]) -> (s: f32[R], y: f32[R, C]) {
+  for r in 0 .. R {
+    let t = sum(k in 2 .. C - 3) x[r, k];
+    s[r] = t;
+    for j in 1 .. C - 1 {
+      y[r, j] = x[r, j] / t + x[r, 3];
+    }
+  }
+}
+"""
+
+
+def test_a_sum_over_part_of_the_lanes_ignores_inf_and_nan_outside_it() -> None:
+    x = np.random.default_rng(4).uniform(0.5, 1.0, (4, 13)).astype(np.float32)
+    x[:, 0], x[:, 12], x[1, 11] = np.inf, np.nan, -np.inf
+    x[2, 7] = -x[2, 7]  # a negative divisor's sign survives rsqrt(|t|)^2
+    got = kc.run(kc.loads(SUB_RANGE, "part.k"), "groq", {"x": x})
+    t = x[:, 2:10].astype(np.float64).sum(axis=1)
+    np.testing.assert_allclose(got["s"], t, rtol=1e-6)
+    want = np.zeros((4, 13))
+    want[:, 1:12] = x[:, 1:12] / t[:, None] + x[:, 3:4]
+    np.testing.assert_allclose(got["y"], want, rtol=1e-6)
+    assert (got["y"][:, [0, 12]] == 0).all()
+
+
+def test_a_map_store_keeps_lanes_outside_its_range_even_beside_inf() -> None:
+    source = """
+    size N = 3, M = 6;
+    kernel inner(x: f32[N, M]) -> y: f32[N, M] {
+      for i in 0 .. N, j in 1 .. M - 1 {
+        y[i, j] = x[i, j] + 1.0;
+      }
+    }
+    """
+    x = np.ones((3, 6), np.float32)
+    x[:, 0] = np.inf
+    x[:, 5] = np.nan
+    got = kc.run(kc.loads(textwrap.dedent(source), "inner.k"), "groq", {"x": x})["y"]
+    want = np.zeros((3, 6), np.float32)
+    want[:, 1:5] = 2.0
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            """
+            size R = 4, C = 5;
+            kernel cols(x: f32[R, C]) -> s: f32[C] {
+              for c in 0 .. C {
+                let t = sum(r in 0 .. R) x[r, c];
+                s[c] = t;
+              }
+            }
+            """,
+            "keeps dimension 1 of the rank-2 tensor 'x'",
+        ),
+        (
+            """
+            size R = 2, C = 400;
+            kernel wide(x: f32[R, C]) -> s: f32[R] {
+              for r in 0 .. R {
+                let t = sum(k in 0 .. C) x[r, k];
+                s[r] = t;
+              }
+            }
+            """,
+            "over rows of 400 lanes",
+        ),
+    ],
+)
+def test_reductions_groq_cannot_fold_are_refused_naming_them(source: str, message: str) -> None:
+    prog = kc.loads(textwrap.dedent(source), "red.k")
+    with pytest.raises(kc.Unsupported, match=message):
+        kc.build(prog, "groq")
 
 
 # -------------------------------------------------------------------- emulator strictness
@@ -363,6 +486,41 @@ STRICT = {
         c = g.neg(a)  # HERE
         """,
         "belongs to another program; share it across programs",
+    ),
+    "reinterpret_size": (
+        """
+        a = g.input_tensor((4, 8), g.float32, name="a", layout="H1(W), -1, S4")
+        b = g.reinterpret(g.neg(a), g.int16)  # HERE
+        """,
+        "g.reinterpret from float32 to int16: element sizes differ",
+    ),
+    "bitwise_float": (
+        """
+        a = g.input_tensor((4, 8), g.float32, name="a", layout="H1(W), -1, S4")
+        b = g.bitwise_and(a, a)  # HERE
+        """,
+        "g.bitwise_and takes integer tensors, not float32",
+    ),
+    "exp2_int": (
+        """
+        a = g.input_tensor((4, 8), g.int32, name="a", layout="H1(W), -1, S4")
+        b = g.exp2(a)  # HERE
+        """,
+        "g.exp2 takes floating-point tensors, not int32",
+    ),
+    "broadcast_permutor": (
+        """
+        a = g.input_tensor((4, 8), g.float32, name="a", layout="H1(W), -1, S4")
+        b = g.broadcast_lane_0(g.neg(a), permutor_req=2)  # HERE
+        """,
+        "g.broadcast_lane_0: permutor 2 does not exist",
+    ),
+    "split_sizes": (
+        """
+        a = g.input_tensor((4, 8), g.float32, name="a", layout="H1(W), -1, S4")
+        b = g.split(g.neg(a), dim=1, splits=[1, 6])  # HERE
+        """,
+        "g.split: sizes [1, 6] do not split 8",
     ),
     "warmup": (
         """

@@ -51,17 +51,22 @@ def stage_cycles(st: Stage) -> tuple[int, dict[str, int]]:
         planes[p] = planes.get(p, 0) + _matmul_cycles(n, k, m, dtype)
     mxm = max(planes.values(), default=0)
     depth = chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY + c.depth * chip.VXM_LATENCY
-    depth += chip.MEM_WRITE_LATENCY + (chip.SXM_LATENCY if c.sxm_ops else 0)
+    depth += chip.MEM_WRITE_LATENCY
+    if c.sxm_ops and not c.serial_sxm:
+        depth += chip.SXM_LATENCY
     if c.matmuls:
         passes = max(math.ceil(k / machine.MXM_BLOCK) for _, _, k, _, _ in c.matmuls)
         depth += chip.MXM_LATENCY + (chip.MXM_ACCUMULATE_LATENCY if passes > 1 else 0)
         depth += chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY  # reading the products back
-    body = mxm + max(vxm, sxm, c.vectors)
     units = {
         "vxm": c.vxm_ops * c.vectors,
         "sxm": c.sxm_ops * c.vectors,
         "mxm": sum(planes.values()),
     }
+    if c.serial_sxm:  # a chain of shifts: its latency, or the permutors' throughput
+        fixed = chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY + chip.MEM_WRITE_LATENCY
+        return max(vxm, sxm, c.vectors + depth - fixed) + fixed, units
+    body = mxm + max(vxm, sxm, c.vectors)
     return body + depth, units
 
 

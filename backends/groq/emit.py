@@ -48,13 +48,15 @@ def wrap(line: str, indent: str, limit: int = 99) -> list[str]:
     return [*head, indent + code[: open_at + 1], *body, indent + ")"]
 
 
-def _row(row: tuple, width: int) -> str:
-    if row[0] == "fill":
-        value = "2.0**-126" if row[1] == TINY else repr(row[1])
-        return f"np.full({width}, {value})"
-    if row[0] == "lanes":
-        return f"lanes({width}, {row[1]}, {row[2]})"
-    return f"1.0 - lanes({width}, {row[1]}, {row[2]})"
+def _row(row: tuple, width: int, dtype: str) -> str:
+    if dtype == "int32":  # bit masks: -1 sets all 32 bits
+        if row[0] == "fill":
+            return f"np.full({width}, {row[1]})"
+        if row[0] == "lanes":
+            return f"-lanes({width}, {row[1]}, {row[2]})"
+        return f"lanes({width}, {row[1]}, {row[2]}) - 1.0"
+    value = "2.0**-126" if row[1] == TINY else repr(row[1])
+    return f"np.full({width}, {value})"
 
 
 def program_py(prog: GroqProgram) -> str:
@@ -122,10 +124,10 @@ def program_py(prog: GroqProgram) -> str:
         for d in constants:
             width = d.shape[1]
             out += [f"{d.var} = g.from_data(", "    data=np.stack(", "        ["]
-            out += [f"            {_row(r, width)}," for r in d.rows]
+            out += [f"            {_row(r, width, d.dtype)}," for r in d.rows]
             out += [
                 "        ]",
-                "    ).astype(np.float32),",
+                f"    ).astype(np.{d.dtype}),",
                 f'    name="{d.name}",',
                 f'    layout="{d.layout}",',
                 ")",

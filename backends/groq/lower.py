@@ -21,13 +21,17 @@ from kernelc import ir
 from kernelc.affine import affine
 from kernelc.backends.groq import machine
 from kernelc.diagnostics import KernelcError, Span, Unsupported
-from kernelc.forms import Contraction, Lookup, Map
+from kernelc.forms import Contraction, Lookup, Map, Reduction
+from kernelc.forms.reduction import Fold, RowLet, RowStores
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
 PRECISIONS = ("f32", "fp16", "int8")
 TINY = 2.0**-126  # added under rsqrt so that sqrt(0) = 0 * rsqrt(TINY) = 0 exactly
-VXM_OPS = ("add", "sub", "mul", "neg", "rsqrt", "cast")
+VXM_OPS = ("add", "sub", "mul", "neg", "rsqrt", "cast", "exp2", "maximum", "minimum", "bitwise_and")
+LOG2E = 1.4426950408889634  # exp(x) = exp2(x log2(e)): the VXM has exp2 only
+SIGN_BIT = -(2**31)  # int32 bits of an f32 sign
+MAGNITUDE_BITS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class StageCost:
     depth: int  # longest VXM chain
     matmuls: tuple[tuple[str, int, int, int, str], ...]  # (planes, n, k, m, dtype)
     writes: int  # vectors written
+    serial_sxm: bool = False  # SXM ops follow one another along the chain: costed in depth
 
 
 @dataclass(frozen=True)
@@ -209,9 +214,10 @@ class _Lowering:
                     "MXM lowering takes bare products",
                     task.span,
                 )
-            if not isinstance(task.form, Map | Contraction):
+            if not isinstance(task.form, Map | Contraction | Reduction):
                 raise refuse(
-                    f"'{task.kernel.name}' is no Map or Contraction (sequential or data-dependent "
+                    f"'{task.kernel.name}' is no Map, Contraction or Reduction (sequential or "
+                    "data-dependent "
                     "code): the GroqChip runs one fixed schedule without data-dependent branches "
                     "or loops",
                     task.span,
@@ -222,6 +228,8 @@ class _Lowering:
             self._check_regions(task)
             if isinstance(task.form, Map):
                 self.stages.append(_MapStage(self, task, task.form).lower())
+            elif isinstance(task.form, Reduction):
+                self.stages.append(_ReductionStage(self, task, task.form).lower())
             else:
                 self.stages.append(self._contraction(task, task.form))
         outputs = []
@@ -410,6 +418,7 @@ class _MapStage:
         self.lets: dict[str, str] = {}
         self.loads: dict[tuple, str] = {}
         self.table: list[tuple] = []  # constant rows
+        self.bits: list[tuple] = []  # int32 bit-mask rows
         self.vxm = 0
         self.sxm = 0
         self.depths: dict[str, int] = {}
@@ -454,7 +463,7 @@ class _MapStage:
 
     def stream(self, value: str) -> str:
         """A value as a stream: memory views and constants are read."""
-        if value.startswith("@") or value in self.memory or value.endswith("_mt"):
+        if value.startswith(("@", "%")) or value in self.memory or value.endswith("_mt"):
             return self.emit(f"{value}.read(streams=g.SG4)", 0)
         return value
 
@@ -462,6 +471,13 @@ class _MapStage:
         if row not in self.table:
             self.table.append(row)
         return f"@{self.table.index(row)}"  # patched to the broadcast view once the table is known
+
+    def bitmask(self, row: tuple) -> str:
+        """An int32 row: ("fill", bits), ("lanes", lo, hi) (all bits set on lanes lo..hi-1) or
+        ("gap", lo, hi) (all bits set elsewhere)."""
+        if row not in self.bits:
+            self.bits.append(row)
+        return f"%{self.bits.index(row)}"
 
     # ---------------------------------------------------------------------------- values
 
@@ -502,6 +518,10 @@ class _MapStage:
                 return self.emit(f"g.mul({a}, {r})", d + 3)
             case ir.Cast(to=DType.F32, operand=x) if x.dtype == DType.F32:
                 return self.value(x)
+            case ir.Intrinsic(fn="min" | "max" as fn, args=(x, y)):
+                a, b = self.value(x), self.value(y)
+                op = "maximum" if fn == "max" else "minimum"  # a NaN operand gives the other
+                return self.emit(f"g.{op}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
             case ir.Intrinsic(fn=fn):
                 raise refuse(f"'{fn}' in '{kernel}' (no VXM lowering)", e.span)
             case ir.Cast(to=to):
@@ -575,7 +595,7 @@ class _MapStage:
     # ----------------------------------------------------------------------------- stage
 
     def lower(self) -> Stage:
-        task, low = self.task, self.low
+        task = self.task
         empty = self.nrows <= 0 or self.c1 <= self.c0
         for s in self.form.pieces[0].body:
             if isinstance(s, ir.Let) and not empty:
@@ -591,39 +611,7 @@ class _MapStage:
             outs.append((tensor, "" if empty else self.value(s.value)))
         for tensor, value in outs:
             writes += self.unchanged(tensor) if empty else self.store(tensor, value)
-        lines = self.lines
-        if self.table:
-            name = low.unique(f"{task.name}_constants")
-            layout = low.budget.take(name, (len(self.table), self.width), "float32", task.span)
-            low.declared.append(
-                Declared(
-                    f"{name}_mt",
-                    name,
-                    (len(self.table), self.width),
-                    "float32",
-                    layout,
-                    "",
-                    "constant",
-                    False,
-                    tuple(self.table),
-                )
-            )
-            table = f"{task.name}_k"
-            count = len(self.table)
-            head = (
-                f"{table} = g.split_vectors({name}_mt, {[1] * count})"
-                if count > 1
-                else f"{table} = [{name}_mt]"
-            )
-            rows = [
-                f"{table}{k}_rows = g.concat_vectors([{table}[{k}]] * {self.nrows}, "
-                f"({self.nrows}, {self.width}))"
-                if self.nrows > 1
-                else f"{table}{k}_rows = {table}[{k}]"
-                for k in range(count)
-                if any(re.search(rf"@{k}(?![0-9!])", line) for line in lines)
-            ]
-            lines = [head, *rows] + [_patch(line, table, count) for line in lines]
+        lines = self.tables()
         ops = sum(line.count(f"g.{op}(") for line in lines for op in VXM_OPS)
         depth = max(self.depths.values(), default=0) + 2
         vectors = self.nrows * math.ceil(self.width / machine.LANES)
@@ -642,6 +630,52 @@ class _MapStage:
             cost,
         )
 
+    def tables(self) -> list[str]:
+        """The stage's lines with its constant tables declared and their placeholders patched:
+        one float32 table of constant rows and lane masks, one int32 table of bit masks."""
+        lines = self.lines
+        for table, rows, sigil, dtype in (
+            (f"{self.task.name}_k", self.table, "@", "float32"),
+            (f"{self.task.name}_b", self.bits, "%", "int32"),
+        ):
+            if rows:
+                lines = self._table(lines, table, rows, sigil, dtype)
+        return lines
+
+    def _table(self, lines: list[str], table: str, rows: list, sigil: str, dtype: str):
+        low, task = self.low, self.task
+        kind = "constants" if dtype == "float32" else "bits"
+        name = low.unique(f"{task.name}_{kind}")
+        layout = low.budget.take(name, (len(rows), self.width), dtype, task.span)
+        low.declared.append(
+            Declared(
+                f"{name}_mt",
+                name,
+                (len(rows), self.width),
+                dtype,
+                layout,
+                "",
+                "constant",
+                False,
+                tuple(rows),
+            )
+        )
+        count = len(rows)
+        head = (
+            f"{table} = g.split_vectors({name}_mt, {[1] * count})"
+            if count > 1
+            else f"{table} = [{name}_mt]"
+        )
+        broadcast = [
+            f"{table}{k}_rows = g.concat_vectors([{table}[{k}]] * {self.nrows}, "
+            f"({self.nrows}, {self.width}))"
+            if self.nrows > 1
+            else f"{table}{k}_rows = {table}[{k}]"
+            for k in range(count)
+            if any(re.search(rf"{sigil}{k}(?![0-9!])", line) for line in lines)
+        ]
+        return [head, *broadcast] + [_patch(line, table, count, sigil) for line in lines]
+
     def store(self, tensor: str, value: str) -> int:
         """Write the stored rows into the tensor's new version; lanes and rows outside the loop
         ranges keep the previous version (zeros for a first write). Returns the vectors written."""
@@ -651,14 +685,18 @@ class _MapStage:
         self.after.add(low.writer.get(tensor, ""))
         value = self.stream(value)
         if self.c0 > 0 or self.c1 < width:
-            mask = self.constant(("lanes", self.c0, self.c1))
-            kept = self.emit(f"g.mul({value}, {mask})", self.depth(value) + 1)
+            # Lanes are chosen through their bits (a 0/1 multiply would turn inf into NaN); of
+            # the two values one is 0 in every lane, so their int32 sum is the other's bits.
+            bits = self.emit(f"g.reinterpret({value}, g.int32)", self.depth(value))
+            mask = self.bitmask(("lanes", self.c0, self.c1))
+            kept = self.emit(f"g.bitwise_and({bits}, {mask})", self.depth(value) + 1)
             if prev is not None:
-                gap = self.constant(("gap", self.c0, self.c1))
-                old = _rows(prev, self.r0, self.r1, rows)
-                back = self.emit(f"g.mul({old}, {gap})", 1)
+                old = self.emit(f"{_rows(prev, self.r0, self.r1, rows)}.read(streams=g.SG4)", 0)
+                old_bits = self.emit(f"g.reinterpret({old}, g.int32)", 0)
+                gap = self.bitmask(("gap", self.c0, self.c1))
+                back = self.emit(f"g.bitwise_and({old_bits}, {gap})", 1)
                 kept = self.emit(f"g.add({kept}, {back})", self.depth(kept) + 1)
-            value = kept
+            value = self.emit(f"g.reinterpret({kept}, g.float32)", self.depth(kept))
         pieces = []
         if self.r0 > 0:
             pieces.append(self._outside(prev, 0, self.r0, rows, width))
@@ -705,11 +743,12 @@ class _MapStage:
         return self.emit(f"{rows_of}.read(streams=g.SG4)", 0)
 
 
-def _patch(line: str, table: str, count: int) -> str:
+def _patch(line: str, table: str, count: int, sigil: str) -> str:
     """Constant placeholders: ``@k!`` is row k of the table, ``@k`` row k broadcast to the
-    stage's rows."""
+    stage's rows (``%`` for the bit-mask table)."""
     for k in reversed(range(count)):
-        line = line.replace(f"@{k}!", f"{table}[{k}]").replace(f"@{k}", f"{table}{k}_rows")
+        line = line.replace(f"{sigil}{k}!", f"{table}[{k}]")
+        line = line.replace(f"{sigil}{k}", f"{table}{k}_rows")
     return line
 
 
@@ -730,3 +769,296 @@ def _value(form, sizes: dict[str, int], span: Span) -> int:
 
 def lower(graph: TaskGraph, precision: str) -> GroqProgram:
     return _Lowering(graph, precision).lower()
+
+
+class _ReductionStage(_MapStage):
+    """One ``Reduction`` task (softmax, row sums, maxima) over rows of vectors.
+
+    The kept index is the row: every row is one vector on the VXM and the folded dimension runs
+    along its lanes. A fold evaluates its body on all lanes at once, shifts the range's first
+    lane to lane 0 and folds across lanes as a Groq engineer does, with SXM shifts and VXM ops:
+    sums as a tree (lane k adds lane k + s for s = 1, 2, 4, ..., lanes past the range cleared
+    with a bit mask first), maxima and minima by halving with overlap (no neutral value needed,
+    NaN ignored as ``max=`` does); the SXM's lane-0 broadcast then gives every lane the row's
+    value, so per-row values combine with lane values as plain VXM streams. ``exp`` is ``exp2``
+    of ``x log2(e)``; division is a multiplication by ``rsqrt(|b|)^2`` with ``b``'s sign put back
+    through its bits (the VXM has neither ``exp`` nor a divide).
+    """
+
+    def __init__(self, low: _Lowering, task: Task, form: Reduction) -> None:
+        self.low = low
+        self.task = task
+        self.form = form
+        self.lines = []
+        self.count = 0
+        self.lets = {}
+        self.loads = {}
+        self.table = []
+        self.bits = []
+        self.vxm = 0
+        self.sxm = 0
+        self.depths = {}
+        self.memory = set()
+        self.after = set()
+        self.sizes = task.size_env
+        self.emitted: dict[str, str] = {}
+        kernel = task.kernel.name
+        widths = set()
+        self.columns: set[str] = set()  # rank-1 outputs, one value per row: (rows, 1) on chip
+        loaded = {n.tensor for n in ir.walk_body(form.loop.body) if isinstance(n, ir.Load)}
+        for param, dim in form.kept_dims:
+            decl = low.graph.tensor(task.binding(param).region.tensor)
+            if len(decl.shape) == 1 and param not in loaded and not self.read_later(decl.name):
+                self.columns.add(decl.name)
+                continue
+            if dim != 0 or len(decl.shape) != 2:
+                raise refuse(
+                    f"the reduction '{kernel}' keeps dimension {dim} of the rank-"
+                    f"{len(decl.shape)} tensor '{decl.name}' (on groq the kept index names the "
+                    "rows of rank-2 tensors: a row is one vector, folded across its lanes)",
+                    form.loop.span,
+                )
+            widths.add(decl.shape[1])
+        if len(widths) != 1:
+            raise refuse(f"the reduction '{kernel}' over rows of different widths", form.loop.span)
+        self.width = widths.pop()
+        if self.width > machine.LANES:
+            raise refuse(
+                f"the reduction '{kernel}' over rows of {self.width} lanes (the lane fold "
+                f"takes one {machine.LANES}-lane vector per row)",
+                form.loop.span,
+            )
+        self.row = form.kept
+        self.r0 = self.bound(form.loop.lo)
+        self.r1 = self.bound(form.loop.hi)
+        self.nrows = self.r1 - self.r0
+        self.lane, self.c0, self.c1 = "", 0, self.width
+        # An SXM op on the fold's chain, in ALU levels (its latency); the permutors' throughput
+        # is the cost model's other bound (cost.stage_cycles).
+        self.sxm_levels = -(-machine.chip.SXM_LATENCY // machine.chip.VXM_LATENCY)
+
+    def emit(self, text: str, depth: int, memory: bool = False) -> str:
+        """The same operation on the same operands is computed once (``exp(x[r, j] - top)`` in
+        both the sum and the stores of softmax)."""
+        if text not in self.emitted:
+            self.emitted[text] = super().emit(text, depth, memory)
+        return self.emitted[text]
+
+    def read_later(self, tensor: str) -> bool:
+        tasks = self.low.graph.tasks
+        later = tasks[tasks.index(self.task) + 1 :]
+        return any(r.tensor == tensor for t in later for r in t.reads)
+
+    def bound(self, e: ir.Expr) -> int:
+        form = affine(e)
+        if form is None:
+            raise refuse("a loop bound that is not a compile-time size", e.span)
+        return _value(form, self.sizes, e.span)
+
+    # ---------------------------------------------------------------------------- values
+
+    def value(self, e: ir.Expr) -> str:
+        if e.dtype is not None and e.dtype != DType.F32 and not isinstance(e, ir.Cast):
+            return super().value(e)
+        match e:
+            case ir.Intrinsic(fn="exp", args=(x,)):
+                a = self.value(x)
+                scaled = self.emit(
+                    f"g.mul({a}, {self.constant(('fill', LOG2E))})", 1 + self.depth(a)
+                )
+                return self.emit(
+                    f"g.exp2({scaled})  # exp(x) = exp2(x log2(e))", 1 + self.depth(scaled)
+                )
+            case ir.Binary(op="/", lhs=lhs, rhs=rhs):
+                return self.divide(self.value(lhs), self.value(rhs))
+            case ir.Load(indices=(_, lane)) if self.fixed_lane(lane) is not None:
+                return self.row_value(e, self.fixed_lane(lane))
+        return super().value(e)
+
+    def fixed_lane(self, idx: ir.Expr) -> int | None:
+        """The lane of an index that names no loop variable (``x[r, 0]``), else None."""
+        form = affine(idx)
+        if form is None or any(n not in self.sizes for n, _ in form.terms):
+            return None
+        return form.const + sum(self.sizes[n] * c for n, c in form.terms)
+
+    def row_value(self, e: ir.Load, lane: int) -> str:
+        """A load at a fixed lane as a per-row value: that lane shifted to lane 0, broadcast."""
+        tensor, var = self.low.tensor_var(self.task, e.tensor)
+        self.after.add(self.low.writer.get(tensor, ""))
+        rows = program_shape(self.low.graph.tensor(tensor).shape)[0]
+        da = self.offset(e.indices[0], self.row)
+        if da is None or not 0 <= lane < self.width:
+            raise refuse(f"the load {e.tensor}[...] in '{self.task.kernel.name}'", e.span)
+        key = (tensor, da, "lane", lane)
+        if key in self.loads:
+            return self.loads[key]
+        lo, hi = self.r0 + da, self.r1 + da
+        if lo < 0 or hi > rows:
+            raise refuse(
+                f"the load of '{tensor}' in '{self.task.kernel.name}' outside its rows", e.span
+            )
+        window = _rows(var, lo, hi, rows)
+        value = self.stream(window if window == var else self.emit(window, 0, memory=True))
+        if lane:
+            value = self.shift(value, -lane, f"lane {lane} to lane 0")
+        self.loads[key] = self.broadcast(value)
+        return self.loads[key]
+
+    def shift(self, value: str, n: int, note: str) -> str:
+        self.sxm += 1
+        depth = self.depth(value) + self.sxm_levels
+        return self.emit(f"g.shift({value}, {n}, permutor_id={self.sxm % 2})  # {note}", depth)
+
+    def broadcast(self, value: str) -> str:
+        self.sxm += 1
+        depth = self.depth(value) + self.sxm_levels
+        return self.emit(f"g.broadcast_lane_0({value}, permutor_req={self.sxm % 2})", depth)
+
+    def alu(self, fn: str, a: str, b: str) -> str:
+        return self.emit(f"g.{fn}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
+
+    def divide(self, a: str, b: str) -> str:
+        """``a / b`` as ``a * rsqrt(|b|)^2`` with the sign of ``b`` added back to the bits."""
+        b = self.stream(b)
+        bits = self.emit(f"g.reinterpret({b}, g.int32)", self.depth(b))
+        mag = self.alu("bitwise_and", bits, self.bitmask(("fill", MAGNITUDE_BITS)))
+        r = self.emit(f"g.rsqrt(g.reinterpret({mag}, g.float32))", 1 + self.depth(mag))
+        inv = self.alu("mul", r, r)
+        sign = self.alu("bitwise_and", bits, self.bitmask(("fill", SIGN_BIT)))
+        signed = self.alu("add", self.emit(f"g.reinterpret({inv}, g.int32)", self.depth(inv)), sign)
+        recip = self.emit(f"g.reinterpret({signed}, g.float32)  # 1 / b", self.depth(signed))
+        return self.alu("mul", a, recip)
+
+    # ----------------------------------------------------------------------------- folds
+
+    def fold(self, f: Fold) -> str:
+        lo, hi = self.bound(f.lo), self.bound(f.hi)
+        kernel = self.task.kernel.name
+        if lo < 0 or hi > self.width:
+            raise refuse(
+                f"the fold over {f.var} in {lo}..{hi} in '{kernel}' (the lanes of a "
+                f"{self.width}-lane row)",
+                f.lo.span,
+            )
+        init = None
+        if f.init is not None:
+            self.lane = ""
+            init = self.stream(self.value(f.init))
+        if hi <= lo:
+            return init if init is not None else self.stream(self.constant(("fill", 0.0)))
+        self.lane, w = f.var, hi - lo
+        v = self.stream(self.value(f.body))
+        self.lane = ""
+        if lo:
+            v = self.shift(v, -lo, f"{f.var} = {lo} to lane 0")
+        if f.op == "sum":
+            if hi < self.width:  # lanes past the range hold other values: clear their bits
+                bits = self.emit(f"g.reinterpret({v}, g.int32)", self.depth(v))
+                kept = self.alu("bitwise_and", bits, self.bitmask(("lanes", 0, w)))
+                v = self.emit(f"g.reinterpret({kept}, g.float32)", self.depth(kept))
+            step = 1
+            while step < w:
+                v = self.alu("add", v, self.shift(v, -step, f"lane k + {step} to lane k"))
+                step *= 2
+        else:
+            fn = "maximum" if f.op == "max" else "minimum"
+            while w > 1:
+                half = (w + 1) // 2
+                v = self.alu(fn, v, self.shift(v, half - w, f"lane k + {w - half} to lane k"))
+                w = half
+        total = self.broadcast(v)
+        if init is None:
+            return total
+        fn = {"sum": "add", "max": "maximum", "min": "minimum"}[f.op]
+        return self.alu(fn, init, total)
+
+    # ----------------------------------------------------------------------------- stage
+
+    def lower(self) -> Stage:
+        task = self.task
+        writes = 0
+        for step in self.form.steps:
+            match step:
+                case Fold():
+                    self.lets[step.name] = self.fold(step)
+                case RowLet(name=name, value=value):
+                    self.lane = ""
+                    self.lets[name] = self.value(value)
+                case RowStores(loop=loop, body=body):
+                    writes += self.row_stores(loop, body)
+        lines = self.tables()
+        ops = sum(line.count(f"g.{op}(") for line in lines for op in VXM_OPS)
+        depth = max(self.depths.values(), default=0) + 2
+        vectors = self.nrows * math.ceil(self.width / machine.LANES)
+        folds = ", ".join(f"{f.op} over {f.var}" for f in self.form.folds)
+        return Stage(
+            task.name,
+            f"Task '{task.name}' ({task.kernel.name}): a reduction over {self.nrows} row(s) of "
+            f"{self.width} lanes ({folds}): each row one vector, folded across its lanes by "
+            "SXM shifts and VXM ops, its value broadcast from lane 0.",
+            tuple(sorted(self.after - {"", task.name})),
+            tuple(lines),
+            StageCost(ops, self.sxm, vectors, depth, (), writes, serial_sxm=True),
+        )
+
+    def column_store(self, tensor: str, value: str, span: Span) -> int:
+        """One value per row into a rank-1 output: lane 0 of each row, a (rows, 1) tensor on
+        the chip (run.py reshapes it), every element written once by this task."""
+        low = self.low
+        rows = low.graph.tensor(tensor).shape[0]
+        if (self.r0, self.r1) != (0, rows) or tensor in low.current:
+            raise refuse(
+                f"the store of '{tensor}' in '{self.task.kernel.name}' (a per-row output is "
+                "written whole by one task on groq)",
+                span,
+            )
+        value = self.stream(value)
+        if self.width > 1:
+            parts = f"[1, {self.width - 1}]"
+            value = self.emit(
+                f"g.split({value}, dim=1, splits={parts})[0]  # lane 0", self.depth(value)
+            )
+        name, is_output = low.output_name(self.task, tensor)
+        layout = low.budget.take(name, (rows, 1), "float32", self.task.span)
+        flag = ", program_output=True" if is_output else ""
+        self.lines.append(f'{name}_mt = {value}.write(name="{name}", layout="{layout}"{flag})')
+        low.current[tensor] = f"{name}_mt"
+        low.writer[tensor] = self.task.name
+        return rows
+
+    def row_stores(self, loop: ir.For | None, body: tuple[ir.Stmt, ...]) -> int:
+        kernel = self.task.kernel.name
+        if loop is None:
+            self.lane, self.c0, self.c1 = "", 0, self.width
+        else:
+            self.lane, self.c0, self.c1 = loop.var, self.bound(loop.lo), self.bound(loop.hi)
+        writes = 0
+        for s in body:
+            if isinstance(s, ir.Let):
+                self.lets[s.name] = self.value(s.value)
+                continue
+            tensor = self.task.binding(s.tensor).region.tensor
+            if tensor in self.columns:
+                if loop is not None:
+                    raise refuse(
+                        f"the store of '{tensor}' in '{kernel}' inside the loop over {loop.var}",
+                        s.span,
+                    )
+                writes += self.column_store(tensor, self.value(s.value), s.span)
+                continue
+            if loop is None:
+                lane = self.fixed_lane(s.indices[1])
+                if lane is None or not 0 <= lane < self.width:
+                    raise refuse(f"the store of '{tensor}' in '{kernel}'", s.span)
+                self.c0, self.c1 = lane, lane + 1
+            elif self.offset(s.indices[1], self.lane) != 0:
+                raise refuse(
+                    f"the store of '{tensor}' in '{kernel}' (stores take lane {self.lane})", s.span
+                )
+            if self.offset(s.indices[0], self.row) != 0:
+                raise refuse(f"the store of '{tensor}' in '{kernel}' at another row", s.span)
+            if self.c1 > self.c0 and self.nrows > 0:
+                writes += self.store(tensor, self.value(s.value))
+        self.lane = ""
+        return writes

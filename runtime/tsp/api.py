@@ -347,6 +347,52 @@ def cast(a: Tensor, dtype: DataType, fp16_inf: bool = True, alus=None, time=None
     return _vxm("cast", (a,), where, _dtype(dtype, where))
 
 
+def _floating(op: str, a: Tensor, where: str) -> None:
+    if a.dtype.name not in ("float32", "float16"):
+        raise fail(f"g.{op} takes floating-point tensors, not {a.dtype.name}", where)
+
+
+def exp2(a: Tensor, alus=None, time=None, output_streams=None) -> StreamTensor:
+    where = caller()
+    _floating("exp2", a, where)
+    return _vxm("exp2", (a,), where)
+
+
+def maximum(a: Tensor, b: Tensor, alus=None, time=None, output_streams=None) -> StreamTensor:
+    """The larger operand per lane; a NaN operand gives the other one (IEEE maxNum, assumed)."""
+    return _vxm("maximum", (a, b), caller())
+
+
+def minimum(a: Tensor, b: Tensor, alus=None, time=None, output_streams=None) -> StreamTensor:
+    """The smaller operand per lane; a NaN operand gives the other one (IEEE minNum, assumed)."""
+    return _vxm("minimum", (a, b), caller())
+
+
+def bitwise_and(a: Tensor, b: Tensor, alus=None, time=None, output_streams=None) -> StreamTensor:
+    where = caller()
+    for t in (a, b):
+        if t.dtype.name.startswith("float"):
+            raise fail(f"g.bitwise_and takes integer tensors, not {t.dtype.name}", where)
+    return _vxm("bitwise_and", (a, b), where)
+
+
+def reinterpret(a: Tensor, dtype: DataType) -> Tensor:
+    """The same bytes read as another dtype of the same width: addressing only, no ALU."""
+    where = caller()
+    dt = _dtype(dtype, where)
+    if not isinstance(a, Tensor):
+        raise fail("g.reinterpret takes a tensor", where)
+    if dt.size != a.dtype.size:
+        raise fail(
+            f"g.reinterpret from {a.dtype.name} to {dt.name}: element sizes differ "
+            f"({a.dtype.size} and {dt.size} bytes)",
+            where,
+        )
+    out = StreamTensor(a.shape, dt, where)
+    record("reinterpret", (a,), (out,), {}, where, "view", 0, 0)
+    return out
+
+
 # ----------------------------------------------------------------------------------- SXM
 
 
@@ -361,6 +407,26 @@ def shift(a: Tensor, n: int, permutor_id: int = 0, shift_src=None, output_stream
         raise fail(f"g.shift: permutor {permutor_id} does not exist (0..1)", where)
     out = StreamTensor(a.shape, a.dtype, where)
     record("shift", (a,), (out,), {"n": n}, where, "sxm", a.vectors, chip.SXM_LATENCY)
+    return out
+
+
+def broadcast_lane_0(
+    a: Tensor,
+    permutor_req: int = 0,
+    old_bitmap=None,
+    mask_bitmap=None,
+    input_streams=None,
+    output_streams=None,
+    time=None,
+) -> StreamTensor:
+    """Lane 0 of every vector copied to all its lanes (the SXM's lane-0 broadcast)."""
+    where = caller()
+    if not isinstance(a, Tensor):
+        raise fail("g.broadcast_lane_0 takes a tensor", where)
+    if permutor_req not in range(chip.SXM_PERMUTORS):
+        raise fail(f"g.broadcast_lane_0: permutor {permutor_req} does not exist (0..1)", where)
+    out = StreamTensor(a.shape, a.dtype, where)
+    record("broadcast_lane_0", (a,), (out,), {}, where, "sxm", a.vectors, chip.SXM_LATENCY)
     return out
 
 
@@ -385,6 +451,32 @@ def split_vectors(t: Tensor, sizes: Sequence[int]) -> list[Tensor]:
         else:
             piece = StreamTensor(shape, t.dtype, where)
         record("rows", (t,), (piece,), {"start": start}, where, "view", 0, 0)
+        outs.append(piece)
+        start += size
+    return outs
+
+
+def split(t: Tensor, dim: int, splits: Sequence[int] | None = None, num_splits=None) -> list:
+    """Pieces of a tensor along ``dim`` (views of a memory tensor, streams of a stream)."""
+    where = caller()
+    if not isinstance(t, Tensor) or not 0 <= dim < len(t.shape):
+        raise fail(f"g.split along dimension {dim!r} of {getattr(t, 'shape', t)!r}", where)
+    if splits is None:
+        if not num_splits or t.shape[dim] % num_splits:
+            raise fail(f"g.split: {num_splits!r} equal pieces of {t.shape[dim]}", where)
+        splits = [t.shape[dim] // num_splits] * num_splits
+    sizes = [int(n) for n in splits]
+    if sum(sizes) != t.shape[dim] or min(sizes) < 1:
+        raise fail(f"g.split: sizes {sizes} do not split {t.shape[dim]}", where)
+    outs: list[Tensor] = []
+    start = 0
+    for size in sizes:
+        shape = tuple(size if k == dim else n for k, n in enumerate(t.shape))
+        if isinstance(t, MemoryTensor):
+            piece: Tensor = MemoryTensor(shape, t.dtype, f"{t.name}.split", None, "view", where)
+        else:
+            piece = StreamTensor(shape, t.dtype, where)
+        record("split", (t,), (piece,), {"dim": dim, "start": start}, where, "view", 0, 0)
         outs.append(piece)
         start += size
     return outs
