@@ -196,6 +196,17 @@ class _Lowering:
 
     def lower(self) -> GroqProgram:
         for task in self.graph.tasks:
+            drawn = next(
+                (n for n in ir.walk_body(task.kernel.body) if isinstance(n, ir.Rand)), None
+            )
+            if drawn is not None:
+                raise refuse(
+                    f"'{'randbits' if drawn.bits else 'rand'}' in '{task.kernel.name}': the "
+                    "counter-based generator (lowbias32) needs wrapping u32 multiplies and xor, "
+                    "and the VXM's integer arithmetic saturates and the public API shows no xor, "
+                    "so the chip has no exact equivalent",
+                    drawn.span,
+                )
             if isinstance(task.form, Lookup):
                 raise refuse(
                     f"the lookup '{task.kernel.name}' (gathers through a data-dependent key and "
