@@ -167,6 +167,7 @@ def test_pca_basis_too_large_is_refused_naming_tensor_and_bytes() -> None:
     ("example", "params"),
     [
         ("sobel.k", {"H": 20, "W": 400}),
+        ("sobel.k", {"H": 200, "W": 1000}),  # four inner splits shifted piecewise
         ("sobel.k", {"H": 64, "W": 48}),
         ("gemm.k", {"M": 40, "N": 330, "K": 700}),
         ("pca.k", {"B": 8, "P": 1000, "K": 20}),
@@ -322,6 +323,24 @@ def test_a_map_store_keeps_lanes_outside_its_range_even_beside_inf() -> None:
     want = np.zeros((3, 6), np.float32)
     want[:, 1:5] = 2.0
     np.testing.assert_array_equal(got, want)
+
+
+def test_shifts_across_inner_splits_move_the_edge_lanes_exactly() -> None:
+    source = """
+    size N = 3, M = 700;
+    kernel diff(x: f32[N, M]) -> y: f32[N, M] {
+      for i in 0 .. N, j in 1 .. M - 1 {
+        y[i, j] = x[i, j + 1] * 2.0 - x[i, j - 1];
+      }
+    }
+    """
+    x = np.random.default_rng(5).uniform(-1, 1, (3, 700)).astype(np.float32)
+    x[:, 319], x[:, 320], x[:, 640] = -0.0, np.inf, -0.0  # at the edges of the inner splits
+    got = kc.run(kc.loads(textwrap.dedent(source), "diff.k"), "groq", {"x": x})["y"]
+    want = np.zeros_like(x)
+    want[:, 1:699] = x[:, 2:700] * np.float32(2) - x[:, 0:698]
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))  # -0 kept where it is
 
 
 @pytest.mark.parametrize(
@@ -521,6 +540,13 @@ STRICT = {
         b = g.split(g.neg(a), dim=1, splits=[1, 6])  # HERE
         """,
         "g.split: sizes [1, 6] do not split 8",
+    ),
+    "shift_across_splits": (
+        """
+        a = g.input_tensor((4, 400), g.float32, name="a", layout="H1(W), -1, S4")
+        b = g.shift(a, -1, permutor_id=0)  # HERE
+        """,
+        "the SXM shifts lanes within one 320-lane vector and a row of 400 lanes is 2 inner splits",
     ),
     "warmup": (
         """

@@ -45,7 +45,8 @@ def _matmul_cycles(n: int, k: int, m: int, dtype: str) -> int:
 def stage_cycles(st: Stage) -> tuple[int, dict[str, int]]:
     c = st.cost
     vxm = math.ceil(c.vxm_ops / chip.VXM_ALUS) * c.vectors if c.vxm_ops else 0
-    sxm = math.ceil(c.sxm_ops / chip.SXM_PERMUTORS) * c.vectors if c.sxm_ops else 0
+    sxm_vectors = c.sxm_rows or c.vectors
+    sxm = math.ceil(c.sxm_ops / chip.SXM_PERMUTORS) * sxm_vectors if c.sxm_ops else 0
     planes: dict[str, int] = {}
     for p, n, k, m, dtype in c.matmuls:
         planes[p] = planes.get(p, 0) + _matmul_cycles(n, k, m, dtype)
@@ -60,7 +61,7 @@ def stage_cycles(st: Stage) -> tuple[int, dict[str, int]]:
         depth += chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY  # reading the products back
     units = {
         "vxm": c.vxm_ops * c.vectors,
-        "sxm": c.sxm_ops * c.vectors,
+        "sxm": c.sxm_ops * sxm_vectors,
         "mxm": sum(planes.values()),
     }
     if c.serial_sxm:  # a chain of shifts: its latency, or the permutors' throughput

@@ -6,7 +6,8 @@ from __future__ import annotations
 import textwrap
 
 from kernelc import tolerance
-from kernelc.backends.groq.lower import TINY, GroqProgram
+from kernelc.backends.groq.lower import SHIFT_LANES, TINY, GroqProgram
+from kernelc.backends.groq.machine import LANES
 from kernelc.embed import definitions
 from kernelc.graph import TaskGraph
 from kernelc.reference import HELPERS, reference_source
@@ -59,6 +60,31 @@ def _row(row: tuple, width: int, dtype: str) -> str:
     return f"np.full({width}, {value})"
 
 
+SHIFT_LANES_HELPER = f"""def shift_lanes(t, n, permutor):
+    \"\"\"Shift the rows of t by n lanes across its {LANES}-lane inner splits: each split shifts
+    within its vector and takes the lanes that cross its edge from its neighbour, shifted by
+    n +/- {LANES}; the two are joined through their bits (one of them is 0 in every lane).\"\"\"
+    width = t.shape[1]
+    splits = g.split_inner_splits(t)
+    out = []
+    for k, piece in enumerate(splits):
+        moved = g.shift(piece, n, permutor_id=permutor)
+        near = k + 1 if n < 0 else k - 1
+        if 0 <= near < len(splits):
+            across = n + {LANES} if n < 0 else n - {LANES}
+            edge = g.shift(splits[near], across, permutor_id=1 - permutor)
+            bits = g.add(g.reinterpret(moved, g.int32), g.reinterpret(edge, g.int32))
+            moved = g.reinterpret(bits, g.float32)
+        out.append(moved)
+    whole = g.concat_inner_splits(out)
+    if width % {LANES}:
+        whole = g.split(whole, dim=1, splits=[width, {LANES} * len(out) - width])[0]
+    return whole
+
+
+"""
+
+
 def program_py(prog: GroqProgram) -> str:
     declared = prog.declared
     constants = [d for d in declared if d.host == "constant"]
@@ -97,6 +123,8 @@ def program_py(prog: GroqProgram) -> str:
             "",
             "",
         ]
+    if any(SHIFT_LANES in line for st in prog.stages for line in st.lines):
+        out += SHIFT_LANES_HELPER.splitlines()
     out.append("# Inputs: the host sends them by name (run.py prepares them from the kernel's).")
     for d in declared:
         if d.host == "constant":

@@ -28,6 +28,7 @@ from kernelc.types import DType
 
 PRECISIONS = ("f32", "fp16", "int8")
 TINY = 2.0**-126  # added under rsqrt so that sqrt(0) = 0 * rsqrt(TINY) = 0 exactly
+SHIFT_LANES = "shift_lanes("  # program.py's helper: one VXM op joins each split's edge lanes
 VXM_OPS = ("add", "sub", "mul", "neg", "rsqrt", "cast", "exp2", "maximum", "minimum", "bitwise_and")
 LOG2E = 1.4426950408889634  # exp(x) = exp2(x log2(e)): the VXM has exp2 only
 SIGN_BIT = -(2**31)  # int32 bits of an f32 sign
@@ -66,6 +67,7 @@ class StageCost:
     depth: int  # longest VXM chain
     matmuls: tuple[tuple[str, int, int, int, str], ...]  # (planes, n, k, m, dtype)
     writes: int  # vectors written
+    sxm_rows: int = 0  # when set, each SXM op streams this many vectors (one inner split's rows)
     serial_sxm: bool = False  # SXM ops follow one another along the chain: costed in depth
 
 
@@ -432,6 +434,7 @@ class _MapStage:
         self.bits: list[tuple] = []  # int32 bit-mask rows
         self.vxm = 0
         self.sxm = 0
+        self.split_shifts = 0  # SXM passes over one inner split's rows (rows wider than 320)
         self.depths: dict[str, int] = {}
         self.memory: set[str] = set()  # variables holding memory views, not streams
         self.after: set[str] = set()  # stages whose tensors this one reads or overwrites
@@ -592,7 +595,13 @@ class _MapStage:
                 if self.nrows == 1
                 else f"g.concat_vectors([{var}] * {self.nrows}, ({self.nrows}, {self.width}))"
             )
-        if db:
+        if db and self.width > machine.LANES:  # each inner split, and the lanes crossing its edge
+            self.sxm += 1
+            splits = math.ceil(self.width / machine.LANES)
+            self.split_shifts += 2 * splits - 1
+            text = f"shift_lanes({window}, {-db}, permutor={self.sxm % 2})  # lanes j{db:+d}"
+            result = self.emit(text, 2)
+        elif db:
             self.sxm += 1
             text = f"g.shift({window}, {-db}, permutor_id={self.sxm % 2})  # lanes j{db:+d}"
             result = self.emit(text, 1)
@@ -624,9 +633,13 @@ class _MapStage:
             writes += self.unchanged(tensor) if empty else self.store(tensor, value)
         lines = self.tables()
         ops = sum(line.count(f"g.{op}(") for line in lines for op in VXM_OPS)
+        ops += sum(line.count(SHIFT_LANES) for line in lines)
         depth = max(self.depths.values(), default=0) + 2
         vectors = self.nrows * math.ceil(self.width / machine.LANES)
-        cost = StageCost(ops, self.sxm, vectors, depth, (), writes)
+        if self.split_shifts:  # shifts of one inner split's rows each
+            cost = StageCost(ops, self.split_shifts, vectors, depth, (), writes, self.nrows)
+        else:
+            cost = StageCost(ops, self.sxm, vectors, depth, (), writes)
         loops = " x ".join(
             f"{n} in {a}..{b}"
             for n, a, b in ((self.row, self.r0, self.r1), (self.lane, self.c0, self.c1))

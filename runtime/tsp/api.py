@@ -401,6 +401,14 @@ def shift(a: Tensor, n: int, permutor_id: int = 0, shift_src=None, output_stream
     where = caller()
     if not isinstance(a, Tensor):
         raise fail("g.shift takes a tensor", where)
+    if a.shape[-1] > chip.LANES:
+        raise fail(
+            f"g.shift of {a.describe()}: the SXM shifts lanes within one {chip.LANES}-lane "
+            f"vector and a row of {a.shape[-1]} lanes is {math.ceil(a.shape[-1] / chip.LANES)} "
+            "inner splits: shift each (g.split_inner_splits) and move the lanes that cross a "
+            "split's edge from its neighbour",
+            where,
+        )
     if not isinstance(n, int) or abs(n) >= a.shape[-1]:
         raise fail(f"g.shift by {n!r} on {a.shape[-1]} lanes", where)
     if permutor_id not in range(chip.SXM_PERMUTORS):
@@ -480,6 +488,45 @@ def split(t: Tensor, dim: int, splits: Sequence[int] | None = None, num_splits=N
         outs.append(piece)
         start += size
     return outs
+
+
+def split_inner_splits(t: Tensor) -> list[Tensor]:
+    """A tensor's inner splits: one full 320-lane vector per row each, the last one's lanes
+    past the tensor's inner dimension zero."""
+    where = caller()
+    if not isinstance(t, Tensor) or len(t.shape) != 2:
+        raise fail(
+            f"g.split_inner_splits takes a rank-2 tensor, not {getattr(t, 'shape', t)!r}", where
+        )
+    outs: list[Tensor] = []
+    for k in range(math.ceil(t.shape[1] / chip.LANES)):
+        shape = (t.shape[0], chip.LANES)
+        if isinstance(t, MemoryTensor):
+            piece: Tensor = MemoryTensor(shape, t.dtype, f"{t.name}.inner{k}", None, "view", where)
+        else:
+            piece = StreamTensor(shape, t.dtype, where)
+        record("inner_split", (t,), (piece,), {"k": k}, where, "view", 0, 0)
+        outs.append(piece)
+    return outs
+
+
+def concat_inner_splits(parts: Sequence[Tensor]) -> Tensor:
+    """Inner splits side by side: a (rows, 320 x splits) tensor."""
+    where = caller()
+    parts = list(parts)
+    if not parts or any(p.shape != parts[0].shape or p.shape[-1] != chip.LANES for p in parts):
+        raise fail("g.concat_inner_splits takes 320-lane tensors of one shape", where)
+    if any(p.dtype != parts[0].dtype for p in parts):
+        raise fail("g.concat_inner_splits: the pieces' dtypes differ", where)
+    if len({isinstance(p, MemoryTensor) for p in parts}) != 1:
+        raise fail("g.concat_inner_splits mixes memory and stream tensors", where)
+    shape = (parts[0].shape[0], chip.LANES * len(parts))
+    if isinstance(parts[0], MemoryTensor):
+        out: Tensor = MemoryTensor(shape, parts[0].dtype, "inner", None, "view", where)
+    else:
+        out = StreamTensor(shape, parts[0].dtype, where)
+    record("inner_concat", tuple(parts), (out,), {}, where, "view", 0, 0)
+    return out
 
 
 def concat_vectors(parts: Sequence[Tensor], shape: Sequence[int]) -> Tensor:

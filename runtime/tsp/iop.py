@@ -151,6 +151,12 @@ def execute(doc: dict, constants: dict, inputs: dict[str, np.ndarray]) -> dict[s
             n = tensors[out[0]]["shape"][node["attrs"]["dim"]]
             start = node["attrs"]["start"]
             value[out[0]] = np.take(args[0], range(start, start + n), axis=node["attrs"]["dim"])
+        elif op == "inner_split":
+            lanes = tensors[out[0]]["shape"][1]
+            piece = args[0][:, node["attrs"]["k"] * lanes : (node["attrs"]["k"] + 1) * lanes]
+            value[out[0]] = np.pad(piece, ((0, 0), (0, lanes - piece.shape[1])))
+        elif op == "inner_concat":
+            value[out[0]] = np.concatenate(args, axis=1)
         elif op == "concat":
             value[out[0]] = np.concatenate(args, axis=0)
         elif op in ("add", "sub", "mul", "neg", "rsqrt", "exp2", "maximum", "minimum"):
