@@ -42,6 +42,8 @@ def load(example: str) -> kc.Program:
         ("omp/sobel.c", ["H=24", "W=20"]),
         ("omp/gemm.c", ["M=12", "N=10", "K=8"]),
         ("omp/pca.c", ["B=6", "P=40", "K=5"]),
+        ("xs_lookup.k", ["NI=6", "NG=40", "NM=12", "MAXN=34", "L=48"]),
+        ("omp/xs_lookup.c", ["NI=6", "NG=40", "NM=12", "MAXN=34", "L=48"]),
     ],
 )
 def test_kernelc_check_passes(example: str, sizes: list[str], capsys) -> None:
@@ -175,6 +177,9 @@ def test_pca_basis_too_large_is_refused_naming_tensor_and_bytes() -> None:
         ("../tests/conformance/softmax.k", {"R": 5, "C": 9}),
         ("../tests/conformance/softmax.k", {"R": 64, "C": 320}),
         ("../tests/conformance/softmax.k", {"R": 1000, "C": 100}),
+        ("xs_lookup.k", {"NI": 6, "NG": 40, "NM": 12, "MAXN": 34, "L": 48}),
+        ("xs_lookup.k", {"NI": 20, "NG": 300, "NM": 12, "MAXN": 34, "L": 200}),
+        ("xs_lookup.k", {"NI": 6, "NG": 40, "NM": 12, "MAXN": 34, "L": 900}),
     ],
 )
 def test_modelled_and_emulated_cycles_within_15_percent(example: str, params: dict) -> None:
@@ -378,6 +383,86 @@ def test_reductions_groq_cannot_fold_are_refused_naming_them(source: str, messag
         kc.build(prog, "groq")
 
 
+# -------------------------------------------------------------------------------- lookups
+
+XS = {"NI": 5, "NG": 23, "NM": 4, "MAXN": 6, "L": 70}
+
+
+def _xs_inputs(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Unsorted grids, NaN and out-of-grid energies, indices out of range (the language clamps
+    gathers), an empty material: what the exact search and the clamps must reproduce."""
+    egrid = np.sort(rng.uniform(0, 1, (5, 23)), axis=1).astype(np.float32)
+    egrid[2] = rng.uniform(0, 1, 23)  # unsorted: the search's path still decides
+    energy = rng.uniform(-0.1, 1.1, 70).astype(np.float32)
+    energy[[3, 40]] = np.nan
+    energy[7] = egrid[1, 4]  # exactly on a grid point
+    return {
+        "egrid": egrid,
+        "xs": rng.uniform(0, 2, (5, 23, 5)).astype(np.float32),
+        "mat_nucs": rng.integers(-1, 7, (4, 6)).astype(np.int32),
+        "mat_conc": rng.uniform(0, 1, (4, 6)).astype(np.float32),
+        "mat_count": np.array([6, 0, 3, 5], np.int32),
+        "energy": energy,
+        "material": rng.integers(-1, 5, 70).astype(np.int32),
+    }
+
+
+@pytest.mark.parametrize("example", ["xs_lookup.k", "omp/xs_lookup.c"])
+def test_the_branch_free_lookup_matches_the_interpreter_on_hard_inputs(example: str) -> None:
+    prog = kc.load(ROOT / "examples" / example, params=XS)
+    inputs = _xs_inputs(np.random.default_rng(6))
+    want = kc.run(prog, "interp", inputs)["macro"]
+    got = kc.run(prog, "groq", inputs)["macro"]
+    assert np.isnan(want[3]).all() and np.isnan(got[3]).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_count_beyond_the_padded_loop_is_refused_by_the_host(tmp_path: Path) -> None:
+    prog = kc.load(ROOT / "examples/xs_lookup.k", params=XS)
+    inputs = _xs_inputs(np.random.default_rng(6))
+    inputs["mat_count"][2] = 7  # MAXN is 6: the program runs 6 iterations
+    with pytest.raises(kc.KernelcError, match="input 'mat_count' has a value above 6"):
+        kc.run(prog, "groq", inputs)
+    art = kc.build(prog, "groq").write(tmp_path / "xs")  # run.py refuses it on its own too
+    np.save(tmp_path / "mat_count.npy", inputs["mat_count"])
+    for name, value in inputs.items():
+        np.save(tmp_path / f"{name}.npy", value)
+    run_file(art / "program.py")
+    with pytest.raises(RuntimeError, match="mat_count: a value above 6"):
+        run_file(art / "run.py", ["--inputs", str(tmp_path)])
+
+
+def test_lookup_tables_that_do_not_fit_are_refused_naming_tensor_and_bytes() -> None:
+    with pytest.raises(kc.KernelcError) as err:
+        kc.build(load("xs_lookup.k"), "groq")  # XSBench's small problem: 68 x 11303 grids
+    text = str(err.value)
+    assert "tensor 'egrid' (float32[768604, 320], 983,813,120 bytes) does not fit" in text
+
+
+def test_lookup_loops_without_a_bound_the_host_can_check_are_refused() -> None:
+    source = """
+    size L = 40, N = 4;
+    kernel odd(table: f32[N], count: i32[L], key: i32[L]) -> out: f32[L] {
+      for l in 0 .. L {
+        let k = key[l];
+        for j in 0 .. count[l] {
+          let n = k + j;
+          out[l] += table[n];
+        }
+      }
+    }
+    """
+    prog = kc.loads(textwrap.dedent(source), "odd.k")
+    with pytest.raises(kc.Unsupported, match="indexes no table that bounds it"):
+        kc.build(prog, "groq")
+    bounded = source.replace("table: f32[N]", "table: f32[N, N]").replace(
+        "let n = k + j;\n          out[l] += table[n];", "out[l] += table[k, j];"
+    )
+    prog = kc.loads(textwrap.dedent(bounded), "odd.k")
+    with pytest.raises(kc.Unsupported, match="the trip count of the loop over j"):
+        kc.build(prog, "groq")
+
+
 # -------------------------------------------------------------------- emulator strictness
 
 
@@ -547,6 +632,21 @@ STRICT = {
         b = g.shift(a, -1, permutor_id=0)  # HERE
         """,
         "the SXM shifts lanes within one 320-lane vector and a row of 400 lanes is 2 inner splits",
+    ),
+    "gather_from_stream": (
+        """
+        a = g.input_tensor((4, 320), g.float32, name="a", layout="H1(W), -1, S4")
+        i = g.input_tensor((1, 320), g.int32, name="i", layout="H1(E), -1, S4")
+        b = g.mem_gather(g.neg(a), i)  # HERE
+        """,
+        "g.mem_gather reads a memory tensor",
+    ),
+    "gather_float_addresses": (
+        """
+        a = g.input_tensor((4, 320), g.float32, name="a", layout="H1(W), -1, S4")
+        b = g.mem_gather(a, g.neg(a))  # HERE
+        """,
+        "the addresses are an int32, int16 or uint16 tensor",
     ),
     "warmup": (
         """

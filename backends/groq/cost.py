@@ -53,7 +53,7 @@ def stage_cycles(st: Stage) -> tuple[int, dict[str, int]]:
     mxm = max(planes.values(), default=0)
     depth = chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY + c.depth * chip.VXM_LATENCY
     depth += chip.MEM_WRITE_LATENCY
-    if c.sxm_ops and not c.serial_sxm:
+    if c.sxm_ops and not c.chained:
         depth += chip.SXM_LATENCY
     if c.matmuls:
         passes = max(math.ceil(k / machine.MXM_BLOCK) for _, _, k, _, _ in c.matmuls)
@@ -64,7 +64,7 @@ def stage_cycles(st: Stage) -> tuple[int, dict[str, int]]:
         "sxm": c.sxm_ops * sxm_vectors,
         "mxm": sum(planes.values()),
     }
-    if c.serial_sxm:  # a chain of shifts: its latency, or the permutors' throughput
+    if c.chained:  # a chain (of shifts, of search rounds): its latency, or the units' throughput
         fixed = chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY + chip.MEM_WRITE_LATENCY
         return max(vxm, sxm, c.vectors + depth - fixed) + fixed, units
     body = mxm + max(vxm, sxm, c.vectors)

@@ -376,6 +376,14 @@ def bitwise_and(a: Tensor, b: Tensor, alus=None, time=None, output_streams=None)
     return _vxm("bitwise_and", (a, b), where)
 
 
+def right_shift(a: Tensor, n: int, alus=None, time=None, output_streams=None) -> StreamTensor:
+    """An arithmetic right shift of signed integers by ``n`` bits (an immediate, assumed)."""
+    where = caller()
+    if a.dtype.name.startswith("float") or not isinstance(n, int) or not 0 <= n < 8 * a.dtype.size:
+        raise fail(f"g.right_shift of {a.dtype.name} by {n!r}", where)
+    return _vxm("right_shift", (a,), where, None, n=n)
+
+
 def reinterpret(a: Tensor, dtype: DataType) -> Tensor:
     """The same bytes read as another dtype of the same width: addressing only, no ALU."""
     where = caller()
@@ -554,6 +562,27 @@ def concat_vectors(parts: Sequence[Tensor], shape: Sequence[int]) -> Tensor:
     else:
         out = StreamTensor(shape, parts[0].dtype, where)
     record("concat", tuple(parts), (out,), {}, where, "view", 0, 0)
+    return out
+
+
+# --------------------------------------------------------------------------------- gathers
+
+
+def mem_gather(table: MemoryTensor, index: Tensor, output_streams=None, time=None) -> StreamTensor:
+    """Per superlane, the row of ``table`` addressed by the first lane of that superlane in
+    ``index``: each of the 20 superlanes of an output vector reads its own 16 lanes of its own
+    row (one gather serves 20 independently addressed lookups)."""
+    where = caller()
+    if not isinstance(table, MemoryTensor):
+        raise fail("g.mem_gather reads a memory tensor", where)
+    if len(table.shape) != 2 or table.shape[1] != chip.LANES:
+        raise fail(f"g.mem_gather: {table.describe()} is no table of {chip.LANES}-lane rows", where)
+    if not isinstance(index, Tensor) or index.dtype.name not in ("int32", "uint16", "int16"):
+        raise fail("g.mem_gather: the addresses are an int32, int16 or uint16 tensor", where)
+    if len(index.shape) != 2 or index.shape[1] != chip.LANES:
+        raise fail(f"g.mem_gather: addresses of shape {index.shape}, not (rows, 320)", where)
+    out = StreamTensor(index.shape, table.dtype, where)
+    record("mem_gather", (table, index), (out,), {}, where, "mem", index.vectors, chip.MEM_LATENCY)
     return out
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+SUPERLANE = 16  # lanes of a superlane: a gather addresses each superlane on its own
+
 
 def write_iop(path: Path, program, timing: dict) -> None:
     tensors = []
@@ -129,6 +131,16 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return wide.astype(np.int32)  # the MXM's int32 accumulators wrap
 
 
+def _gather(table: np.ndarray, index: np.ndarray, where: str) -> np.ndarray:
+    rows = table.shape[0]
+    lanes = index.shape[1] // SUPERLANE
+    address = index[:, ::SUPERLANE].astype(np.int64)  # the first lane of each superlane
+    if address.size and (address.min() < 0 or address.max() >= rows):
+        raise ValueError(f"{where}: g.mem_gather address outside the table's {rows} rows")
+    segments = table.reshape(rows, lanes, SUPERLANE)[address, np.arange(lanes)]
+    return segments.reshape(index.shape)
+
+
 def execute(doc: dict, constants: dict, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run the program on the given inputs (already checked); the outputs by name."""
     tensors = {t["id"]: t for t in doc["tensors"]}
@@ -161,6 +173,10 @@ def execute(doc: dict, constants: dict, inputs: dict[str, np.ndarray]) -> dict[s
             value[out[0]] = np.concatenate(args, axis=0)
         elif op in ("add", "sub", "mul", "neg", "rsqrt", "exp2", "maximum", "minimum"):
             value[out[0]] = _arith(op, args)
+        elif op == "right_shift":
+            value[out[0]] = np.right_shift(args[0], node["attrs"]["n"])
+        elif op == "mem_gather":
+            value[out[0]] = _gather(args[0], args[1], node["where"])
         elif op == "bitwise_and":
             value[out[0]] = np.bitwise_and(args[0], args[1])
         elif op == "reinterpret":
