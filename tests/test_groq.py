@@ -9,6 +9,7 @@ diff.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import textwrap
@@ -198,7 +199,12 @@ def _files(example: str, params: dict) -> dict:
 
 
 def test_emitted_files_are_byte_identical_across_builds() -> None:
-    for example, params in (("sobel.k", {"H": 30, "W": 17}), ("pca.k", {"B": 4, "P": 33, "K": 3})):
+    for example, params in (
+        ("sobel.k", {"H": 30, "W": 17}),
+        ("pca.k", {"B": 4, "P": 33, "K": 3}),
+        ("xs_lookup.k", XS),
+        ("../tests/conformance/softmax.k", {"R": 5, "C": 9}),
+    ):
         assert _files(example, params) == _files(example, params)
 
 
@@ -415,6 +421,13 @@ def test_the_branch_free_lookup_matches_the_interpreter_on_hard_inputs(example: 
     got = kc.run(prog, "groq", inputs)["macro"]
     assert np.isnan(want[3]).all() and np.isnan(got[3]).all()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_the_lookup_model_counts_the_vxm_ops_the_emulator_runs() -> None:
+    prog = kc.load(ROOT / "examples/xs_lookup.k", params=XS)
+    stats = kc.api.run_with_stats(prog, "groq", _xs_inputs(np.random.default_rng(6))).stats
+    built = kc.build(prog, "groq").manifest
+    assert built["modelled_units"]["vxm"] == json.loads(stats["emulated_units"])["vxm"] > 0
 
 
 def test_a_count_beyond_the_padded_loop_is_refused_by_the_host(tmp_path: Path) -> None:
