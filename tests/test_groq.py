@@ -178,6 +178,7 @@ def test_pca_basis_too_large_is_refused_naming_tensor_and_bytes() -> None:
         ("../tests/conformance/softmax.k", {"R": 5, "C": 9}),
         ("../tests/conformance/softmax.k", {"R": 64, "C": 320}),
         ("../tests/conformance/softmax.k", {"R": 1000, "C": 100}),
+        ("../tests/conformance/softmax.k", {"R": 7, "C": 1000}),  # four inner splits
         ("xs_lookup.k", {"NI": 6, "NG": 40, "NM": 12, "MAXN": 34, "L": 48}),
         ("xs_lookup.k", {"NI": 20, "NG": 300, "NM": 12, "MAXN": 34, "L": 200}),
         ("xs_lookup.k", {"NI": 6, "NG": 40, "NM": 12, "MAXN": 34, "L": 900}),
@@ -318,6 +319,44 @@ def test_a_sum_over_part_of_the_lanes_ignores_inf_and_nan_outside_it() -> None:
     assert (got["y"][:, [0, 12]] == 0).all()
 
 
+WIDE = """
+size R = 4, C = 700;
+
+kernel wide(x: f32[R, C]) -> (s: f32[R], hi: f32[R], lo: f32[R], y: f32[R, C]) {
+  for r in 0 .. R {
+    let t = sum(k in 3 .. C - 5) x[r, k];
+    var top = x[r, 400];
+    for c in 0 .. C {
+      top max= x[r, c];
+    }
+    var low = x[r, 1];
+    for c in 10 .. 650 {
+      low min= x[r, c];
+    }
+    s[r] = t;
+    hi[r] = top;
+    lo[r] = low;
+    for j in 0 .. C {
+      y[r, j] = x[r, j] - top;
+    }
+  }
+}
+"""
+
+
+def test_reductions_over_rows_of_several_inner_splits() -> None:
+    x = np.random.default_rng(7).uniform(-1, 1, (4, 700)).astype(np.float32)
+    x[0, 690], x[1, 5], x[2, 699], x[3, 660] = 50, -50, np.inf, -30  # 660: outside the min
+    got = kc.run(kc.loads(WIDE, "wide.k"), "groq", {"x": x})
+    part = x[:, 3:695].astype(np.float64)
+    bound = 12 * U * np.abs(part).sum(axis=1)  # gamma of the tree's depth: 3 splits, 9 rounds
+    assert (np.abs(got["s"] - part.sum(axis=1)) <= bound).all()
+    np.testing.assert_array_equal(got["hi"], x.max(axis=1))
+    np.testing.assert_array_equal(got["lo"], np.minimum(x[:, 1], x[:, 10:650].min(axis=1)))
+    with np.errstate(invalid="ignore"):  # inf - inf in the row holding inf
+        np.testing.assert_array_equal(got["y"], x - x.max(axis=1, keepdims=True))
+
+
 def test_a_map_store_keeps_lanes_outside_its_range_even_beside_inf() -> None:
     source = """
     size N = 3, M = 6;
@@ -368,18 +407,6 @@ def test_shifts_across_inner_splits_move_the_edge_lanes_exactly() -> None:
             }
             """,
             "keeps dimension 1 of the rank-2 tensor 'x'",
-        ),
-        (
-            """
-            size R = 2, C = 400;
-            kernel wide(x: f32[R, C]) -> s: f32[R] {
-              for r in 0 .. R {
-                let t = sum(k in 0 .. C) x[r, k];
-                s[r] = t;
-              }
-            }
-            """,
-            "over rows of 400 lanes",
         ),
     ],
 )

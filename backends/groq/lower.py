@@ -856,12 +856,9 @@ class _ReductionStage(_MapStage):
         if len(widths) != 1:
             raise refuse(f"the reduction '{kernel}' over rows of different widths", form.loop.span)
         self.width = widths.pop()
-        if self.width > machine.LANES:
-            raise refuse(
-                f"the reduction '{kernel}' over rows of {self.width} lanes (the lane fold "
-                f"takes one {machine.LANES}-lane vector per row)",
-                form.loop.span,
-            )
+        self.splits = math.ceil(self.width / machine.LANES)
+        self.passes = 0  # SXM passes over one inner split's rows
+        self.narrow: set[str] = set()  # variables one 320-lane vector wide (folded rows)
         self.row = form.kept
         self.r0 = self.bound(form.loop.lo)
         self.r1 = self.bound(form.loop.hi)
@@ -933,24 +930,85 @@ class _ReductionStage(_MapStage):
                 f"the load of '{tensor}' in '{self.task.kernel.name}' outside its rows", e.span
             )
         window = _rows(var, lo, hi, rows)
+        split, lane = divmod(lane, machine.LANES)
+        if self.splits > 1:  # the inner split that holds the lane
+            window = f"g.split_inner_splits({window})[{split}]"
         value = self.stream(window if window == var else self.emit(window, 0, memory=True))
+        if self.splits > 1:
+            self.narrow.add(value)
         if lane:
             value = self.shift(value, -lane, f"lane {lane} to lane 0")
-        self.loads[key] = self.broadcast(value)
+        self.loads[key] = self.widen(self.broadcast(value))
         return self.loads[key]
 
     def shift(self, value: str, n: int, note: str) -> str:
         self.sxm += 1
         depth = self.depth(value) + self.sxm_levels
-        return self.emit(f"g.shift({value}, {n}, permutor_id={self.sxm % 2})  # {note}", depth)
+        if self.splits > 1 and value not in self.narrow:
+            self.passes += 2 * self.splits - 1
+            text = f"shift_lanes({value}, {n}, permutor={self.sxm % 2})  # {note}"
+            return self.emit(text, depth)
+        self.passes += 1
+        text = f"g.shift({value}, {n}, permutor_id={self.sxm % 2})  # {note}"
+        return self.keep_narrow(value, self.emit(text, depth))
+
+    def keep_narrow(self, source: str, result: str) -> str:
+        if source in self.narrow:
+            self.narrow.add(result)
+        return result
 
     def broadcast(self, value: str) -> str:
         self.sxm += 1
+        self.passes += 1
         depth = self.depth(value) + self.sxm_levels
-        return self.emit(f"g.broadcast_lane_0({value}, permutor_req={self.sxm % 2})", depth)
+        text = f"g.broadcast_lane_0({value}, permutor_req={self.sxm % 2})"
+        return self.keep_narrow(value, self.emit(text, depth))
+
+    def widen(self, value: str) -> str:
+        """A folded row's broadcast value, one vector, on every inner split of the row."""
+        if value not in self.narrow:
+            return value
+        lanes = machine.LANES * self.splits
+        whole = f"g.concat_inner_splits([{value}] * {self.splits})"
+        if lanes != self.width:
+            whole = f"g.split({whole}, dim=1, splits=[{self.width}, {lanes - self.width}])[0]"
+        return self.emit(whole, self.depth(value))
+
+    def fold_splits(self, v: str, op: str, w: int) -> str:
+        """A row of several inner splits folded into one vector, lane by lane; for max and min
+        the last split's lanes past the range keep the vector's own values (through bits)."""
+        pieces = self.emit(f"g.split_inner_splits({v})", self.depth(v))
+        acc = f"{pieces}[0]"
+        self.depths[acc] = self.depth(v)
+        for k in range(1, self.splits):
+            valid = min(machine.LANES, w - machine.LANES * k)
+            if valid <= 0:
+                break
+            piece = f"{pieces}[{k}]"
+            self.depths[piece] = self.depth(v)
+            if op == "sum":
+                acc = self.alu("add", acc, piece)
+            else:
+                if valid < machine.LANES:
+                    mine = self.emit(f"g.reinterpret({piece}, g.int32)", self.depth(v))
+                    mask = self.bitmask(("lanes", 0, valid))
+                    mine = self.alu("bitwise_and", mine, f"g.split_inner_splits({mask})[0]")
+                    theirs = self.emit(f"g.reinterpret({acc}, g.int32)", self.depth(acc))
+                    gap = self.bitmask(("gap", 0, valid))
+                    theirs = self.alu("bitwise_and", theirs, f"g.split_inner_splits({gap})[0]")
+                    joined = self.alu("add", mine, theirs)
+                    piece = self.emit(f"g.reinterpret({joined}, g.float32)", self.depth(joined))
+                acc = self.alu("maximum" if op == "max" else "minimum", acc, piece)
+        if acc == f"{pieces}[0]":
+            acc = self.emit(acc, self.depth(v))
+        self.narrow.add(acc)
+        return acc
 
     def alu(self, fn: str, a: str, b: str) -> str:
-        return self.emit(f"g.{fn}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
+        result = self.emit(f"g.{fn}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
+        if a in self.narrow or b in self.narrow:
+            self.narrow.add(result)
+        return result
 
     def divide(self, a: str, b: str) -> str:
         """``a / b`` as ``a * rsqrt(|b|)^2`` with the sign of ``b`` added back to the bits."""
@@ -986,11 +1044,14 @@ class _ReductionStage(_MapStage):
         self.lane = ""
         if lo:
             v = self.shift(v, -lo, f"{f.var} = {lo} to lane 0")
+        if f.op == "sum" and hi < self.width:  # lanes past the range: clear their bits
+            bits = self.emit(f"g.reinterpret({v}, g.int32)", self.depth(v))
+            kept = self.alu("bitwise_and", bits, self.bitmask(("lanes", 0, w)))
+            v = self.emit(f"g.reinterpret({kept}, g.float32)", self.depth(kept))
+        if self.splits > 1:
+            v = self.fold_splits(v, f.op, w)
+            w = min(w, machine.LANES)
         if f.op == "sum":
-            if hi < self.width:  # lanes past the range hold other values: clear their bits
-                bits = self.emit(f"g.reinterpret({v}, g.int32)", self.depth(v))
-                kept = self.alu("bitwise_and", bits, self.bitmask(("lanes", 0, w)))
-                v = self.emit(f"g.reinterpret({kept}, g.float32)", self.depth(kept))
             step = 1
             while step < w:
                 v = self.alu("add", v, self.shift(v, -step, f"lane k + {step} to lane k"))
@@ -1001,7 +1062,7 @@ class _ReductionStage(_MapStage):
                 half = (w + 1) // 2
                 v = self.alu(fn, v, self.shift(v, half - w, f"lane k + {w - half} to lane k"))
                 w = half
-        total = self.broadcast(v)
+        total = self.widen(self.broadcast(v))
         if init is None:
             return total
         fn = {"sum": "add", "max": "maximum", "min": "minimum"}[f.op]
@@ -1023,8 +1084,9 @@ class _ReductionStage(_MapStage):
                     writes += self.row_stores(loop, body)
         lines = self.tables()
         ops = sum(line.count(f"g.{op}(") for line in lines for op in VXM_OPS)
+        ops += sum(line.count(SHIFT_LANES) for line in lines)
         depth = max(self.depths.values(), default=0) + 2
-        vectors = self.nrows * math.ceil(self.width / machine.LANES)
+        vectors = self.nrows * self.splits
         folds = ", ".join(f"{f.op} over {f.var}" for f in self.form.folds)
         return Stage(
             task.name,
@@ -1033,7 +1095,9 @@ class _ReductionStage(_MapStage):
             "SXM shifts and VXM ops, its value broadcast from lane 0.",
             tuple(sorted(self.after - {"", task.name})),
             tuple(lines),
-            StageCost(ops, self.sxm, vectors, depth, (), writes, chained=True),
+            StageCost(
+                ops, self.passes, vectors, depth, (), writes, sxm_rows=self.nrows, chained=True
+            ),
         )
 
     def column_store(self, tensor: str, value: str, span: Span) -> int:
