@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from kernelc import ir
 from kernelc.affine import affine
 from kernelc.backends.groq import machine
-from kernelc.diagnostics import KernelcError, Span, Unsupported
+from kernelc.diagnostics import Span, Unsupported
 from kernelc.forms import Contraction, Lookup, Map, Reduction
 from kernelc.forms.reduction import Fold, RowLet, RowStores
 from kernelc.graph import Task, TaskGraph
@@ -131,7 +131,7 @@ class _Budget:
                 self.free[h] -= n
                 return f"H1({h}), -1, S{n}"
         left = ", ".join(f"{h} {self.free[h]}" for h in sorted(self.free))
-        raise KernelcError(
+        raise Unsupported(  # a valid program, too big for this chip
             f"groq: tensor '{name}' ({dtype}{list(shape)}, {nbytes:,} bytes) does not fit the "
             f"GroqChip's memory: it needs {n} MEM slices of {machine.SLICE_BYTES:,} bytes "
             f"{'in hemisphere ' + hemi if hemi else 'in one hemisphere'} and {left} are free "
