@@ -9,6 +9,7 @@ diff.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import textwrap
@@ -42,6 +43,8 @@ def load(example: str) -> kc.Program:
         ("omp/sobel.c", ["H=24", "W=20"]),
         ("omp/gemm.c", ["M=12", "N=10", "K=8"]),
         ("omp/pca.c", ["B=6", "P=40", "K=5"]),
+        ("xs_lookup.k", ["NI=6", "NG=40", "NM=12", "MAXN=34", "L=48"]),
+        ("omp/xs_lookup.c", ["NI=6", "NG=40", "NM=12", "MAXN=34", "L=48"]),
     ],
 )
 def test_kernelc_check_passes(example: str, sizes: list[str], capsys) -> None:
@@ -153,7 +156,7 @@ def test_pca_on_128x128_frames_builds(k: int) -> None:
 
 
 def test_pca_basis_too_large_is_refused_naming_tensor_and_bytes() -> None:
-    with pytest.raises(kc.KernelcError) as err:
+    with pytest.raises(kc.Unsupported) as err:
         kc.build(load("pca.k"), "groq", params={"B": 16, "P": 16384, "K": 3000})
     text = str(err.value)
     assert "tensor 'basis_hi_t'" in text and "98,304,000 bytes" in text
@@ -167,10 +170,18 @@ def test_pca_basis_too_large_is_refused_naming_tensor_and_bytes() -> None:
     ("example", "params"),
     [
         ("sobel.k", {"H": 20, "W": 400}),
+        ("sobel.k", {"H": 200, "W": 1000}),  # four inner splits shifted piecewise
         ("sobel.k", {"H": 64, "W": 48}),
         ("gemm.k", {"M": 40, "N": 330, "K": 700}),
         ("pca.k", {"B": 8, "P": 1000, "K": 20}),
         ("omp/sobel.c", {"H": 16, "W": 16}),
+        ("../tests/conformance/softmax.k", {"R": 5, "C": 9}),
+        ("../tests/conformance/softmax.k", {"R": 64, "C": 320}),
+        ("../tests/conformance/softmax.k", {"R": 1000, "C": 100}),
+        ("../tests/conformance/softmax.k", {"R": 7, "C": 1000}),  # four inner splits
+        ("xs_lookup.k", {"NI": 6, "NG": 40, "NM": 12, "MAXN": 34, "L": 48}),
+        ("xs_lookup.k", {"NI": 20, "NG": 300, "NM": 12, "MAXN": 34, "L": 200}),
+        ("xs_lookup.k", {"NI": 6, "NG": 40, "NM": 12, "MAXN": 34, "L": 900}),
     ],
 )
 def test_modelled_and_emulated_cycles_within_15_percent(example: str, params: dict) -> None:
@@ -189,7 +200,12 @@ def _files(example: str, params: dict) -> dict:
 
 
 def test_emitted_files_are_byte_identical_across_builds() -> None:
-    for example, params in (("sobel.k", {"H": 30, "W": 17}), ("pca.k", {"B": 4, "P": 33, "K": 3})):
+    for example, params in (
+        ("sobel.k", {"H": 30, "W": 17}),
+        ("pca.k", {"B": 4, "P": 33, "K": 3}),
+        ("xs_lookup.k", XS),
+        ("../tests/conformance/softmax.k", {"R": 5, "C": 9}),
+    ):
         assert _files(example, params) == _files(example, params)
 
 
@@ -234,6 +250,257 @@ def test_user_names_that_are_python_keywords_reach_python_safely() -> None:
     x = np.arange(15, dtype=np.float32).reshape(3, 5)
     got = kc.run(prog, "groq", {"class": x})["def"]
     np.testing.assert_array_equal(got, x * np.float32(3) - np.float32(1))
+
+
+# ----------------------------------------------------------------------------- reductions
+
+ROW_STATS = """
+size R = 6, C = 11;
+
+kernel stats(x: f32[R, C]) -> (total: f32[R], top: f32[R], low: f32[R], mean: f32[R]) {
+  for r in 0 .. R {
+    let s = sum(k in 0 .. C) x[r, k];
+    var hi = x[r, 0];
+    for c in 1 .. C {
+      hi max= x[r, c];
+    }
+    var lo = x[r, 2];
+    for c in 3 .. C - 1 {
+      lo min= x[r, c];
+    }
+    total[r] = s;
+    top[r] = hi;
+    low[r] = lo;
+    mean[r] = s / 11.0;
+  }
+}
+"""
+
+
+def test_row_sums_maxima_minima_and_means_fold_across_lanes() -> None:
+    x = np.random.default_rng(3).uniform(-4, 4, (6, 11)).astype(np.float32)
+    x[1, 5] = np.nan  # max= and min= ignore NaN
+    x[2, 10] = 9.0  # outside the min fold's lanes 2 .. 9
+    x[3, 0] = -np.inf
+    got = kc.run(kc.loads(ROW_STATS, "stats.k"), "groq", {"x": x})
+    wide = x.astype(np.float64)
+    np.testing.assert_allclose(got["total"], wide.sum(axis=1), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got["top"], np.fmax.reduce(x, axis=1))
+    np.testing.assert_array_equal(got["low"], np.fmin.reduce(x[:, 2:10], axis=1))
+    np.testing.assert_allclose(got["mean"], wide.sum(axis=1) / 11, rtol=1e-6, atol=1e-6)
+    assert got["total"][1] != got["total"][1] and got["total"][3] == -np.inf
+
+
+SUB_RANGE = """
+size R = 4, C = 13;
+
+kernel part(x: f32[R, C]) -> (s: f32[R], y: f32[R, C]) {
+  for r in 0 .. R {
+    let t = sum(k in 2 .. C - 3) x[r, k];
+    s[r] = t;
+    for j in 1 .. C - 1 {
+      y[r, j] = x[r, j] / t + x[r, 3];
+    }
+  }
+}
+"""
+
+
+def test_a_sum_over_part_of_the_lanes_ignores_inf_and_nan_outside_it() -> None:
+    x = np.random.default_rng(4).uniform(0.5, 1.0, (4, 13)).astype(np.float32)
+    x[:, 0], x[:, 12], x[1, 11] = np.inf, np.nan, -np.inf
+    x[2, 7] = -x[2, 7]  # a negative divisor's sign survives rsqrt(|t|)^2
+    got = kc.run(kc.loads(SUB_RANGE, "part.k"), "groq", {"x": x})
+    t = x[:, 2:10].astype(np.float64).sum(axis=1)
+    np.testing.assert_allclose(got["s"], t, rtol=1e-6)
+    want = np.zeros((4, 13))
+    want[:, 1:12] = x[:, 1:12] / t[:, None] + x[:, 3:4]
+    np.testing.assert_allclose(got["y"], want, rtol=1e-6)
+    assert (got["y"][:, [0, 12]] == 0).all()
+
+
+WIDE = """
+size R = 4, C = 700;
+
+kernel wide(x: f32[R, C]) -> (s: f32[R], hi: f32[R], lo: f32[R], y: f32[R, C]) {
+  for r in 0 .. R {
+    let t = sum(k in 3 .. C - 5) x[r, k];
+    var top = x[r, 400];
+    for c in 0 .. C {
+      top max= x[r, c];
+    }
+    var low = x[r, 1];
+    for c in 10 .. 650 {
+      low min= x[r, c];
+    }
+    s[r] = t;
+    hi[r] = top;
+    lo[r] = low;
+    for j in 0 .. C {
+      y[r, j] = x[r, j] - top;
+    }
+  }
+}
+"""
+
+
+def test_reductions_over_rows_of_several_inner_splits() -> None:
+    x = np.random.default_rng(7).uniform(-1, 1, (4, 700)).astype(np.float32)
+    x[0, 690], x[1, 5], x[2, 699], x[3, 660] = 50, -50, np.inf, -30  # 660: outside the min
+    got = kc.run(kc.loads(WIDE, "wide.k"), "groq", {"x": x})
+    part = x[:, 3:695].astype(np.float64)
+    bound = 12 * U * np.abs(part).sum(axis=1)  # gamma of the tree's depth: 3 splits, 9 rounds
+    assert (np.abs(got["s"] - part.sum(axis=1)) <= bound).all()
+    np.testing.assert_array_equal(got["hi"], x.max(axis=1))
+    np.testing.assert_array_equal(got["lo"], np.minimum(x[:, 1], x[:, 10:650].min(axis=1)))
+    with np.errstate(invalid="ignore"):  # inf - inf in the row holding inf
+        np.testing.assert_array_equal(got["y"], x - x.max(axis=1, keepdims=True))
+
+
+def test_a_map_store_keeps_lanes_outside_its_range_even_beside_inf() -> None:
+    source = """
+    size N = 3, M = 6;
+    kernel inner(x: f32[N, M]) -> y: f32[N, M] {
+      for i in 0 .. N, j in 1 .. M - 1 {
+        y[i, j] = x[i, j] + 1.0;
+      }
+    }
+    """
+    x = np.ones((3, 6), np.float32)
+    x[:, 0] = np.inf
+    x[:, 5] = np.nan
+    got = kc.run(kc.loads(textwrap.dedent(source), "inner.k"), "groq", {"x": x})["y"]
+    want = np.zeros((3, 6), np.float32)
+    want[:, 1:5] = 2.0
+    np.testing.assert_array_equal(got, want)
+
+
+def test_shifts_across_inner_splits_move_the_edge_lanes_exactly() -> None:
+    source = """
+    size N = 3, M = 700;
+    kernel diff(x: f32[N, M]) -> y: f32[N, M] {
+      for i in 0 .. N, j in 1 .. M - 1 {
+        y[i, j] = x[i, j + 1] * 2.0 - x[i, j - 1];
+      }
+    }
+    """
+    x = np.random.default_rng(5).uniform(-1, 1, (3, 700)).astype(np.float32)
+    x[:, 319], x[:, 320], x[:, 640] = -0.0, np.inf, -0.0  # at the edges of the inner splits
+    got = kc.run(kc.loads(textwrap.dedent(source), "diff.k"), "groq", {"x": x})["y"]
+    want = np.zeros_like(x)
+    want[:, 1:699] = x[:, 2:700] * np.float32(2) - x[:, 0:698]
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))  # -0 kept where it is
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            """
+            size R = 4, C = 5;
+            kernel cols(x: f32[R, C]) -> s: f32[C] {
+              for c in 0 .. C {
+                let t = sum(r in 0 .. R) x[r, c];
+                s[c] = t;
+              }
+            }
+            """,
+            "keeps dimension 1 of the rank-2 tensor 'x'",
+        ),
+    ],
+)
+def test_reductions_groq_cannot_fold_are_refused_naming_them(source: str, message: str) -> None:
+    prog = kc.loads(textwrap.dedent(source), "red.k")
+    with pytest.raises(kc.Unsupported, match=message):
+        kc.build(prog, "groq")
+
+
+# -------------------------------------------------------------------------------- lookups
+
+XS = {"NI": 5, "NG": 23, "NM": 4, "MAXN": 6, "L": 70}
+
+
+def _xs_inputs(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Unsorted grids, NaN and out-of-grid energies, indices out of range (the language clamps
+    gathers), an empty material: what the exact search and the clamps must reproduce."""
+    egrid = np.sort(rng.uniform(0, 1, (5, 23)), axis=1).astype(np.float32)
+    egrid[2] = rng.uniform(0, 1, 23)  # unsorted: the search's path still decides
+    energy = rng.uniform(-0.1, 1.1, 70).astype(np.float32)
+    energy[[3, 40]] = np.nan
+    energy[7] = egrid[1, 4]  # exactly on a grid point
+    return {
+        "egrid": egrid,
+        "xs": rng.uniform(0, 2, (5, 23, 5)).astype(np.float32),
+        "mat_nucs": rng.integers(-1, 7, (4, 6)).astype(np.int32),
+        "mat_conc": rng.uniform(0, 1, (4, 6)).astype(np.float32),
+        "mat_count": np.array([6, 0, 3, 5], np.int32),
+        "energy": energy,
+        "material": rng.integers(-1, 5, 70).astype(np.int32),
+    }
+
+
+@pytest.mark.parametrize("example", ["xs_lookup.k", "omp/xs_lookup.c"])
+def test_the_branch_free_lookup_matches_the_interpreter_on_hard_inputs(example: str) -> None:
+    prog = kc.load(ROOT / "examples" / example, params=XS)
+    inputs = _xs_inputs(np.random.default_rng(6))
+    want = kc.run(prog, "interp", inputs)["macro"]
+    got = kc.run(prog, "groq", inputs)["macro"]
+    assert np.isnan(want[3]).all() and np.isnan(got[3]).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_the_lookup_model_counts_the_vxm_ops_the_emulator_runs() -> None:
+    prog = kc.load(ROOT / "examples/xs_lookup.k", params=XS)
+    stats = kc.api.run_with_stats(prog, "groq", _xs_inputs(np.random.default_rng(6))).stats
+    built = kc.build(prog, "groq").manifest
+    assert built["modelled_units"]["vxm"] == json.loads(stats["emulated_units"])["vxm"] > 0
+
+
+def test_a_count_beyond_the_padded_loop_is_refused_by_the_host(tmp_path: Path) -> None:
+    prog = kc.load(ROOT / "examples/xs_lookup.k", params=XS)
+    inputs = _xs_inputs(np.random.default_rng(6))
+    inputs["mat_count"][2] = 7  # MAXN is 6: the program runs 6 iterations
+    with pytest.raises(kc.KernelcError, match="input 'mat_count' has a value above 6"):
+        kc.run(prog, "groq", inputs)
+    art = kc.build(prog, "groq").write(tmp_path / "xs")  # run.py refuses it on its own too
+    np.save(tmp_path / "mat_count.npy", inputs["mat_count"])
+    for name, value in inputs.items():
+        np.save(tmp_path / f"{name}.npy", value)
+    run_file(art / "program.py")
+    with pytest.raises(RuntimeError, match="mat_count: a value above 6"):
+        run_file(art / "run.py", ["--inputs", str(tmp_path)])
+
+
+def test_lookup_tables_that_do_not_fit_are_refused_naming_tensor_and_bytes() -> None:
+    with pytest.raises(kc.Unsupported) as err:
+        kc.build(load("xs_lookup.k"), "groq")  # XSBench's small problem: 68 x 11303 grids
+    text = str(err.value)
+    assert "tensor 'egrid' (float32[768604, 320], 983,813,120 bytes) does not fit" in text
+
+
+def test_lookup_loops_without_a_bound_the_host_can_check_are_refused() -> None:
+    source = """
+    size L = 40, N = 4;
+    kernel odd(table: f32[N], count: i32[L], key: i32[L]) -> out: f32[L] {
+      for l in 0 .. L {
+        let k = key[l];
+        for j in 0 .. count[l] {
+          let n = k + j;
+          out[l] += table[n];
+        }
+      }
+    }
+    """
+    prog = kc.loads(textwrap.dedent(source), "odd.k")
+    with pytest.raises(kc.Unsupported, match="indexes no table that bounds it"):
+        kc.build(prog, "groq")
+    bounded = source.replace("table: f32[N]", "table: f32[N, N]").replace(
+        "let n = k + j;\n          out[l] += table[n];", "out[l] += table[k, j];"
+    )
+    prog = kc.loads(textwrap.dedent(bounded), "odd.k")
+    with pytest.raises(kc.Unsupported, match="the trip count of the loop over j"):
+        kc.build(prog, "groq")
 
 
 # -------------------------------------------------------------------- emulator strictness
@@ -363,6 +630,63 @@ STRICT = {
         c = g.neg(a)  # HERE
         """,
         "belongs to another program; share it across programs",
+    ),
+    "reinterpret_size": (
+        """
+        a = g.input_tensor((4, 8), g.float32, name="a", layout="H1(W), -1, S4")
+        b = g.reinterpret(g.neg(a), g.int16)  # HERE
+        """,
+        "g.reinterpret from float32 to int16: element sizes differ",
+    ),
+    "bitwise_float": (
+        """
+        a = g.input_tensor((4, 8), g.float32, name="a", layout="H1(W), -1, S4")
+        b = g.bitwise_and(a, a)  # HERE
+        """,
+        "g.bitwise_and takes integer tensors, not float32",
+    ),
+    "exp2_int": (
+        """
+        a = g.input_tensor((4, 8), g.int32, name="a", layout="H1(W), -1, S4")
+        b = g.exp2(a)  # HERE
+        """,
+        "g.exp2 takes floating-point tensors, not int32",
+    ),
+    "broadcast_permutor": (
+        """
+        a = g.input_tensor((4, 8), g.float32, name="a", layout="H1(W), -1, S4")
+        b = g.broadcast_lane_0(g.neg(a), permutor_req=2)  # HERE
+        """,
+        "g.broadcast_lane_0: permutor 2 does not exist",
+    ),
+    "split_sizes": (
+        """
+        a = g.input_tensor((4, 8), g.float32, name="a", layout="H1(W), -1, S4")
+        b = g.split(g.neg(a), dim=1, splits=[1, 6])  # HERE
+        """,
+        "g.split: sizes [1, 6] do not split 8",
+    ),
+    "shift_across_splits": (
+        """
+        a = g.input_tensor((4, 400), g.float32, name="a", layout="H1(W), -1, S4")
+        b = g.shift(a, -1, permutor_id=0)  # HERE
+        """,
+        "the SXM shifts lanes within one 320-lane vector and a row of 400 lanes is 2 inner splits",
+    ),
+    "gather_from_stream": (
+        """
+        a = g.input_tensor((4, 320), g.float32, name="a", layout="H1(W), -1, S4")
+        i = g.input_tensor((1, 320), g.int32, name="i", layout="H1(E), -1, S4")
+        b = g.mem_gather(g.neg(a), i)  # HERE
+        """,
+        "g.mem_gather reads a memory tensor",
+    ),
+    "gather_float_addresses": (
+        """
+        a = g.input_tensor((4, 320), g.float32, name="a", layout="H1(W), -1, S4")
+        b = g.mem_gather(a, g.neg(a))  # HERE
+        """,
+        "the addresses are an int32, int16 or uint16 tensor",
     ),
     "warmup": (
         """

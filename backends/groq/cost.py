@@ -49,24 +49,30 @@ def stage_cycles(st: Stage) -> tuple[dict[str, int], dict[str, int]]:
     busy cycles."""
     c = st.cost
     vxm = math.ceil(c.vxm_ops / chip.VXM_ALUS) * c.vectors if c.vxm_ops else 0
-    sxm = math.ceil(c.sxm_ops / chip.SXM_PERMUTORS) * c.vectors if c.sxm_ops else 0
+    sxm_vectors = c.sxm_rows or c.vectors
+    sxm = math.ceil(c.sxm_ops / chip.SXM_PERMUTORS) * sxm_vectors if c.sxm_ops else 0
     planes: dict[str, int] = {}
     for p, n, k, m, dtype in c.matmuls:
         planes[p] = planes.get(p, 0) + _matmul_cycles(n, k, m, dtype)
     mxm = max(planes.values(), default=0)
     depth = chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY + c.depth * chip.VXM_LATENCY
-    depth += chip.MEM_WRITE_LATENCY + (chip.SXM_LATENCY if c.sxm_ops else 0)
+    depth += chip.MEM_WRITE_LATENCY
+    if c.sxm_ops and not c.chained:
+        depth += chip.SXM_LATENCY
     if c.matmuls:
         passes = max(math.ceil(k / machine.MXM_BLOCK) for _, _, k, _, _ in c.matmuls)
         depth += chip.MXM_LATENCY + (chip.MXM_ACCUMULATE_LATENCY if passes > 1 else 0)
         depth += chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY  # reading the products back
-    phases = {"mxm": mxm, "stream": max(vxm, sxm, c.vectors), "pipeline": depth}
     units = {
         "vxm": c.vxm_ops * c.vectors,
-        "sxm": c.sxm_ops * c.vectors,
+        "sxm": c.sxm_ops * sxm_vectors,
         "mxm": sum(planes.values()),
     }
-    return phases, units
+    if c.chained:  # a chain (of shifts, of search rounds): its latency, or the units' throughput
+        fixed = chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY + chip.MEM_WRITE_LATENCY
+        stream = max(vxm, sxm, c.vectors + depth - fixed)
+        return {"mxm": 0, "stream": stream, "pipeline": fixed}, units
+    return {"mxm": mxm, "stream": max(vxm, sxm, c.vectors), "pipeline": depth}, units
 
 
 def model(prog: GroqProgram) -> Cost:

@@ -20,14 +20,19 @@ from dataclasses import dataclass, field
 from kernelc import ir
 from kernelc.affine import affine
 from kernelc.backends.groq import machine
-from kernelc.diagnostics import KernelcError, Span, Unsupported
-from kernelc.forms import Contraction, Lookup, Map
+from kernelc.diagnostics import Span, Unsupported
+from kernelc.forms import Contraction, Lookup, Map, Reduction
+from kernelc.forms.reduction import Fold, RowLet, RowStores
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
 PRECISIONS = ("f32", "fp16", "int8")
 TINY = 2.0**-126  # added under rsqrt so that sqrt(0) = 0 * rsqrt(TINY) = 0 exactly
-VXM_OPS = ("add", "sub", "mul", "neg", "rsqrt", "cast")
+SHIFT_LANES = "shift_lanes("  # program.py's helper: one VXM op joins each split's edge lanes
+VXM_OPS = ("add", "sub", "mul", "neg", "rsqrt", "cast", "exp2", "maximum", "minimum", "bitwise_and")
+LOG2E = 1.4426950408889634  # exp(x) = exp2(x log2(e)): the VXM has exp2 only
+SIGN_BIT = -(2**31)  # int32 bits of an f32 sign
+MAGNITUDE_BITS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class Declared:
     host: str  # how run.py prepares it: plain, high, low, fp16, int8_rows, int8_cols, scale
     transposed: bool = False
     rows: tuple[tuple, ...] = ()  # a constant table's rows: ("fill", v) or ("lanes", lo, hi)
+    items: tuple[int, int] = (0, 0)  # a lookup's item range (host "superlanes")
+    listed: bool = False  # a table of "fill" rows whose values program.py lists as NAME
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,9 @@ class StageCost:
     depth: int  # longest VXM chain
     matmuls: tuple[tuple[str, int, int, int, str], ...]  # (planes, n, k, m, dtype)
     writes: int  # vectors written
+    gathers: int = 0  # g.mem_gather vectors per vector of items
+    sxm_rows: int = 0  # when set, each SXM op streams this many vectors (one inner split's rows)
+    chained: bool = False  # its time: the longer of the units' throughput and its chain (depth)
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ class Output:
     name: str
     var: str
     shape: tuple[int, ...]  # the graph's shape (the program's is 2-D)
+    items: tuple[int, int] | None = None  # a lookup's output: items first .. end by superlane
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class GroqProgram:
     outputs: tuple[Output, ...]
     slices: dict[str, int]  # slices used per hemisphere
     memory: dict[str, tuple[str, int, int]]  # memory tensor -> (layout, bytes, per slice)
+    limits: tuple[tuple[str, int], ...] = ()  # (input, largest value a padded loop allows)
 
 
 def refuse(construct: str, span: Span) -> Unsupported:
@@ -122,7 +134,7 @@ class _Budget:
                 self.free[h] -= n
                 return self.record(name, f"H1({h}), -1, S{n}", shape, dtype)
         left = ", ".join(f"{h} {self.free[h]}" for h in sorted(self.free))
-        raise KernelcError(
+        raise Unsupported(  # a valid program, too big for this chip
             f"groq: tensor '{name}' ({dtype}{list(shape)}, {nbytes:,} bytes) does not fit the "
             f"GroqChip's memory: it needs {n} MEM slices of {machine.SLICE_BYTES:,} bytes "
             f"{'in hemisphere ' + hemi if hemi else 'in one hemisphere'} and {left} are free "
@@ -152,6 +164,8 @@ class _Lowering:
         self.current: dict[str, str] = {}  # graph tensor -> variable of its latest version
         self.writer: dict[str, str] = {}  # graph tensor -> stage that wrote its latest version
         self.last_writer = {w.tensor: t.name for t in graph.tasks for w in t.writes}
+        self.lookup_outputs: dict[str, tuple[int, int]] = {}  # tensor -> its items
+        self.limits: list[tuple[str, int]] = []
         for t in graph.tensors:
             if not t.name.isidentifier() or not t.name.isascii():
                 raise refuse(f"tensor name '{t.name}' is no ASCII identifier", t.span)
@@ -203,11 +217,16 @@ class _Lowering:
 
     def lower(self) -> GroqProgram:
         for task in self.graph.tasks:
-            if isinstance(task.form, Lookup):
+            drawn = next(
+                (n for n in ir.walk_body(task.kernel.body) if isinstance(n, ir.Rand)), None
+            )
+            if drawn is not None:
                 raise refuse(
-                    f"the lookup '{task.kernel.name}' (gathers through a data-dependent key and "
-                    "a search): its branch-free form (fixed gather rounds) is not implemented",
-                    task.span,
+                    f"'{'randbits' if drawn.bits else 'rand'}' in '{task.kernel.name}': the "
+                    "counter-based generator (lowbias32) needs wrapping u32 multiplies and xor, "
+                    "and the VXM's integer arithmetic saturates and the public API shows no xor, "
+                    "so the chip has no exact equivalent",
+                    drawn.span,
                 )
             if isinstance(task.form, Map) and len(task.form.pieces) > 1:
                 raise refuse(
@@ -221,11 +240,11 @@ class _Lowering:
                     "MXM lowering takes bare products",
                     task.span,
                 )
-            if not isinstance(task.form, Map | Contraction):
+            if not isinstance(task.form, Map | Contraction | Reduction | Lookup):
                 raise refuse(
-                    f"'{task.kernel.name}' is no Map or Contraction (sequential or data-dependent "
-                    "code): the GroqChip runs one fixed schedule without data-dependent branches "
-                    "or loops",
+                    f"'{task.kernel.name}' is sequential or data-dependent code (no Map, "
+                    "Contraction, Reduction or Lookup): the GroqChip runs one fixed schedule "
+                    "without data-dependent branches or loops",
                     task.span,
                 )
         for s in self.graph.scalars:
@@ -234,13 +253,20 @@ class _Lowering:
             self._check_regions(task)
             if isinstance(task.form, Map):
                 self.stages.append(_MapStage(self, task, task.form).lower())
+            elif isinstance(task.form, Reduction):
+                self.stages.append(_ReductionStage(self, task, task.form).lower())
+            elif isinstance(task.form, Lookup):
+                stage = _LookupStage(self, task, task.form)
+                self.stages.append(stage.lower())
+                self.limits += stage.limits
             else:
                 self.stages.append(self._contraction(task, task.form))
         outputs = []
         for t in self.graph.outputs:
             if t.name not in self.current:
                 raise refuse(f"output '{t.name}' is never written by a task", t.span)
-            outputs.append(Output(t.name, self.current[t.name], t.shape))
+            items = self.lookup_outputs.get(t.name)
+            outputs.append(Output(t.name, self.current[t.name], t.shape, items))
         used = {h: len(machine.usable_slices(h)) - n for h, n in self.budget.free.items()}
         return GroqProgram(
             self.graph.name,
@@ -253,6 +279,7 @@ class _Lowering:
             tuple(outputs),
             used,
             dict(self.budget.taken),
+            tuple(self.limits),
         )
 
     def _check_regions(self, task: Task) -> None:
@@ -268,6 +295,8 @@ class _Lowering:
                     "(tasks take whole tensors on groq)",
                     task.span,
                 )
+            if isinstance(task.form, Lookup):
+                continue  # tables of any rank, f32 and i32 (_LookupStage.param)
             if len(decl.shape) > 2:
                 raise refuse(f"the rank-{len(decl.shape)} tensor '{decl.name}'", decl.span)
             if decl.dtype != DType.F32:
@@ -427,8 +456,10 @@ class _MapStage:
         self.lets: dict[str, str] = {}
         self.loads: dict[tuple, str] = {}
         self.table: list[tuple] = []  # constant rows
+        self.bits: list[tuple] = []  # int32 bit-mask rows
         self.vxm = 0
         self.sxm = 0
+        self.split_shifts = 0  # SXM passes over one inner split's rows (rows wider than 320)
         self.depths: dict[str, int] = {}
         self.memory: set[str] = set()  # variables holding memory views, not streams
         self.after: set[str] = set()  # stages whose tensors this one reads or overwrites
@@ -471,7 +502,7 @@ class _MapStage:
 
     def stream(self, value: str) -> str:
         """A value as a stream: memory views and constants are read."""
-        if value.startswith("@") or value in self.memory or value.endswith("_mt"):
+        if value.startswith(("@", "%")) or value in self.memory or value.endswith("_mt"):
             return self.emit(f"{value}.read(streams=g.SG4)", 0)
         return value
 
@@ -479,6 +510,13 @@ class _MapStage:
         if row not in self.table:
             self.table.append(row)
         return f"@{self.table.index(row)}"  # patched to the broadcast view once the table is known
+
+    def bitmask(self, row: tuple) -> str:
+        """An int32 row: ("fill", bits), ("lanes", lo, hi) (all bits set on lanes lo..hi-1) or
+        ("gap", lo, hi) (all bits set elsewhere)."""
+        if row not in self.bits:
+            self.bits.append(row)
+        return f"%{self.bits.index(row)}"
 
     # ---------------------------------------------------------------------------- values
 
@@ -519,6 +557,10 @@ class _MapStage:
                 return self.emit(f"g.mul({a}, {r})", d + 3)
             case ir.Cast(to=DType.F32, operand=x) if x.dtype == DType.F32:
                 return self.value(x)
+            case ir.Intrinsic(fn="min" | "max" as fn, args=(x, y)):
+                a, b = self.value(x), self.value(y)
+                op = "maximum" if fn == "max" else "minimum"  # a NaN operand gives the other
+                return self.emit(f"g.{op}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
             case ir.Intrinsic(fn=fn):
                 raise refuse(f"'{fn}' in '{kernel}' (no VXM lowering)", e.span)
             case ir.Cast(to=to):
@@ -578,7 +620,13 @@ class _MapStage:
                 if self.nrows == 1
                 else f"g.concat_vectors([{var}] * {self.nrows}, ({self.nrows}, {self.width}))"
             )
-        if db:
+        if db and self.width > machine.LANES:  # each inner split, and the lanes crossing its edge
+            self.sxm += 1
+            splits = math.ceil(self.width / machine.LANES)
+            self.split_shifts += 2 * splits - 1
+            text = f"shift_lanes({window}, {-db}, permutor={self.sxm % 2})  # lanes j{db:+d}"
+            result = self.emit(text, 2)
+        elif db:
             self.sxm += 1
             text = f"g.shift({window}, {-db}, permutor_id={self.sxm % 2})  # lanes j{db:+d}"
             result = self.emit(text, 1)
@@ -592,7 +640,7 @@ class _MapStage:
     # ----------------------------------------------------------------------------- stage
 
     def lower(self) -> Stage:
-        task, low = self.task, self.low
+        task = self.task
         empty = self.nrows <= 0 or self.c1 <= self.c0
         for s in self.form.pieces[0].body:
             if isinstance(s, ir.Let) and not empty:
@@ -608,43 +656,17 @@ class _MapStage:
             outs.append((tensor, "" if empty else self.value(s.value)))
         for tensor, value in outs:
             writes += self.unchanged(tensor) if empty else self.store(tensor, value)
-        lines = self.lines
-        if self.table:
-            name = low.unique(f"{task.name}_constants")
-            layout = low.budget.take(name, (len(self.table), self.width), "float32", task.span)
-            low.declared.append(
-                Declared(
-                    f"{name}_mt",
-                    name,
-                    (len(self.table), self.width),
-                    "float32",
-                    layout,
-                    "",
-                    "constant",
-                    False,
-                    tuple(self.table),
-                )
-            )
-            table = f"{task.name}_k"
-            count = len(self.table)
-            head = (
-                f"{table} = g.split_vectors({name}_mt, {[1] * count})"
-                if count > 1
-                else f"{table} = [{name}_mt]"
-            )
-            rows = [
-                f"{table}{k}_rows = g.concat_vectors([{table}[{k}]] * {self.nrows}, "
-                f"({self.nrows}, {self.width}))"
-                if self.nrows > 1
-                else f"{table}{k}_rows = {table}[{k}]"
-                for k in range(count)
-                if any(re.search(rf"@{k}(?![0-9!])", line) for line in lines)
-            ]
-            lines = [head, *rows] + [_patch(line, table, count) for line in lines]
+        lines = self.tables()
         ops = sum(line.count(f"g.{op}(") for line in lines for op in VXM_OPS)
+        ops += sum(line.count(SHIFT_LANES) for line in lines)
         depth = max(self.depths.values(), default=0) + 2
         vectors = self.nrows * math.ceil(self.width / machine.LANES)
-        cost = StageCost(ops, self.sxm, vectors, depth, (), writes)
+        if self.split_shifts:  # shifts of one inner split's rows each
+            cost = StageCost(
+                ops, self.split_shifts, vectors, depth, (), writes, sxm_rows=self.nrows
+            )
+        else:
+            cost = StageCost(ops, self.sxm, vectors, depth, (), writes)
         loops = " x ".join(
             f"{n} in {a}..{b}"
             for n, a, b in ((self.row, self.r0, self.r1), (self.lane, self.c0, self.c1))
@@ -659,6 +681,52 @@ class _MapStage:
             cost,
         )
 
+    def tables(self) -> list[str]:
+        """The stage's lines with its constant tables declared and their placeholders patched:
+        one float32 table of constant rows and lane masks, one int32 table of bit masks."""
+        lines = self.lines
+        for table, rows, sigil, dtype in (
+            (f"{self.task.name}_k", self.table, "@", "float32"),
+            (f"{self.task.name}_b", self.bits, "%", "int32"),
+        ):
+            if rows:
+                lines = self._table(lines, table, rows, sigil, dtype)
+        return lines
+
+    def _table(self, lines: list[str], table: str, rows: list, sigil: str, dtype: str):
+        low, task = self.low, self.task
+        kind = "constants" if dtype == "float32" else "bits"
+        name = low.unique(f"{task.name}_{kind}")
+        layout = low.budget.take(name, (len(rows), self.width), dtype, task.span)
+        low.declared.append(
+            Declared(
+                f"{name}_mt",
+                name,
+                (len(rows), self.width),
+                dtype,
+                layout,
+                "",
+                "constant",
+                False,
+                tuple(rows),
+            )
+        )
+        count = len(rows)
+        head = (
+            f"{table} = g.split_vectors({name}_mt, {[1] * count})"
+            if count > 1
+            else f"{table} = [{name}_mt]"
+        )
+        broadcast = [
+            f"{table}{k}_rows = g.concat_vectors([{table}[{k}]] * {self.nrows}, "
+            f"({self.nrows}, {self.width}))"
+            if self.nrows > 1
+            else f"{table}{k}_rows = {table}[{k}]"
+            for k in range(count)
+            if any(re.search(rf"{sigil}{k}(?![0-9!])", line) for line in lines)
+        ]
+        return [head, *broadcast] + [_patch(line, table, count, sigil) for line in lines]
+
     def store(self, tensor: str, value: str) -> int:
         """Write the stored rows into the tensor's new version; lanes and rows outside the loop
         ranges keep the previous version (zeros for a first write). Returns the vectors written."""
@@ -668,14 +736,18 @@ class _MapStage:
         self.after.add(low.writer.get(tensor, ""))
         value = self.stream(value)
         if self.c0 > 0 or self.c1 < width:
-            mask = self.constant(("lanes", self.c0, self.c1))
-            kept = self.emit(f"g.mul({value}, {mask})", self.depth(value) + 1)
+            # Lanes are chosen through their bits (a 0/1 multiply would turn inf into NaN); of
+            # the two values one is 0 in every lane, so their int32 sum is the other's bits.
+            bits = self.emit(f"g.reinterpret({value}, g.int32)", self.depth(value))
+            mask = self.bitmask(("lanes", self.c0, self.c1))
+            kept = self.emit(f"g.bitwise_and({bits}, {mask})", self.depth(value) + 1)
             if prev is not None:
-                gap = self.constant(("gap", self.c0, self.c1))
-                old = _rows(prev, self.r0, self.r1, rows)
-                back = self.emit(f"g.mul({old}, {gap})", 1)
+                old = self.emit(f"{_rows(prev, self.r0, self.r1, rows)}.read(streams=g.SG4)", 0)
+                old_bits = self.emit(f"g.reinterpret({old}, g.int32)", 0)
+                gap = self.bitmask(("gap", self.c0, self.c1))
+                back = self.emit(f"g.bitwise_and({old_bits}, {gap})", 1)
                 kept = self.emit(f"g.add({kept}, {back})", self.depth(kept) + 1)
-            value = kept
+            value = self.emit(f"g.reinterpret({kept}, g.float32)", self.depth(kept))
         pieces = []
         if self.r0 > 0:
             pieces.append(self._outside(prev, 0, self.r0, rows, width))
@@ -722,11 +794,12 @@ class _MapStage:
         return self.emit(f"{rows_of}.read(streams=g.SG4)", 0)
 
 
-def _patch(line: str, table: str, count: int) -> str:
+def _patch(line: str, table: str, count: int, sigil: str) -> str:
     """Constant placeholders: ``@k!`` is row k of the table, ``@k`` row k broadcast to the
-    stage's rows."""
+    stage's rows (``%`` for the bit-mask table)."""
     for k in reversed(range(count)):
-        line = line.replace(f"@{k}!", f"{table}[{k}]").replace(f"@{k}", f"{table}{k}_rows")
+        line = line.replace(f"{sigil}{k}!", f"{table}[{k}]")
+        line = line.replace(f"{sigil}{k}", f"{table}{k}_rows")
     return line
 
 
@@ -747,3 +820,864 @@ def _value(form, sizes: dict[str, int], span: Span) -> int:
 
 def lower(graph: TaskGraph, precision: str) -> GroqProgram:
     return _Lowering(graph, precision).lower()
+
+
+class _ReductionStage(_MapStage):
+    """One ``Reduction`` task (softmax, row sums, maxima) over rows of vectors.
+
+    The kept index is the row: every row is one vector on the VXM and the folded dimension runs
+    along its lanes. A fold evaluates its body on all lanes at once, shifts the range's first
+    lane to lane 0 and folds across lanes as a Groq engineer does, with SXM shifts and VXM ops:
+    sums as a tree (lane k adds lane k + s for s = 1, 2, 4, ..., lanes past the range cleared
+    with a bit mask first), maxima and minima by halving with overlap (no neutral value needed,
+    NaN ignored as ``max=`` does); the SXM's lane-0 broadcast then gives every lane the row's
+    value, so per-row values combine with lane values as plain VXM streams. ``exp`` is ``exp2``
+    of ``x log2(e)``; division is a multiplication by ``rsqrt(|b|)^2`` with ``b``'s sign put back
+    through its bits (the VXM has neither ``exp`` nor a divide).
+    """
+
+    def __init__(self, low: _Lowering, task: Task, form: Reduction) -> None:
+        self.low = low
+        self.task = task
+        self.form = form
+        self.lines = []
+        self.count = 0
+        self.lets = {}
+        self.loads = {}
+        self.table = []
+        self.bits = []
+        self.vxm = 0
+        self.sxm = 0
+        self.depths = {}
+        self.memory = set()
+        self.after = set()
+        self.sizes = task.size_env
+        self.emitted: dict[str, str] = {}
+        kernel = task.kernel.name
+        widths = set()
+        self.columns: set[str] = set()  # rank-1 outputs, one value per row: (rows, 1) on chip
+        loaded = {n.tensor for n in ir.walk_body(form.loop.body) if isinstance(n, ir.Load)}
+        for param, dim in form.kept_dims:
+            decl = low.graph.tensor(task.binding(param).region.tensor)
+            if len(decl.shape) == 1 and param not in loaded and not self.read_later(decl.name):
+                self.columns.add(decl.name)
+                continue
+            if dim != 0 or len(decl.shape) != 2:
+                raise refuse(
+                    f"the reduction '{kernel}' keeps dimension {dim} of the rank-"
+                    f"{len(decl.shape)} tensor '{decl.name}' (on groq the kept index names the "
+                    "rows of rank-2 tensors: a row is one vector, folded across its lanes)",
+                    form.loop.span,
+                )
+            widths.add(decl.shape[1])
+        if len(widths) != 1:
+            raise refuse(f"the reduction '{kernel}' over rows of different widths", form.loop.span)
+        self.width = widths.pop()
+        self.splits = math.ceil(self.width / machine.LANES)
+        self.passes = 0  # SXM passes over one inner split's rows
+        self.narrow: set[str] = set()  # variables one 320-lane vector wide (folded rows)
+        self.row = form.kept
+        self.r0 = self.bound(form.loop.lo)
+        self.r1 = self.bound(form.loop.hi)
+        self.nrows = self.r1 - self.r0
+        self.lane, self.c0, self.c1 = "", 0, self.width
+        # An SXM op on the fold's chain, in ALU levels (its latency); the permutors' throughput
+        # is the cost model's other bound (cost.stage_cycles).
+        self.sxm_levels = -(-machine.chip.SXM_LATENCY // machine.chip.VXM_LATENCY)
+
+    def emit(self, text: str, depth: int, memory: bool = False) -> str:
+        """The same operation on the same operands is computed once (``exp(x[r, j] - top)`` in
+        both the sum and the stores of softmax)."""
+        if text not in self.emitted:
+            self.emitted[text] = super().emit(text, depth, memory)
+        return self.emitted[text]
+
+    def read_later(self, tensor: str) -> bool:
+        tasks = self.low.graph.tasks
+        later = tasks[tasks.index(self.task) + 1 :]
+        return any(r.tensor == tensor for t in later for r in t.reads)
+
+    def bound(self, e: ir.Expr) -> int:
+        form = affine(e)
+        if form is None:
+            raise refuse("a loop bound that is not a compile-time size", e.span)
+        return _value(form, self.sizes, e.span)
+
+    # ---------------------------------------------------------------------------- values
+
+    def value(self, e: ir.Expr) -> str:
+        if e.dtype is not None and e.dtype != DType.F32 and not isinstance(e, ir.Cast):
+            return super().value(e)
+        match e:
+            case ir.Intrinsic(fn="exp", args=(x,)):
+                a = self.value(x)
+                scaled = self.emit(
+                    f"g.mul({a}, {self.constant(('fill', LOG2E))})", 1 + self.depth(a)
+                )
+                return self.emit(
+                    f"g.exp2({scaled})  # exp(x) = exp2(x log2(e))", 1 + self.depth(scaled)
+                )
+            case ir.Binary(op="/", lhs=lhs, rhs=rhs):
+                return self.divide(self.value(lhs), self.value(rhs))
+            case ir.Load(indices=(_, lane)) if self.fixed_lane(lane) is not None:
+                return self.row_value(e, self.fixed_lane(lane))
+        return super().value(e)
+
+    def fixed_lane(self, idx: ir.Expr) -> int | None:
+        """The lane of an index that names no loop variable (``x[r, 0]``), else None."""
+        form = affine(idx)
+        if form is None or any(n not in self.sizes for n, _ in form.terms):
+            return None
+        return form.const + sum(self.sizes[n] * c for n, c in form.terms)
+
+    def row_value(self, e: ir.Load, lane: int) -> str:
+        """A load at a fixed lane as a per-row value: that lane shifted to lane 0, broadcast."""
+        tensor, var = self.low.tensor_var(self.task, e.tensor)
+        self.after.add(self.low.writer.get(tensor, ""))
+        rows = program_shape(self.low.graph.tensor(tensor).shape)[0]
+        da = self.offset(e.indices[0], self.row)
+        if da is None or not 0 <= lane < self.width:
+            raise refuse(f"the load {e.tensor}[...] in '{self.task.kernel.name}'", e.span)
+        key = (tensor, da, "lane", lane)
+        if key in self.loads:
+            return self.loads[key]
+        lo, hi = self.r0 + da, self.r1 + da
+        if lo < 0 or hi > rows:
+            raise refuse(
+                f"the load of '{tensor}' in '{self.task.kernel.name}' outside its rows", e.span
+            )
+        window = _rows(var, lo, hi, rows)
+        split, lane = divmod(lane, machine.LANES)
+        if self.splits > 1:  # the inner split that holds the lane
+            window = f"g.split_inner_splits({window})[{split}]"
+        value = self.stream(window if window == var else self.emit(window, 0, memory=True))
+        if self.splits > 1:
+            self.narrow.add(value)
+        if lane:
+            value = self.shift(value, -lane, f"lane {lane} to lane 0")
+        self.loads[key] = self.widen(self.broadcast(value))
+        return self.loads[key]
+
+    def shift(self, value: str, n: int, note: str) -> str:
+        self.sxm += 1
+        depth = self.depth(value) + self.sxm_levels
+        if self.splits > 1 and value not in self.narrow:
+            self.passes += 2 * self.splits - 1
+            text = f"shift_lanes({value}, {n}, permutor={self.sxm % 2})  # {note}"
+            return self.emit(text, depth)
+        self.passes += 1
+        text = f"g.shift({value}, {n}, permutor_id={self.sxm % 2})  # {note}"
+        return self.keep_narrow(value, self.emit(text, depth))
+
+    def keep_narrow(self, source: str, result: str) -> str:
+        if source in self.narrow:
+            self.narrow.add(result)
+        return result
+
+    def broadcast(self, value: str) -> str:
+        self.sxm += 1
+        self.passes += 1
+        depth = self.depth(value) + self.sxm_levels
+        text = f"g.broadcast_lane_0({value}, permutor_req={self.sxm % 2})"
+        return self.keep_narrow(value, self.emit(text, depth))
+
+    def widen(self, value: str) -> str:
+        """A folded row's broadcast value, one vector, on every inner split of the row."""
+        if value not in self.narrow:
+            return value
+        lanes = machine.LANES * self.splits
+        whole = f"g.concat_inner_splits([{value}] * {self.splits})"
+        if lanes != self.width:
+            whole = f"g.split({whole}, dim=1, splits=[{self.width}, {lanes - self.width}])[0]"
+        return self.emit(whole, self.depth(value))
+
+    def fold_splits(self, v: str, op: str, w: int) -> str:
+        """A row of several inner splits folded into one vector, lane by lane; for max and min
+        the last split's lanes past the range keep the vector's own values (through bits)."""
+        pieces = self.emit(f"g.split_inner_splits({v})", self.depth(v))
+        acc = f"{pieces}[0]"
+        self.depths[acc] = self.depth(v)
+        for k in range(1, self.splits):
+            valid = min(machine.LANES, w - machine.LANES * k)
+            if valid <= 0:
+                break
+            piece = f"{pieces}[{k}]"
+            self.depths[piece] = self.depth(v)
+            if op == "sum":
+                acc = self.alu("add", acc, piece)
+            else:
+                if valid < machine.LANES:
+                    mine = self.emit(f"g.reinterpret({piece}, g.int32)", self.depth(v))
+                    mask = self.bitmask(("lanes", 0, valid))
+                    mine = self.alu("bitwise_and", mine, f"g.split_inner_splits({mask})[0]")
+                    theirs = self.emit(f"g.reinterpret({acc}, g.int32)", self.depth(acc))
+                    gap = self.bitmask(("gap", 0, valid))
+                    theirs = self.alu("bitwise_and", theirs, f"g.split_inner_splits({gap})[0]")
+                    joined = self.alu("add", mine, theirs)
+                    piece = self.emit(f"g.reinterpret({joined}, g.float32)", self.depth(joined))
+                acc = self.alu("maximum" if op == "max" else "minimum", acc, piece)
+        if acc == f"{pieces}[0]":
+            acc = self.emit(acc, self.depth(v))
+        self.narrow.add(acc)
+        return acc
+
+    def alu(self, fn: str, a: str, b: str) -> str:
+        result = self.emit(f"g.{fn}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
+        if a in self.narrow or b in self.narrow:
+            self.narrow.add(result)
+        return result
+
+    def divide(self, a: str, b: str) -> str:
+        """``a / b`` as ``a * rsqrt(|b|)^2`` with the sign of ``b`` added back to the bits."""
+        b = self.stream(b)
+        bits = self.emit(f"g.reinterpret({b}, g.int32)", self.depth(b))
+        mag = self.alu("bitwise_and", bits, self.bitmask(("fill", MAGNITUDE_BITS)))
+        r = self.emit(f"g.rsqrt(g.reinterpret({mag}, g.float32))", 1 + self.depth(mag))
+        inv = self.alu("mul", r, r)
+        sign = self.alu("bitwise_and", bits, self.bitmask(("fill", SIGN_BIT)))
+        signed = self.alu("add", self.emit(f"g.reinterpret({inv}, g.int32)", self.depth(inv)), sign)
+        recip = self.emit(f"g.reinterpret({signed}, g.float32)  # 1 / b", self.depth(signed))
+        return self.alu("mul", a, recip)
+
+    # ----------------------------------------------------------------------------- folds
+
+    def fold(self, f: Fold) -> str:
+        lo, hi = self.bound(f.lo), self.bound(f.hi)
+        kernel = self.task.kernel.name
+        if lo < 0 or hi > self.width:
+            raise refuse(
+                f"the fold over {f.var} in {lo}..{hi} in '{kernel}' (the lanes of a "
+                f"{self.width}-lane row)",
+                f.lo.span,
+            )
+        init = None
+        if f.init is not None:
+            self.lane = ""
+            init = self.stream(self.value(f.init))
+        if hi <= lo:
+            return init if init is not None else self.stream(self.constant(("fill", 0.0)))
+        self.lane, w = f.var, hi - lo
+        v = self.stream(self.value(f.body))
+        self.lane = ""
+        if lo:
+            v = self.shift(v, -lo, f"{f.var} = {lo} to lane 0")
+        if f.op == "sum" and hi < self.width:  # lanes past the range: clear their bits
+            bits = self.emit(f"g.reinterpret({v}, g.int32)", self.depth(v))
+            kept = self.alu("bitwise_and", bits, self.bitmask(("lanes", 0, w)))
+            v = self.emit(f"g.reinterpret({kept}, g.float32)", self.depth(kept))
+        if self.splits > 1:
+            v = self.fold_splits(v, f.op, w)
+            w = min(w, machine.LANES)
+        if f.op == "sum":
+            step = 1
+            while step < w:
+                v = self.alu("add", v, self.shift(v, -step, f"lane k + {step} to lane k"))
+                step *= 2
+        else:
+            fn = "maximum" if f.op == "max" else "minimum"
+            while w > 1:
+                half = (w + 1) // 2
+                v = self.alu(fn, v, self.shift(v, half - w, f"lane k + {w - half} to lane k"))
+                w = half
+        total = self.widen(self.broadcast(v))
+        if init is None:
+            return total
+        fn = {"sum": "add", "max": "maximum", "min": "minimum"}[f.op]
+        return self.alu(fn, init, total)
+
+    # ----------------------------------------------------------------------------- stage
+
+    def lower(self) -> Stage:
+        task = self.task
+        writes = 0
+        for step in self.form.steps:
+            match step:
+                case Fold():
+                    self.lets[step.name] = self.fold(step)
+                case RowLet(name=name, value=value):
+                    self.lane = ""
+                    self.lets[name] = self.value(value)
+                case RowStores(loop=loop, body=body):
+                    writes += self.row_stores(loop, body)
+        lines = self.tables()
+        ops = sum(line.count(f"g.{op}(") for line in lines for op in VXM_OPS)
+        ops += sum(line.count(SHIFT_LANES) for line in lines)
+        depth = max(self.depths.values(), default=0) + 2
+        vectors = self.nrows * self.splits
+        folds = ", ".join(f"{f.op} over {f.var}" for f in self.form.folds)
+        return Stage(
+            task.name,
+            f"Task '{task.name}' ({task.kernel.name}): a reduction over {self.nrows} row(s) of "
+            f"{self.width} lanes ({folds}): each row one vector, folded across its lanes by "
+            "SXM shifts and VXM ops, its value broadcast from lane 0.",
+            tuple(sorted(self.after - {"", task.name})),
+            tuple(lines),
+            StageCost(
+                ops, self.passes, vectors, depth, (), writes, sxm_rows=self.nrows, chained=True
+            ),
+        )
+
+    def column_store(self, tensor: str, value: str, span: Span) -> int:
+        """One value per row into a rank-1 output: lane 0 of each row, a (rows, 1) tensor on
+        the chip (run.py reshapes it), every element written once by this task."""
+        low = self.low
+        rows = low.graph.tensor(tensor).shape[0]
+        if (self.r0, self.r1) != (0, rows) or tensor in low.current:
+            raise refuse(
+                f"the store of '{tensor}' in '{self.task.kernel.name}' (a per-row output is "
+                "written whole by one task on groq)",
+                span,
+            )
+        value = self.stream(value)
+        if self.width > 1:
+            parts = f"[1, {self.width - 1}]"
+            value = self.emit(
+                f"g.split({value}, dim=1, splits={parts})[0]  # lane 0", self.depth(value)
+            )
+        name, is_output = low.output_name(self.task, tensor)
+        layout = low.budget.take(name, (rows, 1), "float32", self.task.span)
+        flag = ", program_output=True" if is_output else ""
+        self.lines.append(f'{name}_mt = {value}.write(name="{name}", layout="{layout}"{flag})')
+        low.current[tensor] = f"{name}_mt"
+        low.writer[tensor] = self.task.name
+        return rows
+
+    def row_stores(self, loop: ir.For | None, body: tuple[ir.Stmt, ...]) -> int:
+        kernel = self.task.kernel.name
+        if loop is None:
+            self.lane, self.c0, self.c1 = "", 0, self.width
+        else:
+            self.lane, self.c0, self.c1 = loop.var, self.bound(loop.lo), self.bound(loop.hi)
+        writes = 0
+        for s in body:
+            if isinstance(s, ir.Let):
+                self.lets[s.name] = self.value(s.value)
+                continue
+            tensor = self.task.binding(s.tensor).region.tensor
+            if tensor in self.columns:
+                if loop is not None:
+                    raise refuse(
+                        f"the store of '{tensor}' in '{kernel}' inside the loop over {loop.var}",
+                        s.span,
+                    )
+                writes += self.column_store(tensor, self.value(s.value), s.span)
+                continue
+            if loop is None:
+                lane = self.fixed_lane(s.indices[1])
+                if lane is None or not 0 <= lane < self.width:
+                    raise refuse(f"the store of '{tensor}' in '{kernel}'", s.span)
+                self.c0, self.c1 = lane, lane + 1
+            elif self.offset(s.indices[1], self.lane) != 0:
+                raise refuse(
+                    f"the store of '{tensor}' in '{kernel}' (stores take lane {self.lane})", s.span
+                )
+            if self.offset(s.indices[0], self.row) != 0:
+                raise refuse(f"the store of '{tensor}' in '{kernel}' at another row", s.span)
+            if self.c1 > self.c0 and self.nrows > 0:
+                writes += self.store(tensor, self.value(s.value))
+        self.lane = ""
+        return writes
+
+
+# ------------------------------------------------------------------------------- lookups
+
+ITEMS_PER_VECTOR = machine.chip.SUPERLANES  # a gather addresses each superlane on its own
+MASKS = (-1, 0, 1, 0x7FFFFFFF, 0x7F800000, -(2**31))  # the Items helper's own int constants
+MAX_INT_ROWS = 4096  # int constants of one lookup (one 320-lane row each)
+# VXM ops of the Items helper's calls (program.py), for the cost model; tests hold them equal
+# to the emulator's count.
+OPS_LT, OPS_SELECT, OPS_CLAMP = 2, 4, 2
+OPS_LE = 2 * (1 + 1 + 1 + OPS_SELECT + OPS_LT) + 2 + 1 + OPS_LT + 1 + 1
+OPS_DIV = 6
+ROUND_LEVELS = 21  # a search round's dependent ALU levels, its gather's latency included
+BODY_LEVELS = 30  # the rest of an iteration: the material gathers, interpolation, addition
+
+
+@dataclass(frozen=True)
+class _Int:
+    """An i32 value in the emitted build code: a Python int when the build knows it (its range
+    ``lo .. hi``), else a stream (``lo`` None)."""
+
+    code: str
+    lo: int | None = None
+    hi: int | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.lo is not None
+
+
+class _LookupStage:
+    """One ``Lookup`` task (the XS lookup) branch-free on the VXM, 20 items per vector.
+
+    Item k of a vector lives in superlane k (its 16 lanes), so one ``g.mem_gather`` serves 20
+    independently addressed lookups. Each table is held one element per 320-lane row (the row
+    replicated over the superlanes), addressed by the element's flat index with every index
+    clamped as the language's gathers clamp. A loop whose trip count is data-dependent
+    (``for j in 0 .. mat_count[m]``) runs to the extent of the dimension it indexes, its
+    iterations masked (an int32 mask per item); ``search`` is the language's exact binary search
+    as floor(log2 n) + 1 rounds of one gather each; additions go into one accumulator per output
+    column, kept only where every enclosing mask holds. The build code is Python loops over
+    the ``Items`` helper in program.py, as a Groq user unrolls loops when the program is built.
+    """
+
+    def __init__(self, low: _Lowering, task: Task, form: Lookup) -> None:
+        self.low, self.task, self.form = low, task, form
+        self.kernel = task.kernel.name
+        self.sizes = task.size_env
+        self.rows = max(1, math.ceil((form.end - form.first) / ITEMS_PER_VECTOR))
+        self.lines: list[str] = []
+        self.ints: set[int] = set(MASKS)
+        self.floats: set[float] = {0.0}
+        self.env: dict[str, str | _Int] = {}  # let / loop variable -> code (floats: str)
+        self.vars: dict[str, str] = {}  # kernel parameter -> program variable
+        self.accumulators: dict[str, int] = {}  # output parameter -> columns
+        self.limits: list[tuple[str, int]] = []  # (input, largest value the padding allows)
+        self.memo: list[dict[str, str]] = [{}]  # per open block: gather code -> its variable
+        self.pad = ""
+        self.temps = 0
+        self.ops = 0  # VXM ops, counted as the build code runs them
+        self.gathers = 0
+        self.rounds = 0  # the longest chain of dependent gathers in one iteration
+        self.iterations = 1  # iterations of the padded loops, one after another
+        self.multiplier = 1  # iterations of the loops around the current statement
+        self.live: list[str] = []  # masks of the enclosing padded loops
+        self.after: set[str] = set()
+
+    # ------------------------------------------------------------------------- tensors
+
+    def param(self, name: str, span: Span) -> str:
+        """The program variable of a kernel parameter, declared on first use."""
+        if name in self.vars:
+            return self.vars[name]
+        low, task = self.low, self.task
+        tensor = task.binding(name).region.tensor
+        decl = low.graph.tensor(tensor)
+        if decl.role != "input" or tensor in low.writer:
+            raise refuse(
+                f"'{tensor}' in the lookup '{self.kernel}' comes from another task (a lookup's "
+                "tables and items come from the host)",
+                span,
+            )
+        if decl.dtype not in (DType.F32, DType.I32):
+            raise refuse(f"'{tensor}' is {decl.dtype}; the groq lookup takes f32 and i32", span)
+        dtype = "float32" if decl.dtype == DType.F32 else "int32"
+        if name in self.form.items:
+            if len(decl.shape) != 1:
+                raise refuse(f"the rank-{len(decl.shape)} item input '{tensor}'", span)
+            shape, host = (self.rows, machine.LANES), "superlanes"
+        else:
+            shape, host = (max(1, math.prod(decl.shape)), machine.LANES), "table"
+        layout = low.budget.take(tensor, shape, dtype, decl.span)
+        var = f"{tensor}_mt"
+        low.names.add(tensor)
+        low.declared.append(
+            Declared(var, tensor, shape, dtype, layout, tensor, host, items=self.items_range)
+        )
+        self.vars[name] = var
+        return var
+
+    @property
+    def items_range(self) -> tuple[int, int]:
+        return (self.form.first, self.form.end)
+
+    def dims(self, name: str) -> tuple[int, ...]:
+        return self.low.graph.tensor(self.task.binding(name).region.tensor).shape
+
+    # ---------------------------------------------------------------------------- values
+
+    def need(self, v: _Int) -> str:
+        """The code of an int used as a stream: a known int's values become constant rows."""
+        if v.known:
+            values = range(v.lo, v.hi + 1)
+            if len(self.ints | set(values)) > MAX_INT_ROWS:
+                raise refuse(
+                    f"the int constants of the lookup '{self.kernel}' (more than {MAX_INT_ROWS})",
+                    self.task.span,
+                )
+            self.ints.update(values)
+        return v.code
+
+    def integer(self, e: ir.Expr) -> _Int:
+        match e:
+            case ir.Const(value=v) if isinstance(v, int) and not isinstance(v, bool):
+                return _Int(str(v), v, v)
+            case ir.Name(name=n) if n == self.form.loop.var:
+                raise refuse(
+                    f"the item index '{n}' used as a value in the lookup '{self.kernel}'", e.span
+                )
+            case ir.Name(name=n) if isinstance(self.env.get(n), _Int):
+                return self.env[n]
+            case ir.Name(name=n) if n in self.sizes:
+                return _Int(str(self.sizes[n]), self.sizes[n], self.sizes[n])
+            case ir.Binary(op="+" | "-" | "*" as op, lhs=lhs, rhs=rhs):
+                a, b = self.integer(lhs), self.integer(rhs)
+                fn = {"+": "add", "-": "sub", "*": "mul"}[op]
+                code = f"items.{fn}({a.code}, {b.code})"
+                if a.known and b.known:
+                    ends = [
+                        {"+": x + y, "-": x - y, "*": x * y}[op]
+                        for x in (a.lo, a.hi)
+                        for y in (b.lo, b.hi)
+                    ]
+                    return _Int(code, min(ends), max(ends))
+                self.need(a), self.need(b)
+                self.ops += self.multiplier
+                return _Int(code)
+            case ir.Load() if e.dtype == DType.I32:
+                return _Int(self.load(e))
+            case ir.Search():
+                return _Int(self.search(e))
+        raise refuse(f"the i32 value {type(e).__name__} in the lookup '{self.kernel}'", e.span)
+
+    def value(self, e: ir.Expr) -> str:
+        """The code of an f32 value (a stream)."""
+        if e.dtype == DType.I32:
+            raise refuse(f"i32 arithmetic as a value in the lookup '{self.kernel}'", e.span)
+        match e:
+            case ir.Const(value=v) if isinstance(v, float):
+                self.floats.add(float(v))
+                return f"items.f({float(v)!r})"
+            case ir.Name(name=n) if isinstance(self.env.get(n), str):
+                return self.env[n]
+            case ir.Load():
+                return self.load(e)
+            case ir.Binary(op="+" | "-" | "*" as op, lhs=lhs, rhs=rhs):
+                fn = {"+": "add", "-": "sub", "*": "mul"}[op]
+                a, b = self.value(lhs), self.value(rhs)
+                self.ops += self.multiplier
+                return f"g.{fn}({a}, {b})"
+            case ir.Binary(op="/", lhs=lhs, rhs=rhs):
+                a, b = self.value(lhs), self.value(rhs)
+                self.ops += OPS_DIV * self.multiplier
+                return f"items.div({a}, {b})"
+            case ir.Unary(op="-", operand=x):
+                self.ops += self.multiplier
+                return f"g.neg({self.value(x)})"
+        what = e.op if isinstance(e, ir.Binary | ir.Unary) else type(e).__name__
+        raise refuse(f"'{what}' in the lookup '{self.kernel}' (no VXM lowering)", e.span)
+
+    def load(self, e: ir.Load) -> str:
+        var = self.param(e.tensor, e.span)
+        if e.tensor in self.form.items:
+            if len(e.indices) != 1 or not (
+                isinstance(e.indices[0], ir.Name) and e.indices[0].name == self.form.loop.var
+            ):
+                raise refuse(
+                    f"the load {e.tensor}[...] in '{self.kernel}' (item inputs take the item "
+                    "index)",
+                    e.span,
+                )
+            return var
+        dims = self.dims(e.tensor)
+        if 0 in dims:
+            raise refuse(f"the load of the empty tensor '{e.tensor}' in '{self.kernel}'", e.span)
+        counted = self.ops
+        index = [self.integer(i) for i in e.indices]
+        codes = [i.code for i in index]
+        where = f"({codes[0]},)" if len(codes) == 1 else f"({', '.join(codes)})"
+        code = f"items.gather({var}, {where}, {dims!r})"
+        if self.known(code):
+            self.ops = counted
+        else:
+            self.gather_ops(index, dims)
+        return self.once(code)
+
+    def rename(self, var: str) -> None:
+        """``v_n = t_2`` right after ``t_2 = gather``: the let names the gather itself."""
+        last = self.lines[-1].strip()
+        temp = last.partition(" = ")[2]
+        if len(self.lines) < 2 or not temp.startswith("t_") or not temp[2:].isdigit():
+            return
+        previous = self.lines[-2]
+        if previous.strip().startswith(f"{temp} = "):
+            code = previous.strip().partition(" = ")[2]
+            self.lines[-2:] = [f"{self.pad}{var} = {code}"]
+            for memo in self.memo:
+                for key, value in memo.items():
+                    if value == temp:
+                        memo[key] = var
+
+    def known(self, code: str) -> bool:
+        return any(code in memo for memo in self.memo)
+
+    def once(self, code: str) -> str:
+        """A gather or search is computed once per block that can see it."""
+        for memo in self.memo:
+            if code in memo:
+                return memo[code]
+        self.temps += 1
+        var = f"t_{self.temps}"
+        self.memo[-1][code] = var
+        self.lines.append(f"{self.pad}{var} = {code}")
+        return var
+
+    def gather_ops(self, index: list[_Int], dims: tuple[int, ...]) -> None:
+        """What Items.gather costs and the constants it reads, as its code folds them."""
+        stride = math.prod(dims)
+        address: _Int = _Int("0", 0, 0)
+        for x, d in zip(index, dims, strict=True):
+            stride //= d
+            if x.known:
+                term = _Int("", max(min(x.lo, d - 1), 0), max(min(x.hi, d - 1), 0))
+            else:
+                self.ints.update((d - 1, 0))
+                self.ops += OPS_CLAMP * self.multiplier
+                term = _Int("")
+            if stride != 1:
+                if term.known:
+                    term = _Int("", term.lo * stride, term.hi * stride)
+                else:
+                    self.ints.add(stride)
+                    self.ops += self.multiplier
+            if address.known and address.lo == address.hi == 0:
+                address = term
+            elif address.known and term.known:
+                address = _Int("", address.lo + term.lo, address.hi + term.hi)
+            else:
+                for part in (address, term):
+                    if part.known:
+                        self.need(part)
+                self.ops += self.multiplier
+                address = _Int("")
+        if address.known:
+            self.need(address)
+        self.gathers += self.multiplier
+
+    def search(self, e: ir.Search) -> str:
+        var = self.param(e.tensor, e.span)
+        dims = self.dims(e.tensor)
+        if len(dims) != 2 or not isinstance(e.indices[1], ir.Slice) or 0 in dims:
+            raise refuse(
+                f"the search of '{e.tensor}' in '{self.kernel}' (groq searches the rows of a "
+                "rank-2 table)",
+                e.span,
+            )
+        piece = e.indices[1]
+        lo = 0 if piece.lo is None else self.known_int(piece.lo)
+        hi = dims[1] if piece.hi is None else self.known_int(piece.hi)
+        lo, hi = min(max(lo, 0), dims[1]), min(max(hi, 0), dims[1])
+        n = max(hi - lo, 0)
+        counted = self.ops
+        row = self.integer(e.indices[0])
+        v = self.value(e.value)
+        if row.known:
+            base = _Int(
+                "",
+                max(min(row.lo, dims[0] - 1), 0) * dims[1] + lo,
+                max(min(row.hi, dims[0] - 1), 0) * dims[1] + lo,
+            )
+            base_code = f"items.clamp({row.code}, {dims[0]}) * {dims[1]} + {lo}"
+            extra = 0 if base.lo == base.hi == 0 else 1
+            if extra:
+                self.need(base)
+        else:
+            self.ints.update((dims[0] - 1, 0, dims[1], lo))
+            base_code = f"items.mul(items.clamp({row.code}, {dims[0]}), {dims[1]})"
+            if lo:
+                base_code = f"items.add({base_code}, {lo})"
+            self.ops += (OPS_CLAMP + 1 + (1 if lo else 0)) * self.multiplier
+            extra = 1
+        rounds = n.bit_length()
+        self.ints.update((0, n, n - 1, 1, max(n - 1, 1) - 1))
+        per_round = OPS_LT + 3 + 1 + extra + OPS_LE + 3 + 1 + 2 * OPS_SELECT
+        self.ops += (rounds * per_round + 1 + OPS_CLAMP) * self.multiplier
+        self.gathers += rounds * self.multiplier
+        self.rounds = max(self.rounds, rounds)
+        code = f"items.bracket({var}, {base_code}, {n}, {v})"
+        if self.known(code):
+            self.ops, self.gathers = counted, self.gathers - rounds * self.multiplier
+        return self.once(code)
+
+    def known_int(self, e: ir.Expr) -> int:
+        form = affine(e)
+        if form is None:
+            raise refuse(f"a slice bound in the lookup '{self.kernel}' that is not a size", e.span)
+        return _value(form, self.sizes, e.span)
+
+    # ------------------------------------------------------------------------ statements
+
+    def block(self, body: tuple[ir.Stmt, ...], depth: int) -> None:
+        pad = "    " * depth
+        outer = self.pad
+        self.pad = pad
+        self.memo.append({})
+        for s in body:
+            match s:
+                case ir.Let(name=name, value=value):
+                    code = f"v_{name}"
+                    if value.dtype == DType.I32:
+                        v = self.integer(value)
+                        self.env[name] = _Int(code, v.lo, v.hi) if v.known else _Int(code)
+                        self.lines.append(f"{pad}{code} = {v.code}")
+                    else:
+                        self.lines.append(f"{pad}{code} = {self.value(value)}")
+                        self.env[name] = code
+                    self.rename(code)
+                case ir.For(var=var, lo=lo, hi=hi, body=inner):
+                    self.loop(var, lo, hi, inner, depth, s.span)
+                case ir.Store(op="=") if isinstance(s.value, ir.Const):
+                    continue  # zeroing before the additions: the accumulators start at +0
+                case ir.Store(op="+="):
+                    self.add_into(s, pad)
+                case _:
+                    raise refuse(
+                        f"the statement {type(s).__name__} in the lookup '{self.kernel}' (the "
+                        "branch-free lowering takes lets, loops and additions)",
+                        s.span,
+                    )
+        self.memo.pop()
+        self.pad = outer
+
+    def loop(self, var: str, lo: ir.Expr, hi: ir.Expr, body, depth: int, span: Span) -> None:
+        pad = "    " * depth
+        start = self.known_int(lo)
+        form = affine(hi)
+        counter = f"i_{var}"
+        if form is not None and all(n in self.sizes for n, _ in form.terms):
+            end = _value(form, self.sizes, span)
+            self.lines.append(f"{pad}for {counter} in range({start}, {end}):")
+            self.env[var] = _Int(counter, start, max(start, end - 1))
+            outer = self.multiplier
+            self.multiplier *= max(end - start, 0)
+            opened = len(self.lines)
+            self.block(body, depth + 1)
+            self.multiplier = outer
+            if len(self.lines) == opened:  # only zeroing stores: nothing to run
+                self.lines.pop()
+            return
+        extent = self.padding(var, body, span)
+        bound = self.integer(hi)
+        if not isinstance(hi, ir.Load) or hi.tensor in self.form.items:
+            raise refuse(
+                f"the trip count of the loop over {var} in '{self.kernel}' (a padded loop's "
+                "bound is a table entry the host can check)",
+                span,
+            )
+        self.limits.append((self.task.binding(hi.tensor).region.tensor, extent))
+        self.iterations *= max(extent - start, 1)
+        self.lines.append(f"{pad}for {counter} in range({start}, {extent}):")
+        self.env[var] = _Int(counter, start, max(start, extent - 1))
+        outer = self.multiplier
+        self.multiplier *= max(extent - start, 0)
+        mask = f"live_{var}"
+        self.need(self.env[var])
+        test = f"items.lt({counter}, {bound.code})"
+        self.ops += OPS_LT * self.multiplier
+        if self.live:
+            test = f"items.both({self.live[-1]}, {test})"
+            self.ops += self.multiplier
+        self.lines.append(f"{pad}    {mask} = {test}  # the iterations this item runs")
+        self.live.append(mask)
+        self.block(body, depth + 1)
+        self.live.pop()
+        self.multiplier = outer
+
+    def padding(self, var: str, body, span: Span) -> int:
+        """A data-dependent loop runs to the extent of the dimensions its variable indexes."""
+        extents = [
+            self.dims(n.tensor)[d]
+            for n in ir.walk_body(body)
+            if isinstance(n, ir.Load)
+            for d, i in enumerate(n.indices)
+            if isinstance(i, ir.Name) and i.name == var
+        ]
+        if not extents:
+            raise refuse(
+                f"the loop over {var} in '{self.kernel}' (its trip count depends on the data "
+                "and it indexes no table that bounds it)",
+                span,
+            )
+        return min(extents)
+
+    def add_into(self, s: ir.Store, pad: str) -> None:
+        tensor = self.task.binding(s.tensor).region.tensor
+        shape = self.low.graph.tensor(tensor).shape
+        first = s.indices[0]
+        if len(shape) > 2 or not (isinstance(first, ir.Name) and first.name == self.form.loop.var):
+            raise refuse(f"the addition into '{tensor}' in '{self.kernel}'", s.span)
+        column = self.integer(s.indices[1]) if len(shape) == 2 else _Int("0", 0, 0)
+        columns = shape[1] if len(shape) == 2 else 1
+        if not column.known or column.lo < 0 or column.hi >= columns:
+            raise refuse(
+                f"the addition into '{tensor}' in '{self.kernel}' (its column must be known "
+                "when the program is built and inside the tensor)",
+                s.span,
+            )
+        self.accumulators[s.tensor] = columns
+        value = self.value(s.value)
+        if self.live:
+            value = f"items.keep({value}, {self.live[-1]})"
+            self.ops += self.multiplier
+        acc = f"acc_{s.tensor}[{column.code}]"
+        self.ops += self.multiplier
+        self.lines.append(f"{pad}{acc} = g.add({acc}, {value})")
+
+    # ----------------------------------------------------------------------------- stage
+
+    def lower(self) -> Stage:
+        low, task, form = self.low, self.task, self.form
+        for name in sorted(form.outputs):
+            self.accumulators[name] = 0
+        body: list[str] = []
+        self.lines = body
+        self.block(form.loop.body, 0)
+        head: list[str] = []
+        ints, floats = sorted(self.ints), sorted(self.floats)
+        tables = []
+        for kind, values, dtype in (("ints", ints, "int32"), ("floats", floats, "float32")):
+            name = low.unique(f"{task.name}_{kind}")
+            layout = low.budget.take(name, (len(values), machine.LANES), dtype, task.span)
+            rows = tuple(("fill", v) for v in values)
+            low.declared.append(
+                Declared(
+                    f"{name}_mt",
+                    name,
+                    (len(values), machine.LANES),
+                    dtype,
+                    layout,
+                    "",
+                    "constant",
+                    False,
+                    rows,
+                    listed=True,
+                )
+            )
+            tables.append(f"{name}_mt, {name.upper()}")
+        head.append(f"items = Items({self.rows}, {tables[0]}, {tables[1]})")
+
+        for name, columns in sorted(self.accumulators.items()):
+            head.append(f"acc_{name} = [items.f(0.0)] * {columns}")
+        lines = head + body
+        writes = 0
+        for name, columns in sorted(self.accumulators.items()):
+            tensor = task.binding(name).region.tensor
+            out, is_output = low.output_name(task, tensor)
+            shape = (columns * self.rows, machine.LANES)
+            layout = low.budget.take(out, shape, "float32", task.span)
+            flag = ", program_output=True" if is_output else ""
+            if columns > 1:
+                lines.append(f"acc_{name} = g.concat_vectors(acc_{name}, {shape!r})")
+            else:
+                lines.append(f"acc_{name} = acc_{name}[0]")
+            lines.append(f'{out}_mt = acc_{name}.write(name="{out}", layout="{layout}"{flag})')
+            low.current[tensor] = f"{out}_mt"
+            low.writer[tensor] = task.name
+            low.lookup_outputs[tensor] = self.items_range
+            writes += columns * self.rows
+        # In program order the list schedule runs a padded loop's iterations one after another
+        # along their dependent chain: a search round's ALU levels and gather, then the body.
+        chain = self.iterations * (self.rounds * ROUND_LEVELS + BODY_LEVELS)
+        cost = StageCost(
+            self.ops, 0, self.rows, chain, (), writes, gathers=self.gathers, chained=True
+        )
+        return Stage(
+            task.name,
+            f"Task '{task.name}' ({task.kernel.name}): the lookup branch-free on the VXM, "
+            f"{form.end - form.first} items as {self.rows} vector(s) of 20 (one per superlane), "
+            "tables one element per row for g.mem_gather, searches as fixed gather rounds, "
+            "data-dependent loops padded and masked.",
+            (),
+            tuple(lines),
+            cost,
+        )

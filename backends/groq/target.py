@@ -93,6 +93,7 @@ class GroqTarget:
             },
             modelled_stages=report.stage_figures(prog, cost),
             host_io={"bytes": cost.host_bytes, "seconds": cost.host_seconds},
+            limits={name: most for name, most in prog.limits},
             modelled_cycles=cost.cycles,
             modelled_units=cost.units,
             modelled_scopes=cost.stages,
@@ -126,6 +127,13 @@ class GroqTarget:
         from kernelc.runtime.tsp.loader import run_file
 
         artifact = self.build(graph, options)
+        for name, most in artifact.manifest["limits"].items():
+            if np.any(np.asarray(inputs[name]) > most):
+                raise KernelcError(
+                    f"groq: input '{name}' has a value above {most}: the lookup's padded loop "
+                    f"runs {most} iterations (the extent of the dimension it indexes)",
+                    graph.tensor(name).span,
+                )
         with tempfile.TemporaryDirectory(prefix="kernelc-groq-") as tmp:
             root = Path(tmp)
             src = artifact.write(root / "artifact")

@@ -347,6 +347,60 @@ def cast(a: Tensor, dtype: DataType, fp16_inf: bool = True, alus=None, time=None
     return _vxm("cast", (a,), where, _dtype(dtype, where))
 
 
+def _floating(op: str, a: Tensor, where: str) -> None:
+    if a.dtype.name not in ("float32", "float16"):
+        raise fail(f"g.{op} takes floating-point tensors, not {a.dtype.name}", where)
+
+
+def exp2(a: Tensor, alus=None, time=None, output_streams=None) -> StreamTensor:
+    where = caller()
+    _floating("exp2", a, where)
+    return _vxm("exp2", (a,), where)
+
+
+def maximum(a: Tensor, b: Tensor, alus=None, time=None, output_streams=None) -> StreamTensor:
+    """The larger operand per lane; a NaN operand gives the other one (IEEE maxNum, assumed)."""
+    return _vxm("maximum", (a, b), caller())
+
+
+def minimum(a: Tensor, b: Tensor, alus=None, time=None, output_streams=None) -> StreamTensor:
+    """The smaller operand per lane; a NaN operand gives the other one (IEEE minNum, assumed)."""
+    return _vxm("minimum", (a, b), caller())
+
+
+def bitwise_and(a: Tensor, b: Tensor, alus=None, time=None, output_streams=None) -> StreamTensor:
+    where = caller()
+    for t in (a, b):
+        if t.dtype.name.startswith("float"):
+            raise fail(f"g.bitwise_and takes integer tensors, not {t.dtype.name}", where)
+    return _vxm("bitwise_and", (a, b), where)
+
+
+def right_shift(a: Tensor, n: int, alus=None, time=None, output_streams=None) -> StreamTensor:
+    """An arithmetic right shift of signed integers by ``n`` bits (an immediate, assumed)."""
+    where = caller()
+    if a.dtype.name.startswith("float") or not isinstance(n, int) or not 0 <= n < 8 * a.dtype.size:
+        raise fail(f"g.right_shift of {a.dtype.name} by {n!r}", where)
+    return _vxm("right_shift", (a,), where, None, n=n)
+
+
+def reinterpret(a: Tensor, dtype: DataType) -> Tensor:
+    """The same bytes read as another dtype of the same width: addressing only, no ALU."""
+    where = caller()
+    dt = _dtype(dtype, where)
+    if not isinstance(a, Tensor):
+        raise fail("g.reinterpret takes a tensor", where)
+    if dt.size != a.dtype.size:
+        raise fail(
+            f"g.reinterpret from {a.dtype.name} to {dt.name}: element sizes differ "
+            f"({a.dtype.size} and {dt.size} bytes)",
+            where,
+        )
+    out = StreamTensor(a.shape, dt, where)
+    record("reinterpret", (a,), (out,), {}, where, "view", 0, 0)
+    return out
+
+
 # ----------------------------------------------------------------------------------- SXM
 
 
@@ -355,12 +409,40 @@ def shift(a: Tensor, n: int, permutor_id: int = 0, shift_src=None, output_stream
     where = caller()
     if not isinstance(a, Tensor):
         raise fail("g.shift takes a tensor", where)
+    if a.shape[-1] > chip.LANES:
+        raise fail(
+            f"g.shift of {a.describe()}: the SXM shifts lanes within one {chip.LANES}-lane "
+            f"vector and a row of {a.shape[-1]} lanes is {math.ceil(a.shape[-1] / chip.LANES)} "
+            "inner splits: shift each (g.split_inner_splits) and move the lanes that cross a "
+            "split's edge from its neighbour",
+            where,
+        )
     if not isinstance(n, int) or abs(n) >= a.shape[-1]:
         raise fail(f"g.shift by {n!r} on {a.shape[-1]} lanes", where)
     if permutor_id not in range(chip.SXM_PERMUTORS):
         raise fail(f"g.shift: permutor {permutor_id} does not exist (0..1)", where)
     out = StreamTensor(a.shape, a.dtype, where)
     record("shift", (a,), (out,), {"n": n}, where, "sxm", a.vectors, chip.SXM_LATENCY)
+    return out
+
+
+def broadcast_lane_0(
+    a: Tensor,
+    permutor_req: int = 0,
+    old_bitmap=None,
+    mask_bitmap=None,
+    input_streams=None,
+    output_streams=None,
+    time=None,
+) -> StreamTensor:
+    """Lane 0 of every vector copied to all its lanes (the SXM's lane-0 broadcast)."""
+    where = caller()
+    if not isinstance(a, Tensor):
+        raise fail("g.broadcast_lane_0 takes a tensor", where)
+    if permutor_req not in range(chip.SXM_PERMUTORS):
+        raise fail(f"g.broadcast_lane_0: permutor {permutor_req} does not exist (0..1)", where)
+    out = StreamTensor(a.shape, a.dtype, where)
+    record("broadcast_lane_0", (a,), (out,), {}, where, "sxm", a.vectors, chip.SXM_LATENCY)
     return out
 
 
@@ -390,6 +472,71 @@ def split_vectors(t: Tensor, sizes: Sequence[int]) -> list[Tensor]:
     return outs
 
 
+def split(t: Tensor, dim: int, splits: Sequence[int] | None = None, num_splits=None) -> list:
+    """Pieces of a tensor along ``dim`` (views of a memory tensor, streams of a stream)."""
+    where = caller()
+    if not isinstance(t, Tensor) or not 0 <= dim < len(t.shape):
+        raise fail(f"g.split along dimension {dim!r} of {getattr(t, 'shape', t)!r}", where)
+    if splits is None:
+        if not num_splits or t.shape[dim] % num_splits:
+            raise fail(f"g.split: {num_splits!r} equal pieces of {t.shape[dim]}", where)
+        splits = [t.shape[dim] // num_splits] * num_splits
+    sizes = [int(n) for n in splits]
+    if sum(sizes) != t.shape[dim] or min(sizes) < 1:
+        raise fail(f"g.split: sizes {sizes} do not split {t.shape[dim]}", where)
+    outs: list[Tensor] = []
+    start = 0
+    for size in sizes:
+        shape = tuple(size if k == dim else n for k, n in enumerate(t.shape))
+        if isinstance(t, MemoryTensor):
+            piece: Tensor = MemoryTensor(shape, t.dtype, f"{t.name}.split", None, "view", where)
+        else:
+            piece = StreamTensor(shape, t.dtype, where)
+        record("split", (t,), (piece,), {"dim": dim, "start": start}, where, "view", 0, 0)
+        outs.append(piece)
+        start += size
+    return outs
+
+
+def split_inner_splits(t: Tensor) -> list[Tensor]:
+    """A tensor's inner splits: one full 320-lane vector per row each, the last one's lanes
+    past the tensor's inner dimension zero."""
+    where = caller()
+    if not isinstance(t, Tensor) or len(t.shape) != 2:
+        raise fail(
+            f"g.split_inner_splits takes a rank-2 tensor, not {getattr(t, 'shape', t)!r}", where
+        )
+    outs: list[Tensor] = []
+    for k in range(math.ceil(t.shape[1] / chip.LANES)):
+        shape = (t.shape[0], chip.LANES)
+        if isinstance(t, MemoryTensor):
+            piece: Tensor = MemoryTensor(shape, t.dtype, f"{t.name}.inner{k}", None, "view", where)
+        else:
+            piece = StreamTensor(shape, t.dtype, where)
+        record("inner_split", (t,), (piece,), {"k": k}, where, "view", 0, 0)
+        outs.append(piece)
+    return outs
+
+
+def concat_inner_splits(parts: Sequence[Tensor]) -> Tensor:
+    """Inner splits side by side: a (rows, 320 x splits) tensor."""
+    where = caller()
+    parts = list(parts)
+    if not parts or any(p.shape != parts[0].shape or p.shape[-1] != chip.LANES for p in parts):
+        raise fail("g.concat_inner_splits takes 320-lane tensors of one shape", where)
+    if any(p.dtype != parts[0].dtype for p in parts):
+        raise fail("g.concat_inner_splits: the pieces' dtypes differ", where)
+    if len({isinstance(p, MemoryTensor) for p in parts}) != 1:
+        raise fail("g.concat_inner_splits mixes memory and stream tensors", where)
+    shape = (parts[0].shape[0], chip.LANES * len(parts))
+    if isinstance(parts[0], MemoryTensor):
+        out: Tensor = MemoryTensor(shape, parts[0].dtype, "inner", None, "view", where)
+    else:
+        out = StreamTensor(shape, parts[0].dtype, where)
+    record("inner_concat", tuple(parts), (out,), {}, where, "view", 0, 0)
+    return out
+
+
 def concat_vectors(parts: Sequence[Tensor], shape: Sequence[int]) -> Tensor:
     where = caller()
     parts = list(parts)
@@ -415,6 +562,27 @@ def concat_vectors(parts: Sequence[Tensor], shape: Sequence[int]) -> Tensor:
     else:
         out = StreamTensor(shape, parts[0].dtype, where)
     record("concat", tuple(parts), (out,), {}, where, "view", 0, 0)
+    return out
+
+
+# --------------------------------------------------------------------------------- gathers
+
+
+def mem_gather(table: MemoryTensor, index: Tensor, output_streams=None, time=None) -> StreamTensor:
+    """Per superlane, the row of ``table`` addressed by the first lane of that superlane in
+    ``index``: each of the 20 superlanes of an output vector reads its own 16 lanes of its own
+    row (one gather serves 20 independently addressed lookups)."""
+    where = caller()
+    if not isinstance(table, MemoryTensor):
+        raise fail("g.mem_gather reads a memory tensor", where)
+    if len(table.shape) != 2 or table.shape[1] != chip.LANES:
+        raise fail(f"g.mem_gather: {table.describe()} is no table of {chip.LANES}-lane rows", where)
+    if not isinstance(index, Tensor) or index.dtype.name not in ("int32", "uint16", "int16"):
+        raise fail("g.mem_gather: the addresses are an int32, int16 or uint16 tensor", where)
+    if len(index.shape) != 2 or index.shape[1] != chip.LANES:
+        raise fail(f"g.mem_gather: addresses of shape {index.shape}, not (rows, 320)", where)
+    out = StreamTensor(index.shape, table.dtype, where)
+    record("mem_gather", (table, index), (out,), {}, where, "mem", index.vectors, chip.MEM_LATENCY)
     return out
 
 

@@ -6,7 +6,8 @@ constant. Execution semantics: fp32 VXM arithmetic is IEEE single precision; fp1
 rounds every result to fp16; integer VXM arithmetic saturates at its type's range; a cast to
 fp16 rounds to nearest (overflow gives inf), a cast to an integer type rounds to nearest even
 and saturates (NaN gives 0); the MXM multiplies fp16 operands exactly and accumulates in fp32
-(int8 in int32); ``rsqrt`` is 1/sqrt rounded to the operand's precision.
+(int8 in int32); ``rsqrt`` is 1/sqrt rounded to the operand's precision, ``exp2`` NumPy's
+exp2 in the operand's precision, ``maximum``/``minimum`` return the other operand for a NaN.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+SUPERLANE = 16  # lanes of a superlane: a gather addresses each superlane on its own
 
 
 def write_iop(path: Path, program, timing: dict) -> None:
@@ -79,6 +82,12 @@ def _arith(op: str, args: list[np.ndarray]) -> np.ndarray:
                 r = xs[0] * xs[1]
             elif op == "neg":
                 r = -xs[0]
+            elif op == "exp2":
+                r = np.exp2(xs[0])
+            elif op == "maximum":
+                r = np.fmax(xs[0], xs[1])
+            elif op == "minimum":
+                r = np.fmin(xs[0], xs[1])
             else:  # rsqrt
                 r = np.float32(1.0) / np.sqrt(xs[0])
         return r.astype(dtype)
@@ -88,6 +97,8 @@ def _arith(op: str, args: list[np.ndarray]) -> np.ndarray:
         "sub": lambda: xs[0] - xs[1],
         "mul": lambda: xs[0] * xs[1],
         "neg": lambda: -xs[0],
+        "maximum": lambda: np.maximum(xs[0], xs[1]),
+        "minimum": lambda: np.minimum(xs[0], xs[1]),
     }[op]()
     return _saturate(r, dtype)
 
@@ -120,6 +131,16 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return wide.astype(np.int32)  # the MXM's int32 accumulators wrap
 
 
+def _gather(table: np.ndarray, index: np.ndarray, where: str) -> np.ndarray:
+    rows = table.shape[0]
+    lanes = index.shape[1] // SUPERLANE
+    address = index[:, ::SUPERLANE].astype(np.int64)  # the first lane of each superlane
+    if address.size and (address.min() < 0 or address.max() >= rows):
+        raise ValueError(f"{where}: g.mem_gather address outside the table's {rows} rows")
+    segments = table.reshape(rows, lanes, SUPERLANE)[address, np.arange(lanes)]
+    return segments.reshape(index.shape)
+
+
 def execute(doc: dict, constants: dict, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run the program on the given inputs (already checked); the outputs by name."""
     tensors = {t["id"]: t for t in doc["tensors"]}
@@ -138,10 +159,30 @@ def execute(doc: dict, constants: dict, inputs: dict[str, np.ndarray]) -> dict[s
             n = tensors[out[0]]["shape"][0]
             start = node["attrs"]["start"]
             value[out[0]] = args[0][start : start + n]
+        elif op == "split":
+            n = tensors[out[0]]["shape"][node["attrs"]["dim"]]
+            start = node["attrs"]["start"]
+            value[out[0]] = np.take(args[0], range(start, start + n), axis=node["attrs"]["dim"])
+        elif op == "inner_split":
+            lanes = tensors[out[0]]["shape"][1]
+            piece = args[0][:, node["attrs"]["k"] * lanes : (node["attrs"]["k"] + 1) * lanes]
+            value[out[0]] = np.pad(piece, ((0, 0), (0, lanes - piece.shape[1])))
+        elif op == "inner_concat":
+            value[out[0]] = np.concatenate(args, axis=1)
         elif op == "concat":
             value[out[0]] = np.concatenate(args, axis=0)
-        elif op in ("add", "sub", "mul", "neg", "rsqrt"):
+        elif op in ("add", "sub", "mul", "neg", "rsqrt", "exp2", "maximum", "minimum"):
             value[out[0]] = _arith(op, args)
+        elif op == "right_shift":
+            value[out[0]] = np.right_shift(args[0], node["attrs"]["n"])
+        elif op == "mem_gather":
+            value[out[0]] = _gather(args[0], args[1], node["where"])
+        elif op == "bitwise_and":
+            value[out[0]] = np.bitwise_and(args[0], args[1])
+        elif op == "reinterpret":
+            value[out[0]] = args[0].view(np.dtype(tensors[out[0]]["dtype"]))
+        elif op == "broadcast_lane_0":
+            value[out[0]] = np.repeat(args[0][..., :1], args[0].shape[-1], axis=-1)
         elif op == "cast":
             value[out[0]] = _cast(args[0], np.dtype(tensors[out[0]]["dtype"]))
         elif op == "shift":

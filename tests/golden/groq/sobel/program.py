@@ -33,24 +33,33 @@ sobel_constants_mt = g.from_data(
         [
             np.full(18, 2.0),
             np.full(18, 2.0**-126),
-            lanes(18, 1, 17),
             np.full(18, 0.0),
         ]
     ).astype(np.float32),
     name="sobel_constants",
     layout="H1(E), -1, S4",
 )
+sobel_bits_mt = g.from_data(
+    data=np.stack(
+        [
+            -lanes(18, 1, 17),
+        ]
+    ).astype(np.int32),
+    name="sobel_bits",
+    layout="H1(W), -1, S4",
+)
 
 
 class Sobel(g.Component):
     """'sobel': one buffered resource scope per task, in dependence order."""
 
-    def build(self, img_mt, sobel_constants_mt, time=0):
+    def build(self, img_mt, sobel_constants_mt, sobel_bits_mt, time=0):
         with g.ResourceScope(name="sobel", is_buffered=True, time=time):
-            sobel_k = g.split_vectors(sobel_constants_mt, [1, 1, 1, 1])
+            sobel_b = [sobel_bits_mt]
+            sobel_b0_rows = g.concat_vectors([sobel_b[0]] * 18, (18, 18))
+            sobel_k = g.split_vectors(sobel_constants_mt, [1, 1, 1])
             sobel_k0_rows = g.concat_vectors([sobel_k[0]] * 18, (18, 18))
             sobel_k1_rows = g.concat_vectors([sobel_k[1]] * 18, (18, 18))
-            sobel_k2_rows = g.concat_vectors([sobel_k[2]] * 18, (18, 18))
             sobel_1 = g.shift(g.split_vectors(img_mt, [18, 2])[0], -1, permutor_id=1)  # lanes j+1
             # lanes j+1
             sobel_2 = g.shift(
@@ -88,14 +97,16 @@ class Sobel(g.Component):
             sobel_25 = g.add(sobel_23, sobel_24)
             sobel_26 = g.rsqrt(g.add(sobel_25, sobel_k1_rows))  # sqrt(x) = x * rsqrt(x)
             sobel_27 = g.mul(sobel_25, sobel_26)
-            sobel_28 = g.mul(sobel_27, sobel_k2_rows)
-            sobel_29 = sobel_k[3].read(streams=g.SG4)
-            sobel_30 = sobel_k[3].read(streams=g.SG4)
-            sobel_31 = g.concat_vectors([sobel_29, sobel_28, sobel_30], (20, 18))
-            mag_mt = sobel_31.write(name="mag", layout="H1(W), -1, S4", program_output=True)
+            sobel_28 = g.reinterpret(sobel_27, g.int32)
+            sobel_29 = g.bitwise_and(sobel_28, sobel_b0_rows)
+            sobel_30 = g.reinterpret(sobel_29, g.float32)
+            sobel_31 = sobel_k[2].read(streams=g.SG4)
+            sobel_32 = sobel_k[2].read(streams=g.SG4)
+            sobel_33 = g.concat_vectors([sobel_31, sobel_30, sobel_32], (20, 18))
+            mag_mt = sobel_33.write(name="mag", layout="H1(W), -1, S4", program_output=True)
         return mag_mt
 
 
 top = Sobel(name="sobel")
-mag_mt = top(img_mt, sobel_constants_mt, time=0)
+mag_mt = top(img_mt, sobel_constants_mt, sobel_bits_mt, time=0)
 iop = g.compile(base_name="sobel", result_tensor=[mag_mt], output_dir=HERE)
