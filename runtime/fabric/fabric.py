@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernelc import progress
 from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.runtime.fabric import libraries as lib
@@ -46,6 +47,7 @@ from kernelc.runtime.fabric.values import (
 )
 
 RUN, DONE, LAUNCH = 0, 1, 2
+EVENTS_PER_UPDATE = 512  # events run between two progress updates (each reads the clock)
 _Branching = ValueError  # NumPy's "truth value of an array is ambiguous": a branch on an array
 MAX_REPORTED_PES = 12
 
@@ -416,6 +418,7 @@ class PE:
             )
         self.unblocked = True
         self.unblock_time = self.now
+        self.sim.running -= 1
 
     # ----------------------------------------------------------------- DSD engine
     def _read(self, operand: object, n: int) -> object:
@@ -834,18 +837,25 @@ class Simulator:
         self.stuck: list[str] = []
         self.hub = CollectiveHub(self)
         self.pes: list[PE] = []
-        for y in range(self.height):
-            for x in range(self.width):
-                if (x, y) not in self.layout.tiles:
-                    raise FabricError(f"PE ({x}, {y}) has no @set_tile_code", program.layout.name)
-                file, params_struct = self.layout.tiles[(x, y)]
-                if file not in setups:
-                    raise FabricError(f"tile code '{file}' of PE ({x}, {y}) was not loaded")
-                pe = PE(self, x, y, file, code[file])
-                setups[file].set_up(pe, dict(params_struct.fields))
-                pe.now = pe.busy = pe.last = pe.dsd_free = 0
-                pe.current = "idle"
-                self.pes.append(pe)
+        self.running = 0  # PEs of the current launch that have not released the command stream
+        self.launch_start = 0  # the simulated cycle at which the current launch began
+        count = self.width * self.height
+        with progress.phase(f"fabric simulator, setting up {count:,} PEs") as shown:
+            for y in range(self.height):
+                shown.update(lambda: f"{len(self.pes):,} done")
+                for x in range(self.width):
+                    if (x, y) not in self.layout.tiles:
+                        raise FabricError(
+                            f"PE ({x}, {y}) has no @set_tile_code", program.layout.name
+                        )
+                    file, params_struct = self.layout.tiles[(x, y)]
+                    if file not in setups:
+                        raise FabricError(f"tile code '{file}' of PE ({x}, {y}) was not loaded")
+                    pe = PE(self, x, y, file, code[file])
+                    setups[file].set_up(pe, dict(params_struct.fields))
+                    pe.now = pe.busy = pe.last = pe.dsd_free = 0
+                    pe.current = "idle"
+                    self.pes.append(pe)
         for (x, y, color), route in self.layout.routes.items():
             pe = self.pe(x, y)
             if color in pe.reserved:
@@ -923,13 +933,18 @@ class Simulator:
             arrive = self.cross_link(pe.x, pe.y, d, times + machine.HOP_CYCLES)
             self._forward(self.pe(nx, ny), color, arrive, values, OPPOSITE[d], seen)
 
-    def _drain(self) -> None:
+    def _drain(self, shown: progress.Phase | progress.Silent) -> None:
         events, pop, replace = self.events, heapq.heappop, heapq.heapreplace
+        countdown = 1  # the first event updates too: a phase's line starts without delay
         with np.errstate(all="ignore"):
             while events:
                 t, _, kind, pe, data = events[0]
                 if t > self.time:
                     self.time = t
+                countdown -= 1
+                if not countdown:
+                    countdown = EVENTS_PER_UPDATE
+                    shown.update(self._running)
                 if kind == RUN and pe.now > t:
                     # most RUN events: the PE is busy; look again when it is not (one sift:
                     # the (time, seq) keys are unique, so the order of events is unchanged)
@@ -955,7 +970,10 @@ class Simulator:
                 raise FabricError(f"PE {pe.coords} does not export a function '{name}'", pe.file)
             pe.unblocked = False
             self.schedule(start + machine.LAUNCH_CYCLES + pe.x + pe.y, LAUNCH, pe, (fn, args))
-        self._drain()
+        self.running = len(self.pes)
+        self.launch_start = start
+        with progress.phase(f"fabric simulator, launch '{name}'") as shown:
+            self._drain(shown)
         waiting = [pe for pe in self.pes if not pe.unblocked or pe.pending]
         if waiting or self.stuck:
             raise FabricError(self._deadlock_report(name, waiting))
@@ -964,6 +982,10 @@ class Simulator:
         self.kernel_cycles += end - start
         self.launches.append((name, end - start))
         return end - start
+
+    def _running(self) -> str:
+        cycles = self.time - self.launch_start
+        return f"simulated cycle {cycles:,}, {self.running:,}/{len(self.pes):,} PEs busy"
 
     def _deadlock_report(self, name: str, waiting: list[PE]) -> str:
         lines = [
@@ -1007,21 +1029,23 @@ class Simulator:
         if exported is not None and not exported[1]:
             raise FabricError(f"'{symbol}' is exported read-only")
         length = data.shape[2]
-        for j in range(h):
-            for i in range(w):
-                pe = self.pe(x0 + i, y0 + j)
-                ptr = self._exported(pe, symbol)
-                target = ptr.array.data
-                if ptr.offset + length > target.shape[0]:
-                    raise FabricError(
-                        f"memcpy of {length} elements into '{symbol}' overruns PE {pe.coords} "
-                        f"({target.shape[0] - ptr.offset} available)"
-                    )
-                self._width_matches(symbol, target, bits)
-                chunk = data[j, i].view(np.uint32)
-                if bits == 16:
-                    chunk = chunk.astype(np.uint16)
-                target[ptr.offset : ptr.offset + length] = chunk.view(target.dtype)
+        with progress.phase(f"fabric simulator, memcpy_h2d '{symbol}'") as shown:
+            for j in range(h):
+                shown.update(f"row {j + 1:,} of {h:,} PE rows")
+                for i in range(w):
+                    pe = self.pe(x0 + i, y0 + j)
+                    ptr = self._exported(pe, symbol)
+                    target = ptr.array.data
+                    if ptr.offset + length > target.shape[0]:
+                        raise FabricError(
+                            f"memcpy of {length} elements into '{symbol}' overruns PE "
+                            f"{pe.coords} ({target.shape[0] - ptr.offset} available)"
+                        )
+                    self._width_matches(symbol, target, bits)
+                    chunk = data[j, i].view(np.uint32)
+                    if bits == 16:
+                        chunk = chunk.astype(np.uint16)
+                    target[ptr.offset : ptr.offset + length] = chunk.view(target.dtype)
         self.time += self.memcpy_cycles(w * h * length)
 
     def d2h(
@@ -1031,18 +1055,20 @@ class Simulator:
         (16-bit elements zero-extended, with ``bits`` 16)."""
         self._rect(x0, y0, w, h)
         out = np.zeros((h, w, length), dtype=np.uint32)
-        for j in range(h):
-            for i in range(w):
-                pe = self.pe(x0 + i, y0 + j)
-                ptr = self._exported(pe, symbol)
-                source = ptr.array.data[ptr.offset : ptr.offset + length]
-                if source.shape[0] < length:
-                    raise FabricError(f"memcpy of {length} elements from '{symbol}' overruns")
-                self._width_matches(symbol, source, bits)
-                if bits == 16:
-                    out[j, i] = source.view(np.uint16).astype(np.uint32)
-                else:
-                    out[j, i] = source.view(np.uint32)
+        with progress.phase(f"fabric simulator, memcpy_d2h '{symbol}'") as shown:
+            for j in range(h):
+                shown.update(f"row {j + 1:,} of {h:,} PE rows")
+                for i in range(w):
+                    pe = self.pe(x0 + i, y0 + j)
+                    ptr = self._exported(pe, symbol)
+                    source = ptr.array.data[ptr.offset : ptr.offset + length]
+                    if source.shape[0] < length:
+                        raise FabricError(f"memcpy of {length} elements from '{symbol}' overruns")
+                    self._width_matches(symbol, source, bits)
+                    if bits == 16:
+                        out[j, i] = source.view(np.uint16).astype(np.uint32)
+                    else:
+                        out[j, i] = source.view(np.uint32)
         self.time += self.memcpy_cycles(w * h * length)
         return out
 

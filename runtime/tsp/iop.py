@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +121,14 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return wide.astype(np.int32)  # the MXM's int32 accumulators wrap
 
 
-def execute(doc: dict, constants: dict, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run the program on the given inputs (already checked); the outputs by name."""
+def execute(
+    doc: dict,
+    constants: dict,
+    inputs: dict[str, np.ndarray],
+    watch: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Run the program on the given inputs (already checked); the outputs by name. ``watch``
+    is told (instructions executed, instructions) before each instruction."""
     tensors = {t["id"]: t for t in doc["tensors"]}
     value: dict[int, np.ndarray] = {}
     for t in doc["tensors"]:
@@ -129,7 +136,10 @@ def execute(doc: dict, constants: dict, inputs: dict[str, np.ndarray]) -> dict[s
             value[t["id"]] = inputs[t["name"]]
         elif t.get("kind") == "constant":
             value[t["id"]] = constants[f"c{t['id']}"]
-    for node in doc["nodes"]:
+    nodes = doc["nodes"]
+    for index, node in enumerate(nodes):
+        if watch is not None:
+            watch(index, len(nodes))
         op, args = node["op"], [value[i] for i in node["in"]]
         out = node["out"]
         if op in ("read", "write"):
