@@ -118,7 +118,8 @@ def run_with_stats(
     params: Params | None = None,
     **options: Any,
 ) -> targets.RunResult:
-    """Like :func:`run`, also returning the target's statistics (times, cycles, memory)."""
+    """Like :func:`run`, also returning the target's statistics (times, cycles, memory): a
+    ``RunResult`` whose ``stats`` keys per target README.md's "Run statistics" lists."""
     backend = targets.get(target)
     checked = targets.check_options(backend, options)
     graph = _as_program(program).graph(entry, params, inputs)

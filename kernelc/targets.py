@@ -28,6 +28,9 @@ REGISTRY: dict[str, str] = {
 
 @dataclass(frozen=True)
 class RunResult:
+    """A run's outputs by name, and its statistics: plain numbers and strings whose keys depend
+    on the target (README.md, "Run statistics"; cycle keys say simulated, emulated or modelled)."""
+
     outputs: dict[str, np.ndarray]
     stats: Mapping[str, Any]
 

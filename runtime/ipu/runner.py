@@ -177,7 +177,7 @@ def run(binary: Path, args: list[str], cwd: Path) -> dict:
         if shown.reporting:
             watched = cwd / "ipu-progress"
             env["KERNELC_IPU_PROGRESS"] = str(watched)
-            detail = _superstep(watched)
+            detail = progress_reader(watched)
         done = _complete([str(binary), *args], shown, detail, cwd=cwd, env=env)
     if done.returncode != 0:
         message = (done.stderr.strip() or done.stdout.strip()).splitlines()
@@ -188,7 +188,7 @@ def run(binary: Path, args: list[str], cwd: Path) -> dict:
     return json.loads(stats.read_text())
 
 
-def _superstep(path: Path) -> Callable[[], str]:
+def progress_reader(path: Path) -> Callable[[], str]:
     """What the program's progress file says (src/Engine.cpp's Progress), in words."""
 
     def read() -> str:
