@@ -51,9 +51,6 @@ class Reporter:
         self.next = self.start + delay
         self.shown = 0  # characters of the line now on the terminal
 
-    def due(self) -> bool:
-        return self.clock() >= self.next
-
     def show(self, label: str, detail: Detail) -> None:
         """Write the line if the delay and the interval since the last write have passed."""
         now = self.clock()

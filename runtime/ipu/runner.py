@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kernelc import progress
 from kernelc.diagnostics import KernelcError, Span
@@ -80,7 +81,10 @@ def cache_dir() -> Path:
 
 
 def _complete(
-    args: list[str], shown: progress.Phase | progress.Silent, detail: progress.Detail = "", **popen
+    args: list[str],
+    shown: progress.Phase | progress.Silent,
+    detail: progress.Detail = "",
+    **popen: Any,
 ) -> subprocess.CompletedProcess:
     """``subprocess.run(args, capture_output=True, text=True)``, updating the progress line
     while the command runs."""
