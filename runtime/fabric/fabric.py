@@ -80,8 +80,10 @@ def _route_of(rx: tuple[Direction, ...], tx: tuple[Direction, ...]) -> Route:
 class LayoutContext:
     """Evaluates the layout file: rectangle, tile code, routes and exported names."""
 
-    def __init__(self, file: str, arch: machine.Arch) -> None:
-        self.file, self.arch = file, arch
+    def __init__(
+        self, file: str, arch: machine.Arch, shown: progress.Phase | progress.Silent
+    ) -> None:
+        self.file, self.arch, self.shown = file, arch, shown
         self.g: dict[str, object] = {}
         self.gt: dict[str, object] = {}
         self.now = 0
@@ -115,6 +117,7 @@ class LayoutContext:
             params = args[3] if len(args) > 3 else Struct()
             self._inside(x, y, "@set_tile_code")
             self.tiles[(x, y)] = (str(path), params)
+            self.shown.update(self._coded)
             return None
         if name == "set_color_config":
             x, y, color, cfg = int(args[0]), int(args[1]), args[2], args[3]
@@ -135,6 +138,10 @@ class LayoutContext:
         if name == "get_rectangle":
             return self._rect()
         raise FabricError(f"@{name} is not available in a layout", self.file)
+
+    def _coded(self) -> str:
+        w, h = self.rectangle
+        return f"{len(self.tiles):,} of {w * h:,} PEs given their code"
 
     def _rect(self) -> Struct:
         if self.rectangle is None:
@@ -175,8 +182,9 @@ def check_color(color: object, arch: machine.Arch, where: str) -> None:
 
 
 def evaluate_layout(layout: m.CslFile, params: dict[str, int], arch: machine.Arch):
-    ctx = LayoutContext(layout.name, arch)
-    run_module(Compiler(layout.name).module(layout), ctx, dict(params))
+    with progress.phase(f"fabric simulator, evaluating {layout.name}") as shown:
+        ctx = LayoutContext(layout.name, arch, shown)
+        run_module(Compiler(layout.name).module(layout), ctx, dict(params))
     if ctx.rectangle is None:
         raise FabricError("the layout never calls @set_rectangle", layout.name)
     return ctx
