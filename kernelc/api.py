@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from kernelc import inputs as inputs_mod
-from kernelc import ir, targets
+from kernelc import ir, progress, targets
 from kernelc.artifact import Artifact
 from kernelc.diagnostics import KernelcError, Span
 from kernelc.graph import TaskGraph
@@ -105,7 +105,8 @@ def build(
     backend = targets.get(target)
     checked = targets.check_options(backend, options)
     graph = _as_program(program).graph(entry, params)
-    return backend.build(graph, checked)
+    with progress.from_environment():
+        return backend.build(graph, checked)
 
 
 def run_with_stats(
@@ -117,12 +118,14 @@ def run_with_stats(
     params: Params | None = None,
     **options: Any,
 ) -> targets.RunResult:
-    """Like :func:`run`, also returning the target's statistics (times, cycles, memory)."""
+    """Like :func:`run`, also returning the target's statistics (times, cycles, memory): a
+    ``RunResult`` whose ``stats`` keys per target README.md's "Run statistics" lists."""
     backend = targets.get(target)
     checked = targets.check_options(backend, options)
     graph = _as_program(program).graph(entry, params, inputs)
     valid = inputs_mod.validate(graph, inputs)
-    return backend.run(graph, valid, checked)
+    with progress.from_environment():
+        return backend.run(graph, valid, checked)
 
 
 def run(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernelc import api, targets
+from kernelc import api, progress, targets
 from kernelc import inputs as inputs_mod
 from kernelc.artifact import Artifact
 from kernelc.diagnostics import KernelcError, Span, register_source
@@ -101,6 +101,12 @@ def _parser(cmdline: _CommandLine) -> argparse.ArgumentParser:
         p.add_argument("--precision", help="matrix products on groq: f32 (default), fp16 or int8")
         p.add_argument(
             "--tiles", type=int, help="IPU tiles (poplar; default: the fewest modelled cycles)"
+        )
+        p.add_argument(
+            "--quiet",
+            "-q",
+            action="store_true",
+            help="no progress line on a terminal during long simulations and builds",
         )
 
     build = sub.add_parser("build", help="compile and write the artifact directory")
@@ -204,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmdline = _CommandLine(argv)
     try:
         args = _parser(cmdline).parse_args(argv)
-        return _COMMANDS[args.command](args, cmdline)
+        with progress.reporting(not getattr(args, "quiet", False)):
+            return _COMMANDS[args.command](args, cmdline)
     except KernelcError as err:
         print(_at_argument(err, cmdline).render(), file=sys.stderr)
         return 2

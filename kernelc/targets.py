@@ -29,6 +29,9 @@ REGISTRY: dict[str, str] = {
 
 @dataclass(frozen=True)
 class RunResult:
+    """A run's outputs by name, and its statistics: plain numbers and strings whose keys depend
+    on the target (README.md, "Run statistics"; cycle keys say simulated, emulated or modelled)."""
+
     outputs: dict[str, np.ndarray]
     stats: Mapping[str, Any]
     artifact: Artifact | None = None  # what the target built and ran, where it builds one

@@ -751,6 +751,7 @@ def test_the_emulator_imports_nothing_outside_runtime_tsp() -> None:
                     "__future__",
                     "numpy",
                     "contextlib",
+                    "contextvars",
                     "io",
                     "json",
                     "math",

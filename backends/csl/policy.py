@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from kernelc import progress
 from kernelc.backends.csl import tasks
 from kernelc.backends.csl.cost import model
 from kernelc.backends.csl.lower import (
@@ -109,7 +110,8 @@ def smallest(graph: TaskGraph, arch: machine.Arch, refusal: str | None = None) -
     if scalar_culprit(graph) is not None or refusal is not None:
         low = scalar_tasks(graph, arch, refusal)
         return Placement("min", low, candidate(low), None)
-    low = _smallest(graph, arch)
+    with progress.phase("csl: choosing the PE grid") as shown:
+        low = _smallest(graph, arch, shown)
     return Placement("min", low, candidate(low), None)
 
 
@@ -118,20 +120,23 @@ def fastest(graph: TaskGraph, arch: machine.Arch, refusal: str | None = None) ->
     if scalar_culprit(graph) is not None or refusal is not None:
         low = scalar_tasks(graph, arch, refusal)  # one PE per task instance: nothing to choose
         return Placement("auto", low, candidate(low), None)
-    least = _smallest(graph, arch)
-    search = _Search(graph, arch, least)
-    xs, ys = search.axis_sizes()
-    aspect = search.aspect()
-    coarse = {(w, _nearest(ys, w * aspect)) for w in xs} | {
-        (_nearest(xs, h / aspect), h) for h in ys
-    }
-    for w, h in sorted(coarse):
-        search.try_grid(w, h)
-    for best in sorted(search.found.values(), key=lambda c: (c.cycles, c.pes))[:FINALISTS]:
-        i, j = xs.index(best.width), ys.index(best.height)
-        for w in xs[max(0, i - REACH) : i + REACH + 1]:
-            for h in ys[max(0, j - REACH) : j + REACH + 1]:
-                search.try_grid(w, h)
+    with progress.phase("csl: choosing the PE grid") as shown:
+        least = _smallest(graph, arch, shown)
+        search = _Search(graph, arch, least)
+        xs, ys = search.axis_sizes()
+        aspect = search.aspect()
+        coarse = {(w, _nearest(ys, w * aspect)) for w in xs} | {
+            (_nearest(xs, h / aspect), h) for h in ys
+        }
+        for w, h in sorted(coarse):
+            shown.update(search.describe)
+            search.try_grid(w, h)
+        for best in sorted(search.found.values(), key=lambda c: (c.cycles, c.pes))[:FINALISTS]:
+            i, j = xs.index(best.width), ys.index(best.height)
+            for w in xs[max(0, i - REACH) : i + REACH + 1]:
+                for h in ys[max(0, j - REACH) : j + REACH + 1]:
+                    shown.update(search.describe)
+                    search.try_grid(w, h)
     chosen, runner_up = pick(list(search.found.values()))
     low = search.lowered[(chosen.width, chosen.height)]
     return Placement("auto", low, chosen, runner_up)
@@ -183,6 +188,9 @@ class _Search:
         xs = sorted({*_sizes(cols, mw), least.width})
         ys = sorted({*_sizes(rows, mh), least.height})
         return xs, ys
+
+    def describe(self) -> str:
+        return f"{len(self.tried):,} grids tried, {len(self.found):,} fit"
 
     def try_grid(self, w: int, h: int) -> None:
         if (w, h) in self.tried or w * h < self.fewest:
@@ -246,7 +254,9 @@ def _squareness(graph: TaskGraph, w: int, h: int) -> float:
     return abs(math.log(max(bh, 1e-9) / max(bw, 1e-9)))
 
 
-def _smallest(graph: TaskGraph, arch: machine.Arch) -> Lowered:
+def _smallest(
+    graph: TaskGraph, arch: machine.Arch, shown: progress.Phase | progress.Silent = progress.SILENT
+) -> Lowered:
     """The smallest PE count whose data-parallel plan fits; among its shapes the squarest."""
     mw, mh = arch.max_program
     total = sum(t.nbytes for t in graph.tensors)
@@ -257,6 +267,7 @@ def _smallest(graph: TaskGraph, arch: machine.Arch) -> Lowered:
         first = max(first, lowering_of(task).fewest_pes(task, task.form, graph, arch, planner))
     refused: KernelcError | None = None
     for count in range(first, min(first + GRID_SEARCH_LIMIT, mw * mh) + 1):
+        shown.update(f"the smallest grid that fits: trying {count:,} PEs")
         shapes = [
             (w, count // w)
             for w in range(1, min(count, mw) + 1)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from kernelc import progress
 from kernelc.artifact import Artifact, base_manifest, manifest_text
 from kernelc.backends.groq import machine, report
 from kernelc.backends.groq.cost import model, report_lines
@@ -144,7 +145,12 @@ class GroqTarget:
             start = time.perf_counter()
             run_file(src / "program.py")
             outs = root / "outputs"
-            run_file(src / "run.py", ["--inputs", str(ins), "--outputs", str(outs)])
+            with progress.phase("tsp emulator, run.py") as shown:
+
+                def watch(done: int, total: int) -> None:
+                    shown.update(lambda: f"instruction {done + 1:,} of {total:,}")
+
+                run_file(src / "run.py", ["--inputs", str(ins), "--outputs", str(outs)], watch)
             seconds = time.perf_counter() - start
             outputs = {t.name: np.load(outs / f"{t.name}.npy") for t in graph.outputs}
             doc, _ = read_iop(src / artifact.manifest["iop"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from kernelc import progress
 from kernelc.backends.poplar.codelet import HELPERS
 from kernelc.backends.poplar.contract import ContractionLowering
 from kernelc.backends.poplar.cost import model, tensor_bytes, tile_bytes, traffic
@@ -55,19 +56,21 @@ def lower(graph: TaskGraph, arch: Arch, tiles: int | None = None, span: Span | N
     refusal, last = None, None
     before = 0
     weighed: list[tuple[int, int]] = []
-    for count in (*(n for n in LADDER if n < arch.tiles), arch.tiles):
-        plan, useful = _build(graph, arch, count)
-        overfull = _overfull(plan)
-        if overfull is None:
-            total = model(plan).total
-            weighed.append((count, total))
-            if best is None or total < best[0]:
-                best = (total, plan)
-        else:
-            refusal, last = overfull, plan
-        if useful < count and useful == before:
-            break  # the lowerings use no more tiles when given more
-        before = useful
+    with progress.phase("poplar: choosing the tile count") as shown:
+        for count in (*(n for n in LADDER if n < arch.tiles), arch.tiles):
+            shown.update(f"planning {count:,} of {arch.tiles:,} tiles")
+            plan, useful = _build(graph, arch, count)
+            overfull = _overfull(plan)
+            if overfull is None:
+                total = model(plan).total
+                weighed.append((count, total))
+                if best is None or total < best[0]:
+                    best = (total, plan)
+            else:
+                refusal, last = overfull, plan
+            if useful < count and useful == before:
+                break  # the lowerings use no more tiles when given more
+            before = useful
     if best is None:
         assert last is not None
         whole = [t for t in last.tasks if not t.codelet.multi]

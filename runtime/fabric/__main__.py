@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from kernelc import progress
 from kernelc.diagnostics import KernelcError
 from kernelc.runtime.fabric.runner import compile_program, run_host_script
 from kernelc.runtime.fabric.sdk import STATS_FILE
@@ -49,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run a host script (run.py) against the simulator")
     run.add_argument("script")
     args, rest = parser.parse_known_args(argv)
+    with progress.reporting():
+        return _command(parser, args, rest)
+
+
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, rest: list[str]) -> int:
     try:
         if args.command == "cslc":
             if rest:

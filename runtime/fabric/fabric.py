@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernelc import progress
 from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import Span
@@ -51,6 +52,7 @@ from kernelc.runtime.fabric.values import (
 )
 
 RUN, DONE, LAUNCH = 0, 1, 2
+EVENTS_PER_UPDATE = 512  # events run between two progress updates (each reads the clock)
 _Branching = ValueError  # NumPy's "truth value of an array is ambiguous": a branch on an array
 MAX_REPORTED_PES = 12
 
@@ -83,8 +85,10 @@ def _route_of(rx: tuple[Direction, ...], tx: tuple[Direction, ...]) -> Route:
 class LayoutContext:
     """Evaluates the layout file: rectangle, tile code, routes and exported names."""
 
-    def __init__(self, file: str, arch: machine.Arch) -> None:
-        self.file, self.arch = file, arch
+    def __init__(
+        self, file: str, arch: machine.Arch, shown: progress.Phase | progress.Silent
+    ) -> None:
+        self.file, self.arch, self.shown = file, arch, shown
         self.g: dict[str, object] = {}
         self.gt: dict[str, object] = {}
         self.now = 0
@@ -120,6 +124,7 @@ class LayoutContext:
             params = args[3] if len(args) > 3 else Struct()
             self._inside(x, y, "@set_tile_code")
             self.tiles[(x, y)] = (str(path), params)
+            self.shown.update(self._coded)
             return None
         if name == "set_color_config":
             x, y, color, cfg = int(args[0]), int(args[1]), args[2], args[3]
@@ -144,6 +149,10 @@ class LayoutContext:
         if name == "get_rectangle":
             return self._rect()
         raise FabricError(f"@{name} is not available in a layout", self.file)
+
+    def _coded(self) -> str:
+        w, h = self.rectangle
+        return f"{len(self.tiles):,} of {w * h:,} PEs given their code"
 
     def _rect(self) -> Struct:
         if self.rectangle is None:
@@ -197,8 +206,9 @@ def check_color(color: object, arch: machine.Arch, where: str) -> None:
 
 
 def evaluate_layout(layout: m.CslFile, params: dict[str, int], arch: machine.Arch):
-    ctx = LayoutContext(layout.name, arch)
-    run_module(Compiler(layout.name).module(layout), ctx, dict(params))
+    with progress.phase(f"fabric simulator, evaluating {layout.name}") as shown:
+        ctx = LayoutContext(layout.name, arch, shown)
+        run_module(Compiler(layout.name).module(layout), ctx, dict(params))
     if ctx.rectangle is None:
         raise FabricError("the layout never calls @set_rectangle", layout.name)
     return ctx
@@ -524,6 +534,7 @@ class PE:
             )
         self.unblocked = True
         self.unblock_time = self.now
+        self.sim.running -= 1
 
     # ----------------------------------------------------------------- DSD engine
     def _read(self, operand: object, n: int) -> object:
@@ -1076,18 +1087,25 @@ class Simulator:
         self.stuck: list[str] = []
         self.hub = CollectiveHub(self)
         self.pes: list[PE] = []
-        for y in range(self.height):
-            for x in range(self.width):
-                if (x, y) not in self.layout.tiles:
-                    raise FabricError(f"PE ({x}, {y}) has no @set_tile_code", program.layout.name)
-                file, params_struct = self.layout.tiles[(x, y)]
-                if file not in setups:
-                    raise FabricError(f"tile code '{file}' of PE ({x}, {y}) was not loaded")
-                pe = PE(self, x, y, file, code[file])
-                setups[file].set_up(pe, dict(params_struct.fields))
-                pe.now = pe.busy = pe.last = pe.dsd_free = 0
-                pe.current = "idle"
-                self.pes.append(pe)
+        self.running = 0  # PEs of the current launch that have not released the command stream
+        self.launch_start = 0  # the simulated cycle at which the current launch began
+        count = self.width * self.height
+        with progress.phase(f"fabric simulator, setting up {count:,} PEs") as shown:
+            for y in range(self.height):
+                shown.update(lambda: f"{len(self.pes):,} done")
+                for x in range(self.width):
+                    if (x, y) not in self.layout.tiles:
+                        raise FabricError(
+                            f"PE ({x}, {y}) has no @set_tile_code", program.layout.name
+                        )
+                    file, params_struct = self.layout.tiles[(x, y)]
+                    if file not in setups:
+                        raise FabricError(f"tile code '{file}' of PE ({x}, {y}) was not loaded")
+                    pe = PE(self, x, y, file, code[file])
+                    setups[file].set_up(pe, dict(params_struct.fields))
+                    pe.now = pe.busy = pe.last = pe.dsd_free = 0
+                    pe.current = "idle"
+                    self.pes.append(pe)
         for (x, y, color), route in self.layout.routes.items():
             pe = self.pe(x, y)
             if color in pe.reserved:
@@ -1172,13 +1190,18 @@ class Simulator:
             arrive = self.cross_link(pe.x, pe.y, d, times + machine.HOP_CYCLES)
             self._forward(self.pe(nx, ny), color, arrive, values, OPPOSITE[d], seen, transfer)
 
-    def _drain(self) -> None:
+    def _drain(self, shown: progress.Phase | progress.Silent) -> None:
         events, pop, replace = self.events, heapq.heappop, heapq.heapreplace
+        countdown = 1  # the first event updates too: a phase's line starts without delay
         with np.errstate(all="ignore"):
             while events:
                 t, _, kind, pe, data = events[0]
                 if t > self.time:
                     self.time = t
+                countdown -= 1
+                if not countdown:
+                    countdown = EVENTS_PER_UPDATE
+                    shown.update(self._running)
                 if kind == RUN and pe.now > t:
                     # most RUN events: the PE is busy; look again when it is not (one sift:
                     # the (time, seq) keys are unique, so the order of events is unchanged)
@@ -1204,7 +1227,10 @@ class Simulator:
                 raise FabricError(f"PE {pe.coords} does not export a function '{name}'", pe.file)
             pe.unblocked = False
             self.schedule(start + machine.LAUNCH_CYCLES + pe.x + pe.y, LAUNCH, pe, (fn, args))
-        self._drain()
+        self.running = len(self.pes)
+        self.launch_start = start
+        with progress.phase(f"fabric simulator, launch '{name}'") as shown:
+            self._drain(shown)
         waiting = [pe for pe in self.pes if not pe.unblocked or pe.pending]
         if waiting or self.stuck:
             waiting = [pe for pe in self.pes if not pe.unblocked or pe.pending or pe.sends]
@@ -1214,6 +1240,10 @@ class Simulator:
         self.kernel_cycles += end - start
         self.launches.append((name, end - start))
         return end - start
+
+    def _running(self) -> str:
+        cycles = self.time - self.launch_start
+        return f"simulated cycle {cycles:,}, {self.running:,}/{len(self.pes):,} PEs busy"
 
     def _deadlock_report(self, name: str, waiting: list[PE]) -> str:
         lines = [
@@ -1257,21 +1287,23 @@ class Simulator:
         if exported is not None and not exported[1]:
             raise FabricError(f"'{symbol}' is exported read-only")
         length = data.shape[2]
-        for j in range(h):
-            for i in range(w):
-                pe = self.pe(x0 + i, y0 + j)
-                ptr = self._exported(pe, symbol)
-                target = ptr.array.data
-                if ptr.offset + length > target.shape[0]:
-                    raise FabricError(
-                        f"memcpy of {length} elements into '{symbol}' overruns PE {pe.coords} "
-                        f"({target.shape[0] - ptr.offset} available)"
-                    )
-                self._width_matches(symbol, target, bits)
-                chunk = data[j, i].view(np.uint32)
-                if bits == 16:
-                    chunk = chunk.astype(np.uint16)
-                target[ptr.offset : ptr.offset + length] = chunk.view(target.dtype)
+        with progress.phase(f"fabric simulator, memcpy_h2d '{symbol}'") as shown:
+            for j in range(h):
+                shown.update(f"row {j + 1:,} of {h:,} PE rows")
+                for i in range(w):
+                    pe = self.pe(x0 + i, y0 + j)
+                    ptr = self._exported(pe, symbol)
+                    target = ptr.array.data
+                    if ptr.offset + length > target.shape[0]:
+                        raise FabricError(
+                            f"memcpy of {length} elements into '{symbol}' overruns PE "
+                            f"{pe.coords} ({target.shape[0] - ptr.offset} available)"
+                        )
+                    self._width_matches(symbol, target, bits)
+                    chunk = data[j, i].view(np.uint32)
+                    if bits == 16:
+                        chunk = chunk.astype(np.uint16)
+                    target[ptr.offset : ptr.offset + length] = chunk.view(target.dtype)
         self.time += self.memcpy_cycles(w * h * length)
 
     def d2h(
@@ -1281,18 +1313,20 @@ class Simulator:
         (16-bit elements zero-extended, with ``bits`` 16)."""
         self._rect(x0, y0, w, h)
         out = np.zeros((h, w, length), dtype=np.uint32)
-        for j in range(h):
-            for i in range(w):
-                pe = self.pe(x0 + i, y0 + j)
-                ptr = self._exported(pe, symbol)
-                source = ptr.array.data[ptr.offset : ptr.offset + length]
-                if source.shape[0] < length:
-                    raise FabricError(f"memcpy of {length} elements from '{symbol}' overruns")
-                self._width_matches(symbol, source, bits)
-                if bits == 16:
-                    out[j, i] = source.view(np.uint16).astype(np.uint32)
-                else:
-                    out[j, i] = source.view(np.uint32)
+        with progress.phase(f"fabric simulator, memcpy_d2h '{symbol}'") as shown:
+            for j in range(h):
+                shown.update(f"row {j + 1:,} of {h:,} PE rows")
+                for i in range(w):
+                    pe = self.pe(x0 + i, y0 + j)
+                    ptr = self._exported(pe, symbol)
+                    source = ptr.array.data[ptr.offset : ptr.offset + length]
+                    if source.shape[0] < length:
+                        raise FabricError(f"memcpy of {length} elements from '{symbol}' overruns")
+                    self._width_matches(symbol, source, bits)
+                    if bits == 16:
+                        out[j, i] = source.view(np.uint16).astype(np.uint32)
+                    else:
+                        out[j, i] = source.view(np.uint32)
         self.time += self.memcpy_cycles(w * h * length)
         return out
 

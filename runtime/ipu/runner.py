@@ -6,6 +6,8 @@ compiled into the program instead: this runner generates a small registration sh
 that includes codelets.cpp and names each vertex class and its fields (found by reading the
 class declarations); the field types come from the C++ declarations themselves. The emitted
 files are compiled unchanged. Binaries are cached by a digest of everything compiled.
+The compile and the run show progress on a terminal (kernelc.progress); the program reports its
+supersteps through the file named by KERNELC_IPU_PROGRESS (src/Engine.cpp).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from kernelc import progress
 from kernelc.diagnostics import KernelcError, Span
 
 ROOT = Path(__file__).resolve().parent
@@ -75,8 +80,32 @@ def cache_dir() -> Path:
     return (base if root else base / "kernelc") / "ipu"
 
 
+def _complete(
+    args: list[str],
+    shown: progress.Phase | progress.Silent,
+    detail: progress.Detail = "",
+    **popen: Any,
+) -> subprocess.CompletedProcess:
+    """``subprocess.run(args, capture_output=True, text=True)``, updating the progress line
+    while the command runs."""
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    ) as proc:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=progress.INTERVAL)
+            except subprocess.TimeoutExpired:
+                shown.update(detail)
+                continue
+            except BaseException:
+                proc.kill()
+                raise
+            return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
 def _run_compiler(args: list[str], what: str) -> None:
-    done = subprocess.run(args, capture_output=True, text=True)
+    with progress.phase(f"compiling {what} with g++ (IPU model)") as shown:
+        done = _complete(args, shown)
     if done.returncode != 0:
         raise KernelcError(
             f"g++ rejected {what}:\n{done.stderr.strip()}", Span("<poplar program>", 1, 1)
@@ -147,7 +176,13 @@ def run(binary: Path, args: list[str], cwd: Path) -> dict:
     """Run a compiled program; returns the model's statistics. Graph errors are user errors."""
     stats = cwd / "ipu-stats.json"
     env = {**os.environ, "KERNELC_IPU_STATS": str(stats)}
-    done = subprocess.run([str(binary), *args], cwd=cwd, capture_output=True, text=True, env=env)
+    with progress.phase("IPU model") as shown:
+        detail: progress.Detail = ""
+        if shown.reporting:
+            watched = cwd / "ipu-progress"
+            env["KERNELC_IPU_PROGRESS"] = str(watched)
+            detail = progress_reader(watched)
+        done = _complete([str(binary), *args], shown, detail, cwd=cwd, env=env)
     if done.returncode != 0:
         message = (done.stderr.strip() or done.stdout.strip()).splitlines()
         text = "\n".join(message[-5:]) if message else f"exit status {done.returncode}"
@@ -155,3 +190,22 @@ def run(binary: Path, args: list[str], cwd: Path) -> dict:
             f"the poplar program failed in the IPU model: {text}", Span("<poplar program>", 1, 1)
         )
     return json.loads(stats.read_text())
+
+
+def progress_reader(path: Path) -> Callable[[], str]:
+    """What the program's progress file says (src/Engine.cpp's Progress), in words."""
+
+    def read() -> str:
+        try:
+            fields = path.read_text().split()
+            phase, (done, steps, vertex, vertices, cycles) = fields[0], map(int, fields[1:6])
+        except (OSError, ValueError, IndexError):
+            return "building the graph (main.cpp)"
+        if phase == "check":
+            return "checking the graph (tile mapping, connections, races, memory)"
+        if done >= steps:
+            return f"{steps:,} supersteps run, simulated cycle {cycles:,}"
+        within = f", vertex {vertex:,} of {vertices:,}" if vertices else ""
+        return f"superstep {done + 1:,} of {steps:,}{within}, simulated cycle {cycles:,}"
+
+    return read

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -141,8 +142,14 @@ def _gather(table: np.ndarray, index: np.ndarray, where: str) -> np.ndarray:
     return segments.reshape(index.shape)
 
 
-def execute(doc: dict, constants: dict, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run the program on the given inputs (already checked); the outputs by name."""
+def execute(
+    doc: dict,
+    constants: dict,
+    inputs: dict[str, np.ndarray],
+    watch: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Run the program on the given inputs (already checked); the outputs by name. ``watch``
+    is told (instructions executed, instructions) before each instruction."""
     tensors = {t["id"]: t for t in doc["tensors"]}
     value: dict[int, np.ndarray] = {}
     for t in doc["tensors"]:
@@ -150,7 +157,10 @@ def execute(doc: dict, constants: dict, inputs: dict[str, np.ndarray]) -> dict[s
             value[t["id"]] = inputs[t["name"]]
         elif t.get("kind") == "constant":
             value[t["id"]] = constants[f"c{t['id']}"]
-    for node in doc["nodes"]:
+    nodes = doc["nodes"]
+    for index, node in enumerate(nodes):
+        if watch is not None:
+            watch(index, len(nodes))
         op, args = node["op"], [value[i] for i in node["in"]]
         out = node["out"]
         if op in ("read", "write"):

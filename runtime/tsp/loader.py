@@ -7,7 +7,7 @@ import contextlib
 import runpy
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import api, nn, runner
@@ -47,13 +47,16 @@ def groq_modules() -> Iterator[None]:
                 sys.modules[n] = old
 
 
-def run_file(script: str | Path, argv: list[str] = ()) -> None:
+def run_file(
+    script: str | Path, argv: list[str] = (), watch: Callable[[int, int], None] | None = None
+) -> None:
     """Execute an emitted file as ``python script ARGV`` would, against the emulator; a
-    non-zero exit is a RuntimeError."""
+    non-zero exit is a RuntimeError. ``watch`` follows the programs it runs (runner.WATCH)."""
     script = Path(script).resolve()
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [str(script), *argv]
     sys.path.insert(0, str(script.parent))
+    token = runner.WATCH.set(watch)
     try:
         with groq_modules():
             runpy.run_path(str(script), run_name="__main__")
@@ -61,4 +64,5 @@ def run_file(script: str | Path, argv: list[str] = ()) -> None:
         if exc.code not in (0, None):
             raise RuntimeError(f"{script.name} exited with status {exc.code}") from None
     finally:
+        runner.WATCH.reset(token)
         sys.argv, sys.path[:] = saved_argv, saved_path

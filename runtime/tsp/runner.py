@@ -6,10 +6,17 @@ and dtype (no silent conversion); the outputs come back by tensor name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
+
 import numpy as np
 
 from .errors import caller, fail
 from .iop import execute, read_iop
+
+# who follows the runs of one emitted file (loader.run_file's ``watch``): told (instructions
+# executed, instructions) as a program runs
+WATCH: ContextVar[Callable[[int, int], None] | None] = ContextVar("tsp_watch", default=None)
 
 
 class TspRunner:
@@ -44,7 +51,7 @@ class TspRunner:
                     where,
                 )
             arrays[t["name"]] = np.ascontiguousarray(array)
-        return execute(self.doc, self.constants, arrays)
+        return execute(self.doc, self.constants, arrays, WATCH.get())
 
 
 def create_tsp_runner(iop: str) -> TspRunner:

@@ -1,7 +1,9 @@
 // The Engine of kernelc's IPU model: compile-time checks (tile mapping, connections, memory,
 // races within a compute set) and BSP execution with a cycle count (docs/POPLAR.md).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -28,6 +30,34 @@ struct Counters {
   unsigned long long supersteps = 0;
 };
 
+// Progress for kernelc's terminal line: when KERNELC_IPU_PROGRESS names a file, the engine
+// replaces it, at most ten times a second, with one line "PHASE SUPERSTEPS_DONE SUPERSTEPS
+// VERTICES_DONE VERTICES CYCLES" (PHASE: check or run; the vertices of the running compute
+// set; the cycles counted so far), which kernelc reads while the program runs.
+class Progress {
+public:
+  unsigned long long supersteps = 0; // of the whole program
+
+  void report(const char *phase, const Counters &c, std::size_t vertex = 0,
+              std::size_t vertices = 0) {
+    if (path_ == nullptr) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_) return;
+    next_ = now + std::chrono::milliseconds(100);
+    const std::string tmp = std::string(path_) + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << phase << ' ' << c.supersteps << ' ' << supersteps << ' ' << vertex << ' '
+          << vertices << ' ' << c.compute + c.exchange + c.sync << '\n';
+    }
+    std::rename(tmp.c_str(), path_);
+  }
+
+private:
+  const char *path_ = std::getenv("KERNELC_IPU_PROGRESS");
+  std::chrono::steady_clock::time_point next_{};
+};
+
 struct EngineState {
   std::shared_ptr<GraphState> graph;
   program::Program prog;
@@ -37,6 +67,7 @@ struct EngineState {
   Counters counters;
   std::vector<std::size_t> tileBytes;
   unsigned tilesUsed = 0;
+  Progress progress;
 };
 
 namespace {
@@ -242,6 +273,7 @@ void execute(EngineState &es, int csId) {
   std::map<int, std::vector<unsigned long long>> contexts;
   std::map<int, unsigned> placed;
   for (std::size_t k = 0; k < cs.vertices.size(); ++k) {
+    if (k % 64 == 0) es.progress.report("run", es.counters, k, cs.vertices.size());
     const int v = cs.vertices[k];
     auto &vs = g.vertices[v];
     auto &ctx = contexts[vs.tile];
@@ -331,11 +363,23 @@ void runProgram(EngineState &es, const program::Program &p) {
     for (const auto &c : s.children) runProgram(es, c);
     break;
   case program::Step::EXECUTE:
+    es.progress.report("run", es.counters);
     execute(es, s.computeSet);
     break;
   default:
     copyStep(es, s);
   }
+}
+
+// The supersteps a program runs: one per Execute and per device-to-device Copy.
+unsigned long long countSupersteps(const program::Program &p) {
+  const auto &s = p.step();
+  if (s.kind == program::Step::SEQUENCE) {
+    unsigned long long n = 0;
+    for (const auto &c : s.children) n += countSupersteps(c);
+    return n;
+  }
+  return s.kind == program::Step::EXECUTE || s.kind == program::Step::COPY ? 1 : 0;
 }
 
 void writeStats(const EngineState &es) {
@@ -362,6 +406,8 @@ Engine::Engine(Graph &graph, const program::Program &prog, const OptionFlags &)
     : state_(std::make_unique<model::EngineState>()) {
   state_->graph = graph.state();
   state_->prog = prog;
+  state_->progress.supersteps = model::countSupersteps(prog);
+  state_->progress.report("check", state_->counters);
   model::checkMapping(*state_->graph);
   model::checkVertices(*state_->graph);
   model::checkRaces(*state_->graph);
