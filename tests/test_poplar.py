@@ -227,3 +227,80 @@ def test_strictness(rule: str, sobel: Path, tmp_path: Path) -> None:
     assert expected in message
     if rule in ("unconnected field", "unset vertex state", "race between tiles"):
         assert "tile" in message and "vertex" in message
+
+
+# --------------------------------------------------------------- the compile cache under load
+
+SLOW_CXX = """#!{python}
+# a stand-in for g++ that takes a while to write its output, as a real compile does
+import sys, time
+out = sys.argv[sys.argv.index("-o") + 1]
+with open(out, "w") as f:
+    f.write("compiled ")
+    f.flush()
+    time.sleep(0.5)
+    f.write(" ".join(a.rsplit("/", 1)[-1] for a in sys.argv if a.endswith(".cpp")))
+"""
+
+
+@pytest.fixture
+def slow_cxx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh cache and a slow stand-in compiler, so that concurrent compiles overlap."""
+    import sys
+
+    cxx = tmp_path / "slow-cxx"
+    cxx.write_text(SLOW_CXX.format(python=sys.executable))
+    cxx.chmod(0o755)
+    monkeypatch.setenv("CXX", str(cxx))
+    monkeypatch.setenv("KERNELC_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "ipu"
+
+
+def test_threads_compiling_one_program_at_once_share_the_cache(slow_cxx: Path, sobel: Path) -> None:
+    """Four threads of one process compile the same program into an empty cache at once: each
+    compile has its own staging directory, so every thread gets the complete binary (they
+    shared one temporary name per process before, and all but one failed)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kernelc.runtime.ipu import runner
+
+    start = threading.Barrier(4)
+
+    def build(_: int) -> Path:
+        start.wait()
+        return runner.build(sobel / "artifact")
+
+    with ThreadPoolExecutor(4) as pool:
+        binaries = set(pool.map(build, range(4)))
+    assert len(binaries) == 1
+    (binary,) = binaries
+    assert binary.read_text() == "compiled main.cpp shim.cpp"
+    for obj in binary.parents[2].glob("runtime-*/*.o"):
+        assert obj.read_text() in ("compiled Engine.cpp", "compiled Graph.cpp")
+    leftovers = [p for p in slow_cxx.rglob("*") if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_a_temporary_directory_on_another_filesystem_is_no_obstacle(
+    slow_cxx: Path, sobel: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With TMPDIR on another filesystem than the cache (a tmpfs), the compiled binary still
+    lands in the cache: it is compiled beside its destination, never renamed across
+    filesystems (EXDEV)."""
+    import tempfile
+
+    from kernelc.runtime.ipu import runner
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == sobel.stat().st_dev:
+        pytest.skip("no second filesystem (/dev/shm) to put TMPDIR on")
+    other = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        monkeypatch.setenv("TMPDIR", str(other))
+        monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+        binary = runner.build(sobel / "artifact")
+    finally:
+        shutil.rmtree(other)
+    assert binary.read_text() == "compiled main.cpp shim.cpp"
+    assert slow_cxx in binary.parents
