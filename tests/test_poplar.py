@@ -304,3 +304,96 @@ def test_a_temporary_directory_on_another_filesystem_is_no_obstacle(
         shutil.rmtree(other)
     assert binary.read_text() == "compiled main.cpp shim.cpp"
     assert slow_cxx in binary.parents
+
+
+# ------------------------------------------------------------ programs the fuzzer found
+
+FUZZ_FOUND = {
+    # an unused let and a var that is only set: g++ -Werror=unused-variable (and
+    # unused-but-set-variable) rejected the codelets; they are not emitted now (Map lowering)
+    "unused locals in a map": (
+        "kernel k(a: f32[4]) -> o: f32[4] {\n"
+        "  for i in 0 .. 4 { let t = a[i]; var u = a[i]; u += 1.0; o[i] = a[i] * 2.0; }\n"
+        "}",
+        {"t", "u"},
+    ),
+    # the same in the scalar vertex (a sequential loop)
+    "unused locals in a scalar vertex": (
+        "kernel k(a: f32[4]) -> o: f32[4] {\n"
+        "  for i in 1 .. 4 { let t = a[i]; let w = t + 1.0; o[i] = o[i - 1] + a[i]; }\n"
+        "}",
+        {"t", "w"},
+    ),
+    # a store index that wraps (N + 2^31 - 1): the dropped store's flat index was int
+    # arithmetic that g++ folded in the dead branch and rejected (-Werror=overflow)
+    "a store index that wraps": (
+        "size N = 4, M = 4;\n"
+        "kernel k(a: f32[N, M]) -> o: f32[N, M] {\n"
+        "  for i in 0 .. N, j in 0 .. M { o[min(N + 2147483647, 3), j] = a[i, j]; }\n"
+        "}",
+        set(),
+    ),
+    # a loop bound that wraps (its exact value is 2^32 - 3): it was taken as a proof that
+    # i + 2 is in range, so the stores at i + 2 < 0 went unguarded outside the vector
+    "a loop bound that wraps": (
+        "size N = 4;\n"
+        "kernel k(a: f32[N]) -> o: f32[N] {\n"
+        "  for i in N + 2147483647 + 2147483647 - 7 .. 2 { o[i + 2] = a[i + 2] + 1.0; }\n"
+        "}",
+        set(),
+    ),
+    # a map parameter the body does not use: its box was empty and inverted, and connecting
+    # it threw poplar_error "slice out of range" (CI's derandomized fuzz sample met it)
+    "an unused map parameter": (
+        "kernel k(a: f32[4], unused: i32[2]) -> o: f32[4] { for i in 0 .. 4 { o[i] = a[i]; } }",
+        {"unused"},
+    ),
+}
+
+
+@needs_gxx
+@pytest.mark.parametrize("case", sorted(FUZZ_FOUND))
+def test_programs_the_fuzzer_found(case: str) -> None:
+    from kernelc.inputs import random_inputs
+
+    source, absent = FUZZ_FOUND[case]
+    program = kc.loads(source, "fuzz.k")
+    codelets = kc.build(program, "poplar").files["codelets.cpp"]
+    for name in absent:  # neither a local nor a field of that name is emitted
+        assert f" {name} = " not in codelets and f"> {name};" not in codelets
+    inputs = random_inputs(program.graph(), 0)
+    result = kc.run_with_stats(program, "poplar", inputs)
+    for name, want in kc.run(program, "interp", inputs).items():
+        np.testing.assert_array_equal(result.outputs[name], want)
+    stats = result.stats
+    if "form Map" in kc.build(program, "poplar").report[-1]:  # its model is exact
+        assert stats["modelled_cycles"] == stats["simulated_cycles"]
+
+
+def test_unused_locals_are_left_out_of_a_body() -> None:
+    """``ir.without_unused_locals``: a local is kept when a store, a condition or a loop bound
+    reads it, directly or through other locals; a var's updates of itself do not count."""
+    source = """
+kernel k(a: f32[4], n: i32[1]) -> o: f32[4] {
+  let hi = n[0];
+  let dead = hi + 1;
+  for i in 0 .. 4 {
+    let x = a[i];
+    let y = x * 2.0;
+    var acc = 0.0;
+    var lost = 0.0;
+    lost += y;
+    acc += y;
+    if x > 0.0 { o[i] = acc; }
+    for j in 0 .. hi { let z = a[j]; }
+  }
+}"""
+    kernel = kc.loads(source, "k.k").module.kernel("k")
+    from kernelc import ir
+
+    kept = {
+        n.name
+        for n in ir.walk_body(ir.without_unused_locals(kernel.body))
+        if isinstance(n, ir.Let | ir.VarDecl | ir.Assign)
+    }
+    assert kept == {"hi", "x", "y", "acc"}

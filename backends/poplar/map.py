@@ -132,7 +132,8 @@ class MapLowering:
                 return f"loop '{lp.var}' is empty"
             loops.append((lp.var, lo, hi))
         aliases: dict[str, Affine] = {}
-        for s in form.pieces[0].body:
+        body = ir.without_unused_locals(form.pieces[0].body)
+        for s in body:
             if isinstance(s, ir.Let):
                 found = affine(s.value, aliases)
                 if found is not None:
@@ -140,7 +141,7 @@ class MapLowering:
         accesses = []
         reads: dict[str, Region] = {}
         writes: dict[str, Region] = {}
-        loads = [n for n in ir.walk_body(form.pieces[0].body) if isinstance(n, ir.Load)]
+        loads = [n for n in ir.walk_body(body) if isinstance(n, ir.Load)]
         outputs = {p.name for p in task.kernel.outputs}
         position = {var: k for k, (var, _, _) in enumerate(loops)}
         for p in task.kernel.all_params:
@@ -152,7 +153,11 @@ class MapLowering:
                 return f"'{p.name}' is not a whole 1-D or 2-D view of a tensor"
             stored = tuple(s.indices for s in form.stores if s.tensor == p.name)
             loaded = tuple(ld.indices for ld in loads if ld.tensor == p.name)
+            if not stored and not loaded:
+                continue  # a parameter the body does not use is no field of the vertex
             if p.name in outputs:
+                if not stored:
+                    return f"it reads output '{p.name}' without writing it"
                 if any(_key(i) != _key(stored[0]) for i in loaded):
                     return f"it reads output '{p.name}' at another element than it writes"
                 plain = not loaded and all(s.op == "=" for s in form.stores if s.tensor == p.name)
@@ -185,8 +190,10 @@ class MapLowering:
         edges_of: list[Access | str] = []  # per edge field: a tensor access or a graph scalar
         for p in kernel.all_params:
             b = task.binding(p.name)
-            name = names(p.name)
             access = next((a for a in blocks.accesses if a.param == p.name), None)
+            if b.region is not None and access is None:
+                continue  # unused by the body
+            name = names(p.name)
             if access is not None:
                 kind = "list" if len(access.shape) == 2 else "vector"
                 note = f"the block of {access.region}"
@@ -243,7 +250,7 @@ class MapLowering:
             else:
                 body.append(f"{indent}for (int {v} = {first}; {v} < {last}; ++{v}) {{")
             indent += "  "
-        body += gen.block(form.pieces[0].body, indent)
+        body += gen.block(ir.without_unused_locals(form.pieces[0].body), indent)
         for _ in blocks.loops:
             indent = indent[:-2]
             body.append(f"{indent}}}")
@@ -281,7 +288,8 @@ class MapLowering:
             if task.binding(p.name).region is not None
         }
         scalars = {b.param for b in task.bindings if b.scalar is not None}
-        per_iteration = AccessCounter(task.size_env, scalars, weights).block(form.pieces[0].body)
+        counter = AccessCounter(task.size_env, scalars, weights)
+        per_iteration = counter.block(ir.without_unused_locals(form.pieces[0].body))
         loops = len(form.loops)
         out = []
         for inst in lowered.instances:
