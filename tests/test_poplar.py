@@ -397,3 +397,132 @@ kernel k(a: f32[4], n: i32[1]) -> o: f32[4] {
         if isinstance(n, ir.Let | ir.VarDecl | ir.Assign)
     }
     assert kept == {"hi", "x", "y", "acc"}
+
+
+# ------------------------------------------------- bounds of vertex fields in the IPU model
+
+PROBE_CODELETS = """\
+// A hand-written codelet that indexes each kind of field; 'which' picks an access outside.
+#include <poplar/Vertex.hpp>
+
+using namespace poplar;
+
+class Probe : public Vertex {
+public:
+  Input<Vector<float>> in;
+  Vector<InOut<Vector<float>>> rows;
+  Output<Vector<float>> out;
+  int which;
+
+  bool compute() {
+    float s = in[0] + in[3] + rows[0][2] + rows[1][1];
+    if (which == 1) s += in[4];
+    if (which == 2) s += rows[1][2];
+    if (which == 3) s += rows[2][0];
+    out[which == 4 ? -1 : 0] = s;
+    return true;
+  }
+};
+
+class ProbeMulti : public MultiVertex {
+public:
+  InOut<Vector<float>> io;
+  int which;
+
+  bool compute(unsigned workerId) {
+    const unsigned i = which == 5 && workerId == 3 ? io.size() : workerId;
+    if (i < io.size() || which == 5) io[i] = io[i] + 1.0f;
+    return true;
+  }
+};
+"""
+
+PROBE_MAIN = """\
+// Host program for the Probe vertices: ./program WHICH
+#include <cstdlib>
+
+#include <poplar/Engine.hpp>
+#include <poplar/Graph.hpp>
+#include <poplar/IPUModel.hpp>
+#include <poplar/Program.hpp>
+
+using namespace poplar;
+using namespace poplar::program;
+
+int main(int argc, char **argv) {
+  const int which = argc > 1 ? std::atoi(argv[1]) : 0;
+  IPUModel ipuModel("ipu2");
+  Device device = ipuModel.createDevice();
+  Graph graph(device.getTarget());
+  graph.addCodelets("codelets.cpp");
+  Tensor a = graph.addVariable(FLOAT, {2, 3}, "a");
+  Tensor b = graph.addVariable(FLOAT, {5}, "b");
+  Tensor c = graph.addVariable(FLOAT, {4}, "c");
+  graph.setTileMapping(a, 0);
+  graph.setTileMapping(b, 1);
+  graph.setTileMapping(c, 2);
+  graph.setInitialValue(a, 1);
+  graph.setInitialValue(b, 2);
+  graph.setInitialValue(c, 3);
+  ComputeSet cs = graph.addComputeSet("probe");
+  VertexRef v = graph.addVertex(cs, "Probe");
+  graph.connect(v["in"], b.slice(0, 4));
+  graph.connect(v["rows"], {a[0].slice(0, 3), a[1].slice(0, 2)});
+  graph.connect(v["out"], b.slice(4, 5));
+  graph.setInitialValue(v["which"], which);
+  graph.setTileMapping(v, 0);
+  VertexRef m = graph.addVertex(cs, "ProbeMulti");
+  graph.connect(m["io"], c);
+  graph.setInitialValue(m["which"], which);
+  graph.setTileMapping(m, 2);
+  Engine engine(graph, Sequence({Execute(cs)}));
+  engine.load(device);
+  engine.run(0);
+  return 0;
+}
+"""
+
+OUT_OF_RANGE = {
+    1: "vertex 0 ('Probe') in compute set 'probe' on tile 0, field 'in': index 4 is outside "
+    "the 4 elements the field is connected to",
+    2: "vertex 0 ('Probe') in compute set 'probe' on tile 0, field 'rows': index 2 into block "
+    "1 is outside its 2 elements",
+    3: "vertex 0 ('Probe') in compute set 'probe' on tile 0, field 'rows': block index 2 is "
+    "outside the 2 blocks the list field is connected to",
+    4: "vertex 0 ('Probe') in compute set 'probe' on tile 0, field 'out': index -1 is outside "
+    "the 1 elements the field is connected to",
+    5: "vertex 1 ('ProbeMulti') in compute set 'probe' on tile 2, field 'io', worker 3: index 4 "
+    "is outside the 4 elements the field is connected to",
+}
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory) -> Path:
+    from kernelc.runtime.ipu import runner
+
+    source = tmp_path_factory.mktemp("probe")
+    (source / "codelets.cpp").write_text(PROBE_CODELETS)
+    (source / "main.cpp").write_text(PROBE_MAIN)
+    return runner.build(source)
+
+
+@needs_gxx
+def test_a_hand_written_codelet_within_its_fields_runs(probe: Path, tmp_path: Path) -> None:
+    from kernelc.runtime.ipu import runner
+
+    stats = runner.run(probe, ["0"], tmp_path)
+    assert stats["supersteps"] == 1 and stats["tiles_used"] == 3
+
+
+@needs_gxx
+@pytest.mark.parametrize("which", sorted(OUT_OF_RANGE))
+def test_an_index_outside_a_field_is_an_error(which: int, probe: Path, tmp_path: Path) -> None:
+    """Strict like the IPU, where such an access reads or writes another variable's memory
+    (or raises a memory exception): the model names the vertex, the field, the index and the
+    connected size, for Input, InOut and Output vectors and for both levels of a list field."""
+    from kernelc.runtime.ipu import runner
+
+    with pytest.raises(KernelcError) as err:
+        runner.run(probe, [str(which)], tmp_path)
+    assert OUT_OF_RANGE[which] in err.value.message
+
