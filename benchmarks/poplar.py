@@ -3,12 +3,12 @@
     python benchmarks/poplar.py [--tiles N]
 
 For the four DSL examples (sobel, gemm, pca, xs_lookup) at sizes the model runs in seconds,
-and Sobel 256x256 on 64 tiles: the tiles the planner chose (or ``--tiles``), the modelled
-cycles (build-time cost model) and the cycles the IPU model counted running the emitted
-program, their ratio, and wall times: building the artifact, compiling the emitted C++ with g++
-(the model's own sources are compiled once beforehand and not counted), and ``kc.run`` (which
-plans again, finds the binary cached and simulates). A fresh compile cache is used, so every
-program compiles. Prints a Markdown table.
+Sobel 256x256 on 64 tiles, and softmax 37x100 (a Reduction): the tiles the planner chose (or
+``--tiles``), the modelled cycles (build-time cost model) and the cycles the IPU model counted
+running the emitted program, their ratio, and wall times: building the artifact, compiling the
+emitted C++ with g++ (the model's own sources are compiled once beforehand and not counted),
+and ``kc.run`` (which plans again, finds the binary cached and simulates). A fresh compile
+cache is used, so every program compiles. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ CASES = {
     "gemm 128^3": ("gemm.k", {"M": 128, "N": 128, "K": 128}, None),
     "pca 16x4096x32": ("pca.k", {"B": 16, "P": 4096, "K": 32}, None),
     "xs_lookup L=500": ("xs_lookup.k", {"NI": 8, "NG": 200, "NM": 4, "MAXN": 8, "L": 500}, None),
+    # the Reduction form (the conformance suite's softmax kernel)
+    "softmax 37x100": (ROOT / "tests" / "conformance" / "softmax.k", {"R": 37, "C": 100}, None),
 }
 
 

@@ -427,6 +427,37 @@ def rewrite_blocks(body: tuple[Stmt, ...], rewrite: Rewrite) -> tuple[Stmt, ...]
     return tuple(out)
 
 
+def without_unused_locals(body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
+    """``body`` without the ``let``s, ``var``s and updates of locals whose values nothing uses.
+
+    Expressions have no side effects, so dropping them changes no result; a backend that
+    compiles with unused-variable warnings as errors (poplar's g++ -Werror) emits this body.
+    A local is used when a store, a condition, a loop bound, or the value of a used local
+    reads it (a ``var``'s updates of itself do not count). Names are unique per kernel."""
+    reads: dict[str, set[str]] = {}
+    used: set[str] = set()
+    for node in walk_body(body):
+        if isinstance(node, Let | VarDecl | Assign):
+            found = {n.name for n in walk(node.value) if isinstance(n, Name)}
+            reads.setdefault(node.name, set()).update(found - {node.name})
+        elif isinstance(node, Store | If | For):
+            used |= {n.name for e in own_exprs(node) for n in walk(e) if isinstance(n, Name)}
+    todo = list(used)
+    while todo:
+        for name in reads.get(todo.pop(), ()):
+            if name not in used:
+                used.add(name)
+                todo.append(name)
+
+    def rewrite(block: tuple[Stmt, ...], i: int) -> tuple[tuple[Stmt, ...], int] | None:
+        stmt = block[i]
+        if isinstance(stmt, Let | VarDecl | Assign) and stmt.name not in used:
+            return (), 1
+        return None
+
+    return rewrite_blocks(body, rewrite)
+
+
 def extent(expr: Expr) -> Span:
     """The span from the first to the last character of an expression (for underlining it)."""
     spans = [n.span for n in walk(expr) if n.span.line]

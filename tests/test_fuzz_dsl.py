@@ -37,12 +37,7 @@ def test_random_programs_agree_on_the_fast_targets(generated) -> None:
     _assert_agrees(generated, FAST)
 
 
-# poplar's share runs only with KERNELC_SLOW=1: CI's fixed sample meets a program the IPU model
-# stops with a poplar_error (a bug not yet minimised, docs/TESTING.md), and its shrinking
-# compiles a program with g++ per step
-@pytest.mark.parametrize(
-    "target", [pytest.param(t, marks=pytest.mark.slow) if t == "poplar" else t for t in SIMULATED]
-)
+@pytest.mark.parametrize("target", SIMULATED)
 def test_random_programs_agree_on_the_simulated_targets(target: str) -> None:
     configs = [c for c in differential.configurations(simulated=True) if c[1] == target]
 

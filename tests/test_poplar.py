@@ -227,3 +227,377 @@ def test_strictness(rule: str, sobel: Path, tmp_path: Path) -> None:
     assert expected in message
     if rule in ("unconnected field", "unset vertex state", "race between tiles"):
         assert "tile" in message and "vertex" in message
+
+
+# --------------------------------------------------------------- the compile cache under load
+
+SLOW_CXX = """#!{python}
+# a stand-in for g++ that takes a while to write its output, as a real compile does
+import sys, time
+out = sys.argv[sys.argv.index("-o") + 1]
+with open(out, "w") as f:
+    f.write("compiled ")
+    f.flush()
+    time.sleep(0.5)
+    f.write(" ".join(a.rsplit("/", 1)[-1] for a in sys.argv if a.endswith(".cpp")))
+"""
+
+
+@pytest.fixture
+def slow_cxx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh cache and a slow stand-in compiler, so that concurrent compiles overlap."""
+    import sys
+
+    cxx = tmp_path / "slow-cxx"
+    cxx.write_text(SLOW_CXX.format(python=sys.executable))
+    cxx.chmod(0o755)
+    monkeypatch.setenv("CXX", str(cxx))
+    monkeypatch.setenv("KERNELC_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "ipu"
+
+
+def test_threads_compiling_one_program_at_once_share_the_cache(slow_cxx: Path, sobel: Path) -> None:
+    """Four threads of one process compile the same program into an empty cache at once: each
+    compile has its own staging directory, so every thread gets the complete binary (they
+    shared one temporary name per process before, and all but one failed)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kernelc.runtime.ipu import runner
+
+    start = threading.Barrier(4)
+
+    def build(_: int) -> Path:
+        start.wait()
+        return runner.build(sobel / "artifact")
+
+    with ThreadPoolExecutor(4) as pool:
+        binaries = set(pool.map(build, range(4)))
+    assert len(binaries) == 1
+    (binary,) = binaries
+    assert binary.read_text() == "compiled main.cpp shim.cpp"
+    for obj in binary.parents[2].glob("runtime-*/*.o"):
+        assert obj.read_text() in ("compiled Engine.cpp", "compiled Graph.cpp")
+    leftovers = [p for p in slow_cxx.rglob("*") if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_a_temporary_directory_on_another_filesystem_is_no_obstacle(
+    slow_cxx: Path, sobel: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With TMPDIR on another filesystem than the cache (a tmpfs), the compiled binary still
+    lands in the cache: it is compiled beside its destination, never renamed across
+    filesystems (EXDEV)."""
+    import tempfile
+
+    from kernelc.runtime.ipu import runner
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == sobel.stat().st_dev:
+        pytest.skip("no second filesystem (/dev/shm) to put TMPDIR on")
+    other = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        monkeypatch.setenv("TMPDIR", str(other))
+        monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+        binary = runner.build(sobel / "artifact")
+    finally:
+        shutil.rmtree(other)
+    assert binary.read_text() == "compiled main.cpp shim.cpp"
+    assert slow_cxx in binary.parents
+
+
+# ------------------------------------------------------------ programs the fuzzer found
+
+FUZZ_FOUND = {
+    # an unused let and a var that is only set: g++ -Werror=unused-variable (and
+    # unused-but-set-variable) rejected the codelets; they are not emitted now (Map lowering)
+    "unused locals in a map": (
+        "kernel k(a: f32[4]) -> o: f32[4] {\n"
+        "  for i in 0 .. 4 { let t = a[i]; var u = a[i]; u += 1.0; o[i] = a[i] * 2.0; }\n"
+        "}",
+        {"t", "u"},
+    ),
+    # the same in the scalar vertex (a sequential loop)
+    "unused locals in a scalar vertex": (
+        "kernel k(a: f32[4]) -> o: f32[4] {\n"
+        "  for i in 1 .. 4 { let t = a[i]; let w = t + 1.0; o[i] = o[i - 1] + a[i]; }\n"
+        "}",
+        {"t", "w"},
+    ),
+    # a store index that wraps (N + 2^31 - 1): the dropped store's flat index was int
+    # arithmetic that g++ folded in the dead branch and rejected (-Werror=overflow)
+    "a store index that wraps": (
+        "size N = 4, M = 4;\n"
+        "kernel k(a: f32[N, M]) -> o: f32[N, M] {\n"
+        "  for i in 0 .. N, j in 0 .. M { o[min(N + 2147483647, 3), j] = a[i, j]; }\n"
+        "}",
+        set(),
+    ),
+    # a loop bound that wraps (its exact value is 2^32 - 3): it was taken as a proof that
+    # i + 2 is in range, so the stores at i + 2 < 0 went unguarded outside the vector
+    "a loop bound that wraps": (
+        "size N = 4;\n"
+        "kernel k(a: f32[N]) -> o: f32[N] {\n"
+        "  for i in N + 2147483647 + 2147483647 - 7 .. 2 { o[i + 2] = a[i + 2] + 1.0; }\n"
+        "}",
+        set(),
+    ),
+    # a map parameter the body does not use: its box was empty and inverted, and connecting
+    # it threw poplar_error "slice out of range" (CI's derandomized fuzz sample met it)
+    "an unused map parameter": (
+        "kernel k(a: f32[4], unused: i32[2]) -> o: f32[4] { for i in 0 .. 4 { o[i] = a[i]; } }",
+        {"unused"},
+    ),
+}
+
+
+@needs_gxx
+@pytest.mark.parametrize("case", sorted(FUZZ_FOUND))
+def test_programs_the_fuzzer_found(case: str) -> None:
+    from kernelc.inputs import random_inputs
+
+    source, absent = FUZZ_FOUND[case]
+    program = kc.loads(source, "fuzz.k")
+    codelets = kc.build(program, "poplar").files["codelets.cpp"]
+    for name in absent:  # neither a local nor a field of that name is emitted
+        assert f" {name} = " not in codelets and f"> {name};" not in codelets
+    inputs = random_inputs(program.graph(), 0)
+    result = kc.run_with_stats(program, "poplar", inputs)
+    for name, want in kc.run(program, "interp", inputs).items():
+        np.testing.assert_array_equal(result.outputs[name], want)
+    stats = result.stats
+    if "form Map" in kc.build(program, "poplar").report[-1]:  # its model is exact
+        assert stats["modelled_cycles"] == stats["simulated_cycles"]
+
+
+def test_unused_locals_are_left_out_of_a_body() -> None:
+    """``ir.without_unused_locals``: a local is kept when a store, a condition or a loop bound
+    reads it, directly or through other locals; a var's updates of itself do not count."""
+    source = """
+kernel k(a: f32[4], n: i32[1]) -> o: f32[4] {
+  let hi = n[0];
+  let dead = hi + 1;
+  for i in 0 .. 4 {
+    let x = a[i];
+    let y = x * 2.0;
+    var acc = 0.0;
+    var lost = 0.0;
+    lost += y;
+    acc += y;
+    if x > 0.0 { o[i] = acc; }
+    for j in 0 .. hi { let z = a[j]; }
+  }
+}"""
+    kernel = kc.loads(source, "k.k").module.kernel("k")
+    from kernelc import ir
+
+    kept = {
+        n.name
+        for n in ir.walk_body(ir.without_unused_locals(kernel.body))
+        if isinstance(n, ir.Let | ir.VarDecl | ir.Assign)
+    }
+    assert kept == {"hi", "x", "y", "acc"}
+
+
+# ------------------------------------------------- bounds of vertex fields in the IPU model
+
+PROBE_CODELETS = """\
+// A hand-written codelet that indexes each kind of field; 'which' picks an access outside.
+#include <poplar/Vertex.hpp>
+
+using namespace poplar;
+
+class Probe : public Vertex {
+public:
+  Input<Vector<float>> in;
+  Vector<InOut<Vector<float>>> rows;
+  Output<Vector<float>> out;
+  int which;
+
+  bool compute() {
+    float s = in[0] + in[3] + rows[0][2] + rows[1][1];
+    if (which == 1) s += in[4];
+    if (which == 2) s += rows[1][2];
+    if (which == 3) s += rows[2][0];
+    out[which == 4 ? -1 : 0] = s;
+    return true;
+  }
+};
+
+class ProbeMulti : public MultiVertex {
+public:
+  InOut<Vector<float>> io;
+  int which;
+
+  bool compute(unsigned workerId) {
+    const unsigned i = which == 5 && workerId == 3 ? io.size() : workerId;
+    if (i < io.size() || which == 5) io[i] = io[i] + 1.0f;
+    return true;
+  }
+};
+"""
+
+PROBE_MAIN = """\
+// Host program for the Probe vertices: ./program WHICH
+#include <cstdlib>
+
+#include <poplar/Engine.hpp>
+#include <poplar/Graph.hpp>
+#include <poplar/IPUModel.hpp>
+#include <poplar/Program.hpp>
+
+using namespace poplar;
+using namespace poplar::program;
+
+int main(int argc, char **argv) {
+  const int which = argc > 1 ? std::atoi(argv[1]) : 0;
+  IPUModel ipuModel("ipu2");
+  Device device = ipuModel.createDevice();
+  Graph graph(device.getTarget());
+  graph.addCodelets("codelets.cpp");
+  Tensor a = graph.addVariable(FLOAT, {2, 3}, "a");
+  Tensor b = graph.addVariable(FLOAT, {5}, "b");
+  Tensor c = graph.addVariable(FLOAT, {4}, "c");
+  graph.setTileMapping(a, 0);
+  graph.setTileMapping(b, 1);
+  graph.setTileMapping(c, 2);
+  graph.setInitialValue(a, 1);
+  graph.setInitialValue(b, 2);
+  graph.setInitialValue(c, 3);
+  ComputeSet cs = graph.addComputeSet("probe");
+  VertexRef v = graph.addVertex(cs, "Probe");
+  graph.connect(v["in"], b.slice(0, 4));
+  graph.connect(v["rows"], {a[0].slice(0, 3), a[1].slice(0, 2)});
+  graph.connect(v["out"], b.slice(4, 5));
+  graph.setInitialValue(v["which"], which);
+  graph.setTileMapping(v, 0);
+  VertexRef m = graph.addVertex(cs, "ProbeMulti");
+  graph.connect(m["io"], c);
+  graph.setInitialValue(m["which"], which);
+  graph.setTileMapping(m, 2);
+  Engine engine(graph, Sequence({Execute(cs)}));
+  engine.load(device);
+  engine.run(0);
+  return 0;
+}
+"""
+
+OUT_OF_RANGE = {
+    1: "vertex 0 ('Probe') in compute set 'probe' on tile 0, field 'in': index 4 is outside "
+    "the 4 elements the field is connected to",
+    2: "vertex 0 ('Probe') in compute set 'probe' on tile 0, field 'rows': index 2 into block "
+    "1 is outside its 2 elements",
+    3: "vertex 0 ('Probe') in compute set 'probe' on tile 0, field 'rows': block index 2 is "
+    "outside the 2 blocks the list field is connected to",
+    4: "vertex 0 ('Probe') in compute set 'probe' on tile 0, field 'out': index -1 is outside "
+    "the 1 elements the field is connected to",
+    5: "vertex 1 ('ProbeMulti') in compute set 'probe' on tile 2, field 'io', worker 3: index 4 "
+    "is outside the 4 elements the field is connected to",
+}
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory) -> Path:
+    from kernelc.runtime.ipu import runner
+
+    source = tmp_path_factory.mktemp("probe")
+    (source / "codelets.cpp").write_text(PROBE_CODELETS)
+    (source / "main.cpp").write_text(PROBE_MAIN)
+    return runner.build(source)
+
+
+@needs_gxx
+def test_a_hand_written_codelet_within_its_fields_runs(probe: Path, tmp_path: Path) -> None:
+    from kernelc.runtime.ipu import runner
+
+    stats = runner.run(probe, ["0"], tmp_path)
+    assert stats["supersteps"] == 1 and stats["tiles_used"] == 3
+
+
+@needs_gxx
+@pytest.mark.parametrize("which", sorted(OUT_OF_RANGE))
+def test_an_index_outside_a_field_is_an_error(which: int, probe: Path, tmp_path: Path) -> None:
+    """Strict like the IPU, where such an access reads or writes another variable's memory
+    (or raises a memory exception): the model names the vertex, the field, the index and the
+    connected size, for Input, InOut and Output vectors and for both levels of a list field."""
+    from kernelc.runtime.ipu import runner
+
+    with pytest.raises(KernelcError) as err:
+        runner.run(probe, [str(which)], tmp_path)
+    assert OUT_OF_RANGE[which] in err.value.message
+
+
+# ------------------------------------------------------------------- the Reduction form
+
+ROW_NORM = """
+size R = 6, C = 10;
+kernel norm(x: f32[R, C]) -> y: f32[R, C] {
+  for r in 0 .. R {
+    let s = sum(k in 0 .. C) x[r, k] * x[r, k];
+    for j in 0 .. C { y[r, j] = x[r, j] / sqrt(s); }
+  }
+}
+"""
+
+COLUMN_STATS = """
+size R = 6, C = 10;
+kernel stats(x: f32[R, C]) -> (total: f32[C], low: f32[C], mean: f32[C]) {
+  for c in 0 .. C {
+    var m = x[0, c];
+    for r in 1 .. R { m min= x[r, c]; }
+    let s = sum(r in 0 .. R) x[r, c];
+    total[c] = s;
+    low[c] = m;
+    mean[c] = s / 6.0;
+  }
+}
+"""
+
+SOFTMAX = ROOT / "tests" / "conformance" / "softmax.k"
+
+
+@needs_gxx
+@pytest.mark.parametrize(
+    ("source", "params", "tiles", "speedup"),
+    [
+        (SOFTMAX, {"R": 37, "C": 100}, None, 15),  # the planner's tiles
+        (SOFTMAX, {"R": 5, "C": 9}, 2, 1.5),  # 3 + 2 rows
+        (ROW_NORM, {"R": 13, "C": 10}, 3, 3),
+        (COLUMN_STATS, {"R": 6, "C": 10}, 3, 3),  # the kept index names columns
+    ],
+)
+def test_reductions_spread_over_tiles(source, params: dict, tiles, speedup: float) -> None:
+    """Each block of the kept index on its own tile, the six workers taking its rows (or
+    columns) in turn, each fold whole on one worker in the language's order: the sums are the
+    sequential ones (bit for bit where the math functions are), the model counts exactly what
+    the IPU model runs, and the task takes far fewer cycles than as the scalar vertex."""
+    from kernelc.backends.poplar import lower
+    from kernelc.forms import Reduction
+    from kernelc.inputs import random_inputs
+
+    if isinstance(source, Path):
+        program = kc.load(source, params=params)
+    else:
+        program = kc.loads(source, params=params)
+    graph = program.graph()
+    assert all(isinstance(t.form, Reduction) for t in graph.tasks)
+    inputs = random_inputs(graph, 3)
+    options = {} if tiles is None else {"tiles": tiles}
+    artifact = kc.build(program, "poplar", **options)
+    assert "form Reduction" in artifact.report[-1] and "MultiVertex" in artifact.report[-1]
+    assert "public MultiVertex" in artifact.files["codelets.cpp"]
+    result = kc.run_with_stats(program, "poplar", inputs, **options)
+    for name, want in kc.run(program, "interp", inputs).items():
+        if source == SOFTMAX:  # std::exp and NumPy's exp may differ in the last place
+            np.testing.assert_allclose(result.outputs[name], want, rtol=1e-6, atol=0)
+        else:
+            np.testing.assert_array_equal(result.outputs[name], want)
+    stats = result.stats
+    assert stats["modelled_cycles"] == stats["simulated_cycles"]
+    assert stats["tiles_used"] == (tiles or stats["tiles_used"]) and stats["tiles_used"] > 1
+    saved = lower.LOWERINGS.pop(Reduction)
+    try:
+        scalar = kc.run_with_stats(program, "poplar", inputs, **options).stats
+    finally:
+        lower.LOWERINGS[Reduction] = saved
+    assert scalar["simulated_cycles"] >= speedup * stats["simulated_cycles"]

@@ -241,12 +241,19 @@ class ScalarCodelet:
         return out
 
     def _range(self, e: ir.Expr) -> tuple[int, int] | None:
+        """The closed range of an i32 expression, where it is affine in names of known range
+        and no partial sum of its terms leaves i32 (so the wrapping value is the exact one)."""
         form = affine(e, self.aliases)
         if form is None:
             return None
         ranges = {**{n: (v, v) for n, v in self.sizes.items()}, **self.ranges}
         found = bounds(form, ranges)
-        return None if found is None else found[0]
+        if found is None:
+            return None
+        reach = abs(form.const) + sum(
+            abs(coef) * max(abs(ranges[name][0]), abs(ranges[name][1])) for name, coef in form.terms
+        )
+        return found[0] if reach < 2**31 else None
 
     def _proven(self, index: ir.Expr, extent: int) -> bool:
         found = self._range(index)
@@ -265,9 +272,12 @@ class ScalarCodelet:
             for index, extent in zip(s.indices, shape, strict=True):
                 text = self.index(index)
                 if not self._proven(index, extent):
+                    # one unsigned compare checks 0 <= index < extent, and the flat index
+                    # of a store that is dropped cannot overflow (g++ folds it in the dead
+                    # branch where the index is a constant, and rejects int overflow)
                     name = self.names.fresh("i")
-                    self.pre.append(f"const int {name} = {_bare(text)};")
-                    guards.append(f"{name} >= 0 && {name} < {extent}")
+                    self.pre.append(f"const unsigned {name} = unsigned({_bare(text)});")
+                    guards.append(f"{name} < {extent}u")
                     text = name
                 idx.append(text)
             return idx, guards, self.expr(s.value)
@@ -288,11 +298,12 @@ class ScalarCodelet:
 
     # ----------------------------------------------------------------- expressions
     def affine_text(self, e: ir.Expr) -> str | None:
-        """Plain int arithmetic for an affine expression whose range is known (no overflow):
-        ``i - 1`` rather than the wrapping form, a constant where it is one."""
+        """Plain int arithmetic for an affine expression whose range is known: ``i - 1``
+        rather than the wrapping form, a constant where it is one (``_range`` holds every
+        partial sum of the terms inside int, so none overflows)."""
         found = self._range(e)
         form = affine(e, self.aliases)
-        if found is None or form is None or abs(found[0]) >= 2**30 or abs(found[1]) >= 2**30:
+        if found is None or form is None or max(abs(found[0]), abs(found[1])) >= 2**30:
             return None
         if found[0] == found[1]:
             return str(found[0])

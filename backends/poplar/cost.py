@@ -55,10 +55,14 @@ class AccessCounter:
 
     def trips(self, lo: ir.Expr, hi: ir.Expr) -> int:
         try:
-            return max(0, evaluate(hi, self.env) - evaluate(lo, self.env))
+            first, end = evaluate(lo, self.env), evaluate(hi, self.env)
         except KernelcError:
             self.guessed = True
             return 1
+        if not all(-(2**31) <= v < 2**31 for v in (first, end)):
+            self.guessed = True  # a bound that wraps in i32 (evaluate's arithmetic is exact)
+            return 1
+        return max(0, end - first)
 
     def block(self, body: tuple[ir.Stmt, ...]) -> float:
         return sum(self.stmt(s) for s in body)

@@ -2,7 +2,8 @@
 every tensor mapped to tiles; the number of tiles chosen by the cost model.
 
 ``LOWERINGS`` holds the lowering of each form that spreads over tiles (``Map``: blocks of the
-iteration space with halos; ``Contraction``: blocked products). A task whose form has none, or
+iteration space with halos; ``Contraction``: blocked products; ``Reduction``: blocks of the
+kept index, each fold whole on one worker). A task whose form has none, or
 that its lowering does not take, runs as one single-worker vertex (``ScalarLowering``); the
 tasks of one step of the graph (kernelc.dot.steps: no dependencies among them) form one compute
 set. A tensor lives where the first task writing it wants it (inputs: the first reading it), so
@@ -21,17 +22,18 @@ from kernelc.backends.poplar.contract import ContractionLowering
 from kernelc.backends.poplar.cost import model, tensor_bytes, tile_bytes, traffic
 from kernelc.backends.poplar.lowered import FormLowering, Plan, TensorPlan, TileMap
 from kernelc.backends.poplar.machine import Arch
-from kernelc.backends.poplar.map import MapLowering
+from kernelc.backends.poplar.map import MapLowering, ReductionLowering
 from kernelc.backends.poplar.names import Names, class_name
 from kernelc.backends.poplar.scalar import ScalarLowering
 from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.dot import steps
-from kernelc.forms import Contraction, Map, Scalar
+from kernelc.forms import Contraction, Map, Reduction, Scalar
 from kernelc.graph import Task, TaskGraph
 
 LOWERINGS: dict[type, FormLowering] = {
     Map: MapLowering(),
     Contraction: ContractionLowering(),
+    Reduction: ReductionLowering(),
 }
 SCALAR = ScalarLowering()
 

@@ -1,5 +1,7 @@
-"""The ``Map`` form on the IPU: the iteration space cut into blocks over tiles, one MultiVertex
-per tile over its block, halos connected from the neighbours' slices.
+"""The ``Map`` and ``Reduction`` forms on the IPU: a parallel nest's iteration space cut into
+blocks over tiles, one MultiVertex per tile over its block, halos connected from the
+neighbours' slices. (A Reduction is its kept loop as a one-loop nest: the folds along the other
+dimension run inside the loop body, whole on one worker.)
 
 A one- or two-loop nest's iteration space is cut into a grid of near-equal blocks (rows, or
 rows x columns: the grid that gives the busiest worker least to do, then the smallest halo),
@@ -37,6 +39,7 @@ from kernelc.backends.poplar.machine import WORKERS
 from kernelc.backends.poplar.names import Names
 from kernelc.forms.blocks import Split
 from kernelc.forms.map import Map
+from kernelc.forms.reduction import Reduction
 from kernelc.graph import Region, Task, TaskGraph
 from kernelc.types import DType
 
@@ -58,7 +61,23 @@ class Access:
 
 
 @dataclass(frozen=True)
+class Nest:
+    """What the block lowering spreads: one or two parallel loops and the body of one of their
+    iterations (unused locals left out), whose stores may sit in inner sequential loops."""
+
+    form: str  # the form's name, for the report
+    loops: tuple[ir.For, ...]
+    body: tuple[ir.Stmt, ...]
+    how: str  # what else the report says
+
+    @property
+    def stores(self) -> tuple[ir.Store, ...]:
+        return tuple(n for n in ir.walk_body(self.body) if isinstance(n, ir.Store))
+
+
+@dataclass(frozen=True)
 class MapBlocks:
+    nest: Nest
     loops: tuple[tuple[str, int, int], ...]  # variable, first, last + 1
     splits: tuple[Split, ...]  # per loop
     first: int  # the first tile
@@ -115,16 +134,22 @@ def grid(extents: tuple[int, ...], tiles: int) -> tuple[int, ...]:
     return best[1]
 
 
-class MapLowering:
-    def plan(self, task: Task, form: Map, graph: TaskGraph, tiles: range) -> MapBlocks | str:
-        if len(form.loops) > 2:
-            return f"a nest of {len(form.loops)} loops (the tile lowering takes one or two)"
-        if len(form.pieces) > 1:
-            return "guarded pieces (conditions on the loop indices; one unguarded nest is lowered)"
+class BlockLowering:
+    """Blocks of a parallel nest over tiles, one MultiVertex per tile (the forms' lowerings
+    below say which nest a form is)."""
+
+    def nest(self, form: object) -> Nest | str:
+        """The nest of a form, or why the form is not taken."""
+        raise NotImplementedError
+
+    def plan(self, task: Task, form: object, graph: TaskGraph, tiles: range) -> MapBlocks | str:
+        nest = self.nest(form)
+        if isinstance(nest, str):
+            return nest
         static = set(task.kernel.sizes)
         sizes = task.size_env
         loops = []
-        for lp in form.loops:
+        for lp in nest.loops:
             if not (is_static(lp.lo, static) and is_static(lp.hi, static)):
                 return f"the bounds of loop '{lp.var}' depend on data"
             lo, hi = evaluate(lp.lo, sizes), evaluate(lp.hi, sizes)
@@ -132,7 +157,7 @@ class MapLowering:
                 return f"loop '{lp.var}' is empty"
             loops.append((lp.var, lo, hi))
         aliases: dict[str, Affine] = {}
-        for s in form.pieces[0].body:
+        for s in nest.body:
             if isinstance(s, ir.Let):
                 found = affine(s.value, aliases)
                 if found is not None:
@@ -140,7 +165,7 @@ class MapLowering:
         accesses = []
         reads: dict[str, Region] = {}
         writes: dict[str, Region] = {}
-        loads = [n for n in ir.walk_body(form.pieces[0].body) if isinstance(n, ir.Load)]
+        loads = [n for n in ir.walk_body(nest.body) if isinstance(n, ir.Load)]
         outputs = {p.name for p in task.kernel.outputs}
         position = {var: k for k, (var, _, _) in enumerate(loops)}
         for p in task.kernel.all_params:
@@ -150,12 +175,16 @@ class MapLowering:
             region = b.region
             if not all(region.keep) or len(region.view_shape) not in (1, 2):
                 return f"'{p.name}' is not a whole 1-D or 2-D view of a tensor"
-            stored = tuple(s.indices for s in form.stores if s.tensor == p.name)
+            stored = tuple(s.indices for s in nest.stores if s.tensor == p.name)
             loaded = tuple(ld.indices for ld in loads if ld.tensor == p.name)
+            if not stored and not loaded:
+                continue  # a parameter the body does not use is no field of the vertex
             if p.name in outputs:
+                if not stored:
+                    return f"it reads output '{p.name}' without writing it"
                 if any(_key(i) != _key(stored[0]) for i in loaded):
                     return f"it reads output '{p.name}' at another element than it writes"
-                plain = not loaded and all(s.op == "=" for s in form.stores if s.tensor == p.name)
+                plain = not loaded and all(s.op == "=" for s in nest.stores if s.tensor == p.name)
                 direction = "Output" if plain else "InOut"
                 writes[p.name] = region
             else:
@@ -170,13 +199,15 @@ class MapLowering:
                     return f"it reads '{r}' and writes '{w}', views of one tensor (double buffering is not done)"  # noqa: E501
         parts = grid(tuple(hi - lo for _, lo, hi in loops), len(tiles))
         splits = tuple(Split(hi - lo, n) for (_, lo, hi), n in zip(loops, parts, strict=True))
-        blocks = MapBlocks(tuple(loops), splits, tiles[0], tuple(accesses), aliases, {})
+        blocks = MapBlocks(nest, tuple(loops), splits, tiles[0], tuple(accesses), aliases, {})
         shapes = {t.name: t.shape for t in graph.tensors}
         for a in accesses:
             blocks.mappings[a.region.tensor] = _mapping(blocks, a, shapes[a.region.tensor])
         return blocks
 
-    def lower(self, task: Task, form: Map, blocks: MapBlocks, cls: str, step: int) -> LoweredTask:
+    def lower(
+        self, task: Task, form: object, blocks: MapBlocks, cls: str, step: int
+    ) -> LoweredTask:
         names = Names()
         kernel = task.kernel
         fields: list[CodeletField] = []
@@ -185,8 +216,10 @@ class MapLowering:
         edges_of: list[Access | str] = []  # per edge field: a tensor access or a graph scalar
         for p in kernel.all_params:
             b = task.binding(p.name)
-            name = names(p.name)
             access = next((a for a in blocks.accesses if a.param == p.name), None)
+            if b.region is not None and access is None:
+                continue  # unused by the body
+            name = names(p.name)
             if access is not None:
                 kind = "list" if len(access.shape) == 2 else "vector"
                 note = f"the block of {access.region}"
@@ -243,7 +276,7 @@ class MapLowering:
             else:
                 body.append(f"{indent}for (int {v} = {first}; {v} < {last}; ++{v}) {{")
             indent += "  "
-        body += gen.block(form.pieces[0].body, indent)
+        body += gen.block(blocks.nest.body, indent)
         for _ in blocks.loops:
             indent = indent[:-2]
             body.append(f"{indent}}}")
@@ -266,23 +299,26 @@ class MapLowering:
         cuts = " x ".join(str(s.parts) for s in blocks.splits)
         first, last = blocks.first, blocks.first + blocks.tiles_used - 1
         describe = (
-            f"form Map: {cuts} blocks of its iteration space, one MultiVertex per tile "
-            f"(tiles {first}..{last}), halos connected from the neighbours' blocks"
+            f"form {blocks.nest.form}: {cuts} blocks of its iteration space, one MultiVertex "
+            f"per tile (tiles {first}..{last}), {blocks.nest.how}"
         )
-        codelet = Codelet(cls, True, tuple(fields), tuple(body), "form Map, one block per tile")
+        note = f"form {blocks.nest.form}, one block per tile"
+        codelet = Codelet(cls, True, tuple(fields), tuple(body), note)
         return LoweredTask(task, step, codelet, tuple(instances), describe, frozenset(gen.helpers))
 
     def cycles(self, lowered: LoweredTask) -> tuple[tuple[int, ...], ...]:
         task = lowered.task
-        form = task.form
+        nest = self.nest(task.form)
+        assert not isinstance(nest, str)
         weights = {
             p.name: 2 if len(task.binding(p.name).region.view_shape) == 2 else 1
             for p in task.kernel.all_params
             if task.binding(p.name).region is not None
         }
         scalars = {b.param for b in task.bindings if b.scalar is not None}
-        per_iteration = AccessCounter(task.size_env, scalars, weights).block(form.pieces[0].body)
-        loops = len(form.loops)
+        counter = AccessCounter(task.size_env, scalars, weights)
+        per_iteration = counter.block(nest.body)
+        loops = len(nest.loops)
         out = []
         for inst in lowered.instances:
             rows = inst.state[1] - inst.state[0]
@@ -294,6 +330,29 @@ class MapLowering:
                 )
             )
         return tuple(out)
+
+
+class MapLowering(BlockLowering):
+    def nest(self, form: object) -> Nest | str:
+        assert isinstance(form, Map)
+        if len(form.loops) > 2:
+            return f"a nest of {len(form.loops)} loops (the tile lowering takes one or two)"
+        if len(form.pieces) > 1:
+            return "guarded pieces (conditions on the loop indices; one unguarded nest is lowered)"
+        body = ir.without_unused_locals(form.pieces[0].body)
+        return Nest("Map", form.loops, body, "halos connected from the neighbours' blocks")
+
+
+class ReductionLowering(BlockLowering):
+    """The kept index spread over tiles (its rows, or columns, in blocks), the six workers of
+    a tile taking the block's kept indices in turn; each fold runs whole on its worker, in the
+    language's order, so the result is the sequential one."""
+
+    def nest(self, form: object) -> Nest | str:
+        assert isinstance(form, Reduction)
+        body = ir.without_unused_locals(form.loop.body)
+        how = f"each '{form.kept}' (the kept index) folded whole by one worker"
+        return Nest("Reduction", (form.loop,), body, how)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kernelc import ir
 from kernelc.backends.poplar.codelet import CPP_TYPE, ScalarCodelet, literal
 from kernelc.backends.poplar.cost import AccessCounter, instructions
 from kernelc.backends.poplar.lowered import (
@@ -71,7 +72,7 @@ class ScalarLowering:
                 )
                 values[p.name] = name
         gen = ScalarCodelet(task.size_env, shapes, dtypes, names, values)
-        body = (*prologue, *gen.block(kernel.body, ""))
+        body = (*prologue, *gen.block(ir.without_unused_locals(kernel.body), ""))
         form_name = type(form).__name__
         codelet = Codelet(cls, False, tuple(fields), body, f"form {form_name}, one worker")
         return LoweredTask(
@@ -92,4 +93,5 @@ def _counter(task: Task) -> tuple[int, bool]:
     """The vertex's modelled instructions, and whether a trip count was guessed."""
     scalars = {b.param for b in task.bindings if b.scalar is not None}
     counter = AccessCounter(task.size_env, scalars)
-    return instructions(counter.block(task.kernel.body)), counter.guessed
+    accesses = counter.block(ir.without_unused_locals(task.kernel.body))
+    return instructions(accesses), counter.guessed

@@ -19,7 +19,8 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,15 @@ def _run_compiler(args: list[str], what: str) -> None:
         )
 
 
+@contextmanager
+def _staging(dest: Path) -> Iterator[Path]:
+    """A private directory beside ``dest`` to compile into: its name is unique to the caller
+    (threads and processes compiling the same file at once do not share it), and it is on
+    ``dest``'s filesystem, so the final ``os.replace`` is an atomic rename (never EXDEV)."""
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}-", dir=dest.parent) as tmp:
+        yield Path(tmp)
+
+
 def runtime_objects(cxx: str) -> list[Path]:
     """The model's sources compiled once per content (shared by every program)."""
     digest = hashlib.sha256()
@@ -126,9 +136,12 @@ def runtime_objects(cxx: str) -> list[Path]:
         return objects
     where.mkdir(parents=True, exist_ok=True)
     for src, obj in zip(SOURCES, objects, strict=True):
-        tmp = obj.with_suffix(f".{os.getpid()}.tmp")
-        _run_compiler([cxx, *FLAGS, "-I", str(INCLUDE), "-c", str(src), "-o", str(tmp)], src.name)
-        os.replace(tmp, obj)
+        with _staging(obj) as stage:
+            out = stage / obj.name
+            _run_compiler(
+                [cxx, *FLAGS, "-I", str(INCLUDE), "-c", str(src), "-o", str(out)], src.name
+            )
+            os.replace(out, obj)
     return objects
 
 
@@ -146,8 +159,7 @@ def build(artifact: Path) -> Path:
     if binary.exists():
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="kernelc-ipu-") as tmp:
-        work = Path(tmp)
+    with _staging(binary) as work:
         shutil.copy(artifact / "codelets.cpp", work / "codelets.cpp")
         shutil.copy(artifact / "main.cpp", work / "main.cpp")
         (work / "shim.cpp").write_text(shim(codelets))

@@ -70,6 +70,17 @@ struct EngineState {
   Progress progress;
 };
 
+// An access outside a field's connected size, caught where the engine knows the vertex.
+struct FieldIndexError {
+  unsigned field;
+  std::size_t block, index, size;
+};
+
+void fieldIndexOutOfRange(unsigned field, std::size_t block, std::size_t index,
+                          std::size_t size) {
+  throw FieldIndexError{field, block, index, size};
+}
+
 namespace {
 
 std::size_t ceilDiv(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
@@ -107,6 +118,23 @@ void checkVertices(const GraphState &g) {
 
 std::string fieldAt(const GraphState &g, int v, std::size_t f) {
   return describeVertex(g, v) + ", field '" + g.vertices[v].instance->fields[f].name + "'";
+}
+
+std::string outOfRange(const GraphState &g, int v, const FieldIndexError &e, int worker) {
+  std::ostringstream s;
+  s << fieldAt(g, v, e.field);
+  if (worker >= 0) s << ", worker " << worker;
+  if (e.block == LIST)
+    s << ": block index " << static_cast<long long>(e.index) << " is outside the " << e.size
+      << " blocks the list field is connected to";
+  else if (g.vertices[v].instance->fields[e.field].list)
+    s << ": index " << static_cast<long long>(e.index) << " into block " << e.block
+      << " is outside its " << e.size << " elements";
+  else
+    s << ": index " << static_cast<long long>(e.index) << " is outside the " << e.size
+      << " elements the field is connected to";
+  s << " (on an IPU this reads or writes other memory of the tile)";
+  return s.str();
 }
 
 void checkRaces(const GraphState &g) {
@@ -281,8 +309,13 @@ void execute(EngineState &es, int csId) {
     const unsigned workers = vs.instance->multi() ? WORKERS : 1;
     for (unsigned w = 0; w < workers; ++w) {
       fieldAccesses = 0;
-      if (!vs.instance->run(w))
-        throw poplar_error(describeVertex(g, v) + ": compute() returned false");
+      bool done = false;
+      try {
+        done = vs.instance->run(w);
+      } catch (const FieldIndexError &e) {
+        throw poplar_error(outOfRange(g, v, e, vs.instance->multi() ? int(w) : -1));
+      }
+      if (!done) throw poplar_error(describeVertex(g, v) + ": compute() returned false");
       const unsigned slot = vs.instance->multi() ? w : placed[vs.tile]++ % WORKERS;
       ctx[slot] += VERTEX_OVERHEAD_INSTRUCTIONS + INSTRUCTIONS_PER_ACCESS * fieldAccesses;
     }

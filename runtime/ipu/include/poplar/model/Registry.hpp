@@ -64,16 +64,19 @@ public:
   }
   template <typename T, VectorLayout L, unsigned A, bool I>
   void operator()(const char *name, Input<Vector<T, L, A, I>> &f) {
+    f.field_ = static_cast<unsigned>(slots_.size());
     add(name, Direction::In, typeOf<T>(), true,
         [&f](void *const *p, const std::size_t *n, std::size_t) { point(f, p[0], n[0]); });
   }
   template <typename T, VectorLayout L, unsigned A, bool I>
   void operator()(const char *name, Output<Vector<T, L, A, I>> &f) {
+    f.field_ = static_cast<unsigned>(slots_.size());
     add(name, Direction::Out, typeOf<T>(), true,
         [&f](void *const *p, const std::size_t *n, std::size_t) { point(f, p[0], n[0]); });
   }
   template <typename T, VectorLayout L, unsigned A, bool I>
   void operator()(const char *name, InOut<Vector<T, L, A, I>> &f) {
+    f.field_ = static_cast<unsigned>(slots_.size());
     add(name, Direction::InOut, typeOf<T>(), true,
         [&f](void *const *p, const std::size_t *n, std::size_t) { point(f, p[0], n[0]); });
   }
@@ -86,9 +89,15 @@ public:
                             : std::is_same_v<Edge<int>, Output<int>> ? Direction::Out
                                                                      : Direction::InOut;
     FieldSlot slot{name, d, typeOf<T>(), true, true, {}, {}};
-    slot.bind = [&f](void *const *p, const std::size_t *n, std::size_t count) {
+    const auto field = static_cast<unsigned>(slots_.size());
+    f.field_ = field;
+    slot.bind = [&f, field](void *const *p, const std::size_t *n, std::size_t count) {
       f.items_.assign(count, Edge<Vector<T, L, A, I>>());
-      for (std::size_t i = 0; i < count; ++i) point(f.items_[i], p[i], n[i]);
+      for (std::size_t i = 0; i < count; ++i) {
+        point(f.items_[i], p[i], n[i]);
+        f.items_[i].field_ = field;
+        f.items_[i].block_ = i;
+      }
     };
     slots_.push_back(std::move(slot));
   }
