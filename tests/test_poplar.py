@@ -366,7 +366,7 @@ def test_programs_the_fuzzer_found(case: str) -> None:
     for name, want in kc.run(program, "interp", inputs).items():
         np.testing.assert_array_equal(result.outputs[name], want)
     stats = result.stats
-    if "form Map" in kc.build(program, "poplar").report[-1]:  # its model is exact
+    if "form Map" in kc.build(program, "poplar").summary[-1]:  # its model is exact
         assert stats["modelled_cycles"] == stats["simulated_cycles"]
 
 
@@ -584,7 +584,7 @@ def test_reductions_spread_over_tiles(source, params: dict, tiles, speedup: floa
     inputs = random_inputs(graph, 3)
     options = {} if tiles is None else {"tiles": tiles}
     artifact = kc.build(program, "poplar", **options)
-    assert "form Reduction" in artifact.report[-1] and "MultiVertex" in artifact.report[-1]
+    assert "form Reduction" in artifact.summary[-1] and "MultiVertex" in artifact.summary[-1]
     assert "public MultiVertex" in artifact.files["codelets.cpp"]
     result = kc.run_with_stats(program, "poplar", inputs, **options)
     for name, want in kc.run(program, "interp", inputs).items():

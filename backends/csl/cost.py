@@ -10,7 +10,7 @@ the bounds on the examples (MODEL_BOUND, and LOOKUP_BOUND for lookups: their sca
 counted statement by statement with the simulator's own charges (kernelc/csl/charges.py), but
 how often it runs depends on the data, which the model takes from assumptions: see
 lookup.lookup_cycles; scalar task steps take half the width of the table a data-dependent loop
-walks, and their host round trips are not modelled).
+walks, SCALAR_BOUND, and their host round trips are not modelled).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from kernelc.csl import machine
 
 MODEL_BOUND = 0.10  # |model - simulated| / simulated for maps, stencils and matrix products
 LOOKUP_BOUND = 0.25  # the same for lookups, whose trip counts depend on the data
+SCALAR_BOUND = 0.5  # the same for scalar tasks, whose trips are taken as half a table's width
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ class GroqTarget:
             "precision": artifact.manifest["precision"],
             "modelled_cycles": artifact.manifest["modelled_cycles"],
             "emulated_cycles": doc["cycles"],
-            "emulated_units": json.dumps(doc["units"], sort_keys=True),
+            "emulated_units": dict(sorted(doc["units"].items())),
             "emulated_scopes": doc["scopes"],
             "run_seconds": seconds,
         }
