@@ -208,7 +208,17 @@ class LookupLowering:
         )
         about = "form Lookup, one block of items per tile"
         codelet = Codelet(cls, True, tuple(fields), tuple(body), about)
-        return LoweredTask(task, step, codelet, tuple(instances), describe, frozenset(gen.helpers))
+        guessed = TripCounter(task, _assumed(task, form, 1.0))
+        guessed.block(form.loop.body)  # a data-dependent loop no assumption covers: taken as 1
+        return LoweredTask(
+            task,
+            step,
+            codelet,
+            tuple(instances),
+            describe,
+            frozenset(gen.helpers),
+            guessed.guessed,
+        )
 
     def cycles(self, lowered: LoweredTask) -> tuple[tuple[int, ...], ...]:
         task = lowered.task
