@@ -377,8 +377,12 @@ def _vertices(plan: Plan, low: LoweredTask, cs: str) -> list[str]:
             view = t.var
         elif f.kind == "list":
             view = f"rows({t.var}, b[{k}], b[{k + 1}], b[{k + 2}], b[{k + 3}])"
-        else:
+        elif len(e.box) == 1:
             view = f"{t.var}.slice(b[{k}], b[{k + 1}])"
+        else:
+            begin = ", ".join(f"std::size_t(b[{k + 2 * d}])" for d in range(len(e.box)))
+            end = ", ".join(f"std::size_t(b[{k + 2 * d + 1}])" for d in range(len(e.box)))
+            view = f"{t.var}.slice({{{begin}}}, {{{end}}}).flatten()"
         k += 2 * len(e.box)
         out.append(f'      graph.connect(v["{f.name}"], {view});')
     out.append("    }")

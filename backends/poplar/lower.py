@@ -20,6 +20,7 @@ from kernelc import progress
 from kernelc.backends.poplar.codelet import HELPERS
 from kernelc.backends.poplar.contract import ContractionLowering
 from kernelc.backends.poplar.cost import model, tensor_bytes, tile_bytes, traffic
+from kernelc.backends.poplar.lookup import LookupLowering
 from kernelc.backends.poplar.lowered import FormLowering, Plan, TensorPlan, TileMap
 from kernelc.backends.poplar.machine import Arch
 from kernelc.backends.poplar.map import MapLowering, ReductionLowering
@@ -27,13 +28,14 @@ from kernelc.backends.poplar.names import Names, class_name
 from kernelc.backends.poplar.scalar import ScalarLowering
 from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.dot import steps
-from kernelc.forms import Contraction, Map, Reduction, Scalar
+from kernelc.forms import Contraction, Lookup, Map, Reduction, Scalar
 from kernelc.graph import Task, TaskGraph
 
 LOWERINGS: dict[type, FormLowering] = {
     Map: MapLowering(),
     Contraction: ContractionLowering(),
     Reduction: ReductionLowering(),
+    Lookup: LookupLowering(),
 }
 SCALAR = ScalarLowering()
 
