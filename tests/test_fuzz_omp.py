@@ -15,6 +15,7 @@ benchmarks/fuzz.py --c N runs more.
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -22,6 +23,8 @@ from fuzz import differential, known_bugs
 from fuzz.omp import Array, Generated, programs
 from hypothesis import HealthCheck, given, settings
 from omp_gcc import compiler
+
+import kernelc as kc
 
 needs_cc = pytest.mark.skipif(compiler() is None, reason="no C compiler with OpenMP")
 
@@ -119,3 +122,27 @@ def test_a_disagreement_is_reported_with_the_c_program() -> None:
     assert "gcc -fopenmp gives" in outcome.findings[0].message
     text = differential.report(TINY, outcome)
     assert "int main(void) {" in text and "tiny(a, b, r, x);" in text
+
+
+SCALED = """#define N 5
+void scaled(const float a[N], float o[N], float s) {
+#pragma omp target map(to: a[0:N]) map(from: o[0:N])
+#pragma omp parallel for
+  for (int i = 0; i < N; i++) o[i] = a[i] * s;
+}
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which(os.environ.get("CXX", "g++")) is None, reason="the IPU model needs g++"
+)
+@pytest.mark.parametrize("tiles", [None, 3])
+def test_a_scalar_parameter_of_a_data_parallel_loop_runs_on_poplar(tiles) -> None:
+    """Found by the C fuzzer: poplar's lowering looked a scalar read by a Map task up in the
+    task's tile mappings (tensors only) and crashed with KeyError; the scalar now stays on its
+    tile and Poplar's exchange brings it to the vertices' tiles."""
+    program = kc.loads(SCALED, "scaled.c")
+    a = np.array([1.5, -2.0, 0.25, 3.0, -0.5], dtype=np.float32)
+    options = {} if tiles is None else {"tiles": tiles}
+    got = kc.run(program, "poplar", {"a": a, "s": np.float32(-2.5)}, **options)
+    np.testing.assert_array_equal(got["o"], a * np.float32(-2.5))

@@ -812,7 +812,7 @@ def _nest(loops: list[_Var], pragma: str, body: _Body, indent: int) -> list[str]
 
 def _loops_program(draw, gen: _Program, lines: list[str]) -> list[Array]:
     """Data-parallel loops and reductions in one target region."""
-    dims_choice = [("N",), ("M",), ("N", "M")]
+    dims_choice = [("N",), ("M",), ("N", "M"), ("N", "M")]
     made = [
         Array(gen.fresh("o"), _ctype(draw, gen), draw(st.sampled_from(dims_choice)), "out")
         for _ in range(draw(st.integers(1, 2)))
@@ -831,7 +831,7 @@ def _loops_program(draw, gen: _Program, lines: list[str]) -> list[Array]:
     body: list[str] = []
     pending = [a.name for a in made if a.role != "inout"]
     for _ in range(draw(st.integers(1, 3))):
-        if draw(st.integers(0, 3)) == 0 and len(results) < 4:
+        if draw(st.integers(0, 2)) == 0 and len(results) < 4:
             body += _reduction_loop(draw, gen, results)
         else:
             body += _parallel_loop(draw, gen, pending, "parallel for", 2)
@@ -1150,12 +1150,14 @@ def _subset(draw, sources: dict[str, str | None]) -> dict[str, str | None]:
 
 @st.composite
 def programs(draw, avoid: frozenset[str] = frozenset()) -> Generated:
-    """One random OpenMP C program; ``avoid`` names constructs to leave out ("scalar-param":
-    no scalar parameters, "unused-local": every local is read, "narrow-arrays": no uint16_t or
-    bool arrays; see fuzz/known_bugs.py)."""
+    """One random OpenMP C program; ``avoid`` names constructs to leave out ("unused-local":
+    every local and loop index is read, "narrow-arrays": no uint16_t or bool arrays; see
+    fuzz/known_bugs.py)."""
     gen = _Program(draw)
     gen.avoid = avoid
-    kind = draw(st.sampled_from(["loops", "loops", "teams", "threads", "single", "single"]))
+    kind = draw(
+        st.sampled_from(["loops", "loops", "loops", "teams", "threads", "single", "single"])
+    )
     gen.features.add(kind)
     if kind in ("loops", "teams"):
         gen.sizes = {"N": draw(st.integers(1, 5)), "M": draw(st.integers(1, 5))}
@@ -1176,14 +1178,13 @@ def programs(draw, avoid: frozenset[str] = frozenset()) -> Generated:
     for a in inputs:
         gen.add_array(a)
     scalars = []
-    if "scalar-param" not in avoid:
-        for _ in range(draw(st.integers(0, 2))):
-            s = Scalar(gen.fresh("n"), draw(st.sampled_from(["int", "float"])))
-            scalars.append(s)
-            if s.ctype == "int":
-                gen.int_scalars.append(_Local(s.name, "int", INPUT_BOUND))
-            else:
-                gen.float_scalars.append(_Local(s.name, "float", exact=(4.0, 2)))
+    for _ in range(draw(st.integers(0, 2))):
+        s = Scalar(gen.fresh("n"), draw(st.sampled_from(["int", "float"])))
+        scalars.append(s)
+        if s.ctype == "int":
+            gen.int_scalars.append(_Local(s.name, "int", INPUT_BOUND))
+        else:
+            gen.float_scalars.append(_Local(s.name, "float", exact=(4.0, 2)))
     body: list[str] = []
     if kind == "loops":
         made = _loops_program(draw, gen, body)
