@@ -22,7 +22,7 @@ import pytest
 from fuzz import differential, known_bugs
 from fuzz.omp import Array, Generated, programs
 from hypothesis import HealthCheck, given, settings
-from omp_gcc import compiler
+from omp_gcc import compiler, run_c
 
 import kernelc as kc
 
@@ -146,3 +146,36 @@ def test_a_scalar_parameter_of_a_data_parallel_loop_runs_on_poplar(tiles) -> Non
     options = {} if tiles is None else {"tiles": tiles}
     got = kc.run(program, "poplar", {"a": a, "s": np.float32(-2.5)}, **options)
     np.testing.assert_array_equal(got["o"], a * np.float32(-2.5))
+
+
+BRANCHES = """#define N 5
+void branches(const float a[N], float o[N]) {
+#pragma omp target map(to: a[0:N]) map(from: o[0:N])
+#pragma omp parallel for
+  for (int i = 0; i < N; i++) {
+    if (a[i] > 0.0f) o[i] = a[i]; else WRITE
+    o[i] += 1.0f;
+  }
+}
+"""
+
+
+@needs_cc
+def test_an_element_written_in_both_branches_may_be_read_after_them(tmp_path) -> None:
+    """Found while writing the C generator: the check for reads of undefined data forgot what
+    an if/else wrote in both branches, and refused this valid program."""
+    source = tmp_path / "branches.c"
+    source.write_text(BRANCHES.replace("WRITE", "o[i] = -a[i];"))
+    program = kc.load(source)
+    a = np.array([1.5, -2.0, 0.0, -0.5, np.nan], dtype=np.float32)
+    want = np.where(a > 0, a, -a) + np.float32(1)
+    graph = program.graph()
+    np.testing.assert_array_equal(run_c(source, graph, {"a": a}, {}, tmp_path / "c")["o"], want)
+    for target in ("interp", "cpu"):
+        np.testing.assert_array_equal(kc.run(program, target, {"a": a})["o"], want)
+
+
+def test_an_element_written_in_one_branch_is_still_undefined_after_it() -> None:
+    with pytest.raises(kc.KernelcError, match="no earlier task writes all of it") as err:
+        kc.loads(BRANCHES.replace("WRITE", "{}"), "branches.c").graph()
+    assert err.value.span.line == 7
