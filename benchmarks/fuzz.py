@@ -6,12 +6,16 @@ crashes found (each distinct one with its program), time taken.
 
     python benchmarks/fuzz.py --dsl 2000 --sim 100
     python benchmarks/fuzz.py --dsl 0 --sim 0 --c 2000 --c-sim 100
+
+A progress line goes to stderr every 100 programs; SIGINT or SIGTERM ends the current run early
+and prints its figures so far.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -37,6 +41,8 @@ class Tally:
         self.found: Counter[str] = Counter()
         self.distinct: dict[tuple[str, str, str], str] = {}
         self.seconds = 0.0
+        self.drawn = 0  # programs generated, including those the check could not run
+        self.interrupted = False
 
     def add(self, generated, outcome) -> None:
         self.programs += 1
@@ -57,7 +63,16 @@ def reason(message: str) -> str:
     return re.sub(r"\d+", "N", re.sub(r"'[^']*'", "'…'", line))[:120]
 
 
-def _search(strategy, count: int, body) -> None:
+def _search(strategy, count: int, body, tally: Tally) -> None:
+    """Run ``body`` on ``count`` examples; a progress line every 100 on stderr, and an interrupt
+    (Ctrl-C, SIGINT) ends the run early with the figures so far."""
+
+    def step(example) -> None:
+        body(example)
+        tally.drawn += 1
+        if tally.drawn % 100 == 0:
+            print(f"   ... {tally.drawn} programs", file=sys.stderr, flush=True)
+
     @settings(
         max_examples=count,
         database=None,
@@ -67,9 +82,12 @@ def _search(strategy, count: int, body) -> None:
     )
     @given(strategy)
     def run(example) -> None:
-        body(example)
+        step(example)
 
-    run()
+    try:
+        run()
+    except KeyboardInterrupt:
+        tally.interrupted = True
 
 
 def fuzz_dsl(tally: Tally, configs, count: int) -> None:
@@ -84,7 +102,7 @@ def fuzz_dsl(tally: Tally, configs, count: int) -> None:
             tally.distinct.setdefault(key, f"{err}\n{generated.source}")
 
     start = time.perf_counter()
-    _search(programs(avoid=avoid), count, body)
+    _search(programs(avoid=avoid), count, body, tally)
     tally.seconds += time.perf_counter() - start
 
 
@@ -112,12 +130,13 @@ def fuzz_c(tally: Tally, configs, count: int) -> None:
             tally.distinct.setdefault(key, f"{err}\n{generated.reproducer()}")
 
     start = time.perf_counter()
-    _search(omp.programs(avoid=avoid), count, body)
+    _search(omp.programs(avoid=avoid), count, body, tally)
     tally.seconds += time.perf_counter() - start
 
 
 def show(title: str, tally: Tally) -> None:
-    print(f"== {title}: {tally.programs} programs in {tally.seconds:.1f} s")
+    cut = " (interrupted)" if tally.interrupted else ""
+    print(f"== {title}: {tally.programs} programs in {tally.seconds:.1f} s{cut}")
     for label in sorted(set(tally.runs) | set(tally.refused)):
         print(f"   {label}: ran {tally.runs[label]}, refused {tally.refused[label]}")
     for (label, why), n in sorted(tally.reasons.items(), key=lambda item: (item[0][0], -item[1])):
@@ -130,7 +149,14 @@ def show(title: str, tally: Tally) -> None:
         print(f"-- {kind} on {target}: {line}\n{text}\n")
 
 
+def _stop(signum, frame) -> None:
+    """SIGTERM (and SIGINT, also where a background shell ignores it) ends the current run."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dsl", type=int, default=500, help="DSL programs on the fast targets")
     parser.add_argument("--sim", type=int, default=30, help="DSL programs per simulated target")
