@@ -230,6 +230,7 @@ class _Var:
     extent: str
     lo: int = 0
     hi: int = 0
+    counted: bool = False  # reversed or strided: the frontend counts trips (see ``_if``)
 
 
 @dataclass(frozen=True)
@@ -254,8 +255,9 @@ class _Local:
 class _Body:
     """Draws the statements of one loop body or task body."""
 
-    def __init__(self, gen: _Program, depth: int) -> None:
+    def __init__(self, gen: _Program, depth: int, task: bool = False) -> None:
         self.gen = gen
+        self.task = task  # a task body: its accesses must stay in its depend sections
         self.draw = gen.draw
         self.indent = depth
         self.lines: list[str] = []
@@ -612,7 +614,15 @@ class _Body:
         return self.value(ctype, 2) if ctype != "uint16_t" else self.iexpr(100000, 2)
 
     def _if(self, budget: int) -> None:
-        guarded = [v for v in self.vars if not (v.lo and v.hi) and self.gen.value(v.extent) > 1]
+        # a guard on the index of a reversed or strided loop does not narrow a task's accesses
+        # in the frontend (docs/OPENMP.md, Limits): there it only tests
+        guarded = [
+            v
+            for v in self.vars
+            if not (v.lo and v.hi)
+            and self.gen.value(v.extent) > 1
+            and not (v.counted and self.task)
+        ]
         narrowed: list[_Var] = []
         if guarded and self.chance(0.6):
             v = self.pick(guarded)
@@ -665,11 +675,12 @@ class _Body:
         if kind == "reversed":
             return (
                 f"for (int {name} = {extent} - 1; {name} >= 0; {name}--)",
-                _Var(name, extent),
+                _Var(name, extent, counted=True),
             )
         if kind == "strided":
             step = self.pick(["+= 2", "+= 3", "= " + name + " + 2"])
-            return f"for (int {name} = 0; {name} < {extent}; {name} {step})", _Var(name, extent)
+            loop = _Var(name, extent, counted=True)
+            return f"for (int {name} = 0; {name} < {extent}; {name} {step})", loop
         v = self.pick(outer)
         if self.chance(0.5):
             return (
@@ -1051,7 +1062,7 @@ def _task(
     """One task on block ``at``: reads ``sources`` (name -> block expression, or None for the
     whole array), defines or updates ``target``'s block; its depend clauses name exactly the
     sections it touches."""
-    body = _Body(gen, indent + 1)
+    body = _Body(gen, indent + 1, task=True)
     for name, where in sources.items():
         length = gen.arrays[name].dims[0]
         body.readable[name] = (_Dim(length),) if where is None else (_block_dim(length, where),)
