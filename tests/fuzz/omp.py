@@ -265,8 +265,7 @@ class _Body:
         self.locals: list[_Local] = []
         self.readable: dict[str, tuple[_Dim, ...]] = {}
         self.writable: dict[str, tuple[_Dim, ...]] = {}
-        self.read: set[str] = set()
-        self.written: set[str] = set()
+        self.read: set[str] = set()  # arrays read: the task's depend(in:) clauses
 
     def pick(self, options):
         return self.draw(st.sampled_from(list(options)))
@@ -325,7 +324,8 @@ class _Body:
         return f"{dim.base}{text}" if dim.base else text
 
     def access(self, name: str, dims: tuple[_Dim, ...], store: bool = False) -> str:
-        (self.written if store else self.read).add(name)
+        if not store:
+            self.read.add(name)
         return f"{name}{''.join(f'[{self.index(d, store)}]' for d in dims)}"
 
     def arrays_of(self, ctype: str) -> list[str]:
@@ -759,7 +759,6 @@ class _Body:
         indices, free_vars = [], iter(loops)
         for d in dims:
             indices.append(d.fixed if d.fixed is not None else f"{d.base}{next(free_vars).name}")
-        self.written.add(name)
         value = self.value(ctype)
         self.emit(f"{name}{''.join(f'[{i}]' for i in indices)} = {value};")
         del self.vars[len(self.vars) - len(loops) :]
