@@ -140,7 +140,7 @@ def _build(graph: TaskGraph, arch: Arch, tiles: int) -> tuple[Plan, int]:
                     wanted[r.tensor] = blocks.mappings[r.tensor]
             if reading:
                 for b in task.bindings:
-                    if b.scalar is not None and b.scalar not in wanted:
+                    if b.scalar in blocks.mappings and b.scalar not in wanted:
                         wanted[b.scalar] = blocks.mappings[b.scalar]
     host = Names(HOST_RESERVED)
     tensors = []

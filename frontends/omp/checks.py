@@ -163,12 +163,18 @@ class _Walker:
                         f for f in self.facts if not any(stmt.name in str(d) for d in f[1])
                     ]
                 case ir.If():
-                    before = len(self.facts)
+                    # what every branch that can run writes is written after the if
+                    start, after = self.facts, []
                     for branch, negated in ((stmt.then, False), (stmt.orelse, True)):
                         where = narrow(stmt.cond, ranges, aliases, negated)
                         if where is not None:
+                            self.facts = list(start)
                             self.block(branch, where, aliases)
-                    del self.facts[before:]
+                            inside = _defined(branch)  # the branch's own names end with it
+                            after.append([f for f in self.facts if not _mentions(f, inside)])
+                    self.facts = (
+                        [f for f in after[0] if all(f in o for o in after)] if after else start
+                    )
 
     def expr(self, e: ir.Expr, ranges, aliases) -> None:
         for node in ir.walk(e):
@@ -235,6 +241,10 @@ def _lift(fact, var: str, span: tuple[int, int] | None, inside: set[str]):
         else:
             lifted.append(dim)
     return tensor, tuple(lifted)
+
+
+def _mentions(fact, names: set[str]) -> bool:
+    return any(dim[0] == "=" and _words(dim[1]) & names for dim in fact[1])
 
 
 def _covers(fact: tuple, index: ir.Expr, ranges, aliases) -> bool:

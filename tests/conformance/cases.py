@@ -402,6 +402,11 @@ def _shifted(x):
     return {"v": (v, EXACT)}
 
 
+def _idle(x):
+    # fminf(acc, 1) three times: the minimum with 1, NaN giving 1 (C's fminf, kernelc's min)
+    return {"o": (np.fmin(x["a"], np.float32(1)), EXACT)}
+
+
 # ------------------------------------------------------------------------------------ examples
 
 
@@ -584,6 +589,9 @@ CASES: list[Case] = [
     Case("prefix_sum", "scalar", PREFIX, {"N": N}, _f({"a": N}), _prefix),
     # stores in both branches of a guard, one shifted: iterations i and i + 1 write one element
     Case("guarded_shifted_store", "map", SHIFTED, {"N": 8, "M": 6}, _f({"u": (8, 6)}), _shifted),
+    # a reversed inner loop whose body does not read its index
+    Case("idle_loop.c", "map", CONF / "idle_loop.c", {"N": 7},
+         lambda rng: {"a": uniform(rng, 7, -2.0, 2.0)}, _idle),
 ]  # fmt: skip
 
 BY_NAME = {case.name: case for case in CASES}

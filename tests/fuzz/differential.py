@@ -1,5 +1,7 @@
 """The differential check: one generated program on every registered target (and the option
-variants of tests/conformance/variants.py), each compared with the reference interpreter.
+variants of tests/conformance/variants.py), each compared with the reference: the interpreter,
+or for C programs the outputs of the program compiled by gcc -fopenmp (then the interpreter is
+checked like the targets).
 
 A target may refuse a program with ``kc.Unsupported``; anything else it raises is a finding
 (another ``KernelcError`` on a program the interpreter ran: "error"; any other exception:
@@ -11,7 +13,7 @@ tolerance (kernelc/tolerance.py).
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,18 +58,29 @@ class Outcome:
     findings: list[Finding] = field(default_factory=list)
 
 
-def check(generated, configs: Iterable[Config], filename: str = "fuzz.k") -> Outcome:
-    """Run ``generated`` (a fuzz.dsl.Generated) on the interpreter and on ``configs``."""
+def check(
+    generated,
+    configs: Iterable[Config],
+    filename: str = "fuzz.k",
+    reference: Mapping[str, np.ndarray] | None = None,
+) -> Outcome:
+    """Run ``generated`` (a fuzz.dsl.Generated or fuzz.omp.Generated) on ``configs`` and compare
+    with the interpreter, or with ``reference`` (then the interpreter runs as one more target)."""
     outcome = Outcome()
     program = kc.loads(generated.source, filename)
     inputs = generated.draw_inputs()
     program.graph(inputs=inputs)  # a user error here is the generator's: it propagates
-    try:
-        with np.errstate(all="ignore"):
-            want = kc.run(program, "interp", inputs)
-    except Exception:
-        outcome.findings.append(Finding("crash", "interp", traceback.format_exc()))
-        return outcome
+    if reference is None:
+        try:
+            with np.errstate(all="ignore"):
+                want = kc.run(program, "interp", inputs)
+        except Exception:
+            outcome.findings.append(Finding("crash", "interp", traceback.format_exc()))
+            return outcome
+    else:
+        want = dict(reference)
+        configs = [("interp", "interp", {}), *configs]
+    oracle = "the interpreter" if reference is None else "gcc -fopenmp"
     for label, target, options in configs:
         try:
             with np.errstate(all="ignore"):
@@ -83,6 +96,11 @@ def check(generated, configs: Iterable[Config], filename: str = "fuzz.k") -> Out
             continue
         outcome.ran.append(label)
         for name, expected in want.items():
+            if name not in got:
+                outcome.findings.append(
+                    Finding("disagreement", label, f"no output '{name}' ({oracle} has one)")
+                )
+                continue
             rtol = 0.0
             if generated.reordered and expected.dtype.kind == "f":
                 rtol = default_rtol(expected.dtype)
@@ -93,7 +111,7 @@ def check(generated, configs: Iterable[Config], filename: str = "fuzz.k") -> Out
                     Finding(
                         "disagreement",
                         label,
-                        f"'{name}'{[int(i) for i in index]} is {g!r}, the interpreter gives "
+                        f"'{name}'{[int(i) for i in index]} is {g!r}, {oracle} gives "
                         f"{w!r} (allowed difference {allowed:.3g}); {verdict.count} of "
                         f"{expected.size} elements differ",
                     )
@@ -102,10 +120,6 @@ def check(generated, configs: Iterable[Config], filename: str = "fuzz.k") -> Out
 
 
 def report(generated, outcome: Outcome) -> str:
-    """The findings with the program as `.k` source and its inputs, ready to reproduce."""
+    """The findings with the program and its inputs, ready to reproduce."""
     lines = [f"{f.kind} on {f.target}: {f.message}" for f in outcome.findings]
-    lines += ["--- program (.k) ---", generated.source.rstrip(), "--- inputs ---"]
-    with np.printoptions(threshold=64):
-        for name, value in generated.draw_inputs().items():
-            lines.append(f"{name} = np.{np.asarray(value).dtype}({np.asarray(value).tolist()!r})")
-    return "\n".join(lines)
+    return "\n".join([*lines, generated.reproducer()])

@@ -86,6 +86,15 @@ class Generated:
             result[p.name] = value if p.dims else value[()]
         return result
 
+    def reproducer(self) -> str:
+        """The program as `.k` source and its inputs."""
+        lines = ["--- program (.k) ---", self.source.rstrip(), "--- inputs ---"]
+        with np.printoptions(threshold=64):
+            for name, value in self.draw_inputs().items():
+                array = np.asarray(value)
+                lines.append(f"{name} = np.{array.dtype}({array.tolist()!r})")
+        return "\n".join(lines)
+
 
 _SPECIAL = {
     "f32": [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 3.0e38, -1.0e-30, 16777217.0],

@@ -22,3 +22,22 @@ def avoid(labels) -> frozenset[str]:
     """The constructs to leave out for targets (or conformance variants: 'csl@2x2' is csl)."""
     targets = {label.split("@")[0] for label in labels}
     return frozenset(c for t in targets for table in (AVOID, REFUSED) for c in table.get(t, {}))
+
+
+AVOID_C: dict[str, dict[str, str]] = {
+    "poplar": {
+        "unused-local": "poplar: an unused local or loop index of a C kernel is an unused C++ "
+        "variable, and the emitted codelets are compiled with -Werror: g++ rejects the program",
+    },
+}
+"""The same for the C programs of fuzz.omp (its construct names)."""
+
+REFUSED_C: dict[str, dict[str, str]] = {
+    "csl": {"narrow-arrays": "host transfers are 32-bit only (docs/CSL.md)"},
+}
+
+
+def avoid_c(labels) -> frozenset[str]:
+    """The constructs of fuzz.omp to leave out for targets (or variants)."""
+    targets = {label.split("@")[0] for label in labels}
+    return frozenset(c for t in targets for table in (AVOID_C, REFUSED_C) for c in table.get(t, {}))
