@@ -7,14 +7,14 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kernelc.dot import steps
 from kernelc.graph import TaskGraph
-from kernelc.report.data import Report
+from kernelc.report.data import Report, View, report
 from kernelc.version import VERSION
 
 MANIFEST = "kernelc.json"
@@ -146,3 +146,17 @@ def graph_doc(graph: TaskGraph) -> dict[str, Any]:
 
 def _tensor(t) -> dict[str, Any]:
     return {"name": t.name, "dtype": str(t.dtype), "shape": list(t.shape)}
+
+
+def finished(
+    target: str,
+    files: Mapping[str, str],
+    manifest: dict[str, Any],
+    summary: tuple[str, ...] | list[str],
+    view: Callable[[Mapping[str, Any]], View],
+) -> Artifact:
+    """A build's artifact: its manifest written as kernelc.json, and its report read back from
+    that very text (as ``kernelc report DIR`` reads it), so both draw the same page."""
+    text = manifest_text(manifest)
+    shown = report(manifest, view(json.loads(text)))
+    return Artifact(target, {**files, MANIFEST: text}, manifest, tuple(summary), shown)

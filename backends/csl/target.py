@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from kernelc import ir
-from kernelc.artifact import Artifact, base_manifest, manifest_text
+from kernelc.artifact import Artifact, base_manifest, finished
 from kernelc.backends.csl import policy, report
 from kernelc.backends.csl.constants import constant_scalars
 from kernelc.backends.csl.cost import model, report_lines
@@ -31,7 +31,6 @@ from kernelc.backends.csl.lower import scalar_culprit
 from kernelc.csl import machine
 from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.graph import TaskGraph
-from kernelc.report import data
 from kernelc.report.data import Simulated, View
 from kernelc.targets import RunResult
 
@@ -150,14 +149,7 @@ class CslTarget:
                 for name, lay in sorted(low.layouts.items())
             },
         )
-        files["kernelc.json"] = manifest_text(manifest)
-        return Artifact(
-            self.name,
-            files,
-            manifest,
-            tuple(summary),
-            data.report(manifest, self.report_view(json.loads(files["kernelc.json"]))),
-        )
+        return finished(self.name, files, manifest, summary, self.report_view)
 
     def report_view(self, manifest: Mapping[str, Any]) -> View:
         return report.view(manifest)

@@ -9,7 +9,6 @@ both against the emulator (runtime/tsp), and reads the emulated schedule's cycle
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Mapping
@@ -19,14 +18,13 @@ from typing import Any
 import numpy as np
 
 from kernelc import progress
-from kernelc.artifact import Artifact, base_manifest, manifest_text
+from kernelc.artifact import Artifact, base_manifest, finished
 from kernelc.backends.groq import machine, report
 from kernelc.backends.groq.cost import model, report_lines
 from kernelc.backends.groq.emit import commands_sh, program_py, readme, run_py
 from kernelc.backends.groq.lower import PRECISIONS, GroqProgram, lower
 from kernelc.diagnostics import KernelcError, command_line_span
 from kernelc.graph import TaskGraph
-from kernelc.report import data
 from kernelc.report.data import Simulated, View
 from kernelc.runtime.tsp import chip
 from kernelc.targets import RunResult
@@ -99,14 +97,7 @@ class GroqTarget:
             modelled_units=cost.units,
             modelled_scopes=cost.stages,
         )
-        files["kernelc.json"] = manifest_text(manifest)
-        return Artifact(
-            self.name,
-            files,
-            manifest,
-            tuple(summary),
-            data.report(manifest, self.report_view(json.loads(files["kernelc.json"]))),
-        )
+        return finished(self.name, files, manifest, summary, self.report_view)
 
     def report_view(self, manifest: Mapping[str, Any]) -> View:
         return report.view(manifest)

@@ -7,7 +7,6 @@ commands.sh, README.md and kernelc.json, and reports tiles, memory and modelled 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kernelc.artifact import Artifact, base_manifest, manifest_text
+from kernelc.artifact import Artifact, base_manifest, finished
 from kernelc.backends.poplar import machine, report
 from kernelc.backends.poplar.cost import model, report_lines, tile_bytes, traffic
 from kernelc.backends.poplar.emit import codelets_cpp, main_cpp
@@ -24,7 +23,6 @@ from kernelc.backends.poplar.lower import lower
 from kernelc.backends.poplar.lowered import Plan
 from kernelc.diagnostics import KernelcError, command_line_span
 from kernelc.graph import TaskGraph
-from kernelc.report import data
 from kernelc.report.data import Simulated, View
 from kernelc.targets import RunResult
 
@@ -117,14 +115,7 @@ class PoplarTarget:
                 "limit_bytes": plan.arch.tile_memory,
             },
         )
-        files["kernelc.json"] = manifest_text(manifest)
-        return Artifact(
-            self.name,
-            files,
-            manifest,
-            tuple(summary),
-            data.report(manifest, self.report_view(json.loads(files["kernelc.json"]))),
-        )
+        return finished(self.name, files, manifest, summary, self.report_view)
 
     def report_view(self, manifest: Mapping[str, Any]) -> View:
         return report.view(manifest)
