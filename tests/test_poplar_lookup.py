@@ -43,7 +43,7 @@ def test_items_spread_over_tiles_as_one_multivertex() -> None:
     assert "Input<Vector<float>> xs;  // xs[0:6, 0:40, 0:5], whole" in codelets
     assert "InOut<Vector<float>> macro;  // the block's rows of macro[0:256, 0:5]" in codelets
     assert "macro[(l - lBegin) * 5 + c]" in codelets
-    report = "\n".join(artifact.report)
+    report = "\n".join(artifact.summary)
     assert "48 of 1472 tiles used" in report
     assert "form Lookup: 48 blocks of its 256 items" in report
     assert "tables 'egrid', 'mat_conc', 'mat_count', 'mat_nucs', 'xs' replicated" in report

@@ -24,12 +24,7 @@ def avoid(labels) -> frozenset[str]:
     return frozenset(c for t in targets for table in (AVOID, REFUSED) for c in table.get(t, {}))
 
 
-AVOID_C: dict[str, dict[str, str]] = {
-    "poplar": {
-        "unused-local": "poplar: an unused local or loop index of a C kernel is an unused C++ "
-        "variable, and the emitted codelets are compiled with -Werror: g++ rejects the program",
-    },
-}
+AVOID_C: dict[str, dict[str, str]] = {}
 """The same for the C programs of fuzz.omp (its construct names)."""
 
 REFUSED_C: dict[str, dict[str, str]] = {
