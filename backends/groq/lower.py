@@ -125,8 +125,19 @@ class _Budget:
     # name -> (layout, bytes, bytes used in each of its slices)
     taken: dict[str, tuple[str, int, int]] = field(default_factory=dict)
 
-    def take(self, name: str, shape, dtype: str, span: Span, least: int = 1, hemi: str = "") -> str:
-        n = machine.slices_for(shape, dtype, least)
+    def take(
+        self,
+        name: str,
+        shape,
+        dtype: str,
+        span: Span,
+        least: int = 1,
+        hemi: str = "",
+        slices: int | None = None,
+    ) -> str:
+        """Slices for a memory tensor (``slices``: exactly that many, where the hardware fixes
+        them), in the emptier hemisphere unless ``hemi`` is given."""
+        n = machine.slices_for(shape, dtype, least) if slices is None else slices
         nbytes = math.prod(shape) * machine.DTYPE_BYTES[dtype]
         choices = [hemi] if hemi else sorted(self.free, key=lambda h: (-self.free[h], h))
         for h in choices:
@@ -355,10 +366,9 @@ class _Lowering:
             attr = f"mm_{task.name}_{suffix}"
             name = self.unique(f"{c_name}_{suffix}")
             self.matmuls.append(MatMulDecl(attr, name, planes))
-            # nn.MatMul(buffer_output=True) writes its product to S4 of its planes' hemisphere;
-            # (the slice budget does not count it)
+            # nn.MatMul(buffer_output=True) writes its product to S4 of its planes' hemisphere
             hemi = machine.chip.MXM_PLANES[planes[0]]
-            self.budget.record(name, f"H1({hemi}), -1, S4", (rows, cols), "float32")
+            self.budget.take(name, (rows, cols), "float32", task.span, hemi=hemi, slices=4)
             var = f"{name}_mt"
             lines.append(f"{var} = self.{attr}({a}, {b}, time=0)")
             mm.append((",".join(map(str, planes)), rows, form.k, cols, dtype))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kernelc.report.data import Cell, Cycles, Placement, Plan, Simulated, View
+from kernelc.report.data import SIMULATED, Cell, Cycles, Placement, Plan, Simulated, View
 
 COLUMNS = 64  # tiles per row of the picture (1,472 tiles: 23 rows)
 
@@ -90,15 +90,25 @@ def _plan(doc: Mapping[str, Any] | None, memory: int | None) -> Plan | None:
 
 
 def simulated(manifest: Mapping[str, Any], stats: Mapping[str, Any]) -> Simulated:
-    """The IPU model counts the whole run by phase, not per compute set."""
+    """The IPU model's cycles per compute set (the emitted ``stepN``) by phase."""
+    tasks = manifest["tasks"]
+    pieces = []
+    for name, (compute, exchange, sync) in stats["simulated_compute_sets"].items():
+        number = int(name.removeprefix("step"))
+        pieces.append(
+            Cycles(
+                f"compute set {number}",
+                tuple(t["task"] for t in tasks if t["compute_set"] == number),
+                (("compute", compute), ("exchange", exchange), ("sync", sync)),
+                SIMULATED,
+            )
+        )
     return Simulated(
         "kernelc's IPU model",
-        (),
+        tuple(pieces),
         (
             ("compute", stats["simulated_compute_cycles"]),
             ("exchange", stats["simulated_exchange_cycles"]),
             ("sync", stats["simulated_sync_cycles"]),
         ),
-        "per-task simulated cycles are not available for poplar: the IPU model counts the "
-        "whole run by phase",
     )

@@ -157,6 +157,7 @@ class PoplarTarget:
             "simulated_compute_cycles": sim["compute_cycles"],
             "simulated_exchange_cycles": sim["exchange_cycles"],
             "simulated_sync_cycles": sim["sync_cycles"],
+            "simulated_compute_sets": dict(sorted(sim["compute_sets"].items())),
             "modelled_cycles": artifact.manifest["modelled_cycles"]["total"],
         }
         return RunResult(outputs, stats, artifact)

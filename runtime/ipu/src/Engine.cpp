@@ -65,6 +65,7 @@ struct EngineState {
   std::map<std::string, void *> streams;
   bool loaded = false;
   Counters counters;
+  std::map<int, Counters> perComputeSet; // what each compute set's supersteps added
   std::vector<std::size_t> tileBytes;
   unsigned tilesUsed = 0;
   Progress progress;
@@ -345,11 +346,14 @@ void execute(EngineState &es, int csId) {
   const std::size_t maxIn = *std::max_element(in.begin(), in.end());
   const std::size_t maxOut = *std::max_element(out.begin(), out.end());
   const unsigned bpc = g.target.getExchangeBytesPerCycle();
-  es.counters.compute += compute;
-  es.counters.exchange += ceilDiv(maxIn, bpc) + ceilDiv(maxOut, bpc);
-  for (unsigned t = 0; t < tiles; ++t) es.counters.exchangeBytes += in[t] + out[t];
-  es.counters.sync += SYNC_CYCLES;
-  es.counters.supersteps += 1;
+  const unsigned long long exchange = ceilDiv(maxIn, bpc) + ceilDiv(maxOut, bpc);
+  for (Counters *c : {&es.counters, &es.perComputeSet[csId]}) {
+    c->compute += compute;
+    c->exchange += exchange;
+    for (unsigned t = 0; t < tiles; ++t) c->exchangeBytes += in[t] + out[t];
+    c->sync += SYNC_CYCLES;
+    c->supersteps += 1;
+  }
 }
 
 void copyStep(EngineState &es, const program::Step &s) {
@@ -429,7 +433,15 @@ void writeStats(const EngineState &es) {
       << ", \"total_cycles\": " << c.compute + c.exchange + c.sync
       << ", \"exchange_bytes\": " << c.exchangeBytes << ", \"host_bytes\": " << c.hostBytes
       << ", \"supersteps\": " << c.supersteps << ", \"vertices\": " << es.graph->vertices.size()
-      << "}\n";
+      << ", \"compute_sets\": {";
+  // per compute set (by its name): [compute, exchange, sync] cycles over its supersteps
+  const char *sep = "";
+  for (const auto &[id, own] : es.perComputeSet) {
+    out << sep << '"' << es.graph->computeSets.at(id).name << "\": [" << own.compute << ", "
+        << own.exchange << ", " << own.sync << ']';
+    sep = ", ";
+  }
+  out << "}}\n";
 }
 
 } // namespace
