@@ -49,6 +49,24 @@ CASES = {
         7,
         31,
     ),
+    "a team too large to unroll (a parser fuzzer's mutant: it took 23 GB)": (
+        """
+        #define NT 44294967296
+        void f(const float x[NT], float y[NT]) {
+        #pragma omp target map(to: x[0:NT]) map(from: y[0:NT])
+        #pragma omp parallel num_threads(NT)
+          {
+            int t = omp_get_thread_num();
+        #pragma omp task depend(in: x[t:1]) depend(out: y[t:1])
+            y[t] = x[t];
+          }
+        }
+        """,
+        "num_threads(44,294,967,296) is more threads than kernelc unrolls into a static task "
+        "graph (at most 8,832",
+        4,
+        22,
+    ),
     "depend section uses a run-time scalar": (
         """
         #define N 8

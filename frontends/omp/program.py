@@ -56,6 +56,8 @@ from kernelc.frontends.omp.teams import distribute
 from kernelc.printer import expr_text
 from kernelc.types import DType
 
+MAX_THREADS = 1_472 * 6  # a team larger than the most threads any target runs at once
+
 
 @dataclass
 class FunctionLowering:
@@ -447,6 +449,13 @@ class FunctionLowering:
             n = size = constructs.clause_int(self.works, clause, ex)
             if n < 1:
                 raise KernelcError(f"num_threads must be at least 1, got {n}", clause.span)
+            if n > MAX_THREADS:
+                raise KernelcError(
+                    f"num_threads({n:,}) is more threads than kernelc unrolls into a static task "
+                    f"graph (at most {MAX_THREADS:,}, the worker contexts of a 1,472-tile IPU: "
+                    "each thread's tasks become task instances of the graph)",
+                    clause.span,
+                )
         check_clauses(d, ex)
         order = self.works.order
         team = order.team(n, ex.thread)
