@@ -3,15 +3,18 @@ frontend, each loaded, bound and built for ``interp`` as the CLI would. Every mu
 a program or a located error (``file:line:col``); prints how many did which, the crashes (each
 distinct one with its mutant) and errors without a location, and the time taken.
 
-    python benchmarks/mutants.py --per-frontend 100000 --seed 1
+    python benchmarks/mutants.py --per-frontend 100000 --seed 1 [--frontend C]
 
-SIGINT or SIGTERM ends the run early and prints its figures so far.
+Each mutant runs under an address-space limit (--memory-gib, 4 by default), so one that makes
+kernelc allocate without bound is reported as a crash (MemoryError) instead of taking the
+machine down. SIGINT or SIGTERM ends the run early and prints its figures so far.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
 import signal
 import sys
 import time
@@ -41,7 +44,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-frontend", type=int, default=10_000, help="mutants per frontend")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--frontend", choices=["DSL", "C"], help="only this frontend's mutants")
+    parser.add_argument("--memory-gib", type=float, default=4.0, help="address-space limit")
     args = parser.parse_args()
+    limit = int(args.memory_gib * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     stop = {"now": False}
 
     def interrupt(signum, frame) -> None:
@@ -55,6 +62,8 @@ def main() -> None:
         "DSL": sorted(n for n in SOURCES if n.endswith(".k")),
         "C": sorted(n for n in SOURCES if n.endswith(".c")),
     }
+    if args.frontend is not None:
+        frontends = {args.frontend: frontends[args.frontend]}
     tally: Counter[tuple[str, str]] = Counter()
     crashes: dict[str, str] = {}
     unlocated: dict[str, str] = {}
