@@ -21,37 +21,12 @@ from kernelc.forms import Reduction
 
 SOFTMAX = Path(__file__).resolve().parent / "conformance" / "softmax.k"
 
-ROW_NORM = """
-size R = 6, C = 10;
-kernel norm(x: f32[R, C]) -> y: f32[R, C] {
-  for r in 0 .. R {
-    let s = sum(k in 0 .. C) x[r, k] * x[r, k];
-    for j in 0 .. C { y[r, j] = x[r, j] / sqrt(s); }
-  }
-}
-"""
-
-COLUMN_STATS = """
-size R = 6, C = 10;
-kernel stats(x: f32[R, C]) -> (total: f32[C], low: f32[C], mean: f32[C]) {
-  for c in 0 .. C {
-    var m = x[0, c];
-    for r in 1 .. R { m min= x[r, c]; }
-    let s = sum(r in 0 .. R) x[r, c];
-    total[c] = s;
-    low[c] = m;
-    mean[c] = s / 6.0;
-  }
-}
-"""
+ROW_NORM = SOFTMAX.parent / "row_norm.k"
+COLUMN_STATS = SOFTMAX.parent / "column_stats.k"
 
 
 def _check(program, params: dict, grid) -> dict:
-    prog = (
-        kc.loads(program, params=params)
-        if isinstance(program, str)
-        else kc.load(program, params=params)
-    )
+    prog = kc.load(program, params=params)
     graph = prog.graph()
     assert all(isinstance(t.form, Reduction) for t in graph.tasks)
     given = inputs.random_inputs(graph, 3)

@@ -529,29 +529,8 @@ def test_an_index_outside_a_field_is_an_error(which: int, probe: Path, tmp_path:
 
 # ------------------------------------------------------------------- the Reduction form
 
-ROW_NORM = """
-size R = 6, C = 10;
-kernel norm(x: f32[R, C]) -> y: f32[R, C] {
-  for r in 0 .. R {
-    let s = sum(k in 0 .. C) x[r, k] * x[r, k];
-    for j in 0 .. C { y[r, j] = x[r, j] / sqrt(s); }
-  }
-}
-"""
-
-COLUMN_STATS = """
-size R = 6, C = 10;
-kernel stats(x: f32[R, C]) -> (total: f32[C], low: f32[C], mean: f32[C]) {
-  for c in 0 .. C {
-    var m = x[0, c];
-    for r in 1 .. R { m min= x[r, c]; }
-    let s = sum(r in 0 .. R) x[r, c];
-    total[c] = s;
-    low[c] = m;
-    mean[c] = s / 6.0;
-  }
-}
-"""
+ROW_NORM = ROOT / "tests" / "conformance" / "row_norm.k"
+COLUMN_STATS = ROOT / "tests" / "conformance" / "column_stats.k"
 
 SOFTMAX = ROOT / "tests" / "conformance" / "softmax.k"
 
@@ -575,10 +554,7 @@ def test_reductions_spread_over_tiles(source, params: dict, tiles, speedup: floa
     from kernelc.forms import Reduction
     from kernelc.inputs import random_inputs
 
-    if isinstance(source, Path):
-        program = kc.load(source, params=params)
-    else:
-        program = kc.loads(source, params=params)
+    program = kc.load(source, params=params)
     graph = program.graph()
     assert all(isinstance(t.form, Reduction) for t in graph.tasks)
     inputs = random_inputs(graph, 3)
