@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from kernelc.backends.csl.lookup import slowest_row_trips
 from kernelc.csl import charges, machine
 from kernelc.csl import model as m
+from kernelc.forms.lookup import slowest_trips
 from kernelc.runtime.fabric.fabric import OPS
 from kernelc.runtime.fabric.parser import parse_file
 
@@ -82,8 +82,8 @@ def test_the_dsd_operations_are_the_simulators() -> None:
 
 
 def test_the_slowest_row_makes_more_trips_than_the_mean_row() -> None:
-    assert slowest_row_trips(4, 34, 1) == 68  # one row: the mean
-    assert slowest_row_trips(1, 34, 256) == 34  # many one-item rows: some row walks all 34
-    many = slowest_row_trips(400, 34, 16)
+    assert slowest_trips(4, 34, 1) == 68  # one row: the mean
+    assert slowest_trips(1, 34, 256) == 34  # many one-item rows: some row walks all 34
+    many = slowest_trips(400, 34, 16)
     assert 400 * 17 < many < 400 * 17 * 1.1  # long rows average out
-    assert slowest_row_trips(0, 34, 8) == 0
+    assert slowest_trips(0, 34, 8) == 0

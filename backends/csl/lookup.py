@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from statistics import NormalDist
 
 from kernelc import ir
 from kernelc.affine import affine, evaluate
@@ -62,7 +61,7 @@ from kernelc.diagnostics import KernelcError
 from kernelc.forms import BandSite, Lookup
 from kernelc.forms.bands import Bands, cut
 from kernelc.forms.blocks import DimMap, Layout, Split
-from kernelc.forms.lookup import accesses
+from kernelc.forms.lookup import accesses, largest_normal, slowest_trips
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
 
@@ -885,22 +884,6 @@ def _estimate(
     )
 
 
-def _largest_normal(count: int) -> float:
-    """The expected largest of ``count`` standard normal draws (Blom's approximation)."""
-    return NormalDist().inv_cdf((count - 0.375) / (count + 0.25)) if count > 1 else 0.0
-
-
-def slowest_row_trips(items: int, extent: float, rows: int) -> float:
-    """Trips of the slowest of ``rows`` rows of ``items`` items each, every item's trip count
-    taken as uniform over 0 .. extent: the rows run side by side, so the time is the slowest
-    row's, not the mean one's (the expected largest of ``rows`` normal sums, Blom's
-    approximation, at most every item's every trip)."""
-    if items == 0:
-        return 0.0
-    mean, spread = items * extent / 2, extent * math.sqrt(items / 12)
-    return min(items * extent, mean + _largest_normal(rows) * spread)
-
-
 def slowest_band_share(items: int, bands: int) -> float:
     """The share of a row's items whose bracket lies in its busiest band: an item's energy
     picks one band for all its nuclides, so with few items per row some band gets more than
@@ -908,7 +891,7 @@ def slowest_band_share(items: int, bands: int) -> float:
     if items == 0 or bands == 1:
         return 1.0
     p = 1.0 / bands
-    normal = items * p + _largest_normal(bands) * math.sqrt(items * p * (1 - p))
+    normal = items * p + largest_normal(bands) * math.sqrt(items * p * (1 - p))
     return min(items, max(math.ceil(items * p), normal)) / items
 
 
@@ -917,7 +900,7 @@ def lookup_cycles(code: LookupCode, low) -> dict[str, int]:
     nuclides are distinct), their brackets in the busiest band of the group."""
     reduce = code.reduce + machine.DSD_SETUP_CYCLES + low.width
     cost = code.cost
-    trips = slowest_row_trips(code.items, cost.extent, code.rows)
+    trips = slowest_trips(code.items, cost.extent, code.rows)
     band = slowest_band_share(code.items, cost.bands)
     here = cost.walk + band * (cost.own - cost.walk)
     per_trip = cost.skipped + cost.share * (here - cost.skipped)

@@ -40,7 +40,7 @@ from kernelc.backends.poplar.machine import GC200, WORKERS
 from kernelc.backends.poplar.names import Names
 from kernelc.diagnostics import KernelcError
 from kernelc.forms.blocks import Split
-from kernelc.forms.lookup import Lookup
+from kernelc.forms.lookup import Lookup, slowest_trips
 from kernelc.graph import Region, Task, TaskGraph
 from kernelc.types import DType
 
@@ -228,27 +228,17 @@ class LookupLowering:
         per_trip = _per_item(task, form, 1.0) - fixed  # accesses per extent of the loops
         busy = sum(inst.state[1] - inst.state[0] > 0 for inst in lowered.instances)
         workers = max(1, min(form.end - form.first, busy * WORKERS))
-        spread_ = math.sqrt(2 * math.log(workers)) if workers > 1 else 0.0
         out = []
         for inst in lowered.instances:
             count = inst.state[1] - inst.state[0]
             share = [len(range(w, count, WORKERS)) for w in range(WORKERS)]
             out.append(
                 tuple(
-                    instructions(n * fixed + per_trip * _busiest(n, spread_) if n else 0)
+                    instructions(n * fixed + per_trip * slowest_trips(n, 1.0, workers) if n else 0)
                     for n in share
                 )
             )
         return tuple(out)
-
-
-def _busiest(items: int, spread_: float) -> float:
-    """The data-dependent trips of the busiest worker with ``items`` items, in extents: each
-    item's count uniform over 0 .. extent (mean 1/2, standard deviation 1/sqrt(12)), and the
-    slowest of the compute set's workers ``spread_`` = sqrt(2 ln workers) standard deviations
-    above the mean (the expected maximum of that many normal sums); at most every item at the
-    extent."""
-    return min(float(items), items / 2 + spread_ * math.sqrt(items / 12))
 
 
 @dataclass

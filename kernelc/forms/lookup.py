@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 from kernelc import ir
 from kernelc.affine import affine, evaluate
@@ -229,3 +230,19 @@ def _band_site(shape: Lookup, task: Task) -> BandSite | None:
         if form is None or form.terms != ((var, 1),) or form.const not in (0, 1):
             return None
     return BandSite(found.tensor, var, extents.pop())
+
+
+def slowest_trips(items: int, extent: float, parallel: int) -> float:
+    """The data-dependent trips of the slowest of ``parallel`` units (PE rows, IPU workers)
+    that each run ``items`` items side by side, every item's trip count taken as uniform over
+    0 .. extent: the time is the slowest unit's, not the mean one's. The expected largest of
+    ``parallel`` normal sums (Blom's approximation), at most every item's every trip."""
+    if items == 0:
+        return 0.0
+    mean, spread = items * extent / 2, extent * math.sqrt(items / 12)
+    return min(items * extent, mean + largest_normal(parallel) * spread)
+
+
+def largest_normal(count: int) -> float:
+    """The expected largest of ``count`` standard normal draws (Blom's approximation)."""
+    return NormalDist().inv_cdf((count - 0.375) / (count + 0.25)) if count > 1 else 0.0
