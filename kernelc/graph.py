@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -24,12 +26,15 @@ if TYPE_CHECKING:  # the forms describe tasks, so they import this module at run
     from kernelc.forms import Form
 
 
+Box = tuple[tuple[int, int], ...]
+
+
 @dataclass(frozen=True)
 class Region:
     """A box of a tensor: per dimension a half-open range; ``keep`` says which dims the view has."""
 
     tensor: str
-    box: tuple[tuple[int, int], ...]
+    box: Box
     keep: tuple[bool, ...]
 
     @staticmethod
@@ -156,7 +161,8 @@ class TaskGraph:
             for before in task.after:
                 region = ", ".join(str(w) for w in task.writes)
                 g.add_edge(before, task.name, kind="order", tensor="", region=region)
-        for (_i, a), (_j, b) in itertools.combinations(enumerate(self.tasks), 2):
+        for i, j in sorted(self.conflicting_pairs):
+            a, b = self.tasks[i], self.tasks[j]
             for w in a.writes:
                 for r in b.reads:
                     if w.overlaps(r):
@@ -166,6 +172,17 @@ class TaskGraph:
                     if w.overlaps(r) and not g.has_edge(a.name, b.name):
                         g.add_edge(a.name, b.name, kind="anti", tensor=w.tensor, region=str(w))
         return g
+
+    @cached_property
+    def conflicting_pairs(self) -> set[tuple[int, int]]:
+        """Pairs of task positions whose regions of one tensor overlap, one of them written: the
+        only pairs that can be ordered or conflict."""
+        return overlapping_pairs(
+            (i, region.tensor, region.box, write)
+            for i, task in enumerate(self.tasks)
+            for regions, write in ((task.reads, False), (task.writes, True))
+            for region in regions
+        )
 
     def to_networkx(self) -> nx.DiGraph:
         """Bipartite view: tensor -> task edges are reads, task -> tensor edges are writes."""
@@ -187,7 +204,6 @@ def verify(graph: TaskGraph) -> None:
     if not nx.is_directed_acyclic_graph(deps):
         cycle = nx.find_cycle(deps)
         raise AssertionError(f"task graph has a cycle: {cycle}")
-    order = {t.name: i for i, t in enumerate(graph.tasks)}
     reach = {t.name: nx.descendants(deps, t.name) for t in graph.tasks}
     for task in graph.tasks:
         for region in (*task.reads, *task.writes):
@@ -198,7 +214,8 @@ def verify(graph: TaskGraph) -> None:
                         f"region {region} is outside '{decl.name}' (dimension {dim} has {n})",
                         task.span,
                     )
-    for a, b in itertools.combinations(graph.tasks, 2):
+    for i, j in sorted(graph.conflicting_pairs):
+        a, b = graph.tasks[i], graph.tasks[j]
         concurrent = b.name not in reach[a.name] and a.name not in reach[b.name]
         if not concurrent:
             continue
@@ -211,23 +228,19 @@ def verify(graph: TaskGraph) -> None:
                         b.span,
                         [(a.span, "the other write is here")],
                     )
+    written: dict[str, list[Region]] = defaultdict(list)
     for task in graph.tasks:
         for region in task.reads:
             decl = graph.tensor(region.tensor)
             if decl.role == "input" or region.is_empty:
                 continue
-            earlier = [
-                w
-                for other in graph.tasks
-                if order[other.name] < order[task.name]
-                for w in other.writes
-                if w.tensor == region.tensor
-            ]
-            if not covered(region, earlier):
+            if not covered(region, written[region.tensor]):
                 raise KernelcError(
                     f"'{task.kernel.name}' reads {region}, but no earlier task writes all of it",
                     task.span,
                 )
+        for region in task.writes:
+            written[region.tensor].append(region)
 
 
 def covered(region: Region, writes: list[Region]) -> bool:
@@ -249,3 +262,38 @@ def covered(region: Region, writes: list[Region]) -> bool:
         ):
             return False
     return True
+
+
+def overlapping_pairs(accesses: Iterable[tuple[int, str, Box, bool]]) -> set[tuple[int, int]]:
+    """Pairs ``(i, j)``, ``i < j``, of owners with overlapping non-empty boxes of one tensor, at
+    least one of the two accesses a write; from ``(owner, tensor, box, is_write)`` accesses.
+
+    Why: graphs of thousands of task instances (an OpenMP region of many threads) make checking
+    every pair of tasks quadratic. Per tensor, the boxes are swept in the order of their start
+    along the dimension that tells them apart best, so only boxes overlapping there are compared.
+    """
+    by_tensor: dict[str, list[tuple[int, Box, bool]]] = defaultdict(list)
+    for owner, tensor, box, write in accesses:
+        if all(hi > lo for lo, hi in box):
+            by_tensor[tensor].append((owner, box, write))
+    pairs: set[tuple[int, int]] = set()
+    for entries in by_tensor.values():
+        if not any(write for _, _, write in entries):
+            continue
+        rank = len(entries[0][1])
+        dim = max(range(rank), key=lambda d: len({box[d] for _, box, _ in entries}), default=None)
+        if dim is not None:
+            entries.sort(key=lambda e: e[1][dim][0])
+        active: list[tuple[int, Box, bool]] = []
+        for owner, box, write in entries:
+            if dim is not None:
+                active = [a for a in active if a[1][dim][1] > box[dim][0]]
+            for other, other_box, other_write in active:
+                if other != owner and (write or other_write) and _boxes_overlap(box, other_box):
+                    pairs.add((min(owner, other), max(owner, other)))
+            active.append((owner, box, write))
+    return pairs
+
+
+def _boxes_overlap(a: Box, b: Box) -> bool:
+    return all(a_lo < b_hi and b_lo < a_hi for (a_lo, a_hi), (b_lo, b_hi) in zip(a, b, strict=True))

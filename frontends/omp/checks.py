@@ -13,7 +13,6 @@ dependent indices cover the whole bound region).
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass, replace
 
@@ -24,7 +23,7 @@ from kernelc.affine import Interval, affine, bounds, evaluate
 from kernelc.diagnostics import KernelcError, Span
 from kernelc.frontends.omp.order import Order
 from kernelc.frontends.omp.state import Item, Tensor
-from kernelc.graph import Region, covered
+from kernelc.graph import Region, covered, overlapping_pairs
 from kernelc.passes.access import loop_ranges, narrow
 from kernelc.printer import expr_text
 
@@ -293,7 +292,14 @@ def _overlap(a: Box, b: Box) -> bool:
 
 
 def _races(items: list[Item], prints: list[Footprint], ordered: set, tensors) -> None:
-    for (i, a), (j, b) in itertools.combinations(enumerate(items), 2):
+    candidates = overlapping_pairs(
+        (i, access.tensor, access.box, write)
+        for i, fp in enumerate(prints)
+        for accesses, write in ((fp.reads, False), (fp.writes, True))
+        for access in accesses
+    )
+    for i, j in sorted(candidates):
+        a, b = items[i], items[j]
         if (a.node, b.node) in ordered or (b.node, a.node) in ordered:
             continue
         fa, fb = prints[i], prints[j]
@@ -355,8 +361,11 @@ def _explicit_order(items: list[Item], prints: list[Footprint]) -> list[ir.TaskC
     deps = nx.DiGraph()
     deps.add_nodes_from(range(len(items)))
     after: dict[int, list[int]] = {j: [] for j in range(len(items))}
+    earlier: dict[int, list[int]] = {j: [] for j in range(len(items))}
+    for i, j in sorted(_conflicting_pairs(items, prints)):
+        earlier[j].append(i)
     for j in range(len(items)):
-        for i in reversed(range(j)):
+        for i in reversed(earlier[j]):
             if _data_edge(items[i], prints[i], items[j], prints[j]):
                 deps.add_edge(i, j)
                 continue
@@ -369,6 +378,16 @@ def _explicit_order(items: list[Item], prints: list[Footprint]) -> list[ir.TaskC
                 deps.add_edge(i, j)
                 after[j].append(i)
     return [replace(item.call, after=tuple(after[j])) for j, item in enumerate(items)]
+
+
+def _conflicting_pairs(items: list[Item], prints: list[Footprint]) -> set[tuple[int, int]]:
+    """The pairs of items whose regions overlap with a write: no other pair can be ordered."""
+    return overlapping_pairs(
+        (i, region.tensor, region.box, write)
+        for i, (item, fp) in enumerate(zip(items, prints, strict=True))
+        for regions, write in ((_read_regions(item, fp), False), (fp.written_regions, True))
+        for region in regions
+    )
 
 
 def _data_edge(a: Item, fa: Footprint, b: Item, fb: Footprint) -> bool:
