@@ -448,7 +448,7 @@ def lower_reduction(
         elif k == 0:
             what = "this PE's part of the first fold, column by column"
         else:
-            what = f"phase {k}, once the partials of fold {k} are combined along the row"
+            what = f"phase {k}, once '{combines[k - 1].fold}' is combined along the PE row"
         body: list[m.Stmt] = [m.Comment(f"{kname}: {what}")]
         if code:
             body.append(m.If(m.Binary(">", m.Name(cnt), m.Int(0)), tuple(code)))

@@ -47,6 +47,7 @@ class Combine:
     """One fold's partials combined along a PE row: ``gather`` (max, min) or ``reduce`` (sum)."""
 
     kind: str
+    fold: str  # the fold's name
     rows: int  # values per PE (the largest block of the kept index)
     width: int  # PEs along the row
     negated: bool = False  # a min: the partials are negated maxima
@@ -229,7 +230,7 @@ def gather(
         m.Assign(rnd, "=", m.Int(0)),
         m.ExprStmt(send),
     )
-    return Emitted(tail, tuple(head), Combine("gather", rows, w, neg))
+    return Emitted(tail, tuple(head), Combine("gather", name, rows, w, neg))
 
 
 def reduce(b: Builder, name: str, acc: str, total: str, rows: int, resume: str) -> Emitted:
@@ -268,7 +269,7 @@ def reduce(b: Builder, name: str, acc: str, total: str, rows: int, resume: str) 
             )
         ),
     )
-    return Emitted(tail, (), Combine("reduce", rows, b.width))
+    return Emitted(tail, (), Combine("reduce", name, rows, b.width))
 
 
 def combine_cycles(c: Combine) -> int:
