@@ -27,6 +27,7 @@ SOFTMAX = Path(__file__).resolve().parent / "conformance" / "softmax.k"
 
 ROW_NORM = SOFTMAX.parent / "row_norm.k"
 ROW_RANGE = SOFTMAX.parent / "row_range.k"
+SOFTMAX_SCALED = SOFTMAX.parent / "softmax_scaled.k"
 COLUMN_STATS = SOFTMAX.parent / "column_stats.k"
 U = 2.0**-24  # f32's unit roundoff
 
@@ -157,3 +158,22 @@ def test_at_least_four_times_fewer_cycles_than_scalar_tasks() -> None:
     reduced = cost.model(lower.lower(graph, machine.WSE2, 4, 4)).cycles
     scalar = cost.model(lower.lower(graph, machine.WSE2, 1, 1, scalar=True)).cycles
     assert reduced * 4 <= scalar
+
+
+def test_a_reduction_whose_output_a_map_consumes_runs_on_the_grid() -> None:
+    """The map's blocks (rows over the PE rows, columns over the PE columns) are the cut plan's
+    placement, so the graph runs data-parallel, even on one PE, instead of as scalar tasks."""
+    prog = kc.load(SOFTMAX_SCALED, params={"R": 12, "C": 40})
+    graph = prog.graph()
+    assert [type(t.form).__name__ for t in graph.tasks] == ["Reduction", "Map"]
+    assert _plan(graph, (1, 1)) == "split"
+    given = inputs.random_inputs(graph, 5)
+    result = kc.run_with_stats(prog, "csl", given)
+    w, h = (int(n) for n in result.stats["grid"].split("x"))
+    assert w > 1 and h > 1
+    want = kc.run(prog, "interp", given)["z"]
+    np.testing.assert_allclose(result.outputs["z"], want, rtol=split_bound(40, (w, h)), atol=0)
+    scalar = cost.model(lower.lower(graph, machine.WSE2, 1, 1, scalar=True)).cycles
+    assert result.stats["modelled_cycles"] * 4 <= scalar
+    simulated = result.stats["simulated_kernel_cycles"]
+    assert abs(result.stats["modelled_cycles"] - simulated) / simulated <= MODEL_BOUND

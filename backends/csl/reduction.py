@@ -78,7 +78,6 @@ class ReductionCode:
     describe: str = ""
     output_rects: dict[str, Rect] = field(default_factory=dict)  # outputs cover the rectangle
     combines: list[Combine] = field(default_factory=list)  # folds combined along PE rows
-    phases: int = 1  # tasks the compute runs in (one more per combine)
 
 
 def _whole_rows(task: Task, form: Reduction, graph: TaskGraph, w: int, h: int) -> list[Layout]:
@@ -97,7 +96,9 @@ def _fits(layouts: dict[str, Layout], plan: list[Layout]) -> bool:
     return all(lay.tensor not in layouts or layouts[lay.tensor].same_placement(lay) for lay in plan)
 
 
-def _modelled(task: Task, form: Reduction, graph: TaskGraph, plan: list[Layout], w: int, h: int):
+def _modelled(
+    task: Task, form: Reduction, graph: TaskGraph, plan: list[Layout], w: int, h: int
+) -> int | None:
     """The modelled cycles of the task alone lowered with these placements (a scratch program);
     None when the lowering refuses it."""
     b = Builder(machine.WSE2, w, h, "scratch.csl")
@@ -118,7 +119,7 @@ def plan_reduction(
     whichever models fewer cycles here and agrees with the placements already planned."""
     check_whole(task, graph)
     plans = [_whole_rows(task, form, graph, w, h)]
-    folded = fold_dims(task, form, graph, w) if w > 1 else None
+    folded = fold_dims(task, form, graph, w)
     if folded is not None:
         plans.append(split_layouts(task, form, graph, folded, w, h))
     fitting = [p for p in plans if _fits(layouts, p)]
@@ -191,7 +192,9 @@ def lower_reduction(
         )
     dm = next(iter(kept_split))
     split = dm.axis == "y"  # the folded dimension cut over the PE columns (rowsplit.py)
-    folded = next(layouts[t].dims[1 - dims[p]] for p, t in sorted(tensor.items())) if split else dm
+    folded = (  # the folded dimension's placement, when it is cut
+        next(layouts[t].dims[1 - dims[p]] for p, t in sorted(tensor.items())) if split else None
+    )
     lo, hi = evaluate(form.loop.lo, sizes), evaluate(form.loop.hi, sizes)
     sp = split_params(b, shared, dm)
     cnt = b.pe_param(
@@ -484,7 +487,7 @@ def lower_reduction(
             f"'{kept}' in blocks over all PEs, the folded dimension whole on each PE; "
             f"folds ({folds}) column by column, {ops} DSD operation(s) in all, no fabric traffic"
         )
-    return ReductionCode(launch, segments, describe, combines=combines, phases=len(phases))
+    return ReductionCode(launch, segments, describe, combines=combines)
 
 
 class ReductionLowering:
