@@ -34,7 +34,6 @@ from kernelc.backends.csl.placement import (
 )
 from kernelc.backends.csl.rowsplit import (
     Combine,
-    combine_cycles,
     fold_dims,
     gather,
     reduce,
@@ -506,7 +505,7 @@ class ReductionLowering:
         )
         parts = {"compute": compute + 8}
         if code.combines:
-            parts["combine"] = sum(combine_cycles(c) for c in code.combines)
+            parts["combine"] = sum(c.cycles() for c in code.combines)
         return parts
 
     def fewest_pes(self, task, form, graph, arch: machine.Arch, planner) -> int:

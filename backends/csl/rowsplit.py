@@ -12,7 +12,8 @@ gets the combined value back for the element-wise work that follows:
 - a ``max=``/``min=`` by gathering every column's partial on every PE, one ``mpi_x.broadcast``
   per column (the library has no max reduction), then folding the partials left to right. With
   NaN, the identity of the NaN-ignoring maximum, where a column starts, that is exactly the
-  kernel's fold: bit for bit, signed zeros and NaN included.
+  kernel's fold: bit for bit, NaN included (which sign a tie of +0 and -0 keeps aside: see
+  docs/CSL.md).
 
 A fold's init is evaluated on column 0 only (which holds the elements it may read); the other
 columns start from the identity. ``fold_dims`` says whether a task can be cut this way.
@@ -43,14 +44,41 @@ FOLD_PASS_CYCLES = 6  # a pass of the loop folding the gathered partials (offset
 
 
 @dataclass(frozen=True)
-class Combine:
-    """One fold's partials combined along a PE row: ``gather`` (max, min) or ``reduce`` (sum)."""
+class Gather:
+    """A max or min fold's partials gathered on every PE of a row (a broadcast per column) and
+    folded in column order."""
 
-    kind: str
     fold: str  # the fold's name
     rows: int  # values per PE (the largest block of the kept index)
     width: int  # PEs along the row
-    negated: bool = False  # a min: the partials are negated maxima
+    negated: bool  # a min: the partials are negated maxima, negated back after the fold
+
+    def cycles(self) -> int:
+        """Modelled cycles on the slowest PE, from the first call to the next phase's end of
+        the fold: the broadcasts, each issued by the callback of the one before, overlap the
+        words' travel, so the row's ``w - 1`` hops count once; then one ``@fmovs``, ``w - 1``
+        passes of ``@fmaxs`` (and a ``@fnegs`` for a min)."""
+        setup, w = machine.DSD_SETUP_CYCLES, self.width
+        rounds = w * (setup + self.rows + GATHER_ROUND_CYCLES) + w - 1
+        return rounds + (w + self.negated) * (setup + self.rows) + (w - 1) * FOLD_PASS_CYCLES
+
+
+@dataclass(frozen=True)
+class SumReduce:
+    """A sum's partials added into column 0 (``reduce_fadds``), which broadcasts the total."""
+
+    fold: str
+    rows: int
+    width: int
+
+    def cycles(self) -> int:
+        """The reduction flows to column 0 (``w - 1`` hops, adding on the way) and the
+        broadcast comes back, each with its call and callback task."""
+        hops = self.width - 1
+        return 2 * (machine.DSD_SETUP_CYCLES + self.rows + hops) + REDUCE_CYCLES + BROADCAST_CYCLES
+
+
+Combine = Gather | SumReduce
 
 
 def fold_dims(task: Task, form: Reduction, graph: TaskGraph, width: int) -> dict[str, int] | None:
@@ -230,7 +258,7 @@ def gather(
         m.Assign(rnd, "=", m.Int(0)),
         m.ExprStmt(send),
     )
-    return Emitted(tail, tuple(head), Combine("gather", name, rows, w, neg))
+    return Emitted(tail, tuple(head), Gather(name, rows, w, neg))
 
 
 def reduce(b: Builder, name: str, acc: str, total: str, rows: int, resume: str) -> Emitted:
@@ -269,21 +297,4 @@ def reduce(b: Builder, name: str, acc: str, total: str, rows: int, resume: str) 
             )
         ),
     )
-    return Emitted(tail, (), Combine("reduce", name, rows, b.width))
-
-
-def combine_cycles(c: Combine) -> int:
-    """Modelled cycles of a combine on its slowest PE, from the first call to the next phase.
-
-    A gather runs one broadcast per column, each issued by the callback of the one before; the
-    rounds overlap the words' travel, so the row's ``w - 1`` hops count once.
-    Then the partials are folded: one ``@fmovs``, ``w - 1`` passes of ``@fmaxs`` (and a
-    ``@fnegs`` for a min). A sum's reduction flows to column 0 (``w - 1`` hops, adding on the
-    way) and the broadcast comes back."""
-    setup = machine.DSD_SETUP_CYCLES
-    if c.kind == "gather":
-        rounds = c.width * (setup + c.rows + GATHER_ROUND_CYCLES) + c.width - 1
-        folds = (c.width + c.negated) * (setup + c.rows) + (c.width - 1) * FOLD_PASS_CYCLES
-        return rounds + folds
-    hops = c.width - 1
-    return 2 * (setup + c.rows + hops) + REDUCE_CYCLES + BROADCAST_CYCLES
+    return Emitted(tail, (), SumReduce(name, rows, b.width))
