@@ -148,19 +148,7 @@ def _check_model(kernel: Kernel) -> None:
     )
 
 
-ROW_PER_PE = pytest.mark.xfail(
-    strict=True,
-    reason="5 rows of 9: the reduction lowering gives each PE whole rows, so at most 5 PEs, "
-    "and the 9 exp per row dominate: 3.0x fewer cycles than the fallback, not 4x",
-)
-
-
-@pytest.mark.parametrize(
-    "kernel",
-    [pytest.param(k, marks=ROW_PER_PE) if k.name == "softmax_5x9" else k for k in KERNELS]
-    + LOOKUPS,
-    ids=str,
-)
+@pytest.mark.parametrize("kernel", KERNELS + LOOKUPS, ids=str)
 def test_default_grid_spreads_matches_numpy_and_beats_the_fallback(kernel: Kernel) -> None:
     _check_spread_and_speed(kernel)
 

@@ -7,8 +7,12 @@ then one ``@fadds``/``@fmaxs`` per column adds it into a vector of accumulators,
 index. That is the kernel's own left-to-right order for every kept index, so sums are bit for bit
 the reference interpreter's (no reordering tolerance is needed), and max/min keep ``max=``'s
 NaN-ignoring semantics (``@fmaxs`` is IEEE maxNum; min is max of the negations, negated).
-Per-index values (lets) and stores are then DSD operations over the block. The plan that splits the
-folded dimension over PE columns and combines partials over the fabric is not built.
+Per-index values (lets) and stores are then DSD operations over the block.
+
+The other plan (rowsplit.py) cuts the folded dimension over the PE columns as well: each PE
+folds its part of its rows, and the partials are combined along the PE row over the fabric
+between phases of the compute. The plan takes whichever of the two models fewer cycles on the
+grid it is given (both are lowered and modelled, the task alone, into scratch programs).
 """
 
 from __future__ import annotations
@@ -23,9 +27,18 @@ from kernelc.backends.csl.lowered import Lowered, Rect
 from kernelc.backends.csl.placement import (
     Shared,
     check_whole,
+    collectives,
     merge_layout,
     split_params,
     tensor_of,
+)
+from kernelc.backends.csl.rowsplit import (
+    Combine,
+    fold_dims,
+    gather,
+    reduce,
+    split_layouts,
+    window_counts,
 )
 from kernelc.backends.csl.scalar import Place, ScalarGen
 from kernelc.backends.csl.vector import Access, Space, VectorGen
@@ -63,18 +76,58 @@ class ReductionCode:
     segments: list[Segment]
     describe: str = ""
     output_rects: dict[str, Rect] = field(default_factory=dict)  # outputs cover the rectangle
+    combines: list[Combine] = field(default_factory=list)  # folds combined along PE rows
+
+
+def _whole_rows(task: Task, form: Reduction, graph: TaskGraph, w: int, h: int) -> list[Layout]:
+    """Every tensor split along the dimension the kept index names, over all PEs."""
+    out = []
+    for param, dim in form.kept_dims:
+        decl = graph.tensor(tensor_of(task, param))
+        dims = [DimMap(n) for n in decl.shape]
+        dims[dim] = DimMap(decl.shape[dim], "xy", Split(decl.shape[dim], w * h))
+        out.append(Layout(decl.name, decl.dtype, tuple(dims)))
+    return out
+
+
+def _fits(layouts: dict[str, Layout], plan: list[Layout]) -> bool:
+    """Whether a plan agrees with the placements the consumers planned before it."""
+    return all(lay.tensor not in layouts or layouts[lay.tensor].same_placement(lay) for lay in plan)
+
+
+def _modelled(
+    task: Task, form: Reduction, graph: TaskGraph, plan: list[Layout], w: int, h: int
+) -> int | None:
+    """The modelled cycles of the task alone lowered with these placements (a scratch program);
+    None when the lowering refuses it."""
+    b = Builder(machine.WSE2, w, h, "scratch.csl")
+    lays = {lay.tensor: lay for lay in plan}
+    for lay in plan:
+        b.tensor_arrays[lay.tensor] = b.array(lay.tensor, lay.dtype, lay.local_size)
+    try:
+        code = lower_reduction(task, form, graph, lays, b, Shared())
+    except Unsupported:
+        return None
+    return sum(REDUCTION.cycles(code, None).values())
 
 
 def plan_reduction(
     task: Task, form: Reduction, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int
 ) -> None:
-    """Every tensor split along the dimension the kept index names, over all PEs."""
+    """Whole rows per PE, or the folded dimension cut over the PE columns (rowsplit.py),
+    whichever models fewer cycles here and agrees with the placements already planned."""
     check_whole(task, graph)
-    for param, dim in form.kept_dims:
-        decl = graph.tensor(tensor_of(task, param))
-        dims = [DimMap(n) for n in decl.shape]
-        dims[dim] = DimMap(decl.shape[dim], "xy", Split(decl.shape[dim], w * h))
-        merge_layout(layouts, Layout(decl.name, decl.dtype, tuple(dims)), task.span)
+    plans = [_whole_rows(task, form, graph, w, h)]
+    folded = fold_dims(task, form, graph, w)
+    if folded is not None:
+        plans.append(split_layouts(task, form, graph, folded, w, h))
+    fitting = [p for p in plans if _fits(layouts, p)]
+    if len(fitting) == 2:
+        cycles = [_modelled(task, form, graph, p, w, h) for p in fitting]
+        if cycles[1] is not None and (cycles[0] is None or cycles[1] < cycles[0]):
+            fitting = fitting[1:]
+    for lay in (fitting or plans)[0]:
+        merge_layout(layouts, lay, task.span)
 
 
 def _subst(e, names: dict[str, ir.Expr]):
@@ -97,6 +150,18 @@ def _index_used_as_value(e: ir.Expr, indices: set[str]) -> bool:
     if isinstance(e, ir.Load):
         return False
     return any(_index_used_as_value(c, indices) for c in ir.children(e) if c is not None)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a loop over the folded dimension runs on a PE: its iteration count (a literal, or
+    a per-PE parameter when the dimension is cut over the PE columns), the local index of its
+    first iteration, and the fewest and most iterations a PE has."""
+
+    count: m.Expr
+    first: m.Expr
+    smallest: int
+    largest: int
 
 
 def lower_reduction(
@@ -125,6 +190,10 @@ def lower_reduction(
             f"'{kname}' indexes dimensions of different lengths with '{kept}'", form.loop.span
         )
     dm = next(iter(kept_split))
+    split = dm.axis == "y"  # the folded dimension cut over the PE columns (rowsplit.py)
+    folded = (  # the folded dimension's placement, when it is cut
+        next(layouts[t].dims[1 - dims[p]] for p, t in sorted(tensor.items())) if split else None
+    )
     lo, hi = evaluate(form.loop.lo, sizes), evaluate(form.loop.hi, sizes)
     sp = split_params(b, shared, dm)
     cnt = b.pe_param(
@@ -139,7 +208,37 @@ def lower_reduction(
     vectors: dict[str, tuple[str, tuple[int, ...]]] = {}  # "%name" -> its array and pitches
     replaced: dict[str, ir.Expr] = {}
     segments: list[Segment] = []
-    stmts: list[m.Stmt] = []
+    phases: list[list[m.Stmt]] = [[]]  # the compute, cut where partials are combined
+    tails: list[tuple[m.Stmt, ...]] = []  # what ends each phase but the last (a combine's start)
+    resumes: list[str] = []  # the task ID of each phase after the first
+    combines: list[Combine] = []
+    windows: dict[tuple[int, int], Window] = {}
+    pe_flags: dict[str, str] = {}
+
+    def flag(base: str, type_: str, value: m.Expr, comment: str) -> str:
+        if base not in pe_flags:
+            pe_flags[base] = b.pe_param(base, type_, value, comment)
+        return pe_flags[base]
+
+    def window(flo: int, fhi: int, var: str) -> Window:
+        if not split:
+            n = max(fhi - flo, 0)
+            return Window(m.lit(n), m.lit(flo), n, n)
+        if (flo, fhi) not in windows:
+            fsp = split_params(b, shared, folded)
+            few, most = window_counts(folded.split, flo, fhi)
+            count = b.pe_param(
+                f"n_{var}",
+                "i16",
+                m.call("window_count", m.lit(flo), m.lit(fhi), m.Name(fsp.start), m.Name(fsp.size)),
+                f"iterations of '{var}' ({flo} .. {fhi}) in this PE's columns, and the first "
+                "one's place",
+            )
+            first = b.pe_param(
+                f"o_{var}", "i16", m.call("window_offset", m.lit(flo), m.Name(fsp.start))
+            )
+            windows[(flo, fhi)] = Window(m.Name(count), m.Name(first), few, most)
+        return windows[(flo, fhi)]
 
     def extent_of(lo_e: ir.Expr, hi_e: ir.Expr, span) -> tuple[int, int]:
         try:
@@ -147,7 +246,7 @@ def lower_reduction(
         except Exception as err:
             raise Unsupported("a fold whose range depends on the kept index", span) from err
 
-    def access_for(inner: str | None, inner_csl: str | None, inner_lo: int, outer: bool):
+    def access_for(inner: str | None, inner_csl: str | None, win: Window | None, outer: bool):
         """Operands over (kept[, inner]); ``outer``: ``inner`` is a scalar loop around the ops."""
 
         def access(tname: str, indices: tuple[ir.Expr, ...], node) -> Access:
@@ -165,7 +264,7 @@ def lower_reduction(
                     raise Unsupported("a data-dependent index in a reduction", idx.span)
                 pitch = pitches[k]
                 term: m.Expr = m.lit(form_.const)
-                start = m.Int(0) if local else m.lit(inner_lo)
+                start = m.Int(0) if local or win is None else win.first
                 for name, coef in form_.terms:
                     if name == kept:
                         at = m.Name(kept_csl) if local else m.add(m.Name(kept_csl), m.Name(off))
@@ -187,21 +286,22 @@ def lower_reduction(
         raise Unsupported("a tensor read that does not vary with the kept index", node.span)
 
     def run(
-        body: tuple[ir.Stmt, ...], inner: str | None, n: int, inner_lo: int, outer: bool
-    ) -> None:
+        body: tuple[ir.Stmt, ...], inner: str | None, win: Window | None, outer: bool
+    ) -> list[m.Stmt]:
         """DSD code for ``body`` over (kept, inner) (one pass) or kept in a loop over inner."""
         inner_csl = b.fresh(inner) if inner is not None else None
         vec_inner = inner is not None and not outer
+        most = win.largest if win is not None else 0
         space = (Space if vec_inner else StridedSpace)(
             (kept, inner) if vec_inner else (kept,),
             (kept_csl, inner_csl) if vec_inner else (kept_csl,),
-            (m.Name(cnt), m.lit(n)) if vec_inner else (m.Name(cnt),),
-            (rows, max(n, 1)) if vec_inner else (rows,),
+            (m.Name(cnt), win.count) if vec_inner else (m.Name(cnt),),
+            (rows, max(most, 1)) if vec_inner else (rows,),
         )
         sgen = ScalarGen(b, place, shapes={p: graph.tensor(t).shape for p, t in tensor.items()})
         for name, value in sizes.items():
             sgen.names.setdefault(name, m.lit(value))
-        gen = VectorGen(b, space, DType.F32, access_for(inner, inner_csl, inner_lo, outer), sgen)
+        gen = VectorGen(b, space, DType.F32, access_for(inner, inner_csl, win, outer), sgen)
         subst = tuple(_subst(s, replaced) for s in body)
         idx = {kept} | ({inner} if inner else set())
         for s in subst:
@@ -210,10 +310,14 @@ def lower_reduction(
                 raise Unsupported("a loop index used as a value in a reduction", s.span)
         code = gen.body(subst)
         if outer:
-            code = [m.For(m.builtin("range", m.Name("i16"), m.lit(n)), inner_csl, tuple(code))]
-        stmts.extend(code)
-        passes, elements = (n, rows) if outer else (1, rows * max(n, 1) if vec_inner else rows)
+            code = [m.For(m.builtin("range", m.Name("i16"), win.count), inner_csl, tuple(code))]
+        elif vec_inner and win.smallest == 0:
+            code = [m.If(m.Binary(">", win.count, m.Int(0)), tuple(code))]
+        passes, elements = (
+            (most, rows) if outer else (1, rows * max(most, 1) if vec_inner else rows)
+        )
         segments.append(Segment(tuple(gen.ops), passes, elements))
+        return code
 
     def vector(name: str, shape: tuple[int, ...], what: str) -> str:
         """A per-PE array for a fold's accumulators or terms, named where no tensor can be."""
@@ -233,11 +337,15 @@ def lower_reduction(
             dtype=DType.F32,
         )
 
+    def set_row(key: str, acc: ir.Load, value: ir.Expr, span) -> tuple[ir.Store]:
+        return (ir.Store(tensor=key, indices=acc.indices, op="=", value=value, span=span),)
+
     for step in form.steps:
+        out = phases[-1]
         if isinstance(step, Fold):
             span = step.body.span
             flo, fhi = extent_of(step.lo, step.hi, span)
-            n = max(fhi - flo, 0)
+            win = window(flo, fhi, step.var)
             key = vector(
                 step.name, (rows,), f"'{step.name}' ({step.op} over '{step.var}') per '{kept}'"
             )
@@ -252,99 +360,105 @@ def lower_reduction(
                 if step.init is not None
                 else ir.Const(value=0.0, span=span, dtype=DType.F32)
             )
-            run(
-                (ir.Store(tensor=key, indices=acc.indices, op="=", value=negate(init), span=span),),
-                None,
-                0,
-                0,
-                False,
-            )
+            if split and step.init is not None:
+                # column 0 holds what the init reads; the others start from the identity
+                first = flag(
+                    "first_column",
+                    "bool",
+                    m.Binary("==", m.Name("x"), m.Int(0)),
+                    "whether this PE is in column 0, where a fold's init is evaluated",
+                )
+                identity = ir.Const(
+                    value=-0.0 if step.op == "sum" else float("nan"), span=span, dtype=DType.F32
+                )
+                own = run(set_row(key, acc, negate(init), span), None, None, False)
+                other = run(set_row(key, acc, identity, span), None, None, False)
+                segments.pop()  # one of the two runs, at the same cost
+                out.append(m.If(m.Name(first), tuple(own), tuple(other)))
+            else:
+                out.extend(run(set_row(key, acc, negate(init), span), None, None, False))
             body = step.body
-            if n and (neg or not isinstance(_subst(body, replaced), ir.Load)):
+            if win.largest and (neg or not isinstance(_subst(body, replaced), ir.Load)):
                 scratch = vector(
                     f"{step.name}_terms",
-                    (rows, n),
+                    (rows, win.largest),
                     f"the terms of '{step.name}', per '{kept}' and '{step.var}'",
                 )
                 var = ir.Name(name=step.var, span=span, dtype=DType.I32)
                 body = ir.Load(
                     tensor=scratch, indices=(acc.indices[0], var), span=span, dtype=DType.F32
                 )
-                run(
-                    (
-                        ir.Store(
-                            tensor=scratch,
-                            indices=body.indices,
-                            op="=",
-                            value=negate(step.body),
-                            span=span,
-                        ),
+                terms = (
+                    ir.Store(
+                        tensor=scratch,
+                        indices=body.indices,
+                        op="=",
+                        value=negate(step.body),
+                        span=span,
                     ),
-                    step.var,
-                    n,
-                    flo,
-                    False,
                 )
-            if n:
+                out.extend(run(terms, step.var, win, False))
+            if win.largest:
                 combined = (
                     ir.Binary(op="+", lhs=acc, rhs=body, span=span, dtype=DType.F32)
                     if step.op == "sum"
                     else ir.Intrinsic(fn="max", args=(acc, body), span=span, dtype=DType.F32)
                 )
-                run(
-                    (ir.Store(tensor=key, indices=acc.indices, op="=", value=combined, span=span),),
-                    step.var,
-                    n,
-                    flo,
-                    True,
+                out.extend(run(set_row(key, acc, combined, span), step.var, win, True))
+            if split:
+                resume = b.task_id(
+                    f"{kname}_phase{len(phases)}",
+                    f"{task.name} goes on with '{step.name}' combined",
                 )
+                if step.op == "sum":
+                    total = vector(f"{step.name}_all", (rows,), f"'{step.name}' of the whole row")
+                    emitted = reduce(b, step.name, vectors[key][0], vectors[total][0], rows, resume)
+                    replaced[step.name] = row(total, span)
+                else:
+                    column = flag(
+                        "column", "i16", m.Name("x"), "this PE's column: its partials' slot"
+                    )
+                    emitted = gather(b, step.name, vectors[key][0], rows, cnt, column, resume, neg)
+                    replaced[step.name] = acc
+                tails.append(emitted.tail)
+                resumes.append(resume)
+                combines.append(emitted.combine)
+                phases.append(list(emitted.head))
+                continue
             if neg:
-                run(
-                    (
-                        ir.Store(
-                            tensor=key, indices=acc.indices, op="=", value=negate(acc), span=span
-                        ),
-                    ),
-                    None,
-                    0,
-                    0,
-                    False,
-                )
+                out.extend(run(set_row(key, acc, negate(acc), span), None, None, False))
             replaced[step.name] = acc
         elif isinstance(step, RowLet):
             span = step.value.span
             key = vector(step.name, (rows,), f"'{step.name}' per '{kept}'")
             acc = row(key, span)
-            run(
-                (ir.Store(tensor=key, indices=acc.indices, op="=", value=step.value, span=span),),
-                None,
-                0,
-                0,
-                False,
-            )
+            out.extend(run(set_row(key, acc, step.value, span), None, None, False))
             replaced[step.name] = acc
         elif step.loop is None:
-            run(step.body, None, 0, 0, False)
+            out.extend(run(step.body, None, None, False))
         else:
             jlo, jhi = extent_of(step.loop.lo, step.loop.hi, step.loop.span)
-            run(step.body, step.loop.var, max(jhi - jlo, 0), jlo, False)
+            out.extend(run(step.body, step.loop.var, window(jlo, jhi, step.loop.var), False))
     compute_id = b.task_id(f"{kname}_compute", f"compute of task {task.name}")
-    compute = b.fresh(f"{kname}_compute")
-    b.code(
-        m.TaskDecl(
-            compute,
-            (),
-            (
-                m.Comment(
-                    f"{kname}: folds column by column, then element-wise, over this PE's rows"
-                ),
-                m.If(m.Binary(">", m.Name(cnt), m.Int(0)), tuple(stmts)),
-                m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream"))),
-            ),
-        )
-    )
-    b.bind(compute, compute_id)
+    unblock = m.ExprStmt(m.call(m.member("sys_mod", "unblock_cmd_stream")))
+    if split:
+        collectives(b, shared)
+    for k, (code, task_id) in enumerate(zip(phases, [compute_id, *resumes], strict=True)):
+        name = b.fresh(f"{kname}_compute" if k == 0 else f"{kname}_phase{k}")
+        if not split:
+            what = "folds column by column, then element-wise, over this PE's rows"
+        elif k == 0:
+            what = "this PE's part of the first fold, column by column"
+        else:
+            what = f"phase {k}, once '{combines[k - 1].fold}' is combined along the PE row"
+        body: list[m.Stmt] = [m.Comment(f"{kname}: {what}")]
+        if code:
+            body.append(m.If(m.Binary(">", m.Name(cnt), m.Int(0)), tuple(code)))
+        body.extend(tails[k] if k < len(tails) else (unblock,))
+        b.code(m.TaskDecl(name, (), tuple(body)))
+        b.bind(name, task_id)
     launch = b.fresh(f"f_{task.name}")
+    start = (m.ExprStmt(m.call(m.member("mpi_x", "init"))),) if split else ()
     b.code(
         m.FnDecl(
             launch,
@@ -352,22 +466,32 @@ def lower_reduction(
             m.Named("void"),
             (
                 m.Comment(f"launched by the host: task {task.name} ({kname})"),
+                *start,
                 m.ExprStmt(m.builtin("activate", m.Name(compute_id))),
             ),
         )
     )
     b.launch(launch)
     folds = ", ".join(f"{f.op} '{f.name}'" for f in form.folds)
-    describe = (
-        f"'{kept}' in blocks over all PEs, the folded dimension whole on each PE; "
-        f"folds ({folds}) column by column, {sum(len(s.ops) for s in segments)} DSD "
-        "operation(s) in all, no fabric traffic"
-    )
-    return ReductionCode(launch, segments, describe)
+    ops = sum(len(s.ops) for s in segments)
+    if split:
+        describe = (
+            f"'{kept}' in blocks over the PE rows, the folded dimension over the PE columns; "
+            f"folds ({folds}) column by column on each PE's part, {ops} DSD operation(s), the "
+            "partials combined along each PE row with <collectives_2d> (sums: reduce_fadds and "
+            "a broadcast; max/min: a broadcast per column, folded in order)"
+        )
+    else:
+        describe = (
+            f"'{kept}' in blocks over all PEs, the folded dimension whole on each PE; "
+            f"folds ({folds}) column by column, {ops} DSD operation(s) in all, no fabric traffic"
+        )
+    return ReductionCode(launch, segments, describe, combines=combines)
 
 
 class ReductionLowering:
-    """Reductions along a dimension: the kept index over all PEs, every fold local."""
+    """Reductions along a dimension: whole rows per PE, or rows cut over the PE columns with the
+    partial folds combined over the fabric, whichever models faster on the grid."""
 
     def plan(self, task, form: Reduction, graph, layouts, width, height) -> None:
         plan_reduction(task, form, graph, layouts, width, height)
@@ -375,11 +499,14 @@ class ReductionLowering:
     def lower(self, task, index, form: Reduction, graph, layouts, b, shared) -> ReductionCode:
         return lower_reduction(task, form, graph, layouts, b, shared)
 
-    def cycles(self, code: ReductionCode, low: Lowered) -> dict[str, int]:
+    def cycles(self, code: ReductionCode, low: Lowered | None) -> dict[str, int]:
         compute = sum(
             s.passes * (ops_cycles(list(s.ops), s.elements) + PASS_OVERHEAD) for s in code.segments
         )
-        return {"compute": compute + 8}
+        parts = {"compute": compute + 8}
+        if code.combines:
+            parts["combine"] = sum(c.cycles() for c in code.combines)
+        return parts
 
     def fewest_pes(self, task, form, graph, arch: machine.Arch, planner) -> int:
         return 1
