@@ -209,3 +209,14 @@ def test_products_the_tile_lowering_leaves_to_the_scalar_vertex(reason: str) -> 
     assert any(isinstance(t.form, Contraction) for t in program.graph().tasks)
     report = "\n".join(kc.build(program, "poplar").summary)
     assert f"form Contraction: one single-worker vertex on tile 0: {reason}" in report
+
+
+@needs_gxx
+@pytest.mark.parametrize("params", [{"R": 1, "I": 5, "O": 4}, {"R": 3, "I": 5, "O": 1}])
+def test_a_product_of_one_row_or_one_column(params: dict) -> None:
+    """Found by a random search: with one row, the row index had one value, and the epilogue's
+    translation wrote it as the constant 0, leaving the block's row index unused (g++
+    -Werror); the vertex indexes by the block's own indices, whatever their range."""
+    program = kc.load(CONF / "dense.k", params=params)
+    stats = _run_exact(program, random_inputs(program.graph(), 4))
+    assert stats["modelled_cycles"] == stats["simulated_cycles"]

@@ -238,6 +238,13 @@ class ContractionCodelet(ScalarCodelet):
     """The prologues and epilogue of a block's product: every field is indexed by the block's
     own rows, columns and k (the boxes start at the block)."""
 
+    def index(self, e: ir.Expr) -> str:
+        """A loop index as its variable, also where its range is one value (the block's own
+        index is not the whole tensor's)."""
+        if isinstance(e, ir.Name) and e.name in self.ranges:
+            return self.values[e.name]
+        return super().index(e)
+
     def element(self, tensor: str, idx: list[str]) -> str:
         return self.values[tensor] + "".join(f"[{i}]" for i in idx)
 
