@@ -25,6 +25,8 @@ CASES = {
     "gemm": (ROOT / "examples" / "gemm.k", {"M": 5, "N": 9, "K": 6}),
     "pca": (ROOT / "examples" / "pca.k", {"B": 4, "P": 40, "K": 6}),
     "pipeline": (ROOT / "examples" / "omp" / "pipeline.c", {}),
+    "heat": (ROOT / "tests" / "conformance" / "heat.k", {"N": 12, "M": 10}),  # guarded pieces
+    "dense": (ROOT / "tests" / "conformance" / "dense.k", {"R": 6, "I": 10, "O": 7}),  # epilogue
 }
 needs_gxx = pytest.mark.skipif(
     shutil.which(os.environ.get("CXX", "g++")) is None,

@@ -168,6 +168,10 @@ class ScalarCodelet:
     aliases: dict[str, Affine] = field(default_factory=dict)
     pre: list[str] = field(default_factory=list)
 
+    def value(self, e: ir.Expr) -> str:
+        """An expression's C++ text without enclosing parentheses (an assigned value)."""
+        return _bare(self.expr(e))
+
     def helper(self, name: str) -> str:
         self.helpers.add(name)
         return name

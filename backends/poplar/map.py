@@ -12,6 +12,11 @@ entry per row of the box the block touches (its own rows plus the halo rows and 
 live on the neighbouring tiles: the exchange brings them before the compute set). The six
 workers of the tile take the block's rows in turn. Integer vertex state gives each vertex its
 block and the origin of each box, so one codelet serves every tile.
+
+A Map's guarded pieces (a stencil's interior and its border cells, kernelc/forms/map.py) run in
+the same vertex: in each of its rows a worker runs the pieces whose rows hold it (one test per
+row and group of pieces), each over its columns clipped to the block (computed once per
+vertex). No element tests a guard, and the interior's loads, proven in range, are not clamped.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from kernelc.backends.poplar.lowered import (
 from kernelc.backends.poplar.machine import WORKERS
 from kernelc.backends.poplar.names import Names
 from kernelc.forms.blocks import Split
-from kernelc.forms.map import Map
+from kernelc.forms.map import Map, Piece
 from kernelc.forms.reduction import Reduction
 from kernelc.graph import Region, Task, TaskGraph
 from kernelc.types import DType
@@ -61,14 +66,29 @@ class Access:
 
 
 @dataclass(frozen=True)
+class Window:
+    """A piece of a nest: the box of iterations it runs (per loop, ``[lo, hi)`` at these
+    sizes; None: the whole nest) and the body of one of them (unused locals left out)."""
+
+    box: tuple[tuple[int, int], ...] | None
+    body: tuple[ir.Stmt, ...]
+
+
+@dataclass(frozen=True)
 class Nest:
-    """What the block lowering spreads: one or two parallel loops and the body of one of their
-    iterations (unused locals left out), whose stores may sit in inner sequential loops."""
+    """What the block lowering spreads: one or two parallel loops and the pieces of their
+    iteration space (a Map's guarded pieces; one piece otherwise), whose stores may sit in
+    inner sequential loops."""
 
     form: str  # the form's name, for the report
     loops: tuple[ir.For, ...]
-    body: tuple[ir.Stmt, ...]
+    pieces: tuple[Window, ...]
     how: str  # what else the report says
+
+    @property
+    def body(self) -> tuple[ir.Stmt, ...]:
+        """Every piece's statements (what the fields must reach)."""
+        return tuple(s for p in self.pieces for s in p.body)
 
     @property
     def stores(self) -> tuple[ir.Store, ...]:
@@ -138,12 +158,12 @@ class BlockLowering:
     """Blocks of a parallel nest over tiles, one MultiVertex per tile (the forms' lowerings
     below say which nest a form is)."""
 
-    def nest(self, form: object) -> Nest | str:
-        """The nest of a form, or why the form is not taken."""
+    def nest(self, form: object, sizes: dict[str, int]) -> Nest | str:
+        """The nest of a form at these sizes, or why the form is not taken."""
         raise NotImplementedError
 
     def plan(self, task: Task, form: object, graph: TaskGraph, tiles: range) -> MapBlocks | str:
-        nest = self.nest(form)
+        nest = self.nest(form, task.size_env)
         if isinstance(nest, str):
             return nest
         static = set(task.kernel.sizes)
@@ -265,21 +285,21 @@ class BlockLowering:
             gen.ranges[var] = (lo, hi - 1)
             gen.values[var] = names(var)
         body = list(prologue)
-        indent = ""
-        for k, (var, _, _) in enumerate(blocks.loops):
-            v, (first, last) = gen.values[var], bounds_of[var]
-            if k == 0:
-                body.append(
-                    f"{indent}for (int {v} = {first} + int(workerId); {v} < {last}; "
-                    f"{v} += int(numWorkers())) {{"
-                )
-            else:
-                body.append(f"{indent}for (int {v} = {first}; {v} < {last}; ++{v}) {{")
-            indent += "  "
-        body += gen.block(blocks.nest.body, indent)
-        for _ in blocks.loops:
-            indent = indent[:-2]
-            body.append(f"{indent}}}")
+        pieces = blocks.nest.pieces
+        clipped = [_clipped(names, blocks.loops, bounds_of, p.box, k) for k, p in enumerate(pieces)]
+        for declarations, _ in clipped:
+            body += declarations
+        var = blocks.loops[0][0]
+        v, (first, last) = gen.values[var], bounds_of[var]
+        body.append(
+            f"for (int {v} = {first} + int(workerId); {v} < {last}; {v} += int(numWorkers())) {{"
+        )
+        rows: dict[tuple[int, int] | None, list[int]] = {}  # the pieces sharing rows
+        for k, piece in enumerate(pieces):
+            rows.setdefault(piece.box[0] if piece.box else None, []).append(k)
+        for group in rows.values():
+            body += _rows(gen, blocks.loops, [(pieces[k], clipped[k][1], k) for k in group])
+        body.append("}")
         instances = []
         fixed = {n: (v, v) for n, v in task.size_env.items()}
         for coords in _coords(blocks.splits):
@@ -308,7 +328,7 @@ class BlockLowering:
 
     def cycles(self, lowered: LoweredTask) -> tuple[tuple[int, ...], ...]:
         task = lowered.task
-        nest = self.nest(task.form)
+        nest = self.nest(task.form, task.size_env)
         assert not isinstance(nest, str)
         weights = {
             p.name: 2 if len(task.binding(p.name).region.view_shape) == 2 else 1
@@ -317,30 +337,41 @@ class BlockLowering:
         }
         scalars = {b.param for b in task.bindings if b.scalar is not None}
         counter = AccessCounter(task.size_env, scalars, weights)
-        per_iteration = counter.block(nest.body)
-        loops = len(nest.loops)
+        per_iteration = [counter.block(p.body) for p in nest.pieces]
         out = []
         for inst in lowered.instances:
-            rows = inst.state[1] - inst.state[0]
-            cols = inst.state[3] - inst.state[2] if loops == 2 else 1
-            out.append(
-                tuple(
-                    instructions(len(range(w, rows, WORKERS)) * cols * per_iteration)
-                    for w in range(WORKERS)
-                )
+            block = tuple(
+                (inst.state[2 * d], inst.state[2 * d + 1]) for d in range(len(nest.loops))
             )
+            work = [0.0] * WORKERS
+            for piece, accesses in zip(nest.pieces, per_iteration, strict=True):
+                box = piece.box or block
+                (r0, r1), inner = _clip(block[0], box[0]), block[1:]
+                cols = math.prod(max(0, hi - lo) for lo, hi in map(_clip, inner, box[1:]))
+                for w in range(WORKERS):
+                    rows = sum(
+                        1 for r in range(block[0][0] + w, block[0][1], WORKERS) if r0 <= r < r1
+                    )
+                    work[w] += rows * cols * accesses
+            out.append(tuple(instructions(n) for n in work))
         return tuple(out)
 
 
 class MapLowering(BlockLowering):
-    def nest(self, form: object) -> Nest | str:
+    """A Map's blocks; its guarded pieces (the interior and borders of a stencil) run one
+    after another in each row of the block, each over its window of the row, so no element
+    tests a guard and the interior's loads need no clamping."""
+
+    def nest(self, form: object, sizes: dict[str, int]) -> Nest | str:
         assert isinstance(form, Map)
         if len(form.loops) > 2:
             return f"a nest of {len(form.loops)} loops (the tile lowering takes one or two)"
-        if len(form.pieces) > 1:
-            return "guarded pieces (conditions on the loop indices; one unguarded nest is lowered)"
-        body = ir.without_unused_locals(form.pieces[0].body)
-        return Nest("Map", form.loops, body, "halos connected from the neighbours' blocks")
+        how = "halos connected from the neighbours' blocks"
+        if len(form.pieces) == 1:
+            return Nest("Map", form.loops, (Window(None, _used(form.pieces[0])),), how)
+        pieces = tuple(sorted((Window(p.bounds(sizes), _used(p)) for p in form.pieces), key=_at))
+        how += f", {len(pieces)} guarded pieces each over its window of the block"
+        return Nest("Map", form.loops, pieces, how)
 
 
 class ReductionLowering(BlockLowering):
@@ -348,11 +379,11 @@ class ReductionLowering(BlockLowering):
     a tile taking the block's kept indices in turn; each fold runs whole on its worker, in the
     language's order, so the result is the sequential one."""
 
-    def nest(self, form: object) -> Nest | str:
+    def nest(self, form: object, sizes: dict[str, int]) -> Nest | str:
         assert isinstance(form, Reduction)
         body = ir.without_unused_locals(form.loop.body)
         how = f"each '{form.kept}' (the kept index) folded whole by one worker"
-        return Nest("Reduction", (form.loop,), body, how)
+        return Nest("Reduction", (form.loop,), (Window(None, body),), how)
 
 
 @dataclass
@@ -377,6 +408,87 @@ def _offset(index: str, offset: int, base: str) -> str:
     if not all(ch.isalnum() or ch in "_ +-*" for ch in inner):
         inner = index
     return f"{inner} + {offset} - {base}" if offset else f"{inner} - {base}"
+
+
+def _used(piece: Piece) -> tuple[ir.Stmt, ...]:
+    return ir.without_unused_locals(piece.body)
+
+
+def _at(piece: Window) -> tuple[tuple[int, int], ...]:
+    """Pieces in the order of their boxes: rows first, then columns (they are disjoint)."""
+    assert piece.box is not None
+    return piece.box
+
+
+def _clip(block: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    return max(block[0], box[0]), min(block[1], box[1])
+
+
+def _clipped(
+    names: Names,
+    loops: tuple[tuple[str, int, int], ...],
+    bounds_of: dict[str, tuple[str, str]],
+    box: tuple[tuple[int, int], ...] | None,
+    k: int,
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """A piece's window of the block in the inner loop: its declarations (computed once, before
+    the rows) and the bounds of the inner loop."""
+    lines, inner = [], []
+    for d, (var, lo, hi) in enumerate(loops[1:], start=1):
+        first, last = bounds_of[var]
+        if box is not None and box[d][0] > lo:
+            name = names.derived(f"{first}{k + 1}")
+            lines.append(f"const int {name} = {first} > {box[d][0]} ? {first} : {box[d][0]};")
+            first = name
+        if box is not None and box[d][1] < hi:
+            name = names.derived(f"{last}{k + 1}")
+            lines.append(f"const int {name} = {last} < {box[d][1]} ? {last} : {box[d][1]};")
+            last = name
+        inner.append((first, last))
+    return lines, inner
+
+
+def _rows(
+    gen: BlockCodelet,
+    loops: tuple[tuple[str, int, int], ...],
+    group: list[tuple[Window, list[tuple[str, str]], int]],
+) -> list[str]:
+    """The pieces that share rows, inside the rows loop: those rows tested (where the pieces
+    have fewer than the nest), then each piece's inner loop over its window and its body, with
+    the indices' ranges narrowed to the piece (its loads are proven in range, so unclamped)."""
+    full = tuple((lo, hi) for _, lo, hi in loops)
+    var, lo, hi = loops[0]
+    (first, last), v = (group[0][0].box or full)[0], gen.values[var]
+    tests = ([f"{v} >= {first}"] if first > lo else []) + ([f"{v} < {last}"] if last < hi else [])
+    out, outer = [], "  "
+    if tests:
+        out.append(f"{outer}if ({' && '.join(tests)}) {{")
+        outer += "  "
+    for piece, inner, k in group:
+        box = piece.box or full
+        if piece.box is not None:
+            out.append(f"{outer}// piece {k + 1}: {_describe(loops, box)}")
+        indent = outer
+        for (var, _, _), (begin, end) in zip(loops[1:], inner, strict=True):
+            v = gen.values[var]
+            out.append(f"{indent}for (int {v} = {begin}; {v} < {end}; ++{v}) {{")
+            indent += "  "
+        saved = dict(gen.ranges)
+        gen.ranges.update({var: (a, b - 1) for (var, _, _), (a, b) in zip(loops, box, strict=True)})
+        out += gen.block(piece.body, indent)
+        gen.ranges = saved
+        while indent != outer:
+            indent = indent[:-2]
+            out.append(f"{indent}}}")
+    if tests:
+        out.append("  }")
+    return out
+
+
+def _describe(loops: tuple[tuple[str, int, int], ...], box: tuple[tuple[int, int], ...]) -> str:
+    return ", ".join(
+        f"{var} in {lo} .. {hi - 1}" for (var, _, _), (lo, hi) in zip(loops, box, strict=True)
+    )
 
 
 def _key(indices: tuple[ir.Expr, ...]) -> tuple[str, ...]:
