@@ -181,6 +181,13 @@ def test_pca_basis_too_large_is_refused_naming_tensor_and_bytes() -> None:
         ("xs_lookup.k", {"NI": 6, "NG": 40, "NM": 12, "MAXN": 34, "L": 48}),
         ("xs_lookup.k", {"NI": 20, "NG": 300, "NM": 12, "MAXN": 34, "L": 200}),
         ("xs_lookup.k", {"NI": 6, "NG": 40, "NM": 12, "MAXN": 34, "L": 900}),
+        ("../tests/conformance/heat.k", {"N": 5, "M": 17}),  # guarded pieces
+        ("../tests/conformance/heat.k", {"N": 100, "M": 1000}),
+        ("../tests/conformance/heat_f16.k", {"N": 200, "M": 300}),
+        ("../tests/conformance/heat_one_sided.k", {"N": 12, "M": 10}),
+        ("../tests/conformance/dense.k", {"R": 6, "I": 10, "O": 7}),  # an epilogue
+        ("../tests/conformance/dense.k", {"R": 300, "I": 700, "O": 400}),
+        ("../tests/conformance/dense_f16_cast.k", {"R": 200, "I": 400, "O": 330}),  # prologues
     ],
 )
 def test_modelled_and_emulated_cycles_within_15_percent(example: str, params: dict) -> None:
@@ -204,6 +211,8 @@ def test_emitted_files_are_byte_identical_across_builds() -> None:
         ("pca.k", {"B": 4, "P": 33, "K": 3}),
         ("xs_lookup.k", XS),
         ("../tests/conformance/softmax.k", {"R": 5, "C": 9}),
+        ("../tests/conformance/heat.k", {"N": 12, "M": 10}),
+        ("../tests/conformance/dense_f16_cast.k", {"R": 6, "I": 10, "O": 7}),
     ):
         assert _files(example, params) == _files(example, params)
 
@@ -212,6 +221,8 @@ GOLDEN_CASES = {
     "gemm": ("gemm.k", {"M": 64, "N": 64, "K": 64}),
     "sobel": ("sobel.k", {"H": 20, "W": 18}),
     "pca": ("pca.k", {"B": 4, "P": 40, "K": 5}),
+    "heat": ("../tests/conformance/heat.k", {"N": 12, "M": 10}),
+    "dense": ("../tests/conformance/dense.k", {"R": 6, "I": 10, "O": 7}),
 }
 
 
@@ -413,6 +424,189 @@ def test_reductions_groq_cannot_fold_are_refused_naming_them(source: str, messag
     prog = kc.loads(textwrap.dedent(source), "red.k")
     with pytest.raises(kc.Unsupported, match=message):
         kc.build(prog, "groq")
+
+
+# ------------------------------------------- guarded maps, f16 maps, work around products
+
+CONF = ROOT / "tests" / "conformance"
+
+LANE_GUARDS = """
+size N = 5, M = 12;
+
+kernel first(x: f32[N, M]) -> y: f32[N, M] {
+  for i in 0 .. N, j in 0 .. M {
+    y[i, j] = x[i, j] * 2.0;
+  }
+}
+
+kernel split(x: f32[N, M], y: f32[N, M]) -> y2: f32[N, M] {
+  for i in 1 .. N, j in 1 .. M - 1 {
+    if j < 4 || j >= 9 {
+      y2[i, j] = x[i, j - 1];
+    } else {
+      y2[i, j] = select(i == 1, x[i, j], x[i - 1, j] + x[i, j]);
+    }
+  }
+}
+
+graph lanes(x: f32[N, M]) -> y: f32[N, M] {
+  y = first(x);
+  y = split(x, y);
+}
+"""
+
+ONE_DIM = """
+size N = 9;
+
+kernel shift(x: f32[N]) -> y: f32[N] {
+  for i in 0 .. N {
+    if i > 0 && i < N - 2 {
+      y[i] = x[i - 1] - x[i + 1];
+    } else {
+      y[i] = x[i];
+    }
+  }
+}
+"""
+
+
+def _hard(rng: np.random.Generator, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+    """Values with inf, NaN and -0 among them, where a piece's lanes meet another's."""
+    x = rng.uniform(-2, 2, shape).astype(dtype)
+    flat = x.reshape(-1)
+    flat[[0, 3, 7]] = np.inf, np.nan, -0.0
+    flat[-1], flat[-4] = -np.inf, -0.0
+    return x
+
+
+def _same(got: dict, want: dict) -> None:
+    for name, value in want.items():
+        np.testing.assert_array_equal(got[name], value)
+        np.testing.assert_array_equal(np.signbit(got[name]), np.signbit(value))
+
+
+@pytest.mark.parametrize(
+    ("source", "params", "shape", "dtype"),
+    [
+        (CONF / "heat.k", {"N": 12, "M": 10}, (12, 10), np.float32),
+        (CONF / "heat.k", {"N": 6, "M": 700}, (6, 700), np.float32),  # across inner splits
+        (CONF / "heat_f16.k", {"N": 12, "M": 10}, (12, 10), np.float16),
+        (CONF / "heat_one_sided.k", {"N": 7, "M": 5}, (7, 5), np.float32),
+        (LANE_GUARDS, {}, (5, 12), np.float32),  # pieces over part of the lanes, select
+        (ONE_DIM, {}, (9,), np.float32),
+    ],
+)
+def test_guarded_pieces_match_the_interpreter_bit_for_bit(source, params, shape, dtype) -> None:
+    if isinstance(source, Path):
+        prog = kc.load(source, params=params)
+    else:
+        prog = kc.loads(textwrap.dedent(source), "guards.k", params=params)
+    (name,) = [t.name for t in prog.graph(None, params).inputs]
+    inputs = {name: _hard(np.random.default_rng(11), shape, dtype)}
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = kc.run(prog, "interp", inputs, params=params)
+    _same(kc.run(prog, "groq", inputs, params=params), want)
+
+
+def test_a_guarded_map_is_one_pass_of_bands_without_branches() -> None:
+    files = dict(kc.build(kc.load(CONF / "heat.k"), "groq", params={"N": 12, "M": 10}).files)
+    program = files["program.py"]
+    assert "in 5 guarded pieces (bands of rows, lanes by bit masks)" in " ".join(program.split())
+    assert "-(lanes(10, 0, 1) + lanes(10, 9, 10))" in program  # both border columns, one mask
+    assert " if " not in program.split("class Heat", 1)[1]
+
+
+def _dense_inputs(rng: np.random.Generator, r: int, i: int, o: int) -> dict[str, np.ndarray]:
+    return {
+        "x": rng.uniform(-1, 1, (r, i)).astype(np.float32),
+        "w": rng.uniform(-1, 1, (i, o)).astype(np.float32),
+        "b": rng.uniform(-1, 1, o).astype(np.float32),
+    }
+
+
+@pytest.mark.parametrize("sizes", [(6, 10, 7), (40, 700, 330)])
+def test_dense_runs_its_epilogue_on_the_vxm_within_the_f32_bound(sizes) -> None:
+    r, i, o = sizes
+    params = {"R": r, "I": i, "O": o}
+    inputs = _dense_inputs(np.random.default_rng(12), r, i, o)
+    got = kc.run(kc.load(CONF / "dense.k"), "groq", inputs, params=params)["y"]
+    a, w = inputs["x"].astype(np.float64), inputs["w"].astype(np.float64)
+    exact = a @ w + inputs["b"]
+    size = np.abs(a) @ np.abs(w)
+    bound = ((i + 2) * U + 2.0**-20) * size + U * (
+        np.abs(a).sum(axis=1)[:, None] + np.abs(w).sum(axis=0)[None, :]
+    )
+    bound += U * np.abs(exact)  # the bias's addition
+    assert (np.abs(got - np.maximum(exact, 0)) <= bound).all()
+    assert (got[exact < -bound] == 0).all()
+
+
+def test_an_f16_operand_is_one_exact_product() -> None:
+    rng = np.random.default_rng(13)
+    inputs = {
+        "x": rng.uniform(-1, 1, (6, 10)).astype(np.float16),
+        "w": rng.uniform(-1, 1, (10, 7)).astype(np.float16),
+        "b": rng.uniform(-1, 1, 7).astype(np.float32),
+    }
+    prog = kc.load(CONF / "dense_f16.k")
+    program = dict(kc.build(prog, "groq").files)["program.py"]
+    assert program.count("nn.MatMul(") == 1 and 'g.float16, name="w_t"' in program
+    got = kc.run(prog, "groq", inputs)["y"]
+    products = inputs["x"].astype(np.float64) @ inputs["w"].astype(np.float64)
+    want = np.maximum(products + inputs["b"], 0)
+    size = np.abs(inputs["x"].astype(np.float64)) @ np.abs(inputs["w"].astype(np.float64))
+    assert (np.abs(got - want) <= 12 * U * (size + np.abs(inputs["b"]))).all()
+
+
+CENTRED = """
+size R = 5, I = 9, O = 4;
+kernel d(x: f32[R, I], w: f32[I, O], m: f32[I], s: f32[I]) -> y: f32[R, O] {
+  for r in 0 .. R, c in 0 .. O {
+    y[r, c] = f32(f16((sum(k in 0 .. I) (x[r, k] - m[k]) * (w[k, c] * s[k])) * 0.5));
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("precision", ["f32", "fp16"])
+def test_prologues_on_both_operands_and_an_f16_epilogue(precision: str) -> None:
+    rng = np.random.default_rng(14)
+    inputs = {
+        "x": rng.uniform(-1, 1, (5, 9)).astype(np.float32),
+        "w": rng.uniform(-1, 1, (9, 4)).astype(np.float32),
+        "m": rng.uniform(-1, 1, 9).astype(np.float32),
+        "s": rng.uniform(0.5, 2, 9).astype(np.float32),
+    }
+    prog = kc.loads(textwrap.dedent(CENTRED), "centred.k")
+    got = kc.run(prog, "groq", inputs, precision=precision)["y"]
+    a = inputs["x"].astype(np.float64) - inputs["m"]
+    b = inputs["w"].astype(np.float64) * inputs["s"][:, None]
+    want = (a @ b) * 0.5
+    rtol = 2.0**-10 if precision == "f32" else 2.0**-7  # the f16 rounding; fp16 operands
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * (np.abs(a) @ np.abs(b)).max())
+    with pytest.raises(kc.Unsupported, match="--precision int8 for 'd' with a prologue"):
+        kc.build(prog, "groq", precision="int8")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("(sum(k in 0 .. I) x[r, k] * w[k, c]) * v[r]", r"the load v\[r\] in 'd' \(a vector"),
+        ("sum(k in 0 .. I) x[r, k] * (w[k, c] * u[c])", r"the load u\[c\] in 'd' \(a vector"),
+        ("sum(k in 0 .. I) x[r, k] * (w[k, c] / t[k])", "division in 'd'"),
+    ],
+)
+def test_work_around_a_product_groq_cannot_stream_is_refused_naming_it(body, message) -> None:
+    source = f"""
+    size R = 4, I = 5, O = 3;
+    kernel d(x: f32[R, I], w: f32[I, O], v: f32[R], u: f32[O], t: f32[I]) -> y: f32[R, O] {{
+      for r in 0 .. R, c in 0 .. O {{
+        y[r, c] = {body};
+      }}
+    }}
+    """
+    with pytest.raises(kc.Unsupported, match=message):
+        kc.build(kc.loads(textwrap.dedent(source), "d.k"), "groq")
 
 
 # -------------------------------------------------------------------------------- lookups

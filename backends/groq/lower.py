@@ -510,6 +510,12 @@ class _VectorStage:
         self.after.add(self.low.writer.get(tensor, ""))
         shape = program_shape(self.low.graph.tensor(tensor).shape)
         dtype = self.kind(var)
+        if len(e.indices) == 1 and self.row and self.offset(e.indices[0], self.row) is not None:
+            raise refuse(
+                f"the load {e.tensor}[{self.row}] in '{kernel}' (a vector along the rows: on "
+                "groq a row is one vector and a rank-1 operand runs along its lanes)",
+                e.span,
+            )
         if shape[1] != self.width:
             raise refuse(
                 f"the load of '{tensor}' in '{kernel}' ({shape[1]} lanes into {self.width})", e.span
