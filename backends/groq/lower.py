@@ -887,55 +887,15 @@ def lower(graph: TaskGraph, precision: str) -> GroqProgram:
     return _Lowering(graph, precision).lower()
 
 
-class _ReductionStage(_VectorStage):
-    """One ``Reduction`` task (softmax, row sums, maxima) over rows of vectors.
+class _FoldingStage(_VectorStage):
+    """What the Reduction lowerings share: identical operations emitted once, ``exp`` as
+    ``exp2`` of ``x log2(e)`` and division as a multiplication by ``rsqrt(|b|)^2`` with ``b``'s
+    sign put back through its bits (the VXM has neither ``exp`` nor a divide)."""
 
-    The kept index is the row: every row is one vector on the VXM and the folded dimension runs
-    along its lanes. A fold evaluates its body on all lanes at once, shifts the range's first
-    lane to lane 0 and folds across lanes as a Groq engineer does, with SXM shifts and VXM ops:
-    sums as a tree (lane k adds lane k + s for s = 1, 2, 4, ..., lanes past the range cleared
-    with a bit mask first), maxima and minima by halving with overlap (no neutral value needed,
-    NaN ignored as ``max=`` does); the SXM's lane-0 broadcast then gives every lane the row's
-    value, so per-row values combine with lane values as plain VXM streams. ``exp`` is ``exp2``
-    of ``x log2(e)``; division is a multiplication by ``rsqrt(|b|)^2`` with ``b``'s sign put back
-    through its bits (the VXM has neither ``exp`` nor a divide).
-    """
-
-    def __init__(self, low: _Lowering, task: Task, form: Reduction) -> None:
+    def __init__(self, low: _Lowering, task: Task) -> None:
         super().__init__(low, task)
-        self.form = form
         self.emitted: dict[str, str] = {}
-        kernel = task.kernel.name
-        widths = set()
-        self.columns: set[str] = set()  # rank-1 outputs, one value per row: (rows, 1) on chip
-        loaded = {n.tensor for n in ir.walk_body(form.loop.body) if isinstance(n, ir.Load)}
-        for param, dim in form.kept_dims:
-            decl = low.graph.tensor(task.binding(param).region.tensor)
-            if len(decl.shape) == 1 and param not in loaded and not self.read_later(decl.name):
-                self.columns.add(decl.name)
-                continue
-            if dim != 0 or len(decl.shape) != 2:
-                raise refuse(
-                    f"the reduction '{kernel}' keeps dimension {dim} of the rank-"
-                    f"{len(decl.shape)} tensor '{decl.name}' (on groq the kept index names the "
-                    "rows of rank-2 tensors: a row is one vector, folded across its lanes)",
-                    form.loop.span,
-                )
-            widths.add(decl.shape[1])
-        if len(widths) != 1:
-            raise refuse(f"the reduction '{kernel}' over rows of different widths", form.loop.span)
-        self.width = widths.pop()
-        self.splits = math.ceil(self.width / machine.LANES)
-        self.passes = 0  # SXM passes over one inner split's rows
         self.narrow: set[str] = set()  # variables one 320-lane vector wide (folded rows)
-        self.row = form.kept
-        self.r0 = self.bound(form.loop.lo)
-        self.r1 = self.bound(form.loop.hi)
-        self.nrows = self.height = self.r1 - self.r0
-        self.lane, self.c0, self.c1 = "", 0, self.width
-        # An SXM op on the fold's chain, in ALU levels (its latency); the permutors' throughput
-        # is the cost model's other bound (cost.stage_cycles).
-        self.sxm_levels = -(-machine.chip.SXM_LATENCY // machine.chip.VXM_LATENCY)
 
     def emit(self, text: str, depth: int, memory: bool = False, dtype: str = "float32") -> str:
         """The same operation on the same operands is computed once (``exp(x[r, j] - top)`` in
@@ -943,11 +903,6 @@ class _ReductionStage(_VectorStage):
         if text not in self.emitted:
             self.emitted[text] = super().emit(text, depth, memory, dtype)
         return self.emitted[text]
-
-    def read_later(self, tensor: str) -> bool:
-        tasks = self.low.graph.tasks
-        later = tasks[tasks.index(self.task) + 1 :]
-        return any(r.tensor == tensor for t in later for r in t.reads)
 
     def bound(self, e: ir.Expr) -> int:
         form = affine(e)
@@ -971,16 +926,94 @@ class _ReductionStage(_VectorStage):
                 )
             case ir.Binary(op="/", lhs=lhs, rhs=rhs):
                 return self.divide(self.value(lhs), self.value(rhs))
-            case ir.Load(indices=(_, lane)) if self.fixed_lane(lane) is not None:
-                return self.row_value(e, self.fixed_lane(lane))
         return super().value(e)
 
-    def fixed_lane(self, idx: ir.Expr) -> int | None:
-        """The lane of an index that names no loop variable (``x[r, 0]``), else None."""
+    def fixed_index(self, idx: ir.Expr) -> int | None:
+        """The value of an index that names no loop variable (``x[r, 0]``), else None."""
         form = affine(idx)
         if form is None or any(n not in self.sizes for n, _ in form.terms):
             return None
         return form.const + sum(self.sizes[n] * c for n, c in form.terms)
+
+    def alu(self, fn: str, a: str, b: str) -> str:
+        result = self.emit(f"g.{fn}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
+        if a in self.narrow or b in self.narrow:
+            self.narrow.add(result)
+        return result
+
+    def divide(self, a: str, b: str) -> str:
+        """``a / b`` as ``a * rsqrt(|b|)^2`` with the sign of ``b`` added back to the bits."""
+        b = self.stream(b)
+        bits = self.emit(f"g.reinterpret({b}, g.int32)", self.depth(b))
+        mag = self.alu("bitwise_and", bits, self.bitmask(("fill", MAGNITUDE_BITS)))
+        r = self.emit(f"g.rsqrt(g.reinterpret({mag}, g.float32))", 1 + self.depth(mag))
+        inv = self.alu("mul", r, r)
+        sign = self.alu("bitwise_and", bits, self.bitmask(("fill", SIGN_BIT)))
+        signed = self.alu("add", self.emit(f"g.reinterpret({inv}, g.int32)", self.depth(inv)), sign)
+        recip = self.emit(f"g.reinterpret({signed}, g.float32)  # 1 / b", self.depth(signed))
+        return self.alu("mul", a, recip)
+
+
+class _ReductionStage(_FoldingStage):
+    """One ``Reduction`` task (softmax, row sums, maxima) over rows of vectors.
+
+    The kept index is the row: every row is one vector on the VXM and the folded dimension runs
+    along its lanes. A fold evaluates its body on all lanes at once, shifts the range's first
+    lane to lane 0 and folds across lanes as a Groq engineer does, with SXM shifts and VXM ops:
+    sums as a tree (lane k adds lane k + s for s = 1, 2, 4, ..., lanes past the range cleared
+    with a bit mask first), maxima and minima by halving with overlap (no neutral value needed,
+    NaN ignored as ``max=`` does); the SXM's lane-0 broadcast then gives every lane the row's
+    value, so per-row values combine with lane values as plain VXM streams. ``exp`` is ``exp2``
+    of ``x log2(e)``; division is a multiplication by ``rsqrt(|b|)^2`` with ``b``'s sign put back
+    through its bits (the VXM has neither ``exp`` nor a divide).
+    """
+
+    def __init__(self, low: _Lowering, task: Task, form: Reduction) -> None:
+        super().__init__(low, task)
+        self.form = form
+        kernel = task.kernel.name
+        widths = set()
+        self.columns: set[str] = set()  # rank-1 outputs, one value per row: (rows, 1) on chip
+        loaded = {n.tensor for n in ir.walk_body(form.loop.body) if isinstance(n, ir.Load)}
+        for param, dim in form.kept_dims:
+            decl = low.graph.tensor(task.binding(param).region.tensor)
+            if len(decl.shape) == 1 and param not in loaded and not self.read_later(decl.name):
+                self.columns.add(decl.name)
+                continue
+            if dim != 0 or len(decl.shape) != 2:
+                raise refuse(
+                    f"the reduction '{kernel}' keeps dimension {dim} of the rank-"
+                    f"{len(decl.shape)} tensor '{decl.name}' (on groq the kept index names the "
+                    "rows of rank-2 tensors: a row is one vector, folded across its lanes)",
+                    form.loop.span,
+                )
+            widths.add(decl.shape[1])
+        if len(widths) != 1:
+            raise refuse(f"the reduction '{kernel}' over rows of different widths", form.loop.span)
+        self.width = widths.pop()
+        self.splits = math.ceil(self.width / machine.LANES)
+        self.passes = 0  # SXM passes over one inner split's rows
+        self.row = form.kept
+        self.r0 = self.bound(form.loop.lo)
+        self.r1 = self.bound(form.loop.hi)
+        self.nrows = self.height = self.r1 - self.r0
+        self.lane, self.c0, self.c1 = "", 0, self.width
+        # An SXM op on the fold's chain, in ALU levels (its latency); the permutors' throughput
+        # is the cost model's other bound (cost.stage_cycles).
+        self.sxm_levels = -(-machine.chip.SXM_LATENCY // machine.chip.VXM_LATENCY)
+
+    def read_later(self, tensor: str) -> bool:
+        tasks = self.low.graph.tasks
+        later = tasks[tasks.index(self.task) + 1 :]
+        return any(r.tensor == tensor for t in later for r in t.reads)
+
+    # ---------------------------------------------------------------------------- values
+
+    def value(self, e: ir.Expr) -> str:
+        match e:
+            case ir.Load(indices=(_, lane)) if self.fixed_index(lane) is not None:
+                return self.row_value(e, self.fixed_index(lane))
+        return super().value(e)
 
     def row_value(self, e: ir.Load, lane: int) -> str:
         """A load at a fixed lane as a per-row value: that lane shifted to lane 0, broadcast."""
@@ -1072,24 +1105,6 @@ class _ReductionStage(_VectorStage):
             acc = self.emit(acc, self.depth(v))
         self.narrow.add(acc)
         return acc
-
-    def alu(self, fn: str, a: str, b: str) -> str:
-        result = self.emit(f"g.{fn}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
-        if a in self.narrow or b in self.narrow:
-            self.narrow.add(result)
-        return result
-
-    def divide(self, a: str, b: str) -> str:
-        """``a / b`` as ``a * rsqrt(|b|)^2`` with the sign of ``b`` added back to the bits."""
-        b = self.stream(b)
-        bits = self.emit(f"g.reinterpret({b}, g.int32)", self.depth(b))
-        mag = self.alu("bitwise_and", bits, self.bitmask(("fill", MAGNITUDE_BITS)))
-        r = self.emit(f"g.rsqrt(g.reinterpret({mag}, g.float32))", 1 + self.depth(mag))
-        inv = self.alu("mul", r, r)
-        sign = self.alu("bitwise_and", bits, self.bitmask(("fill", SIGN_BIT)))
-        signed = self.alu("add", self.emit(f"g.reinterpret({inv}, g.int32)", self.depth(inv)), sign)
-        recip = self.emit(f"g.reinterpret({signed}, g.float32)  # 1 / b", self.depth(signed))
-        return self.alu("mul", a, recip)
 
     # ----------------------------------------------------------------------------- folds
 
@@ -1215,7 +1230,7 @@ class _ReductionStage(_VectorStage):
                 writes += self.column_store(tensor, self.value(s.value), s.span)
                 continue
             if loop is None:
-                lane = self.fixed_lane(s.indices[1])
+                lane = self.fixed_index(s.indices[1])
                 if lane is None or not 0 <= lane < self.width:
                     raise refuse(f"the store of '{tensor}' in '{kernel}'", s.span)
                 self.c0, self.c1 = lane, lane + 1
