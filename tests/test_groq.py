@@ -188,6 +188,9 @@ def test_pca_basis_too_large_is_refused_naming_tensor_and_bytes() -> None:
         ("../tests/conformance/dense.k", {"R": 6, "I": 10, "O": 7}),  # an epilogue
         ("../tests/conformance/dense.k", {"R": 300, "I": 700, "O": 400}),
         ("../tests/conformance/dense_f16_cast.k", {"R": 200, "I": 400, "O": 330}),  # prologues
+        ("../tests/conformance/column_stats.k", {"R": 6, "C": 10}),  # folds down columns
+        ("../tests/conformance/column_stats.k", {"R": 1000, "C": 300}),
+        ("../tests/conformance/column_stats.k", {"R": 33, "C": 1000}),
     ],
 )
 def test_modelled_and_emulated_cycles_within_15_percent(example: str, params: dict) -> None:
@@ -367,6 +370,55 @@ def test_reductions_over_rows_of_several_inner_splits() -> None:
         np.testing.assert_array_equal(got["y"], x - x.max(axis=1, keepdims=True))
 
 
+COLUMN_SOFTMAX = """
+size R = 7, C = 12;
+kernel cols(x: f32[R, C]) -> (top: f32[C], y: f32[R, C]) {
+  for c in 1 .. C - 1 {
+    var hi = x[0, c];
+    for r in 1 .. R {
+      hi max= x[r, c];
+    }
+    let s = sum(r in 0 .. R) exp(x[r, c] - hi);
+    top[c] = hi;
+    for r in 0 .. R {
+      y[r, c] = exp(x[r, c] - hi) / s;
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("rows", [6, 1, 33])
+def test_column_folds_halve_down_the_rows(rows: int) -> None:
+    x = np.random.default_rng(8).uniform(-4, 4, (rows, 10)).astype(np.float32)
+    x[rows // 2, 3] = np.nan  # min= ignores NaN
+    x[0, 4] = -np.inf
+    x[:, 7] = -0.0  # the sum starts at +0, as the language's does
+    prog = kc.load(ROOT / "tests" / "conformance" / "column_stats.k", params={"R": rows})
+    got = kc.run(prog, "groq", {"x": x}, params={"R": rows})
+    wide = x.astype(np.float64)
+    depth = max(1, (rows - 1).bit_length())  # the tree's levels
+    bound = (depth + 1) * U * np.abs(wide).sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        assert (np.abs(got["total"] - wide.sum(axis=0)) <= bound)[[0, 1, 2, 5, 6, 8, 9]].all()
+        mean = wide.sum(axis=0) / 6
+        assert (np.abs(got["mean"] - mean) <= bound / 6 + 4 * U * np.abs(mean))[5:].all()
+    assert np.isnan(got["total"][3]) and got["total"][4] == -np.inf
+    np.testing.assert_array_equal(got["low"], np.fmin.reduce(x, axis=0))
+    assert got["total"][7] == 0 and not np.signbit(got["total"][7])
+
+
+def test_a_column_softmax_spreads_its_per_column_values_over_the_rows() -> None:
+    x = np.random.default_rng(9).uniform(-8, 8, (7, 12)).astype(np.float32)
+    x[:, 0] = np.inf  # outside the kept range: y keeps zeros there
+    got = kc.run(kc.loads(COLUMN_SOFTMAX, "cols.k"), "groq", {"x": x})
+    inner = x[:, 1:11].astype(np.float64)
+    e = np.exp(inner - inner.max(axis=0))
+    np.testing.assert_array_equal(got["top"][1:11], x[:, 1:11].max(axis=0))
+    np.testing.assert_allclose(got["y"][:, 1:11], e / e.sum(axis=0), rtol=2e-6, atol=1e-7)
+    assert (got["y"][:, [0, 11]] == 0).all() and got["top"][0] == 0
+
+
 def test_a_map_store_keeps_lanes_outside_its_range_even_beside_inf() -> None:
     source = """
     size N = 3, M = 6;
@@ -409,10 +461,12 @@ def test_shifts_across_inner_splits_move_the_edge_lanes_exactly() -> None:
         (
             """
             size R = 4, C = 5;
-            kernel cols(x: f32[R, C]) -> s: f32[C] {
+            kernel tr(x: f32[R, C]) -> t: f32[C, R] {
               for c in 0 .. C {
-                let t = sum(r in 0 .. R) x[r, c];
-                s[c] = t;
+                let s = sum(r in 0 .. R) x[r, c];
+                for j in 0 .. R {
+                  t[c, j] = x[j, c] / s;
+                }
               }
             }
             """,

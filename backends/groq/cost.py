@@ -77,6 +77,8 @@ def stage_cycles(st: Stage) -> tuple[dict[str, int], dict[str, int]]:
         "sxm": c.sxm_ops * sxm_vectors,
         "mxm": sum(planes.values()),
     }
+    if c.span:  # ops streaming fewer rows down a chain (a column fold's halving)
+        return {"mxm": 0, "stream": max(vxm, sxm, c.span), "pipeline": fixed}, units
     if c.chained:  # a chain (of shifts, of search rounds): its latency, or the units' throughput
         stream = max(vxm, sxm, c.vectors + depth - fixed)
         return {"mxm": 0, "stream": stream, "pipeline": fixed}, units
