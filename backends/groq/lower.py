@@ -1,14 +1,17 @@
 """Lowering a task graph to a Groq API program model (``GroqProgram``), one stage per task.
 
 Each task becomes one buffered resource scope of the top-level component, ordered after the
-scopes whose tensors it reads. A ``Map`` streams its rows as 320-lane vectors through the VXM:
-a load at a row offset reads another window of the tensor's rows, a load at a lane offset goes
-through an SXM shift, constants are rows of a per-task constant table read once per output row.
-A ``Contraction`` runs on the MXM (``nn.MatMul``, which tiles to the 320 x 320 weight blocks),
-in the chosen precision: ``f32`` (fp16 high and low parts of each operand, three products with
-fp32 accumulation), ``fp16`` (one product) or ``int8`` (host-quantised operands with per-row and
-per-column scales, int32 accumulation, rescaled on the VXM). Every other form is refused with
-``Unsupported`` naming the construct: the chip has no data-dependent control flow.
+scopes whose tensors it reads, lowered by its form's entry in ``LOWERINGS``. A ``Map`` streams
+its rows as 320-lane vectors through the VXM: a load at a row offset reads another window of
+the tensor's rows, a load at a lane offset goes through an SXM shift, constants are rows of a
+per-task constant table; guarded pieces are bands of rows whose lanes are chosen through their
+bits. A ``Contraction`` runs on the MXM (``nn.MatMul``, which tiles to the 320 x 320 weight
+blocks), in the chosen precision: ``f32`` (fp16 high and low parts of each operand, three
+products with fp32 accumulation), ``fp16`` (one product) or ``int8`` (host-quantised operands
+with per-row and per-column scales, int32 accumulation, rescaled on the VXM), its prologue and
+epilogue on the VXM. A ``Reduction`` folds across the lanes of each row, or down the rows of
+each column; a ``Lookup`` runs branch-free. A task of any other form is refused with
+``Unsupported`` naming it: the chip has no data-dependent control flow.
 """
 
 from __future__ import annotations
