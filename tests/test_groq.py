@@ -642,6 +642,52 @@ def test_prologues_on_both_operands_and_an_f16_epilogue(precision: str) -> None:
         kc.build(prog, "groq", precision="int8")
 
 
+BIAS_FROM_A_TASK = """
+size R = 4, I = 6, O = 5;
+
+kernel double(b: f32[O]) -> c: f32[O] {
+  for j in 0 .. O {
+    c[j] = b[j] * 2.0;
+  }
+}
+
+kernel shift(m: f32[I]) -> n: f32[I] {
+  for k in 0 .. I {
+    n[k] = m[k] + 1.0;
+  }
+}
+
+kernel dense(x: f32[R, I], w: f32[I, O], c: f32[O], n: f32[I]) -> y: f32[R, O] {
+  for r in 0 .. R, j in 0 .. O {
+    y[r, j] = (sum(k in 0 .. I) (x[r, k] - n[k]) * w[k, j]) + c[j];
+  }
+}
+
+graph layer(x: f32[R, I], w: f32[I, O], b: f32[O], m: f32[I]) -> y: f32[R, O] {
+  c = double(b);
+  n = shift(m);
+  y = dense(x, w, c, n);
+}
+"""
+
+
+def test_a_prologue_and_an_epilogue_read_what_an_earlier_task_wrote() -> None:
+    rng = np.random.default_rng(15)
+    inputs = {
+        "x": rng.uniform(-1, 1, (4, 6)).astype(np.float32),
+        "w": rng.uniform(-1, 1, (6, 5)).astype(np.float32),
+        "b": rng.uniform(-1, 1, 5).astype(np.float32),
+        "m": rng.uniform(-1, 1, 6).astype(np.float32),
+    }
+    prog = kc.loads(BIAS_FROM_A_TASK, "layer.k")
+    # fp16: the f32 parts of four scopes' tensors would not fit the slice-exclusive memory
+    got = kc.run(prog, "groq", inputs, precision="fp16")["y"]
+    a = inputs["x"].astype(np.float64) - (inputs["m"] + 1.0)
+    want = a @ inputs["w"] + 2.0 * inputs["b"]
+    bound = 2.0**-9 * (np.abs(a) @ np.abs(inputs["w"])) + 4 * U * np.abs(want)
+    assert (np.abs(got - want) <= bound).all()
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

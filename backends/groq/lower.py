@@ -417,21 +417,21 @@ class _VectorStage:
             return self.reads[value]
         return value
 
-    def constant(self, row: tuple, dtype: str = "float32") -> str:
-        """A constant row broadcast to the current rows (``!``: one row), patched to a view of
-        the stage's table once the table is known."""
-        return self.tabled_row("&" if dtype == "float16" else "@", row)
+    def constant(self, row: tuple, dtype: str = "float32", one: bool = False) -> str:
+        """A constant row broadcast to the current rows (``one``: a single row), patched to a
+        view of the stage's table once the table is known."""
+        return self.tabled_row("&" if dtype == "float16" else "@", row, one)
 
     def bitmask(self, row: tuple, dtype: str = "int32") -> str:
         """An integer row: ("fill", bits), ("lanes", lo, hi) (all bits set on lanes lo..hi-1)
         or ("gap", lo, hi) (all bits set elsewhere)."""
         return self.tabled_row("~" if dtype == "int16" else "%", row)
 
-    def tabled_row(self, sigil: str, row: tuple) -> str:
+    def tabled_row(self, sigil: str, row: tuple, one: bool = False) -> str:
         rows = self.tabled[sigil]
         if row not in rows:
             rows.append(row)
-        return f"{sigil}{rows.index(row)}x{max(self.nrows, 1)}"
+        return f"{sigil}{rows.index(row)}" + ("!" if one else f"x{max(self.nrows, 1)}")
 
     # ---------------------------------------------------------------------------- values
 
@@ -742,7 +742,7 @@ class _VectorStage:
         group = "SG2" if dtype == "float16" else "SG4"
         if prev is not None:
             return self.emit(f"{_rows(prev, lo, hi, rows)}.read(streams=g.{group})", 0, dtype=dtype)
-        zero = self.constant(("fill", 0.0), dtype).partition("x")[0] + "!"  # one row, here
+        zero = self.constant(("fill", 0.0), dtype, one=True)
         n = hi - lo
         rows_of = zero if n == 1 else f"g.concat_vectors([{zero}] * {n}, ({n}, {width}))"
         return self.emit(f"{rows_of}.read(streams=g.{group})", 0, dtype=dtype)
@@ -1510,6 +1510,7 @@ class _ContractionStage(_VectorStage):
         if form.epilogue is not None:
             epilogue = self.phase("epi", (form.row, form.col), (form.m, form.n), PRODUCT, product)
             value, lines = epilogue.lower(form.epilogue)
+            self.after |= epilogue.after
             self.lines += lines
         var = f"{out_name}_mt"
         flag = ", program_output=True" if is_output else ""
@@ -1558,11 +1559,9 @@ class _ContractionStage(_VectorStage):
     def phase(
         self, kind: str, loops: tuple[str, str], shape: tuple[int, int], placeholder: str, source
     ) -> _Pointwise:
-        phase = _Pointwise(
+        return _Pointwise(
             self.low, self.task, f"{self.task.name}_{kind}", loops, shape, placeholder, source
         )
-        self.after |= phase.after
-        return phase
 
     def matmul(self, suffix: str, planes: tuple[int, ...], a: str, b: str) -> str:
         low, task, form = self.low, self.task, self.form
@@ -1627,7 +1626,8 @@ class _ContractionStage(_VectorStage):
             and prologue.to == DType.F32
             and prologue.operand.dtype == DType.F16
         )
-        if exact and isinstance(prologue.operand, ir.Name):  # an f16 tensor: the part itself
+        bare = isinstance(prologue, ir.Cast) and isinstance(prologue.operand, ir.Name)
+        if exact and bare and prologue.operand.name == OPERAND:  # an f16 tensor: the part itself
             if not self.from_chip(name):
                 return (low.declare_input(name, "plain", "float16", *place),)
             self.after.add(low.writer[name])
