@@ -545,6 +545,7 @@ def _same(got: dict, want: dict) -> None:
         (CONF / "heat.k", {"N": 12, "M": 10}, (12, 10), np.float32),
         (CONF / "heat.k", {"N": 6, "M": 700}, (6, 700), np.float32),  # across inner splits
         (CONF / "heat_f16.k", {"N": 12, "M": 10}, (12, 10), np.float16),
+        (CONF / "heat_f16.k", {"N": 5, "M": 650}, (5, 650), np.float16),
         (CONF / "heat_one_sided.k", {"N": 7, "M": 5}, (7, 5), np.float32),
         (LANE_GUARDS, {}, (5, 12), np.float32),  # pieces over part of the lanes, select
         (ONE_DIM, {}, (9,), np.float32),

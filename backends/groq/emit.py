@@ -75,8 +75,9 @@ SHIFT_LANES_HELPER = f"""def shift_lanes(t, n, permutor):
         if 0 <= near < len(splits):
             across = n + {LANES} if n < 0 else n - {LANES}
             edge = g.shift(splits[near], across, permutor_id=1 - permutor)
-            bits = g.add(g.reinterpret(moved, g.int32), g.reinterpret(edge, g.int32))
-            moved = g.reinterpret(bits, g.float32)
+            bits = g.int16 if t.dtype == g.float16 else g.int32
+            joined = g.add(g.reinterpret(moved, bits), g.reinterpret(edge, bits))
+            moved = g.reinterpret(joined, t.dtype)
         out.append(moved)
     whole = g.concat_inner_splits(out)
     if width % {LANES}:

@@ -554,17 +554,12 @@ class _VectorStage:
                 else f"g.concat_vectors([{var}] * {self.nrows}, ({self.nrows}, {self.width}))"
             )
         if db and self.width > machine.LANES:  # each inner split, and the lanes crossing its edge
-            if dtype != "float32":
-                raise refuse(
-                    f"the lane offset of the {dtype} load of '{tensor}' in '{kernel}' across "
-                    "inner splits (shift_lanes joins float32 bits)",
-                    e.span,
-                )
             self.sxm += 1
             splits = math.ceil(self.width / machine.LANES)
             self.split_shifts += 2 * splits - 1
             text = f"shift_lanes({window}, {-db}, permutor={self.sxm % 2})  # lanes j{db:+d}"
-            result = self.emit(text, 1)  # the join of the edge lanes; the SXM's latency aside
+            # the join of the edge lanes; the SXM's latency aside
+            result = self.emit(text, 1, dtype=dtype)
         elif db:
             self.sxm += 1
             text = f"g.shift({window}, {-db}, permutor_id={self.sxm % 2})  # lanes j{db:+d}"
