@@ -563,6 +563,53 @@ def test_guarded_pieces_match_the_interpreter_bit_for_bit(source, params, shape,
     _same(kc.run(prog, "groq", inputs, params=params), want)
 
 
+def _guard(rng: np.random.Generator, var: str, size: str) -> str:
+    op = rng.choice(["<", "<=", ">", ">=", "==", "!="])
+    k = int(rng.integers(-1, 4))
+    return f"{var} {op} {rng.choice([str(k), f'{size} - {k}'])}"
+
+
+def _guarded_map(rng: np.random.Generator) -> tuple[str, tuple[int, int]]:
+    """A map with nested guards on both indices and a select: pieces of every shape (empty,
+    one lane, one row, across inner splits)."""
+    n, m = int(rng.integers(1, 7)), int(rng.choice([1, 3, 9, 17, 330]))
+    then = "x[i, j] * 2.0 + 1.0"
+    other = f"x[i, j] - {rng.choice(['0.5', 'x[i, j] * x[i, j]'])}"
+    last = f"select({_guard(rng, 'j', 'M')}, x[i, j], -x[i, j])"
+    source = f"""
+    size N = {n}, M = {m};
+    kernel g(x: f32[N, M]) -> y: f32[N, M] {{
+      for i in {rng.integers(0, 2)} .. N, j in {rng.integers(0, 2)} .. M {{
+        if {_guard(rng, "i", "N")} {rng.choice(["&&", "||"])} {_guard(rng, "j", "M")} {{
+          y[i, j] = {then};
+        }} else {{
+          if {_guard(rng, "i", "N")} {{
+            y[i, j] = {other};
+          }} else {{
+            y[i, j] = {last};
+          }}
+        }}
+      }}
+    }}
+    """
+    return textwrap.dedent(source), (n, m)
+
+
+def test_random_guarded_maps_match_the_interpreter_bit_for_bit() -> None:
+    rng = np.random.default_rng(16)
+    for _ in range(20):
+        source, shape = _guarded_map(rng)
+        prog = kc.loads(source, "guarded.k")
+        x = rng.uniform(-2, 2, shape).astype(np.float32)
+        x[0, 0] = np.inf
+        with np.errstate(invalid="ignore", over="ignore"):
+            want = kc.run(prog, "interp", {"x": x})
+        try:
+            _same(kc.run(prog, "groq", {"x": x}), want)
+        except AssertionError:
+            pytest.fail(f"groq differs from the interpreter on\n{source}")
+
+
 def test_a_guarded_map_is_one_pass_of_bands_without_branches() -> None:
     files = dict(kc.build(kc.load(CONF / "heat.k"), "groq", params={"N": 12, "M": 10}).files)
     program = files["program.py"]
