@@ -181,6 +181,16 @@ def test_pca_basis_too_large_is_refused_naming_tensor_and_bytes() -> None:
         ("xs_lookup.k", {"NI": 6, "NG": 40, "NM": 12, "MAXN": 34, "L": 48}),
         ("xs_lookup.k", {"NI": 20, "NG": 300, "NM": 12, "MAXN": 34, "L": 200}),
         ("xs_lookup.k", {"NI": 6, "NG": 40, "NM": 12, "MAXN": 34, "L": 900}),
+        ("../tests/conformance/heat.k", {"N": 5, "M": 17}),  # guarded pieces
+        ("../tests/conformance/heat.k", {"N": 100, "M": 1000}),
+        ("../tests/conformance/heat_f16.k", {"N": 200, "M": 300}),
+        ("../tests/conformance/heat_one_sided.k", {"N": 12, "M": 10}),
+        ("../tests/conformance/dense.k", {"R": 6, "I": 10, "O": 7}),  # an epilogue
+        ("../tests/conformance/dense.k", {"R": 300, "I": 700, "O": 400}),
+        ("../tests/conformance/dense_f16_cast.k", {"R": 200, "I": 400, "O": 330}),  # prologues
+        ("../tests/conformance/column_stats.k", {"R": 6, "C": 10}),  # folds down columns
+        ("../tests/conformance/column_stats.k", {"R": 1000, "C": 300}),
+        ("../tests/conformance/column_stats.k", {"R": 33, "C": 1000}),
     ],
 )
 def test_modelled_and_emulated_cycles_within_15_percent(example: str, params: dict) -> None:
@@ -204,6 +214,8 @@ def test_emitted_files_are_byte_identical_across_builds() -> None:
         ("pca.k", {"B": 4, "P": 33, "K": 3}),
         ("xs_lookup.k", XS),
         ("../tests/conformance/softmax.k", {"R": 5, "C": 9}),
+        ("../tests/conformance/heat.k", {"N": 12, "M": 10}),
+        ("../tests/conformance/dense_f16_cast.k", {"R": 6, "I": 10, "O": 7}),
     ):
         assert _files(example, params) == _files(example, params)
 
@@ -212,6 +224,8 @@ GOLDEN_CASES = {
     "gemm": ("gemm.k", {"M": 64, "N": 64, "K": 64}),
     "sobel": ("sobel.k", {"H": 20, "W": 18}),
     "pca": ("pca.k", {"B": 4, "P": 40, "K": 5}),
+    "heat": ("../tests/conformance/heat.k", {"N": 12, "M": 10}),
+    "dense": ("../tests/conformance/dense.k", {"R": 6, "I": 10, "O": 7}),
 }
 
 
@@ -356,6 +370,55 @@ def test_reductions_over_rows_of_several_inner_splits() -> None:
         np.testing.assert_array_equal(got["y"], x - x.max(axis=1, keepdims=True))
 
 
+COLUMN_SOFTMAX = """
+size R = 7, C = 12;
+kernel cols(x: f32[R, C]) -> (top: f32[C], y: f32[R, C]) {
+  for c in 1 .. C - 1 {
+    var hi = x[0, c];
+    for r in 1 .. R {
+      hi max= x[r, c];
+    }
+    let s = sum(r in 0 .. R) exp(x[r, c] - hi);
+    top[c] = hi;
+    for r in 0 .. R {
+      y[r, c] = exp(x[r, c] - hi) / s;
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("rows", [6, 1, 33])
+def test_column_folds_halve_down_the_rows(rows: int) -> None:
+    x = np.random.default_rng(8).uniform(-4, 4, (rows, 10)).astype(np.float32)
+    x[rows // 2, 3] = np.nan  # min= ignores NaN
+    x[0, 4] = -np.inf
+    x[:, 7] = -0.0  # the sum starts at +0, as the language's does
+    prog = kc.load(ROOT / "tests" / "conformance" / "column_stats.k", params={"R": rows})
+    got = kc.run(prog, "groq", {"x": x}, params={"R": rows})
+    wide = x.astype(np.float64)
+    depth = max(1, (rows - 1).bit_length())  # the tree's levels
+    bound = (depth + 1) * U * np.abs(wide).sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        assert (np.abs(got["total"] - wide.sum(axis=0)) <= bound)[[0, 1, 2, 5, 6, 8, 9]].all()
+        mean = wide.sum(axis=0) / 6
+        assert (np.abs(got["mean"] - mean) <= bound / 6 + 4 * U * np.abs(mean))[5:].all()
+    assert np.isnan(got["total"][3]) and got["total"][4] == -np.inf
+    np.testing.assert_array_equal(got["low"], np.fmin.reduce(x, axis=0))
+    assert got["total"][7] == 0 and not np.signbit(got["total"][7])
+
+
+def test_a_column_softmax_spreads_its_per_column_values_over_the_rows() -> None:
+    x = np.random.default_rng(9).uniform(-8, 8, (7, 12)).astype(np.float32)
+    x[:, 0] = np.inf  # outside the kept range: y keeps zeros there
+    got = kc.run(kc.loads(COLUMN_SOFTMAX, "cols.k"), "groq", {"x": x})
+    inner = x[:, 1:11].astype(np.float64)
+    e = np.exp(inner - inner.max(axis=0))
+    np.testing.assert_array_equal(got["top"][1:11], x[:, 1:11].max(axis=0))
+    np.testing.assert_allclose(got["y"][:, 1:11], e / e.sum(axis=0), rtol=2e-6, atol=1e-7)
+    assert (got["y"][:, [0, 11]] == 0).all() and got["top"][0] == 0
+
+
 def test_a_map_store_keeps_lanes_outside_its_range_even_beside_inf() -> None:
     source = """
     size N = 3, M = 6;
@@ -398,10 +461,12 @@ def test_shifts_across_inner_splits_move_the_edge_lanes_exactly() -> None:
         (
             """
             size R = 4, C = 5;
-            kernel cols(x: f32[R, C]) -> s: f32[C] {
+            kernel tr(x: f32[R, C]) -> t: f32[C, R] {
               for c in 0 .. C {
-                let t = sum(r in 0 .. R) x[r, c];
-                s[c] = t;
+                let s = sum(r in 0 .. R) x[r, c];
+                for j in 0 .. R {
+                  t[c, j] = x[j, c] / s;
+                }
               }
             }
             """,
@@ -413,6 +478,283 @@ def test_reductions_groq_cannot_fold_are_refused_naming_them(source: str, messag
     prog = kc.loads(textwrap.dedent(source), "red.k")
     with pytest.raises(kc.Unsupported, match=message):
         kc.build(prog, "groq")
+
+
+# ------------------------------------------- guarded maps, f16 maps, work around products
+
+CONF = ROOT / "tests" / "conformance"
+
+LANE_GUARDS = """
+size N = 5, M = 12;
+
+kernel first(x: f32[N, M]) -> y: f32[N, M] {
+  for i in 0 .. N, j in 0 .. M {
+    y[i, j] = x[i, j] * 2.0;
+  }
+}
+
+kernel split(x: f32[N, M], y: f32[N, M]) -> y2: f32[N, M] {
+  for i in 1 .. N, j in 1 .. M - 1 {
+    if j < 4 || j >= 9 {
+      y2[i, j] = x[i, j - 1];
+    } else {
+      y2[i, j] = select(i == 1, x[i, j], x[i - 1, j] + x[i, j]);
+    }
+  }
+}
+
+graph lanes(x: f32[N, M]) -> y: f32[N, M] {
+  y = first(x);
+  y = split(x, y);
+}
+"""
+
+ONE_DIM = """
+size N = 9;
+
+kernel shift(x: f32[N]) -> y: f32[N] {
+  for i in 0 .. N {
+    if i > 0 && i < N - 2 {
+      y[i] = x[i - 1] - x[i + 1];
+    } else {
+      y[i] = x[i];
+    }
+  }
+}
+"""
+
+
+def _hard(rng: np.random.Generator, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+    """Values with inf, NaN and -0 among them, where a piece's lanes meet another's."""
+    x = rng.uniform(-2, 2, shape).astype(dtype)
+    flat = x.reshape(-1)
+    flat[[0, 3, 7]] = np.inf, np.nan, -0.0
+    flat[-1], flat[-4] = -np.inf, -0.0
+    return x
+
+
+def _same(got: dict, want: dict) -> None:
+    for name, value in want.items():
+        np.testing.assert_array_equal(got[name], value)
+        np.testing.assert_array_equal(np.signbit(got[name]), np.signbit(value))
+
+
+@pytest.mark.parametrize(
+    ("source", "params", "shape", "dtype"),
+    [
+        (CONF / "heat.k", {"N": 12, "M": 10}, (12, 10), np.float32),
+        (CONF / "heat.k", {"N": 6, "M": 700}, (6, 700), np.float32),  # across inner splits
+        (CONF / "heat_f16.k", {"N": 12, "M": 10}, (12, 10), np.float16),
+        (CONF / "heat_f16.k", {"N": 5, "M": 650}, (5, 650), np.float16),
+        (CONF / "heat_one_sided.k", {"N": 7, "M": 5}, (7, 5), np.float32),
+        (LANE_GUARDS, {}, (5, 12), np.float32),  # pieces over part of the lanes, select
+        (ONE_DIM, {}, (9,), np.float32),
+    ],
+)
+def test_guarded_pieces_match_the_interpreter_bit_for_bit(source, params, shape, dtype) -> None:
+    if isinstance(source, Path):
+        prog = kc.load(source, params=params)
+    else:
+        prog = kc.loads(textwrap.dedent(source), "guards.k", params=params)
+    (name,) = [t.name for t in prog.graph(None, params).inputs]
+    inputs = {name: _hard(np.random.default_rng(11), shape, dtype)}
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = kc.run(prog, "interp", inputs, params=params)
+    _same(kc.run(prog, "groq", inputs, params=params), want)
+
+
+def _guard(rng: np.random.Generator, var: str, size: str) -> str:
+    op = rng.choice(["<", "<=", ">", ">=", "==", "!="])
+    k = int(rng.integers(-1, 4))
+    return f"{var} {op} {rng.choice([str(k), f'{size} - {k}'])}"
+
+
+def _guarded_map(rng: np.random.Generator) -> tuple[str, tuple[int, int]]:
+    """A map with nested guards on both indices and a select: pieces of every shape (empty,
+    one lane, one row, across inner splits)."""
+    n, m = int(rng.integers(1, 7)), int(rng.choice([1, 3, 9, 17, 330]))
+    then = "x[i, j] * 2.0 + 1.0"
+    other = f"x[i, j] - {rng.choice(['0.5', 'x[i, j] * x[i, j]'])}"
+    last = f"select({_guard(rng, 'j', 'M')}, x[i, j], -x[i, j])"
+    source = f"""
+    size N = {n}, M = {m};
+    kernel g(x: f32[N, M]) -> y: f32[N, M] {{
+      for i in {rng.integers(0, 2)} .. N, j in {rng.integers(0, 2)} .. M {{
+        if {_guard(rng, "i", "N")} {rng.choice(["&&", "||"])} {_guard(rng, "j", "M")} {{
+          y[i, j] = {then};
+        }} else {{
+          if {_guard(rng, "i", "N")} {{
+            y[i, j] = {other};
+          }} else {{
+            y[i, j] = {last};
+          }}
+        }}
+      }}
+    }}
+    """
+    return textwrap.dedent(source), (n, m)
+
+
+def test_random_guarded_maps_match_the_interpreter_bit_for_bit() -> None:
+    rng = np.random.default_rng(16)
+    for _ in range(20):
+        source, shape = _guarded_map(rng)
+        prog = kc.loads(source, "guarded.k")
+        x = rng.uniform(-2, 2, shape).astype(np.float32)
+        x[0, 0] = np.inf
+        with np.errstate(invalid="ignore", over="ignore"):
+            want = kc.run(prog, "interp", {"x": x})
+        try:
+            _same(kc.run(prog, "groq", {"x": x}), want)
+        except AssertionError:
+            pytest.fail(f"groq differs from the interpreter on\n{source}")
+
+
+def test_a_guarded_map_is_one_pass_of_bands_without_branches() -> None:
+    files = dict(kc.build(kc.load(CONF / "heat.k"), "groq", params={"N": 12, "M": 10}).files)
+    program = files["program.py"]
+    assert "in 5 guarded pieces (bands of rows, lanes by bit masks)" in " ".join(program.split())
+    assert "-(lanes(10, 0, 1) + lanes(10, 9, 10))" in program  # both border columns, one mask
+    assert " if " not in program.split("class Heat", 1)[1]
+
+
+def _dense_inputs(rng: np.random.Generator, r: int, i: int, o: int) -> dict[str, np.ndarray]:
+    return {
+        "x": rng.uniform(-1, 1, (r, i)).astype(np.float32),
+        "w": rng.uniform(-1, 1, (i, o)).astype(np.float32),
+        "b": rng.uniform(-1, 1, o).astype(np.float32),
+    }
+
+
+@pytest.mark.parametrize("sizes", [(6, 10, 7), (40, 700, 330)])
+def test_dense_runs_its_epilogue_on_the_vxm_within_the_f32_bound(sizes) -> None:
+    r, i, o = sizes
+    params = {"R": r, "I": i, "O": o}
+    inputs = _dense_inputs(np.random.default_rng(12), r, i, o)
+    got = kc.run(kc.load(CONF / "dense.k"), "groq", inputs, params=params)["y"]
+    a, w = inputs["x"].astype(np.float64), inputs["w"].astype(np.float64)
+    exact = a @ w + inputs["b"]
+    size = np.abs(a) @ np.abs(w)
+    bound = ((i + 2) * U + 2.0**-20) * size + U * (
+        np.abs(a).sum(axis=1)[:, None] + np.abs(w).sum(axis=0)[None, :]
+    )
+    bound += U * np.abs(exact)  # the bias's addition
+    assert (np.abs(got - np.maximum(exact, 0)) <= bound).all()
+    assert (got[exact < -bound] == 0).all()
+
+
+def test_an_f16_operand_is_one_exact_product() -> None:
+    rng = np.random.default_rng(13)
+    inputs = {
+        "x": rng.uniform(-1, 1, (6, 10)).astype(np.float16),
+        "w": rng.uniform(-1, 1, (10, 7)).astype(np.float16),
+        "b": rng.uniform(-1, 1, 7).astype(np.float32),
+    }
+    prog = kc.load(CONF / "dense_f16.k")
+    program = dict(kc.build(prog, "groq").files)["program.py"]
+    assert program.count("nn.MatMul(") == 1 and 'g.float16, name="w_t"' in program
+    got = kc.run(prog, "groq", inputs)["y"]
+    products = inputs["x"].astype(np.float64) @ inputs["w"].astype(np.float64)
+    want = np.maximum(products + inputs["b"], 0)
+    size = np.abs(inputs["x"].astype(np.float64)) @ np.abs(inputs["w"].astype(np.float64))
+    assert (np.abs(got - want) <= 12 * U * (size + np.abs(inputs["b"]))).all()
+
+
+CENTRED = """
+size R = 5, I = 9, O = 4;
+kernel d(x: f32[R, I], w: f32[I, O], m: f32[I], s: f32[I]) -> y: f32[R, O] {
+  for r in 0 .. R, c in 0 .. O {
+    y[r, c] = f32(f16((sum(k in 0 .. I) (x[r, k] - m[k]) * (w[k, c] * s[k])) * 0.5));
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("precision", ["f32", "fp16"])
+def test_prologues_on_both_operands_and_an_f16_epilogue(precision: str) -> None:
+    rng = np.random.default_rng(14)
+    inputs = {
+        "x": rng.uniform(-1, 1, (5, 9)).astype(np.float32),
+        "w": rng.uniform(-1, 1, (9, 4)).astype(np.float32),
+        "m": rng.uniform(-1, 1, 9).astype(np.float32),
+        "s": rng.uniform(0.5, 2, 9).astype(np.float32),
+    }
+    prog = kc.loads(textwrap.dedent(CENTRED), "centred.k")
+    got = kc.run(prog, "groq", inputs, precision=precision)["y"]
+    a = inputs["x"].astype(np.float64) - inputs["m"]
+    b = inputs["w"].astype(np.float64) * inputs["s"][:, None]
+    want = (a @ b) * 0.5
+    rtol = 2.0**-10 if precision == "f32" else 2.0**-7  # the f16 rounding; fp16 operands
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * (np.abs(a) @ np.abs(b)).max())
+    with pytest.raises(kc.Unsupported, match="--precision int8 for 'd' with a prologue"):
+        kc.build(prog, "groq", precision="int8")
+
+
+BIAS_FROM_A_TASK = """
+size R = 4, I = 6, O = 5;
+
+kernel double(b: f32[O]) -> c: f32[O] {
+  for j in 0 .. O {
+    c[j] = b[j] * 2.0;
+  }
+}
+
+kernel shift(m: f32[I]) -> n: f32[I] {
+  for k in 0 .. I {
+    n[k] = m[k] + 1.0;
+  }
+}
+
+kernel dense(x: f32[R, I], w: f32[I, O], c: f32[O], n: f32[I]) -> y: f32[R, O] {
+  for r in 0 .. R, j in 0 .. O {
+    y[r, j] = (sum(k in 0 .. I) (x[r, k] - n[k]) * w[k, j]) + c[j];
+  }
+}
+
+graph layer(x: f32[R, I], w: f32[I, O], b: f32[O], m: f32[I]) -> y: f32[R, O] {
+  c = double(b);
+  n = shift(m);
+  y = dense(x, w, c, n);
+}
+"""
+
+
+def test_a_prologue_and_an_epilogue_read_what_an_earlier_task_wrote() -> None:
+    rng = np.random.default_rng(15)
+    inputs = {
+        "x": rng.uniform(-1, 1, (4, 6)).astype(np.float32),
+        "w": rng.uniform(-1, 1, (6, 5)).astype(np.float32),
+        "b": rng.uniform(-1, 1, 5).astype(np.float32),
+        "m": rng.uniform(-1, 1, 6).astype(np.float32),
+    }
+    prog = kc.loads(BIAS_FROM_A_TASK, "layer.k")
+    # fp16: the f32 parts of four scopes' tensors would not fit the slice-exclusive memory
+    got = kc.run(prog, "groq", inputs, precision="fp16")["y"]
+    a = inputs["x"].astype(np.float64) - (inputs["m"] + 1.0)
+    want = a @ inputs["w"] + 2.0 * inputs["b"]
+    bound = 2.0**-9 * (np.abs(a) @ np.abs(inputs["w"])) + 4 * U * np.abs(want)
+    assert (np.abs(got - want) <= bound).all()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("(sum(k in 0 .. I) x[r, k] * w[k, c]) * v[r]", r"the load v\[r\] in 'd' \(a vector"),
+        ("sum(k in 0 .. I) x[r, k] * (w[k, c] * u[c])", r"the load u\[c\] in 'd' \(a vector"),
+        ("sum(k in 0 .. I) x[r, k] * (w[k, c] / t[k])", "division in 'd'"),
+    ],
+)
+def test_work_around_a_product_groq_cannot_stream_is_refused_naming_it(body, message) -> None:
+    source = f"""
+    size R = 4, I = 5, O = 3;
+    kernel d(x: f32[R, I], w: f32[I, O], v: f32[R], u: f32[O], t: f32[I]) -> y: f32[R, O] {{
+      for r in 0 .. R, c in 0 .. O {{
+        y[r, c] = {body};
+      }}
+    }}
+    """
+    with pytest.raises(kc.Unsupported, match=message):
+        kc.build(kc.loads(textwrap.dedent(source), "d.k"), "groq")
 
 
 # -------------------------------------------------------------------------------- lookups

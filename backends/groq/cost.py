@@ -63,16 +63,30 @@ def stage_cycles(st: Stage) -> tuple[dict[str, int], dict[str, int]]:
         passes = max(math.ceil(k / machine.MXM_BLOCK) for _, _, k, _, _ in c.matmuls)
         depth += chip.MXM_LATENCY + (chip.MXM_ACCUMULATE_LATENCY if passes > 1 else 0)
         depth += chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY  # reading the products back
+    # an operand's prologue streams through the VXM and is written before the MXM reads it
+    fixed = chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY + chip.MEM_WRITE_LATENCY
+    before = max(
+        (
+            fixed + math.ceil(ops / chip.VXM_ALUS) * vectors + levels * chip.VXM_LATENCY
+            for ops, vectors, levels in c.prologue
+        ),
+        default=0,
+    )
     units = {
-        "vxm": c.vxm_ops * c.vectors,
+        "vxm": c.vxm_ops * c.vectors + sum(ops * vectors for ops, vectors, _ in c.prologue),
         "sxm": c.sxm_ops * sxm_vectors,
         "mxm": sum(planes.values()),
     }
+    if c.span:  # ops streaming fewer rows down a chain (a column fold's halving)
+        return {"mxm": 0, "stream": max(vxm, sxm, c.span), "pipeline": fixed}, units
     if c.chained:  # a chain (of shifts, of search rounds): its latency, or the units' throughput
-        fixed = chip.MEM_LATENCY + chip.STREAM_HOP_LATENCY + chip.MEM_WRITE_LATENCY
         stream = max(vxm, sxm, c.vectors + depth - fixed)
         return {"mxm": 0, "stream": stream, "pipeline": fixed}, units
-    return {"mxm": mxm, "stream": max(vxm, sxm, c.vectors), "pipeline": depth}, units
+    # shifts across inner splits: a row is whole once its last split has moved, so the work on
+    # whole rows streams after the permutors' last pass has started
+    stream = max(vxm, sxm + c.vectors - c.sxm_rows if c.sxm_rows else sxm, c.vectors)
+    phases = {"mxm": mxm, "stream": stream, "pipeline": depth}
+    return ({"prologue": before} if before else {}) | phases, units
 
 
 def model(prog: GroqProgram) -> Cost:

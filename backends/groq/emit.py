@@ -50,11 +50,13 @@ def wrap(line: str, indent: str, limit: int = 99) -> list[str]:
 
 
 def _row(row: tuple, width: int, dtype: str) -> str:
-    if dtype == "int32":  # bit masks: -1 sets all 32 bits
+    if dtype in ("int32", "int16"):  # bit masks: -1 sets all the bits
         if row[0] == "fill":
             return f"np.full({width}, {row[1]})"
         if row[0] == "lanes":
-            return f"-lanes({width}, {row[1]}, {row[2]})"
+            ends = zip(row[1::2], row[2::2], strict=True)
+            spans = [f"lanes({width}, {lo}, {hi})" for lo, hi in ends]
+            return f"-{spans[0]}" if len(spans) == 1 else f"-({' + '.join(spans)})"
         return f"lanes({width}, {row[1]}, {row[2]}) - 1.0"
     value = "2.0**-126" if row[1] == TINY else repr(row[1])
     return f"np.full({width}, {value})"
@@ -73,8 +75,9 @@ SHIFT_LANES_HELPER = f"""def shift_lanes(t, n, permutor):
         if 0 <= near < len(splits):
             across = n + {LANES} if n < 0 else n - {LANES}
             edge = g.shift(splits[near], across, permutor_id=1 - permutor)
-            bits = g.add(g.reinterpret(moved, g.int32), g.reinterpret(edge, g.int32))
-            moved = g.reinterpret(bits, g.float32)
+            bits = g.int16 if t.dtype == g.float16 else g.int32
+            joined = g.add(g.reinterpret(moved, bits), g.reinterpret(edge, bits))
+            moved = g.reinterpret(joined, t.dtype)
         out.append(moved)
     whole = g.concat_inner_splits(out)
     if width % {LANES}:
@@ -264,7 +267,7 @@ def program_py(prog: GroqProgram) -> str:
             "table": "  # one element per 320-lane row (g.mem_gather reads a row per superlane)",
         }[d.host]
         if d.transposed:
-            note += ", transposed (the MXM takes B as M x K)"
+            note = (note + "," if note else "  #") + " transposed (the MXM takes B as M x K)"
         if note:
             out.append(note.strip())
         out += wrap(

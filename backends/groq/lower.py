@@ -1,27 +1,34 @@
 """Lowering a task graph to a Groq API program model (``GroqProgram``), one stage per task.
 
 Each task becomes one buffered resource scope of the top-level component, ordered after the
-scopes whose tensors it reads. A ``Map`` streams its rows as 320-lane vectors through the VXM:
-a load at a row offset reads another window of the tensor's rows, a load at a lane offset goes
-through an SXM shift, constants are rows of a per-task constant table read once per output row.
-A ``Contraction`` runs on the MXM (``nn.MatMul``, which tiles to the 320 x 320 weight blocks),
-in the chosen precision: ``f32`` (fp16 high and low parts of each operand, three products with
-fp32 accumulation), ``fp16`` (one product) or ``int8`` (host-quantised operands with per-row and
-per-column scales, int32 accumulation, rescaled on the VXM). Every other form is refused with
-``Unsupported`` naming the construct: the chip has no data-dependent control flow.
+scopes whose tensors it reads, lowered by its form's entry in ``LOWERINGS``. A ``Map`` streams
+its rows as 320-lane vectors through the VXM: a load at a row offset reads another window of
+the tensor's rows, a load at a lane offset goes through an SXM shift, constants are rows of a
+per-task constant table; guarded pieces are bands of rows whose lanes are chosen through their
+bits. A ``Contraction`` runs on the MXM (``nn.MatMul``, which tiles to the 320 x 320 weight
+blocks), in the chosen precision: ``f32`` (fp16 high and low parts of each operand, three
+products with fp32 accumulation), ``fp16`` (one product) or ``int8`` (host-quantised operands
+with per-row and per-column scales, int32 accumulation, rescaled on the VXM), its prologue and
+epilogue on the VXM. A ``Reduction`` folds across the lanes of each row, or down the rows of
+each column; a ``Lookup`` runs branch-free. A task of any other form is refused with
+``Unsupported`` naming it: the chip has no data-dependent control flow.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from kernelc import ir
 from kernelc.affine import affine
 from kernelc.backends.groq import machine
 from kernelc.diagnostics import Span, Unsupported
 from kernelc.forms import Contraction, Lookup, Map, Reduction
+from kernelc.forms.contraction import OPERAND, PRODUCT
+from kernelc.forms.map import Piece
 from kernelc.forms.reduction import Fold, RowLet, RowStores
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
@@ -31,7 +38,17 @@ TINY = 2.0**-126  # added under rsqrt so that sqrt(0) = 0 * rsqrt(TINY) = 0 exac
 SHIFT_LANES = "shift_lanes("  # program.py's helper: one VXM op joins each split's edge lanes
 VXM_OPS = ("add", "sub", "mul", "neg", "rsqrt", "cast", "exp2", "maximum", "minimum", "bitwise_and")
 LOG2E = 1.4426950408889634  # exp(x) = exp2(x log2(e)): the VXM has exp2 only
-SIGN_BIT = -(2**31)  # int32 bits of an f32 sign
+TABLES = {  # placeholder sigil -> (variable suffix, table name, dtype) of a stage's tables
+    "@": ("k", "constants", "float32"),
+    "&": ("h", "halves", "float16"),
+    "%": ("b", "bits", "int32"),
+    "~": ("m", "masks", "int16"),
+}
+SIGN_BIT = -(2**31)
+SPREAD_LEVELS = -(  # a value written to memory and read back, in ALU levels
+    -(machine.chip.MEM_WRITE_LATENCY + machine.chip.MEM_LATENCY + machine.chip.STREAM_HOP_LATENCY)
+    // machine.chip.VXM_LATENCY
+)  # int32 bits of an f32 sign
 MAGNITUDE_BITS = 2**31 - 1
 
 
@@ -72,6 +89,8 @@ class StageCost:
     gathers: int = 0  # g.mem_gather vectors per vector of items
     sxm_rows: int = 0  # when set, each SXM op streams this many vectors (one inner split's rows)
     chained: bool = False  # its time: the longer of the units' throughput and its chain (depth)
+    prologue: tuple[tuple[int, int, int], ...] = ()  # (VXM ops, vectors, depth) before the MXM
+    span: int = 0  # when set: its ops' rows and chains overlap, the last one ends this late
 
 
 @dataclass(frozen=True)
@@ -104,6 +123,12 @@ class GroqProgram:
     slices: dict[str, int]  # slices used per hemisphere
     memory: dict[str, tuple[str, int, int]]  # memory tensor -> (layout, bytes, per slice)
     limits: tuple[tuple[str, int], ...] = ()  # (input, largest value a padded loop allows)
+
+
+class _FormStage(Protocol):
+    """A task's lowering: built for one task, ``lower`` gives its resource scope."""
+
+    def lower(self) -> Stage: ...
 
 
 def refuse(construct: str, span: Span) -> Unsupported:
@@ -177,6 +202,7 @@ class _Lowering:
         self.last_writer = {w.tensor: t.name for t in graph.tasks for w in t.writes}
         self.lookup_outputs: dict[str, tuple[int, int]] = {}  # tensor -> its items
         self.limits: list[tuple[str, int]] = []
+        self.kinds: dict[str, str] = {}  # memory tensor variable -> its dtype, if not float32
         for t in graph.tensors:
             if not t.name.isidentifier() or not t.name.isascii():
                 raise refuse(f"tensor name '{t.name}' is no ASCII identifier", t.span)
@@ -212,15 +238,14 @@ class _Lowering:
             "int8_cols": "_q",
             "scale": "_scale",
         }[host]
-        name = (
-            source
-            if host == "plain"
-            else self.unique(f"{source}{suffix}{'_t' if transposed else ''}")
-        )
-        if host == "plain":
+        plain = host == "plain" and not transposed
+        name = source if plain else self.unique(f"{source}{suffix}{'_t' if transposed else ''}")
+        if plain:
             self.names.add(name)
         layout = self.budget.take(name, shape, dtype, decl.span, least, hemi)
         var = f"{name}_mt"
+        if dtype != "float32":
+            self.kinds[var] = dtype
         self.declared.append(Declared(var, name, shape, dtype, layout, source, host, transposed))
         return var
 
@@ -239,19 +264,7 @@ class _Lowering:
                     "so the chip has no exact equivalent",
                     drawn.span,
                 )
-            if isinstance(task.form, Map) and len(task.form.pieces) > 1:
-                raise refuse(
-                    f"the guarded pieces of '{task.kernel.name}' (conditions on the loop "
-                    "indices): the VXM lowering streams one loop nest",
-                    task.span,
-                )
-            if isinstance(task.form, Contraction) and not task.form.plain:
-                raise refuse(
-                    f"the prologue or epilogue of the matrix product '{task.kernel.name}': the "
-                    "MXM lowering takes bare products",
-                    task.span,
-                )
-            if not isinstance(task.form, Map | Contraction | Reduction | Lookup):
+            if type(task.form) not in LOWERINGS:
                 raise refuse(
                     f"'{task.kernel.name}' is sequential or data-dependent code (no Map, "
                     "Contraction, Reduction or Lookup): the GroqChip runs one fixed schedule "
@@ -262,16 +275,7 @@ class _Lowering:
             raise refuse(f"scalar parameter '{s.name}' (runtime scalars are not lowered)", s.span)
         for task in self.graph.tasks:
             self._check_regions(task)
-            if isinstance(task.form, Map):
-                self.stages.append(_MapStage(self, task, task.form).lower())
-            elif isinstance(task.form, Reduction):
-                self.stages.append(_ReductionStage(self, task, task.form).lower())
-            elif isinstance(task.form, Lookup):
-                stage = _LookupStage(self, task, task.form)
-                self.stages.append(stage.lower())
-                self.limits += stage.limits
-            else:
-                self.stages.append(self._contraction(task, task.form))
+            self.stages.append(LOWERINGS[type(task.form)](self, task, task.form).lower())
         outputs = []
         for t in self.graph.outputs:
             if t.name not in self.current:
@@ -310,7 +314,8 @@ class _Lowering:
                 continue  # tables of any rank, f32 and i32 (_LookupStage.param)
             if len(decl.shape) > 2:
                 raise refuse(f"the rank-{len(decl.shape)} tensor '{decl.name}'", decl.span)
-            if decl.dtype != DType.F32:
+            streamed = (DType.F32, DType.F16) if isinstance(task.form, Map | Contraction) else ()
+            if decl.dtype != DType.F32 and decl.dtype not in streamed:
                 raise refuse(
                     f"'{decl.name}' is {decl.dtype}; the groq lowering streams f32 tensors",
                     decl.span,
@@ -324,7 +329,7 @@ class _Lowering:
             decl = self.graph.tensor(name)
             if decl.role != "input":
                 raise refuse(f"'{name}' is read before any task writes it", task.span)
-            self.current[name] = self.declare_input(name, "plain", "float32")
+            self.current[name] = self.declare_input(name, "plain", _groq_dtype(decl.dtype))
             self.writer[name] = ""
         return name, self.current[name]
 
@@ -339,114 +344,6 @@ class _Lowering:
     def predecessors(self, tensors: list[str]) -> tuple[str, ...]:
         return tuple(sorted({self.writer[t] for t in tensors if self.writer.get(t)}))
 
-    # --------------------------------------------------------------------- contraction
-
-    def _contraction(self, task: Task, form: Contraction) -> Stage:
-        stage = f"{task.name}"
-        a_name = task.binding(form.a).region.tensor
-        b_name = task.binding(form.b).region.tensor
-        c_name = task.binding(form.c).region.tensor
-        if self.graph.tensor(b_name).role != "input" or b_name in self.writer:
-            raise refuse(
-                f"the matrix product '{task.kernel.name}' takes '{b_name}' from another task; "
-                "the MXM's stationary operand comes transposed from the host",
-                task.span,
-            )
-        a_host = self.graph.tensor(a_name).role == "input" and a_name not in self.writer
-        lines: list[str] = []
-        p = self.precision
-        vxm_ops, depth = 0, 1
-        reads = [a_name]
-        rows, cols = form.m, form.n
-        out_name, is_output = self.output_name(task, c_name)
-        c_layout = self.budget.take(out_name, (rows, cols), "float32", task.span)
-        mm: list[tuple[str, int, int, int, str]] = []
-
-        def matmul(suffix: str, planes: tuple[int, ...], a: str, b: str, dtype: str) -> str:
-            attr = f"mm_{task.name}_{suffix}"
-            name = self.unique(f"{c_name}_{suffix}")
-            self.matmuls.append(MatMulDecl(attr, name, planes))
-            # nn.MatMul(buffer_output=True) writes its product to S4 of its planes' hemisphere
-            hemi = machine.chip.MXM_PLANES[planes[0]]
-            self.budget.take(name, (rows, cols), "float32", task.span, hemi=hemi, slices=4)
-            var = f"{name}_mt"
-            lines.append(f"{var} = self.{attr}({a}, {b}, time=0)")
-            mm.append((",".join(map(str, planes)), rows, form.k, cols, dtype))
-            return var
-
-        if p == "int8":
-            if not a_host:
-                raise refuse(
-                    f"--precision int8 for '{task.kernel.name}': '{a_name}' is computed on the "
-                    "chip and int8 scales are chosen on the host",
-                    task.span,
-                )
-            a_q = self.declare_input(a_name, "int8_rows", "int8")
-            b_q = self.declare_input(b_name, "int8_cols", "int8", True, "W", machine.WEIGHT_SLICES)
-            scale = self.declare_input(c_name, "scale", "float32")
-            prod = matmul("q", (0,), a_q, b_q, "int8")
-            lines.append(f"{stage}_c = g.mul(g.cast({prod}, dtype=g.float32), {scale})")
-            vxm_ops, depth = 2, 2
-        elif p == "fp16":
-            a16 = (
-                self.declare_input(a_name, "fp16", "float16")
-                if a_host
-                else self._split(task, a_name, lines, halves=False)
-            )
-            b16 = self.declare_input(b_name, "fp16", "float16", True, "W", machine.WEIGHT_SLICES)
-            prod = matmul("16", (0, 1), a16, b16, "float16")
-            lines.append(f"{stage}_c = {prod}.read(streams=g.SG4)")
-        else:
-            if a_host:
-                a_hi = self.declare_input(a_name, "high", "float16")
-                a_lo = self.declare_input(a_name, "low", "float16")
-            else:
-                a_hi, a_lo = self._split(task, a_name, lines, halves=True)
-            b_hi = self.declare_input(b_name, "high", "float16", True, "W", machine.WEIGHT_SLICES)
-            b_lo = self.declare_input(b_name, "low", "float16", True, "E", machine.WEIGHT_SLICES)
-            hh = matmul("hh", (0, 1), a_hi, b_hi, "float16")
-            hl = matmul("hl", (2, 3), a_hi, b_lo, "float16")
-            lh = matmul("lh", (0, 1), a_lo, b_hi, "float16")
-            lines.append(f"{stage}_c = g.add(g.add({lh}, {hl}), {hh})  # small parts first")
-            vxm_ops, depth = 2, 2
-        var = f"{out_name}_mt"
-        flag = ", program_output=True" if is_output else ""
-        lines.append(f'{var} = {stage}_c.write(name="{out_name}", layout="{c_layout}"{flag})')
-        self.current[c_name] = var
-        self.writer[c_name] = stage
-        comment = {
-            "f32": "fp16 high and low parts, three MXM products accumulated in fp32",
-            "fp16": "fp16 operands, one MXM product accumulated in fp32 (--precision fp16)",
-            "int8": "host-quantised int8, int32 accumulation, rescaled (--precision int8)",
-        }[p]
-        vectors = rows * math.ceil(cols / machine.LANES)
-        cost = StageCost(vxm_ops, 0, vectors, depth, tuple(mm), vectors)
-        return Stage(
-            stage,
-            f"Task '{task.name}' ({task.kernel.name}): {c_name} = {a_name} @ {b_name} "
-            f"({form.m} x {form.k} x {form.n}) on the MXM: {comment}.",
-            self.predecessors(reads),
-            tuple(lines),
-            cost,
-        )
-
-    def _split(self, task: Task, a_name: str, lines: list[str], halves: bool):
-        """fp16 parts of an operand computed on the chip, cast on the VXM and written."""
-        a_var = self.current[a_name]
-        shape = program_shape(self.graph.tensor(a_name).shape)
-        hi = self.unique(f"{a_name}_hi" if halves else f"{a_name}_16")
-        hi_layout = self.budget.take(hi, shape, "float16", task.span)
-        lines.append(f"{hi}_st = g.cast({a_var}, dtype=g.float16)")
-        lines.append(f'{hi}_mt = {hi}_st.write(name="{hi}", layout="{hi_layout}")')
-        if not halves:
-            return f"{hi}_mt"
-        lo = self.unique(f"{a_name}_lo")
-        lo_layout = self.budget.take(lo, shape, "float16", task.span)
-        lines.append(f"{lo}_st = g.sub({a_var}, g.cast({hi}_mt, dtype=g.float32))")
-        lines.append(f"{lo}_st = g.cast({lo}_st, dtype=g.float16)")
-        lines.append(f'{lo}_mt = {lo}_st.write(name="{lo}", layout="{lo_layout}")')
-        return f"{hi}_mt", f"{lo}_mt"
-
 
 def _class_name(name: str) -> str:
     words = [w for w in name.replace("-", "_").split("_") if w]
@@ -454,97 +351,107 @@ def _class_name(name: str) -> str:
     return text if text.isidentifier() else "Program"
 
 
-class _MapStage:
-    """One ``Map`` task as VXM work over (rows x lanes) vectors."""
+class _VectorStage:
+    """What every VXM lowering shares: values as named streams of (rows x lanes) vectors, their
+    ALU depths, the constant and bit-mask tables, and the stores that keep the lanes and rows
+    outside their range. Subclasses set the row and lane loops (``row``, ``r0``, ``r1``,
+    ``lane``, ``c0``, ``c1``), ``width`` and ``nrows``."""
 
-    def __init__(self, low: _Lowering, task: Task, form: Map) -> None:
+    row: str
+    lane: str
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+    width: int
+    nrows: int
+
+    def __init__(self, low: _Lowering, task: Task, prefix: str = "") -> None:
         self.low = low
         self.task = task
-        self.form = form
+        self.prefix = prefix or task.name  # of the stage's variables and tables
         self.lines: list[str] = []
         self.count = 0
         self.lets: dict[str, str] = {}
         self.loads: dict[tuple, str] = {}
-        self.table: list[tuple] = []  # constant rows
-        self.bits: list[tuple] = []  # int32 bit-mask rows
-        self.vxm = 0
+        self.tabled: dict[str, list[tuple]] = {sigil: [] for sigil in TABLES}
         self.sxm = 0
         self.split_shifts = 0  # SXM passes over one inner split's rows (rows wider than 320)
         self.depths: dict[str, int] = {}
+        self.dtypes: dict[str, str] = {}  # variables that are not float32
         self.memory: set[str] = set()  # variables holding memory views, not streams
+        self.reads: dict[str, str] = {}  # memory view or constant -> the stream reading it
         self.after: set[str] = set()  # stages whose tensors this one reads or overwrites
-        sizes = task.size_env
-        if len(form.loops) > 2:
-            raise refuse(f"the {len(form.loops)}-deep loop nest of '{task.kernel.name}'", task.span)
-        bounds = []
-        for lp in form.loops:
-            lo, hi = affine(lp.lo), affine(lp.hi)
-            if lo is None or hi is None:
-                raise refuse(f"the bounds of loop '{lp.var}'", lp.span)
-            bounds.append((lp.var, _value(lo, sizes, lp.span), _value(hi, sizes, lp.span)))
-        if len(bounds) == 1:
-            self.row, self.r0, self.r1 = "", 0, 1
-            self.lane, self.c0, self.c1 = bounds[0]
-        else:
-            (self.row, self.r0, self.r1), (self.lane, self.c0, self.c1) = bounds
-            if form.output_indices != (self.row, self.lane):
-                raise refuse(
-                    f"the store of '{task.kernel.name}' indexed [{', '.join(form.output_indices)}]"
-                    " (a transposed store)",
-                    form.stores[0].span,
-                )
-        out = task.binding(form.stores[0].tensor).region.tensor
-        self.width = program_shape(low.graph.tensor(out).shape)[1]
-        self.nrows = self.r1 - self.r0
-        self.sizes = sizes
+        self.sizes = task.size_env
+        self.work = 0  # VXM ops times the rows each streams
+        self.height = 0  # the rows constants are broadcast to by default
 
     def name(self) -> str:
         self.count += 1
-        return f"{self.task.name}_{self.count}"
+        return f"{self.prefix}_{self.count}"
 
-    def emit(self, text: str, depth: int, memory: bool = False) -> str:
+    def emit(self, text: str, depth: int, memory: bool = False, dtype: str = "float32") -> str:
         var = self.name()
         self.lines.append(f"{var} = {text}")
         self.depths[var] = depth
+        self.work += _vxm_ops(text) * max(self.nrows, 1)
+        if dtype != "float32":
+            self.dtypes[var] = dtype
         if memory:
             self.memory.add(var)
         return var
 
+    def kind(self, value: str) -> str:
+        """The Groq dtype of a value: a variable, a memory tensor or a table placeholder."""
+        if value[:1] in TABLES:
+            return TABLES[value[0]][2]
+        return self.dtypes.get(value) or self.low.kinds.get(value, "float32")
+
     def stream(self, value: str) -> str:
         """A value as a stream: memory views and constants are read."""
-        if value.startswith(("@", "%")) or value in self.memory or value.endswith("_mt"):
-            return self.emit(f"{value}.read(streams=g.SG4)", 0)
+        if value[:1] in TABLES or value in self.memory or value.endswith("_mt"):
+            if value not in self.reads:
+                dtype = self.kind(value)
+                group = "SG2" if dtype == "float16" else "SG4"
+                self.reads[value] = self.emit(f"{value}.read(streams=g.{group})", 0, dtype=dtype)
+            return self.reads[value]
         return value
 
-    def constant(self, row: tuple) -> str:
-        if row not in self.table:
-            self.table.append(row)
-        return f"@{self.table.index(row)}"  # patched to the broadcast view once the table is known
+    def constant(self, row: tuple, dtype: str = "float32", one: bool = False) -> str:
+        """A constant row broadcast to the current rows (``one``: a single row), patched to a
+        view of the stage's table once the table is known."""
+        return self.tabled_row("&" if dtype == "float16" else "@", row, one)
 
-    def bitmask(self, row: tuple) -> str:
-        """An int32 row: ("fill", bits), ("lanes", lo, hi) (all bits set on lanes lo..hi-1) or
-        ("gap", lo, hi) (all bits set elsewhere)."""
-        if row not in self.bits:
-            self.bits.append(row)
-        return f"%{self.bits.index(row)}"
+    def bitmask(self, row: tuple, dtype: str = "int32") -> str:
+        """An integer row: ("fill", bits), ("lanes", lo, hi) (all bits set on lanes lo..hi-1)
+        or ("gap", lo, hi) (all bits set elsewhere)."""
+        return self.tabled_row("~" if dtype == "int16" else "%", row)
+
+    def tabled_row(self, sigil: str, row: tuple, one: bool = False) -> str:
+        rows = self.tabled[sigil]
+        if row not in rows:
+            rows.append(row)
+        return f"{sigil}{rows.index(row)}" + ("!" if one else f"x{max(self.nrows, 1)}")
 
     # ---------------------------------------------------------------------------- values
 
     def value(self, e: ir.Expr) -> str:
         kernel = self.task.kernel.name
-        if e.dtype is not None and e.dtype != DType.F32 and not isinstance(e, ir.Cast):
+        if e.dtype not in (None, DType.F32, DType.F16) and not isinstance(e, ir.Cast):
             raise refuse(
-                f"{e.dtype} arithmetic in '{kernel}' (the groq Map lowering streams f32)", e.span
+                f"{e.dtype} arithmetic in '{kernel}' (the groq Map lowering streams f32 and f16)",
+                e.span,
             )
+        dtype = "float16" if e.dtype == DType.F16 else "float32"
         match e:
             case ir.Const(value=v):
-                return self.constant(("fill", float(v)))
+                return self.constant(("fill", float(v)), dtype)
             case ir.Name(name=n) if n in self.lets:
                 return self.lets[n]
             case ir.Name(name=n):
                 binding = next((b for b in self.task.bindings if b.param == n), None)
                 if binding is not None and binding.constant is not None:
-                    return self.constant(("fill", float(binding.constant)))
+                    return self.constant(("fill", float(binding.constant)), dtype)
                 raise refuse(
                     f"the loop index or scalar '{n}' used as a value in '{kernel}'", e.span
                 )
@@ -553,26 +460,35 @@ class _MapStage:
             case ir.Binary(op="+" | "-" | "*" as op, lhs=lhs, rhs=rhs):
                 a, b = self.value(lhs), self.value(rhs)
                 fn = {"+": "add", "-": "sub", "*": "mul"}[op]
-                return self.emit(f"g.{fn}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
+                depth = 1 + max(self.depth(a), self.depth(b))
+                return self.emit(f"g.{fn}({a}, {b})", depth, dtype=dtype)
             case ir.Binary(op="/"):
                 raise refuse(f"division in '{kernel}' (the VXM has no divide instruction)", e.span)
             case ir.Unary(op="-", operand=x):
                 a = self.value(x)
-                return self.emit(f"g.neg({a})", 1 + self.depth(a))
-            case ir.Intrinsic(fn="sqrt", args=(x,)):
+                return self.emit(f"g.neg({a})", 1 + self.depth(a), dtype=dtype)
+            case ir.Intrinsic(fn="sqrt", args=(x,)) if e.dtype == DType.F32:
                 a = self.value(x)
                 tiny = self.constant(("fill", TINY))
                 d = self.depth(a)
                 r = self.emit(f"g.rsqrt(g.add({a}, {tiny}))  # sqrt(x) = x * rsqrt(x)", d + 2)
                 return self.emit(f"g.mul({a}, {r})", d + 3)
-            case ir.Cast(to=DType.F32, operand=x) if x.dtype == DType.F32:
-                return self.value(x)
+            case ir.Cast(to=DType.F32 | DType.F16 as to, operand=x) if x.dtype in (
+                DType.F32,
+                DType.F16,
+            ):
+                a = self.value(x)
+                if x.dtype == to:
+                    return a
+                # f16 -> f32 is exact; f32 -> f16 rounds to nearest even, as the language does
+                return self.emit(f"g.cast({a}, dtype=g.{dtype})", 1 + self.depth(a), dtype=dtype)
             case ir.Intrinsic(fn="min" | "max" as fn, args=(x, y)):
                 a, b = self.value(x), self.value(y)
                 op = "maximum" if fn == "max" else "minimum"  # a NaN operand gives the other
-                return self.emit(f"g.{op}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
+                depth = 1 + max(self.depth(a), self.depth(b))
+                return self.emit(f"g.{op}({a}, {b})", depth, dtype=dtype)
             case ir.Intrinsic(fn=fn):
-                raise refuse(f"'{fn}' in '{kernel}' (no VXM lowering)", e.span)
+                raise refuse(f"'{fn}' on {e.dtype} in '{kernel}' (no VXM lowering)", e.span)
             case ir.Cast(to=to):
                 raise refuse(f"the cast to {to} in '{kernel}'", e.span)
             case ir.Select():
@@ -601,6 +517,13 @@ class _MapStage:
         tensor, var = self.low.tensor_var(self.task, e.tensor)
         self.after.add(self.low.writer.get(tensor, ""))
         shape = program_shape(self.low.graph.tensor(tensor).shape)
+        dtype = self.kind(var)
+        if len(e.indices) == 1 and self.row and self.offset(e.indices[0], self.row) is not None:
+            raise refuse(
+                f"the load {e.tensor}[{self.row}] in '{kernel}' (a vector along the rows: on "
+                "groq a row is one vector and a rank-1 operand runs along its lanes)",
+                e.span,
+            )
         if shape[1] != self.width:
             raise refuse(
                 f"the load of '{tensor}' in '{kernel}' ({shape[1]} lanes into {self.width})", e.span
@@ -616,7 +539,7 @@ class _MapStage:
                 "loop indices, rows then lanes, stream through the VXM)",
                 e.span,
             )
-        key = (tensor, da if len(e.indices) == 2 else None, db)
+        key = (tensor, da if len(e.indices) == 2 else None, db, self.r0, self.r1)
         if key in self.loads:
             return self.loads[key]
         if len(e.indices) == 2:
@@ -635,78 +558,34 @@ class _MapStage:
             splits = math.ceil(self.width / machine.LANES)
             self.split_shifts += 2 * splits - 1
             text = f"shift_lanes({window}, {-db}, permutor={self.sxm % 2})  # lanes j{db:+d}"
-            result = self.emit(text, 2)
+            # the join of the edge lanes; the SXM's latency aside
+            result = self.emit(text, 1, dtype=dtype)
         elif db:
             self.sxm += 1
             text = f"g.shift({window}, {-db}, permutor_id={self.sxm % 2})  # lanes j{db:+d}"
-            result = self.emit(text, 1)
+            result = self.emit(text, 0, dtype=dtype)  # no ALU: the cost adds the SXM's latency
         elif window == var:
             result = var
         else:
-            result = self.emit(window, 0, memory=True)
+            result = self.emit(window, 0, memory=True, dtype=dtype)
         self.loads[key] = result
         return result
 
-    # ----------------------------------------------------------------------------- stage
-
-    def lower(self) -> Stage:
-        task = self.task
-        empty = self.nrows <= 0 or self.c1 <= self.c0
-        for s in self.form.pieces[0].body:
-            if isinstance(s, ir.Let) and not empty:
-                self.lets[s.name] = self.value(s.value)
-        writes = 0
-        outs: list[tuple[str, str]] = []
-        for s in self.form.pieces[0].body:
-            if not isinstance(s, ir.Store):
-                continue
-            if s.op != "=":
-                raise refuse(f"the compound store '{s.op}' in '{task.kernel.name}'", s.span)
-            tensor = task.binding(s.tensor).region.tensor
-            outs.append((tensor, "" if empty else self.value(s.value)))
-        for tensor, value in outs:
-            writes += self.unchanged(tensor) if empty else self.store(tensor, value)
-        lines = self.tables()
-        ops = sum(line.count(f"g.{op}(") for line in lines for op in VXM_OPS)
-        ops += sum(line.count(SHIFT_LANES) for line in lines)
-        depth = max(self.depths.values(), default=0) + 2
-        vectors = self.nrows * math.ceil(self.width / machine.LANES)
-        if self.split_shifts:  # shifts of one inner split's rows each
-            cost = StageCost(
-                ops, self.split_shifts, vectors, depth, (), writes, sxm_rows=self.nrows
-            )
-        else:
-            cost = StageCost(ops, self.sxm, vectors, depth, (), writes)
-        loops = " x ".join(
-            f"{n} in {a}..{b}"
-            for n, a, b in ((self.row, self.r0, self.r1), (self.lane, self.c0, self.c1))
-            if n
-        )
-        return Stage(
-            task.name,
-            f"Task '{task.name}' ({task.kernel.name}): element-wise on the VXM over {loops}, "
-            f"{self.nrows} row(s) of {self.width} lanes; lane offsets through SXM shifts.",
-            tuple(sorted(self.after - {"", task.name})),
-            tuple(lines),
-            cost,
-        )
+    # ---------------------------------------------------------------------------- tables
 
     def tables(self) -> list[str]:
         """The stage's lines with its constant tables declared and their placeholders patched:
-        one float32 table of constant rows and lane masks, one int32 table of bit masks."""
+        one table of constant rows per float dtype, one of bit masks per integer dtype."""
         lines = self.lines
-        for table, rows, sigil, dtype in (
-            (f"{self.task.name}_k", self.table, "@", "float32"),
-            (f"{self.task.name}_b", self.bits, "%", "int32"),
-        ):
-            if rows:
-                lines = self._table(lines, table, rows, sigil, dtype)
+        for sigil, (suffix, kind, dtype) in TABLES.items():
+            if self.tabled[sigil]:
+                lines = self._table(lines, sigil, f"{self.prefix}_{suffix}", kind, dtype)
         return lines
 
-    def _table(self, lines: list[str], table: str, rows: list, sigil: str, dtype: str):
+    def _table(self, lines: list[str], sigil: str, table: str, kind: str, dtype: str):
         low, task = self.low, self.task
-        kind = "constants" if dtype == "float32" else "bits"
-        name = low.unique(f"{task.name}_{kind}")
+        rows = self.tabled[sigil]
+        name = low.unique(f"{self.prefix}_{kind}")
         layout = low.budget.take(name, (len(rows), self.width), dtype, task.span)
         low.declared.append(
             Declared(
@@ -727,90 +606,269 @@ class _MapStage:
             if count > 1
             else f"{table} = [{name}_mt]"
         )
-        broadcast = [
-            f"{table}{k}_rows = g.concat_vectors([{table}[{k}]] * {self.nrows}, "
-            f"({self.nrows}, {self.width}))"
-            if self.nrows > 1
-            else f"{table}{k}_rows = {table}[{k}]"
-            for k in range(count)
-            if any(re.search(rf"{sigil}{k}(?![0-9!])", line) for line in lines)
-        ]
-        return [head, *broadcast] + [_patch(line, table, count, sigil) for line in lines]
+        pattern = re.compile(rf"{re.escape(sigil)}([0-9]+)(!|x([0-9]+))")
+        used = sorted(
+            {(int(m[1]), int(m[3])) for line in lines for m in pattern.finditer(line) if m[3]}
+        )
+        broadcast = []
+        for k, n in used:
+            view = f"{table}{k}_rows" + ("" if n == self.height else str(n))
+            broadcast.append(
+                f"{view} = g.concat_vectors([{table}[{k}]] * {n}, ({n}, {self.width}))"
+                if n > 1
+                else f"{view} = {table}[{k}]"
+            )
 
-    def store(self, tensor: str, value: str) -> int:
-        """Write the stored rows into the tensor's new version; lanes and rows outside the loop
-        ranges keep the previous version (zeros for a first write). Returns the vectors written."""
+        def patch(m: re.Match) -> str:
+            if m[2] == "!":
+                return f"{table}[{m[1]}]"
+            return f"{table}{m[1]}_rows" + ("" if int(m[3]) == self.height else m[3])
+
+        return [head, *broadcast] + [pattern.sub(patch, line) for line in lines]
+
+    # ---------------------------------------------------------------------------- stores
+
+    def store(self, tensor: str, bands: list[tuple[int, int, list[tuple[int, int, str]]]]) -> int:
+        """Write the tensor's new version: per band of rows (r0, r1), the values of the pieces
+        that cover it, each on its lanes (c0, c1); lanes and rows no piece covers keep the
+        previous version (zeros for a first write). Returns the vectors written."""
         low, task = self.low, self.task
-        rows, width = program_shape(low.graph.tensor(tensor).shape)
+        decl = low.graph.tensor(tensor)
+        rows, width = program_shape(decl.shape)
+        dtype = _groq_dtype(decl.dtype)
         prev = low.current.get(tensor)
         self.after.add(low.writer.get(tensor, ""))
-        value = self.stream(value)
-        if self.c0 > 0 or self.c1 < width:
-            # Lanes are chosen through their bits (a 0/1 multiply would turn inf into NaN); of
-            # the two values one is 0 in every lane, so their int32 sum is the other's bits.
-            bits = self.emit(f"g.reinterpret({value}, g.int32)", self.depth(value))
-            mask = self.bitmask(("lanes", self.c0, self.c1))
-            kept = self.emit(f"g.bitwise_and({bits}, {mask})", self.depth(value) + 1)
-            if prev is not None:
-                old = self.emit(f"{_rows(prev, self.r0, self.r1, rows)}.read(streams=g.SG4)", 0)
-                old_bits = self.emit(f"g.reinterpret({old}, g.int32)", 0)
-                gap = self.bitmask(("gap", self.c0, self.c1))
-                back = self.emit(f"g.bitwise_and({old_bits}, {gap})", 1)
-                kept = self.emit(f"g.add({kept}, {back})", self.depth(kept) + 1)
-            value = self.emit(f"g.reinterpret({kept}, g.float32)", self.depth(kept))
-        pieces = []
-        if self.r0 > 0:
-            pieces.append(self._outside(prev, 0, self.r0, rows, width))
-        pieces.append(value)
-        if self.r1 < rows:
-            pieces.append(self._outside(prev, self.r1, rows, rows, width))
+        written = []
+        for r0, r1, parts in bands:
+            self.r0, self.r1, self.nrows = r0, r1, r1 - r0
+            written.append((r0, r1, self.lanes(prev, rows, width, parts, dtype)))
+        pieces: list[str] = []
+        at = 0
+        for r0, r1, value in [*written, (rows, rows, "")]:
+            if r0 > at:
+                pieces.append(self._outside(prev, at, r0, rows, width, dtype))
+            if value:
+                pieces.append(value)
+            at = r1
+        value = pieces[0]
         if len(pieces) > 1:
-            value = self.emit(
-                f"g.concat_vectors([{', '.join(pieces)}], ({rows}, {width}))", self.depth(value)
-            )
+            depth = max(self.depth(p) for p in pieces)
+            text = f"g.concat_vectors([{', '.join(pieces)}], ({rows}, {width}))"
+            value = self.emit(text, depth, dtype=dtype)
         name, is_output = low.output_name(task, tensor)
-        layout = low.budget.take(name, (rows, width), "float32", task.span)
+        layout = low.budget.take(name, (rows, width), dtype, task.span)
         var = f"{name}_mt"
         flag = ", program_output=True" if is_output else ""
         self.lines.append(f'{var} = {value}.write(name="{name}", layout="{layout}"{flag})')
         low.current[tensor] = var
         low.writer[tensor] = task.name
+        if dtype != "float32":
+            low.kinds[var] = dtype
         return rows * math.ceil(width / machine.LANES)
+
+    def lanes(
+        self, prev: str | None, rows: int, width: int, parts: list[tuple[int, int, str]], dtype: str
+    ) -> str:
+        """One band's rows: each value on its lanes, chosen through their bits (a 0/1 multiply
+        would turn inf into NaN); the terms are 0 outside their lanes, so their integer sum is
+        the bits of the one that covers each lane."""
+        if len(parts) == 1 and parts[0][:2] == (0, width):
+            return self.stream(parts[0][2])
+        bits = "int16" if dtype == "float16" else "int32"
+        spans: dict[str, tuple[int, ...]] = {}  # a value and its lanes (pieces copying alike)
+        for c0, c1, value in parts:
+            value = self.stream(value)
+            spans[value] = (*spans.get(value, ()), c0, c1)
+        kept = ""
+        for value, lanes in spans.items():
+            raw = self.emit(f"g.reinterpret({value}, g.{bits})", self.depth(value), dtype=bits)
+            mask = self.bitmask(("lanes", *lanes), bits)
+            term = self.emit(f"g.bitwise_and({raw}, {mask})", self.depth(value) + 1, dtype=bits)
+            if kept:
+                depth = 1 + max(self.depth(kept), self.depth(term))
+                term = self.emit(f"g.add({kept}, {term})", depth, dtype=bits)
+            kept = term
+        covered = sorted((c0, c1) for c0, c1, _ in parts)
+        starts = [0] + [c1 for _, c1 in covered]
+        ends = [c0 for c0, _ in covered] + [width]
+        gaps = [(lo, hi) for lo, hi in zip(starts, ends, strict=True) if lo < hi]
+        if prev is not None and gaps:
+            group = "SG2" if dtype == "float16" else "SG4"
+            old = self.emit(
+                f"{_rows(prev, self.r0, self.r1, rows)}.read(streams=g.{group})", 0, dtype=dtype
+            )
+            old_bits = self.emit(f"g.reinterpret({old}, g.{bits})", 0, dtype=bits)
+            masks = (
+                [("gap", *covered[0])]
+                if len(covered) == 1
+                else [("lanes", lo, hi) for lo, hi in gaps]
+            )
+            for row in masks:
+                back = self.emit(
+                    f"g.bitwise_and({old_bits}, {self.bitmask(row, bits)})", 1, dtype=bits
+                )
+                kept = self.emit(f"g.add({kept}, {back})", self.depth(kept) + 1, dtype=bits)
+        return self.emit(f"g.reinterpret({kept}, g.{dtype})", self.depth(kept), dtype=dtype)
 
     def unchanged(self, tensor: str) -> int:
         """An empty loop range writes nothing: the new version is the previous one (or zeros)."""
         low = self.low
-        rows, width = program_shape(low.graph.tensor(tensor).shape)
-        self.nrows = rows  # constants broadcast to the whole tensor
+        decl = low.graph.tensor(tensor)
+        rows, width = program_shape(decl.shape)
+        dtype = _groq_dtype(decl.dtype)
         prev = low.current.get(tensor)
         if prev is not None:
             self.after.add(low.writer.get(tensor, ""))
-        value = self._outside(prev, 0, rows, rows, width)
+        value = self._outside(prev, 0, rows, rows, width, dtype)
         name, is_output = low.output_name(self.task, tensor)
-        layout = low.budget.take(name, (rows, width), "float32", self.task.span)
+        layout = low.budget.take(name, (rows, width), dtype, self.task.span)
         flag = ", program_output=True" if is_output else ""
         self.lines.append(f'{name}_mt = {value}.write(name="{name}", layout="{layout}"{flag})')
         low.current[tensor] = f"{name}_mt"
         low.writer[tensor] = self.task.name
+        if dtype != "float32":
+            low.kinds[f"{name}_mt"] = dtype
         return rows * math.ceil(width / machine.LANES)
 
-    def _outside(self, prev: str | None, lo: int, hi: int, rows: int, width: int) -> str:
+    def _outside(
+        self, prev: str | None, lo: int, hi: int, rows: int, width: int, dtype: str = "float32"
+    ) -> str:
         """Rows lo..hi of the previous version (or zeros), as a stream."""
+        group = "SG2" if dtype == "float16" else "SG4"
         if prev is not None:
-            return self.emit(f"{_rows(prev, lo, hi, rows)}.read(streams=g.SG4)", 0)
-        zero = self.constant(("fill", 0.0)) + "!"  # one row, broadcast here
+            return self.emit(f"{_rows(prev, lo, hi, rows)}.read(streams=g.{group})", 0, dtype=dtype)
+        zero = self.constant(("fill", 0.0), dtype, one=True)
         n = hi - lo
         rows_of = zero if n == 1 else f"g.concat_vectors([{zero}] * {n}, ({n}, {width}))"
-        return self.emit(f"{rows_of}.read(streams=g.SG4)", 0)
+        return self.emit(f"{rows_of}.read(streams=g.{group})", 0, dtype=dtype)
 
 
-def _patch(line: str, table: str, count: int, sigil: str) -> str:
-    """Constant placeholders: ``@k!`` is row k of the table, ``@k`` row k broadcast to the
-    stage's rows (``%`` for the bit-mask table)."""
-    for k in reversed(range(count)):
-        line = line.replace(f"{sigil}{k}!", f"{table}[{k}]")
-        line = line.replace(f"{sigil}{k}", f"{table}{k}_rows")
-    return line
+class _MapStage(_VectorStage):
+    """One ``Map`` task as VXM work over (rows x lanes) vectors.
+
+    Its guarded pieces are static boxes of the loop indices: the rows are cut into bands at
+    every piece's row bounds, each piece is evaluated over the rows of each band it covers, and
+    its stores keep only its lanes (through their bits, as any store outside its lane range);
+    the bands are joined row-wise, so no element tests a condition.
+    """
+
+    def __init__(self, low: _Lowering, task: Task, form: Map) -> None:
+        super().__init__(low, task)
+        self.form = form
+        sizes = task.size_env
+        if len(form.loops) > 2:
+            raise refuse(f"the {len(form.loops)}-deep loop nest of '{task.kernel.name}'", task.span)
+        bounds = []
+        for lp in form.loops:
+            lo, hi = affine(lp.lo), affine(lp.hi)
+            if lo is None or hi is None:
+                raise refuse(f"the bounds of loop '{lp.var}'", lp.span)
+            bounds.append((lp.var, _value(lo, sizes, lp.span), _value(hi, sizes, lp.span)))
+        if len(bounds) == 1:
+            self.row, self.r0, self.r1 = "", 0, 1
+            self.lane, self.c0, self.c1 = bounds[0]
+        else:
+            (self.row, self.r0, self.r1), (self.lane, self.c0, self.c1) = bounds
+            if form.output_indices != (self.row, self.lane):
+                raise refuse(
+                    f"the store of '{task.kernel.name}' indexed [{', '.join(form.output_indices)}]"
+                    " (a transposed store)",
+                    form.stores[0].span,
+                )
+        out = task.binding(form.stores[0].tensor).region.tensor
+        self.width = program_shape(low.graph.tensor(out).shape)[1]
+        self.nrows = self.r1 - self.r0
+        self.height, self.top = self.nrows, self.r0  # the loop's rows (bands cut them)
+        self.lanes_loop = (self.lane, self.c0, self.c1)
+
+    # ----------------------------------------------------------------------------- stage
+
+    def lower(self) -> Stage:
+        task = self.task
+        empty = self.nrows <= 0 or self.c1 <= self.c0
+        order: list[str] = []
+        values: dict[str, dict[tuple[int, int], list[tuple[int, int, str]]]] = {}
+        for s in self.form.pieces[0].stores:
+            tensor = task.binding(s.tensor).region.tensor
+            if tensor not in order:
+                order.append(tensor)
+        for r0, r1, parts in [] if empty else self.bands():
+            self.r0, self.r1, self.nrows = r0, r1, r1 - r0
+            for piece, c0, c1 in parts:
+                self.c0, self.c1 = c0, c1
+                self.lets = {}
+                for s in piece.body:
+                    if isinstance(s, ir.Let):
+                        self.lets[s.name] = self.value(s.value)
+                for s in piece.stores:
+                    if s.op != "=":
+                        raise refuse(f"the compound store '{s.op}' in '{task.kernel.name}'", s.span)
+                    tensor = task.binding(s.tensor).region.tensor
+                    band = values.setdefault(tensor, {}).setdefault((r0, r1), [])
+                    band.append((c0, c1, self.value(s.value)))
+        writes = 0
+        for tensor in order:
+            if empty:
+                writes += self.unchanged(tensor)
+            else:
+                bands = [(r0, r1, parts) for (r0, r1), parts in values[tensor].items()]
+                writes += self.store(tensor, sorted(bands))
+        self.nrows = self.height
+        lines = self.tables()
+        ops = -(-self.work // max(self.height, 1))
+        depth = max(self.depths.values(), default=0)
+        vectors = self.height * math.ceil(self.width / machine.LANES)
+        if self.split_shifts:  # shifts of one inner split's rows each
+            cost = StageCost(
+                ops, self.split_shifts, vectors, depth, (), writes, sxm_rows=self.height
+            )
+        else:
+            cost = StageCost(ops, self.sxm, vectors, depth, (), writes)
+        loops = " x ".join(
+            f"{n} in {a}..{b}"
+            for n, a, b in ((self.row, self.top, self.top + self.height), self.lanes_loop)
+            if n
+        )
+        guarded = len(self.form.pieces) > 1
+        pieces = f" in {len(self.form.pieces)} guarded pieces (bands of rows, lanes by bit masks)"
+        return Stage(
+            task.name,
+            f"Task '{task.name}' ({task.kernel.name}): element-wise on the VXM over {loops}"
+            f"{pieces if guarded else ''}, {self.height} row(s) of {self.width} lanes; lane "
+            "offsets through SXM shifts.",
+            tuple(sorted(self.after - {"", task.name})),
+            tuple(lines),
+            cost,
+        )
+
+    def bands(self) -> list[tuple[int, int, list[tuple[Piece, int, int]]]]:
+        """The rows cut at every piece's row bounds; per band, the pieces covering it and their
+        lanes, by lane."""
+        boxes = []
+        for p in self.form.pieces:
+            bounds = p.bounds(self.sizes)
+            (r0, r1), (c0, c1) = bounds if len(bounds) == 2 else ((0, 1), bounds[0])
+            if r0 < r1 and c0 < c1:
+                boxes.append((p, r0, r1, c0, c1))
+        cuts = sorted({r for _, r0, r1, _, _ in boxes for r in (r0, r1)})
+        out = []
+        for lo, hi in zip(cuts, cuts[1:], strict=False):
+            parts = sorted(
+                ((p, c0, c1) for p, r0, r1, c0, c1 in boxes if r0 <= lo and hi <= r1),
+                key=lambda part: part[1],
+            )
+            if parts:
+                out.append((lo, hi, parts))
+        return out
+
+
+def _vxm_ops(text: str) -> int:
+    """VXM ops in one emitted statement (a shift_lanes call joins each split on the VXM)."""
+    return sum(text.count(f"g.{op}(") for op in VXM_OPS) + text.count(SHIFT_LANES)
+
+
+def _groq_dtype(dtype: DType) -> str:
+    return {DType.F32: "float32", DType.F16: "float16", DType.I32: "int32"}[dtype]
 
 
 def _rows(var: str, lo: int, hi: int, total: int) -> str:
@@ -832,80 +890,22 @@ def lower(graph: TaskGraph, precision: str) -> GroqProgram:
     return _Lowering(graph, precision).lower()
 
 
-class _ReductionStage(_MapStage):
-    """One ``Reduction`` task (softmax, row sums, maxima) over rows of vectors.
+class _FoldingStage(_VectorStage):
+    """What the Reduction lowerings share: identical operations emitted once, ``exp`` as
+    ``exp2`` of ``x log2(e)`` and division as a multiplication by ``rsqrt(|b|)^2`` with ``b``'s
+    sign put back through its bits (the VXM has neither ``exp`` nor a divide)."""
 
-    The kept index is the row: every row is one vector on the VXM and the folded dimension runs
-    along its lanes. A fold evaluates its body on all lanes at once, shifts the range's first
-    lane to lane 0 and folds across lanes as a Groq engineer does, with SXM shifts and VXM ops:
-    sums as a tree (lane k adds lane k + s for s = 1, 2, 4, ..., lanes past the range cleared
-    with a bit mask first), maxima and minima by halving with overlap (no neutral value needed,
-    NaN ignored as ``max=`` does); the SXM's lane-0 broadcast then gives every lane the row's
-    value, so per-row values combine with lane values as plain VXM streams. ``exp`` is ``exp2``
-    of ``x log2(e)``; division is a multiplication by ``rsqrt(|b|)^2`` with ``b``'s sign put back
-    through its bits (the VXM has neither ``exp`` nor a divide).
-    """
-
-    def __init__(self, low: _Lowering, task: Task, form: Reduction) -> None:
-        self.low = low
-        self.task = task
-        self.form = form
-        self.lines = []
-        self.count = 0
-        self.lets = {}
-        self.loads = {}
-        self.table = []
-        self.bits = []
-        self.vxm = 0
-        self.sxm = 0
-        self.depths = {}
-        self.memory = set()
-        self.after = set()
-        self.sizes = task.size_env
+    def __init__(self, low: _Lowering, task: Task) -> None:
+        super().__init__(low, task)
         self.emitted: dict[str, str] = {}
-        kernel = task.kernel.name
-        widths = set()
-        self.columns: set[str] = set()  # rank-1 outputs, one value per row: (rows, 1) on chip
-        loaded = {n.tensor for n in ir.walk_body(form.loop.body) if isinstance(n, ir.Load)}
-        for param, dim in form.kept_dims:
-            decl = low.graph.tensor(task.binding(param).region.tensor)
-            if len(decl.shape) == 1 and param not in loaded and not self.read_later(decl.name):
-                self.columns.add(decl.name)
-                continue
-            if dim != 0 or len(decl.shape) != 2:
-                raise refuse(
-                    f"the reduction '{kernel}' keeps dimension {dim} of the rank-"
-                    f"{len(decl.shape)} tensor '{decl.name}' (on groq the kept index names the "
-                    "rows of rank-2 tensors: a row is one vector, folded across its lanes)",
-                    form.loop.span,
-                )
-            widths.add(decl.shape[1])
-        if len(widths) != 1:
-            raise refuse(f"the reduction '{kernel}' over rows of different widths", form.loop.span)
-        self.width = widths.pop()
-        self.splits = math.ceil(self.width / machine.LANES)
-        self.passes = 0  # SXM passes over one inner split's rows
         self.narrow: set[str] = set()  # variables one 320-lane vector wide (folded rows)
-        self.row = form.kept
-        self.r0 = self.bound(form.loop.lo)
-        self.r1 = self.bound(form.loop.hi)
-        self.nrows = self.r1 - self.r0
-        self.lane, self.c0, self.c1 = "", 0, self.width
-        # An SXM op on the fold's chain, in ALU levels (its latency); the permutors' throughput
-        # is the cost model's other bound (cost.stage_cycles).
-        self.sxm_levels = -(-machine.chip.SXM_LATENCY // machine.chip.VXM_LATENCY)
 
-    def emit(self, text: str, depth: int, memory: bool = False) -> str:
+    def emit(self, text: str, depth: int, memory: bool = False, dtype: str = "float32") -> str:
         """The same operation on the same operands is computed once (``exp(x[r, j] - top)`` in
         both the sum and the stores of softmax)."""
         if text not in self.emitted:
-            self.emitted[text] = super().emit(text, depth, memory)
+            self.emitted[text] = super().emit(text, depth, memory, dtype)
         return self.emitted[text]
-
-    def read_later(self, tensor: str) -> bool:
-        tasks = self.low.graph.tasks
-        later = tasks[tasks.index(self.task) + 1 :]
-        return any(r.tensor == tensor for t in later for r in t.reads)
 
     def bound(self, e: ir.Expr) -> int:
         form = affine(e)
@@ -929,16 +929,94 @@ class _ReductionStage(_MapStage):
                 )
             case ir.Binary(op="/", lhs=lhs, rhs=rhs):
                 return self.divide(self.value(lhs), self.value(rhs))
-            case ir.Load(indices=(_, lane)) if self.fixed_lane(lane) is not None:
-                return self.row_value(e, self.fixed_lane(lane))
         return super().value(e)
 
-    def fixed_lane(self, idx: ir.Expr) -> int | None:
-        """The lane of an index that names no loop variable (``x[r, 0]``), else None."""
+    def fixed_index(self, idx: ir.Expr) -> int | None:
+        """The value of an index that names no loop variable (``x[r, 0]``), else None."""
         form = affine(idx)
         if form is None or any(n not in self.sizes for n, _ in form.terms):
             return None
         return form.const + sum(self.sizes[n] * c for n, c in form.terms)
+
+    def alu(self, fn: str, a: str, b: str) -> str:
+        result = self.emit(f"g.{fn}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
+        if a in self.narrow or b in self.narrow:
+            self.narrow.add(result)
+        return result
+
+    def divide(self, a: str, b: str) -> str:
+        """``a / b`` as ``a * rsqrt(|b|)^2`` with the sign of ``b`` added back to the bits."""
+        b = self.stream(b)
+        bits = self.emit(f"g.reinterpret({b}, g.int32)", self.depth(b))
+        mag = self.alu("bitwise_and", bits, self.bitmask(("fill", MAGNITUDE_BITS)))
+        r = self.emit(f"g.rsqrt(g.reinterpret({mag}, g.float32))", 1 + self.depth(mag))
+        inv = self.alu("mul", r, r)
+        sign = self.alu("bitwise_and", bits, self.bitmask(("fill", SIGN_BIT)))
+        signed = self.alu("add", self.emit(f"g.reinterpret({inv}, g.int32)", self.depth(inv)), sign)
+        recip = self.emit(f"g.reinterpret({signed}, g.float32)  # 1 / b", self.depth(signed))
+        return self.alu("mul", a, recip)
+
+
+class _ReductionStage(_FoldingStage):
+    """One ``Reduction`` task (softmax, row sums, maxima) over rows of vectors.
+
+    The kept index is the row: every row is one vector on the VXM and the folded dimension runs
+    along its lanes. A fold evaluates its body on all lanes at once, shifts the range's first
+    lane to lane 0 and folds across lanes as a Groq engineer does, with SXM shifts and VXM ops:
+    sums as a tree (lane k adds lane k + s for s = 1, 2, 4, ..., lanes past the range cleared
+    with a bit mask first), maxima and minima by halving with overlap (no neutral value needed,
+    NaN ignored as ``max=`` does); the SXM's lane-0 broadcast then gives every lane the row's
+    value, so per-row values combine with lane values as plain VXM streams. ``exp`` is ``exp2``
+    of ``x log2(e)``; division is a multiplication by ``rsqrt(|b|)^2`` with ``b``'s sign put back
+    through its bits (the VXM has neither ``exp`` nor a divide).
+    """
+
+    def __init__(self, low: _Lowering, task: Task, form: Reduction) -> None:
+        super().__init__(low, task)
+        self.form = form
+        kernel = task.kernel.name
+        widths = set()
+        self.columns: set[str] = set()  # rank-1 outputs, one value per row: (rows, 1) on chip
+        loaded = {n.tensor for n in ir.walk_body(form.loop.body) if isinstance(n, ir.Load)}
+        for param, dim in form.kept_dims:
+            decl = low.graph.tensor(task.binding(param).region.tensor)
+            if len(decl.shape) == 1 and param not in loaded and not self.read_later(decl.name):
+                self.columns.add(decl.name)
+                continue
+            if dim != 0 or len(decl.shape) != 2:
+                raise refuse(
+                    f"the reduction '{kernel}' keeps dimension {dim} of the rank-"
+                    f"{len(decl.shape)} tensor '{decl.name}' (on groq the kept index names the "
+                    "rows of rank-2 tensors: a row is one vector, folded across its lanes)",
+                    form.loop.span,
+                )
+            widths.add(decl.shape[1])
+        if len(widths) != 1:
+            raise refuse(f"the reduction '{kernel}' over rows of different widths", form.loop.span)
+        self.width = widths.pop()
+        self.splits = math.ceil(self.width / machine.LANES)
+        self.passes = 0  # SXM passes over one inner split's rows
+        self.row = form.kept
+        self.r0 = self.bound(form.loop.lo)
+        self.r1 = self.bound(form.loop.hi)
+        self.nrows = self.height = self.r1 - self.r0
+        self.lane, self.c0, self.c1 = "", 0, self.width
+        # An SXM op on the fold's chain, in ALU levels (its latency); the permutors' throughput
+        # is the cost model's other bound (cost.stage_cycles).
+        self.sxm_levels = -(-machine.chip.SXM_LATENCY // machine.chip.VXM_LATENCY)
+
+    def read_later(self, tensor: str) -> bool:
+        tasks = self.low.graph.tasks
+        later = tasks[tasks.index(self.task) + 1 :]
+        return any(r.tensor == tensor for t in later for r in t.reads)
+
+    # ---------------------------------------------------------------------------- values
+
+    def value(self, e: ir.Expr) -> str:
+        match e:
+            case ir.Load(indices=(_, lane)) if self.fixed_index(lane) is not None:
+                return self.row_value(e, self.fixed_index(lane))
+        return super().value(e)
 
     def row_value(self, e: ir.Load, lane: int) -> str:
         """A load at a fixed lane as a per-row value: that lane shifted to lane 0, broadcast."""
@@ -1030,24 +1108,6 @@ class _ReductionStage(_MapStage):
             acc = self.emit(acc, self.depth(v))
         self.narrow.add(acc)
         return acc
-
-    def alu(self, fn: str, a: str, b: str) -> str:
-        result = self.emit(f"g.{fn}({a}, {b})", 1 + max(self.depth(a), self.depth(b)))
-        if a in self.narrow or b in self.narrow:
-            self.narrow.add(result)
-        return result
-
-    def divide(self, a: str, b: str) -> str:
-        """``a / b`` as ``a * rsqrt(|b|)^2`` with the sign of ``b`` added back to the bits."""
-        b = self.stream(b)
-        bits = self.emit(f"g.reinterpret({b}, g.int32)", self.depth(b))
-        mag = self.alu("bitwise_and", bits, self.bitmask(("fill", MAGNITUDE_BITS)))
-        r = self.emit(f"g.rsqrt(g.reinterpret({mag}, g.float32))", 1 + self.depth(mag))
-        inv = self.alu("mul", r, r)
-        sign = self.alu("bitwise_and", bits, self.bitmask(("fill", SIGN_BIT)))
-        signed = self.alu("add", self.emit(f"g.reinterpret({inv}, g.int32)", self.depth(inv)), sign)
-        recip = self.emit(f"g.reinterpret({signed}, g.float32)  # 1 / b", self.depth(signed))
-        return self.alu("mul", a, recip)
 
     # ----------------------------------------------------------------------------- folds
 
@@ -1173,7 +1233,7 @@ class _ReductionStage(_MapStage):
                 writes += self.column_store(tensor, self.value(s.value), s.span)
                 continue
             if loop is None:
-                lane = self.fixed_lane(s.indices[1])
+                lane = self.fixed_index(s.indices[1])
                 if lane is None or not 0 <= lane < self.width:
                     raise refuse(f"the store of '{tensor}' in '{kernel}'", s.span)
                 self.c0, self.c1 = lane, lane + 1
@@ -1184,9 +1244,450 @@ class _ReductionStage(_MapStage):
             if self.offset(s.indices[0], self.row) != 0:
                 raise refuse(f"the store of '{tensor}' in '{kernel}' at another row", s.span)
             if self.c1 > self.c0 and self.nrows > 0:
-                writes += self.store(tensor, self.value(s.value))
+                band = (self.r0, self.r1, [(self.c0, self.c1, self.value(s.value))])
+                writes += self.store(tensor, [band])
         self.lane = ""
         return writes
+
+
+class _ColumnStage(_FoldingStage):
+    """One ``Reduction`` whose kept index names columns (column sums, minima, means).
+
+    The kept index runs along the lanes and a fold runs down the rows: its body streams as the
+    rows of its range, and the rows are folded by halving, each step one VXM op combining the
+    first half of the rows with the second (ceil(log2 n) steps: a sum is a tree, max and min
+    are exact and ignore NaN as ``max=`` does). A per-column value is one row; where later work
+    needs it on several rows it is written to memory once and read as that many rows.
+    """
+
+    def __init__(self, low: _Lowering, task: Task, form: Reduction) -> None:
+        super().__init__(low, task)
+        self.form = form
+        widths = {
+            low.graph.tensor(task.binding(param).region.tensor).shape[-1]
+            for param, _ in form.kept_dims
+        }
+        if len(widths) != 1:
+            raise refuse(
+                f"the reduction '{task.kernel.name}' over columns of different heights",
+                form.loop.span,
+            )
+        self.width = widths.pop()
+        self.lane, self.c0, self.c1 = form.kept, self.bound(form.loop.lo), self.bound(form.loop.hi)
+        self.longest = self.height = 1  # the most rows one op streams; constants' default rows
+        self.span = 0  # cycles from the first vector to the last op's last (cost.stage_cycles)
+        self.at_rows("", 0, 1)
+        self.per_column: set[str] = set()  # lets and folds holding one row
+        self.spreads: dict[tuple[str, int], str] = {}  # (let, rows) -> its rows, from memory
+
+    def emit(self, text: str, depth: int, memory: bool = False, dtype: str = "float32") -> str:
+        """As any stage emits; the span notes when the op's rows have all streamed, its chain's
+        latency first."""
+        var = super().emit(text, depth, memory, dtype)
+        rows = self.nrows * math.ceil(self.width / machine.LANES)
+        self.span = max(self.span, self.depth(var) * machine.chip.VXM_LATENCY + rows)
+        return var
+
+    def at_rows(self, row: str, r0: int, r1: int) -> None:
+        self.row, self.r0, self.r1, self.nrows = row, r0, r1, r1 - r0
+        self.longest = max(self.longest, self.nrows)
+
+    def value(self, e: ir.Expr) -> str:
+        match e:
+            case ir.Name(name=n) if n in self.per_column and self.nrows > 1:
+                return self.spread(n)
+            case ir.Load(indices=(first, _)) if self.fixed_index(first) is not None:
+                return self.row_load(e, self.fixed_index(first))
+        return super().value(e)
+
+    def spread(self, name: str) -> str:
+        """A per-column value on the current rows: written once, read as that many rows."""
+        low, task = self.low, self.task
+        if (name, 1) not in self.spreads:
+            tensor = low.unique(f"{task.name}_{name}")
+            layout = low.budget.take(tensor, (1, self.width), "float32", task.span)
+            value = self.lets[name]
+            self.lines.append(f'{tensor}_mt = {value}.write(name="{tensor}", layout="{layout}")')
+            self.spreads[name, 1] = f"{tensor}_mt"
+        n = self.nrows
+        if (name, n) not in self.spreads:
+            text = f"g.concat_vectors([{self.spreads[name, 1]}] * {n}, ({n}, {self.width}))"
+            # on the chain: the write, then a read and the hops to the VXM
+            depth = self.depth(self.lets[name]) + SPREAD_LEVELS
+            self.spreads[name, n] = self.emit(text, depth, memory=True)
+        return self.spreads[name, n]
+
+    def row_load(self, e: ir.Load, row: int) -> str:
+        """``x[0, c]``: one row of a rank-2 tensor, on every current row."""
+        tensor, var = self.low.tensor_var(self.task, e.tensor)
+        self.after.add(self.low.writer.get(tensor, ""))
+        rows = self.low.graph.tensor(tensor).shape[0]
+        if self.offset(e.indices[1], self.lane) != 0 or not 0 <= row < rows:
+            raise refuse(f"the load {e.tensor}[...] in '{self.task.kernel.name}'", e.span)
+        n = self.nrows
+        window = _rows(var, row, row + 1, rows)
+        if n > 1:
+            window = f"g.concat_vectors([{window}] * {n}, ({n}, {self.width}))"
+        return self.emit(window, 0, memory=True)
+
+    def fold(self, f: Fold) -> str:
+        lo, hi = self.bound(f.lo), self.bound(f.hi)
+        fn = {"sum": "add", "max": "maximum", "min": "minimum"}[f.op]
+        self.at_rows("", 0, 1)
+        init = None if f.init is None else self.stream(self.value(f.init))
+        if hi <= lo:
+            return init if init is not None else self.stream(self.constant(("fill", 0.0)))
+        self.at_rows(f.var, lo, hi)
+        v = self.stream(self.value(f.body))
+        n = hi - lo
+        while n > 1:
+            half = n // 2
+            sizes = [half, half] + ([n - 2 * half] if n > 2 * half else [])
+            self.nrows = half
+            parts = self.emit(f"g.split_vectors({v}, {sizes})", self.depth(v))
+            for k in range(len(sizes)):
+                self.depths[f"{parts}[{k}]"] = self.depth(v)
+            v = self.alu(fn, f"{parts}[0]", f"{parts}[1]")
+            if len(sizes) == 3:
+                text = f"g.concat_vectors([{v}, {parts}[2]], ({half + 1}, {self.width}))"
+                v = self.emit(text, self.depth(v))
+            n -= half
+        self.at_rows("", 0, 1)
+        if init is not None:
+            return self.alu(fn, init, v)
+        if f.op == "sum":  # the language's sum starts at +0: a column of -0 sums to +0
+            return self.alu("add", v, self.stream(self.constant(("fill", 0.0))))
+        return v
+
+    def lower(self) -> Stage:
+        task, kernel = self.task, self.task.kernel.name
+        writes = 0
+        for step in self.form.steps:
+            match step:
+                case Fold():
+                    self.lets[step.name] = self.fold(step)
+                    self.per_column.add(step.name)
+                case RowLet(name=name, value=value):
+                    self.at_rows("", 0, 1)
+                    self.lets[name] = self.value(value)
+                    self.per_column.add(name)
+                case RowStores(loop=loop, body=body):
+                    writes += self.stores(loop, body)
+        self.at_rows("", 0, 1)
+        lines = self.tables()
+        vectors = self.longest * math.ceil(self.width / machine.LANES)
+        ops = -(-self.work // self.longest)
+        depth = max(self.depths.values(), default=0)
+        folds = ", ".join(f"{f.op} over {f.var}" for f in self.form.folds)
+        return Stage(
+            task.name,
+            f"Task '{task.name}' ({kernel}): a reduction down {self.width} column(s) ({folds}): "
+            "each column a lane, its rows folded by halving with VXM ops.",
+            tuple(sorted(self.after - {"", task.name})),
+            tuple(lines),
+            StageCost(ops, 0, vectors, depth, (), writes, span=self.span),
+        )
+
+    def stores(self, loop: ir.For | None, body: tuple[ir.Stmt, ...]) -> int:
+        kernel = self.task.kernel.name
+        if loop is None:
+            self.at_rows("", 0, 1)
+        else:
+            self.at_rows(loop.var, self.bound(loop.lo), self.bound(loop.hi))
+        writes = 0
+        for s in body:
+            if isinstance(s, ir.Let):
+                self.lets[s.name] = self.value(s.value)
+                self.per_column.discard(s.name)
+                continue
+            tensor = self.task.binding(s.tensor).region.tensor
+            rank = len(self.low.graph.tensor(tensor).shape)
+            at_row = rank == 1 or self.offset(s.indices[0], self.row) == 0
+            if s.op != "=" or rank != len(s.indices) or not at_row:
+                raise refuse(f"the store of '{tensor}' in '{kernel}'", s.span)
+            if (rank == 1) != (loop is None):
+                raise refuse(
+                    f"the store of '{tensor}' in '{kernel}' (per-column values go to rank-1 "
+                    "tensors, the loop's rows to rank-2 ones)",
+                    s.span,
+                )
+            if self.offset(s.indices[-1], self.lane) != 0:
+                raise refuse(
+                    f"the store of '{tensor}' in '{kernel}' (stores take lane {self.lane})", s.span
+                )
+            if self.c1 > self.c0 and self.nrows > 0:
+                band = (self.r0, self.r1, [(self.c0, self.c1, self.value(s.value))])
+                writes += self.store(tensor, [band])
+        return writes
+
+
+def _reduction(low: _Lowering, task: Task, form: Reduction) -> _FormStage:
+    """Rows or columns: the kept index names the rows of rank-2 tensors (a row is one vector,
+    folded across its lanes) or their columns (each column a lane, folded down the rows)."""
+    columns = all(
+        dim == len(low.graph.tensor(task.binding(p).region.tensor).shape) - 1
+        for p, dim in form.kept_dims
+    ) and any(dim == 1 for _, dim in form.kept_dims)
+    return _ColumnStage(low, task, form) if columns else _ReductionStage(low, task, form)
+
+
+class _Pointwise(_VectorStage):
+    """Element-wise work around a matrix product over one (rows x lanes) tensor: an operand's
+    prologue (the rows of A, or of B's transpose, along K) or the epilogue (the rows of C)."""
+
+    def __init__(
+        self,
+        low: _Lowering,
+        task: Task,
+        prefix: str,
+        loops: tuple[str, str],
+        shape: tuple[int, int],
+        placeholder: str,
+        source: str,
+    ) -> None:
+        super().__init__(low, task, prefix)
+        self.row, self.lane = loops
+        self.r0, self.r1, self.c0, self.c1 = 0, shape[0], 0, shape[1]
+        self.nrows = self.height = shape[0]
+        self.width = shape[1]
+        self.lets[placeholder] = source
+
+    def lower(self, e: ir.Expr) -> tuple[str, list[str]]:
+        """The stream of ``e`` and the lines that compute it, its constant tables first."""
+        value = self.stream(self.value(e))
+        return value, self.tables()
+
+    @property
+    def ops(self) -> int:
+        return -(-self.work // max(self.height, 1))
+
+
+class _ContractionStage(_VectorStage):
+    """One ``Contraction`` on the MXM (``nn.MatMul``, which tiles to the 320 x 320 weight
+    blocks) in the chosen precision, with its element-wise work on the VXM: an operand's
+    prologue before the products (then its fp16 parts are cast and written; a prologue that
+    ends in ``f32(f16(...))`` gives the fp16 operand itself, one part), the epilogue (bias,
+    scale, ReLU, casts) on the product's rows after them."""
+
+    def __init__(self, low: _Lowering, task: Task, form: Contraction) -> None:
+        super().__init__(low, task)
+        self.form = form
+        self.a_name = task.binding(form.a).region.tensor
+        self.b_name = task.binding(form.b).region.tensor
+        self.c_name = task.binding(form.c).region.tensor
+        self.matmuls: list[tuple[str, int, int, int, str]] = []
+        self.prologues: list[tuple[int, int, int]] = []  # (VXM ops, vectors, depth) per operand
+
+    def lower(self) -> Stage:
+        low, task, form = self.low, self.task, self.form
+        kernel = task.kernel.name
+        if self.from_chip(self.b_name):
+            raise refuse(
+                f"the matrix product '{kernel}' takes '{self.b_name}' from another task; the "
+                "MXM's stationary operand comes transposed from the host",
+                task.span,
+            )
+        p = low.precision
+        out_name, is_output = low.output_name(task, self.c_name)
+        c_layout = low.budget.take(out_name, (form.m, form.n), "float32", task.span)
+        product = f"{task.name}_c"
+        if p == "int8":
+            self.int8(product)
+        else:
+            a_parts = self.parts("a")
+            b_parts = self.parts("b")
+            if p == "fp16":
+                prod = self.matmul("16", (0, 1), a_parts[0], b_parts[0])
+                self.lines.append(f"{product} = {prod}.read(streams=g.SG4)")
+            else:
+                self.f32_products(product, a_parts, b_parts)
+        value, epilogue = product, None
+        if form.epilogue is not None:
+            epilogue = self.phase("epi", (form.row, form.col), (form.m, form.n), PRODUCT, product)
+            value, lines = epilogue.lower(form.epilogue)
+            self.after |= epilogue.after
+            self.lines += lines
+        var = f"{out_name}_mt"
+        flag = ", program_output=True" if is_output else ""
+        self.lines.append(f'{var} = {value}.write(name="{out_name}", layout="{c_layout}"{flag})')
+        low.current[self.c_name] = var
+        low.writer[self.c_name] = task.name
+        comment = {
+            "f32": {
+                3: "fp16 high and low parts, three MXM products accumulated in fp32",
+                2: "one operand's fp16 high and low parts with the other's fp16 value, two MXM "
+                "products accumulated in fp32",
+                1: "fp16 operands (exact in fp16), one MXM product accumulated in fp32",
+            }.get(len(self.matmuls), ""),
+            "fp16": "fp16 operands, one MXM product accumulated in fp32 (--precision fp16)",
+            "int8": "host-quantised int8, int32 accumulation, rescaled (--precision int8)",
+        }[p]
+        around = [
+            what
+            for what, there in (
+                ("a prologue on the VXM before", form.prologue_a or form.prologue_b),
+                ("the epilogue on the VXM after", form.epilogue),
+            )
+            if there is not None
+        ]
+        vectors = form.m * math.ceil(form.n / machine.LANES)
+        sums = {"f32": max(len(self.matmuls) - 1, 0), "fp16": 0, "int8": 2}[p]
+        ops = sums + (epilogue.ops if epilogue else 0)
+        after = max(epilogue.depths.values(), default=0) if epilogue else 0
+        depth = (1 if sums else 0) + 1 + after
+        cost = StageCost(
+            ops, 0, vectors, depth, tuple(self.matmuls), vectors, prologue=tuple(self.prologues)
+        )
+        return Stage(
+            task.name,
+            f"Task '{task.name}' ({kernel}): {self.c_name} = {self.a_name} @ {self.b_name} "
+            f"({form.m} x {form.k} x {form.n}) on the MXM: {comment}"
+            f"{'; ' + ' and '.join(around) + ' it' if around else ''}.",
+            tuple(sorted(self.after - {"", task.name})),
+            tuple(self.lines),
+            cost,
+        )
+
+    def from_chip(self, tensor: str) -> bool:
+        return self.low.graph.tensor(tensor).role != "input" or tensor in self.low.writer
+
+    def phase(
+        self, kind: str, loops: tuple[str, str], shape: tuple[int, int], placeholder: str, source
+    ) -> _Pointwise:
+        return _Pointwise(
+            self.low, self.task, f"{self.task.name}_{kind}", loops, shape, placeholder, source
+        )
+
+    def matmul(self, suffix: str, planes: tuple[int, ...], a: str, b: str) -> str:
+        low, task, form = self.low, self.task, self.form
+        attr = f"mm_{task.name}_{suffix}"
+        name = low.unique(f"{self.c_name}_{suffix}")
+        low.matmuls.append(MatMulDecl(attr, name, planes))
+        # nn.MatMul(buffer_output=True) writes its product to S4 of its planes' hemisphere
+        hemi = machine.chip.MXM_PLANES[planes[0]]
+        low.budget.take(name, (form.m, form.n), "float32", task.span, hemi=hemi, slices=4)
+        self.lines.append(f"{name}_mt = self.{attr}({a}, {b}, time=0)")
+        dtype = "int8" if suffix == "q" else "float16"
+        self.matmuls.append((",".join(map(str, planes)), form.m, form.k, form.n, dtype))
+        return f"{name}_mt"
+
+    def f32_products(self, product: str, a_parts: tuple[str, ...], b_parts: tuple[str, ...]):
+        """The products of the operands' parts but the two low ones, small parts first."""
+        (a_hi, *a_lo), (b_hi, *b_lo) = a_parts, b_parts
+        hh = self.matmul("hh", (0, 1), a_hi, b_hi)
+        hl = self.matmul("hl", (2, 3), a_hi, b_lo[0]) if b_lo else ""
+        lh = self.matmul("lh", (0, 1), a_lo[0], b_hi) if a_lo else ""
+        small = [x for x in (lh, hl) if x]
+        if len(small) == 2:
+            self.lines.append(f"{product} = g.add(g.add({lh}, {hl}), {hh})  # small parts first")
+        elif small:
+            self.lines.append(f"{product} = g.add({small[0]}, {hh})  # the small part first")
+        else:
+            self.lines.append(f"{product} = {hh}.read(streams=g.SG4)  # both operands are fp16")
+
+    def int8(self, product: str) -> None:
+        low, task, form = self.low, self.task, self.form
+        kernel = task.kernel.name
+        if form.prologue_a is not None or form.prologue_b is not None:
+            raise refuse(
+                f"--precision int8 for '{kernel}' with a prologue (int8 scales are chosen on the "
+                "host, from the operands as given)",
+                task.span,
+            )
+        if self.from_chip(self.a_name):
+            raise refuse(
+                f"--precision int8 for '{kernel}': '{self.a_name}' is computed on the chip and "
+                "int8 scales are chosen on the host",
+                task.span,
+            )
+        a_q = low.declare_input(self.a_name, "int8_rows", "int8")
+        b_q = low.declare_input(self.b_name, "int8_cols", "int8", True, "W", machine.WEIGHT_SLICES)
+        scale = low.declare_input(self.c_name, "scale", "float32")
+        prod = self.matmul("q", (0,), a_q, b_q)
+        self.lines.append(f"{product} = g.mul(g.cast({prod}, dtype=g.float32), {scale})")
+
+    def parts(self, side: str) -> tuple[str, ...]:
+        """The fp16 parts of an operand as the MXM takes it: ``(high, low)`` in f32 precision,
+        one part in fp16 precision or where the operand is an fp16 value."""
+        low, task, form = self.low, self.task, self.form
+        name = self.a_name if side == "a" else self.b_name
+        prologue = form.prologue_a if side == "a" else form.prologue_b
+        decl = low.graph.tensor(name)
+        weights = side == "b"
+        place = (True, "W", machine.WEIGHT_SLICES) if weights else (False, "", 1)
+        halves = low.precision == "f32"
+        exact = (
+            isinstance(prologue, ir.Cast)
+            and prologue.to == DType.F32
+            and prologue.operand.dtype == DType.F16
+        )
+        bare = isinstance(prologue, ir.Cast) and isinstance(prologue.operand, ir.Name)
+        if exact and bare and prologue.operand.name == OPERAND:  # an f16 tensor: the part itself
+            if not self.from_chip(name):
+                return (low.declare_input(name, "plain", "float16", *place),)
+            self.after.add(low.writer[name])
+            return (low.current[name],)
+        if prologue is None:
+            if not self.from_chip(name):
+                if not halves:
+                    return (low.declare_input(name, "fp16", "float16", *place),)
+                hi = low.declare_input(name, "high", "float16", *place)
+                lo_place = (True, "E", machine.WEIGHT_SLICES) if weights else place
+                return hi, low.declare_input(name, "low", "float16", *lo_place)
+            self.after.add(low.writer[name])
+            source = low.current[name]
+            rows, width = program_shape(decl.shape)
+            value = source
+            phase = None
+        else:
+            if weights:  # B's transpose from the host, rows along j, lanes along k
+                source = low.declare_input(name, "plain", _groq_dtype(decl.dtype), True)
+                rows, width = form.n, form.k
+                loops = (form.col, form.red)
+            else:
+                _, source = low.tensor_var(task, form.a)
+                self.after.add(low.writer.get(name, ""))
+                rows, width = form.m, form.k
+                loops = (form.row, form.red)
+            phase = self.phase(f"pro_{side}", loops, (rows, width), OPERAND, source)
+            value, lines = phase.lower(prologue.operand if exact else prologue)
+            self.after |= phase.after
+            self.lines += lines
+            halves = halves and not exact
+        parts = self.cast_parts(name, value, (rows, width), halves, weights, exact)
+        ops = (phase.ops if phase else 0) + (0 if exact else 4 if halves else 1)
+        depth = (max(phase.depths.values(), default=0) if phase else 0) + (3 if halves else 1)
+        self.prologues.append((ops, rows * math.ceil(width / machine.LANES), depth))
+        return parts
+
+    def cast_parts(
+        self,
+        name: str,
+        value: str,
+        shape: tuple[int, int],
+        halves: bool,
+        weights: bool,
+        exact: bool,
+    ) -> tuple[str, ...]:
+        """An operand computed on the VXM as fp16 parts written to memory (weights in S16 of
+        the planes' hemispheres: high West, low East)."""
+        low, span = self.low, self.task.span
+        least = machine.WEIGHT_SLICES if weights else 1
+        hi = low.unique(f"{name}_hi" if halves else f"{name}_16")
+        hi_layout = low.budget.take(hi, shape, "float16", span, least, "W" if weights else "")
+        if exact:  # the prologue's value is the fp16 part
+            self.lines.append(f'{hi}_mt = {value}.write(name="{hi}", layout="{hi_layout}")')
+        else:
+            self.lines.append(f"{hi}_st = g.cast({value}, dtype=g.float16)")
+            self.lines.append(f'{hi}_mt = {hi}_st.write(name="{hi}", layout="{hi_layout}")')
+        if not halves:
+            return (f"{hi}_mt",)
+        lo = low.unique(f"{name}_lo")
+        lo_layout = low.budget.take(lo, shape, "float16", span, least, "E" if weights else "")
+        self.lines.append(f"{lo}_st = g.sub({value}, g.cast({hi}_mt, dtype=g.float32))")
+        self.lines.append(f"{lo}_st = g.cast({lo}_st, dtype=g.float16)")
+        self.lines.append(f'{lo}_mt = {lo}_st.write(name="{lo}", layout="{lo_layout}")')
+        return f"{hi}_mt", f"{lo}_mt"
 
 
 # ------------------------------------------------------------------------------- lookups
@@ -1632,6 +2133,7 @@ class _LookupStage:
         body: list[str] = []
         self.lines = body
         self.block(form.loop.body, 0)
+        low.limits += self.limits
         head: list[str] = []
         ints, floats = sorted(self.ints), sorted(self.floats)
         tables = []
@@ -1691,3 +2193,13 @@ class _LookupStage:
             tuple(lines),
             cost,
         )
+
+
+LOWERINGS: dict[type, Callable[[_Lowering, Task, Any], _FormStage]] = {
+    Map: _MapStage,
+    Contraction: _ContractionStage,
+    Reduction: _reduction,
+    Lookup: _LookupStage,
+}
+"""The lowering of each form the chip runs, keyed by the form's type; any other task is
+refused (no data-dependent control flow)."""
