@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 
 from kernelc import ir
-from kernelc.affine import affine, evaluate
+from kernelc.affine import affine, evaluate, is_static
 from kernelc.backends.csl.builder import Builder
 from kernelc.backends.csl.cost import ops_cycles
-from kernelc.backends.csl.lowered import Lowered, Rect
+from kernelc.backends.csl.lowered import Lowered, Misfit, Rect, Refusal
 from kernelc.backends.csl.placement import (
     Shared,
     check_whole,
@@ -31,7 +31,6 @@ from kernelc.backends.csl.scalar import Place, ScalarGen
 from kernelc.backends.csl.vector import Access, Space, VectorGen
 from kernelc.csl import machine
 from kernelc.csl import model as m
-from kernelc.diagnostics import Unsupported
 from kernelc.forms.blocks import DimMap, Layout, Split
 from kernelc.forms.reduction import Fold, Reduction, RowLet
 from kernelc.graph import Task, TaskGraph
@@ -67,14 +66,19 @@ class ReductionCode:
 
 def plan_reduction(
     task: Task, form: Reduction, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int
-) -> None:
+) -> Refusal | None:
     """Every tensor split along the dimension the kept index names, over all PEs."""
-    check_whole(task, graph)
+    refused = check_whole(task, graph)
+    if refused is not None:
+        return refused
     for param, dim in form.kept_dims:
         decl = graph.tensor(tensor_of(task, param))
         dims = [DimMap(n) for n in decl.shape]
         dims[dim] = DimMap(decl.shape[dim], "xy", Split(decl.shape[dim], w * h))
-        merge_layout(layouts, Layout(decl.name, decl.dtype, tuple(dims)), task.span)
+        refused = merge_layout(layouts, Layout(decl.name, decl.dtype, tuple(dims)), task.span)
+        if refused is not None:
+            return refused
+    return None
 
 
 def _subst(e, names: dict[str, ir.Expr]):
@@ -106,7 +110,7 @@ def lower_reduction(
     layouts: dict[str, Layout],
     b: Builder,
     shared: Shared,
-) -> ReductionCode:
+) -> ReductionCode | Refusal | Misfit:
     kname = task.kernel.name
     sizes = task.size_env
     kept = form.kept
@@ -115,13 +119,13 @@ def lower_reduction(
     dtypes = {n.dtype for n in ir.walk_body(form.loop.body) if isinstance(n, ir.Load)}
     dtypes |= {layouts[t].dtype for t in tensor.values()}
     if dtypes != {DType.F32}:
-        raise Unsupported(
+        return b.refuse(
             f"the csl reduction lowering of '{kname}' handles f32 tensors only", task.span
         )
     kept_split = {layouts[t].dims[dims[p]] for p, t in tensor.items()}
     extents = {dm.extent for dm in kept_split}
     if len(extents) != 1:
-        raise Unsupported(
+        return b.refuse(
             f"'{kname}' indexes dimensions of different lengths with '{kept}'", form.loop.span
         )
     dm = next(iter(kept_split))
@@ -142,10 +146,10 @@ def lower_reduction(
     stmts: list[m.Stmt] = []
 
     def extent_of(lo_e: ir.Expr, hi_e: ir.Expr, span) -> tuple[int, int]:
-        try:
-            return evaluate(lo_e, sizes), evaluate(hi_e, sizes)
-        except Exception as err:
-            raise Unsupported("a fold whose range depends on the kept index", span) from err
+        if not (is_static(lo_e, sizes.keys()) and is_static(hi_e, sizes.keys())):
+            b.refuse("a fold whose range depends on the kept index", span)
+            return 0, 0
+        return evaluate(lo_e, sizes), evaluate(hi_e, sizes)
 
     def access_for(inner: str | None, inner_csl: str | None, inner_lo: int, outer: bool):
         """Operands over (kept[, inner]); ``outer``: ``inner`` is a scalar loop around the ops."""
@@ -162,7 +166,8 @@ def lower_reduction(
             for k, idx in enumerate(indices):
                 form_ = affine(idx)
                 if form_ is None:
-                    raise Unsupported("a data-dependent index in a reduction", idx.span)
+                    b.refuse("a data-dependent index in a reduction", idx.span)
+                    continue
                 pitch = pitches[k]
                 term: m.Expr = m.lit(form_.const)
                 start = m.Int(0) if local else m.lit(inner_lo)
@@ -177,14 +182,15 @@ def lower_reduction(
                         piece = m.mul(m.mul(m.lit(coef), m.Name(inner_csl)), m.Int(pitch))
                         runtime = piece if runtime is None else m.add(runtime, piece)
                     else:
-                        raise Unsupported(f"'{name}' in an index of a reduction", idx.span)
+                        b.refuse(f"'{name}' in an index of a reduction", idx.span)
                 static = m.add(static, m.mul(term, m.Int(pitch)))
             return Access(array, static, runtime)
 
         return access
 
     def place(tname, indices, proven, node) -> Place:
-        raise Unsupported("a tensor read that does not vary with the kept index", node.span)
+        b.refuse("a tensor read that does not vary with the kept index", node.span)
+        return Place(tname, m.Int(0))
 
     def run(
         body: tuple[ir.Stmt, ...], inner: str | None, n: int, inner_lo: int, outer: bool
@@ -207,7 +213,7 @@ def lower_reduction(
         for s in subst:
             values = [s.value] if isinstance(s, ir.Let | ir.Store) else []
             if any(_index_used_as_value(v, idx) for v in values):
-                raise Unsupported("a loop index used as a value in a reduction", s.span)
+                b.refuse("a loop index used as a value in a reduction", s.span)
         code = gen.body(subst)
         if outer:
             code = [m.For(m.builtin("range", m.Name("i16"), m.lit(n)), inner_csl, tuple(code))]
@@ -363,16 +369,19 @@ def lower_reduction(
         f"folds ({folds}) column by column, {sum(len(s.ops) for s in segments)} DSD "
         "operation(s) in all, no fabric traffic"
     )
-    return ReductionCode(launch, segments, describe)
+    code = ReductionCode(launch, segments, describe)
+    return code if b.refused is None else b.refused
 
 
 class ReductionLowering:
     """Reductions along a dimension: the kept index over all PEs, every fold local."""
 
-    def plan(self, task, form: Reduction, graph, layouts, width, height) -> None:
-        plan_reduction(task, form, graph, layouts, width, height)
+    def plan(self, task, form: Reduction, graph, layouts, width, height) -> Refusal | None:
+        return plan_reduction(task, form, graph, layouts, width, height)
 
-    def lower(self, task, index, form: Reduction, graph, layouts, b, shared) -> ReductionCode:
+    def lower(
+        self, task, index, form: Reduction, graph, layouts, b, shared
+    ) -> ReductionCode | Refusal | Misfit:
         return lower_reduction(task, form, graph, layouts, b, shared)
 
     def cycles(self, code: ReductionCode, low: Lowered) -> dict[str, int]:
