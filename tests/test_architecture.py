@@ -6,6 +6,7 @@ caught to try the next option in the csl backend's plan and lower path."""
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
@@ -29,13 +30,33 @@ def _modules() -> dict[str, Path]:
     return out
 
 
+@dataclass(frozen=True)
+class Code:
+    """The modules audited: each one's syntax tree, file label and whether it is a package."""
+
+    trees: dict[str, ast.Module]
+    labels: dict[str, str]
+    packages: frozenset[str]
+
+    @staticmethod
+    def of(sources: dict[str, str], packages: frozenset[str] = frozenset()) -> Code:
+        trees = {name: ast.parse(text) for name, text in sources.items()}
+        return Code(trees, {name: name for name in sources}, packages)
+
+    def where(self, name: str, node: ast.AST) -> str:
+        return f"{self.labels[name]}:{node.lineno}"
+
+    @property
+    def known(self) -> set[str]:
+        return set(self.trees) | {"kernelc.frontends"}
+
+
 MODULES = _modules()
-TREES = {name: ast.parse(path.read_text(), str(path)) for name, path in MODULES.items()}
-KNOWN = set(MODULES) | {"kernelc.frontends"}
-
-
-def _where(name: str, node: ast.AST) -> str:
-    return f"{MODULES[name].relative_to(ROOT)}:{node.lineno}"
+PROJECT = Code(
+    {name: ast.parse(path.read_text(), str(path)) for name, path in MODULES.items()},
+    {name: str(path.relative_to(ROOT)) for name, path in MODULES.items()},
+    frozenset(name for name, path in MODULES.items() if path.name == "__init__.py"),
+)
 
 
 def _type_checking(tree: ast.Module) -> set[int]:
@@ -47,21 +68,67 @@ def _type_checking(tree: ast.Module) -> set[int]:
     return lines
 
 
-def _imported(module: str, node: ast.Import | ast.ImportFrom) -> list[tuple[str, str | None]]:
+def _imported(
+    code: Code, module: str, node: ast.Import | ast.ImportFrom
+) -> list[tuple[str, str | None]]:
     """(module, imported name or None) of each name an import statement binds."""
     if isinstance(node, ast.Import):
         return [(a.name, None) for a in node.names]
     base = node.module or ""
     if node.level:
         package = module.split(".")
-        if not MODULES[module].name == "__init__.py":
+        if module not in code.packages:
             package.pop()
         base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
     out = []
     for alias in node.names:
         sub = f"{base}.{alias.name}"
-        out.append((sub, None) if sub in KNOWN else (base, alias.name))
+        out.append((sub, None) if sub in code.known else (base, alias.name))
     return out
+
+
+def import_cycles(code: Code) -> list[list[str]]:
+    """Modules that import each other, directly or around a loop (imports in functions too)."""
+    graph = nx.DiGraph()
+    for name, tree in code.trees.items():
+        graph.add_node(name)
+        typing_only = _type_checking(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom) and node.lineno not in typing_only:
+                for target, _ in _imported(code, name, node):
+                    if target in code.trees and target != name:
+                        graph.add_edge(name, target)
+    return sorted(sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def private_imports(code: Code) -> list[str]:
+    """Private names of one module used by another (imported, or read off the module)."""
+    found = []
+    for name, tree in code.trees.items():
+        aliases: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                pairs = zip(_imported(code, name, node), node.names, strict=True)
+                for (target, item), alias in pairs:
+                    if target not in code.known:
+                        continue
+                    if item is None:
+                        aliases[alias.asname or alias.name.split(".")[0]] = target
+                    elif _private(item):
+                        found.append(f"{code.where(name, node)}: {target}.{item}")
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and _private(node.attr)
+            ):
+                found.append(f"{code.where(name, node)}: {aliases[node.value.id]}.{node.attr}")
+    return found
 
 
 def test_the_audit_sees_the_project():
@@ -71,42 +138,40 @@ def test_the_audit_sees_the_project():
 
 
 def test_no_import_cycles():
-    graph = nx.DiGraph()
-    for name, tree in TREES.items():
-        graph.add_node(name)
-        typing_only = _type_checking(tree)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import | ast.ImportFrom) and node.lineno not in typing_only:
-                for target, _ in _imported(name, node):
-                    if target in MODULES and target != name:
-                        graph.add_edge(name, target)
-    cycles = [sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1]
-    assert cycles == []
+    assert import_cycles(PROJECT) == []
+
+
+def test_an_import_cycle_through_a_local_import_is_found():
+    code = Code.of(
+        {
+            "kernelc.a": "from kernelc.b import g\nimport kernelc.c\n",
+            "kernelc.b": "def g():\n    from kernelc import a\n    return a\n",
+            "kernelc.c": (
+                "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import kernelc.a\n"
+            ),
+        },
+        frozenset({"kernelc"}),
+    )
+    assert import_cycles(code) == [["kernelc.a", "kernelc.b"]]
 
 
 def test_no_private_names_across_files():
-    found = []
-    for name, tree in TREES.items():
-        aliases: dict[str, str] = {}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                for (target, item), alias in zip(_imported(name, node), node.names, strict=True):
-                    if target not in KNOWN:
-                        continue
-                    if item is None:
-                        aliases[alias.asname or alias.name.split(".")[0]] = target
-                    elif item.startswith("_") and not item.startswith("__"):
-                        found.append(f"{_where(name, node)}: {target}.{item}")
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and node.value.id in aliases
-                and node.attr.startswith("_")
-                and not node.attr.startswith("__")
-            ):
-                found.append(f"{_where(name, node)}: {aliases[node.value.id]}.{node.attr}")
-    assert found == []
+    assert private_imports(PROJECT) == []
+
+
+def test_private_names_across_files_are_found():
+    code = Code.of(
+        {
+            "kernelc.a": "def _merge():\n    pass\n",
+            "kernelc.b": "from kernelc.a import _merge\n",
+            "kernelc.c": "from kernelc import a\nx = a._merge\n",
+            "kernelc.d": "import numpy\ny = numpy._private\n",
+        }
+    )
+    assert private_imports(code) == [
+        "kernelc.b:1: kernelc.a._merge",
+        "kernelc.c:2: kernelc.a._merge",
+    ]
 
 
 def _module_names(tree: ast.Module) -> set[str]:
@@ -120,11 +185,11 @@ def _module_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def test_no_id_keyed_caches():
-    """``id()`` keys only in containers local to one call (an object's id is reused once it
-    dies, so a key that outlives the call names whatever comes next)."""
+def id_caches(code: Code) -> list[str]:
+    """``id()`` keys in containers that outlive one call (an object's id is reused once it
+    dies, so such a key names whatever comes next)."""
     found = []
-    for name, tree in TREES.items():
+    for name, tree in code.trees.items():
         globals_ = _module_names(tree)
         for node in ast.walk(tree):
             for container, key in _keyed(node):
@@ -134,7 +199,7 @@ def test_no_id_keyed_caches():
                     isinstance(container, ast.Name) and container.id in globals_
                 )
                 if held:
-                    found.append(f"{_where(name, node)}: {ast.unparse(node)}")
+                    found.append(f"{code.where(name, node)}: {ast.unparse(node)}")
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef) and any(
                 "cache" in ast.unparse(d) for d in node.decorator_list
@@ -142,8 +207,36 @@ def test_no_id_keyed_caches():
                 if any(
                     isinstance(n, ast.Call) and ast.unparse(n.func) == "id" for n in ast.walk(node)
                 ):
-                    found.append(f"{_where(name, node)}: id() in the cached {node.name}")
-    assert found == []
+                    found.append(f"{code.where(name, node)}: id() in the cached {node.name}")
+    return found
+
+
+def test_no_id_keyed_caches():
+    assert id_caches(PROJECT) == []
+
+
+def test_id_keyed_caches_are_found_and_local_identity_maps_allowed():
+    code = Code.of(
+        {
+            "kernelc.a": (
+                "CACHE = {}\n"
+                "def plan(task):\n"
+                "    if id(task) not in CACHE:\n"
+                "        CACHE[id(task)] = 1\n"
+                "    seen = {}\n"
+                "    seen[id(task)] = 2\n"
+                "    return seen\n"
+                "class Planner:\n"
+                "    def plan(self, task):\n"
+                "        return self.memo.setdefault(id(task), 3)\n"
+            )
+        }
+    )
+    assert id_caches(code) == [
+        "kernelc.a:3: id(task) not in CACHE",
+        "kernelc.a:4: CACHE[id(task)]",
+        "kernelc.a:10: self.memo.setdefault(id(task), 3)",
+    ]
 
 
 def _keyed(node: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
@@ -166,42 +259,88 @@ def _keyed(node: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
     return []
 
 
-def test_no_string_dispatch_of_forms():
-    """Forms are told apart by type (a registry keyed by the form's class), never by a name."""
+def form_dispatch(code: Code) -> list[str]:
+    """Forms told apart by a name (a string, a class's ``__name__``) instead of by type."""
     found = []
-    for name, tree in TREES.items():
+    for name, tree in code.trees.items():
         for node in ast.walk(tree):
             if isinstance(node, ast.Compare):
                 sides = [node.left, *node.comparators]
                 words = [s.value for s in sides if isinstance(s, ast.Constant)]
                 named = any("__name__" in ast.unparse(s) or "form" in ast.unparse(s) for s in sides)
                 if named and any(w in FORM_WORDS for w in words):
-                    found.append(f"{_where(name, node)}: {ast.unparse(node)}")
-                if any(isinstance(s, ast.Attribute) and s.attr == "__name__" for s in sides):
-                    if any(isinstance(w, str) and w in FORMS for w in words):
-                        found.append(f"{_where(name, node)}: {ast.unparse(node)}")
+                    found.append(f"{code.where(name, node)}: {ast.unparse(node)}")
             if isinstance(node, ast.Match) and "form" in ast.unparse(node.subject):
                 for case in node.cases:
                     if any(
                         isinstance(n, ast.Constant) and n.value in FORM_WORDS
                         for n in ast.walk(case.pattern)
                     ):
-                        found.append(f"{_where(name, case.pattern)}: case {case.pattern}")
-    assert found == []
+                        found.append(f"{code.where(name, case.pattern)}: case")
+    return sorted(found)
+
+
+def test_no_string_dispatch_of_forms():
+    assert form_dispatch(PROJECT) == []
+
+
+def test_string_dispatch_of_forms_is_found():
+    code = Code.of(
+        {
+            "kernelc.a": (
+                "def lower(task):\n"
+                "    if task.form_kind == 'map':\n"
+                "        return 1\n"
+                "    if type(task.form).__name__ == 'Contraction':\n"
+                "        return 2\n"
+                "    match task.form_name:\n"
+                "        case 'lookup':\n"
+                "            return 3\n"
+                "    return LOWERINGS[type(task.form)]\n"
+            )
+        }
+    )
+    assert form_dispatch(code) == [
+        "kernelc.a:2: task.form_kind == 'map'",
+        "kernelc.a:4: type(task.form).__name__ == 'Contraction'",
+        "kernelc.a:7: case",
+    ]
 
 
 CSL_PLAN_PATH = ("backends/csl", "kernelc/forms", "kernelc/csl")
+
+
+def caught_user_errors(tree: ast.Module) -> list[int]:
+    """Lines of handlers that catch user errors (or every exception)."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ExceptHandler)
+        and (
+            node.type is None
+            or any(
+                w in ast.unparse(node.type) for w in ("KernelcError", "Unsupported", "Exception")
+            )
+        )
+    ]
 
 
 @pytest.mark.parametrize("folder", CSL_PLAN_PATH)
 def test_no_user_errors_caught_to_try_the_next_option(folder):
     """csl's lowerings answer "not this task" and "not this grid" with values (Refusal, Misfit);
     a user error is raised once, at the end, and never caught on the way."""
-    found = []
-    for path in sorted((ROOT / folder).rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ExceptHandler) and node.type is not None:
-                caught = ast.unparse(node.type)
-                if any(word in caught for word in ("KernelcError", "Unsupported", "Exception")):
-                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: except {caught}")
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for line in caught_user_errors(ast.parse(path.read_text()))
+    ]
     assert found == []
+
+
+def test_caught_user_errors_are_found():
+    tree = ast.parse(
+        "try:\n    plan()\nexcept Unsupported:\n    pass\n"
+        "try:\n    plan()\nexcept (KeyError, kc.KernelcError) as err:\n    pass\n"
+        "try:\n    plan()\nexcept OSError:\n    pass\n"
+    )
+    assert caught_user_errors(tree) == [3, 7]

@@ -229,6 +229,7 @@ def plan(
             "use a grid with one column",
             task.span,
         )
+    return None
 
 
 # ------------------------------------------------------------------------ transformation

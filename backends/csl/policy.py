@@ -18,7 +18,7 @@ whose errors name the refusal too). Only what no option can do is raised, once.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kernelc import progress
 from kernelc.backends.csl import tasks
@@ -118,7 +118,7 @@ def scalar(
     """Every task as scalar code (``refusal``: why the data-parallel lowerings did not take the
     graph, named in the errors of this last option)."""
     if isinstance(grid, tuple):
-        low = _scalar_lowered(graph, arch, *grid)
+        low = lower(graph, arch, *grid, scalar=True)
         if not isinstance(low, Lowered):
             raise _failed(low.error(), refusal)
         check_memory(graph, low, True, refusal)
@@ -243,7 +243,7 @@ class _Search:
         if isinstance(low, Lowered) and low.memory_bytes <= self.arch.pe_memory:
             self.lowered[(w, h)] = low
             self.found[(w, h)] = candidate(low)
-        return None  # a Misfit: this grid cannot take the plan; another may
+        return None  # a Misfit, or over the PE memory: another grid may take the plan
 
 
 def _sizes(extent: int, limit: int) -> list[int]:
@@ -263,16 +263,10 @@ def _scalar_grid(graph: TaskGraph, arch: machine.Arch) -> tuple[int, int]:
     return w, -(-count // w)
 
 
-def _scalar_lowered(
-    graph: TaskGraph, arch: machine.Arch, width: int, height: int
-) -> Lowered | Refusal | Misfit:
-    return lower(graph, arch, width, height, scalar=True)
-
-
 def scalar_tasks(graph: TaskGraph, arch: machine.Arch, refusal: Refusal | None) -> Lowered:
     """Scalar tasks: a PE per task of the widest step, every tensor whole on each PE; the
     error when they do not fit either."""
-    low = _scalar_lowered(graph, arch, *_scalar_grid(graph, arch))
+    low = lower(graph, arch, *_scalar_grid(graph, arch), scalar=True)
     if not isinstance(low, Lowered):
         raise _failed(low.error(), refusal)
     if low.memory_bytes > arch.pe_memory:
@@ -289,9 +283,10 @@ def scalar_tasks(graph: TaskGraph, arch: machine.Arch, refusal: Refusal | None) 
 def _failed(err: KernelcError, refusal: Refusal | None) -> KernelcError:
     """The last option's error, noting why the data-parallel lowerings refused the graph
     (unless both refused for one reason)."""
-    if refusal is not None and err.message != refusal.reason:
-        err.notes.append((refusal.span, f"the data-parallel lowering: {refusal.reason}"))
-    return err
+    if refusal is None or err.message == refusal.reason:
+        return err
+    note = (refusal.span, f"the data-parallel lowering: {refusal.reason}")
+    return replace(err, notes=[*err.notes, note])
 
 
 def _estimate(graph: TaskGraph, w: int, h: int) -> int | Refusal | Misfit:
@@ -395,7 +390,7 @@ def check_memory(graph: TaskGraph, low: Lowered, scalar: bool, refusal: Refusal 
     decl = graph.tensor(biggest.tensor)
     block = " x ".join(str(n) for n in biggest.local_shape)
     if scalar or scalar_culprit(graph) is not None:
-        better = _scalar_lowered(graph, low.arch, *_scalar_grid(graph, low.arch))
+        better = lower(graph, low.arch, *_scalar_grid(graph, low.arch), scalar=True)
         fits = isinstance(better, Lowered) and better.memory_bytes <= low.arch.pe_memory
     else:
         better = _least(graph, low.arch)
