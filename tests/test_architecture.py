@@ -259,24 +259,31 @@ def _keyed(node: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
     return []
 
 
+def _form_words(node: ast.AST, about_forms: bool) -> bool:
+    """Whether ``node`` holds a form's name as a string: any of them, or also "scalar" (a word
+    other things use: a scalar edge, a scalar role) when the code is about forms."""
+    words = FORM_WORDS if about_forms else FORM_WORDS - {"scalar"}
+    return any(isinstance(n, ast.Constant) and n.value in words for n in ast.walk(node))
+
+
 def form_dispatch(code: Code) -> list[str]:
-    """Forms told apart by a name (a string, a class's ``__name__``) instead of by type."""
+    """Forms told apart by a name (a string, a class's ``__name__``) instead of by type: a
+    comparison or a ``case`` with a form's name, or a table keyed by two or more of them."""
     found = []
     for name, tree in code.trees.items():
         for node in ast.walk(tree):
             if isinstance(node, ast.Compare):
-                sides = [node.left, *node.comparators]
-                words = [s.value for s in sides if isinstance(s, ast.Constant)]
-                named = any("__name__" in ast.unparse(s) or "form" in ast.unparse(s) for s in sides)
-                if named and any(w in FORM_WORDS for w in words):
+                about = any(w in ast.unparse(node) for w in ("__name__", "form"))
+                if any(_form_words(side, about) for side in (node.left, *node.comparators)):
                     found.append(f"{code.where(name, node)}: {ast.unparse(node)}")
-            if isinstance(node, ast.Match) and "form" in ast.unparse(node.subject):
-                for case in node.cases:
-                    if any(
-                        isinstance(n, ast.Constant) and n.value in FORM_WORDS
-                        for n in ast.walk(case.pattern)
-                    ):
-                        found.append(f"{code.where(name, case.pattern)}: case")
+            if isinstance(node, ast.Match):
+                about = "form" in ast.unparse(node.subject)
+                if any(_form_words(case.pattern, about) for case in node.cases):
+                    found.append(f"{code.where(name, node)}: match {ast.unparse(node.subject)}")
+            if isinstance(node, ast.Dict):
+                keys = [k for k in node.keys if k is not None and _form_words(k, True)]
+                if len(keys) >= 2:
+                    found.append(f"{code.where(name, node)}: a table keyed by form names")
     return sorted(found)
 
 
@@ -288,22 +295,32 @@ def test_string_dispatch_of_forms_is_found():
     code = Code.of(
         {
             "kernelc.a": (
-                "def lower(task):\n"
+                "def lower(task, plan):\n"
                 "    if task.form_kind == 'map':\n"
                 "        return 1\n"
                 "    if type(task.form).__name__ == 'Contraction':\n"
                 "        return 2\n"
-                "    match task.form_name:\n"
+                "    match plan.choice:\n"
                 "        case 'lookup':\n"
                 "            return 3\n"
+                "    if plan.kind in ('reduction', 'stencil'):\n"
+                "        return 4\n"
+                "    if plan.role == 'scalar':\n"
+                "        return 5\n"
+                "    if task.form == 'scalar':\n"
+                "        return 6\n"
+                "    LOWER = {'map': 1, 'lookup': 2}\n"
                 "    return LOWERINGS[type(task.form)]\n"
             )
         }
     )
     assert form_dispatch(code) == [
+        "kernelc.a:13: task.form == 'scalar'",
+        "kernelc.a:15: a table keyed by form names",
         "kernelc.a:2: task.form_kind == 'map'",
         "kernelc.a:4: type(task.form).__name__ == 'Contraction'",
-        "kernelc.a:7: case",
+        "kernelc.a:6: match plan.choice",
+        "kernelc.a:9: plan.kind in ('reduction', 'stencil')",
     ]
 
 
