@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kernelc.backends.csl.lowered import Batches
+from kernelc.backends.csl.lowered import Batches, Misfit, Refusal
 from kernelc.csl import machine
 from kernelc.csl import model as m
-from kernelc.diagnostics import KernelcError, Span, Unsupported
+from kernelc.diagnostics import Span
 from kernelc.types import DType
 
 CSL_TYPES = {
@@ -76,6 +76,9 @@ class Builder:
     exchange_advance: str = ""
     batches: Batches | None = None  # set by a lowering whose items go through in batches
     c2d: bool = False
+    # the first thing code generation found it cannot express here; the program being built
+    # is then discarded (the lowering returns this instead of its code)
+    refused: Refusal | Misfit | None = None
     _colors: int = 0
     _tasks: int = 0
     _queues: int = 2
@@ -91,12 +94,24 @@ class Builder:
         self.names.add(name)
         return name
 
+    def refuse(self, reason: str, span: Span) -> Refusal | Misfit:
+        """Record that the task's lowering cannot express a construct (the first one counts)."""
+        if self.refused is None:
+            self.refused = Refusal(reason, span)
+        return self.refused
+
+    def misfit(self, reason: str, span: Span) -> Refusal | Misfit:
+        """Record that the plan does not fit this grid (the first verdict counts)."""
+        if self.refused is None:
+            self.refused = Misfit(reason, span)
+        return self.refused
+
     # --------------------------------------------------------------- resources
     def color(self, base: str, purpose: str) -> str:
         while self._colors in self.arch.reserved_ids:
             self._colors += 1
         if self._colors >= self.arch.routable_colors:
-            raise Unsupported(
+            self.refuse(
                 f"the csl plan needs more than {self.arch.routable_colors} routable colors",
                 Span("<csl backend>", 1, 1),
             )
@@ -115,7 +130,7 @@ class Builder:
             self._tasks += 1
         tid = lo + self._tasks
         if tid > hi:
-            raise Unsupported(
+            self.refuse(
                 "the csl plan needs more local task IDs than the PE has (each data-parallel "
                 "task takes its own)",
                 Span("<csl backend>", 1, 1),
@@ -148,7 +163,7 @@ class Builder:
         q = self._queues
         self._queues += 1
         if q > 7:
-            raise KernelcError(
+            self.misfit(
                 "the csl plan needs more than 6 fabric queues per PE", Span("<csl backend>", 1, 1)
             )
         return q

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kernelc.backends.csl.builder import Builder
-from kernelc.backends.csl.lowered import Lowered
+from kernelc.backends.csl.lowered import Lowered, Misfit, Refusal
 from kernelc.backends.csl.placement import (
     Shared,
     check_whole,
@@ -43,7 +43,6 @@ from kernelc.backends.csl.pointwise import (
 )
 from kernelc.csl import machine
 from kernelc.csl import model as m
-from kernelc.diagnostics import Unsupported
 from kernelc.forms import Contraction
 from kernelc.forms.blocks import DimMap, Layout, Split
 from kernelc.forms.contraction import OPERAND, PRODUCT
@@ -130,11 +129,15 @@ def _gemm_cycles(mt: int, nt: int, kp: int) -> int:
 
 def plan(
     task: Task, c: Contraction, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int
-) -> None:
-    check_whole(task, graph)
+) -> Refusal | None:
+    refused = check_whole(task, graph)
+    if refused is not None:
+        return refused
     names = {"a": tensor_of(task, c.a), "b": tensor_of(task, c.b), "c": tensor_of(task, c.c)}
     fixed = layouts.get(names["c"])
     work = around(task, c)
+    if isinstance(work, Refusal):
+        return work
     summa_cycles, summa_mem = _summa_cost(c, work, w, h)
     split_cycles, split_mem = _splitk_cost(c, work, w, h)
     room = machine.WSE2.pe_memory - machine.CODE_BASE_BYTES - 4000
@@ -150,14 +153,18 @@ def plan(
         scheme = "summa" if summa_cycles <= split_cycles else "splitk"
     types = {key: graph.tensor(name).dtype for key, name in names.items()}
     chosen = (_summa_layouts if scheme == "summa" else _splitk_layouts)(c, names, types, w, h)
-    for key in ("c", "a", "b"):
-        merge_layout(layouts, chosen[key], task.span)
+    wanted = [chosen[key] for key in ("c", "a", "b")]
     for key, ops in work.blocks():
         for op in ops:
             x = op.operand
             if x is not None and x.param is not None:
                 name = tensor_of(task, x.param)
-                merge_layout(layouts, operand_layout(x, name, chosen[key]), task.span)
+                wanted.append(operand_layout(x, name, chosen[key]))
+    for layout in wanted:
+        refused = merge_layout(layouts, layout, task.span)
+        if refused is not None:
+            return refused
+    return None
 
 
 # ------------------------------------------------------------------- prologues, epilogue
@@ -175,23 +182,26 @@ class Around:
         return (("a", self.a), ("b", self.b), ("c", self.c))
 
 
-def around(task: Task, c: Contraction) -> Around:
-    """The prologues and the epilogue as DSD operations; Unsupported naming what has none."""
+def around(task: Task, c: Contraction) -> Around | Refusal:
+    """The prologues and the epilogue as DSD operations; or the refusal naming what has none."""
     name = task.kernel.name
     if c.epilogue is not None and c.epilogue.dtype != DType.F32:
-        raise Unsupported(
+        return Refusal(
             f"'{name}': the csl backend stores matrix products as f32, not {c.epilogue.dtype}",
             c.epilogue.span,
         )
-
-    def ops(e, placeholder: str, indices: dict[str, int], what: str) -> tuple[Op, ...]:
-        return () if e is None else element_ops(e, placeholder, indices, what, name)
-
-    return Around(
-        ops(c.prologue_a, OPERAND, {c.row: 0, c.red: 1}, "prologue"),
-        ops(c.prologue_b, OPERAND, {c.red: 0, c.col: 1}, "prologue"),
-        ops(c.epilogue, PRODUCT, {c.row: 0, c.col: 1}, "epilogue"),
+    wanted = (
+        (c.prologue_a, OPERAND, {c.row: 0, c.red: 1}, "prologue"),
+        (c.prologue_b, OPERAND, {c.red: 0, c.col: 1}, "prologue"),
+        (c.epilogue, PRODUCT, {c.row: 0, c.col: 1}, "epilogue"),
     )
+    blocks = []
+    for e, placeholder, indices, what in wanted:
+        ops = () if e is None else element_ops(e, placeholder, indices, what, name)
+        if isinstance(ops, Refusal):
+            return ops
+        blocks.append(ops)
+    return Around(*blocks)
 
 
 # --------------------------------------------------------------------------------- code
@@ -242,11 +252,13 @@ def lower(
     layouts: dict[str, Layout],
     b: Builder,
     shared: Shared,
-) -> ContractionCode:
+) -> ContractionCode | Refusal | Misfit:
+    work = around(task, c)
+    if isinstance(work, Refusal):
+        return work
     collectives(b, shared)
     arrays = {key: b.tensor_arrays[tensor_of(task, getattr(c, key))] for key in ("a", "b", "c")}
     lays = {key: layouts[tensor_of(task, getattr(c, key))] for key in ("a", "b", "c")}
-    work = around(task, c)
     params = {
         x.param: b.tensor_arrays[tensor_of(task, x.param)]
         for _, ops in work.blocks()
@@ -282,8 +294,10 @@ def lower(
         code = _summa(task, c, arrays, lays, b, shared, prologue, epilogue)
     else:
         code = _splitk(task, c, arrays, lays, b, shared, prologue, epilogue)
+    if not isinstance(code, ContractionCode):
+        return code
     code.prologue, code.epilogue = prologue_cycles, epilogue_cycles
-    return code
+    return code if b.refused is None else b.refused
 
 
 def _fmacs_loops(
@@ -433,7 +447,7 @@ def _fmacs_loops(
 
 def _summa(
     task, c, arrays, lays, b: Builder, shared: Shared, prologue: list, epilogue: list
-) -> ContractionCode:
+) -> ContractionCode | Refusal | Misfit:
     w, h = b.width, b.height
     a_lay, c_lay = lays["a"], lays["c"]
     mt_max, kp_max = a_lay.local_shape
@@ -445,7 +459,7 @@ def _summa(
         b.array("a_buf", DType.F32, mt_max * kp_max, "SUMMA: the A and B panels of the step")
         b.array("b_buf", DType.F32, kp_max * nt_max)
     elif b.arrays["a_buf"] < 4 * mt_max * kp_max or b.arrays["b_buf"] < 4 * kp_max * nt_max:
-        raise Unsupported(
+        return b.refuse(
             "two matrix products of different shapes in one graph are not "
             "supported by the csl backend yet",
             task.span,
@@ -787,10 +801,12 @@ def _fmacs_cycles(code: ContractionCode, depth: int, bound: int, base: int) -> i
 class ContractionLowering:
     """Matrix products: SUMMA broadcasts or split-K with a reduction, whichever models faster."""
 
-    def plan(self, task, form: Contraction, graph, layouts, width, height) -> None:
-        plan(task, form, graph, layouts, width, height)
+    def plan(self, task, form: Contraction, graph, layouts, width, height) -> Refusal | None:
+        return plan(task, form, graph, layouts, width, height)
 
-    def lower(self, task, index, form: Contraction, graph, layouts, b, shared) -> ContractionCode:
+    def lower(
+        self, task, index, form: Contraction, graph, layouts, b, shared
+    ) -> ContractionCode | Refusal | Misfit:
         return lower(task, form, graph, layouts, b, shared)
 
     def cycles(self, code: ContractionCode, low: Lowered) -> dict[str, int]:

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from kernelc import ir
 from kernelc.affine import affine, evaluate
 from kernelc.backends.csl.builder import Builder
-from kernelc.backends.csl.lowered import Batches, Lowered, Planner
+from kernelc.backends.csl.lowered import Batches, Lowered, Misfit, Planner, Refusal
 from kernelc.backends.csl.placement import (
     Shared,
     check_whole,
@@ -57,7 +57,6 @@ from kernelc.backends.csl.scalar import Place, ScalarGen
 from kernelc.backends.csl.vector import Access, Space, VectorGen
 from kernelc.csl import charges, machine
 from kernelc.csl import model as m
-from kernelc.diagnostics import KernelcError
 from kernelc.forms import BandSite, Lookup
 from kernelc.forms.bands import Bands, cut
 from kernelc.forms.blocks import DimMap, Layout, Split
@@ -105,12 +104,12 @@ def table_cut(task: Task, shape: Lookup, graph: TaskGraph, w: int) -> tuple[int,
 
 def fewest_pes(
     task: Task, shape: Lookup, graph: TaskGraph, arch: machine.Arch, planner: Planner
-) -> int:
+) -> int | Refusal | Misfit:
     """A lower bound on the PEs of a grid whose plan holds the tables and every item at once
     (code base included), where the automatic grid search starts; when no grid does, the
     fewest columns that hold the tables times every row (the items then go through in
-    batches); the memory diagnostic when no grid of the machine can hold the tables even with
-    energy bands."""
+    batches); a ``Misfit`` naming the sizes when no grid of the machine can hold the tables
+    even with energy bands."""
     if shape.key is None:
         return 1
     mw, mh = arch.max_program
@@ -124,7 +123,7 @@ def fewest_pes(
             if shape.site is not None
             else "(no energy banding: the kernel does not search them in the form it replays)"
         )
-        raise KernelcError(
+        return Misfit(
             f"the tables {names} ({keys:,} '{shape.key}' rows of {per_key:,} bytes) need at "
             f"least {min(tables.values()):,} bytes per PE on {mw} columns {how}, more than the "
             f"{room:,} bytes a PE has for data; use fewer or shorter rows",
@@ -135,9 +134,8 @@ def fewest_pes(
 
     def fits(w: int, h: int, room: int) -> bool:
         """Whether the w x h plan holds every item at once (no batches) in ``room``."""
-        try:
-            layouts = planner.plan(graph, w, h)
-        except KernelcError:
+        layouts = planner.plan(graph, w, h)
+        if not isinstance(layouts, dict):
             return False
         if layouts[out].dims[0].extent != graph.tensor(out).shape[0]:
             return False
@@ -169,6 +167,8 @@ def fewest_pes(
         return min(w for w, nbytes in tables.items() if nbytes <= room) * mh
     # one PE program serves every grid, so its modelled code size measured here holds for all
     code = planner.code_bytes(graph, arch, *first)
+    if not isinstance(code, int):
+        return code
     again = smallest(arch.pe_memory - code) if code > machine.CODE_BASE_BYTES else first
     found = again or first
     return found[0] * found[1]
@@ -201,8 +201,10 @@ def batch_size(task: Task, shape: Lookup, graph: TaskGraph, w: int, h: int) -> i
 
 def plan(
     task: Task, shape: Lookup, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int
-) -> None:
-    check_whole(task, graph)
+) -> Refusal | Misfit | None:
+    refused = check_whole(task, graph)
+    if refused is not None:
+        return refused
     blocks, bands, _ = table_cut(task, shape, graph, w) if shape.key is not None else (w, None, 0)
     batch = batch_size(task, shape, graph, w, h)
     params = {p.name for p in task.kernel.all_params if not p.is_scalar}
@@ -218,13 +220,16 @@ def plan(
             dims[0] = DimMap(decl.shape[0], "x", Split(decl.shape[0], blocks), div=div)
             if bands is not None:
                 dims[1] = DimMap(decl.shape[1], "x", bands=bands)
-        merge_layout(layouts, Layout(t, decl.dtype, tuple(dims)), task.span)
+        refused = merge_layout(layouts, Layout(t, decl.dtype, tuple(dims)), task.span)
+        if refused is not None:
+            return refused
     if shape.key is None and w > 1:
-        raise KernelcError(
+        return Misfit(
             f"'{task.kernel.name}' has no table indexed by a key to split over {w} columns; "
             "use a grid with one column",
             task.span,
         )
+    return None
 
 
 # ------------------------------------------------------------------------ transformation
@@ -339,7 +344,7 @@ def lower(
     layouts: dict[str, Layout],
     b: Builder,
     shared: Shared,
-) -> LookupCode:
+) -> LookupCode | Refusal | Misfit:
     name = task.kernel.name
     collectives(b, shared)
     tensor = {p.name: tensor_of(task, p.name) for p in task.kernel.all_params if not p.is_scalar}
@@ -453,7 +458,7 @@ def lower(
             )
         )
     if len(reduces) != 1:
-        raise KernelcError("the csl lookup lowering reduces one output", task.span)
+        return b.misfit("the csl lookup lowering reduces one output", task.span)
     launch = b.fresh(f"f_{task.name}")
     window = _item_window(b, shape, item_dm, items.start, items.size, batched)
     loop = m.For(m.builtin("range", *window), shape.loop.var, tuple(stmts))
@@ -497,7 +502,11 @@ def lower(
     band = None
     if bands is not None:
         band = (sgen.names[OWN].id, bands.count, (bands.local - len(bands.tree)).bit_length())
+    if b.refused is not None:
+        return b.refused
     cost = _estimate(shape, task, stmts, b, key, band)
+    if isinstance(cost, Misfit):
+        return cost
     code = LookupCode(
         launch,
         item_dm.split.largest,
@@ -519,7 +528,7 @@ def lower(
             "bracket on any data) and adds the contribution; the partial sums are added along "
             "each row into the last column (collectives_2d reduce_fadds)"
         )
-    return code
+    return code if b.refused is None else b.refused
 
 
 # ------------------------------------------------------------------------- energy bands
@@ -829,7 +838,7 @@ def _estimate(
     b: Builder,
     key: tuple[str, float] | None,
     band: tuple[str, int, int] | None,
-) -> ItemCost:
+) -> ItemCost | Misfit:
     """An item's cycles, counted from the emitted item loop with the simulator's charges
     (kernelc/csl/charges.py). ``key``: the name of the key test and the share of keys a PE
     holds; ``band``: the name of the band-ownership flag, the band count and the probes of a
@@ -848,7 +857,7 @@ def _estimate(
         extents.append(extent)
     loaded = _loaded_loops(stmts)
     if len(loaded) != len(extents):
-        raise KernelcError("the csl lookup model lost a data-dependent loop", task.span)
+        return Misfit("the csl lookup model lost a data-dependent loop", task.span)
     mean = {id(loop): extent / 2 for loop, extent in zip(loaded, extents, strict=True)}
     outer = loaded[0] if loaded else None
     key_name, share = key if key is not None else ("", 1.0)
@@ -911,16 +920,20 @@ def lookup_cycles(code: LookupCode, low) -> dict[str, int]:
 class LookupLowering:
     """Item-wise lookups: tables over columns by key and energy band, items over rows."""
 
-    def plan(self, task, form: Lookup, graph, layouts, width, height) -> None:
-        plan(task, form, graph, layouts, width, height)
+    def plan(self, task, form: Lookup, graph, layouts, width, height) -> Refusal | Misfit | None:
+        return plan(task, form, graph, layouts, width, height)
 
-    def lower(self, task, index, form: Lookup, graph, layouts, b, shared) -> LookupCode:
+    def lower(
+        self, task, index, form: Lookup, graph, layouts, b, shared
+    ) -> LookupCode | Refusal | Misfit:
         return lower(task, form, graph, layouts, b, shared)
 
     def cycles(self, code: LookupCode, low: Lowered) -> dict[str, int]:
         return lookup_cycles(code, low)
 
-    def fewest_pes(self, task, form: Lookup, graph, arch, planner: Planner) -> int:
+    def fewest_pes(
+        self, task, form: Lookup, graph, arch, planner: Planner
+    ) -> int | Refusal | Misfit:
         return fewest_pes(task, form, graph, arch, planner)
 
 

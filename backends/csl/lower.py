@@ -18,7 +18,9 @@ from kernelc.backends.csl.lowered import (
     FormLowering,
     Lowered,
     LoweredTask,
+    Misfit,
     Rect,
+    Refusal,
     TaskCode,
     Transfer,
 )
@@ -28,7 +30,6 @@ from kernelc.backends.csl.stencil import MAP, finish_exchange
 from kernelc.backends.csl.tasks import StepCode
 from kernelc.csl import machine
 from kernelc.csl import model as m
-from kernelc.diagnostics import Unsupported
 from kernelc.forms import Contraction, Lookup, Map, Reduction, Scalar
 from kernelc.forms.blocks import Layout
 from kernelc.graph import Task, TaskGraph
@@ -60,34 +61,46 @@ def scalar_reason(graph: TaskGraph) -> str | None:
     return culprit.form.reason if isinstance(culprit.form, Scalar) else culprit.kernel.name
 
 
-def plan(graph: TaskGraph, width: int, height: int, scalar: bool = False) -> dict[str, Layout]:
+def plan(
+    graph: TaskGraph, width: int, height: int, scalar: bool = False
+) -> dict[str, Layout] | Refusal | Misfit:
     """Placements of every tensor, decided consumers first; every tensor whole on each PE when
-    the graph runs as scalar tasks."""
+    the graph runs as scalar tasks. Or the first task's refusal, or why this grid does not fit."""
     if scalar:
         return tasks.plan(graph)
     layouts: dict[str, Layout] = {}
     for task in reversed(graph.tasks):
-        lowering_of(task).plan(task, task.form, graph, layouts, width, height)
+        refused = lowering_of(task).plan(task, task.form, graph, layouts, width, height)
+        if refused is not None:
+            return refused
     return layouts
 
 
 class GraphPlanner:
     """Whole-graph planning for the lowerings that size their grid from it (lookups)."""
 
-    def plan(self, graph: TaskGraph, width: int, height: int) -> dict[str, Layout]:
+    def plan(
+        self, graph: TaskGraph, width: int, height: int
+    ) -> dict[str, Layout] | Refusal | Misfit:
         return plan(graph, width, height)
 
-    def code_bytes(self, graph: TaskGraph, arch: machine.Arch, width: int, height: int) -> int:
-        return lower(graph, arch, width, height).code_bytes
+    def code_bytes(
+        self, graph: TaskGraph, arch: machine.Arch, width: int, height: int
+    ) -> int | Refusal | Misfit:
+        low = lower(graph, arch, width, height)
+        return low.code_bytes if isinstance(low, Lowered) else low
 
 
 def lower(
     graph: TaskGraph, arch: machine.Arch, width: int, height: int, scalar: bool = False
-) -> Lowered:
+) -> Lowered | Refusal | Misfit:
     """The CSL program of a task graph on a ``width`` x ``height`` rectangle: every task by the
-    lowering of its form, or (``scalar``, or a task without one) every task as scalar code."""
+    lowering of its form, or (``scalar``, or a task without one) every task as scalar code. Or
+    the first refusal of a lowering, or why the plan does not fit this grid."""
     scalar = scalar or scalar_culprit(graph) is not None
     layouts = plan(graph, width, height, scalar)
+    if not isinstance(layouts, dict):
+        return layouts
     b = Builder(arch, width, height, f"pe_{graph.name}.csl")
     b.names.update({"sys_mod", "math", "memcpy_params"})
     b.layout_param("width", "i16", width, "program rectangle (columns x rows of PEs)")
@@ -96,7 +109,7 @@ def lower(
     for t in graph.tensors:
         lay = layouts.get(t.name)
         if lay is None:
-            raise Unsupported(f"tensor '{t.name}' is not used by any task", t.span)
+            return Refusal(f"tensor '{t.name}' is not used by any task", t.span)
         shape = "x".join(str(n) for n in lay.local_shape)
         b.tensor_arrays[t.name] = b.array(
             t.name,
@@ -110,9 +123,13 @@ def lower(
     lowered: list[LoweredTask] = []
     if scalar:
         lowered.extend(LoweredTask(code, tasks.STEPS) for code in tasks.lower(graph, layouts, b))
+        if b.refused is not None:
+            return b.refused
     for index, task in enumerate(() if scalar else graph.tasks):
         lowering = lowering_of(task)
         code = lowering.lower(task, index, task.form, graph, layouts, b, shared)
+        if isinstance(code, Refusal | Misfit):
+            return code
         lowered.append(LoweredTask(code, lowering))
     finish_exchange(b, shared)
     codes = [t.code for t in lowered]

@@ -4,6 +4,11 @@ Every form the csl backend spreads over PEs has one lowering object (``FormLower
 plans the placements of the tensors its task touches, lowers the task into the program being
 built, and models the cycles of what it lowered. ``lower.py`` picks the object by the type of
 the task's form; the cost model asks the same object for the cycles.
+
+A lowering that does not take a task says so with a ``Refusal`` (the construct and where it
+is), and a plan that does not fit the grid it was asked for with a ``Misfit``: both are values,
+so the placement policy tries the next grid or the scalar tasks and reports why, and only what
+no option can do becomes a located error, once, at the end.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from kernelc.csl import machine
 from kernelc.csl import model as m
+from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.forms.blocks import Layout
 from kernelc.graph import Task, TaskGraph
 
@@ -21,6 +27,30 @@ if TYPE_CHECKING:  # the builder and the placement helpers are what lowerings ar
     from kernelc.backends.csl.placement import Shared
 
 Rect = tuple[int, int, int, int]  # x0, y0, w, h
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A lowering does not take the task: the construct it cannot lower, and where. The caller
+    tries the next option (scalar tasks) and names this reason if that fails too."""
+
+    reason: str
+    span: Span
+
+    def error(self) -> Unsupported:
+        return Unsupported(self.reason, self.span)
+
+
+@dataclass(frozen=True)
+class Misfit:
+    """A plan that does not fit the grid it was made for (thin blocks, too many queues, too
+    much memory): another grid may take it, so the policy tries the next one."""
+
+    reason: str
+    span: Span
+
+    def error(self) -> KernelcError:
+        return KernelcError(self.reason, self.span)
 
 
 class TaskCode(Protocol):
@@ -36,9 +66,13 @@ class TaskCode(Protocol):
 class Planner(Protocol):
     """Whole-graph planning, for lowerings whose PE count depends on the other tasks too."""
 
-    def plan(self, graph: TaskGraph, width: int, height: int) -> dict[str, Layout]: ...
+    def plan(
+        self, graph: TaskGraph, width: int, height: int
+    ) -> dict[str, Layout] | Refusal | Misfit: ...
 
-    def code_bytes(self, graph: TaskGraph, arch: machine.Arch, width: int, height: int) -> int: ...
+    def code_bytes(
+        self, graph: TaskGraph, arch: machine.Arch, width: int, height: int
+    ) -> int | Refusal | Misfit: ...
 
 
 class CycleModel(Protocol):
@@ -57,8 +91,9 @@ class FormLowering(CycleModel, Protocol):
         layouts: dict[str, Layout],
         width: int,
         height: int,
-    ) -> None:
-        """Add the placements this task needs to ``layouts`` (called consumers first)."""
+    ) -> Refusal | Misfit | None:
+        """Add the placements this task needs to ``layouts`` (called consumers first); or why
+        this lowering does not take the task, or why the plan does not fit this grid."""
 
     def lower(
         self,
@@ -69,13 +104,15 @@ class FormLowering(CycleModel, Protocol):
         layouts: dict[str, Layout],
         b: Builder,
         shared: Shared,
-    ) -> TaskCode:
-        """Emit the task's launch function, tasks and data into the program being built."""
+    ) -> TaskCode | Refusal | Misfit:
+        """Emit the task's launch function, tasks and data into the program being built; or
+        what code generation found that this lowering cannot express (``b.refused``)."""
 
     def fewest_pes(
         self, task: Task, form: object, graph: TaskGraph, arch: machine.Arch, planner: Planner
-    ) -> int:
-        """A lower bound on the PEs a plan of this task needs (1 when memory decides alone)."""
+    ) -> int | Refusal | Misfit:
+        """A lower bound on the PEs a plan of this task needs (1 when memory decides alone);
+        a ``Misfit`` when no grid of the machine can hold the task."""
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kernelc.backends.csl.builder import Builder
+from kernelc.backends.csl.lowered import Refusal
 from kernelc.csl import model as m
-from kernelc.diagnostics import KernelcError, Unsupported
+from kernelc.diagnostics import KernelcError, Span
 from kernelc.forms.blocks import DimMap, Layout, Split
 from kernelc.graph import Task, TaskGraph
 from kernelc.types import DType
@@ -22,16 +23,18 @@ def tensor_of(task: Task, param: str) -> str:
     return b.region.tensor
 
 
-def check_whole(task: Task, graph: TaskGraph) -> None:
+def check_whole(task: Task, graph: TaskGraph) -> Refusal | None:
+    """Why the data-parallel lowerings do not take a task given part of a tensor; or None."""
     for b in task.bindings:
         if b.region is not None:
             decl = graph.tensor(b.region.tensor)
             if b.region.box != tuple((0, n) for n in decl.shape) or not all(b.region.keep):
-                raise Unsupported(
+                return Refusal(
                     f"the csl backend passes whole tensors between tasks; '{b.param}' of "
                     f"'{task.kernel.name}' gets the slice {b.region}",
                     task.span,
                 )
+    return None
 
 
 def default_layout(name: str, dtype: DType, shape: tuple[int, ...], w: int, h: int) -> Layout:
@@ -45,13 +48,15 @@ def default_layout(name: str, dtype: DType, shape: tuple[int, ...], w: int, h: i
     return Layout(name, dtype, tuple(dims))
 
 
-def merge_layout(layouts: dict[str, Layout], new: Layout, span) -> None:
+def merge_layout(layouts: dict[str, Layout], new: Layout, span: Span) -> Refusal | None:
+    """Add a placement to ``layouts`` (halos widen); a tensor wanted in two placements is a
+    refusal."""
     old = layouts.get(new.tensor)
     if old is None:
         layouts[new.tensor] = new
-        return
+        return None
     if not old.same_placement(new):
-        raise Unsupported(
+        return Refusal(
             f"tensor '{new.tensor}' is needed in two different placements (by two tasks of this "
             "graph, or by two accesses of one task); the csl data-parallel lowerings do not "
             "redistribute tensors",
@@ -61,6 +66,7 @@ def merge_layout(layouts: dict[str, Layout], new: Layout, span) -> None:
     for d, dm in enumerate(new.dims):
         merged = merged.with_halo(d, dm.halo)
     layouts[new.tensor] = merged
+    return None
 
 
 @dataclass

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from kernelc import ir
 from kernelc.backends.csl.builder import Builder
+from kernelc.backends.csl.lowered import Refusal
 from kernelc.csl import machine
 from kernelc.csl import model as m
-from kernelc.diagnostics import Unsupported
 from kernelc.forms.blocks import Layout
 from kernelc.types import DType
 
@@ -47,65 +47,82 @@ class Op:
 
 def element_ops(
     e: ir.Expr, placeholder: str, indices: dict[str, int], what: str, kernel: str
-) -> tuple[Op, ...]:
+) -> tuple[Op, ...] | Refusal:
     """``e`` (over ``placeholder``) as DSD operations on a block whose dimension ``indices[v]``
-    loop variable ``v`` indexes; Unsupported naming the construct that has none."""
-    return tuple(_spine(e, placeholder, indices, what, kernel))
+    loop variable ``v`` indexes; or the refusal naming the construct that has none."""
+    ops = _spine(e, placeholder, indices, what, kernel)
+    return ops if isinstance(ops, Refusal) else tuple(ops)
 
 
 def _has(e: ir.Expr, placeholder: str) -> bool:
     return any(isinstance(n, ir.Name) and n.name == placeholder for n in ir.walk(e))
 
 
-def _spine(e: ir.Expr, ph: str, indices: dict[str, int], what: str, kernel: str) -> list[Op]:
-    def refuse(construct: str) -> Unsupported:
-        return Unsupported(
+def _spine(
+    e: ir.Expr, ph: str, indices: dict[str, int], what: str, kernel: str
+) -> list[Op] | Refusal:
+    def refuse(construct: str) -> Refusal:
+        return Refusal(
             f"'{kernel}': the csl backend does not lower {construct} in a matrix product's {what}",
             e.span,
         )
 
-    def inner(x: ir.Expr) -> list[Op]:
-        return _spine(x, ph, indices, what, kernel)
+    def then(x: ir.Expr, *ops: Op) -> list[Op] | Refusal:
+        """The operations of ``x``, then ``ops``."""
+        first = _spine(x, ph, indices, what, kernel)
+        return first if isinstance(first, Refusal) else [*first, *ops]
+
+    def other(lhs: ir.Expr, rhs: ir.Expr) -> tuple[ir.Expr, Operand] | Refusal:
+        """The side holding the value and the other side as an operand."""
+        x, side = (rhs, lhs) if not _has(lhs, ph) else (lhs, rhs)
+        if _has(side, ph):
+            return refuse("the value used twice")
+        operand = _operand(side, indices)
+        if operand is None:
+            return refuse(
+                "an operand other than a finite constant or an f32 tensor indexed by the block"
+            )
+        return x, operand
 
     match e:
         case ir.Name(name=name) if name == ph:
             if e.dtype not in (DType.F32, DType.F16):
-                raise refuse(f"a {e.dtype} operand")
+                return refuse(f"a {e.dtype} operand")
             return []
         case ir.Cast(to=DType.F32, operand=x) if x.dtype == DType.F32:
-            return inner(x)
+            return then(x)
         case ir.Cast(to=DType.F32, operand=x) if x.dtype == DType.F16:
-            return [*inner(x), Op("fh2s")]
+            return then(x, Op("fh2s"))
         case ir.Cast(to=DType.F16, operand=x) if x.dtype == DType.F32:
-            return [*inner(x), Op("fs2h")]
+            return then(x, Op("fs2h"))
     if e.dtype != DType.F32:
-        raise refuse(f"{e.dtype} arithmetic")
+        return refuse(f"{e.dtype} arithmetic")
     match e:
         case ir.Unary(op="-", operand=x):
-            return [*inner(x), Op("fnegs")]
+            return then(x, Op("fnegs"))
         case ir.Intrinsic(fn="abs", args=(x,)):
-            return [*inner(x), Op("fabss")]
+            return then(x, Op("fabss"))
         case ir.Binary(op=op, lhs=lhs, rhs=rhs) if op in BINARY:
-            first = not _has(lhs, ph)
-            x, other = (rhs, lhs) if first else (lhs, rhs)
-            if _has(other, ph):
-                raise refuse("the value used twice")
-            operand = _operand(other, indices, refuse)
-            return [*inner(x), Op(BINARY[op], operand, first and op == "-")]
+            split = other(lhs, rhs)
+            if isinstance(split, Refusal):
+                return split
+            x, operand = split
+            return then(x, Op(BINARY[op], operand, not _has(lhs, ph) and op == "-"))
         case ir.Intrinsic(fn="max" | "min" as fn, args=(lhs, rhs)):
-            x, other = (rhs, lhs) if not _has(lhs, ph) else (lhs, rhs)
-            if _has(other, ph):
-                raise refuse("the value used twice")
-            operand = _operand(other, indices, refuse)
+            split = other(lhs, rhs)
+            if isinstance(split, Refusal):
+                return split
+            x, operand = split
             if fn == "max":
-                return [*inner(x), Op("fmaxs", operand)]
+                return then(x, Op("fmaxs", operand))
             if operand.param is not None:
-                raise refuse("min with a tensor")
-            return [*inner(x), Op("fnegs"), Op("fmaxs", Operand(-operand.value)), Op("fnegs")]
-    raise refuse(f"'{type(e).__name__.lower()}'")
+                return refuse("min with a tensor")
+            return then(x, Op("fnegs"), Op("fmaxs", Operand(-operand.value)), Op("fnegs"))
+    return refuse(f"'{type(e).__name__.lower()}'")
 
 
-def _operand(e: ir.Expr, indices: dict[str, int], refuse) -> Operand:
+def _operand(e: ir.Expr, indices: dict[str, int]) -> Operand | None:
+    """A constant or a tensor indexed by the block's indices; None for anything else."""
     match e:
         case ir.Const(value=value) if math.isfinite(value):
             return Operand(float(value))
@@ -115,7 +132,7 @@ def _operand(e: ir.Expr, indices: dict[str, int], refuse) -> Operand:
             dims = tuple(indices.get(i.name, -1) for i in idx if isinstance(i, ir.Name))
             if len(dims) == len(idx) and -1 not in dims and len(set(dims)) == len(dims):
                 return Operand(param=param, dims=dims)
-    raise refuse("an operand other than a finite constant or an f32 tensor indexed by the block")
+    return None
 
 
 def operand_layout(x: Operand, tensor: str, block: Layout) -> Layout:

@@ -9,12 +9,16 @@ The search lowers candidate grids and asks the cost model for their cycles. Lowe
 takes milliseconds, so it tries a bounded set: per axis, powers of two, the divisors of the
 principal tensor's extent and the PE counts that give power-of-two blocks; first paired to keep
 blocks square, then every pairing around the fastest few.
+
+A grid whose plan does not fit (a ``Misfit``) is skipped; a lowering's ``Refusal`` ends the
+search and is returned, so the caller can run the graph as scalar tasks instead (``scalar``,
+whose errors name the refusal too). Only what no option can do is raised, once.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kernelc import progress
 from kernelc.backends.csl import tasks
@@ -27,9 +31,9 @@ from kernelc.backends.csl.lower import (
     scalar_culprit,
     scalar_reason,
 )
-from kernelc.backends.csl.lowered import Lowered
+from kernelc.backends.csl.lowered import Lowered, Misfit, Refusal
 from kernelc.csl import machine
-from kernelc.diagnostics import KernelcError, Unsupported
+from kernelc.diagnostics import KernelcError
 from kernelc.graph import TaskGraph
 
 NEAR = 0.05  # fewer PEs win when they model within this fraction of the fastest plan
@@ -97,31 +101,58 @@ def candidate(low: Lowered) -> Candidate:
     return Candidate(low.width, low.height, model(low).cycles, low.memory_bytes)
 
 
-def given(graph: TaskGraph, arch: machine.Arch, width: int, height: int, scalar: bool) -> Placement:
-    """The plan on a grid the user gave; a plan over the PE memory is an error."""
-    low = lower(graph, arch, width, height, scalar)
-    check_memory(graph, low, scalar)
+def data_parallel(
+    graph: TaskGraph, arch: machine.Arch, grid: str | tuple[int, int]
+) -> Placement | Refusal:
+    """Every task by its form's lowering, on the grid ``--grid`` asks for; or the refusal."""
+    if grid == "auto":
+        return fastest(graph, arch)
+    if grid == "min":
+        return smallest(graph, arch)
+    return given(graph, arch, *grid)
+
+
+def scalar(
+    graph: TaskGraph, arch: machine.Arch, grid: str | tuple[int, int], refusal: Refusal | None
+) -> Placement:
+    """Every task as scalar code (``refusal``: why the data-parallel lowerings did not take the
+    graph, named in the errors of this last option)."""
+    if isinstance(grid, tuple):
+        low = lower(graph, arch, *grid, scalar=True)
+        if not isinstance(low, Lowered):
+            raise _failed(low.error(), refusal)
+        check_memory(graph, low, True, refusal)
+        return Placement("given", low, candidate(low), None)
+    low = scalar_tasks(graph, arch, refusal)  # one PE per task instance: nothing to choose
+    return Placement(grid, low, candidate(low), None)
+
+
+def given(graph: TaskGraph, arch: machine.Arch, width: int, height: int) -> Placement | Refusal:
+    """The plan on a grid the user gave; a plan that does not fit it is an error."""
+    low = lower(graph, arch, width, height)
+    if isinstance(low, Refusal):
+        return low
+    if isinstance(low, Misfit):
+        raise low.error()
+    check_memory(graph, low, False, None)
     return Placement("given", low, candidate(low), None)
 
 
-def smallest(graph: TaskGraph, arch: machine.Arch, refusal: str | None = None) -> Placement:
-    """The smallest PE count whose plan fits; among its shapes the squarest blocks.
-    ``refusal``: why the data-parallel lowerings refused the graph (then scalar tasks)."""
-    if scalar_culprit(graph) is not None or refusal is not None:
-        low = scalar_tasks(graph, arch, refusal)
-        return Placement("min", low, candidate(low), None)
+def smallest(graph: TaskGraph, arch: machine.Arch) -> Placement | Refusal:
+    """The smallest PE count whose plan fits; among its shapes the squarest blocks."""
     with progress.phase("csl: choosing the PE grid") as shown:
         low = _smallest(graph, arch, shown)
+    if isinstance(low, Refusal):
+        return low
     return Placement("min", low, candidate(low), None)
 
 
-def fastest(graph: TaskGraph, arch: machine.Arch, refusal: str | None = None) -> Placement:
+def fastest(graph: TaskGraph, arch: machine.Arch) -> Placement | Refusal:
     """The fewest modelled cycles that fit the wafer; fewer PEs when within ``NEAR``."""
-    if scalar_culprit(graph) is not None or refusal is not None:
-        low = scalar_tasks(graph, arch, refusal)  # one PE per task instance: nothing to choose
-        return Placement("auto", low, candidate(low), None)
     with progress.phase("csl: choosing the PE grid") as shown:
         least = _smallest(graph, arch, shown)
+        if isinstance(least, Refusal):
+            return least
         search = _Search(graph, arch, least)
         xs, ys = search.axis_sizes()
         aspect = search.aspect()
@@ -130,13 +161,17 @@ def fastest(graph: TaskGraph, arch: machine.Arch, refusal: str | None = None) ->
         }
         for w, h in sorted(coarse):
             shown.update(search.describe)
-            search.try_grid(w, h)
+            refused = search.try_grid(w, h)
+            if refused is not None:
+                return refused
         for best in sorted(search.found.values(), key=lambda c: (c.cycles, c.pes))[:FINALISTS]:
             i, j = xs.index(best.width), ys.index(best.height)
             for w in xs[max(0, i - REACH) : i + REACH + 1]:
                 for h in ys[max(0, j - REACH) : j + REACH + 1]:
                     shown.update(search.describe)
-                    search.try_grid(w, h)
+                    refused = search.try_grid(w, h)
+                    if refused is not None:
+                        return refused
     chosen, runner_up = pick(list(search.found.values()))
     low = search.lowered[(chosen.width, chosen.height)]
     return Placement("auto", low, chosen, runner_up)
@@ -192,22 +227,23 @@ class _Search:
     def describe(self) -> str:
         return f"{len(self.tried):,} grids tried, {len(self.found):,} fit"
 
-    def try_grid(self, w: int, h: int) -> None:
+    def try_grid(self, w: int, h: int) -> Refusal | None:
+        """Lower and model one grid if its plan fits; a lowering's refusal ends the search."""
         if (w, h) in self.tried or w * h < self.fewest:
-            return
+            return None
         self.tried.add((w, h))
         estimate = _estimate(self.graph, w, h)
-        if estimate is None or estimate + machine.CODE_BASE_BYTES > self.arch.pe_memory:
-            return
-        try:
-            low = lower(self.graph, self.arch, w, h)
-        except Unsupported:
-            raise
-        except KernelcError:
-            return  # this grid cannot take the plan; another may
-        if low.memory_bytes <= self.arch.pe_memory:
+        if isinstance(estimate, Refusal):
+            return estimate
+        if isinstance(estimate, Misfit) or estimate + machine.CODE_BASE_BYTES > self.arch.pe_memory:
+            return None
+        low = lower(self.graph, self.arch, w, h)
+        if isinstance(low, Refusal):
+            return low
+        if isinstance(low, Lowered) and low.memory_bytes <= self.arch.pe_memory:
             self.lowered[(w, h)] = low
             self.found[(w, h)] = candidate(low)
+        return None  # a Misfit, or over the PE memory: another grid may take the plan
 
 
 def _sizes(extent: int, limit: int) -> list[int]:
@@ -219,30 +255,45 @@ def _sizes(extent: int, limit: int) -> list[int]:
     return sorted(s for s in sizes if 1 <= s <= top)
 
 
-def scalar_tasks(graph: TaskGraph, arch: machine.Arch, refusal: str | None) -> Lowered:
-    """Scalar tasks: a PE per task of the widest step, every tensor whole on each PE."""
+def _scalar_grid(graph: TaskGraph, arch: machine.Arch) -> tuple[int, int]:
+    """A PE per task of the widest step."""
     mw, mh = arch.max_program
     count = min(tasks.widest_step(graph), mw * mh)
     w = min(count, mw)
-    low = lower(graph, arch, w, -(-count // w), scalar=True)
+    return w, -(-count // w)
+
+
+def scalar_tasks(graph: TaskGraph, arch: machine.Arch, refusal: Refusal | None) -> Lowered:
+    """Scalar tasks: a PE per task of the widest step, every tensor whole on each PE; the
+    error when they do not fit either."""
+    low = lower(graph, arch, *_scalar_grid(graph, arch), scalar=True)
+    if not isinstance(low, Lowered):
+        raise _failed(low.error(), refusal)
     if low.memory_bytes > arch.pe_memory:
         reason = (
-            f"the data-parallel lowerings refused it: {refusal}"
+            f"the data-parallel lowerings refused it: {refusal.reason}"
             if refusal is not None
             else scalar_reason(graph)
         )
         culprit = scalar_culprit(graph) or graph.tasks[0]
-        raise tasks.too_big(graph, arch, culprit, low.memory_bytes, reason)
+        raise _failed(tasks.too_big(graph, arch, culprit, low.memory_bytes, reason), refusal)
     return low
 
 
-def _estimate(graph: TaskGraph, w: int, h: int) -> int | None:
-    try:
-        layouts = plan(graph, w, h)
-    except Unsupported:
-        raise
-    except KernelcError:
-        return None
+def _failed(err: KernelcError, refusal: Refusal | None) -> KernelcError:
+    """The last option's error, noting why the data-parallel lowerings refused the graph
+    (unless both refused for one reason)."""
+    if refusal is None or err.message == refusal.reason:
+        return err
+    note = (refusal.span, f"the data-parallel lowering: {refusal.reason}")
+    return replace(err, notes=[*err.notes, note])
+
+
+def _estimate(graph: TaskGraph, w: int, h: int) -> int | Refusal | Misfit:
+    """The bytes of the planned blocks per PE, before lowering."""
+    layouts = plan(graph, w, h)
+    if not isinstance(layouts, dict):
+        return layouts
     return sum(lay.local_bytes for lay in layouts.values())
 
 
@@ -254,18 +305,56 @@ def _squareness(graph: TaskGraph, w: int, h: int) -> float:
     return abs(math.log(max(bh, 1e-9) / max(bw, 1e-9)))
 
 
+@dataclass(frozen=True)
+class NoGrid:
+    """No grid of up to ``limit`` PEs holds the data-parallel plan (``last``: why the last
+    grid lowered did not take it)."""
+
+    limit: int
+    last: Misfit | None
+
+    def error(self, graph: TaskGraph, arch: machine.Arch) -> KernelcError:
+        total = sum(t.nbytes for t in graph.tensors)
+        last = self.last
+        notes = [] if last is None else [(last.span, f"the last grid tried: {last.reason}")]
+        return KernelcError(
+            f"no PE grid of up to {self.limit:,} PEs holds "
+            f"'{graph.name}' in {arch.pe_memory:,} bytes per PE ({total:,} bytes of tensors); "
+            "reduce the sizes or give --grid",
+            graph.span,
+            notes,
+        )
+
+
 def _smallest(
     graph: TaskGraph, arch: machine.Arch, shown: progress.Phase | progress.Silent = progress.SILENT
-) -> Lowered:
-    """The smallest PE count whose data-parallel plan fits; among its shapes the squarest."""
+) -> Lowered | Refusal:
+    """The smallest PE count whose data-parallel plan fits, or a lowering's refusal; the error
+    when no grid of the machine holds the plan."""
+    low = _least(graph, arch, shown)
+    if isinstance(low, Misfit):
+        raise low.error()
+    if isinstance(low, NoGrid):
+        raise low.error(graph, arch)
+    return low
+
+
+def _least(
+    graph: TaskGraph, arch: machine.Arch, shown: progress.Phase | progress.Silent = progress.SILENT
+) -> Lowered | Refusal | Misfit | NoGrid:
+    """The smallest PE count whose data-parallel plan fits; among its shapes the squarest. A
+    ``Misfit`` when a task says no grid can hold it, ``NoGrid`` when none of those tried did."""
     mw, mh = arch.max_program
     total = sum(t.nbytes for t in graph.tensors)
     room = arch.pe_memory - machine.CODE_BASE_BYTES
     first = max(1, total // room)
     planner = GraphPlanner()
     for task in graph.tasks:
-        first = max(first, lowering_of(task).fewest_pes(task, task.form, graph, arch, planner))
-    refused: KernelcError | None = None
+        fewest = lowering_of(task).fewest_pes(task, task.form, graph, arch, planner)
+        if not isinstance(fewest, int):
+            return fewest
+        first = max(first, fewest)
+    refused: Misfit | None = None
     for count in range(first, min(first + GRID_SEARCH_LIMIT, mw * mh) + 1):
         shown.update(f"the smallest grid that fits: trying {count:,} PEs")
         shapes = [
@@ -276,44 +365,41 @@ def _smallest(
         shapes.sort(key=lambda s: (round(_squareness(graph, *s), 9), -s[0]))
         for w, h in shapes:
             estimate = _estimate(graph, w, h)
-            if estimate is None or estimate + machine.CODE_BASE_BYTES > arch.pe_memory:
+            if isinstance(estimate, Refusal):
+                return estimate
+            if isinstance(estimate, Misfit) or estimate + machine.CODE_BASE_BYTES > arch.pe_memory:
                 continue
-            try:
-                low = lower(graph, arch, w, h)
-            except Unsupported:
-                raise  # no other grid would help: say what cannot be lowered
-            except KernelcError as err:
-                refused = err  # this grid cannot take the plan; another may
+            low = lower(graph, arch, w, h)
+            if isinstance(low, Refusal):
+                return low  # no other grid would help: say what cannot be lowered
+            if isinstance(low, Misfit):
+                refused = low  # this grid cannot take the plan; another may
                 continue
             if low.memory_bytes <= arch.pe_memory:
                 return low
-    notes = [] if refused is None else [(refused.span, f"the last grid tried: {refused.message}")]
-    raise KernelcError(
-        f"no PE grid of up to {min(first + GRID_SEARCH_LIMIT, mw * mh):,} PEs holds "
-        f"'{graph.name}' in {arch.pe_memory:,} bytes per PE ({total:,} bytes of tensors); "
-        "reduce the sizes or give --grid",
-        graph.span,
-        notes,
-    )
+    return NoGrid(min(first + GRID_SEARCH_LIMIT, mw * mh), refused)
 
 
-def check_memory(graph: TaskGraph, low: Lowered, scalar: bool = False) -> None:
-    """A plan over 48 KB per PE is a user error naming the biggest tensor and the numbers."""
+def check_memory(graph: TaskGraph, low: Lowered, scalar: bool, refusal: Refusal | None) -> None:
+    """A plan over 48 KB per PE is a user error naming the biggest tensor and the numbers
+    (``refusal``: why the data-parallel lowerings refused the graph, for scalar tasks)."""
     limit = low.arch.pe_memory
     if low.memory_bytes <= limit:
         return
     biggest = max(low.layouts.values(), key=lambda lay: lay.local_bytes)
     decl = graph.tensor(biggest.tensor)
     block = " x ".join(str(n) for n in biggest.local_shape)
-    try:
-        if scalar or scalar_culprit(graph) is not None:
-            better = scalar_tasks(graph, low.arch, None)
-        else:
-            better = _smallest(graph, low.arch)
+    if scalar or scalar_culprit(graph) is not None:
+        better = lower(graph, low.arch, *_scalar_grid(graph, low.arch), scalar=True)
+        fits = isinstance(better, Lowered) and better.memory_bytes <= low.arch.pe_memory
+    else:
+        better = _least(graph, low.arch)
+        fits = isinstance(better, Lowered)
+    if fits:
         hint = f"; a {better.width} x {better.height} grid fits (omit --grid to choose a grid)"
-    except KernelcError:
+    else:
         hint = "; no grid of this machine fits: reduce the sizes"
-    raise KernelcError(
+    error = KernelcError(
         f"the csl plan for a {low.width} x {low.height} grid needs {low.memory_bytes:,} bytes per "
         f"PE (data {low.data_bytes:,} + modelled code {low.code_bytes:,}), more than the "
         f"{limit:,} bytes of a {low.arch.name.upper()} PE; the largest piece is '{decl.name}' "
@@ -321,3 +407,4 @@ def check_memory(graph: TaskGraph, low: Lowered, scalar: bool = False) -> None:
         f"{biggest.local_bytes:,} bytes on every PE{hint}",
         decl.span,
     )
+    raise _failed(error, refusal)

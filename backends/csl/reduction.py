@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 
 from kernelc import ir
-from kernelc.affine import affine, evaluate
+from kernelc.affine import affine, evaluate, is_static
 from kernelc.backends.csl.builder import Builder
 from kernelc.backends.csl.cost import ops_cycles
-from kernelc.backends.csl.lowered import Lowered, Rect
+from kernelc.backends.csl.lowered import Lowered, Misfit, Rect, Refusal
 from kernelc.backends.csl.placement import (
     Shared,
     check_whole,
@@ -44,7 +44,6 @@ from kernelc.backends.csl.scalar import Place, ScalarGen
 from kernelc.backends.csl.vector import Access, Space, VectorGen
 from kernelc.csl import machine
 from kernelc.csl import model as m
-from kernelc.diagnostics import Unsupported
 from kernelc.forms.blocks import DimMap, Layout, Split
 from kernelc.forms.reduction import Fold, Reduction, RowLet
 from kernelc.graph import Task, TaskGraph
@@ -104,19 +103,20 @@ def _modelled(
     lays = {lay.tensor: lay for lay in plan}
     for lay in plan:
         b.tensor_arrays[lay.tensor] = b.array(lay.tensor, lay.dtype, lay.local_size)
-    try:
-        code = lower_reduction(task, form, graph, lays, b, Shared())
-    except Unsupported:
+    code = lower_reduction(task, form, graph, lays, b, Shared())
+    if not isinstance(code, ReductionCode):
         return None
     return sum(REDUCTION.cycles(code, None).values())
 
 
 def plan_reduction(
     task: Task, form: Reduction, graph: TaskGraph, layouts: dict[str, Layout], w: int, h: int
-) -> None:
+) -> Refusal | None:
     """Whole rows per PE, or the folded dimension cut over the PE columns (rowsplit.py),
     whichever models fewer cycles here and agrees with the placements already planned."""
-    check_whole(task, graph)
+    refused = check_whole(task, graph)
+    if refused is not None:
+        return refused
     plans = [_whole_rows(task, form, graph, w, h)]
     folded = fold_dims(task, form, graph, w)
     if folded is not None:
@@ -127,7 +127,10 @@ def plan_reduction(
         if cycles[1] is not None and (cycles[0] is None or cycles[1] < cycles[0]):
             fitting = fitting[1:]
     for lay in (fitting or plans)[0]:
-        merge_layout(layouts, lay, task.span)
+        refused = merge_layout(layouts, lay, task.span)
+        if refused is not None:
+            return refused
+    return None
 
 
 def _subst(e, names: dict[str, ir.Expr]):
@@ -171,7 +174,7 @@ def lower_reduction(
     layouts: dict[str, Layout],
     b: Builder,
     shared: Shared,
-) -> ReductionCode:
+) -> ReductionCode | Refusal | Misfit:
     kname = task.kernel.name
     sizes = task.size_env
     kept = form.kept
@@ -180,13 +183,13 @@ def lower_reduction(
     dtypes = {n.dtype for n in ir.walk_body(form.loop.body) if isinstance(n, ir.Load)}
     dtypes |= {layouts[t].dtype for t in tensor.values()}
     if dtypes != {DType.F32}:
-        raise Unsupported(
+        return b.refuse(
             f"the csl reduction lowering of '{kname}' handles f32 tensors only", task.span
         )
     kept_split = {layouts[t].dims[dims[p]] for p, t in tensor.items()}
     extents = {dm.extent for dm in kept_split}
     if len(extents) != 1:
-        raise Unsupported(
+        return b.refuse(
             f"'{kname}' indexes dimensions of different lengths with '{kept}'", form.loop.span
         )
     dm = next(iter(kept_split))
@@ -241,10 +244,10 @@ def lower_reduction(
         return windows[(flo, fhi)]
 
     def extent_of(lo_e: ir.Expr, hi_e: ir.Expr, span) -> tuple[int, int]:
-        try:
-            return evaluate(lo_e, sizes), evaluate(hi_e, sizes)
-        except Exception as err:
-            raise Unsupported("a fold whose range depends on the kept index", span) from err
+        if not (is_static(lo_e, sizes.keys()) and is_static(hi_e, sizes.keys())):
+            b.refuse("a fold whose range depends on the kept index", span)
+            return 0, 0
+        return evaluate(lo_e, sizes), evaluate(hi_e, sizes)
 
     def access_for(inner: str | None, inner_csl: str | None, win: Window | None, outer: bool):
         """Operands over (kept[, inner]); ``outer``: ``inner`` is a scalar loop around the ops."""
@@ -261,7 +264,8 @@ def lower_reduction(
             for k, idx in enumerate(indices):
                 form_ = affine(idx)
                 if form_ is None:
-                    raise Unsupported("a data-dependent index in a reduction", idx.span)
+                    b.refuse("a data-dependent index in a reduction", idx.span)
+                    continue
                 pitch = pitches[k]
                 term: m.Expr = m.lit(form_.const)
                 start = m.Int(0) if local or win is None else win.first
@@ -276,14 +280,15 @@ def lower_reduction(
                         piece = m.mul(m.mul(m.lit(coef), m.Name(inner_csl)), m.Int(pitch))
                         runtime = piece if runtime is None else m.add(runtime, piece)
                     else:
-                        raise Unsupported(f"'{name}' in an index of a reduction", idx.span)
+                        b.refuse(f"'{name}' in an index of a reduction", idx.span)
                 static = m.add(static, m.mul(term, m.Int(pitch)))
             return Access(array, static, runtime)
 
         return access
 
     def place(tname, indices, proven, node) -> Place:
-        raise Unsupported("a tensor read that does not vary with the kept index", node.span)
+        b.refuse("a tensor read that does not vary with the kept index", node.span)
+        return Place(tname, m.Int(0))
 
     def run(
         body: tuple[ir.Stmt, ...], inner: str | None, win: Window | None, outer: bool
@@ -307,7 +312,7 @@ def lower_reduction(
         for s in subst:
             values = [s.value] if isinstance(s, ir.Let | ir.Store) else []
             if any(_index_used_as_value(v, idx) for v in values):
-                raise Unsupported("a loop index used as a value in a reduction", s.span)
+                b.refuse("a loop index used as a value in a reduction", s.span)
         code = gen.body(subst)
         if outer:
             code = [m.For(m.builtin("range", m.Name("i16"), win.count), inner_csl, tuple(code))]
@@ -486,17 +491,20 @@ def lower_reduction(
             f"'{kept}' in blocks over all PEs, the folded dimension whole on each PE; "
             f"folds ({folds}) column by column, {ops} DSD operation(s) in all, no fabric traffic"
         )
-    return ReductionCode(launch, segments, describe, combines=combines)
+    code = ReductionCode(launch, segments, describe, combines=combines)
+    return code if b.refused is None else b.refused
 
 
 class ReductionLowering:
     """Reductions along a dimension: whole rows per PE, or rows cut over the PE columns with the
     partial folds combined over the fabric, whichever models faster on the grid."""
 
-    def plan(self, task, form: Reduction, graph, layouts, width, height) -> None:
-        plan_reduction(task, form, graph, layouts, width, height)
+    def plan(self, task, form: Reduction, graph, layouts, width, height) -> Refusal | None:
+        return plan_reduction(task, form, graph, layouts, width, height)
 
-    def lower(self, task, index, form: Reduction, graph, layouts, b, shared) -> ReductionCode:
+    def lower(
+        self, task, index, form: Reduction, graph, layouts, b, shared
+    ) -> ReductionCode | Refusal | Misfit:
         return lower_reduction(task, form, graph, layouts, b, shared)
 
     def cycles(self, code: ReductionCode, low: Lowered | None) -> dict[str, int]:

@@ -24,12 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kernelc import ir
-from kernelc.affine import evaluate
+from kernelc.affine import evaluate, is_static
 from kernelc.backends.csl.builder import Builder
 from kernelc.backends.csl.placement import tensor_of
 from kernelc.csl import machine
 from kernelc.csl import model as m
-from kernelc.diagnostics import KernelcError
 from kernelc.forms.blocks import DimMap, Layout, Split
 from kernelc.forms.reduction import Fold, Reduction, RowLet
 from kernelc.graph import Task, TaskGraph
@@ -115,10 +114,9 @@ def fold_dims(task: Task, form: Reduction, graph: TaskGraph, width: int) -> dict
         return True
 
     def within(lo: ir.Expr, hi: ir.Expr) -> bool:
-        try:
-            return 0 <= evaluate(lo, sizes) and evaluate(hi, sizes) <= extent
-        except KernelcError:
+        if not (is_static(lo, sizes.keys()) and is_static(hi, sizes.keys())):
             return False
+        return 0 <= evaluate(lo, sizes) and evaluate(hi, sizes) <= extent
 
     for step in form.steps:
         if isinstance(step, Fold):

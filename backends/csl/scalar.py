@@ -17,12 +17,13 @@ import numpy as np
 from kernelc import ir
 from kernelc.backends.csl.builder import RESERVED, Builder, csl_type
 from kernelc.csl import model as m
-from kernelc.diagnostics import Unsupported
 from kernelc.types import DType
 
 
-def unsupported(what: str, node) -> Unsupported:
-    return Unsupported(f"the csl backend cannot lower {what} yet", node.span)
+def cannot(b: Builder, what: str, node) -> None:
+    """Record in the program being built that ``what`` has no CSL lowering here (the lowering
+    then returns the refusal instead of its code)."""
+    b.refuse(f"the csl backend cannot lower {what} yet", node.span)
 
 
 BITS = {DType.F32: "u32", DType.F16: "u16"}  # the unsigned type of a float's bit pattern
@@ -113,11 +114,12 @@ class ScalarGen:
                 return fconst(v, e.dtype)
             case ir.Name(name=n):
                 if n not in self.names:
-                    raise Unsupported(
+                    self.builder.refuse(
                         f"the csl data-parallel lowering has no value for '{n}' on the PE "
                         "(a loop index used as a value, not only as an index)",
                         e.span,
                     )
+                    return m.Name(n)
                 return self.names[n]
             case ir.Load(tensor=t, indices=idx):
                 p = self.place(t, tuple(self.expr(i) for i in idx), self._proven(t, idx), e)
@@ -149,7 +151,8 @@ class ScalarGen:
                 # the top 24 bits scaled by 2^-24: exact in f32
                 top = m.builtin("as", m.Name("f32"), m.Binary(">>", drawn, m.Int(8)))
                 return m.Binary("*", top, m.Float(2.0**-24))
-        raise unsupported(type(e).__name__.lower(), e)
+        cannot(self.builder, type(e).__name__.lower(), e)
+        return m.Int(0)
 
     def clamped(self, index: m.Expr, extent: int) -> m.Expr:
         """``index`` clamped into ``[0, extent - 1]``, a gather's semantics. A let or loop index
@@ -197,7 +200,8 @@ class ScalarGen:
             return m.Binary(op, a, m.Binary("&", b, m.lit(t.bits - 1)))
         if op == "%" and t.is_float:
             if t != DType.F32:
-                raise unsupported(f"a float remainder on {t}", e)
+                cannot(self.builder, f"a float remainder on {t}", e)
+                return m.Binary(op, a, b)
             return m.call(self.helper("kc_fmod_f32", t), a, b)
         return m.Binary(op, a, b)
 
@@ -218,14 +222,15 @@ class ScalarGen:
         t = e.dtype
         if fn in ("sqrt", "exp", "log"):
             if t != DType.F32:
-                raise unsupported(f"{fn} on {t}", e)
+                cannot(self.builder, f"{fn} on {t}", e)
             self.builder.uses_math = True
             return m.call(m.member("math", f"{fn}_f32"), args[0])
         if fn in ("min", "max", "abs"):
             return m.call(self.helper(f"kc_{fn}_{csl_type(t)}", t), *args)
         if fn == "floor" and t == DType.F32:
             return m.call(self.helper("kc_floor_f32", t), args[0])
-        raise unsupported(f"the intrinsic {fn}", e)
+        cannot(self.builder, f"the intrinsic {fn}", e)
+        return m.Int(0)
 
     def _reduce(self, e: ir.Reduce) -> m.Expr:
         acc = self._tmp("acc")
@@ -377,7 +382,8 @@ class ScalarGen:
                 return self._with_prelude(branch)
             case ir.For():
                 return self._with_prelude(lambda: self._for(s))
-        raise unsupported(type(s).__name__, s)
+        cannot(self.builder, type(s).__name__, s)
+        return []
 
     def _let(self, n: str, v: ir.Expr, const: bool) -> list[m.Stmt]:
         value = self.expr(v)

@@ -21,7 +21,7 @@ from kernelc import ir
 from kernelc.affine import affine
 from kernelc.backends.csl.builder import Builder, csl_type
 from kernelc.backends.csl.cost import ops_cycles
-from kernelc.backends.csl.lowered import Lowered, Rect
+from kernelc.backends.csl.lowered import Lowered, Misfit, Rect, Refusal
 from kernelc.backends.csl.placement import (
     ExchangeResources,
     Shared,
@@ -31,11 +31,10 @@ from kernelc.backends.csl.placement import (
     split_params,
     tensor_of,
 )
-from kernelc.backends.csl.scalar import Place, ScalarGen, Unsupported
+from kernelc.backends.csl.scalar import Place, ScalarGen
 from kernelc.backends.csl.vector import Access, Space, TempPool, VectorGen
 from kernelc.csl import machine
 from kernelc.csl import model as m
-from kernelc.diagnostics import KernelcError
 from kernelc.forms import Map
 from kernelc.forms.blocks import DimMap, Layout
 from kernelc.graph import Task, TaskGraph
@@ -59,9 +58,11 @@ def plan_map(
     layouts: dict[str, Layout],
     width: int,
     height: int,
-) -> None:
+) -> Refusal | Misfit | None:
     """Choose the placement of every tensor the task touches (called consumers first)."""
-    check_whole(task, graph)
+    refused = check_whole(task, graph)
+    if refused is not None:
+        return refused
     out = tensor_of(task, shape.stores[0].tensor)
     decl = graph.tensor(out)
     out_layout = layouts.get(out) or default_layout(out, decl.dtype, decl.shape, width, height)
@@ -73,8 +74,10 @@ def plan_map(
             t, d.dtype, tuple(DimMap(dm.extent, dm.axis, dm.split) for dm in out_layout.dims)
         )
         if d.shape != decl.shape:
-            raise KernelcError(f"outputs '{out}' and '{t}' differ in shape", task.span)
-        merge_layout(layouts, placed if t != out else out_layout, task.span)
+            return Misfit(f"outputs '{out}' and '{t}' differ in shape", task.span)
+        refused = merge_layout(layouts, placed if t != out else out_layout, task.span)
+        if refused is not None:
+            return refused
     halos = {a.tensor: a.halo for a in summarise(task.kernel)}
     for node in (n for p in shape.pieces for n in ir.walk_body(p.body)):
         if not isinstance(node, ir.Load):
@@ -93,13 +96,16 @@ def plan_map(
             dims.append(DimMap(d.shape[k]))
         for dm in dims:
             if dm.axis == "xy" and dm.halo != (0, 0):
-                raise Unsupported(
+                return Refusal(
                     f"'{node.tensor}' of '{task.kernel.name}' is read with a halo along a "
                     "dimension spread over all PEs; the csl backend exchanges halos of 2-D "
                     "blocks only",
                     node.span,
                 )
-        merge_layout(layouts, Layout(t, d.dtype, tuple(dims)), node.span)
+        refused = merge_layout(layouts, Layout(t, d.dtype, tuple(dims)), node.span)
+        if refused is not None:
+            return refused
+    return None
 
 
 def _single_var(form, var_dim: dict[str, int]) -> str | None:
@@ -263,11 +269,12 @@ class _Exchange:
         if not any(layout.dims[d].halo != (0, 0) for d in split):
             return []
         if len(layout.dims) != 2 or [layout.dims[d].axis for d in split] != ["y", "x"]:
-            raise KernelcError(
+            self.b.misfit(
                 f"halo exchange of '{layout.tensor}' needs a 2-D tensor split over rows and "
                 "columns",
                 span,
             )
+            return []
         res = self.resources()
         b = self.b
         ydm, xdm = layout.dims
@@ -459,7 +466,7 @@ def lower_map(
     layouts: dict[str, Layout],
     b: Builder,
     shared: Shared,
-) -> MapCode:
+) -> MapCode | Refusal | Misfit:
     """Emit the launch function, exchange and compute task of one map task."""
     kname = task.kernel.name
     tensor = {p.name: tensor_of(task, p.name) for p in task.kernel.all_params if not p.is_scalar}
@@ -468,7 +475,7 @@ def lower_map(
     sizes = task.size_env
     dtype = shape.stores[0].value.dtype
     if dtype not in (DType.F32, DType.F16):
-        raise Unsupported(
+        return b.refuse(
             f"the csl backend vectorises {kname} over f32/f16 only; its outputs are {dtype}",
             task.span,
         )
@@ -526,7 +533,7 @@ def lower_map(
                 exchange_stages.append(Stage(ydm.split.parts, ydm.halo, cols + sum(xdm.halo)))
             for dm in lay.dims:
                 if dm.split is not None and max(dm.halo) > dm.split.smallest:
-                    raise KernelcError(
+                    return b.misfit(
                         f"'{t}' blocks of {dm.split.smallest} along {dm.axis} are thinner than "
                         f"its halo of {max(dm.halo)}; use fewer PEs along {dm.axis}",
                         task.span,
@@ -558,14 +565,16 @@ def lower_map(
             for k, (idx, dm) in enumerate(zip(indices, lay.dims, strict=True)):
                 form = affine(idx)
                 if form is None:
-                    raise Unsupported("a data-dependent index in a vectorised loop", idx.span)
+                    b.refuse("a data-dependent index in a vectorised loop", idx.span)
+                    return Access(arrays[tensor[tname]], m.Int(0), None)
                 pitch = m.Int(lay.pitches[k])
                 const = form.const + dm.halo[0]
                 term: m.Expr = m.Int(0)
                 rt: m.Expr | None = None
                 for name, coef in form.terms:
                     if name not in loop_info:
-                        raise Unsupported(f"'{name}' in a vectorised index", idx.span)
+                        b.refuse(f"'{name}' in a vectorised index", idx.span)
+                        continue
                     w = loop_info[name]
                     if w.dim is not None and dm.split is None:
                         sp = split_params(b, shared, w.dim)
@@ -575,9 +584,8 @@ def lower_map(
                     else:
                         base = m.lit(w.lo)
                     if dm.split is not None and w.dim is None:
-                        raise KernelcError(
-                            f"'{tname}' is split but indexed by a whole loop", idx.span
-                        )
+                        b.misfit(f"'{tname}' is split but indexed by a whole loop", idx.span)
+                        continue
                     if name in vector_vars:
                         term = m.add(term, m.mul(m.lit(coef), m.add(m.Name(csl[name]), base)))
                     else:
@@ -644,6 +652,9 @@ def lower_map(
     trial_pool = TempPool(max(capacity(loops, vector_count) for _, loops in pieces))
     for piece, loops in pieces:
         generate(loops, piece.body, vector_count, scratch, trial_pool)
+    refused = b.refused or scratch.refused
+    if refused is not None:
+        return refused
     block_bytes = len(trial_pool.arrays) * trial_pool.size * dtype.numpy.itemsize
     if b.data_bytes + block_bytes + CODE_RESERVE > b.arch.pe_memory and rank > 1:
         vector_count = 1
@@ -731,7 +742,8 @@ def lower_map(
     mode = "the whole block at once" if vector_count == rank else "row by row"
     regions = f" in {len(pieces)} guarded pieces" if len(pieces) > 1 else ""
     describe = f"{how}; the body is {op_count} DSD operation(s){regions} over {mode}"
-    return MapCode(launch, piece_codes, exchange_stages, describe)
+    code = MapCode(launch, piece_codes, exchange_stages, describe)
+    return code if b.refused is None else b.refused
 
 
 def _describe_box(loops: list[Window]) -> str:
@@ -778,10 +790,12 @@ def finish_exchange(b: Builder, shared: Shared) -> None:
 class MapLowering:
     """Maps and stencils: blocks over the grid, halos exchanged, DSD operations."""
 
-    def plan(self, task, form: Map, graph, layouts, width, height) -> None:
-        plan_map(task, form, graph, layouts, width, height)
+    def plan(self, task, form: Map, graph, layouts, width, height) -> Refusal | Misfit | None:
+        return plan_map(task, form, graph, layouts, width, height)
 
-    def lower(self, task, index, form: Map, graph, layouts, b, shared) -> MapCode:
+    def lower(
+        self, task, index, form: Map, graph, layouts, b, shared
+    ) -> MapCode | Refusal | Misfit:
         return lower_map(task, index, form, graph, layouts, b, shared)
 
     def cycles(self, code: MapCode, low: Lowered) -> dict[str, int]:

@@ -28,8 +28,9 @@ from kernelc.backends.csl.cost import model, report_lines
 from kernelc.backends.csl.emit import program_files
 from kernelc.backends.csl.host import commands_sh, readme, run_py
 from kernelc.backends.csl.lower import scalar_culprit
+from kernelc.backends.csl.lowered import Refusal
 from kernelc.csl import machine
-from kernelc.diagnostics import KernelcError, Span, Unsupported
+from kernelc.diagnostics import KernelcError, Span
 from kernelc.graph import TaskGraph
 from kernelc.report.data import Simulated, View
 from kernelc.targets import RunResult
@@ -74,30 +75,19 @@ class CslTarget:
         """The lowered program on the grid the policy chose; a graph the data-parallel
         lowerings refuse runs as scalar tasks instead (every tensor whole on each PE), when
         it fits."""
-        if scalar_culprit(graph) is not None:
-            return self._placement(graph, options, None)
-        try:
-            return self._placement(constant_scalars(graph), options, None)
-        except Unsupported as refused:
-            try:
-                return self._placement(graph, options, refused.message)
-            except KernelcError as err:
-                if err.message != refused.message:  # both paths may refuse for one reason
-                    note = f"the data-parallel lowering: {refused.message}"
-                    err.notes.append((refused.span, note))
-                raise
-
-    def _placement(
-        self, graph: TaskGraph, options: Mapping[str, Any], refusal: str | None
-    ) -> policy.Placement:
-        """``refusal``: why the data-parallel lowerings refused the graph (then scalar tasks)."""
         arch = machine.arch(options.get("arch"))
         grid = options.get("grid", "auto")
-        if grid == "auto":
-            return policy.fastest(graph, arch, refusal)
-        if grid == "min":
-            return policy.smallest(graph, arch, refusal)
-        return policy.given(graph, arch, *grid, refusal is not None)
+        if scalar_culprit(graph) is not None:
+            return policy.scalar(graph, arch, grid, None)
+        constant = constant_scalars(graph)
+        placed = (
+            constant
+            if isinstance(constant, Refusal)
+            else policy.data_parallel(constant, arch, grid)
+        )
+        if isinstance(placed, Refusal):
+            return policy.scalar(graph, arch, grid, placed)
+        return placed
 
     def build(self, graph: TaskGraph, options: Mapping[str, Any]) -> Artifact:
         placed = self.placement(graph, options)

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from kernelc import ir
 from kernelc.backends.csl.builder import Builder, csl_type
-from kernelc.backends.csl.scalar import ScalarGen, unsupported
+from kernelc.backends.csl.scalar import ScalarGen, cannot
+from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.types import DType
 
@@ -265,8 +266,6 @@ class VectorGen:
         return None
 
     def _math(self, fn: str, arg: ir.Expr, dst: m.Expr | None) -> _Val:
-        from kernelc.csl import machine
-
         v = self.value(arg)
         target, temp = self._dest([v], dst)
         self.builder.uses_math = True
@@ -280,9 +279,6 @@ class VectorGen:
 
     def _map(self, e: ir.Expr, dst: m.Expr | None) -> _Val:
         """Fallback: an element function over the varying leaves of ``e``, applied by @map."""
-        from kernelc.backends.csl.scalar import ScalarGen as _SG
-        from kernelc.csl import machine
-
         leaves: list[ir.Expr] = []
         params: dict[int, str] = {}
 
@@ -295,19 +291,20 @@ class VectorGen:
                     leaves.append(x)
                 return
             if isinstance(x, ir.Reduce | ir.Search):
-                raise unsupported("a reduction or search inside a vectorised loop", x)
+                cannot(self.builder, "a reduction or search inside a vectorised loop", x)
+                return
             for child in ir.children(x):
                 collect(child)
 
         collect(e)
         vals = self._operands(leaves)
         fn = self.builder.fresh("elem")
-        inner = _SG(self.builder, self.scalar.place, dict(self.scalar.names), {}, {})
+        inner = ScalarGen(self.builder, self.scalar.place, dict(self.scalar.names), {}, {})
         for leaf in leaves:
             inner.names[f"__leaf{id(leaf)}"] = m.Name(params[id(leaf)])
         body_expr = inner.expr(_substitute(e, {id(x): params[id(x)] for x in leaves}))
         if inner.prelude:
-            raise unsupported("this expression inside a vectorised loop", e)
+            cannot(self.builder, "this expression inside a vectorised loop", e)
         self.builder.code(
             m.FnDecl(
                 fn,
@@ -345,12 +342,13 @@ class VectorGen:
                     expr = v
                     if op != "=":
                         if op[:-1] not in ("+", "-", "*"):
-                            raise unsupported(f"'{op}' stores in a vectorised loop", s)
+                            cannot(self.builder, f"'{op}' stores in a vectorised loop", s)
+                            continue
                         load = ir.Load(tensor=t, indices=idx, span=s.span, dtype=v.dtype)
                         expr = ir.Binary(op=op[:-1], lhs=load, rhs=v, span=s.span, dtype=v.dtype)
                     self.value(expr, dst)
                 case _:
-                    raise unsupported(f"a {type(s).__name__.lower()} in a vectorised loop", s)
+                    cannot(self.builder, f"a {type(s).__name__.lower()} in a vectorised loop", s)
         return self.out
 
 
