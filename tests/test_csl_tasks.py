@@ -299,3 +299,20 @@ def test_a_refused_graph_too_big_for_scalar_tasks_says_both_reasons(tmp_path: Pa
     err = capsys.readouterr().err
     assert "runs on csl as scalar tasks (the data-parallel lowerings refused it:" in err
     assert "note: the data-parallel lowering: the csl data-parallel lowering has no value" in err
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_a_non_finite_build_time_scalar_is_passed_as_its_bit_pattern(tmp_path, value) -> None:
+    """A task instance's scalar argument of inf or NaN (-D s=inf): CSL has no literal for it, so
+    it is bitcast from its bits; it was a Python ValueError from the printer."""
+    source = tmp_path / "fill.k"
+    source.write_text(
+        "size N = 8;\nkernel fill(a: f32[N], s: f32) -> o: f32[N] {\n"
+        "  for i in 0 .. N { o[i] = s; }\n}\n"
+    )
+    out = tmp_path / "fill"
+    assert main(["build", str(source), "--target", "csl", "-D", f"s={value}", "-o", str(out)]) == 0
+    assert "@bitcast(f32, @as(u32, " in "".join(p.read_text() for p in out.glob("*.csl"))
+    program = kc.load(source, params={"s": float(value)})
+    got = kc.run(program, "csl", {"a": np.zeros(8, np.float32)})["o"]
+    np.testing.assert_array_equal(got, np.full(8, float(value), np.float32))

@@ -27,7 +27,7 @@ from kernelc.affine import affine, evaluate
 from kernelc.backends.csl.builder import Builder, csl_type
 from kernelc.backends.csl.constants import scalar_value
 from kernelc.backends.csl.lowered import Lowered, Rect
-from kernelc.backends.csl.scalar import Place, ScalarGen
+from kernelc.backends.csl.scalar import Place, ScalarGen, fconst
 from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.dot import steps as step_names
@@ -174,11 +174,7 @@ def _argument(task: Task, name: str, graph: TaskGraph, layouts: dict[str, Layout
         return m.lit(sum(lo * p for (lo, _hi), p in zip(binding.region.box, pitches, strict=True)))
     param = task.kernel.param(name)
     value = scalar_value(graph, binding)
-    if param.dtype.is_float:
-        return m.lit(float(value))
-    if param.dtype == DType.BOOL:
-        return m.Bool(bool(value))
-    return m.lit(int(value))
+    return fconst(value, param.dtype)
 
 
 def _function(
