@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 
-@dataclass
+@dataclass(eq=False)
 class Thread:
+    """One thread of a team; compared and hashed by identity (each is its own thread)."""
+
     pos: str  # the node this thread's implicit task has reached
     children: list[str] = field(default_factory=list)  # explicit tasks not yet waited for
 

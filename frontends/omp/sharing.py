@@ -22,6 +22,7 @@ from kernelc.frontends.omp import ctree as c
 from kernelc.frontends.omp.directives import Directive
 from kernelc.frontends.omp.evaluate import creation_lowerer, i32, relation, substitute
 from kernelc.frontends.omp.exprs import Context, flatten_index
+from kernelc.frontends.omp.order import Thread
 from kernelc.frontends.omp.state import ArrayVar, DeviceScalar, Exec
 from kernelc.printer import expr_text
 from kernelc.types import DType
@@ -205,13 +206,13 @@ def section_value(ctx: Context, e: ir.Expr, ex: Exec, span: Span) -> ir.Expr:
 class Siblings:
     """Depend items of the tasks each thread created, to order later sibling tasks by."""
 
-    created: dict[int, list[tuple[str, Depend]]] = field(default_factory=dict)
+    created: dict[Thread, list[tuple[str, Depend]]] = field(default_factory=dict)
 
     def match(
         self, node: str, deps: list[Depend], ex: Exec, order: nx.DiGraph, sizes: dict[str, int]
     ) -> list[str]:
         """The earlier sibling tasks that ``deps`` make the new task wait for."""
-        siblings = self.created.setdefault(id(ex.thread), [])
+        siblings = self.created.setdefault(ex.thread, [])
         after = []
         for dep in deps:
             for earlier_node, earlier in siblings:
