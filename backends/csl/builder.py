@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kernelc.backends.csl.lowered import Batches
-from kernelc.csl import machine
+from kernelc.csl import charges, machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import KernelcError, Span, Unsupported
 from kernelc.types import DType
@@ -235,7 +235,12 @@ class Builder:
         )
         if self.uses_math:
             decls.append(
-                m.VarDecl("math", None, m.builtin("import_module", m.Str("<math>")), const=True)
+                m.VarDecl(
+                    charges.MATH_MODULE,
+                    None,
+                    m.builtin("import_module", m.Str("<math>")),
+                    const=True,
+                )
             )
         decls.extend(self.pe_decls)
         decls.extend(self.pe_code)
