@@ -5,8 +5,8 @@ several PEs, on both plans: whole rows per PE, and the folded dimension cut over
 With whole rows the folds run in the kernel's own order on each PE, so results equal the
 reference interpreter bit for bit (sums included). Cut over the columns, max and min folds stay
 bit for bit and sums are added in another order: within the bound docs/CSL.md states
-(``split_bound``). The model must agree with the simulator within MODEL_BOUND, and a reduction
-must model at least 4x fewer cycles than the same graph as scalar tasks.
+(``split_bound``). The model must agree with the simulator within REDUCTION_BOUND, and a
+reduction must model at least 4x fewer cycles than the same graph as scalar tasks.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 import kernelc as kc
 from kernelc import inputs
 from kernelc.backends.csl import cost, lower
-from kernelc.backends.csl.cost import MODEL_BOUND
+from kernelc.backends.csl.cost import REDUCTION_BOUND
 from kernelc.csl import machine
 from kernelc.forms import Reduction
 
@@ -65,7 +65,7 @@ def _check(program, params: dict, grid, plan: str, exact: bool = True) -> dict:
             np.testing.assert_allclose(result.outputs[name], value, rtol=bound, atol=0)
     modelled = result.stats["modelled_cycles"]
     simulated = result.stats["simulated_kernel_cycles"]
-    assert abs(modelled - simulated) / simulated <= MODEL_BOUND
+    assert abs(modelled - simulated) / simulated <= REDUCTION_BOUND
     return result.stats
 
 
@@ -176,4 +176,4 @@ def test_a_reduction_whose_output_a_map_consumes_runs_on_the_grid() -> None:
     scalar = cost.model(lower.lower(graph, machine.WSE2, 1, 1, scalar=True)).cycles
     assert result.stats["modelled_cycles"] * 4 <= scalar
     simulated = result.stats["simulated_kernel_cycles"]
-    assert abs(result.stats["modelled_cycles"] - simulated) / simulated <= MODEL_BOUND
+    assert abs(result.stats["modelled_cycles"] - simulated) / simulated <= REDUCTION_BOUND

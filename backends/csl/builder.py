@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kernelc.backends.csl.lowered import Batches, Misfit, Refusal
-from kernelc.csl import machine
+from kernelc.csl import charges, machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import Span
 from kernelc.types import DType
@@ -250,7 +250,12 @@ class Builder:
         )
         if self.uses_math:
             decls.append(
-                m.VarDecl("math", None, m.builtin("import_module", m.Str("<math>")), const=True)
+                m.VarDecl(
+                    charges.MATH_MODULE,
+                    None,
+                    m.builtin("import_module", m.Str("<math>")),
+                    const=True,
+                )
             )
         decls.extend(self.pe_decls)
         decls.extend(self.pe_code)

@@ -16,6 +16,7 @@ import numpy as np
 
 from kernelc import ir
 from kernelc.backends.csl.builder import RESERVED, Builder, csl_type
+from kernelc.csl import charges
 from kernelc.csl import model as m
 from kernelc.types import DType
 
@@ -224,7 +225,7 @@ class ScalarGen:
             if t != DType.F32:
                 cannot(self.builder, f"{fn} on {t}", e)
             self.builder.uses_math = True
-            return m.call(m.member("math", f"{fn}_f32"), args[0])
+            return m.call(m.member(charges.MATH_MODULE, f"{fn}_f32"), args[0])
         if fn in ("min", "max", "abs"):
             return m.call(self.helper(f"kc_{fn}_{csl_type(t)}", t), *args)
         if fn == "floor" and t == DType.F32:

@@ -28,7 +28,7 @@ from kernelc.backends.csl.builder import Builder, csl_type
 from kernelc.backends.csl.constants import scalar_value
 from kernelc.backends.csl.lowered import Lowered, Rect
 from kernelc.backends.csl.scalar import Place, ScalarGen, fconst
-from kernelc.csl import machine
+from kernelc.csl import charges, machine
 from kernelc.csl import model as m
 from kernelc.dot import steps as step_names
 from kernelc.forms.blocks import DimMap, Layout
@@ -291,6 +291,8 @@ class _Model:
                 own = HELPER_CYCLES
             case ir.Cast(to=to) if to.is_int and e.operand.dtype.is_float:
                 own = HELPER_CYCLES
+            case ir.Intrinsic(fn="sqrt" | "exp" | "log" as fn):
+                own = 1 + charges.routine_cycles(f"{fn}_f32")  # the call and the routine
             case _:
                 own = 1
         return own + sum(self.expr(c) for c in ir.children(e))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from kernelc import ir
 from kernelc.backends.csl.builder import Builder, csl_type
 from kernelc.backends.csl.scalar import ScalarGen, cannot
-from kernelc.csl import machine
+from kernelc.csl import charges, machine
 from kernelc.csl import model as m
 from kernelc.types import DType
 
@@ -271,9 +271,11 @@ class VectorGen:
         self.builder.uses_math = True
         fn_name = f"{fn}_f32"
         self.out.append(
-            m.ExprStmt(m.builtin("map", m.member("math", fn_name), self._operand(v), target))
+            m.ExprStmt(
+                m.builtin("map", m.member(charges.MATH_MODULE, fn_name), self._operand(v), target)
+            )
         )
-        self.ops.append(("map", machine.MATH_CYCLES[fn_name] + machine.MAP_CALL_CYCLES))
+        self.ops.append(("map", charges.routine_cycles(fn_name) + machine.MAP_CALL_CYCLES))
         self._release([v], temp)
         return _Val(dsd=target, temp=temp)
 
@@ -305,19 +307,18 @@ class VectorGen:
         body_expr = inner.expr(_substitute(e, {id(x): params[id(x)] for x in leaves}))
         if inner.prelude:
             cannot(self.builder, "this expression inside a vectorised loop", e)
-        self.builder.code(
-            m.FnDecl(
-                fn,
-                tuple((params[id(x)], m.Named(csl_type(x.dtype))) for x in leaves),
-                m.Named(csl_type(e.dtype)),
-                (m.Return(body_expr),),
-            )
+        decl = m.FnDecl(
+            fn,
+            tuple((params[id(x)], m.Named(csl_type(x.dtype))) for x in leaves),
+            m.Named(csl_type(e.dtype)),
+            (m.Return(body_expr),),
         )
+        self.builder.code(decl)
         target, temp = self._dest(vals, dst)
         self.out.append(
             m.ExprStmt(m.builtin("map", m.Name(fn), *(self._operand(v) for v in vals), target))
         )
-        self.ops.append(("map", _ops_in(e) + machine.MAP_CALL_CYCLES))
+        self.ops.append(("map", _element_cycles(decl, self.builder) + machine.MAP_CALL_CYCLES))
         self._release(vals, temp)
         return _Val(dsd=target, temp=temp)
 
@@ -368,9 +369,16 @@ def _substitute(e: ir.Expr, leaves: dict[int, str]) -> ir.Expr:
     return replace(e, **changes) if changes else e
 
 
-def _ops_in(e: ir.Expr) -> int:
-    return sum(
-        1
-        for n in ir.walk(e)
-        if isinstance(n, ir.Binary | ir.Unary | ir.Intrinsic | ir.Select | ir.Cast)
-    )
+def _element_cycles(fn: m.FnDecl, builder: Builder) -> int:
+    """One element of an ``@map`` element function as the simulator charges it, counted from
+    the emitted function itself (its ``return``, operators and loads, the ``<math>`` routines and
+    semantics helpers it calls), so that the model cannot drift from the simulator. Where the
+    code cannot say (modelled): a helper's guard (NaN, a zero divisor, saturation) is not taken,
+    and a loop whose trips depend on the value runs once."""
+    functions = {d.name: d for d in builder.pe_code if isinstance(d, m.FnDecl)}
+
+    def trips(loop: m.For | m.While) -> float | None:
+        return 1.0 if isinstance(loop, m.While) else None
+
+    counter = charges.Counter(functions, {}, trips, lambda _: 0.0)
+    return round(counter.block(fn.body))

@@ -1,10 +1,12 @@
 """The cycles the fabric simulator charges for scalar CSL code, counted from the code itself.
 
 The simulator (runtime/fabric/evaluate.py) charges one cycle per operator, load and call of an
-expression, one per statement, two per loop iteration, and a DSD operation's setup plus one
-cycle per element. The cost model counts the very code the backend emits with the same
-charges, so the two cannot drift apart; only what the code cannot say statically (the trips of
-a loop whose bound is loaded from memory, how often a branch is taken) comes from the caller.
+expression, one per statement, two per loop iteration, a DSD operation's setup plus one cycle
+per element, and a ``<math>`` routine's own cycles wherever it runs (applied by ``@map``, or
+called by a function, an element function of ``@map`` included). The cost model counts the very
+code the backend emits with the same charges, so the two cannot drift apart; only what the code
+cannot say statically (the trips of a loop whose bound is loaded from memory, how often a branch
+is taken) comes from the caller.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from kernelc.csl import model as m
 STATEMENT_CYCLES = 1  # issuing a statement (a declaration, an assignment, a call, a test)
 ITERATION_CYCLES = 2  # a for loop's step and test, per iteration
 WHILE_TEST_CYCLES = 2  # a while loop's test, per evaluation
+MATH_MODULE = "math"  # the name kernelc's programs import ``<math>`` under
 DSD_OPS = frozenset(  # the DSD operations the simulator runs: setup, then one element a cycle
     {
         *(
@@ -31,6 +34,12 @@ DSD_OPS = frozenset(  # the DSD operations the simulator runs: setup, then one e
         "mov16",
     }
 )
+
+
+def routine_cycles(name: str) -> int:
+    """Cycles of one ``<math>`` routine run on one element (software on the PE, modelled in
+    machine.MATH_CYCLES), the same wherever it runs; a call of it also costs the call's cycle."""
+    return machine.MATH_CYCLES[name]
 
 
 def expr_cycles(e: m.Expr) -> int:
@@ -99,13 +108,15 @@ class Counter:
         return 0
 
     def expr(self, e: m.Expr) -> float:
-        """The expression's own charge, plus the bodies of the functions it calls and the
-        element cycles of the DSD operations it starts."""
+        """The expression's own charge, plus the bodies of the functions and ``<math>``
+        routines it calls and the element cycles of the DSD operations it starts."""
         extra = 0.0
         for node in walk(e):
             match node:
                 case m.Call(fn=m.Name(id=name)) if name in self.functions:
                     extra += self.block(self.functions[name].body)
+                case m.Call(fn=m.Field(obj=m.Name(id=module), name=name)) if module == MATH_MODULE:
+                    extra += routine_cycles(name)
                 case m.Builtin(name=name, args=(m.Name(id=dst), *_)) if name in DSD_OPS:
                     length = self._dsds.get(dst, self.dsd_lengths.get(dst, 0))
                     extra += machine.DSD_SETUP_CYCLES + length

@@ -352,6 +352,7 @@ class Compiler:
                         return target.invoke(fr.ctx, values)
                     if callable(target):
                         fr.ctx.at = at  # a library member's errors point at its call
+                        fr.ctx.now += getattr(target, "cycles", 0)  # a <math> routine's work
                         return target(*values)
                     raise self.error(f"{target!r} is not callable")
 

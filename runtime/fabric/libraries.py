@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kernelc.csl import machine
+from kernelc.csl.charges import routine_cycles
 from kernelc.runtime.fabric.values import Array, Color, FabricError, Pointer, Struct, TaskId
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def _math_fn(fn, name: str):
     def run(x):
         return fn(np.asarray(x, dtype=np.float32))[()]
 
-    run.cycles = machine.MATH_CYCLES[name]  # type: ignore[attr-defined]
+    run.cycles = routine_cycles(name)  # type: ignore[attr-defined]
     run.__name__ = name
     return run
 
