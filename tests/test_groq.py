@@ -191,6 +191,8 @@ def test_pca_basis_too_large_is_refused_naming_tensor_and_bytes() -> None:
         ("../tests/conformance/column_stats.k", {"R": 6, "C": 10}),  # folds down columns
         ("../tests/conformance/column_stats.k", {"R": 1000, "C": 300}),
         ("../tests/conformance/column_stats.k", {"R": 33, "C": 1000}),
+        ("omp/pipeline.c", {"CH": 5}),  # folds without a kept index, on slices
+        ("omp/pipeline.c", {"CH": 16}),
     ],
 )
 def test_modelled_and_emulated_cycles_within_15_percent(example: str, params: dict) -> None:
@@ -477,6 +479,64 @@ def test_shifts_across_inner_splits_move_the_edge_lanes_exactly() -> None:
 def test_reductions_groq_cannot_fold_are_refused_naming_them(source: str, message: str) -> None:
     prog = kc.loads(textwrap.dedent(source), "red.k")
     with pytest.raises(kc.Unsupported, match=message):
+        kc.build(prog, "groq")
+
+
+# ------------------------------------------- folds without a kept index (OpenMP task slices)
+
+
+@pytest.mark.parametrize("ch", [5, 16, 100])  # 100: a 400-lane row, two inner splits
+def test_pipeline_task_slices_fold_on_their_lanes(ch: int) -> None:
+    v1 = np.random.default_rng(ch).uniform(-2, 2, 4 * ch).astype(np.float32)
+    v1[ch + 2], v1[3 * ch] = np.nan, np.inf  # fmaxf ignores NaN; a slice's inf stays in it
+    prog = kc.load(ROOT / "examples" / "omp" / "pipeline.c", params={"CH": ch})
+    forms = {type(t.form).__name__ for t in prog.graph().tasks}
+    assert forms == {"Reduction"}
+    got = kc.run(prog, "groq", {"v1": v1})
+    rows = v1.reshape(4, ch)
+    np.testing.assert_array_equal(got["peaks"], np.fmax.reduce(rows, axis=1))
+    want = rows.astype(np.float64).sum(axis=1)
+    assert np.isnan(got["sums"][1]) and got["sums"][3] == np.inf
+    finite = [0, 2]
+    np.testing.assert_allclose(got["sums"][finite], want[finite], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            """
+            size N = 2;
+            kernel k(a: f32[N]) -> out: f32[N] {
+              out[0] = sum(i in 0 .. N) a[i];
+              out[1] = out[0] * 2.0;
+            }
+            """,
+            "the load of 'out' in 'k' after a store to it",
+        ),
+        (
+            """
+            size N = 3;
+            kernel k(a: f32[N]) -> out: f32[8] {
+              out[5] = sum(i in 0 .. N) a[i];
+            }
+            """,
+            "the store of 'out' in 'k' \\(3 lanes into 8\\)",
+        ),
+    ],
+)
+def test_whole_folds_groq_cannot_lower_are_refused_naming_them(source: str, message: str) -> None:
+    prog = kc.loads(textwrap.dedent(source), "fold.k")
+    assert type(prog.graph().tasks[0].form).__name__ == "Reduction"
+    with pytest.raises(kc.Unsupported, match=message):
+        kc.build(prog, "groq")
+
+
+def test_a_slice_past_the_first_inner_split_is_refused_naming_the_load() -> None:
+    prog = kc.load(ROOT / "examples" / "omp" / "pipeline.c", params={"CH": 700})
+    with pytest.raises(
+        kc.Unsupported, match=r"the load v1\[\.\.\.\] in 'pipeline_task1' from lane 700"
+    ):
         kc.build(prog, "groq")
 
 

@@ -44,7 +44,10 @@ LOWERINGS: dict[type, FormLowering] = {
 
 
 def lowering_of(task: Task) -> FormLowering | None:
-    """The data-parallel lowering of the task's form; None for scalar code."""
+    """The data-parallel lowering of the task's form; None for scalar code (a Reduction
+    without a kept index has nothing to spread over PEs)."""
+    if isinstance(task.form, Reduction) and task.form.loop is None:
+        return None
     return LOWERINGS.get(type(task.form))
 
 
@@ -58,7 +61,11 @@ def scalar_reason(graph: TaskGraph) -> str | None:
     culprit = scalar_culprit(graph)
     if culprit is None:
         return None
-    return culprit.form.reason if isinstance(culprit.form, Scalar) else culprit.kernel.name
+    if isinstance(culprit.form, Scalar):
+        return culprit.form.reason
+    if isinstance(culprit.form, Reduction):
+        return f"'{culprit.kernel.name}' folds with no kept index (nothing to spread over PEs)"
+    return culprit.kernel.name
 
 
 def plan(

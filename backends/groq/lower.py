@@ -304,7 +304,9 @@ class _Lowering:
             if b.region is None:
                 continue
             decl = self.graph.tensor(b.region.tensor)
-            if b.region.view_shape != decl.shape:
+            sliced = len(decl.shape) == 1 and b.region.keep == (True,)
+            whole_fold = isinstance(task.form, Reduction) and task.form.loop is None
+            if b.region.view_shape != decl.shape and not (whole_fold and sliced):
                 raise refuse(
                     f"the region {b.region} of '{decl.name}' passed to '{task.kernel.name}' "
                     "(tasks take whole tensors on groq)",
@@ -1111,6 +1113,11 @@ class _ReductionStage(_FoldingStage):
 
     # ----------------------------------------------------------------------------- folds
 
+    def first_lane(self, f: Fold, lo: int) -> str:
+        """The fold's body on every lane, its range's first lane (``var = lo``) on lane 0."""
+        v = self.stream(self.value(f.body))
+        return self.shift(v, -lo, f"{f.var} = {lo} to lane 0") if lo else v
+
     def fold(self, f: Fold) -> str:
         lo, hi = self.bound(f.lo), self.bound(f.hi)
         kernel = self.task.kernel.name
@@ -1127,10 +1134,8 @@ class _ReductionStage(_FoldingStage):
         if hi <= lo:
             return init if init is not None else self.stream(self.constant(("fill", 0.0)))
         self.lane, w = f.var, hi - lo
-        v = self.stream(self.value(f.body))
+        v = self.first_lane(f, lo)
         self.lane = ""
-        if lo:
-            v = self.shift(v, -lo, f"{f.var} = {lo} to lane 0")
         if f.op == "sum" and hi < self.width:  # lanes past the range: clear their bits
             bits = self.emit(f"g.reinterpret({v}, g.int32)", self.depth(v))
             kept = self.alu("bitwise_and", bits, self.bitmask(("lanes", 0, w)))
@@ -1169,22 +1174,32 @@ class _ReductionStage(_FoldingStage):
                     self.lets[name] = self.value(value)
                 case RowStores(loop=loop, body=body):
                     writes += self.row_stores(loop, body)
+        writes += self.finish()
         lines = self.tables()
         ops = sum(line.count(f"g.{op}(") for line in lines for op in VXM_OPS)
         ops += sum(line.count(SHIFT_LANES) for line in lines)
         depth = max(self.depths.values(), default=0) + 2
         vectors = self.nrows * self.splits
-        folds = ", ".join(f"{f.op} over {f.var}" for f in self.form.folds)
         return Stage(
             task.name,
-            f"Task '{task.name}' ({task.kernel.name}): a reduction over {self.nrows} row(s) of "
-            f"{self.width} lanes ({folds}): each row one vector, folded across its lanes by "
-            "SXM shifts and VXM ops, its value broadcast from lane 0.",
+            self.describe(),
             tuple(sorted(self.after - {"", task.name})),
             tuple(lines),
             StageCost(
                 ops, self.passes, vectors, depth, (), writes, sxm_rows=self.nrows, chained=True
             ),
+        )
+
+    def finish(self) -> int:
+        """Vectors written after the steps (the stores write as they come)."""
+        return 0
+
+    def describe(self) -> str:
+        folds = ", ".join(f"{f.op} over {f.var}" for f in self.form.folds)
+        return (
+            f"Task '{self.task.name}' ({self.task.kernel.name}): a reduction over {self.nrows} "
+            f"row(s) of {self.width} lanes ({folds}): each row one vector, folded across its "
+            "lanes by SXM shifts and VXM ops, its value broadcast from lane 0."
         )
 
     def column_store(self, tensor: str, value: str, span: Span) -> int:
@@ -1421,9 +1436,189 @@ class _ColumnStage(_FoldingStage):
         return writes
 
 
+class _WholeStage(_ReductionStage):
+    """A ``Reduction`` without a kept index (an OpenMP task folding its slice: ``s += v[i]``,
+    ``m = fmaxf(m, v[i])``) as one row of rank-1 tensors: a task's slice starts at its
+    region's first lane, each fold is the row fold above over the lanes of its range, an
+    element read on its own (``v[0]``) is shifted to lane 0 and broadcast, and each store
+    writes its element's lane of the output's new version, the other lanes kept."""
+
+    def __init__(self, low: _Lowering, task: Task, form: Reduction) -> None:
+        _FoldingStage.__init__(self, low, task)  # one row, set here: no kept index to read
+        self.form = form
+        self.columns = set()
+        kernel = task.kernel.name
+        loaded = {n.tensor for n in ir.walk_body(task.kernel.body) if isinstance(n, ir.Load)}
+        widths = {low.graph.tensor(task.binding(p).region.tensor).shape[-1] for p in loaded}
+        if len(widths) != 1:
+            raise refuse(
+                f"the folds of '{kernel}' over {len(widths)} tensor widths (one row of lanes)",
+                task.span,
+            )
+        self.width = widths.pop()
+        self.splits = math.ceil(self.width / machine.LANES)
+        self.passes = 0
+        self.row, self.r0, self.r1 = "", 0, 1
+        self.nrows = self.height = 1
+        self.lane, self.c0, self.c1 = "", 0, self.width
+        self.sxm_levels = -(-machine.chip.SXM_LATENCY // machine.chip.VXM_LATENCY)
+        self.base = 0  # the lane a load's index 0 is on: its region's first, or past it
+        self.skip = 0  # the first lane of the fold being lowered
+        self.pending: dict[str, dict[int, tuple[str, Span]]] = {}  # tensor -> lane -> value
+
+    def start(self, param: str) -> int:
+        """The first lane of a rank-1 parameter's region in its tensor."""
+        return self.task.binding(param).region.box[-1][0]
+
+    def offset(self, idx: ir.Expr, var: str) -> int | None:
+        found = super().offset(idx, var)
+        return None if found is None else found + self.base
+
+    def load(self, e: ir.Load) -> str:
+        self.reading(self.task.binding(e.tensor).region.tensor, e.span)
+        self.base = self.start(e.tensor) + self.skip
+        if self.splits > 1 and self.base >= machine.LANES:
+            raise refuse(
+                f"the load {e.tensor}[...] in '{self.task.kernel.name}' from lane {self.base} "
+                f"of a row of {self.width} (a shift across a row's {machine.LANES}-lane inner "
+                "splits reaches the next split only)",
+                e.span,
+            )
+        shifts = self.sxm
+        value = super().load(e)
+        self.base = 0
+        if self.sxm > shifts:  # on the fold's chain: the SXM's latency, in ALU levels
+            self.depths[value] += self.sxm_levels
+        return value
+
+    def first_lane(self, f: Fold, lo: int) -> str:
+        """The body's loads read from the range's first lane of the task's slice on, so each
+        is one shift (the region's start and ``lo`` together)."""
+        self.skip = lo
+        v = self.stream(self.value(f.body))
+        self.skip = 0
+        return v
+
+    def value(self, e: ir.Expr) -> str:
+        match e:
+            case ir.Load(indices=(idx,)) if self.fixed_index(idx) is not None:
+                return self.element(e, self.start(e.tensor) + self.fixed_index(idx))
+        return super().value(e)
+
+    def element(self, e: ir.Load, lane: int) -> str:
+        """One element as a value on every lane: shifted to lane 0 and broadcast."""
+        self.reading(self.task.binding(e.tensor).region.tensor, e.span)
+        tensor, var = self.low.tensor_var(self.task, e.tensor)
+        self.after.add(self.low.writer.get(tensor, ""))
+        key = (tensor, "element", lane)
+        if key in self.loads:
+            return self.loads[key]
+        if not 0 <= lane < self.width:
+            raise refuse(f"the load {e.tensor}[...] in '{self.task.kernel.name}'", e.span)
+        split, at = divmod(lane, machine.LANES)
+        value = self.stream(var)
+        if self.splits > 1:  # the inner split that holds the lane
+            value = self.emit(f"g.split_inner_splits({value})[{split}]", self.depth(value))
+            self.narrow.add(value)
+        if at:
+            value = self.shift(value, -at, f"lane {at} to lane 0")
+        self.loads[key] = self.widen(self.broadcast(value))
+        return self.loads[key]
+
+    def reading(self, tensor: str, span: Span) -> None:
+        """A tensor this task reads must not have been stored to before (stores write last)."""
+        if tensor in self.pending:
+            raise refuse(
+                f"the load of '{tensor}' in '{self.task.kernel.name}' after a store to it", span
+            )
+
+    def row_stores(self, loop: ir.For | None, body: tuple[ir.Stmt, ...]) -> int:
+        """Each store's value on its lane; a tensor's new version is written once, by
+        ``finish``, with every lane the task stores."""
+        kernel = self.task.kernel.name
+        for s in body:
+            if isinstance(s, ir.Let):
+                self.lets[s.name] = self.value(s.value)
+                continue
+            tensor = self.task.binding(s.tensor).region.tensor
+            if len(self.low.graph.tensor(tensor).shape) != 1:
+                raise refuse(
+                    f"the store of '{tensor}' in '{kernel}' (a fold's value goes to an element "
+                    "of a rank-1 tensor on groq)",
+                    s.span,
+                )
+            lane = self.start(s.tensor) + self.fixed_index(s.indices[0])
+            value = self.stream(self.value(s.value))
+            self.pending.setdefault(tensor, {})[lane] = (value, s.span)
+        return 0
+
+    def finish(self) -> int:
+        return sum(self.element_store(t, lanes) for t, lanes in self.pending.items())
+
+    def element_store(self, tensor: str, lanes: dict[int, tuple[str, Span]]) -> int:
+        """The values (every lane alike) on their lanes of the tensor's new version, through
+        a stage as wide as the tensor (its masks are rows of its width)."""
+        width = self.low.graph.tensor(tensor).shape[0]
+        if width > self.width:
+            raise refuse(
+                f"the store of '{tensor}' in '{self.task.kernel.name}' ({self.width} lanes "
+                f"into {width})",
+                next(iter(lanes.values()))[1],  # the task's first store to it
+            )
+        out = _Elements(self, f"{self.task.name}_{tensor}", width)
+        parts = []
+        for lane, (value, _) in sorted(lanes.items()):
+            if width < self.width:
+                splits = f"[{width}, {self.width - width}]"
+                text = f"g.split({value}, dim=1, splits={splits})[0]  # {width} lanes"
+                value = self.emit(text, self.depth(value))
+            out.depths[value] = self.depth(value)
+            parts.append((lane, lane + 1, value))
+        writes = out.store(tensor, [(0, 1, parts)])
+        self.lines.extend(out.tables())
+        self.after |= out.after
+        self.depths.update(out.depths)
+        return writes
+
+    def describe(self) -> str:
+        folds = ", ".join(f"{f.op} over {f.var}" for f in self.form.folds)
+        return (
+            f"Task '{self.task.name}' ({self.task.kernel.name}): folds of its slice ({folds}) "
+            f"in one row of {self.width} lanes, each by SXM shifts and VXM ops, its value "
+            "broadcast from lane 0 and stored on its element's lane."
+        )
+
+
+class _Elements(_VectorStage):
+    """The stores of a ``_WholeStage``: one row as wide as the stored tensor, its masks the
+    first lanes of rows of the stage's own tables (every table costs whole MEM slices)."""
+
+    def __init__(self, stage: _WholeStage, prefix: str, width: int) -> None:
+        super().__init__(stage.low, stage.task, prefix)
+        self.stage = stage
+        self.row, self.lane = "", ""
+        self.r0, self.r1, self.c0, self.c1 = 0, 1, 0, width
+        self.nrows = self.height = 1
+        self.width = width
+
+    def tabled_row(self, sigil: str, row: tuple, one: bool = False) -> str:
+        whole = self.stage.tabled_row(sigil, row, one=True)
+        if self.width == self.stage.width:
+            return whole
+        key = ("table", whole)
+        if key not in self.loads:
+            splits = f"[{self.width}, {self.stage.width - self.width}]"
+            text = f"g.split({whole}, dim=1, splits={splits})[0]"
+            self.loads[key] = self.emit(text, 0, memory=True, dtype=TABLES[sigil][2])
+        return self.loads[key]
+
+
 def _reduction(low: _Lowering, task: Task, form: Reduction) -> _FormStage:
     """Rows or columns: the kept index names the rows of rank-2 tensors (a row is one vector,
-    folded across its lanes) or their columns (each column a lane, folded down the rows)."""
+    folded across its lanes) or their columns (each column a lane, folded down the rows); a
+    fold with no kept index is one row."""
+    if form.loop is None:
+        return _WholeStage(low, task, form)
     columns = all(
         dim == len(low.graph.tensor(task.binding(p).region.tensor).shape) - 1
         for p, dim in form.kept_dims

@@ -381,6 +381,8 @@ class ReductionLowering(BlockLowering):
 
     def nest(self, form: object, sizes: dict[str, int]) -> Nest | str:
         assert isinstance(form, Reduction)
+        if form.loop is None:
+            return "a fold with no kept index (nothing to spread over tiles)"
         body = ir.without_unused_locals(form.loop.body)
         how = f"each '{form.kept}' (the kept index) folded whole by one worker"
         return Nest("Reduction", (form.loop,), (Window(None, body),), how)

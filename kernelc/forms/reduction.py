@@ -7,16 +7,23 @@ compute per-``r`` values from the folds (``let``), and stores element-wise: dire
 s``). Softmax, row norms, row and column sums and means are of this form. Every tensor access
 names the kept index as one whole dimension (the same one for every access of a tensor) and
 leaves it out of the others, so a backend can spread the kept index and keep each fold local.
+
+A task without the kept loop whose folds run over whole ranges and whose stores write single
+elements (``out[0] = sum(i in 0 .. N) a[i]``, or the C way: ``var m = a[0]; for i in 1 .. N {
+m = max(m, a[i]); } out[0] = m;``) is the same form with no kept index (``loop`` None): one
+fold result per task, as OpenMP tasks that each fold their own slice are written.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kernelc import ir
+from kernelc.affine import affine
 from kernelc.graph import Task
 
 FOLDS = {"+=": "sum", "max=": "max", "min=": "min"}
+SPELLED = {"max": "max", "min": "min"}  # ``acc = max(acc, e)``: fmaxf/fminf in C
 
 
 @dataclass(frozen=True)
@@ -53,12 +60,16 @@ Step = Fold | RowLet | RowStores
 
 @dataclass(frozen=True)
 class Reduction:
-    loop: ir.For  # the parallel loop over the kept index
+    # the parallel loop over the kept index; None: none, every fold runs once over its range
+    # and the stores write single elements (a backend that spreads the kept index declines it)
+    loop: ir.For | None
     steps: tuple[Step, ...]  # in program order
     kept_dims: tuple[tuple[str, int], ...]  # (tensor parameter, the dimension the kept index names)
 
     @property
     def kept(self) -> str:
+        """The kept index; only for a form with a kept loop."""
+        assert self.loop is not None, "a whole-range Reduction has no kept index"
         return self.loop.var
 
     @property
@@ -69,7 +80,7 @@ class Reduction:
 def recognise_reduction(task: Task) -> Reduction | None:
     body = task.kernel.body
     if len(body) != 1 or not isinstance(body[0], ir.For) or not body[0].parallel:
-        return None
+        return _whole(task)
     loop = body[0]
     steps = _steps(loop.body)
     if steps is None or not any(isinstance(s, Fold) for s in steps):
@@ -80,6 +91,55 @@ def recognise_reduction(task: Task) -> Reduction | None:
     if kept_dims is None:
         return None
     return Reduction(loop, steps, kept_dims)
+
+
+def _whole(task: Task) -> Reduction | None:
+    """The form without a kept index: folds over fixed ranges, then single-element stores; a
+    store of a whole ``sum`` (what normalisation makes of ``s = 0; for { s += e; } out[0] =
+    s``) is that fold under a fresh name, then the store of it."""
+    body = task.kernel.body
+    taken = {n.name for n in ir.walk_body(body) if isinstance(n, ir.Name)}
+    taken |= {p.name for p in task.kernel.all_params}
+    taken |= {s.name for s in ir.walk_body(body) if isinstance(s, ir.Let | ir.VarDecl)}
+    lifted: list[ir.Stmt] = []
+    for s in body:
+        if isinstance(s, ir.Store) and isinstance(s.value, ir.Reduce) and s.value.op == "sum":
+            name = _fresh("total", taken)
+            lifted.append(ir.Let(name=name, value=s.value, span=s.span))
+            s = replace(s, value=ir.Name(name=name, span=s.value.span, dtype=s.value.dtype))
+        lifted.append(s)
+    steps = _steps(tuple(lifted))
+    if steps is None or not any(isinstance(s, Fold) for s in steps):
+        return None
+    sizes = set(task.size_env)
+    for step in steps:
+        match step:
+            case Fold(lo=lo, hi=hi) if not (_fixed(lo, sizes) and _fixed(hi, sizes)):
+                return None
+            case RowStores(loop=ir.For()):
+                return None
+            case RowStores(body=stores) if not all(
+                _fixed(i, sizes) for st in stores for i in st.indices
+            ):
+                return None
+    if not any(isinstance(s, RowStores) for s in steps):
+        return None
+    return Reduction(None, steps, ())
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}{k}"
+    taken.add(name)
+    return name
+
+
+def _fixed(e: ir.Expr, sizes: set[str]) -> bool:
+    """An affine expression of sizes only: a fixed trip bound or element index."""
+    form = affine(e)
+    return form is not None and all(n in sizes for n, _ in form.terms)
 
 
 def _steps(body: tuple[ir.Stmt, ...]) -> tuple[Step, ...] | None:
@@ -124,17 +184,41 @@ def _steps(body: tuple[ir.Stmt, ...]) -> tuple[Step, ...] | None:
 
 
 def _loop_fold(name: str, init: ir.Expr, stmt: ir.Stmt) -> Fold | None:
-    """``for k { name op= e; }`` right after ``var name = init``."""
+    """``for k { name op= e; }`` right after ``var name = init``, or the same update spelled
+    ``name = max(name, e)`` / ``min`` (C's fmaxf/fminf: the language's max is ``max=``'s fold
+    step, the accumulator first) or ``name = name + e`` / ``e + name`` (addition commutes)."""
     if not isinstance(stmt, ir.For) or len(stmt.body) != 1:
         return None
     update = stmt.body[0]
-    if not (isinstance(update, ir.Assign) and update.name == name and update.op in FOLDS):
+    if not (isinstance(update, ir.Assign) and update.name == name):
         return None
-    if _nested_reduce(update.value) or any(
-        isinstance(n, ir.Name) and n.name == name for n in ir.walk(update.value)
-    ):
+    folded = _update(name, update)
+    if folded is None:
         return None
-    return Fold(name, FOLDS[update.op], stmt.var, stmt.lo, stmt.hi, update.value, init)
+    op, value = folded
+    if _nested_reduce(value) or _mentions(value, name):
+        return None
+    return Fold(name, op, stmt.var, stmt.lo, stmt.hi, value, init)
+
+
+def _update(name: str, update: ir.Assign) -> tuple[str, ir.Expr] | None:
+    """(fold op, the folded value) of an accumulator update, or None."""
+    if update.op in FOLDS:
+        return FOLDS[update.op], update.value
+    if update.op != "=":
+        return None
+    match update.value:
+        case ir.Intrinsic(fn=fn, args=(ir.Name(name=acc), e)) if fn in SPELLED and acc == name:
+            return SPELLED[fn], e
+        case ir.Binary(op="+", lhs=ir.Name(name=acc), rhs=e) if acc == name:
+            return "sum", e
+        case ir.Binary(op="+", lhs=e, rhs=ir.Name(name=acc)) if acc == name:
+            return "sum", e
+    return None
+
+
+def _mentions(e: ir.Expr, name: str) -> bool:
+    return any(isinstance(n, ir.Name) and n.name == name for n in ir.walk(e))
 
 
 def _nested_reduce(e: ir.Expr) -> bool:

@@ -27,7 +27,6 @@ GROQ: dict[tuple[str, str], str] = {
     ("groq", "f16_arithmetic"): "'half' is sequential or data-dependent code",
     ("groq", "select"): "'n' is i32; the groq lowering streams f32 tensors",
     ("groq", "compound_stores"): "'compound' is sequential or data-dependent code",
-    ("groq", "pipeline.c"): "'pipeline_task1' is sequential or data-dependent code",
     ("groq", "mc_xs"): "'rand' in 'mc_xs': the counter-based generator",
     ("groq", "mc_xs_L48"): "'rand' in 'mc_xs': the counter-based generator",
     ("groq", "prefix_sum"): "'prefix' is sequential or data-dependent code",

@@ -12,7 +12,7 @@ using namespace poplar;
 
 static inline float kc_fmax(float a, float b) { return (a > b || b != b) ? a : b; }
 
-// task 'pipeline_task1_0': kernel 'pipeline_task1' (form Scalar, one worker)
+// task 'pipeline_task1_0': kernel 'pipeline_task1' (form Reduction, one worker)
 class PipelineTask10Vertex : public Vertex {
 public:
   Input<Vector<float>> v1;  // v1[0:16]
@@ -28,7 +28,7 @@ public:
   }
 };
 
-// task 'pipeline_task2_1': kernel 'pipeline_task2' (form Scalar, one worker)
+// task 'pipeline_task2_1': kernel 'pipeline_task2' (form Reduction, one worker)
 class PipelineTask21Vertex : public Vertex {
 public:
   Input<Vector<float>> v1;  // v1[0:16]
@@ -44,7 +44,7 @@ public:
   }
 };
 
-// task 'pipeline_task1_2': kernel 'pipeline_task1' (form Scalar, one worker)
+// task 'pipeline_task1_2': kernel 'pipeline_task1' (form Reduction, one worker)
 class PipelineTask12Vertex : public Vertex {
 public:
   Input<Vector<float>> v1;  // v1[16:32]
@@ -60,7 +60,7 @@ public:
   }
 };
 
-// task 'pipeline_task2_3': kernel 'pipeline_task2' (form Scalar, one worker)
+// task 'pipeline_task2_3': kernel 'pipeline_task2' (form Reduction, one worker)
 class PipelineTask23Vertex : public Vertex {
 public:
   Input<Vector<float>> v1;  // v1[16:32]
@@ -76,7 +76,7 @@ public:
   }
 };
 
-// task 'pipeline_task1_4': kernel 'pipeline_task1' (form Scalar, one worker)
+// task 'pipeline_task1_4': kernel 'pipeline_task1' (form Reduction, one worker)
 class PipelineTask14Vertex : public Vertex {
 public:
   Input<Vector<float>> v1;  // v1[32:48]
@@ -92,7 +92,7 @@ public:
   }
 };
 
-// task 'pipeline_task2_5': kernel 'pipeline_task2' (form Scalar, one worker)
+// task 'pipeline_task2_5': kernel 'pipeline_task2' (form Reduction, one worker)
 class PipelineTask25Vertex : public Vertex {
 public:
   Input<Vector<float>> v1;  // v1[32:48]
@@ -108,7 +108,7 @@ public:
   }
 };
 
-// task 'pipeline_task1_6': kernel 'pipeline_task1' (form Scalar, one worker)
+// task 'pipeline_task1_6': kernel 'pipeline_task1' (form Reduction, one worker)
 class PipelineTask16Vertex : public Vertex {
 public:
   Input<Vector<float>> v1;  // v1[48:64]
@@ -124,7 +124,7 @@ public:
   }
 };
 
-// task 'pipeline_task2_7': kernel 'pipeline_task2' (form Scalar, one worker)
+// task 'pipeline_task2_7': kernel 'pipeline_task2' (form Reduction, one worker)
 class PipelineTask27Vertex : public Vertex {
 public:
   Input<Vector<float>> v1;  // v1[48:64]

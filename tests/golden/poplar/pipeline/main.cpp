@@ -125,64 +125,64 @@ int main(int argc, char **argv) {
 
   // Step 0: 8 task(s) with no dependencies among them.
   ComputeSet step0 = graph.addComputeSet("step0");
-  // Task 'pipeline_task1_0': form Scalar: one single-worker vertex on tile 0: 'pipeline_task1'
-  // is no data-parallel loop nest, matrix product or lookup.
+  // Task 'pipeline_task1_0': form Reduction: one single-worker vertex on tile 0: a fold with no
+  // kept index (nothing to spread over tiles).
   {
     VertexRef v = graph.addVertex(step0, "PipelineTask10Vertex");
     graph.setTileMapping(v, 0);
     graph.connect(v["v1"], v1.slice({0}, {16}).flatten());
     graph.connect(v["sums"], sums.slice({0}, {1}).flatten());
   }
-  // Task 'pipeline_task2_1': form Scalar: one single-worker vertex on tile 1: 'pipeline_task2'
-  // is no data-parallel loop nest, matrix product or lookup.
+  // Task 'pipeline_task2_1': form Reduction: one single-worker vertex on tile 1: a fold with no
+  // kept index (nothing to spread over tiles).
   {
     VertexRef v = graph.addVertex(step0, "PipelineTask21Vertex");
     graph.setTileMapping(v, 1);
     graph.connect(v["v1"], v1.slice({0}, {16}).flatten());
     graph.connect(v["peaks"], peaks.slice({0}, {1}).flatten());
   }
-  // Task 'pipeline_task1_2': form Scalar: one single-worker vertex on tile 2: 'pipeline_task1'
-  // is no data-parallel loop nest, matrix product or lookup.
+  // Task 'pipeline_task1_2': form Reduction: one single-worker vertex on tile 2: a fold with no
+  // kept index (nothing to spread over tiles).
   {
     VertexRef v = graph.addVertex(step0, "PipelineTask12Vertex");
     graph.setTileMapping(v, 2);
     graph.connect(v["v1"], v1.slice({16}, {32}).flatten());
     graph.connect(v["sums"], sums.slice({1}, {2}).flatten());
   }
-  // Task 'pipeline_task2_3': form Scalar: one single-worker vertex on tile 3: 'pipeline_task2'
-  // is no data-parallel loop nest, matrix product or lookup.
+  // Task 'pipeline_task2_3': form Reduction: one single-worker vertex on tile 3: a fold with no
+  // kept index (nothing to spread over tiles).
   {
     VertexRef v = graph.addVertex(step0, "PipelineTask23Vertex");
     graph.setTileMapping(v, 3);
     graph.connect(v["v1"], v1.slice({16}, {32}).flatten());
     graph.connect(v["peaks"], peaks.slice({1}, {2}).flatten());
   }
-  // Task 'pipeline_task1_4': form Scalar: one single-worker vertex on tile 4: 'pipeline_task1'
-  // is no data-parallel loop nest, matrix product or lookup.
+  // Task 'pipeline_task1_4': form Reduction: one single-worker vertex on tile 4: a fold with no
+  // kept index (nothing to spread over tiles).
   {
     VertexRef v = graph.addVertex(step0, "PipelineTask14Vertex");
     graph.setTileMapping(v, 4);
     graph.connect(v["v1"], v1.slice({32}, {48}).flatten());
     graph.connect(v["sums"], sums.slice({2}, {3}).flatten());
   }
-  // Task 'pipeline_task2_5': form Scalar: one single-worker vertex on tile 5: 'pipeline_task2'
-  // is no data-parallel loop nest, matrix product or lookup.
+  // Task 'pipeline_task2_5': form Reduction: one single-worker vertex on tile 5: a fold with no
+  // kept index (nothing to spread over tiles).
   {
     VertexRef v = graph.addVertex(step0, "PipelineTask25Vertex");
     graph.setTileMapping(v, 5);
     graph.connect(v["v1"], v1.slice({32}, {48}).flatten());
     graph.connect(v["peaks"], peaks.slice({2}, {3}).flatten());
   }
-  // Task 'pipeline_task1_6': form Scalar: one single-worker vertex on tile 6: 'pipeline_task1'
-  // is no data-parallel loop nest, matrix product or lookup.
+  // Task 'pipeline_task1_6': form Reduction: one single-worker vertex on tile 6: a fold with no
+  // kept index (nothing to spread over tiles).
   {
     VertexRef v = graph.addVertex(step0, "PipelineTask16Vertex");
     graph.setTileMapping(v, 6);
     graph.connect(v["v1"], v1.slice({48}, {64}).flatten());
     graph.connect(v["sums"], sums.slice({3}, {4}).flatten());
   }
-  // Task 'pipeline_task2_7': form Scalar: one single-worker vertex on tile 7: 'pipeline_task2'
-  // is no data-parallel loop nest, matrix product or lookup.
+  // Task 'pipeline_task2_7': form Reduction: one single-worker vertex on tile 7: a fold with no
+  // kept index (nothing to spread over tiles).
   {
     VertexRef v = graph.addVertex(step0, "PipelineTask27Vertex");
     graph.setTileMapping(v, 7);
