@@ -242,6 +242,7 @@ class Compiler:
 
     def __init__(self, file: str) -> None:
         self.file = file
+        self.unset: set[str] = set()  # params without a default: an error only where read
 
     def error(self, message: str) -> FabricError:
         return FabricError(message, self.file)
@@ -289,7 +290,14 @@ class Compiler:
                 return lambda fr: _load(of(fr), tuple(f(fr) for f in ifs), self)
             case m.Deref(ptr=p):
                 pf = self.expr(p, scope)
-                return pf
+
+                def deref(fr):
+                    ptr = pf(fr)
+                    if type(ptr) is Pointer and ptr.element:
+                        return _load(ptr, (0,), self)
+                    return ptr  # ``*[N]T``: the array it points to, indexed by the caller
+
+                return deref
             case m.Unary(op="&", operand=a):
                 return self._address(a, scope)
             case m.Unary(op=op, operand=a):
@@ -390,6 +398,8 @@ class Compiler:
                 try:
                     return fr.ctx.g[n]
                 except KeyError:
+                    if n in self.unset:
+                        raise self.error(f"param '{n}' has no value") from None
                     raise self.error(f"unknown name '{n}'") from None
 
             return glob
@@ -409,9 +419,9 @@ class Compiler:
                 def element(fr):
                     base = of(fr)
                     if isinstance(base, Pointer):
-                        return Pointer(base.array, base.offset + int(ifs[0](fr)))
+                        return Pointer(base.array, base.offset + int(ifs[0](fr)), True)
                     if isinstance(base, Array):
-                        return Pointer(base, base.flat_index(tuple(f(fr) for f in ifs)))
+                        return Pointer(base, base.flat_index(tuple(f(fr) for f in ifs)), True)
                     raise self.error("& of an element needs an array")
 
                 return element
@@ -660,6 +670,22 @@ class Compiler:
                     return None
 
                 return set_element
+            case m.Deref(ptr=p):
+                pf = self.expr(p, scope)
+
+                def set_pointee(fr):
+                    fr.ctx.now += cost
+                    ptr = pf(fr)
+                    if not (type(ptr) is Pointer and ptr.element):
+                        raise self.error("assignment through .* needs a pointer to one element")
+                    array, flat = _element(ptr, (0,), self)
+                    value = vf(fr)
+                    if fn is not None:
+                        value = fn(array.data[flat], value)
+                    array.data[flat] = value
+                    return None
+
+                return set_pointee
         raise self.error(f"cannot assign to {target}")
 
     # ----------------------------------------------------------------- module
@@ -672,6 +698,8 @@ class Compiler:
                 case m.Param(name=n, type=t, default=default):
                     tf = self.type_fn(t, empty)
                     df = self.expr(default, empty) if default is not None else None
+                    if default is None:
+                        self.unset.add(n)
                     actions.append(("param", (n, tf, df)))
                 case m.VarDecl(name=n, type=t, value=v, const=const):
                     tf = self.type_fn(t, empty) if t is not None else None
@@ -711,7 +739,7 @@ def run_module(actions: list[tuple[str, object]], ctx: Any, params: dict[str, ob
             elif df is not None:
                 value = df(fr)
             else:
-                raise FabricError(f"param '{n}' has no value", ctx.file)
+                continue  # cslc evaluates lazily: a param nobody reads may stay unset
             dtype = declared.dtype if isinstance(declared, CslType) else None
             ctx.g[n] = convert(value, dtype) if not isinstance(value, np.ndarray) else value
             ctx.gt[n] = dtype
@@ -900,6 +928,8 @@ def _b_comptime_assert(comp, cond, *_msg):
 
 
 def _b_ptrcast(comp, t, p):
+    if type(p) is Pointer and isinstance(t, PtrType):  # ``*T`` points at one element
+        return Pointer(p.array, p.offset, not t.many and not isinstance(t.elem, ArrayType))
     return p
 
 

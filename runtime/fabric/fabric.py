@@ -260,12 +260,28 @@ class Transfer:
         return f"@{self.op.name}{where} is stalled: " + "; ".join(parts)
 
 
+class HostStream:
+    """The wavelets of one streaming ``memcpy_h2d``: the command completes when every PE's
+    input queue has taken its share (the host, like a sending PE, is held back by full
+    queues; a stream nothing reads stalls the command stream)."""
+
+    __slots__ = ("color", "last", "stalls")
+
+    def __init__(self, color: int) -> None:
+        self.color = color
+        self.stalls: list[Stall] = []
+        self.last = 0
+
+    def released(self, stall: Stall) -> None:
+        self.stalls.remove(stall)
+
+
 class Stall:
     """Wavelets of one train that a receiving PE's full input queue holds back."""
 
     __slots__ = ("color", "pe", "times", "transfer", "values")
 
-    def __init__(self, pe: PE, color: int, times, values, transfer: Transfer | None) -> None:
+    def __init__(self, pe: PE, color: int, times, values, transfer) -> None:
         self.pe, self.color, self.times, self.values = pe, color, times, values
         self.transfer = transfer
 
@@ -294,6 +310,45 @@ def _convert(values: object, dtype: type) -> np.ndarray:
         return np.asarray(values).astype(dtype)
 
 
+def _low16(values: object) -> np.ndarray:
+    """The low 16 bits of integer operands (a 16-bit op reads only those of a wavelet)."""
+    return np.asarray(values).astype(np.int64) & 0xFFFF
+
+
+def _int16(values: np.ndarray) -> np.ndarray:
+    """16-bit integer results, wrapped as the machine wraps them."""
+    return (values & 0xFFFF).astype(np.uint16).view(np.int16)
+
+
+def as_bits(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Host words (u32: a wavelet's raw 32 bits) read as ``dtype``: f32 is the whole word, a
+    16-bit type its low half; other values are converted by value."""
+    if values.dtype != np.uint32 or dtype == np.uint32:
+        return values
+    if dtype.itemsize == 4:
+        return values.view(dtype)
+    return (values & 0xFFFF).astype(np.uint16).view(dtype)
+
+
+def wavelet_args(fn: FnValue, payload: object) -> tuple:
+    """A data task's arguments from one wavelet: the payload, or, for two 16-bit params, its
+    low half then its high half (the SDK's data task convention for sparse tensors)."""
+    dtypes = [getattr(t, "dtype", None) for _, t in fn.params]
+    if len(dtypes) == 2:
+        word = np.asarray(payload)
+        if word.dtype.kind == "f":
+            word = word.astype(np.float32).view(np.uint32)
+        word = np.uint32(int(word) & 0xFFFFFFFF)
+        halves = np.array([word & 0xFFFF, word >> 16], dtype=np.uint32)
+        return tuple(
+            as_bits(halves[k : k + 1], d)[0] if d is not None else halves[k]
+            for k, d in enumerate(dtypes)
+        )
+    if len(dtypes) == 1 and type(payload) is np.uint32 and dtypes[0] is not None:
+        return (as_bits(np.array([payload]), dtypes[0])[0],)
+    return (payload,)
+
+
 FLOATS = {"f32": np.dtype(np.float32), "f16": np.dtype(np.float16)}
 OPS: dict[str, tuple[str, int, Callable]] = {
     "fadds": ("f32", 2, np.add),
@@ -316,6 +371,8 @@ OPS: dict[str, tuple[str, int, Callable]] = {
     "fh2s": ("", 1, lambda a: _convert(a, np.float32)),
     "mov32": ("", 1, lambda a: a),
     "mov16": ("", 1, lambda a: a),
+    "add16": ("", 2, lambda a, b: _int16(_low16(a) + _low16(b))),
+    "sub16": ("", 2, lambda a, b: _int16(_low16(a) - _low16(b))),
 }
 
 
@@ -350,6 +407,8 @@ class PE:
         self.at: Span | None = None  # the builtin or library call being evaluated
         self.route_at: dict[int, Span | None] = {}
         self.memcpy = False  # imports <memcpy/memcpy>, which holds the arch's memcpy queues
+        self.streams: dict[int, str] = {}  # memcpy's streaming colors: ID -> MEMCPYH2D_1, ...
+        self.to_host: list[tuple[np.ndarray, np.ndarray]] = []  # sent on MEMCPYD2H_1, untaken
         self.threads: dict[int, Microthread] = {}  # microthread ID -> its async operation
         self.stalled: dict[int, deque[Stall]] = {}  # per color: wavelets the queue held back
         self.sends: list[Transfer] = []  # this PE's ops whose wavelets are held back
@@ -374,6 +433,8 @@ class PE:
 
     def set_route(self, color: Color, cfg: object) -> None:
         check_color(color, self.sim.arch, f"PE {self.coords}")
+        if color.id in self.reserved:
+            raise self.error(f"color {color.id} is used by {self.reserved[color.id]}")
         if color.id in self.routes:
             raise duplicate_config(f"PE {self.coords}", color.id, self.route_at[color.id], self)
         self.routes[color.id] = _route(cfg, f"PE {self.coords} color {color.id}")
@@ -495,6 +556,9 @@ class PE:
         if args and isinstance(args[-1], Struct) and not args[-1].items:
             opts, args = args[-1].fields, args[:-1]
         *srcs, dst = args
+        if type(dst) is Pointer and isinstance(fn, FnValue):
+            self._map_into_scalar(fn, srcs, dst, opts)
+            return
         if not isinstance(dst, MemDsd):
             raise FabricError(f"PE {self.coords}: @map writes a memory DSD", self.file)
         values = [self._read(s, dst.length) for s in srcs]
@@ -511,6 +575,32 @@ class PE:
             body = getattr(fn, "cycles", 1) * dst.length
         self._write(dst, out)
         cost = machine.DSD_SETUP_CYCLES + body + machine.MAP_CALL_CYCLES * dst.length
+        start = max(self.now, self.dsd_free)
+        self.dsd_free = start + cost
+        if opts.get("async", False):
+            self.now += 1
+            self.busy += cost
+        self._finish(start + cost, start, opts)
+
+    def _map_into_scalar(self, fn: FnValue, srcs: list, dst: Pointer, opts: dict) -> None:
+        """@map into a scalar through a pointer: the function runs once per element of the
+        DSD sources, each result stored before the next call (a reduction when the function
+        also reads the pointer)."""
+        mems = [a for a in srcs if type(a) is MemDsd]
+        if not mems:
+            raise self.error("@map needs a memory DSD source to iterate over")
+        n = mems[0].length
+        if any(a.length != n for a in mems):
+            raise self.error("@map operands differ in length")
+        columns = [self._read(a, n) if type(a) is MemDsd else None for a in srcs]
+        before = self.now
+        target = dst.array.data
+        for k in range(n):
+            args = tuple(a if c is None else c[k] for a, c in zip(srcs, columns, strict=True))
+            target[dst.offset] = fn.invoke(self, args)
+        body = self.now - before
+        self.now = before
+        cost = machine.DSD_SETUP_CYCLES + body + machine.MAP_CALL_CYCLES * n
         start = max(self.now, self.dsd_free)
         self.dsd_free = start + cost
         if opts.get("async", False):
@@ -553,7 +643,7 @@ class PE:
         except FabricError as err:
             raise FabricError(f"PE {self.coords}: {err.message}", self.file) from None
         if view.size:
-            view[...] = np.asarray(values).reshape(view.shape)
+            view[...] = as_bits(np.asarray(values), view.dtype).reshape(view.shape)
 
     def dsd(self, name: str, args: tuple) -> None:
         opts: dict = {}
@@ -671,7 +761,8 @@ class PE:
         values = []
         for s in op.srcs:
             if type(s) is FabDsd:
-                values.append(arrivals[id(s)][1])
+                got = arrivals[id(s)][1]
+                values.append(as_bits(got, FLOATS[dtype_name]) if dtype_name else got)
             else:
                 values.append(self._read(s, n))
         if dtype_name:
@@ -862,7 +953,7 @@ class PE:
         fn = self.tasks[choice]
         self.now = t + machine.TASK_SWITCH_CYCLES
         self.current = f"task '{fn.name}'"
-        fn.invoke(self, () if arg is None else (arg,))
+        fn.invoke(self, () if arg is None else wavelet_args(fn, arg))
         self.busy += self.now - t
         self.last = max(self.last, self.now)
         self.current = "idle"
@@ -913,6 +1004,17 @@ class PE:
                 )
         reasons.extend(self.sim.hub.waiting(self))
         return reasons
+
+
+def _words_of(values: np.ndarray, bits: int) -> np.ndarray:
+    """Wavelet values as the u32 words a D2H writes: floats by their bits, integers wrapped;
+    16-bit data in the low half, zero-extended."""
+    v = np.asarray(values)
+    if v.dtype.kind == "f":
+        v = v.astype(np.float32 if bits == 32 else np.float16)
+        v = v.view(np.uint32 if bits == 32 else np.uint16)
+    mask = 0xFFFFFFFF if bits == 32 else 0xFFFF
+    return (v.astype(np.int64) & mask).astype(np.uint32)
 
 
 # ------------------------------------------------------------------------------ collectives
@@ -1168,6 +1270,9 @@ class Simulator:
             raise FabricError(f"routing loop on color {color} through PE {pe.coords}")
         seen = seen | {(pe.x, pe.y)}
         route = pe.routes.get(color)
+        if route is None and came_from == "RAMP" and pe.streams.get(color) == "MEMCPYD2H_1":
+            pe.to_host.append((times, values))  # memcpy takes it towards the host
+            return
         if route is None or came_from not in route.rx:
             how = "has no route" if route is None else f"does not accept {came_from}"
             self.stuck.append(
@@ -1329,6 +1434,99 @@ class Simulator:
                         out[j, i] = source.view(np.uint32)
         self.time += self.memcpy_cycles(w * h * length)
         return out
+
+    def start(self) -> None:
+        """``SdkRuntime.run``: the tasks the programs activate at start-up run."""
+        with progress.phase("fabric simulator, start-up tasks") as shown:
+            self._drain(shown)
+
+    def _stream_color(self, color: int, kinds: tuple[str, ...], call: str) -> None:
+        given = self.pes[0].streams
+        if given.get(color) not in kinds:
+            named = ", ".join(f"{n} = {c}" for c, n in sorted(given.items())) or "none"
+            raise FabricError(
+                f"{call}(streaming=True) on color {color}: the layout gave <memcpy/get_params> "
+                f"no {' or '.join(kinds)} of that color (its streaming colors: {named})"
+            )
+
+    @_collector_paused
+    def h2d_stream(
+        self, color: int, data: np.ndarray, x0: int, y0: int, w: int, h: int, bits: int
+    ) -> None:
+        """Streaming ``memcpy_h2d``: each PE of the rectangle receives its ``l`` wavelets on
+        ``color`` (host words: f32 as they are, other data as raw u32 bits), in row-major PE
+        order; the command ends when every wavelet has entered its PE's input queue."""
+        self._rect(x0, y0, w, h)
+        self._stream_color(color, ("MEMCPYH2D_1", "MEMCPYH2D_2"), "memcpy_h2d")
+        length = data.shape[2]
+        words = data if bits == 32 and data.dtype == np.float32 else data.view(np.uint32)
+        stream = HostStream(color)
+        t0 = self.time
+        per = max(machine.HOST_CYCLES_PER_WAVELET // max(self.channels, 1), 1)
+        steps = np.arange(length, dtype=np.int64) * per
+        for j in range(h):
+            for i in range(w):
+                pe = self.pe(x0 + i, y0 + j)
+                first = t0 + ((j * w + i) * length) * per + pe.x + pe.y + 1
+                pe.deliver(color, first + steps, words[j, i].copy(), stream)
+        with progress.phase(f"fabric simulator, streaming memcpy_h2d on color {color}") as shown:
+            self._drain(shown)
+        if stream.stalls or self.stuck:
+            lines = [
+                f"deadlock in streaming memcpy_h2d on color {color} at simulated cycle "
+                f"{self.time}: the command cannot complete"
+            ]
+            lines += [
+                f"  {len(st.times)} wavelet(s) wait for room in PE {st.pe.coords}'s input queue "
+                f"({st.pe.queued(color)} queued, {machine.INPUT_QUEUE_WAVELETS} fit, nothing "
+                "reads them)"
+                for st in stream.stalls[:MAX_REPORTED_PES]
+            ]
+            lines += self._waiting_lines()
+            raise FabricError("\n".join(lines))
+        self.time = max(self.time, t0 + self.memcpy_cycles(w * h * length))
+
+    @_collector_paused
+    def d2h_stream(
+        self, color: int, x0: int, y0: int, w: int, h: int, length: int, bits: int
+    ) -> np.ndarray:
+        """Streaming ``memcpy_d2h``: the first ``length`` wavelets each PE of the rectangle sent
+        on ``color``, as (h, w, l) u32 words (16-bit data zero-extended with ``bits`` 16)."""
+        self._rect(x0, y0, w, h)
+        self._stream_color(color, ("MEMCPYD2H_1",), "memcpy_d2h")
+        t0 = self.time
+        with progress.phase(f"fabric simulator, streaming memcpy_d2h on color {color}") as shown:
+            self._drain(shown)
+        out = np.zeros((h, w, length), dtype=np.uint32)
+        last = self.time
+        for j in range(h):
+            for i in range(w):
+                pe = self.pe(x0 + i, y0 + j)
+                have = sum(len(t) for t, _ in pe.to_host)
+                if have < length or self.stuck:
+                    lines = [
+                        f"deadlock in streaming memcpy_d2h on color {color} at simulated cycle "
+                        f"{self.time}: it waits for {length} wavelet(s) from PE {pe.coords}, "
+                        f"which sent {have}"
+                    ]
+                    raise FabricError("\n".join(lines + self._waiting_lines()))
+                times = np.concatenate([t for t, _ in pe.to_host])
+                values = np.concatenate([np.asarray(v) for _, v in pe.to_host])
+                pe.to_host = [(times[length:], values[length:])] if have > length else []
+                out[j, i] = _words_of(values[:length], bits)
+                last = max(last, int(times[length - 1]) + 1 if length else last)
+        self.time = max(self.time, last, t0 + self.memcpy_cycles(w * h * length))
+        return out
+
+    def _waiting_lines(self) -> list[str]:
+        lines = []
+        waiting = [pe for pe in self.pes if pe.pending or pe.sends or pe.waiting()]
+        for pe in waiting[:MAX_REPORTED_PES]:
+            lines.append(f"  PE {pe.coords}: " + "; ".join(pe.waiting()))
+        if len(waiting) > MAX_REPORTED_PES:
+            lines.append(f"  ... and {len(waiting) - MAX_REPORTED_PES} more PE(s)")
+        lines.extend(f"  {s}" for s in self.stuck[:MAX_REPORTED_PES])
+        return lines
 
     @staticmethod
     def _width_matches(symbol: str, array: np.ndarray, bits: int) -> None:

@@ -63,16 +63,32 @@ class MemcpyParams(_Module):
             )
         self.members = {"get_params": self.get_params}
         self.width = width
+        self.streams: dict[str, Color] = {}  # streaming-mode colors the layout gives memcpy
+        for name in STREAM_COLORS:
+            color = cfg.get(name)
+            if color is None:
+                continue
+            if not isinstance(color, Color):
+                raise FabricError(f"<memcpy/get_params>: .{name} must be a color, got {color!r}")
+            self.streams[name] = color
+        ids = [c.id for c in self.streams.values()]
+        if len(set(ids)) != len(ids):
+            raise FabricError(f"<memcpy/get_params>: two streaming colors share one ID ({ids})")
 
     def get_params(self, x: object) -> Struct:
         col = int(x)
         if not 0 <= col < self.width:
             raise FabricError(f"memcpy.get_params({col}) is outside the rectangle")
-        return Struct({"__memcpy__": True, "column": col})
+        return Struct({"__memcpy__": True, "column": col, "streams": Struct(self.streams)})
+
+
+STREAM_COLORS = ("MEMCPYH2D_1", "MEMCPYH2D_2", "MEMCPYD2H_1")
 
 
 class MemcpyModule(_PeModule):
-    """PE side of memcpy: the command stream. Copy-mode transfers need nothing from the PE."""
+    """PE side of memcpy: the command stream, and the streaming colors the layout gave
+    ``<memcpy/get_params>`` (H2D wavelets arrive on them; D2H wavelets leave on them, routed by
+    memcpy, never by the program). Copy-mode transfers need nothing from the PE."""
 
     path = "<memcpy/memcpy>"
 
@@ -85,12 +101,18 @@ class MemcpyModule(_PeModule):
             )
         self.pe, self.params = pe, params
         pe.memcpy = True
-        self.members = {
-            "unblock_cmd_stream": pe.unblock_cmd_stream,
-            "MEMCPYH2D_1": Color(21),
-            "MEMCPYH2D_2": Color(22),
-            "MEMCPYD2H_1": Color(23),
-        }
+        streams: dict[str, Color] = params.get("streams").fields
+        for name, color in streams.items():
+            pe.reserve_colors((color.id,), f"memcpy's streaming color {name}")
+            pe.streams[color.id] = name
+        self.members = {"unblock_cmd_stream": pe.unblock_cmd_stream, **streams}
+
+    def csl_member(self, name: str) -> object:
+        if name in STREAM_COLORS and name not in self.members:
+            raise self.pe.error(
+                f"sys_mod.{name}: the layout did not give <memcpy/get_params> .{name} = <color>"
+            )
+        return super().csl_member(name)
 
     def rebind(self, pe: PE) -> MemcpyModule:
         return MemcpyModule(pe, self.params)

@@ -187,7 +187,7 @@ def _copy(value: object, memo: dict[object, object]) -> object:
             memo[value] = Array(value.name, value.data.copy(), value.dims)
         return memo[value]
     if kind is Pointer:
-        return Pointer(_copy(value.array, memo), value.offset)
+        return Pointer(_copy(value.array, memo), value.offset, value.element)
     if isinstance(value, SHARED):
         return value
     if kind is Struct:

@@ -125,6 +125,7 @@ class Pointer:
 
     array: Array
     offset: int = 0
+    element: bool = False  # ``*T`` to one element (``&A[i]``): ``p.*`` is that element
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,248 @@
+"""What the SDK's tutorials need from the fabric simulator, each on a small CSL program written
+for this test: streaming-mode memcpy, the cslc buffer-column flags, params nobody reads,
+pointers to one element, @map into a scalar, ``cerebras.sdk.sdk_utils``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kernelc.csl import machine
+from kernelc.csl import model as m
+from kernelc.diagnostics import register_source
+from kernelc.runtime.fabric import sdk_utils
+from kernelc.runtime.fabric.fabric import Simulator
+from kernelc.runtime.fabric.parser import parse_file
+from kernelc.runtime.fabric.runner import compile_program
+from kernelc.runtime.fabric.typecheck import check_program
+from kernelc.runtime.fabric.values import FabricError
+
+# One PE between two memcpy streams: every f32 wavelet in comes back out plus one.
+STREAM_LAYOUT = """param in_id: i16;
+param out_id: i16;
+const memcpy = @import_module("<memcpy/get_params>", .{ .width = 1, .height = 1,
+  .MEMCPYH2D_1 = @get_color(in_id), .MEMCPYD2H_1 = @get_color(out_id) });
+layout {
+  @set_rectangle(1, 1);
+  @set_tile_code(0, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(0) });
+  ROUTE
+}
+"""
+
+STREAM_PE = """param memcpy_params: comptime_struct;
+const sys_mod = @import_module("<memcpy/memcpy>", memcpy_params);
+const out_oq: output_queue = @get_output_queue(3);
+const recv_id: data_task_id = @get_data_task_id(sys_mod.MEMCPYH2D_1);
+const out = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = sys_mod.MEMCPYD2H_1,
+                                    .output_queue = out_oq });
+var last: f32 = 0.0;
+task recv(x: f32) void {
+  last = x + 1.0;
+  @fmovs(out, last);
+}
+comptime {
+  @bind_data_task(recv, recv_id);
+}
+"""
+
+# The two halves of a 32-bit wavelet as the two 16-bit arguments of a data task.
+HALVES_PE = """param memcpy_params: comptime_struct;
+const sys_mod = @import_module("<memcpy/memcpy>", memcpy_params);
+const out_oq: output_queue = @get_output_queue(3);
+const recv_id: data_task_id = @get_data_task_id(sys_mod.MEMCPYH2D_1);
+const out = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = sys_mod.MEMCPYD2H_1,
+                                    .output_queue = out_oq });
+var table = @zeros([4]i16);
+task recv(value: i16, index: i16) void {
+  table[index] = value;
+  @mov16(out, table[index] - index);
+}
+comptime {
+  @bind_data_task(recv, recv_id);
+}
+"""
+
+
+def stream_program(pe: str = STREAM_PE, route: str = "") -> m.Program:
+    layout = STREAM_LAYOUT.replace("ROUTE", route)
+    register_source("layout.csl", layout)
+    register_source("pe.csl", pe)
+    return m.Program(parse_file(layout, "layout.csl"), (parse_file(pe, "pe.csl"),))
+
+
+def stream_sim(program: m.Program) -> Simulator:
+    params = {"in_id": 0, "out_id": 1}
+    check_program(program, Path("."), "wse2", params)
+    sim = Simulator(program, params, "wse2")
+    sim.start()
+    return sim
+
+
+def test_streaming_h2d_feeds_a_data_task_and_d2h_reads_what_it_sends() -> None:
+    sim = stream_sim(stream_program())
+    data = np.array([1.5, -2.0, 7.25], dtype=np.float32).reshape(1, 1, 3)
+    sim.h2d_stream(0, data, 0, 0, 1, 1, 32)
+    out = sim.d2h_stream(1, 0, 0, 1, 1, 3, 32).view(np.float32)
+    np.testing.assert_array_equal(out.reshape(-1), [2.5, -1.0, 8.25])
+
+
+def test_a_data_task_with_two_16_bit_params_gets_the_low_then_the_high_half() -> None:
+    sim = stream_sim(stream_program(HALVES_PE))
+    words = np.array([(0 << 16) | 42, (3 << 16) | 0xFFFE], dtype=np.uint32).reshape(1, 1, 2)
+    sim.h2d_stream(0, words, 0, 0, 1, 1, 16)
+    out = sim.d2h_stream(1, 0, 0, 1, 1, 2, 16)
+    assert out.reshape(-1).tolist() == [42, 0xFFFB]  # -2 - 3 = -5, zero-extended
+    assert sim.pe(0, 0).g["table"].data.tolist() == [42, 0, 0, -2]
+
+
+def test_streaming_on_a_color_the_layout_did_not_give_memcpy_is_an_error() -> None:
+    sim = stream_sim(stream_program())
+    with pytest.raises(FabricError) as err:
+        sim.h2d_stream(5, np.zeros((1, 1, 1), np.float32), 0, 0, 1, 1, 32)
+    assert str(err.value).splitlines()[0] == (
+        "<fabric simulator>:1:1: error: memcpy_h2d(streaming=True) on color 5: the layout gave "
+        "<memcpy/get_params> no MEMCPYH2D_1 or MEMCPYH2D_2 of that color (its streaming colors: "
+        "MEMCPYH2D_1 = 0, MEMCPYD2H_1 = 1)"
+    )
+
+
+def test_a_d2h_stream_waiting_for_wavelets_never_sent_is_a_deadlock() -> None:
+    sim = stream_sim(stream_program())
+    sim.h2d_stream(0, np.ones((1, 1, 2), np.float32), 0, 0, 1, 1, 32)
+    with pytest.raises(FabricError) as err:
+        sim.d2h_stream(1, 0, 0, 1, 1, 3, 32)
+    assert "it waits for 3 wavelet(s) from PE (0, 0), which sent 2" in str(err.value)
+
+
+def test_an_h2d_stream_nothing_reads_stalls_once_the_input_queue_is_full() -> None:
+    unread = STREAM_PE.replace("@bind_data_task(recv, recv_id);", "")
+    sim = stream_sim(stream_program(unread))
+    n = machine.INPUT_QUEUE_WAVELETS + 3
+    with pytest.raises(FabricError) as err:
+        sim.h2d_stream(0, np.ones((1, 1, n), np.float32), 0, 0, 1, 1, 32)
+    lines = str(err.value).splitlines()
+    assert "deadlock in streaming memcpy_h2d on color 0" in lines[0]
+    assert lines[1] == (
+        f"  3 wavelet(s) wait for room in PE (0, 0)'s input queue "
+        f"({machine.INPUT_QUEUE_WAVELETS} queued, {machine.INPUT_QUEUE_WAVELETS} fit, nothing "
+        "reads them)"
+    )
+
+
+def test_routing_a_memcpy_streaming_color_is_an_error() -> None:
+    route = (
+        "@set_color_config(0, 0, @get_color(in_id), "
+        ".{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP } } });"
+    )
+    with pytest.raises(FabricError) as err:
+        stream_sim(stream_program(route=route))
+    assert "color 0 is used by memcpy's streaming color MEMCPYH2D_1" in str(err.value)
+
+
+def test_a_streaming_color_the_layout_did_not_give_is_a_located_error() -> None:
+    pe = STREAM_PE.replace("sys_mod.MEMCPYH2D_1", "sys_mod.MEMCPYH2D_2")
+    with pytest.raises(FabricError) as err:
+        stream_sim(stream_program(pe))
+    assert (
+        "sys_mod.MEMCPYH2D_2: the layout did not give <memcpy/get_params> .MEMCPYH2D_2 = <color>"
+        in str(err.value)
+    )
+
+
+# ------------------------------------------------------------------ cslc buffer columns
+
+
+def test_buffer_columns_move_the_offsets_and_widen_the_fabric(tmp_path: Path) -> None:
+    (tmp_path / "layout.csl").write_text(STREAM_LAYOUT.replace("ROUTE", ""))
+    (tmp_path / "pe.csl").write_text(STREAM_PE)
+    common = {
+        "arch": "wse2",
+        "params": {"in_id": 0, "out_id": 1},
+        "channels": 1,
+        "memcpy": True,
+        "out_dir": tmp_path / "out",
+    }
+    layout = tmp_path / "layout.csl"
+    compile_program(layout, fabric_dims=(8, 3), fabric_offsets=(4, 1), **common)
+    compile_program(
+        layout, fabric_dims=(11, 3), fabric_offsets=(6, 1), west_buf=2, east_buf=1, **common
+    )
+    with pytest.raises(FabricError) as err:
+        compile_program(
+            layout, fabric_dims=(11, 3), fabric_offsets=(4, 1), west_buf=2, east_buf=1, **common
+        )
+    assert "--fabric-offsets=4,1: memcpy programs with 2 west buffer columns start at 6,1" in str(
+        err.value
+    )
+    with pytest.raises(FabricError) as err:
+        compile_program(
+            layout, fabric_dims=(10, 3), fabric_offsets=(6, 1), west_buf=2, east_buf=1, **common
+        )
+    assert "(needs at least 11,3)" in str(err.value)
+
+
+# ------------------------------------------------------------------------ the language
+
+LAYOUT_1PE = """layout {
+  @set_rectangle(1, 1);
+  @set_tile_code(0, 0, "pe.csl", .{});
+}
+"""
+
+
+def one_pe(pe: str) -> Simulator:
+    register_source("layout.csl", LAYOUT_1PE)
+    register_source("pe.csl", pe)
+    program = m.Program(parse_file(LAYOUT_1PE, "layout.csl"), (parse_file(pe, "pe.csl"),))
+    check_program(program, Path("."), "wse2", {})
+    return Simulator(program, {}, "wse2")
+
+
+def test_a_param_nobody_reads_may_stay_unset_but_reading_it_is_an_error() -> None:
+    sim = one_pe("param unused: u16;\nvar x: u16 = 3;\n")
+    assert int(sim.pe(0, 0).g["x"]) == 3
+    with pytest.raises(FabricError) as err:
+        one_pe("param p: u16;\nvar x: u16 = p;\n")
+    assert "param 'p' has no value" in str(err.value)
+
+
+POINTERS = """var data = [3]i16 { 1, 2, 3 };
+var total = @zeros([1]i16);
+var sum = @zeros([1]i32);
+const in = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{3} -> data[i] });
+fn bump(all: *[3]i16, out: *i16) void {
+  (all.*)[0] += 10;
+  out.* = (all.*)[0] + (all.*)[2];
+}
+fn add(value: i16, acc: *i32) i32 {
+  return acc.* + @as(i32, value);
+}
+comptime {
+  bump(&data, &total[0]);
+  @map(add, in, &sum[0], &sum[0]);
+}
+"""
+
+
+def test_a_pointer_to_one_element_reads_and_writes_that_element() -> None:
+    g = one_pe(POINTERS).pe(0, 0).g
+    assert g["data"].data.tolist() == [11, 2, 3]
+    assert g["total"].data.tolist() == [14]
+
+
+def test_map_into_a_scalar_pointer_runs_once_per_element_as_a_reduction() -> None:
+    assert one_pe(POINTERS).pe(0, 0).g["sum"].data.tolist() == [16]
+
+
+# ------------------------------------------------------------------------ host helpers
+
+
+def test_sdk_utils_widen_16_bit_data_and_view_the_low_halves() -> None:
+    data = np.array([-1, 5, 7], dtype=np.int16)
+    assert sdk_utils.input_array_to_u32(data, None, 3).tolist() == [0xFFFF, 5, 7]
+    assert sdk_utils.input_array_to_u32(data, 1, 2).tolist() == [0xFFFF, (1 << 16) | 5, 7]
+    words = np.array([0x0001FFFF, 0x00020005], dtype=np.uint32)
+    assert sdk_utils.memcpy_view(words, np.dtype(np.int16)).tolist() == [-1, 5]
+    assert sdk_utils.memcpy_view(words, np.dtype(np.uint32)).tolist() == [0x0001FFFF, 0x00020005]
