@@ -11,7 +11,7 @@ import pytest
 
 from kernelc.csl import machine
 from kernelc.csl import model as m
-from kernelc.diagnostics import register_source
+from kernelc.diagnostics import KernelcError, register_source
 from kernelc.runtime.fabric import sdk_utils
 from kernelc.runtime.fabric.fabric import Simulator
 from kernelc.runtime.fabric.parser import parse_file
@@ -246,3 +246,52 @@ def test_sdk_utils_widen_16_bit_data_and_view_the_low_halves() -> None:
     words = np.array([0x0001FFFF, 0x00020005], dtype=np.uint32)
     assert sdk_utils.memcpy_view(words, np.dtype(np.int16)).tolist() == [-1, 5]
     assert sdk_utils.memcpy_view(words, np.dtype(np.uint32)).tolist() == [0x0001FFFF, 0x00020005]
+
+
+# ------------------------------------------------------------------------ libraries
+
+LIBRARY_PE = """const tsc = @import_module("<time>");
+const random = @import_module("<random>");
+const prt = @import_module("<simprint>");
+const trace = @import_module("<debug>", .{ .key = "log", .buffer_size = 16 });
+var stamp = @zeros([tsc.tsc_size_words]u16);
+var draws = @zeros([4]f32);
+fn run() void {
+  tsc.enable_tsc();
+  tsc.get_timestamp(&stamp);
+  for (@range(u16, 4)) |i| {
+    draws[i] = random.random_f32(-2.0, 2.0);
+  }
+  prt.print_string("tab\\there, ");
+  prt.print_u16_decimal(@as(u16, 7));
+  prt.print_string(" ");
+  prt.print_u32_hex(@as(u32, 255));
+  prt.print_string("\\n");
+  trace.trace_string("value");
+  trace.trace_u32(@as(u32, 42));
+  trace.trace_timestamp();
+}
+comptime {
+  run();
+}
+"""
+
+
+def test_time_random_simprint_and_debug_libraries() -> None:
+    sim = one_pe(LIBRARY_PE)
+    g = sim.pe(0, 0).g
+    assert g["stamp"].data.dtype == np.uint16 and g["stamp"].data.shape == (3,)
+    draws = g["draws"].data
+    assert np.all((draws >= -2.0) & (draws < 2.0)) and len(set(draws.tolist())) == 4
+    assert [line for _, line in sim.simlog] == ["PE (0, 0): tab\there, 7 0x000000ff"]
+    entries = sim.traces[(0, 0, "log")]
+    assert entries[:2] == ["value", 42] and isinstance(entries[2], int)
+
+
+def test_a_timestamp_before_enable_tsc_and_an_unknown_escape_are_errors() -> None:
+    with pytest.raises(FabricError) as err:
+        one_pe(LIBRARY_PE.replace("tsc.enable_tsc();", ""))
+    assert "get_timestamp before enable_tsc(): the counter does not run" in str(err.value)
+    with pytest.raises(KernelcError) as err:
+        one_pe(LIBRARY_PE.replace("\\there", "\\qhere"))
+    assert "invalid escape '\\q' in a string literal" in str(err.value)

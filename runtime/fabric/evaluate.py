@@ -28,6 +28,7 @@ from kernelc.csl.charges import (
     expr_cycles,
 )
 from kernelc.diagnostics import Span
+from kernelc.runtime.fabric.parser import unescape
 from kernelc.runtime.fabric.values import (
     DIRECTIONS,
     Array,
@@ -274,7 +275,10 @@ class Compiler:
     # -------------------------------------------------------------- expressions
     def expr(self, e: m.Expr, scope: frozenset[str]) -> Closure:
         match e:
-            case m.Int(value=v) | m.Float(value=v) | m.Bool(value=v) | m.Str(value=v):
+            case m.Str(value=v):
+                text = unescape(v, e.at)
+                return lambda fr: text
+            case m.Int(value=v) | m.Float(value=v) | m.Bool(value=v):
                 return lambda fr: v
             case m.Name(id=n):
                 return self._name(n, scope)

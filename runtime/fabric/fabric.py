@@ -477,6 +477,14 @@ class PE:
             module = lib.LayoutModule(self)
         elif path == "<collectives_2d/pe>":
             module = lib.Collectives2D(self, cfg)
+        elif path == "<time>":
+            module = lib.TimeModule(self)
+        elif path == "<random>":
+            module = lib.RandomModule(self)
+        elif path == "<simprint>":
+            module = lib.SimprintModule(self)
+        elif path == "<debug>":
+            module = lib.DebugModule(self, cfg)
         else:
             raise FabricError(f"the simulator has no model of module {path}", self.file)
         if self.tracer is not None:
@@ -1188,6 +1196,8 @@ class Simulator:
         self.links: dict[tuple[int, int, str], int] = {}
         self.stuck: list[str] = []
         self.hub = CollectiveHub(self)
+        self.simlog: list[tuple[int, str]] = []  # <simprint> lines and their cycles
+        self.traces: dict[tuple[int, int, str], list] = {}  # <debug> buffers per PE and key
         self.pes: list[PE] = []
         self.running = 0  # PEs of the current launch that have not released the command stream
         self.launch_start = 0  # the simulated cycle at which the current launch began

@@ -132,6 +132,128 @@ class LayoutModule(_PeModule):
         return LayoutModule(pe)
 
 
+TSC_WORDS = 3  # <time>: the 48-bit cycle counter as three u16 words, low first (csl.md 10)
+
+
+def _cycle_words(t: int) -> np.ndarray:
+    return np.array([(t >> (16 * k)) & 0xFFFF for k in range(TSC_WORDS)], dtype=np.uint16)
+
+
+class TimeModule(_PeModule):
+    """``<time>``: the PE's timestamp counter, read as the simulated cycle (a modelled figure,
+    never a hardware measurement)."""
+
+    path = "<time>"
+
+    def __init__(self, pe: PE) -> None:
+        self.pe = pe
+        self.enabled = False
+        self.members = {
+            "tsc_size_words": TSC_WORDS,
+            "enable_tsc": self.enable_tsc,
+            "disable_tsc": self.disable_tsc,
+            "get_timestamp": self.get_timestamp,
+        }
+
+    def rebind(self, pe: PE) -> TimeModule:
+        return TimeModule(pe)
+
+    def enable_tsc(self) -> None:
+        self.enabled = True
+
+    def disable_tsc(self) -> None:
+        self.enabled = False
+
+    def get_timestamp(self, buf: object) -> None:
+        if not (isinstance(buf, Pointer) and buf.array.data.dtype == np.uint16):
+            raise self.pe.error("get_timestamp takes a pointer to [3]u16")
+        if buf.offset + TSC_WORDS > buf.array.data.shape[0]:
+            raise self.pe.error(f"get_timestamp writes {TSC_WORDS} u16 words")
+        if not self.enabled:
+            raise self.pe.error("get_timestamp before enable_tsc(): the counter does not run")
+        buf.array.data[buf.offset : buf.offset + TSC_WORDS] = _cycle_words(self.pe.now)
+
+
+class RandomModule(_PeModule):
+    """``<random>``: uniform f32 values from a per-PE stream seeded by the PE's coordinates
+    (deterministic; not the hardware PRNG's sequence, which the host cannot reproduce either)."""
+
+    path = "<random>"
+
+    def __init__(self, pe: PE) -> None:
+        self.pe = pe
+        self.rng = np.random.Generator(np.random.PCG64([pe.x, pe.y]))
+        self.members = {"random_f32": self.random_f32}
+
+    def rebind(self, pe: PE) -> RandomModule:
+        return RandomModule(pe)
+
+    def random_f32(self, lo: object, hi: object) -> np.float32:
+        return np.float32(self.rng.uniform(float(lo), float(hi)))
+
+
+def _decimal(value: object) -> str:
+    return str(int(value))
+
+
+def _hex(bits: int):
+    return lambda value: f"0x{int(value) & ((1 << bits) - 1):0{bits // 4}x}"
+
+
+class SimprintModule(_PeModule):
+    """``<simprint>``: text a PE prints, a line (up to "\\n") at a time, to the simulator's
+    log (sim.log, as the SDK's simulator writes it)."""
+
+    path = "<simprint>"
+
+    def __init__(self, pe: PE) -> None:
+        self.pe = pe
+        self.pending = ""
+        self.members = {"print_string": self.print_string}
+        formats = {"decimal": _decimal, "hex": None}
+        for kind in ("u16", "i16", "u32", "i32"):
+            for style, fmt in formats.items():
+                show = fmt or _hex(int(kind[1:]))
+                self.members[f"print_{kind}_{style}"] = self._printer(show)
+
+    def rebind(self, pe: PE) -> SimprintModule:
+        return SimprintModule(pe)
+
+    def _printer(self, show):
+        return lambda value: self.print_string(show(value))
+
+    def print_string(self, text: object) -> None:
+        self.pending += str(text)
+        while "\n" in self.pending:
+            line, self.pending = self.pending.split("\n", 1)
+            self.pe.sim.simlog.append((self.pe.now, f"PE {self.pe.coords}: {line}"))
+
+
+class DebugModule(_PeModule):
+    """``<debug>``: a trace buffer per import (``.key``), read on the host with debug_util's
+    ``read_trace(x, y, key)``. Entries are kept in order; ``.buffer_size`` is not enforced."""
+
+    path = "<debug>"
+
+    def __init__(self, pe: PE, cfg: object) -> None:
+        key = cfg.get("key") if isinstance(cfg, Struct) else None
+        if not isinstance(key, str):
+            raise pe.error('<debug> needs .key = "name"')
+        self.pe, self.cfg, self.key = pe, cfg, key
+        self.entries = pe.sim.traces.setdefault((pe.x, pe.y, key), [])
+        self.members = {
+            "trace_string": lambda s: self.entries.append(str(s)),
+            "trace_timestamp": lambda: self.entries.append(int(self.pe.now)),
+        }
+        for kind in ("u8", "i8", "u16", "i16", "u32", "i32", "bool"):
+            self.members[f"trace_{kind}"] = lambda v: self.entries.append(int(v))
+        for kind in ("f16", "f32"):
+            self.members[f"trace_{kind}"] = lambda v: self.entries.append(float(v))
+
+    def rebind(self, pe: PE) -> DebugModule:
+        return DebugModule(pe, self.cfg)
+
+
 def _math_fn(fn, name: str):
     def run(x):
         return fn(np.asarray(x, dtype=np.float32))[()]

@@ -231,7 +231,9 @@ class _ToModel(Transformer):
         return m.Bool(False, at=self._at(meta))
 
     def str_lit(self, meta, tok):
-        return m.Str(str(tok)[1:-1], at=self._at(meta))
+        at, body = self._at(meta), str(tok)[1:-1]
+        unescape(body, at)  # the model keeps the source spelling; a bad escape is an error now
+        return m.Str(body, at=at)
 
     def name(self, meta, tok):
         return m.Name(str(tok), at=self._at(meta))
@@ -327,6 +329,8 @@ def _parse_cached(text: str, name: str) -> m.CslFile:
             raise KernelcError(
                 inner.message, Span(name, inner.tok.line, inner.tok.column)
             ) from None
+        if isinstance(inner, KernelcError):
+            raise inner from None
         raise
     return m.CslFile(name, decls)
 
@@ -356,3 +360,30 @@ def _tile_code_files(f: m.CslFile) -> set[str]:
 
     visit(f.decls)
     return found
+
+
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
+
+
+def unescape(body: str, at: Span | None = None) -> str:
+    """A string literal's characters, its escapes (\\n \\t \\r \\\\ \\" \\' \\xNN) replaced."""
+    out, k = [], 0
+    while k < len(body):
+        ch = body[k]
+        if ch != "\\":
+            out.append(ch)
+            k += 1
+            continue
+        code = body[k + 1]
+        if code in ESCAPES:
+            out.append(ESCAPES[code])
+            k += 2
+        elif code == "x" and len(body[k + 2 : k + 4]) == 2:
+            try:
+                out.append(chr(int(body[k + 2 : k + 4], 16)))
+            except ValueError:
+                raise KernelcError(f"invalid escape '\\{body[k + 1 : k + 4]}'", at) from None
+            k += 4
+        else:
+            raise KernelcError(f"invalid escape '\\{code}' in a string literal", at)
+    return "".join(out)

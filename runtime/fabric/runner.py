@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kernelc.csl import machine
-from kernelc.runtime.fabric import sdk, sdk_utils
+from kernelc.runtime.fabric import debug_util, sdk, sdk_utils
 from kernelc.runtime.fabric.fabric import Simulator
 from kernelc.runtime.fabric.parser import parse_program
 from kernelc.runtime.fabric.typecheck import check_program
@@ -91,6 +91,8 @@ def sdk_modules() -> Iterator[None]:
         "cerebras.sdk.runtime": types.ModuleType("cerebras.sdk.runtime"),
         "cerebras.sdk.runtime.sdkruntimepybind": sdk,
         "cerebras.sdk.sdk_utils": sdk_utils,
+        "cerebras.sdk.debug": types.ModuleType("cerebras.sdk.debug"),
+        "cerebras.sdk.debug.debug_util": debug_util,
     }
     saved = {n: sys.modules.get(n) for n in names}
     sys.modules.update(names)

@@ -23,6 +23,8 @@ from kernelc.runtime.fabric.parser import parse_program
 from kernelc.runtime.fabric.values import FabricError
 
 STATS_FILE = "sim_stats.json"
+TRACES_FILE = "sim_traces.json"  # <debug> buffers, for debug_util.read_trace
+SIMPRINT_LOG = "sim.log"  # <simprint> lines, in the working directory as the SDK writes them
 
 
 class MemcpyDataType(Enum):
@@ -92,6 +94,13 @@ class SdkRuntime:
         stats["launch_wall_seconds"] = self.launch_wall
         stats["simulated_memcpy_cycles"] = int(self.memcpy_cycles)
         (self.bindir / STATS_FILE).write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
+        if sim.traces:
+            traces = [[x, y, key, entries] for (x, y, key), entries in sorted(sim.traces.items())]
+            (self.bindir / TRACES_FILE).write_text(json.dumps(traces) + "\n")
+        if sim.simlog:
+            lines = sorted(sim.simlog, key=lambda entry: entry[0])  # stable: a PE's order kept
+            text = "".join(f"@{t} (simulated cycle) {line}\n" for t, line in lines)
+            Path(SIMPRINT_LOG).write_text(text)
 
     def _sim(self) -> Simulator:
         if self.sim is None:

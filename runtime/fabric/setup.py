@@ -78,7 +78,15 @@ SHARED = (
     FnValue,
     lib.MathModule,
 )
-PE_MODULES = (lib.MemcpyModule, lib.LayoutModule, lib.Collectives2D)
+PE_MODULES = (
+    lib.MemcpyModule,
+    lib.LayoutModule,
+    lib.Collectives2D,
+    lib.TimeModule,
+    lib.RandomModule,
+    lib.SimprintModule,
+    lib.DebugModule,
+)
 COPIED = (*SHARED, Array, Pointer, MemDsd, *PE_MODULES)
 
 
