@@ -295,3 +295,137 @@ def test_a_timestamp_before_enable_tsc_and_an_unknown_escape_are_errors() -> Non
     with pytest.raises(KernelcError) as err:
         one_pe(LIBRARY_PE.replace("\\there", "\\qhere"))
     assert "invalid escape '\\q' in a string literal" in str(err.value)
+
+
+# ---------------------------------------------------------------------------- FIFOs
+
+FIFO_PE = """param memcpy_params: comptime_struct;
+const sys_mod = @import_module("<memcpy/memcpy>", memcpy_params);
+const in_iq: input_queue = @get_input_queue(2);
+const out_oq: output_queue = @get_output_queue(3);
+const start_id: local_task_id = @get_local_task_id(8);
+var store = @zeros([DEPTH]f32);
+const fifo = @allocate_fifo(store);
+const in = @get_dsd(fabin_dsd, .{ .extent = 0x7fff, .fabric_color = sys_mod.MEMCPYH2D_1,
+                                  .input_queue = in_iq });
+const out = @get_dsd(fabout_dsd, .{ .extent = 0x7fff, .fabric_color = sys_mod.MEMCPYD2H_1,
+                                    .output_queue = out_oq });
+const two = [1]f32 { 2.0 };
+const twos = @get_dsd(mem1d_dsd, .{ .tensor_access = |i|{0x7fff} -> two[0] });
+task start() void {
+  @fmuls(fifo, in, twos, .{ .async = ASYNC });
+  DRAIN
+}
+comptime {
+  @bind_local_task(start, start_id);
+  @activate(start_id);
+}
+"""
+
+
+def fifo_sim(depth: int = 4, drain: bool = True, is_async: str = "true") -> Simulator:
+    pe = (
+        FIFO_PE.replace("DEPTH", str(depth))
+        .replace("ASYNC", is_async)
+        .replace("DRAIN", "@fmovs(out, fifo, .{ .async = true });" if drain else "")
+    )
+    return stream_sim(stream_program(pe))
+
+
+def test_a_fifo_between_two_operations_passes_more_than_it_holds() -> None:
+    sim = fifo_sim(depth=4)
+    data = np.arange(40, dtype=np.float32).reshape(1, 1, 40)
+    sim.h2d_stream(0, data, 0, 0, 1, 1, 32)
+    out = sim.d2h_stream(1, 0, 0, 1, 1, 40, 32).view(np.float32)
+    np.testing.assert_array_equal(out.reshape(-1), 2 * np.arange(40, dtype=np.float32))
+
+
+def test_a_fifo_nobody_drains_holds_its_writer_and_the_report_says_so() -> None:
+    sim = fifo_sim(depth=4, drain=False)
+    sim.h2d_stream(0, np.ones((1, 1, 6), np.float32), 0, 0, 1, 1, 32)
+    with pytest.raises(FabricError) as err:
+        sim.d2h_stream(1, 0, 0, 1, 1, 1, 32)
+    assert (
+        "PE (0, 0): @fmuls (4 of 32767 elements done) waits for 2 of 32763 wavelets on color 0, "
+        "room in its destination FIFO over 'store' (full)" in str(err.value)
+    )
+
+
+def test_an_operation_on_a_fifo_must_be_asynchronous() -> None:
+    with pytest.raises(FabricError) as err:
+        fifo_sim(is_async="false")
+    assert "@fmuls with a FIFO operand must be .async = true" in str(err.value)
+
+
+# ------------------------------------------------------------------------ color swap
+
+SWAP_LAYOUT = """const memcpy = @import_module("<memcpy/get_params>", .{ .width = 3, .height = 1 });
+const red: color = @get_color(4);
+const blue: color = @get_color(5);
+layout {
+  @set_rectangle(3, 1);
+  for (@range(u16, 3)) |x| {
+    @set_tile_code(x, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(x), .red = red,
+                                      .blue = blue, .first = x == 0 });
+    const rx = if (x == 0) .{ RAMP } else .{ WEST };
+    const tx = if (x == 2) .{ RAMP } else .{ RAMP, EAST };
+    @set_color_config(x, 0, red, .{ .routes = .{ .rx = rx, .tx = tx, .color_swap_x = SWAP } });
+    @set_color_config(x, 0, blue, .{ .routes = .{ .rx = rx, .tx = tx, .color_swap_x = SWAP } });
+  }
+  @export_name("got", [*]u32, true);
+  @export_name("go", fn()void);
+}
+"""
+
+SWAP_PE = """param memcpy_params: comptime_struct;
+param red: color;
+param blue: color;
+param first: bool;
+const sys_mod = @import_module("<memcpy/memcpy>", memcpy_params);
+const out_oq: output_queue = @get_output_queue(2);
+const red_id: data_task_id = @get_data_task_id(red);
+const blue_id: data_task_id = @get_data_task_id(blue);
+var got = @zeros([2]u32);
+var got_ptr: [*]u32 = &got;
+const out = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = red, .output_queue = out_oq });
+task on_red(v: u32) void {
+  got[0] += v;
+}
+task on_blue(v: u32) void {
+  got[1] += v;
+}
+fn go() void {
+  if (first) {
+    @mov32(out, @as(u32, 5));
+  }
+  sys_mod.unblock_cmd_stream();
+}
+comptime {
+  @bind_data_task(on_red, red_id);
+  @bind_data_task(on_blue, blue_id);
+  @export_symbol(got_ptr, "got");
+  @export_symbol(go);
+}
+"""
+
+
+def swap_run(swap: str, arch: str = "wse2") -> np.ndarray:
+    layout = SWAP_LAYOUT.replace("SWAP", swap)
+    register_source("layout.csl", layout)
+    register_source("pe.csl", SWAP_PE)
+    program = m.Program(parse_file(layout, "layout.csl"), (parse_file(SWAP_PE, "pe.csl"),))
+    check_program(program, Path("."), arch, {})
+    sim = Simulator(program, {}, arch)
+    sim.launch("go")
+    return sim.d2h("got", 0, 0, 3, 1, 2).reshape(3, 2)
+
+
+def test_color_swap_turns_red_into_blue_at_every_router_along_x() -> None:
+    assert swap_run("false").tolist() == [[5, 0], [5, 0], [5, 0]]
+    assert swap_run("true").tolist() == [[5, 0], [0, 5], [5, 0]]
+
+
+def test_color_swap_on_wse3_is_an_error() -> None:
+    with pytest.raises(FabricError) as err:
+        swap_run("true", "wse3")
+    assert "PE (0, 0) color 4: .color_swap_x: color swap is a WSE-2 feature" in str(err.value)

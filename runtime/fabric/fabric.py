@@ -44,6 +44,7 @@ from kernelc.runtime.fabric.values import (
     Direction,
     FabDsd,
     FabricError,
+    Fifo,
     MemDsd,
     Pointer,
     Queue,
@@ -61,9 +62,10 @@ MAX_REPORTED_PES = 12
 class Route:
     rx: frozenset[str]
     tx: tuple[str, ...]
+    swap: frozenset[str] = frozenset()  # color swap: arriving from these, color ID ^= 1
 
 
-def _route(cfg: object, where: str) -> Route:
+def _route(cfg: object, where: str, arch: machine.Arch) -> Route:
     if not isinstance(cfg, Struct) or not isinstance(cfg.get("routes"), Struct):
         raise FabricError(f"{where}: a color config needs .routes = .{{ .rx = ..., .tx = ... }}")
     routes = cfg.get("routes")
@@ -71,12 +73,21 @@ def _route(cfg: object, where: str) -> Route:
     for part in (rx, tx):
         if not isinstance(part, Struct) or not all(isinstance(d, Direction) for d in part.items):
             raise FabricError(f"{where}: .rx and .tx list directions (RAMP, NORTH, ...)")
-    return _route_of(rx.items, tx.items)
+    swap_x, swap_y = routes.get("color_swap_x", False), routes.get("color_swap_y", False)
+    for name, flag in (("color_swap_x", swap_x), ("color_swap_y", swap_y)):
+        if not isinstance(flag, bool | np.bool_):
+            raise FabricError(f"{where}: .{name} is a bool")
+        if flag and arch.name != "wse2":
+            raise FabricError(f"{where}: .{name}: color swap is a WSE-2 feature")
+    return _route_of(rx.items, tx.items, bool(swap_x), bool(swap_y))
 
 
 @functools.lru_cache(maxsize=256)  # a grid's routes: a few direction lists, set on every PE
-def _route_of(rx: tuple[Direction, ...], tx: tuple[Direction, ...]) -> Route:
-    return Route(frozenset(d.name for d in rx), tuple(d.name for d in tx))
+def _route_of(
+    rx: tuple[Direction, ...], tx: tuple[Direction, ...], swap_x: bool, swap_y: bool
+) -> Route:
+    swap = ({"WEST", "EAST"} if swap_x else set()) | ({"NORTH", "SOUTH"} if swap_y else set())
+    return Route(frozenset(d.name for d in rx), tuple(d.name for d in tx), frozenset(swap))
 
 
 # ----------------------------------------------------------------------------------- layout
@@ -133,7 +144,7 @@ class LayoutContext:
             key = (x, y, color.id)
             if key in self.routes:
                 raise duplicate_config(f"PE ({x}, {y})", color.id, self.route_at[key], self)
-            self.routes[key] = _route(cfg, f"PE ({x}, {y}) color {color.id}")
+            self.routes[key] = _route(cfg, f"PE ({x}, {y}) color {color.id}", self.arch)
             self.route_at[key] = self.at
             return None
         if name == "export_name":
@@ -295,13 +306,26 @@ class PendingOp:
         self.inputs = inputs  # the fabric sources
         self.thread: Microthread | None = None
         self.at = pe.at  # the call that issued it, for reports
+        # FIFO operands: the op runs element by element as its sources and destination allow
+        self.fifos = [a for a in (dst, *srcs) if type(a) is Fifo]
+        self.channels = [s.color.id for s in inputs] + [f for f in srcs if type(f) is Fifo]
+        self.done = 0  # elements done so far (ops with a FIFO operand)
+        self.cursor = issue + machine.DSD_SETUP_CYCLES  # when its next element can go
+        self.first: int | None = None  # the first element's arrival
+        self.transfer: Transfer | None = None
 
     def describe(self) -> str:
         parts = []
         for s in self.inputs:
             have = self.pe.available(s.color.id)
-            parts.append(f"{have} of {self.n} wavelets on color {s.color.id}")
-        return f"@{self.name} waits for " + ", ".join(parts)
+            parts.append(f"{have} of {self.n - self.done} wavelets on color {s.color.id}")
+        for f in self.srcs:
+            if type(f) is Fifo:
+                parts.append(f"its source FIFO over '{f.buffer.name}' (empty)")
+        if type(self.dst) is Fifo and not self.dst.room:
+            parts.append(f"room in its destination FIFO over '{self.dst.buffer.name}' (full)")
+        done = f" ({self.done} of {self.n} elements done)" if self.fifos else ""
+        return f"@{self.name}{done} waits for " + ", ".join(parts)
 
 
 def _convert(values: object, dtype: type) -> np.ndarray:
@@ -437,7 +461,7 @@ class PE:
             raise self.error(f"color {color.id} is used by {self.reserved[color.id]}")
         if color.id in self.routes:
             raise duplicate_config(f"PE {self.coords}", color.id, self.route_at[color.id], self)
-        self.routes[color.id] = _route(cfg, f"PE {self.coords} color {color.id}")
+        self.routes[color.id] = _route(cfg, f"PE {self.coords} color {color.id}", self.sim.arch)
         self.route_at[color.id] = self.at
 
     def error(self, message: str) -> FabricError:
@@ -559,6 +583,11 @@ class PE:
         self.blocked.discard(self._key(task))
         self.sim.schedule(max(self.sim.time, self.now), RUN, self)
 
+    def _b_allocate_fifo(self, buffer):
+        if not isinstance(buffer, Array) or len(buffer.dims) != 1:
+            raise self.error("@allocate_fifo takes a one-dimensional array")
+        return Fifo(buffer)
+
     def _b_map(self, fn, *args):
         opts = {}
         if args and isinstance(args[-1], Struct) and not args[-1].items:
@@ -663,6 +692,9 @@ class PE:
         dst, srcs = args[0], args[1:]
         mems = [a for a in args if type(a) is MemDsd]
         inputs = [s for s in srcs if type(s) is FabDsd]
+        fifos = [a for a in args if type(a) is Fifo]
+        if fifos and not opts.get("async", False):
+            raise self.error(f"@{name} with a FIFO operand must be .async = true")
         if mems:
             n = mems[0].length
             for a in mems:
@@ -674,7 +706,9 @@ class PE:
         elif inputs or type(dst) is FabDsd:
             n = min(a.length for a in args if type(a) is FabDsd)
         else:
-            raise FabricError(f"PE {self.coords}: @{name} needs a DSD operand", self.file)
+            raise FabricError(
+                f"PE {self.coords}: @{name} needs a memory or fabric DSD operand", self.file
+            )
         if (type(dst) is FabDsd and dst.kind != "out") or any(s.kind != "in" for s in inputs):
             raise FabricError(f"PE {self.coords}: @{name}: fabin is a source, fabout a destination")
         op = PendingOp(self, name, spec, dst, srcs, n, opts, self.now, inputs)
@@ -687,6 +721,11 @@ class PE:
             self.check_queue(f.queue, f"@{name}")
         if is_async and (fabric or "ut_id" in opts):
             op.thread = self.claim_thread(name, fabric, opts)
+        if op.fifos:
+            self.pending.append(op)
+            self.now += 1
+            self.try_pending()
+            return
         if op.inputs:
             if not is_async:
                 raise self.error(
@@ -844,7 +883,9 @@ class PE:
         free = machine.INPUT_QUEUE_WAVELETS - self.available(color)
         if free >= wanted:
             return free
-        return free + sum(op.n for op in self.pending for s in op.inputs if s.color.id == color)
+        return free + sum(
+            op.n - op.done for op in self.pending for s in op.inputs if s.color.id == color
+        )
 
     def deliver(
         self, color: int, times: np.ndarray, values: np.ndarray, transfer: Transfer | None
@@ -913,8 +954,20 @@ class PE:
         return times[:n], values[:n]
 
     def try_pending(self) -> None:
-        waiting: set[int] = set()
+        progressed = True
+        while progressed:  # an op that fills or drains a FIFO may let another one go on
+            progressed = self._pending_pass()
+
+    def _pending_pass(self) -> bool:
+        waiting: set[object] = set()
+        progressed = False
         for op in list(self.pending):
+            if op.fifos:
+                if not any(c in waiting for c in op.channels) and self._advance(op):
+                    progressed = True
+                if op.done < op.n:
+                    waiting.update(op.channels)
+                continue
             colors = [s.color.id for s in op.inputs]
             if any(c in waiting for c in colors) or any(
                 self.available(c) < op.n * colors.count(c) for c in colors
@@ -927,6 +980,58 @@ class PE:
             first = min(int(a[0][0]) for a in arrivals.values()) if op.n else op.issue
             self.busy += end - max(op.issue, first)
             self._complete(op, end, op.issue, transfer)
+        return progressed
+
+    def _advance(self, op: PendingOp) -> bool:
+        """Run the elements of an op with a FIFO operand that its sources hold and its
+        destination has room for; it completes with its last element."""
+        k = op.n - op.done
+        for s in op.srcs:
+            if type(s) is FabDsd:
+                k = min(k, self.available(s.color.id))
+            elif type(s) is Fifo:
+                k = min(k, s.count)
+        if type(op.dst) is Fifo:
+            k = min(k, op.dst.room)
+        if k <= 0:
+            return False
+        dtype_name, _, fn = op.spec
+        lo = op.done
+        times = op.cursor + np.arange(k, dtype=np.int64)
+        values = []
+        for s in op.srcs:
+            if type(s) is FabDsd or type(s) is Fifo:
+                got_t, got = self._take(s.color.id, k) if type(s) is FabDsd else s.take(k)
+                times = np.maximum(times, got_t + 1)
+                op.first = int(got_t[0]) if op.first is None else op.first
+                values.append(as_bits(got, FLOATS[dtype_name]) if dtype_name else got)
+            elif type(s) is MemDsd:
+                values.append(self._read(s, op.n)[lo : lo + k])
+            else:
+                values.append(np.asarray(s, dtype=FLOATS[dtype_name]) if dtype_name else s)
+        steps = np.arange(k, dtype=np.int64)
+        times = np.maximum.accumulate(times - steps) + steps
+        result = np.broadcast_to(np.asarray(fn(*values)), (k,))
+        op.cursor = int(times[-1]) + 1
+        if type(op.dst) is MemDsd:
+            target = op.dst.array.data
+            target[op.dst.indices()[lo : lo + k]] = as_bits(np.asarray(result), target.dtype)
+        elif type(op.dst) is Fifo:
+            op.dst.push(times, as_bits(np.asarray(result), op.dst.buffer.data.dtype))
+        elif type(op.dst) is FabDsd:
+            if op.transfer is None:
+                op.transfer = Transfer(self, op)
+            self.sim.send(self, op.dst.color.id, times, np.array(result), op.transfer)
+            if op.transfer.stalls and op.transfer not in self.sends:
+                self.sends.append(op.transfer)
+        else:
+            raise self.error(f"@{op.name} needs a DSD or FIFO destination")
+        op.done += k
+        if op.done == op.n:
+            self.pending.remove(op)
+            self.busy += op.cursor - max(op.issue, op.first if op.first is not None else 0)
+            self._complete(op, op.cursor, op.issue, op.transfer)
+        return True
 
     def _data_task_for(self, color: int) -> tuple[str, int] | None:
         if self.sim.arch.name == "wse2":
@@ -1280,6 +1385,11 @@ class Simulator:
             raise FabricError(f"routing loop on color {color} through PE {pe.coords}")
         seen = seen | {(pe.x, pe.y)}
         route = pe.routes.get(color)
+        if route is not None and came_from in route.swap:
+            # color swap (WSE-2): a wavelet entering along the swapped axis changes color to
+            # the one differing in the lowest bit, and is routed as that color
+            color ^= 1
+            route = pe.routes.get(color)
         if route is None and came_from == "RAMP" and pe.streams.get(color) == "MEMCPYD2H_1":
             pe.to_host.append((times, values))  # memcpy takes it towards the host
             return
