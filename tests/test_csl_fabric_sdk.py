@@ -14,7 +14,7 @@ from kernelc.csl import model as m
 from kernelc.diagnostics import KernelcError, register_source
 from kernelc.runtime.fabric import sdk_utils
 from kernelc.runtime.fabric.fabric import Simulator
-from kernelc.runtime.fabric.parser import parse_file
+from kernelc.runtime.fabric.parser import parse_file, parse_program
 from kernelc.runtime.fabric.runner import compile_program
 from kernelc.runtime.fabric.typecheck import check_program
 from kernelc.runtime.fabric.values import FabricError
@@ -429,3 +429,71 @@ def test_color_swap_on_wse3_is_an_error() -> None:
     with pytest.raises(FabricError) as err:
         swap_run("true", "wse3")
     assert "PE (0, 0) color 4: .color_swap_x: color swap is a WSE-2 feature" in str(err.value)
+
+
+# ------------------------------------------------------------------ imported program files
+
+MODULE_PE = """const counter = @import_module("lib/counter.csl", .{ .step = 3, .tag = TAG });
+var seen = @zeros([1]u32);
+comptime {
+  counter.add();
+  counter.add();
+  seen[0] = counter.total();
+}
+"""
+
+COUNTER = """param step: u32;
+param tag = {};
+var total_now: u32 = 0;
+var big = @zeros([BIG]u32);
+const unused_dsd = @get_dsd(fabin_dsd, .{ .extent = 1, .fabric_color = tag });
+fn add() void {
+  if (@is_same_type(@type_of(tag), void)) {
+    total_now += step;
+  } else {
+    total_now += 100 * step;
+  }
+  EXTRA
+}
+fn total() u32 {
+  return total_now;
+}
+"""
+
+
+def module_program(tag: str = "{}", big: int = 4, use_big: bool = False) -> Simulator:
+    pe = MODULE_PE.replace("TAG", tag)
+    counter = COUNTER.replace("BIG", str(big)).replace("EXTRA", "big[0] = step;" if use_big else "")
+    register_source("layout.csl", LAYOUT_1PE)
+    register_source("pe.csl", pe)
+    register_source("lib/counter.csl", counter)
+    program = m.Program(
+        parse_file(LAYOUT_1PE, "layout.csl"),
+        (parse_file(counter, "lib/counter.csl"), parse_file(pe, "pe.csl")),
+    )
+    return Simulator(program, {}, "wse2")
+
+
+def test_an_imported_file_has_its_own_params_globals_and_functions() -> None:
+    assert module_program().pe(0, 0).g["seen"].data.tolist() == [6]
+    assert module_program(tag="@get_color(3)").pe(0, 0).g["seen"].data.tolist() == [600]
+
+
+def test_an_imported_file_allocates_only_what_the_program_reaches() -> None:
+    # the fabric DSD over a void color and the 64 KB array are never read: no error, no memory
+    pe = module_program(big=16384).pe(0, 0)
+    assert not any(name.endswith(":big") for name in pe.data)
+    with pytest.raises(FabricError) as err:
+        module_program(big=16384, use_big=True)
+    assert "once 'big' of lib/counter.csl is allocated, more than the 49,152 bytes" in str(
+        err.value
+    )
+
+
+def test_parse_program_reads_the_files_tile_programs_import(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "layout.csl").write_text(LAYOUT_1PE)
+    (tmp_path / "pe.csl").write_text(MODULE_PE.replace("TAG", "{}"))
+    (tmp_path / "lib" / "counter.csl").write_text(COUNTER.replace("BIG", "4").replace("EXTRA", ""))
+    program = parse_program(tmp_path, "layout.csl")
+    assert [f.name for f in program.pe_files] == ["lib/counter.csl", "pe.csl"]

@@ -13,6 +13,7 @@ arrays; expressions (including ``if`` expressions) then evaluate element-wise.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,10 +32,12 @@ from kernelc.diagnostics import Span
 from kernelc.runtime.fabric.parser import unescape
 from kernelc.runtime.fabric.values import (
     DIRECTIONS,
+    NUMERIC,
     Array,
     ArrayType,
     Color,
     CslType,
+    Direction,
     DsdKind,
     FabDsd,
     FabricError,
@@ -61,6 +64,9 @@ PREDECLARED: dict[str, object] = {
     },
     **{n: DsdKind(n) for n in ("mem1d_dsd", "mem4d_dsd", "fabin_dsd", "fabout_dsd")},
 }
+
+
+VOID = Struct()  # ``{}``, the void value
 
 
 class Ret:
@@ -91,6 +97,7 @@ class FnValue:
     body: Callable[[Frame], Ret | None]
     is_task: bool = False
     file: str = ""
+    home: Any = None  # the imported module whose globals it sees (None: the PE program's)
 
     def __post_init__(self) -> None:
         self._typed = tuple(
@@ -100,6 +107,8 @@ class FnValue:
         self._ret_dtype = self.ret.dtype if isinstance(self.ret, CslType) else None
 
     def invoke(self, ctx: Any, args: tuple[object, ...]) -> object:
+        if self.home is not None:
+            ctx = self.home
         if len(args) != len(self._typed):
             raise FabricError(
                 f"{self.name}() takes {len(self.params)} argument(s), got {len(args)}", self.file
@@ -249,8 +258,10 @@ class Compiler:
         return FabricError(message, self.file)
 
     # -------------------------------------------------------------------- types
-    def type_fn(self, t: m.Type, scope: frozenset[str]) -> Closure:
+    def type_fn(self, t: m.Type | None, scope: frozenset[str]) -> Closure:
         match t:
+            case None:  # ``param x = value;``: the value's own type
+                return lambda fr: None
             case m.Named(name=n):
                 if n in PREDECLARED:
                     value = PREDECLARED[n]
@@ -275,6 +286,9 @@ class Compiler:
     # -------------------------------------------------------------- expressions
     def expr(self, e: m.Expr, scope: frozenset[str]) -> Closure:
         match e:
+            case m.Void():
+                void = VOID
+                return lambda fr: void
             case m.Str(value=v):
                 text = unescape(v, e.at)
                 return lambda fr: text
@@ -726,7 +740,10 @@ class Compiler:
         file = self.file
 
         def make(fr):
-            return FnValue(n, tuple((p, tf(fr)) for p, tf in ptfs), rtf(fr), bf, is_task, file)
+            home = fr.ctx if type(fr.ctx) is ModuleScope else None
+            return FnValue(
+                n, tuple((p, tf(fr)) for p, tf in ptfs), rtf(fr), bf, is_task, file, home
+            )
 
         return make
 
@@ -747,22 +764,96 @@ def run_module(actions: list[tuple[str, object]], ctx: Any, params: dict[str, ob
             dtype = declared.dtype if isinstance(declared, CslType) else None
             ctx.g[n] = convert(value, dtype) if not isinstance(value, np.ndarray) else value
             ctx.gt[n] = dtype
+        elif kind == "var" and type(ctx.g) is LazyGlobals:
+            ctx.g.later[payload[0]] = functools.partial(_declare, fr, payload)
         elif kind == "var":
-            n, tf, vf, const = payload
-            declared = tf(fr) if tf is not None else None
-            dtype = declared.dtype if isinstance(declared, CslType) else None
-            value = _default(declared, n) if vf is None else convert(vf(fr), dtype)
-            if isinstance(value, Array) and value.name.startswith("<"):
-                value.name = n
-            ctx.g[n] = value
-            ctx.gt[n] = dtype
-            ctx.declared(n, value, const)
+            _declare(fr, payload)
         elif kind == "fn":
             value = payload(fr)
             ctx.g[value.name] = value
             ctx.declared(value.name, value, True)
         else:
             payload(fr)
+
+
+def _declare(fr: Frame, payload: tuple) -> object:
+    """A module-scope ``var`` / ``const``: evaluated, given its type, counted in memory."""
+    n, tf, vf, const = payload
+    ctx = fr.ctx
+    declared = tf(fr) if tf is not None else None
+    dtype = declared.dtype if isinstance(declared, CslType) else None
+    value = _default(declared, n) if vf is None else convert(vf(fr), dtype)
+    if isinstance(value, Array) and value.name.startswith("<"):
+        value.name = n
+    ctx.g[n] = value
+    ctx.gt[n] = dtype
+    ctx.declared(n, value, const)
+    return value
+
+
+class LazyGlobals(dict):
+    """An imported module's globals: a ``var`` / ``const`` is evaluated (and takes memory) when
+    first read, as cslc analyses only the declarations a program reaches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.later: dict[str, Callable[[], object]] = {}
+
+    def __missing__(self, name: str) -> object:
+        if name not in self.later:
+            raise KeyError(name)
+        return self.later.pop(name)()
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or name in self.later
+
+
+class ModuleScope:
+    """One ``@import_module`` of a program file on the PE importing it: its own globals (and
+    params); time, builtins, tasks and memory are the PE's. Its functions run here."""
+
+    __slots__ = ("file", "g", "gt", "pe")
+
+    def __init__(self, pe: Any, file: str) -> None:
+        object.__setattr__(self, "pe", pe)
+        object.__setattr__(self, "file", file)
+        object.__setattr__(self, "g", LazyGlobals())
+        object.__setattr__(self, "gt", {})
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.pe, name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self.pe, name, value)  # now, at, current: the PE's
+
+    def builtin(self, name: str, args: tuple) -> object:
+        if name == "import_module":  # a path relative to this module's file
+            return self.pe.import_module(args[0], args[1] if len(args) > 1 else None, self.file)
+        return self.pe.builtin(name, args)
+
+    def declared(self, name: str, value: object, const: bool) -> None:
+        pe = self.pe
+        pe.declared(f"{self.file}:{name}", value, const)
+        if pe.memory > pe.sim.arch.pe_memory:
+            raise FabricError(
+                f"PE {pe.coords} needs {pe.memory:,} bytes once '{name}' of {self.file} is "
+                f"allocated, more than the {pe.sim.arch.pe_memory:,} bytes of a PE",
+                self.file,
+            )
+
+
+class UserModule:
+    """The value of ``@import_module("file.csl", ...)``: its globals, by name."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, scope: ModuleScope) -> None:
+        self.scope = scope
+
+    def csl_member(self, name: str) -> object:
+        if name not in self.scope.g:
+            raise FabricError(f"module '{self.scope.file}' has no member '{name}'", self.scope.file)
+        return self.scope.g[name]
 
 
 # -------------------------------------------------------------------------- value helpers
@@ -937,7 +1028,37 @@ def _b_ptrcast(comp, t, p):
     return p
 
 
+TYPE_NAMES = {"local": "local_task_id", "data": "data_task_id", "control": "control_task_id"}
+
+
+def _b_type_of(comp, v):
+    """The type of a value, as far as the comptime questions of the examples need it."""
+    if type(v) is Struct:
+        name = "void" if not v.fields and not v.items else "comptime_struct"
+    elif isinstance(v, np.generic):
+        name = {np.dtype(t): n for n, t in NUMERIC.items()}.get(v.dtype)
+    elif isinstance(v, bool):
+        name = "bool"
+    else:
+        name = {
+            Color: "color",
+            Direction: "direction",
+            int: "comptime_int",
+            float: "comptime_float",
+            str: "comptime_string",
+        }.get(type(v))
+        if type(v) is TaskId:
+            name = TYPE_NAMES[v.kind]
+        elif type(v) is Queue:
+            name = "input_queue" if v.io == "in" else "output_queue"
+    if name is None:
+        raise comp.error(f"@type_of: the simulator has no type for {type(v).__name__}")
+    return PREDECLARED[name]
+
+
 PURE_BUILTINS: dict[str, Callable[..., object]] = {
+    "type_of": _b_type_of,
+    "is_same_type": lambda comp, a, b: a == b,
     "get_color": lambda comp, n: Color(int(n)),
     "get_local_task_id": lambda comp, n: TaskId("local", int(n)),
     "get_control_task_id": lambda comp, n: TaskId("control", int(n)),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import gc
 import heapq
+import posixpath
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import Span
 from kernelc.runtime.fabric import libraries as lib
-from kernelc.runtime.fabric.evaluate import Compiler, FnValue, run_module
+from kernelc.runtime.fabric.evaluate import Compiler, FnValue, ModuleScope, UserModule, run_module
 from kernelc.runtime.fabric.setup import SetupCache, Tracer
 from kernelc.runtime.fabric.values import (
     OPPOSITE,
@@ -109,6 +110,7 @@ class LayoutContext:
         self.exports: dict[str, tuple[object, bool]] = {}
         self.route_at: dict[tuple[int, int, int], Span | None] = {}
         self.at: Span | None = None  # the builtin call being evaluated
+        self.memcpy: lib.MemcpyParams | None = None  # its streaming colors reach every PE
 
     def declared(self, name: str, value: object, const: bool) -> None:
         return None
@@ -175,7 +177,8 @@ class LayoutContext:
             raise FabricError(f"{path} needs the rectangle", self.file)
         w, h = self.rectangle
         if path == "<memcpy/get_params>":
-            return lib.MemcpyParams(cfg, w, h)
+            self.memcpy = lib.MemcpyParams(cfg, w, h)
+            return self.memcpy
         if path == "<collectives_2d/params>":
             return lib.C2dParams(w, h)
         raise FabricError(f"the simulator has no model of module {path} (layout)", self.file)
@@ -493,6 +496,20 @@ class PE:
         return handler(*args)
 
     def _b_import_module(self, path: str, cfg: object = None) -> object:
+        return self.import_module(path, cfg, self.file)
+
+    def import_module(self, path: str, cfg: object, base: str) -> object:
+        """A library (``<...>``) or a program file, named relative to the importing file."""
+        if not path.startswith("<"):
+            name = posixpath.normpath(posixpath.join(posixpath.dirname(base), path))
+            actions = self.sim.module_actions.get(name)
+            if actions is None:
+                raise self.error(f'@import_module("{path}"): no program file {name}')
+            if cfg is not None and not isinstance(cfg, Struct):
+                raise self.error(f'@import_module("{path}", ...) takes a struct of params')
+            scope = ModuleScope(self, name)
+            run_module(actions, scope, dict(cfg.fields) if cfg is not None else {})
+            return UserModule(scope)
         if path == "<math>":
             return lib.MathModule()
         if path == "<memcpy/memcpy>":
@@ -1294,6 +1311,7 @@ class Simulator:
         self.layout = evaluate_layout(program.layout, params, self.arch)
         self.width, self.height = self.layout.rectangle
         setups = {f.name: SetupCache(Compiler(f.name).module(f)) for f in program.pe_files}
+        self.module_actions = {name: setup.actions for name, setup in setups.items()}
         code = {f.name: machine.code_bytes(f.decls) for f in program.pe_files}
         self.events: list = []
         self.seq = 0
@@ -1307,6 +1325,8 @@ class Simulator:
         self.running = 0  # PEs of the current launch that have not released the command stream
         self.launch_start = 0  # the simulated cycle at which the current launch began
         count = self.width * self.height
+        given = self.layout.memcpy.streams if self.layout.memcpy is not None else {}
+        streams = {color.id: name for name, color in given.items()}
         with progress.phase(f"fabric simulator, setting up {count:,} PEs") as shown:
             for y in range(self.height):
                 shown.update(lambda: f"{len(self.pes):,} done")
@@ -1319,6 +1339,9 @@ class Simulator:
                     if file not in setups:
                         raise FabricError(f"tile code '{file}' of PE ({x}, {y}) was not loaded")
                     pe = PE(self, x, y, file, code[file])
+                    pe.streams = streams
+                    for c, owner in streams.items():
+                        pe.reserve_colors((c,), f"memcpy's streaming color {owner}")
                     setups[file].set_up(pe, dict(params_struct.fields))
                     pe.now = pe.busy = pe.last = pe.dsd_free = 0
                     pe.current = "idle"

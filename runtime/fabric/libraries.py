@@ -79,7 +79,9 @@ class MemcpyParams(_Module):
         col = int(x)
         if not 0 <= col < self.width:
             raise FabricError(f"memcpy.get_params({col}) is outside the rectangle")
-        return Struct({"__memcpy__": True, "column": col, "streams": Struct(self.streams)})
+        # the streaming colors are fields too, void ({}) where the layout gave none
+        given = {name: self.streams.get(name, Struct()) for name in STREAM_COLORS}
+        return Struct({"__memcpy__": True, "column": col, "streams": Struct(self.streams), **given})
 
 
 STREAM_COLORS = ("MEMCPYH2D_1", "MEMCPYH2D_2", "MEMCPYD2H_1")
@@ -102,9 +104,6 @@ class MemcpyModule(_PeModule):
         self.pe, self.params = pe, params
         pe.memcpy = True
         streams: dict[str, Color] = params.get("streams").fields
-        for name, color in streams.items():
-            pe.reserve_colors((color.id,), f"memcpy's streaming color {name}")
-            pe.streams[color.id] = name
         self.members = {"unblock_cmd_stream": pe.unblock_cmd_stream, **streams}
 
     def csl_member(self, name: str) -> object:

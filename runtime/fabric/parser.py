@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -339,18 +340,27 @@ def parse_program(directory: str | Path, layout: str = "layout.csl") -> m.Progra
     """Read a layout file and every PE program file it names with ``@set_tile_code``."""
     root = Path(directory)
     layout_file = parse_file((root / layout).read_text(), layout)
-    names = sorted(_tile_code_files(layout_file))
-    pe_files = tuple(parse_file((root / n).read_text(), n) for n in names)
-    return m.Program(layout_file, pe_files)
+    todo = sorted(_named_files(layout_file, "set_tile_code", 2))
+    files: dict[str, m.CslFile] = {}
+    while todo:  # the tile files, then the program files they import, at any depth
+        name = todo.pop()
+        if name in files:
+            continue
+        files[name] = parse_file((root / name).read_text(), name)
+        for path in _named_files(files[name], "import_module", 0):
+            if not path.startswith("<"):
+                todo.append(posixpath.normpath(posixpath.join(posixpath.dirname(name), path)))
+    return m.Program(layout_file, tuple(files[n] for n in sorted(files)))
 
 
-def _tile_code_files(f: m.CslFile) -> set[str]:
+def _named_files(f: m.CslFile, builtin: str, position: int) -> set[str]:
+    """The string literals a file passes as argument ``position`` of a builtin."""
     found: set[str] = set()
 
     def visit(node) -> None:
-        if isinstance(node, m.Builtin) and node.name == "set_tile_code" and len(node.args) >= 3:
-            if isinstance(node.args[2], m.Str):
-                found.add(node.args[2].value)
+        if isinstance(node, m.Builtin) and node.name == builtin and len(node.args) > position:
+            if isinstance(node.args[position], m.Str):
+                found.add(node.args[position].value)
         if isinstance(node, tuple):
             for item in node:
                 visit(item)
