@@ -497,3 +497,92 @@ def test_parse_program_reads_the_files_tile_programs_import(tmp_path: Path) -> N
     (tmp_path / "lib" / "counter.csl").write_text(COUNTER.replace("BIG", "4").replace("EXTRA", ""))
     program = parse_program(tmp_path, "layout.csl")
     assert [f.name for f in program.pe_files] == ["lib/counter.csl", "pe.csl"]
+
+
+# ------------------------------------------------------------- switch, scatter and gather
+
+C2D_LAYOUT = """const c2d = @import_module("<collectives_2d/params>");
+const memcpy = @import_module("<memcpy/get_params>", .{ .width = 3, .height = 1 });
+layout {
+  @set_rectangle(3, 1);
+  for (@range(u16, 3)) |x| {
+    const params = c2d.get_params(x, 0, .{
+      .x_colors = .{ @get_color(0), @get_color(1) },
+      .x_entrypoints = .{ @get_local_task_id(10), @get_local_task_id(11) },
+      .y_colors = .{ @get_color(4), @get_color(5) },
+      .y_entrypoints = .{ @get_local_task_id(12), @get_local_task_id(13) },
+    });
+    @set_tile_code(x, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(x),
+                                      .c2d_params = params });
+  }
+  @export_name("all", [*]u32, true);
+  @export_name("mine", [*]u32, true);
+  @export_name("back", [*]u32, true);
+  @export_name("go", fn()void);
+}
+"""
+
+C2D_PE = """param memcpy_params: comptime_struct;
+param c2d_params: comptime_struct;
+const sys_mod = @import_module("<memcpy/memcpy>", memcpy_params);
+const mpi_x = @import_module("<collectives_2d/pe>", .{ .dim_params = c2d_params.x });
+const step_id: local_task_id = @get_local_task_id(15);
+var all = @zeros([6]u32);
+var mine = @zeros([2]u32);
+var back = @zeros([6]u32);
+var all_ptr: [*]u32 = &all;
+var mine_ptr: [*]u32 = &mine;
+var back_ptr: [*]u32 = &back;
+var state: u16 = 0;
+task step() void {
+  switch (state) {
+    0 => {
+      mpi_x.init();
+      mpi_x.scatter(0, all_ptr, mine_ptr, 2, step_id);
+    },
+    1 => {
+      mine[0] += 100;
+      mpi_x.gather(0, mine_ptr, back_ptr, 2, step_id);
+    },
+    else => {
+      sys_mod.unblock_cmd_stream();
+    }
+  }
+  state += 1;
+}
+fn go() void {
+  @activate(step_id);
+}
+comptime {
+  @bind_local_task(step, step_id);
+  @export_symbol(all_ptr, "all");
+  @export_symbol(mine_ptr, "mine");
+  @export_symbol(back_ptr, "back");
+  @export_symbol(go);
+}
+"""
+
+
+def test_switch_steps_a_task_through_scatter_and_gather() -> None:
+    register_source("layout.csl", C2D_LAYOUT)
+    register_source("pe.csl", C2D_PE)
+    program = m.Program(parse_file(C2D_LAYOUT, "layout.csl"), (parse_file(C2D_PE, "pe.csl"),))
+    check_program(program, Path("."), "wse2", {})
+    sim = Simulator(program, {}, "wse2")
+    sim.h2d("all", np.arange(1, 7, dtype=np.uint32).reshape(1, 1, 6), 0, 0, 1, 1)
+    sim.launch("go")
+    assert sim.d2h("mine", 0, 0, 3, 1, 2).reshape(3, 2).tolist() == [
+        [101, 2],
+        [103, 4],
+        [105, 6],
+    ]
+    assert sim.d2h("back", 0, 0, 1, 1, 6).reshape(-1).tolist() == [101, 2, 103, 4, 105, 6]
+
+
+def test_a_switch_with_no_matching_case_and_no_else_is_an_error() -> None:
+    with pytest.raises(FabricError) as err:
+        one_pe(
+            "var x: u16 = 2;\nvar y: u16 = 0;\ncomptime {\n  switch (x) {\n"
+            "    0, 1 => { y = 1; },\n  }\n}\n"
+        )
+    assert "switch on 2: no case matches and there is no else" in str(err.value)

@@ -614,7 +614,27 @@ class Compiler:
                     return Ret(vf(fr))
 
                 return run_return
-        raise TypeError(s)
+            case m.Switch(subject=subject, cases=cases):
+                return self._switch(subject, cases, scope)
+        raise self.error(f"the simulator does not run {type(s).__name__} statements")
+
+    def _switch(self, subject: m.Expr, cases: tuple, scope: frozenset[str]) -> StmtClosure:
+        """``switch``: the first case listing the subject's value, else the ``else`` case."""
+        sf, cost = self.expr(subject, scope), STATEMENT_CYCLES + expr_cycles(subject)
+        arms = [([self.expr(v, scope) for v in c.values], self.block(c.body, scope)) for c in cases]
+        fallback = next((body for values, body in arms if not values), None)
+
+        def run_switch(fr):
+            fr.ctx.now += cost
+            value = sf(fr)
+            for values, body in arms:
+                if any(value == vf(fr) for vf in values):
+                    return body(fr)
+            if fallback is None:
+                raise self.error(f"switch on {value}: no case matches and there is no else")
+            return fallback(fr)
+
+        return run_switch
 
     def _local_decl(self, n, t, v, scope) -> StmtClosure:
         tf = self.type_fn(t, scope) if t is not None else None

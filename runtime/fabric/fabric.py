@@ -1150,6 +1150,24 @@ def _words_of(values: np.ndarray, bits: int) -> np.ndarray:
 # ------------------------------------------------------------------------------ collectives
 
 
+def _floats(values: np.ndarray) -> np.ndarray:
+    """The f32 elements reduce_fadds reads through its ``[*]f32`` pointers (an array of u32 or
+    i32 cast with @ptrcast holds their bits)."""
+    if values.dtype.itemsize == 4 and values.dtype.kind != "f":
+        return values.view(np.float32)
+    return values.astype(np.float32)
+
+
+def _store(ptr: Pointer, at: int, values: np.ndarray) -> None:
+    """Elements written through a pointer, bit for bit where the widths agree."""
+    target = ptr.array.data
+    values = np.asarray(values)
+    if values.dtype.itemsize == target.dtype.itemsize:
+        values = values.view(target.dtype)
+    start = ptr.offset + at
+    target[start : start + len(values)] = values
+
+
 class CollectiveHub:
     """Matches the collective calls of the PEs of one row or column and moves the data."""
 
@@ -1172,17 +1190,25 @@ class CollectiveHub:
                 f"but another PE of the line called {entry['kind']} with root {entry['root']}"
             )
         index = pe.x if axis == "x" else pe.y
-        snapshot = tuple(
-            a.array.data[a.offset : a.offset + args[-1]].copy() if isinstance(a, Pointer) else a
-            for a in args
-        )
-        entry["calls"][index] = (pe, pe.now, args, snapshot, cb)
+        count = args[-1]
+        snapshot = []
+        for k, a in enumerate(args):
+            if isinstance(a, Pointer):
+                n = count * size if (kind, k) == ("scatter", 0) else count
+                if a.offset + n > a.array.data.shape[0]:
+                    raise pe.error(f"{kind}: {n} elements overrun '{a.array.name}'")
+                snapshot.append(a.array.data[a.offset : a.offset + n].copy())
+            else:
+                snapshot.append(a)
+        entry["calls"][index] = (pe, pe.now, args, tuple(snapshot), cb)
         if len(entry["calls"]) == size:
             del self.rounds[key]
             if kind == "broadcast":
                 self._broadcast(axis, entry)
-            else:
+            elif kind == "reduce_fadds":
                 self._reduce(axis, entry)
+            else:
+                self._exchange(axis, entry, kind)
 
     def _path_times(self, pe_from, step: tuple[int, int], times: np.ndarray) -> np.ndarray:
         d = {(1, 0): "EAST", (-1, 0): "WEST", (0, 1): "SOUTH", (0, -1): "NORTH"}[step]
@@ -1214,6 +1240,45 @@ class CollectiveHub:
                 pe.busy += count
                 self.sim.complete_at(pe, end, cb)
 
+    def _train(self, axis: str, calls: dict, a: int, b: int, times: np.ndarray) -> np.ndarray:
+        """Arrival times of a train sent from PE ``a`` of the line to PE ``b``, link by link."""
+        sign = 1 if b > a else -1
+        step = (sign, 0) if axis == "x" else (0, sign)
+        for index in range(a, b, sign):
+            times = self._path_times(calls[index][0], step, times)
+        return times
+
+    def _exchange(self, axis: str, entry: dict, kind: str) -> None:
+        """Scatter (the root's chunks out to each PE) or gather (each PE's chunk in to the
+        root): one train per PE, the nearest first, over the links of the line."""
+        calls, root = entry["calls"], entry["root"]
+        rpe, rt, rargs, rsnap, rcb = calls[root]
+        count = rargs[2]
+        steps = np.arange(count, dtype=np.int64)
+        order = sorted(calls, key=lambda i: (abs(i - root), i))
+        root_end = rt + count
+        for slot, index in enumerate(order):
+            pe, t_call, args, snap, cb = calls[index]
+            if kind == "scatter":
+                chunk = rsnap[0][index * count : (index + 1) * count]
+                start = rt + machine.DSD_SETUP_CYCLES + slot * count + steps
+                times = self._train(axis, calls, root, index, start)
+                times = np.maximum(times, t_call + steps)
+                _store(args[1], 0, chunk)
+                if index != root:
+                    self.sim.complete_at(pe, int(times[-1]) + 1 if count else t_call, cb)
+                root_end = max(root_end, int(start[-1]) + 1 if count else rt)
+            else:
+                start = t_call + machine.DSD_SETUP_CYCLES + steps
+                times = self._train(axis, calls, index, root, start)
+                times = np.maximum(times, rt + steps)
+                _store(rargs[1], index * count, snap[0])
+                if index != root:
+                    self.sim.complete_at(pe, int(start[-1]) + 1 if count else t_call, cb)
+                root_end = max(root_end, int(times[-1]) + 1 if count else rt)
+            pe.busy += count
+        self.sim.complete_at(rpe, root_end, rcb)
+
     def _reduce(self, axis: str, entry: dict) -> None:
         calls, root = entry["calls"], entry["root"]
         count = calls[root][2][2]
@@ -1229,7 +1294,7 @@ class CollectiveHub:
             index = far
             while index != root:
                 pe, t_call, _args, snap, cb = calls[index]
-                own = snap[0].astype(np.float32)
+                own = _floats(snap[0])
                 ready = t_call + machine.DSD_SETUP_CYCLES + steps
                 if acc is None:
                     acc, times = own, ready
@@ -1244,7 +1309,7 @@ class CollectiveHub:
                 index += sign
             partials.append((acc, times))
         rpe, rt, rargs, rsnap, rcb = calls[root]
-        result = rsnap[0].astype(np.float32)
+        result = _floats(rsnap[0])
         times = rt + machine.DSD_SETUP_CYCLES + steps
         west, east = partials
         if west is not None:
@@ -1255,8 +1320,7 @@ class CollectiveHub:
             times = np.maximum(times, east[1])
         if count:
             times = np.maximum.accumulate(times - steps) + steps
-        recv = rargs[1]
-        recv.array.data[recv.offset : recv.offset + count] = result
+        _store(rargs[1], 0, result)
         rpe.busy += count
         self.sim.complete_at(rpe, (int(times[-1]) + 1) if count else rt, rcb)
 

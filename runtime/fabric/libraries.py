@@ -325,6 +325,8 @@ class Collectives2D(_PeModule):
             "init": lambda: None,
             "pe_id": np.uint16(index),
             "broadcast": self.broadcast,
+            "scatter": self.scatter,
+            "gather": self.gather,
             "reduce_fadds": self.reduce_fadds,
         }
         pe.reserve_colors(self.colors, f"collectives_2d ({self.axis})")
@@ -373,6 +375,14 @@ class Collectives2D(_PeModule):
         self, root: object, send: Pointer, recv: Pointer, count: object, cb: object
     ) -> None:
         self._join("reduce_fadds", root, (send, recv, int(count)), cb)
+
+    def scatter(self, root: object, send: Pointer, recv: Pointer, count: object, cb: object):
+        """The root's ``send`` holds ``count`` elements per PE of the line, in PE order."""
+        self._join("scatter", root, (send, recv, int(count)), cb)
+
+    def gather(self, root: object, send: Pointer, recv: Pointer, count: object, cb: object):
+        """Each PE's ``count`` elements land in the root's ``recv``, in PE order."""
+        self._join("gather", root, (send, recv, int(count)), cb)
 
 
 # collectives_2d's queue and DSR IDs when the import gives none (gemv-collectives_2d refers to
