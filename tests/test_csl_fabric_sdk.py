@@ -586,3 +586,52 @@ def test_a_switch_with_no_matching_case_and_no_else_is_an_error() -> None:
             "    0, 1 => { y = 1; },\n  }\n}\n"
         )
     assert "switch on 2: no case matches and there is no else" in str(err.value)
+
+
+# ---------------------------------------------------------------------------- filters
+
+
+FILTER_LAYOUT = """const memcpy = @import_module("<memcpy/get_params>", .{ .width = 3,
+                                                     .height = 1 });
+const red: color = @get_color(4);
+layout {
+  @set_rectangle(3, 1);
+  for (@range(u16, 3)) |x| {
+    @set_tile_code(x, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(x), .red = red,
+                                      .blue = @get_color(5), .first = x == 0 });
+  }
+  @set_color_config(0, 0, red, .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ EAST } } });
+  @set_color_config(1, 0, red, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP, EAST } },
+                                  .filter = FIRST });
+  @set_color_config(2, 0, red, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP } },
+                                  .filter = SECOND });
+  @export_name("got", [*]u32, true);
+  @export_name("go", fn()void);
+}
+"""
+
+
+def filter_run(spec: str) -> np.ndarray:
+    """PE 0 sends six words with indices 0..5 east; PEs 1 and 2 keep what their filter allows."""
+    layout = FILTER_LAYOUT.replace("FIRST", spec.replace("LO", "1").replace("HI", "2")).replace(
+        "SECOND", spec.replace("LO", "4").replace("HI", "9")
+    )
+    send = "for (@range(u32, 6)) |i| {\n      @mov32(out, (i << 16) | (i + 10));\n    }"
+    pe = SWAP_PE.replace("@mov32(out, @as(u32, 5));", send)
+    register_source("layout.csl", layout)
+    register_source("pe.csl", pe)
+    program = m.Program(parse_file(layout, "layout.csl"), (parse_file(pe, "pe.csl"),))
+    sim = Simulator(program, {}, "wse2")
+    sim.launch("go")
+    return sim.d2h("got", 0, 0, 3, 1, 2).reshape(3, 2)[:, 0]
+
+
+def test_a_range_filter_lets_the_ce_take_only_its_indices_and_forwards_the_rest() -> None:
+    got = filter_run(".{ .kind = .{ .range = true }, .min_idx = LO, .max_idx = HI }")
+    assert got.tolist() == [0, (1 << 16) + 11 + (2 << 16) + 12, (4 << 16) + 14 + (5 << 16) + 15]
+
+
+def test_a_filter_kind_other_than_range_is_not_modelled() -> None:
+    with pytest.raises(FabricError) as err:
+        filter_run(".{ .kind = .{ .counter = true }, .count_data = true, .max_counter = 2 }")
+    assert "only range filters (.kind = .{ .range = true }) are modelled" in str(err.value)

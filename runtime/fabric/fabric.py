@@ -64,6 +64,7 @@ class Route:
     rx: frozenset[str]
     tx: tuple[str, ...]
     swap: frozenset[str] = frozenset()  # color swap: arriving from these, color ID ^= 1
+    keep: tuple[int, int] | None = None  # range filter: the wavelet indices the CE receives
 
 
 def _route(cfg: object, where: str, arch: machine.Arch) -> Route:
@@ -80,15 +81,38 @@ def _route(cfg: object, where: str, arch: machine.Arch) -> Route:
             raise FabricError(f"{where}: .{name} is a bool")
         if flag and arch.name != "wse2":
             raise FabricError(f"{where}: .{name}: color swap is a WSE-2 feature")
-    return _route_of(rx.items, tx.items, bool(swap_x), bool(swap_y))
+    return _route_of(rx.items, tx.items, bool(swap_x), bool(swap_y), _filter(cfg, where))
+
+
+def _filter(cfg: Struct, where: str) -> tuple[int, int] | None:
+    """A color's range filter: the CE takes only the wavelets whose upper 16 bits (their
+    index) lie in ``min_idx..max_idx``; the router forwards every wavelet as routed."""
+    spec = cfg.get("filter")
+    if spec is None:
+        return None
+    kind = spec.get("kind") if isinstance(spec, Struct) else None
+    if not isinstance(kind, Struct) or list(kind.fields) != ["range"]:
+        raise FabricError(
+            f"{where}: only range filters (.kind = .{{ .range = true }}) are modelled"
+        )
+    lo, hi = spec.get("min_idx"), spec.get("max_idx")
+    if lo is None or hi is None:
+        raise FabricError(f"{where}: a range filter needs .min_idx and .max_idx")
+    if not 0 <= int(lo) <= int(hi) <= 0xFFFF:
+        raise FabricError(f"{where}: filter range {int(lo)}..{int(hi)} is not within 0..65535")
+    return (int(lo), int(hi))
 
 
 @functools.lru_cache(maxsize=256)  # a grid's routes: a few direction lists, set on every PE
 def _route_of(
-    rx: tuple[Direction, ...], tx: tuple[Direction, ...], swap_x: bool, swap_y: bool
+    rx: tuple[Direction, ...],
+    tx: tuple[Direction, ...],
+    swap_x: bool,
+    swap_y: bool,
+    keep: tuple[int, int] | None,
 ) -> Route:
     swap = ({"WEST", "EAST"} if swap_x else set()) | ({"NORTH", "SOUTH"} if swap_y else set())
-    return Route(frozenset(d.name for d in rx), tuple(d.name for d in tx), frozenset(swap))
+    return Route(frozenset(d.name for d in rx), tuple(d.name for d in tx), frozenset(swap), keep)
 
 
 # ----------------------------------------------------------------------------------- layout
@@ -1489,7 +1513,13 @@ class Simulator:
             return
         for d in route.tx:
             if d == "RAMP":
-                pe.deliver(color, times, values, transfer)
+                if route.keep is None:
+                    pe.deliver(color, times, values, transfer)
+                else:
+                    index = _words_of(values, 32) >> 16
+                    taken = (index >= route.keep[0]) & (index <= route.keep[1])
+                    if taken.any():
+                        pe.deliver(color, times[taken], np.asarray(values)[taken], transfer)
                 continue
             dx, dy = STEP[d]
             nx, ny = pe.x + dx, pe.y + dy
