@@ -635,3 +635,89 @@ def test_a_filter_kind_other_than_range_is_not_modelled() -> None:
     with pytest.raises(FabricError) as err:
         filter_run(".{ .kind = .{ .counter = true }, .count_data = true, .max_counter = 2 }")
     assert "only range filters (.kind = .{ .range = true }) are modelled" in str(err.value)
+
+
+# ------------------------------------------------------- a synchronous write that stalls
+
+SYNC_LAYOUT = """const memcpy = @import_module("<memcpy/get_params>", .{ .width = 2,
+                                                     .height = 1 });
+const link: color = @get_color(4);
+layout {
+  @set_rectangle(2, 1);
+  for (@range(u16, 2)) |x| {
+    @set_tile_code(x, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(x), .link = link,
+                                      .sender = x == 0 });
+  }
+  @set_color_config(0, 0, link, .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ EAST } } });
+  @set_color_config(1, 0, link, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP } } });
+  @export_name("sum", [*]u32, true);
+  @export_name("go", fn()void);
+}
+"""
+
+SYNC_PE = """param memcpy_params: comptime_struct;
+param link: color;
+param sender: bool;
+const sys_mod = @import_module("<memcpy/memcpy>", memcpy_params);
+const out_oq: output_queue = @get_output_queue(2);
+const recv_id: data_task_id = @get_data_task_id(link);
+const out = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = link, .output_queue = out_oq });
+var sum = @zeros([1]u32);
+var sum_ptr: [*]u32 = &sum;
+var count: u32 = 0;
+task recv(v: u32) void {
+  sum[0] += v;
+  count += 1;
+  if (count == COUNT) {
+    sys_mod.unblock_cmd_stream();
+  }
+}
+fn go() void {
+  if (sender) {
+    for (@range(u32, COUNT)) |i| {
+      @mov32(out, i);
+    }
+    sys_mod.unblock_cmd_stream();
+  }
+}
+comptime {
+  BIND
+  @export_symbol(sum_ptr, "sum");
+  @export_symbol(go);
+}
+"""
+
+
+def sync_sim(n: int, bind: bool = True) -> Simulator:
+    pe = SYNC_PE.replace("COUNT", str(n)).replace(
+        "BIND", "@bind_data_task(recv, recv_id);" if bind else ""
+    )
+    register_source("layout.csl", SYNC_LAYOUT)
+    register_source("pe.csl", pe)
+    program = m.Program(parse_file(SYNC_LAYOUT, "layout.csl"), (parse_file(pe, "pe.csl"),))
+    check_program(program, Path("."), "wse2", {})
+    return Simulator(program, {}, "wse2")
+
+
+def test_a_stalled_synchronous_write_holds_its_pe_until_the_receiver_makes_room() -> None:
+    quick, slow = sync_sim(8), sync_sim(40)
+    quick.launch("go")
+    slow.launch("go")
+    assert slow.d2h("sum", 1, 0, 1, 1, 1).tolist() == [[[sum(range(40))]]]
+    sender, receiver = slow.pe(0, 0), slow.pe(1, 0)
+    # the sender's command stream is released only when its last wavelet is in a queue, which
+    # the receiver's data task, one wavelet per run, makes room for
+    assert sender.unblock_time > quick.pe(0, 0).unblock_time + 40
+    assert receiver.unblock_time - sender.unblock_time < 40
+
+
+def test_a_synchronous_write_nobody_reads_is_a_deadlock_naming_the_waiting_pe() -> None:
+    sim = sync_sim(20, bind=False)
+    with pytest.raises(FabricError) as err:
+        sim.launch("go")
+    text = str(err.value)
+    assert "PE (0, 0): its CE waits for the synchronous write below; @mov32" in text
+    assert (
+        "is stalled: 1 wavelet(s) on color 4 wait for room in PE (1, 0)'s input queue "
+        "(14 queued, 14 fit, nothing reads them) (6 times)" in text
+    )

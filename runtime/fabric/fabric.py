@@ -465,6 +465,8 @@ class PE:
         self.sends: list[Transfer] = []  # this PE's ops whose wavelets are held back
         self.library_claims: dict[object, str] = {}  # library queues and DSRs -> their import
         self.releasing = False
+        self.held: Transfer | None = None  # a synchronous fabric write its CE waits for
+        self.unblock_held = False  # unblock_cmd_stream() called while the CE waited
 
     # ------------------------------------------------------------ memory and setup
     @property
@@ -696,10 +698,13 @@ class PE:
         return np.array(out), body
 
     def unblock_cmd_stream(self) -> None:
-        if self.unblocked:
+        if self.unblocked or self.unblock_held:
             raise FabricError(
                 f"PE {self.coords}: unblock_cmd_stream() called twice for one launch", self.file
             )
+        if self.held is not None:  # takes effect when the CE is past the stalled write
+            self.unblock_held = True
+            return
         self.unblocked = True
         self.unblock_time = self.now
         self.sim.running -= 1
@@ -789,6 +794,26 @@ class PE:
             self._complete(op, end, start, transfer)
         else:
             self.now = end
+            if transfer is not None and transfer.stalls and self.held is None:
+                self._hold(transfer)
+
+    def _hold(self, transfer: Transfer) -> None:
+        """A synchronous fabric write whose wavelets a full queue holds back: the CE waits for
+        it. The task's later statements have run already (the simulator runs a task body to
+        its end), but no task starts, and unblock_cmd_stream() takes effect, only once the last
+        held wavelet is taken; the PE's time moves on to then."""
+        self.held = transfer
+
+        def resume(last: int) -> None:
+            self.held = None
+            self.now = max(self.now, last + 1)
+            self.last = max(self.last, self.now)
+            if self.unblock_held:
+                self.unblock_held = False
+                self.unblock_cmd_stream()
+            self.sim.schedule(self.now, RUN, self)
+
+        transfer.done = resume
 
     def _complete(self, op: PendingOp, end: int, start: int, transfer: Transfer | None) -> None:
         """An async op ends at ``end``, or, when receivers held its wavelets back, once the
@@ -1085,6 +1110,8 @@ class PE:
 
     # ------------------------------------------------------------------- scheduler
     def run_tasks(self, t: int) -> None:
+        if self.held is not None:
+            return  # the CE waits for a synchronous write; its release schedules a run
         if self.now > t:
             self.sim.schedule(self.now, RUN, self)
             return
@@ -1142,6 +1169,8 @@ class PE:
     # ---------------------------------------------------------------------- reports
     def waiting(self) -> list[str]:
         reasons = [op.describe() for op in self.pending]
+        if self.held is not None:
+            reasons.append("its CE waits for the synchronous write below")
         reasons.extend(t.describe() for t in self.sends)
         for key in sorted(self.active):
             if key in self.blocked and key in self.tasks:
@@ -1158,6 +1187,14 @@ class PE:
                 )
         reasons.extend(self.sim.hub.waiting(self))
         return reasons
+
+
+def _joined(reasons: list[str]) -> str:
+    """A PE's reasons for waiting, a repeated one (a loop's stalled writes) given once."""
+    counts: dict[str, int] = {}
+    for r in reasons:
+        counts[r] = counts.get(r, 0) + 1
+    return "; ".join(r if n == 1 else f"{r} ({n} times)" for r, n in counts.items())
 
 
 def _words_of(values: np.ndarray, bits: int) -> np.ndarray:
@@ -1573,7 +1610,7 @@ class Simulator:
         self.launch_start = start
         with progress.phase(f"fabric simulator, launch '{name}'") as shown:
             self._drain(shown)
-        waiting = [pe for pe in self.pes if not pe.unblocked or pe.pending]
+        waiting = [pe for pe in self.pes if not pe.unblocked or pe.pending or pe.held]
         if waiting or self.stuck:
             waiting = [pe for pe in self.pes if not pe.unblocked or pe.pending or pe.sends]
             raise FabricError(self._deadlock_report(name, waiting))
@@ -1598,7 +1635,7 @@ class Simulator:
                 reasons = [
                     "nothing is activated or pending, and it never called unblock_cmd_stream()"
                 ]
-            lines.append(f"  PE {pe.coords}: " + "; ".join(reasons))
+            lines.append(f"  PE {pe.coords}: " + _joined(reasons))
         if len(waiting) > MAX_REPORTED_PES:
             lines.append(f"  ... and {len(waiting) - MAX_REPORTED_PES} more PE(s)")
         lines.extend(f"  {s}" for s in self.stuck[:MAX_REPORTED_PES])
@@ -1759,7 +1796,7 @@ class Simulator:
         lines = []
         waiting = [pe for pe in self.pes if pe.pending or pe.sends or pe.waiting()]
         for pe in waiting[:MAX_REPORTED_PES]:
-            lines.append(f"  PE {pe.coords}: " + "; ".join(pe.waiting()))
+            lines.append(f"  PE {pe.coords}: " + _joined(pe.waiting()))
         if len(waiting) > MAX_REPORTED_PES:
             lines.append(f"  ... and {len(waiting) - MAX_REPORTED_PES} more PE(s)")
         lines.extend(f"  {s}" for s in self.stuck[:MAX_REPORTED_PES])
