@@ -721,3 +721,14 @@ def test_a_synchronous_write_nobody_reads_is_a_deadlock_naming_the_waiting_pe() 
         "is stalled: 1 wavelet(s) on color 4 wait for room in PE (1, 0)'s input queue "
         "(14 queued, 14 fit, nothing reads them) (6 times)" in text
     )
+
+
+def test_an_array_of_colors_is_a_comptime_value_that_takes_no_memory() -> None:
+    sim = one_pe(
+        "const cs = [2]color { @get_color(3), @get_color(4) };\n"
+        "comptime {\n"
+        "  @set_local_color_config(cs[1], .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ RAMP } } });\n"
+        "}\n"
+    )
+    pe = sim.pe(0, 0)
+    assert list(pe.routes) == [4] and "cs" not in pe.data

@@ -404,7 +404,7 @@ class Compiler:
                 return array
             case m.TypeExpr(type=t):
                 return self.type_fn(t, scope)
-        raise TypeError(e)
+        raise self.error(f"the simulator does not evaluate {type(e).__name__} expressions")
 
     def _name(self, n: str, scope: frozenset[str]) -> Closure:
         if n in scope:
@@ -895,11 +895,20 @@ def _default(declared: object, name: str) -> object:
     return None
 
 
+COMPTIME_ELEMENTS = frozenset(
+    "color local_task_id data_task_id control_task_id input_queue output_queue direction".split()
+)
+
+
 def _zeros(t: ArrayType, name: str = "<array>") -> Array:
-    dtype = t.elem.dtype
-    if dtype is None:
-        raise FabricError(f"array of {t.elem.name} is not supported")
+    """An array's storage: numbers in PE memory, or (colors, task IDs, queues) comptime values
+    that take none."""
+    dtype = t.elem.dtype if isinstance(t.elem, CslType) else None
     n = int(np.prod(t.dims, dtype=np.int64))
+    if dtype is None:
+        if not (isinstance(t.elem, CslType) and t.elem.name in COMPTIME_ELEMENTS):
+            raise FabricError(f"array of {getattr(t.elem, 'name', t.elem)} is not supported")
+        return Array(name, np.full(n, None, dtype=object), t.dims)
     return Array(name, np.zeros(n, dtype=dtype), t.dims)
 
 

@@ -475,7 +475,8 @@ class PE:
 
     def declared(self, name: str, value: object, const: bool) -> None:
         if isinstance(value, Array):
-            self.data[name] = value.nbytes
+            if value.data.dtype != object:  # arrays of colors or task IDs are comptime values
+                self.data[name] = value.nbytes
         elif isinstance(value, np.generic) and not const:
             self.data[name] = max(int(value.dtype.itemsize), 2)
 
