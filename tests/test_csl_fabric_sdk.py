@@ -13,7 +13,7 @@ from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import KernelcError, register_source
 from kernelc.runtime.fabric import sdk_utils
-from kernelc.runtime.fabric.fabric import Simulator
+from kernelc.runtime.fabric.fabric import Simulator, wavelet_args
 from kernelc.runtime.fabric.parser import parse_file, parse_program
 from kernelc.runtime.fabric.runner import compile_program
 from kernelc.runtime.fabric.typecheck import check_program
@@ -732,3 +732,103 @@ def test_an_array_of_colors_is_a_comptime_value_that_takes_no_memory() -> None:
     )
     pe = sim.pe(0, 0)
     assert list(pe.routes) == [4] and "cs" not in pe.data
+
+
+# -------------------------------------------------- switches, control wavelets and tasks
+
+SWITCH_LAYOUT = """const memcpy = @import_module("<memcpy/get_params>", .{ .width = 3,
+                                                     .height = 1 });
+const c: color = @get_color(4);
+layout {
+  @set_rectangle(3, 1);
+  for (@range(u16, 3)) |x| {
+    @set_tile_code(x, 0, "pe.csl", .{ .memcpy_params = memcpy.get_params(x), .c = c,
+                                      .sender = x == 1 });
+  }
+  @set_color_config(0, 0, c, .{ .routes = .{ .rx = .{ EAST }, .tx = .{ RAMP } } });
+  @set_color_config(2, 0, c, .{ .routes = .{ .rx = .{ WEST }, .tx = .{ RAMP } } });
+  @set_color_config(1, 0, c, .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ WEST } },
+                                .switches = .{ .pos1 = .{ .tx = EAST }, .ring_mode = true } });
+  @export_name("got", [*]u32, true);
+  @export_name("go", fn()void);
+}
+"""
+
+SWITCH_PE = """param memcpy_params: comptime_struct;
+param c: color;
+param sender: bool;
+const sys_mod = @import_module("<memcpy/memcpy>", memcpy_params);
+const ctrl = @import_module("<control>");
+const oq: output_queue = @get_output_queue(2);
+const data_id: data_task_id = @get_data_task_id(c);
+const note_id: control_task_id = @get_control_task_id(40);
+const out = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = c, .output_queue = oq });
+const cout = @get_dsd(fabout_dsd, .{ .extent = 1, .fabric_color = c, .output_queue = oq,
+                                     .control = true });
+var got = @zeros([2]u32);
+var got_ptr: [*]u32 = &got;
+task on_data(v: u32) void {
+  got[0] = v;
+}
+task note(v: u16) void {
+  got[1] = @as(u32, v);
+}
+fn go() void {
+  if (sender) {
+    @mov32(cout, ctrl.encode_single_payload(ctrl.opcode.SWITCH_ADV, FIRST_IGNORED, {}, 0));
+    @mov32(out, @as(u32, 7));
+    @mov32(cout, ctrl.encode_single_payload(ctrl.opcode.SWITCH_ADV, false, note_id, 9));
+    @mov32(out, @as(u32, 5));
+  }
+  sys_mod.unblock_cmd_stream();
+}
+comptime {
+  @bind_data_task(on_data, data_id);
+  @bind_control_task(note, note_id);
+  @export_symbol(got_ptr, "got");
+  @export_symbol(go);
+}
+"""
+
+
+def switch_run(first_ignored: str = "true") -> np.ndarray:
+    pe = SWITCH_PE.replace("FIRST_IGNORED", first_ignored)
+    register_source("layout.csl", SWITCH_LAYOUT)
+    register_source("pe.csl", pe)
+    program = m.Program(parse_file(SWITCH_LAYOUT, "layout.csl"), (parse_file(pe, "pe.csl"),))
+    check_program(program, Path("."), "wse2", {})
+    sim = Simulator(program, {}, "wse2")
+    sim.launch("go")
+    return sim.d2h("got", 0, 0, 3, 1, 2).reshape(3, 2)
+
+
+def test_control_wavelets_advance_a_switch_after_passing_and_run_control_tasks() -> None:
+    # the first control wavelet goes west (position 0) and moves the switch east: 7 goes east;
+    # the second goes east, runs the control task there with its data 9 and, in ring mode,
+    # moves the switch back to position 0: 5 goes west
+    assert switch_run().tolist() == [[5, 0], [0, 0], [7, 9]]
+
+
+def test_a_control_wavelet_for_the_ce_with_no_control_task_is_an_error() -> None:
+    with pytest.raises(FabricError) as err:
+        switch_run(first_ignored="false")
+    assert (
+        "PE (0, 0): a control wavelet on color 4 for no control task reaches the CE, and no "
+        "such control task is bound" in str(err.value)
+    )
+
+
+def test_a_switch_setting_the_simulator_does_not_model_is_an_error() -> None:
+    layout = SWITCH_LAYOUT.replace(".ring_mode = true", ".pop_mode = .{ .always_pop = true }")
+    register_source("layout.csl", layout)
+    register_source("pe.csl", SWITCH_PE)
+    pe = SWITCH_PE.replace("FIRST_IGNORED", "true")
+    program = m.Program(parse_file(layout, "layout.csl"), (parse_file(pe, "pe.csl"),))
+    with pytest.raises(FabricError) as err:
+        Simulator(program, {}, "wse2")
+    assert "switch setting .pop_mode is not modelled" in str(err.value)
+
+
+def test_a_data_task_param_reads_a_wavelets_bits() -> None:
+    fn = one_pe("task t(x: u32) void {}\n").pe(0, 0).g["t"]
+    assert wavelet_args(fn, np.float32(1.0)) == (np.uint32(0x3F800000),)

@@ -65,6 +65,10 @@ class Route:
     tx: tuple[str, ...]
     swap: frozenset[str] = frozenset()  # color swap: arriving from these, color ID ^= 1
     keep: tuple[int, int] | None = None  # range filter: the wavelet indices the CE receives
+    # switches: (rx, tx) of positions 0..n (0: the routes above), the start, ring mode
+    positions: tuple[tuple[frozenset[str], tuple[str, ...]], ...] | None = None
+    start: int = 0
+    ring: bool = False
 
 
 def _route(cfg: object, where: str, arch: machine.Arch) -> Route:
@@ -81,7 +85,45 @@ def _route(cfg: object, where: str, arch: machine.Arch) -> Route:
             raise FabricError(f"{where}: .{name} is a bool")
         if flag and arch.name != "wse2":
             raise FabricError(f"{where}: .{name}: color swap is a WSE-2 feature")
-    return _route_of(rx.items, tx.items, bool(swap_x), bool(swap_y), _filter(cfg, where))
+    switches = _switches(cfg, rx.items, tx.items, where)
+    return _route_of(rx.items, tx.items, bool(swap_x), bool(swap_y), _filter(cfg, where), switches)
+
+
+def _switches(cfg: Struct, rx: tuple, tx: tuple, where: str) -> tuple | None:
+    """A color's switch positions: each of ``.pos1`` .. ``.pos3`` replaces the routes' ``.rx``
+    or ``.tx`` with one direction; control wavelets move between them at run time."""
+    spec = cfg.get("switches")
+    if spec is None:
+        return None
+    if not isinstance(spec, Struct):
+        raise FabricError(f"{where}: .switches is a struct")
+    known = {"pos1", "pos2", "pos3", "current_switch_pos", "ring_mode"}
+    for name in spec.fields:
+        if name not in known:
+            raise FabricError(f"{where}: switch setting .{name} is not modelled")
+    positions = [(frozenset(d.name for d in rx), tuple(d.name for d in tx))]
+    for k in (1, 2, 3):
+        pos = spec.get(f"pos{k}")
+        if pos is None:
+            break
+        given = {n: v for n, v in pos.fields.items()} if isinstance(pos, Struct) else {}
+        if (
+            not given
+            or set(given) - {"rx", "tx"}
+            or not all(isinstance(v, Direction) for v in given.values())
+        ):
+            raise FabricError(f"{where}: .pos{k} sets .rx and/or .tx to one direction")
+        base_rx, base_tx = positions[0]
+        positions.append(
+            (
+                frozenset({given["rx"].name}) if "rx" in given else base_rx,
+                (given["tx"].name,) if "tx" in given else base_tx,
+            )
+        )
+    start = int(spec.get("current_switch_pos", 0))
+    if not 0 <= start < len(positions):
+        raise FabricError(f"{where}: .current_switch_pos {start} is not a configured position")
+    return (tuple(positions), start, bool(spec.get("ring_mode", False)))
 
 
 def _filter(cfg: Struct, where: str) -> tuple[int, int] | None:
@@ -110,9 +152,12 @@ def _route_of(
     swap_x: bool,
     swap_y: bool,
     keep: tuple[int, int] | None,
+    switches: tuple | None,
 ) -> Route:
     swap = ({"WEST", "EAST"} if swap_x else set()) | ({"NORTH", "SOUTH"} if swap_y else set())
-    return Route(frozenset(d.name for d in rx), tuple(d.name for d in tx), frozenset(swap), keep)
+    positions, start, ring = switches if switches is not None else (None, 0, False)
+    rx_names, tx_names = frozenset(d.name for d in rx), tuple(d.name for d in tx)
+    return Route(rx_names, tx_names, frozenset(swap), keep, positions, start, ring)
 
 
 # ----------------------------------------------------------------------------------- layout
@@ -324,6 +369,15 @@ class Stall:
         self.transfer = transfer
 
 
+class ControlWavelet:
+    """A control wavelet waiting in a data task's queue, behind the data sent before it."""
+
+    __slots__ = ("data", "entry")
+
+    def __init__(self, entry: int, data: int) -> None:
+        self.entry, self.data = entry, data
+
+
 class PendingOp:
     """A DSD operation; fabric-reading ones wait here until their wavelets have arrived."""
 
@@ -395,8 +449,9 @@ def wavelet_args(fn: FnValue, payload: object) -> tuple:
             as_bits(halves[k : k + 1], d)[0] if d is not None else halves[k]
             for k, d in enumerate(dtypes)
         )
-    if len(dtypes) == 1 and type(payload) is np.uint32 and dtypes[0] is not None:
-        return (as_bits(np.array([payload]), dtypes[0])[0],)
+    if len(dtypes) == 1 and dtypes[0] is not None and getattr(payload, "dtype", None) != dtypes[0]:
+        # a wavelet carries bits: a param of another type reads them, not a converted value
+        return (as_bits(np.array([_words_of(np.array([payload]), 32)[0]]), dtypes[0])[0],)
     return (payload,)
 
 
@@ -466,6 +521,8 @@ class PE:
         self.library_claims: dict[object, str] = {}  # library queues and DSRs -> their import
         self.releasing = False
         self.held: Transfer | None = None  # a synchronous fabric write its CE waits for
+        self.switch_pos: dict[int, int] = {}  # per color with switches: its current position
+        self.controls: deque[tuple[int, int, int]] = deque()  # (time, task ID, data) to run
         self.unblock_held = False  # unblock_cmd_stream() called while the CE waited
 
     # ------------------------------------------------------------ memory and setup
@@ -539,6 +596,8 @@ class PE:
             return UserModule(scope)
         if path == "<math>":
             return lib.MathModule()
+        if path == "<control>":
+            return lib.ControlModule()
         if path == "<memcpy/memcpy>":
             module = lib.MemcpyModule(self, cfg)
         elif path == "<layout>":
@@ -562,6 +621,10 @@ class PE:
     def _key(self, task: object) -> tuple[str, int]:
         if isinstance(task, TaskId):
             return (task.kind, task.id)
+        if isinstance(task, Color) and self.sim.arch.name == "wse2":
+            return ("data", task.id)  # a color is its data task's ID on WSE-2
+        if isinstance(task, Queue) and task.io == "in" and self.sim.arch.name == "wse3":
+            return ("data", task.id)  # an input queue is its data task's ID on WSE-3
         if isinstance(task, FnValue):
             for key, fn in self.tasks.items():
                 if fn is task:
@@ -587,6 +650,28 @@ class PE:
 
     def _b_bind_data_task(self, fn, tid):
         self._bind(fn, tid, "data")
+
+    def _b_bind_control_task(self, fn, tid):
+        self._bind(fn, tid, "control")
+
+    def control_in(self, color: int, times: np.ndarray, values: np.ndarray) -> None:
+        """Control wavelets reaching the CE: one naming a control task runs that task (with
+        its 16-bit data if the task takes an argument); one the CE ignores is dropped."""
+        for t, word in zip(times.tolist(), _words_of(values, 32).tolist(), strict=True):
+            _opcode, ignore, entry, data = lib.decode_control(word)
+            if ignore:
+                continue
+            if entry is None or ("control", entry) not in self.tasks:
+                named = "no control task" if entry is None else f"control task ID {entry}"
+                raise FabricError(
+                    f"PE {self.coords}: a control wavelet on color {color} for {named} reaches "
+                    "the CE, and no such control task is bound"
+                )
+            if self._data_task_for(color) is not None:  # in line with the data wavelets
+                self.dataq.setdefault(color, deque()).append((t, ControlWavelet(entry, data)))
+            else:
+                self.controls.append((t, entry, data))
+            self.sim.schedule(t, RUN, self)
 
     def _b_export_symbol(self, value, *rest):
         symbol = (
@@ -904,7 +989,7 @@ class PE:
             self._write(op.dst, result)
         elif isinstance(op.dst, FabDsd):
             transfer = Transfer(self, op)
-            self.sim.send(self, op.dst.color.id, times, np.array(result), transfer)
+            self.sim.send(self, op.dst.color.id, times, np.array(result), transfer, op.dst.control)
             if transfer.stalls:
                 self.sends.append(transfer)
         else:
@@ -1088,7 +1173,9 @@ class PE:
         elif type(op.dst) is FabDsd:
             if op.transfer is None:
                 op.transfer = Transfer(self, op)
-            self.sim.send(self, op.dst.color.id, times, np.array(result), op.transfer)
+            self.sim.send(
+                self, op.dst.color.id, times, np.array(result), op.transfer, op.dst.control
+            )
             if op.transfer.stalls and op.transfer not in self.sends:
                 self.sends.append(op.transfer)
         else:
@@ -1116,6 +1203,9 @@ class PE:
         if self.now > t:
             self.sim.schedule(self.now, RUN, self)
             return
+        if self.controls and self.controls[0][0] <= t:
+            self._run_control(t)
+            return
         if not self.active and not self.dataq:
             return  # nothing to choose from
         choice, arg = None, None
@@ -1130,12 +1220,27 @@ class PE:
             color = self._data_color(choice[1])
             _, arg = self.dataq[color].popleft()
             self.release(color, t)
+            if type(arg) is ControlWavelet:
+                self.controls.appendleft((t, arg.entry, arg.data))
+                self._run_control(t)
+                return
         else:
             self.active.discard(choice)
         fn = self.tasks[choice]
         self.now = t + machine.TASK_SWITCH_CYCLES
         self.current = f"task '{fn.name}'"
         fn.invoke(self, () if arg is None else wavelet_args(fn, arg))
+        self.busy += self.now - t
+        self.last = max(self.last, self.now)
+        self.current = "idle"
+        self.sim.schedule(self.now, RUN, self)
+
+    def _run_control(self, t: int) -> None:
+        _, entry, data = self.controls.popleft()
+        fn = self.tasks[("control", entry)]
+        self.now = t + machine.TASK_SWITCH_CYCLES
+        self.current = f"control task '{fn.name}'"
+        fn.invoke(self, (np.uint16(data),) if fn.params else ())
         self.busy += self.now - t
         self.last = max(self.last, self.now)
         self.current = "idle"
@@ -1523,12 +1628,32 @@ class Simulator:
         return out
 
     def send(
-        self, src: PE, color: int, times: np.ndarray, values: np.ndarray, transfer: Transfer
+        self,
+        src: PE,
+        color: int,
+        times: np.ndarray,
+        values: np.ndarray,
+        transfer: Transfer,
+        control: bool = False,
     ) -> None:
-        self._forward(src, color, times, values, "RAMP", set(), transfer)
+        if not control:
+            self._forward(src, color, times, values, "RAMP", set(), transfer)
+            return
+        for k in range(len(times)):  # a control wavelet may move switches for the next one
+            self._forward(
+                src, color, times[k : k + 1], values[k : k + 1], "RAMP", set(), transfer, True
+            )
 
     def _forward(
-        self, pe: PE, color: int, times, values, came_from: str, seen: set, transfer: Transfer
+        self,
+        pe: PE,
+        color: int,
+        times,
+        values,
+        came_from: str,
+        seen: set,
+        transfer: Transfer,
+        control: bool = False,
     ) -> None:
         if (pe.x, pe.y) in seen:
             raise FabricError(f"routing loop on color {color} through PE {pe.coords}")
@@ -1542,16 +1667,21 @@ class Simulator:
         if route is None and came_from == "RAMP" and pe.streams.get(color) == "MEMCPYD2H_1":
             pe.to_host.append((times, values))  # memcpy takes it towards the host
             return
-        if route is None or came_from not in route.rx:
+        rx, tx = (route.rx, route.tx) if route is not None else (frozenset(), ())
+        if route is not None and route.positions is not None:
+            rx, tx = route.positions[pe.switch_pos.get(color, route.start)]
+        if route is None or came_from not in rx:
             how = "has no route" if route is None else f"does not accept {came_from}"
             self.stuck.append(
                 f"{len(times)} wavelet(s) on color {color} stuck at PE {pe.coords}: its route "
                 f"{how} (arriving from {came_from})"
             )
             return
-        for d in route.tx:
+        for d in tx:
             if d == "RAMP":
-                if route.keep is None:
+                if control:
+                    pe.control_in(color, times, values)
+                elif route.keep is None:
                     pe.deliver(color, times, values, transfer)
                 else:
                     index = _words_of(values, 32) >> 16
@@ -1568,7 +1698,18 @@ class Simulator:
                 )
                 continue
             arrive = self.cross_link(pe.x, pe.y, d, times + machine.HOP_CYCLES)
-            self._forward(self.pe(nx, ny), color, arrive, values, OPPOSITE[d], seen, transfer)
+            self._forward(
+                self.pe(nx, ny), color, arrive, values, OPPOSITE[d], seen, transfer, control
+            )
+        if control and route.positions is not None:
+            # the switch moves once the control wavelet has passed (it took the old position)
+            opcode = lib.decode_control(int(_words_of(values, 32)[0]))[0]
+            pos = pe.switch_pos.get(color, route.start)
+            if opcode == lib.CONTROL_OPCODES["SWITCH_ADV"]:
+                last = len(route.positions) - 1
+                pe.switch_pos[color] = pos + 1 if pos < last else (0 if route.ring else last)
+            elif opcode == lib.CONTROL_OPCODES["SWITCH_RST"]:
+                pe.switch_pos[color] = 0
 
     def _drain(self, shown: progress.Phase | progress.Silent) -> None:
         events, pop, replace = self.events, heapq.heappop, heapq.heapreplace

@@ -273,6 +273,60 @@ class MathModule(_Module):
         }
 
 
+CONTROL_OPCODES = {"NOP": 0, "SWITCH_ADV": 1, "SWITCH_RST": 2, "TEARDOWN": 3}
+NO_ENTRYPOINT = 0x7F
+
+
+def encode_control(opcode: int, ce_ignore: bool, entrypoint: int, data: int) -> np.uint32:
+    """The simulator's own packing of a control wavelet (not the machine's bit layout, which no
+    source gives): data in bits 0..15, the control task ID in 16..22 (0x7F: none), the opcode
+    in 24..26, "the CE ignores it" in bit 28."""
+    word = (int(data) & 0xFFFF) | (entrypoint << 16) | (opcode << 24) | (int(ce_ignore) << 28)
+    return np.uint32(word)
+
+
+def decode_control(word: int) -> tuple[int, bool, int | None, int]:
+    """Opcode, CE-ignore, control task ID (None: none) and data of a control wavelet."""
+    entry = (word >> 16) & 0x7F
+    return (
+        (word >> 24) & 0x7,
+        bool((word >> 28) & 1),
+        None if entry == NO_ENTRYPOINT else entry,
+        word & 0xFFFF,
+    )
+
+
+class ControlModule(_Module):
+    """``<control>``: payloads of control wavelets (switch commands, control task entry)."""
+
+    path = "<control>"
+
+    def __init__(self) -> None:
+        self.members = {
+            "opcode": Struct(dict(CONTROL_OPCODES)),
+            "encode_single_payload": self.encode_single_payload,
+            "encode_control_task_payload": self.encode_control_task_payload,
+        }
+
+    @staticmethod
+    def _entry(task: object) -> int:
+        if isinstance(task, TaskId) and task.kind == "control":
+            if not 0 <= task.id < NO_ENTRYPOINT:
+                raise FabricError(f"<control>: control task ID {task.id} is not modelled")
+            return task.id
+        if isinstance(task, Struct) and not task.fields and not task.items:
+            return NO_ENTRYPOINT
+        raise FabricError(f"<control>: expected a control task ID or {{}}, got {task!r}")
+
+    def encode_single_payload(self, opcode, ce_ignore, entrypoint, data) -> np.uint32:
+        if int(opcode) not in CONTROL_OPCODES.values():
+            raise FabricError(f"<control>: unknown opcode {opcode}")
+        return encode_control(int(opcode), bool(ce_ignore), self._entry(entrypoint), int(data))
+
+    def encode_control_task_payload(self, entrypoint) -> np.uint32:
+        return encode_control(CONTROL_OPCODES["NOP"], False, self._entry(entrypoint), 0)
+
+
 class C2dParams(_Module):
     """Layout side of collectives_2d: per-PE parameters for the row (x) and column (y) axes."""
 

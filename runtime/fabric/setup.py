@@ -77,6 +77,7 @@ SHARED = (
     RangeValue,
     FnValue,
     lib.MathModule,
+    lib.ControlModule,
 )
 PE_MODULES = (
     lib.MemcpyModule,
