@@ -381,19 +381,20 @@ class ControlWavelet:
 class PendingOp:
     """A DSD operation; fabric-reading ones wait here until their wavelets have arrived."""
 
-    def __init__(self, pe, name, spec, dst, srcs, n, opts, issue, inputs: list[FabDsd]):
+    def __init__(self, pe, name, spec, dst, srcs, n, opts, issue, inputs: list[FabDsd], fifos):
         self.pe, self.name, self.spec = pe, name, spec
         self.dst, self.srcs, self.n, self.opts, self.issue = dst, srcs, n, opts, issue
         self.inputs = inputs  # the fabric sources
         self.thread: Microthread | None = None
         self.at = pe.at  # the call that issued it, for reports
         # FIFO operands: the op runs element by element as its sources and destination allow
-        self.fifos = [a for a in (dst, *srcs) if type(a) is Fifo]
-        self.channels = [s.color.id for s in inputs] + [f for f in srcs if type(f) is Fifo]
+        self.fifos = fifos
         self.done = 0  # elements done so far (ops with a FIFO operand)
-        self.cursor = issue + machine.DSD_SETUP_CYCLES  # when its next element can go
-        self.first: int | None = None  # the first element's arrival
-        self.transfer: Transfer | None = None
+        if fifos:
+            self.channels = [s.color.id for s in inputs] + [f for f in srcs if type(f) is Fifo]
+            self.cursor = issue + machine.DSD_SETUP_CYCLES  # when its next element can go
+            self.first: int | None = None  # the first element's arrival
+            self.transfer: Transfer | None = None
 
     def describe(self) -> str:
         parts = []
@@ -812,7 +813,9 @@ class PE:
         except FabricError as err:
             raise FabricError(f"PE {self.coords}: {err.message}", self.file) from None
         if view.size:
-            view[...] = as_bits(np.asarray(values), view.dtype).reshape(view.shape)
+            if type(values) is np.ndarray and values.dtype == np.uint32:
+                values = as_bits(values, view.dtype)  # host words: their bits
+            view[...] = np.asarray(values).reshape(view.shape)
 
     def dsd(self, name: str, args: tuple) -> None:
         opts: dict = {}
@@ -824,7 +827,9 @@ class PE:
         dst, srcs = args[0], args[1:]
         mems = [a for a in args if type(a) is MemDsd]
         inputs = [s for s in srcs if type(s) is FabDsd]
-        fifos = [a for a in args if type(a) is Fifo]
+        n_fabric = len(inputs) + (type(dst) is FabDsd)
+        # FIFO operands are rare: look for them only when some operand is not a DSD
+        fifos = [a for a in args if type(a) is Fifo] if len(mems) + n_fabric < len(args) else []
         if fifos and not opts.get("async", False):
             raise self.error(f"@{name} with a FIFO operand must be .async = true")
         if mems:
@@ -843,7 +848,7 @@ class PE:
             )
         if (type(dst) is FabDsd and dst.kind != "out") or any(s.kind != "in" for s in inputs):
             raise FabricError(f"PE {self.coords}: @{name}: fabin is a source, fabout a destination")
-        op = PendingOp(self, name, spec, dst, srcs, n, opts, self.now, inputs)
+        op = PendingOp(self, name, spec, dst, srcs, n, opts, self.now, inputs, fifos)
         is_async = bool(opts.get("async", False))
         fabric = [a for a in args if type(a) is FabDsd] if inputs or type(dst) is FabDsd else ()
         for f in fabric:
