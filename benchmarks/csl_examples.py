@@ -10,10 +10,10 @@ commands_wse3.sh) is set up on the fabric simulator, which evaluates the layout 
 module scope under the machine rules that apply there (color configurations, queues memcpy
 holds, collectives' queues and DSRs); a program that stops on a construct the simulator does
 not run yet says which. With ``--run``, each tutorial is copied to a scratch directory and its
-commands_wse2.sh (commands_wse3.sh where it has no other) is run with the simulator's stand-ins
-for ``cslc`` and ``cs_python``: one row per tutorial with whether it ran, whether its own
-check passed (run.py exits 0), its simulated cycles (modelled, never a measurement) and the
-wall time.
+commands_wse2.sh (``--wse3``: commands_wse3.sh; the other where it has only one) is run with
+the simulator's stand-ins for ``cslc`` and ``cs_python``: one row per tutorial with whether
+it ran, whether its own check passed (run.py exits 0), its simulated cycles (modelled, never
+a measurement) and the wall time.
 Not CI: the examples are not part of this repository.
 
     python benchmarks/csl_examples.py /path/to/csl-examples [--run]
@@ -72,10 +72,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("examples", type=Path, help="checkout of Cerebras/csl-examples")
     parser.add_argument("--run", action="store_true", help="run the tutorials with run.py")
+    parser.add_argument(
+        "--wse3", action="store_true", help="with --run: commands_wse3.sh where there is one"
+    )
     args = parser.parse_args()
     root = args.examples.resolve()
     if args.run:
-        sys.exit(run_tutorials(root))
+        sys.exit(run_tutorials(root, "wse3" if args.wse3 else "wse2"))
     files = sorted(p for top in ("tutorials", "benchmarks") for p in (root / top).rglob("*.csl"))
     parsed: dict[Path, str] = {}
     for f in files:
@@ -145,13 +148,14 @@ def set_up_programs(root: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def run_tutorials(root: Path) -> int:
-    """Each tutorial's commands script on the simulator; 0 when every one's check passed."""
+def run_tutorials(root: Path, arch: str) -> int:
+    """Each tutorial's commands script for ``arch`` (else its other one) on the simulator; 0
+    when every one's check passed."""
     tools = f"{shlex.quote(sys.executable)} -P -m kernelc.runtime.fabric"
     print(f"{'tutorial':34} ran  check  simulated cycles  wall s  first error")
     passed = total = 0
     for tutorial in sorted((root / "tutorials").iterdir()):
-        scripts = sorted(tutorial.glob("commands_wse[23].sh"))
+        scripts = sorted(tutorial.glob("commands_wse[23].sh"), key=lambda p: arch not in p.name)
         if tutorial.name.startswith("sdklayout"):
             print(
                 f"{tutorial.name:34} -    -      -                 -       SdkLayout: not modelled"
