@@ -82,7 +82,8 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, rest: li
         if stats_path is not None and stats_path.exists():
             stats = json.loads(stats_path.read_text())
             print(
-                f"simulated: {stats['simulated_kernel_cycles']} kernel cycles on "
+                f"simulated: {stats['simulated_kernel_cycles']} kernel cycles in launches, "
+                f"{stats['simulated_total_cycles']} with memcpy, on "
                 f"{stats['grid'][0]} x {stats['grid'][1]} PEs, busiest PE "
                 f"{stats['max_busy_cycles']} busy cycles, largest PE memory "
                 f"{stats['max_memory_bytes']} bytes ({stats['wall_seconds']:.2f} s wall)"
