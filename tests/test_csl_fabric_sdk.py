@@ -518,6 +518,7 @@ layout {
   @export_name("all", [*]u32, true);
   @export_name("mine", [*]u32, true);
   @export_name("back", [*]u32, true);
+  @export_name("total", [*]u32, true);
   @export_name("go", fn()void);
 }
 """
@@ -533,6 +534,9 @@ var back = @zeros([6]u32);
 var all_ptr: [*]u32 = &all;
 var mine_ptr: [*]u32 = &mine;
 var back_ptr: [*]u32 = &back;
+var halves = [1]u32 { 0x3f000000 };
+var total = @zeros([1]u32);
+var total_ptr: [*]u32 = &total;
 var state: u16 = 0;
 task step() void {
   switch (state) {
@@ -543,6 +547,9 @@ task step() void {
     1 => {
       mine[0] += 100;
       mpi_x.gather(0, mine_ptr, back_ptr, 2, step_id);
+    },
+    2 => {
+      mpi_x.reduce_fadds(0, @ptrcast([*]f32, &halves), @ptrcast([*]f32, &total), 1, step_id);
     },
     else => {
       sys_mod.unblock_cmd_stream();
@@ -558,12 +565,13 @@ comptime {
   @export_symbol(all_ptr, "all");
   @export_symbol(mine_ptr, "mine");
   @export_symbol(back_ptr, "back");
+  @export_symbol(total_ptr, "total");
   @export_symbol(go);
 }
 """
 
 
-def test_switch_steps_a_task_through_scatter_and_gather() -> None:
+def test_switch_steps_a_task_through_scatter_gather_and_reduce() -> None:
     register_source("layout.csl", C2D_LAYOUT)
     register_source("pe.csl", C2D_PE)
     program = m.Program(parse_file(C2D_LAYOUT, "layout.csl"), (parse_file(C2D_PE, "pe.csl"),))
@@ -577,6 +585,8 @@ def test_switch_steps_a_task_through_scatter_and_gather() -> None:
         [105, 6],
     ]
     assert sim.d2h("back", 0, 0, 1, 1, 6).reshape(-1).tolist() == [101, 2, 103, 4, 105, 6]
+    # reduce_fadds through [*]f32 casts of u32 arrays adds the f32 bits: 3 x 0.5
+    assert sim.d2h("total", 0, 0, 1, 1, 1).view(np.float32).reshape(-1).tolist() == [1.5]
 
 
 def test_a_switch_with_no_matching_case_and_no_else_is_an_error() -> None:
