@@ -1057,6 +1057,7 @@ def _b_ptrcast(comp, t, p):
     return p
 
 
+NUMERIC_NAMES = {np.dtype(t): n for n, t in NUMERIC.items()}
 TYPE_NAMES = {"local": "local_task_id", "data": "data_task_id", "control": "control_task_id"}
 
 
@@ -1065,7 +1066,7 @@ def _b_type_of(comp, v):
     if type(v) is Struct:
         name = "void" if not v.fields and not v.items else "comptime_struct"
     elif isinstance(v, np.generic):
-        name = {np.dtype(t): n for n, t in NUMERIC.items()}.get(v.dtype)
+        name = NUMERIC_NAMES.get(v.dtype)
     elif isinstance(v, bool):
         name = "bool"
     else:
