@@ -842,3 +842,38 @@ def test_a_switch_setting_the_simulator_does_not_model_is_an_error() -> None:
 def test_a_data_task_param_reads_a_wavelets_bits() -> None:
     fn = one_pe("task t(x: u32) void {}\n").pe(0, 0).g["t"]
     assert wavelet_args(fn, np.float32(1.0)) == (np.uint32(0x3F800000),)
+
+
+LAYOUT_WITH_MODULE = """const grid = @import_module("lib/grid.csl", .{ .first = 3 });
+layout {
+  @set_rectangle(2, 1);
+  for (@range(u16, 2)) |x| {
+    @set_tile_code(x, 0, "pe.csl", .{ .v = grid.value_of(x) });
+  }
+  grid.route(0);
+}
+"""
+
+GRID_MODULE = """param first: u16;
+const c: color = @get_color(first);
+fn value_of(x: u16) u16 {
+  return first + 10 * x;
+}
+fn route(x: u16) void {
+  @set_color_config(x, 0, c, .{ .routes = .{ .rx = .{ RAMP }, .tx = .{ EAST } } });
+}
+"""
+
+
+def test_a_layout_imports_a_program_file_with_its_params_and_functions() -> None:
+    pe = "param v: u16;\nvar got: u16 = v;\n"
+    register_source("layout.csl", LAYOUT_WITH_MODULE)
+    register_source("lib/grid.csl", GRID_MODULE)
+    register_source("pe.csl", pe)
+    program = m.Program(
+        parse_file(LAYOUT_WITH_MODULE, "layout.csl"),
+        (parse_file(GRID_MODULE, "lib/grid.csl"), parse_file(pe, "pe.csl")),
+    )
+    sim = Simulator(program, {}, "wse2")
+    assert [int(sim.pe(x, 0).g["got"]) for x in range(2)] == [3, 13]
+    assert list(sim.pe(0, 0).routes) == [3] and not sim.pe(1, 0).routes

@@ -281,7 +281,7 @@ class Compiler:
                 pfs = [self.type_fn(p, scope) for p in params]
                 rf = self.type_fn(ret, scope)
                 return lambda fr: FnType(tuple(p(fr) for p in pfs), rf(fr))
-        raise TypeError(t)
+        raise self.error(f"the simulator does not evaluate {type(t).__name__} types")
 
     # -------------------------------------------------------------- expressions
     def expr(self, e: m.Expr, scope: frozenset[str]) -> Closure:
@@ -829,8 +829,9 @@ class LazyGlobals(dict):
 
 
 class ModuleScope:
-    """One ``@import_module`` of a program file on the PE importing it: its own globals (and
-    params); time, builtins, tasks and memory are the PE's. Its functions run here."""
+    """One ``@import_module`` of a program file on the PE (or the layout) importing it: its own
+    globals (and params); time, builtins, tasks and memory are the importer's. Its functions
+    run here."""
 
     __slots__ = ("file", "g", "gt", "pe")
 
@@ -852,14 +853,7 @@ class ModuleScope:
         return self.pe.builtin(name, args)
 
     def declared(self, name: str, value: object, const: bool) -> None:
-        pe = self.pe
-        pe.declared(f"{self.file}:{name}", value, const)
-        if pe.memory > pe.sim.arch.pe_memory:
-            raise FabricError(
-                f"PE {pe.coords} needs {pe.memory:,} bytes once '{name}' of {self.file} is "
-                f"allocated, more than the {pe.sim.arch.pe_memory:,} bytes of a PE",
-                self.file,
-            )
+        self.pe.module_declared(self.file, name, value, const)
 
 
 class UserModule:

@@ -167,9 +167,14 @@ class LayoutContext:
     """Evaluates the layout file: rectangle, tile code, routes and exported names."""
 
     def __init__(
-        self, file: str, arch: machine.Arch, shown: progress.Phase | progress.Silent
+        self,
+        file: str,
+        arch: machine.Arch,
+        shown: progress.Phase | progress.Silent,
+        modules: dict[str, list] | None = None,
     ) -> None:
         self.file, self.arch, self.shown = file, arch, shown
+        self.modules = modules or {}  # the program's files, compiled, for @import_module
         self.g: dict[str, object] = {}
         self.gt: dict[str, object] = {}
         self.now = 0
@@ -183,6 +188,24 @@ class LayoutContext:
 
     def declared(self, name: str, value: object, const: bool) -> None:
         return None
+
+    def module_declared(self, file: str, name: str, value: object, const: bool) -> None:
+        return None  # the layout's values take no PE memory
+
+    def import_module(self, path: str, cfg: object, base: str) -> object:
+        """A layout module: a program file, named relative to the importing file, or a
+        library."""
+        if path.startswith("<"):
+            return self.builtin("import_module", (path, cfg) if cfg is not None else (path,))
+        name = posixpath.normpath(posixpath.join(posixpath.dirname(base), path))
+        actions = self.modules.get(name)
+        if actions is None:
+            raise FabricError(f'@import_module("{path}"): no program file {name}', base)
+        if cfg is not None and not isinstance(cfg, Struct):
+            raise FabricError(f'@import_module("{path}", ...) takes a struct of params', base)
+        scope = ModuleScope(self, name)
+        run_module(actions, scope, dict(cfg.fields) if cfg is not None else {})
+        return UserModule(scope)
 
     def _inside(self, x: int, y: int, what: str) -> None:
         if self.rectangle is None:
@@ -223,6 +246,8 @@ class LayoutContext:
             return None
         if name == "import_module":
             path = str(args[0])
+            if not path.startswith("<"):
+                return self.import_module(path, args[1] if len(args) > 1 else None, self.file)
             if self.rectangle is None and path in lib.LAYOUT_MODULES:
                 return _Deferred(path, args[1] if len(args) > 1 else Struct(), self)
             return self._module(path, args[1] if len(args) > 1 else Struct())
@@ -288,9 +313,14 @@ def check_color(color: object, arch: machine.Arch, where: str) -> None:
         raise FabricError(f"{where}: color {color.id} is reserved by memcpy")
 
 
-def evaluate_layout(layout: m.CslFile, params: dict[str, int], arch: machine.Arch):
+def evaluate_layout(
+    layout: m.CslFile,
+    params: dict[str, int],
+    arch: machine.Arch,
+    modules: dict[str, list] | None = None,
+):
     with progress.phase(f"fabric simulator, evaluating {layout.name}") as shown:
-        ctx = LayoutContext(layout.name, arch, shown)
+        ctx = LayoutContext(layout.name, arch, shown, modules)
         run_module(Compiler(layout.name).module(layout), ctx, dict(params))
     if ctx.rectangle is None:
         raise FabricError("the layout never calls @set_rectangle", layout.name)
@@ -537,6 +567,16 @@ class PE:
                 self.data[name] = value.nbytes
         elif isinstance(value, np.generic) and not const:
             self.data[name] = max(int(value.dtype.itemsize), 2)
+
+    def module_declared(self, file: str, name: str, value: object, const: bool) -> None:
+        """A global of an imported file, allocated when the program first reaches it."""
+        self.declared(f"{file}:{name}", value, const)
+        if self.memory > self.sim.arch.pe_memory:
+            raise FabricError(
+                f"PE {self.coords} needs {self.memory:,} bytes once '{name}' of {file} is "
+                f"allocated, more than the {self.sim.arch.pe_memory:,} bytes of a PE",
+                file,
+            )
 
     def reserve_colors(self, colors: tuple[int, ...], owner: str) -> None:
         for c in colors:
@@ -1544,10 +1584,10 @@ class Simulator:
     ) -> None:
         self.arch = machine.arch(arch)
         self.channels = channels
-        self.layout = evaluate_layout(program.layout, params, self.arch)
-        self.width, self.height = self.layout.rectangle
         setups = {f.name: SetupCache(Compiler(f.name).module(f)) for f in program.pe_files}
         self.module_actions = {name: setup.actions for name, setup in setups.items()}
+        self.layout = evaluate_layout(program.layout, params, self.arch, self.module_actions)
+        self.width, self.height = self.layout.rectangle
         code = {f.name: machine.code_bytes(f.decls) for f in program.pe_files}
         self.events: list = []
         self.seq = 0

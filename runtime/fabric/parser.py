@@ -337,10 +337,12 @@ def _parse_cached(text: str, name: str) -> m.CslFile:
 
 
 def parse_program(directory: str | Path, layout: str = "layout.csl") -> m.Program:
-    """Read a layout file and every PE program file it names with ``@set_tile_code``."""
+    """Read a layout file, every PE program file it names with ``@set_tile_code`` and every
+    program file it or they import, at any depth."""
     root = Path(directory)
     layout_file = parse_file((root / layout).read_text(), layout)
     todo = sorted(_named_files(layout_file, "set_tile_code", 2))
+    todo += sorted(p for p in _named_files(layout_file, "import_module", 0) if p[0] != "<")
     files: dict[str, m.CslFile] = {}
     while todo:  # the tile files, then the program files they import, at any depth
         name = todo.pop()
