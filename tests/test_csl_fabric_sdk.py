@@ -877,3 +877,38 @@ def test_a_layout_imports_a_program_file_with_its_params_and_functions() -> None
     sim = Simulator(program, {}, "wse2")
     assert [int(sim.pe(x, 0).g["got"]) for x in range(2)] == [3, 13]
     assert list(sim.pe(0, 0).routes) == [3] and not sim.pe(1, 0).routes
+
+
+LOOPS = """var odd_sum: u32 = 0;
+var steps: u32 = 0;
+fn run() void {
+  for (@range(u32, 100)) |i| {
+    if (i % 2 == 0) {
+      continue;
+    }
+    if (i > 9) {
+      break;
+    }
+    odd_sum += i;
+  }
+  var k: u32 = 0;
+  while (k < 50) : (k += 1) {
+    if (k < 5) {
+      continue;
+    }
+    steps += 1;
+    if (k == 7) {
+      break;
+    }
+  }
+}
+comptime {
+  run();
+}
+"""
+
+
+def test_break_and_continue_leave_or_skip_a_loop_turn() -> None:
+    g = one_pe(LOOPS).pe(0, 0).g
+    assert int(g["odd_sum"]) == 1 + 3 + 5 + 7 + 9
+    assert int(g["steps"]) == 3  # k = 5, 6, 7

@@ -76,6 +76,18 @@ class Ret:
         self.value = value
 
 
+class LoopExit:
+    """What ``break`` / ``continue`` return through the enclosing blocks to their loop."""
+
+    __slots__ = ("keyword",)
+
+    def __init__(self, keyword: str) -> None:
+        self.keyword = keyword
+
+
+BREAK, CONTINUE = LoopExit("break"), LoopExit("continue")
+
+
 class Frame:
     """Locals of one function or task activation (module scope uses an empty frame)."""
 
@@ -121,6 +133,8 @@ class FnValue:
         result = self.body(fr)
         if result is None:
             return None
+        if type(result) is LoopExit:
+            raise FabricError(f"{self.name}(): {result.keyword} outside a loop", self.file)
         if self._ret_dtype is not None:
             return convert(result.value, self._ret_dtype)
         return result.value
@@ -579,7 +593,10 @@ class Compiler:
                         fr.ctx.now += ITERATION_CYCLES
                         r = bf(fr)
                         if r is not None:
-                            return r
+                            if r is BREAK:
+                                break
+                            if r is not CONTINUE:
+                                return r
                     return None
 
                 return run_for
@@ -596,7 +613,10 @@ class Compiler:
                             return None
                         r = bf(fr)
                         if r is not None:
-                            return r
+                            if r is BREAK:
+                                return None
+                            if r is not CONTINUE:
+                                return r
                         if sf is not None:
                             sf(fr)
                         count += 1
@@ -616,6 +636,10 @@ class Compiler:
                 return run_return
             case m.Switch(subject=subject, cases=cases):
                 return self._switch(subject, cases, scope)
+            case m.Break():
+                return lambda fr: BREAK
+            case m.Continue():
+                return lambda fr: CONTINUE
         raise self.error(f"the simulator does not run {type(s).__name__} statements")
 
     def _switch(self, subject: m.Expr, cases: tuple, scope: frozenset[str]) -> StmtClosure:
