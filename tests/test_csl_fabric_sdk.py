@@ -912,3 +912,21 @@ def test_break_and_continue_leave_or_skip_a_loop_turn() -> None:
     g = one_pe(LOOPS).pe(0, 0).g
     assert int(g["odd_sum"]) == 1 + 3 + 5 + 7 + 9
     assert int(g["steps"]) == 3  # k = 5, 6, 7
+
+
+def test_enum_members_compare_by_member_and_number_from_zero_or_as_given() -> None:
+    g = (
+        one_pe(
+            "const Op = enum(u16) { ADD, MAX = 4, MIN };\n"
+            "var op: Op = Op.ADD;\n"
+            "var picked: u16 = 0;\n"
+            "comptime {\n"
+            "  op = Op.MIN;\n"
+            "  if (op == Op.MIN) { picked = 1; }\n"
+            "  if (op == Op.ADD) { picked = 2; }\n"
+            "}\n"
+        )
+        .pe(0, 0)
+        .g
+    )
+    assert int(g["picked"]) == 1 and g["op"].value == 5 and g["Op"].members[1] == ("MAX", 4)

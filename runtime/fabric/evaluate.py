@@ -39,6 +39,7 @@ from kernelc.runtime.fabric.values import (
     CslType,
     Direction,
     DsdKind,
+    EnumType,
     FabDsd,
     FabricError,
     FnType,
@@ -291,6 +292,19 @@ class Compiler:
             case m.PtrT(elem=elem):
                 ef = self.type_fn(elem, scope)
                 return lambda fr: PtrType(ef(fr), False)
+            case m.EnumT(tag=tag, members=members):
+                tag_f = self.type_fn(tag, scope)
+                value_fs = [(n, self.expr(v, scope) if v is not None else None) for n, v in members]
+
+                def enum_type(fr):
+                    numbered, next_value = [], 0
+                    for n, vf in value_fs:
+                        next_value = int(vf(fr)) if vf is not None else next_value
+                        numbered.append((n, next_value))
+                        next_value += 1
+                    return EnumType(getattr(tag_f(fr), "name", "enum"), tuple(numbered))
+
+                return enum_type
             case m.FnT(params=params, ret=ret):
                 pfs = [self.type_fn(p, scope) for p in params]
                 rf = self.type_fn(ret, scope)

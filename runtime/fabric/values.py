@@ -93,6 +93,29 @@ OPPOSITE = {"NORTH": "SOUTH", "SOUTH": "NORTH", "EAST": "WEST", "WEST": "EAST"}
 
 
 @dataclass(frozen=True)
+class EnumValue:
+    """A member of an ``enum`` type: equal to the same member only."""
+
+    enum: str
+    name: str
+    value: int
+
+
+@dataclass(frozen=True)
+class EnumType:
+    """``enum(tag) { a, b = 2 }``: members numbered from 0, or as given."""
+
+    tag: str
+    members: tuple[tuple[str, int], ...]
+
+    def csl_member(self, name: str) -> EnumValue:
+        for member, value in self.members:
+            if member == name:
+                return EnumValue(self.tag + "-enum", member, value)
+        raise FabricError(f"the enum has no member '{name}'")
+
+
+@dataclass(frozen=True)
 class DsdKind:
     name: str  # mem1d_dsd, mem4d_dsd, fabin_dsd, fabout_dsd
 
