@@ -471,10 +471,7 @@ def wavelet_args(fn: FnValue, payload: object) -> tuple:
     low half then its high half (the SDK's data task convention for sparse tensors)."""
     dtypes = [getattr(t, "dtype", None) for _, t in fn.params]
     if len(dtypes) == 2:
-        word = np.asarray(payload)
-        if word.dtype.kind == "f":
-            word = word.astype(np.float32).view(np.uint32)
-        word = np.uint32(int(word) & 0xFFFFFFFF)
+        word = int(_words_of(np.array([payload]), 32)[0])
         halves = np.array([word & 0xFFFF, word >> 16], dtype=np.uint32)
         return tuple(
             as_bits(halves[k : k + 1], d)[0] if d is not None else halves[k]
@@ -1352,7 +1349,9 @@ def _words_of(values: np.ndarray, bits: int) -> np.ndarray:
     """Wavelet values as the u32 words a D2H writes: floats by their bits, integers wrapped;
     16-bit data in the low half, zero-extended."""
     v = np.asarray(values)
-    if v.dtype.kind == "f":
+    if v.dtype == np.float16:  # a 16-bit wavelet: its bits in the low half
+        v = v.view(np.uint16)
+    elif v.dtype.kind == "f":
         v = v.astype(np.float32 if bits == 32 else np.float16)
         v = v.view(np.uint32 if bits == 32 else np.uint16)
     mask = 0xFFFFFFFF if bits == 32 else 0xFFFF
