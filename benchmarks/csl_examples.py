@@ -9,17 +9,26 @@ is checked on its own, its params of unknown value. Then each such program (and 
 commands_wse3.sh) is set up on the fabric simulator, which evaluates the layout and every PE's
 module scope under the machine rules that apply there (color configurations, queues memcpy
 holds, collectives' queues and DSRs); a program that stops on a construct the simulator does
-not run yet says which. Running the examples is not done here ("-").
+not run yet says which. With ``--run``, each tutorial is copied to a scratch directory and its
+commands_wse2.sh (``--wse3``: commands_wse3.sh; the other where it has only one) is run with
+the simulator's stand-ins for ``cslc`` and ``cs_python``: one row per tutorial with whether
+it ran, whether its own check passed (run.py exits 0), its simulated cycles (modelled, never
+a measurement) and the wall time.
 Not CI: the examples are not part of this repository.
 
-    python benchmarks/csl_examples.py /path/to/csl-examples
+    python benchmarks/csl_examples.py /path/to/csl-examples [--run]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from kernelc.diagnostics import KernelcError
@@ -62,8 +71,14 @@ def first_line(err: Exception) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("examples", type=Path, help="checkout of Cerebras/csl-examples")
+    parser.add_argument("--run", action="store_true", help="run the tutorials with run.py")
+    parser.add_argument(
+        "--wse3", action="store_true", help="with --run: commands_wse3.sh where there is one"
+    )
     args = parser.parse_args()
     root = args.examples.resolve()
+    if args.run:
+        sys.exit(run_tutorials(root, "wse3" if args.wse3 else "wse2"))
     files = sorted(p for top in ("tutorials", "benchmarks") for p in (root / top).rglob("*.csl"))
     parsed: dict[Path, str] = {}
     for f in files:
@@ -131,6 +146,55 @@ def set_up_programs(root: Path) -> list[tuple[str, str]]:
             except Exception as err:  # a construct the simulator's interpreter does not run yet
                 rows.append((name, f"no: not run by the simulator yet ({type(err).__name__})"))
     return rows
+
+
+def run_tutorials(root: Path, arch: str) -> int:
+    """Each tutorial's commands script for ``arch`` (else its other one) on the simulator; 0
+    when every one's check passed."""
+    tools = f"{shlex.quote(sys.executable)} -P -m kernelc.runtime.fabric"
+    print(f"{'tutorial':34} ran  check  simulated cycles  wall s  first error")
+    passed = total = 0
+    for tutorial in sorted((root / "tutorials").iterdir()):
+        scripts = sorted(tutorial.glob("commands_wse[23].sh"), key=lambda p: arch not in p.name)
+        if tutorial.name.startswith("sdklayout"):
+            print(
+                f"{tutorial.name:34} -    -      -                 -       SdkLayout: not modelled"
+            )
+            continue
+        if not scripts or not (tutorial / "run.py").exists():
+            print(f"{tutorial.name:34} -    -      -                 -       no run.py")
+            continue
+        total += 1
+        with tempfile.TemporaryDirectory() as scratch:
+            work = Path(scratch) / tutorial.name
+            shutil.copytree(tutorial, work)
+            script = scripts[0].read_text()
+            script = "\n".join(
+                f"{tools} cslc {line.strip()[5:]}"
+                if line.strip().startswith("cslc ")
+                else f"{tools} run {line.strip()[10:]}"
+                if line.strip().startswith("cs_python ")
+                else line
+                for line in script.replace("\\\n", " ").splitlines()
+            )
+            start = time.perf_counter()
+            done = subprocess.run(
+                ["bash", "-c", script], cwd=work, capture_output=True, text=True, check=False
+            )
+            wall = time.perf_counter() - start
+            stats_path = work / "out" / "sim_stats.json"
+            cycles = "-"
+            if stats_path.exists():
+                cycles = str(json.loads(stats_path.read_text())["simulated_total_cycles"])
+            ran = "yes" if stats_path.exists() else "no"
+            ok = done.returncode == 0
+            passed += ok
+            errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+            first = "" if ok else (errors or done.stderr.splitlines() or ["?"])[-1][:90]
+            check = "yes" if ok else "NO"
+            print(f"{tutorial.name:34} {ran:4} {check:6} {cycles:17} {wall:6.1f}  {first}")
+    print(f"\n{passed} of {total} tutorials with a run.py pass their own check on the simulator")
+    return 0 if passed == total else 1
 
 
 def _params_text(params: dict[str, int]) -> str:

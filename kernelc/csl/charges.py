@@ -32,6 +32,8 @@ DSD_OPS = frozenset(  # the DSD operations the simulator runs: setup, then one e
         "fh2s",
         "mov32",
         "mov16",
+        "add16",
+        "sub16",
     }
 )
 

@@ -1,7 +1,8 @@
 """Command line of the fabric simulator, spelled like the SDK tools it stands in for.
 
     python -m kernelc.runtime.fabric cslc --arch=wse2 ./layout.csl --fabric-dims=W,H \\
-        --fabric-offsets=4,1 --params=width:8,height:8 --memcpy --channels=1 -o out
+        --fabric-offsets=4,1 --params=width:8,height:8 --memcpy --channels=1 \\
+        [--width-west-buf=N --width-east-buf=N] -o out
     python -m kernelc.runtime.fabric run run.py --name out [run.py's own options]
 """
 
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     cslc.add_argument("--params", action="append", default=[])
     cslc.add_argument("--memcpy", action="store_true")
     cslc.add_argument("--channels", type=int, default=1)
+    cslc.add_argument("--width-west-buf", type=int, default=0)
+    cslc.add_argument("--width-east-buf", type=int, default=0)
     cslc.add_argument("-o", dest="out", required=True)
     run = sub.add_parser("run", help="run a host script (run.py) against the simulator")
     run.add_argument("script")
@@ -68,6 +71,8 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, rest: li
                 channels=args.channels,
                 memcpy=args.memcpy,
                 out_dir=args.out,
+                west_buf=args.width_west_buf,
+                east_buf=args.width_east_buf,
             )
             print(f"fabric simulator: {args.layout} checked; wrote {args.out}/out.json")
             return 0
@@ -77,7 +82,8 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, rest: li
         if stats_path is not None and stats_path.exists():
             stats = json.loads(stats_path.read_text())
             print(
-                f"simulated: {stats['simulated_kernel_cycles']} kernel cycles on "
+                f"simulated: {stats['simulated_kernel_cycles']} kernel cycles in launches, "
+                f"{stats['simulated_total_cycles']} with memcpy, on "
                 f"{stats['grid'][0]} x {stats['grid'][1]} PEs, busiest PE "
                 f"{stats['max_busy_cycles']} busy cycles, largest PE memory "
                 f"{stats['max_memory_bytes']} bytes ({stats['wall_seconds']:.2f} s wall)"

@@ -13,6 +13,7 @@ arrays; expressions (including ``if`` expressions) then evaluate element-wise.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,13 +29,17 @@ from kernelc.csl.charges import (
     expr_cycles,
 )
 from kernelc.diagnostics import Span
+from kernelc.runtime.fabric.parser import unescape
 from kernelc.runtime.fabric.values import (
     DIRECTIONS,
+    NUMERIC,
     Array,
     ArrayType,
     Color,
     CslType,
+    Direction,
     DsdKind,
+    EnumType,
     FabDsd,
     FabricError,
     FnType,
@@ -62,11 +67,26 @@ PREDECLARED: dict[str, object] = {
 }
 
 
+VOID = Struct()  # ``{}``, the void value
+
+
 class Ret:
     __slots__ = ("value",)
 
     def __init__(self, value: object) -> None:
         self.value = value
+
+
+class LoopExit:
+    """What ``break`` / ``continue`` return through the enclosing blocks to their loop."""
+
+    __slots__ = ("keyword",)
+
+    def __init__(self, keyword: str) -> None:
+        self.keyword = keyword
+
+
+BREAK, CONTINUE = LoopExit("break"), LoopExit("continue")
 
 
 class Frame:
@@ -90,6 +110,7 @@ class FnValue:
     body: Callable[[Frame], Ret | None]
     is_task: bool = False
     file: str = ""
+    home: Any = None  # the imported module whose globals it sees (None: the PE program's)
 
     def __post_init__(self) -> None:
         self._typed = tuple(
@@ -99,6 +120,8 @@ class FnValue:
         self._ret_dtype = self.ret.dtype if isinstance(self.ret, CslType) else None
 
     def invoke(self, ctx: Any, args: tuple[object, ...]) -> object:
+        if self.home is not None:
+            ctx = self.home
         if len(args) != len(self._typed):
             raise FabricError(
                 f"{self.name}() takes {len(self.params)} argument(s), got {len(args)}", self.file
@@ -111,6 +134,8 @@ class FnValue:
         result = self.body(fr)
         if result is None:
             return None
+        if type(result) is LoopExit:
+            raise FabricError(f"{self.name}(): {result.keyword} outside a loop", self.file)
         if self._ret_dtype is not None:
             return convert(result.value, self._ret_dtype)
         return result.value
@@ -242,13 +267,16 @@ class Compiler:
 
     def __init__(self, file: str) -> None:
         self.file = file
+        self.unset: set[str] = set()  # params without a default: an error only where read
 
     def error(self, message: str) -> FabricError:
         return FabricError(message, self.file)
 
     # -------------------------------------------------------------------- types
-    def type_fn(self, t: m.Type, scope: frozenset[str]) -> Closure:
+    def type_fn(self, t: m.Type | None, scope: frozenset[str]) -> Closure:
         match t:
+            case None:  # ``param x = value;``: the value's own type
+                return lambda fr: None
             case m.Named(name=n):
                 if n in PREDECLARED:
                     value = PREDECLARED[n]
@@ -264,16 +292,35 @@ class Compiler:
             case m.PtrT(elem=elem):
                 ef = self.type_fn(elem, scope)
                 return lambda fr: PtrType(ef(fr), False)
+            case m.EnumT(tag=tag, members=members):
+                tag_f = self.type_fn(tag, scope)
+                value_fs = [(n, self.expr(v, scope) if v is not None else None) for n, v in members]
+
+                def enum_type(fr):
+                    numbered, next_value = [], 0
+                    for n, vf in value_fs:
+                        next_value = int(vf(fr)) if vf is not None else next_value
+                        numbered.append((n, next_value))
+                        next_value += 1
+                    return EnumType(getattr(tag_f(fr), "name", "enum"), tuple(numbered))
+
+                return enum_type
             case m.FnT(params=params, ret=ret):
                 pfs = [self.type_fn(p, scope) for p in params]
                 rf = self.type_fn(ret, scope)
                 return lambda fr: FnType(tuple(p(fr) for p in pfs), rf(fr))
-        raise TypeError(t)
+        raise self.error(f"the simulator does not evaluate {type(t).__name__} types")
 
     # -------------------------------------------------------------- expressions
     def expr(self, e: m.Expr, scope: frozenset[str]) -> Closure:
         match e:
-            case m.Int(value=v) | m.Float(value=v) | m.Bool(value=v) | m.Str(value=v):
+            case m.Void():
+                void = VOID
+                return lambda fr: void
+            case m.Str(value=v):
+                text = unescape(v, e.at)
+                return lambda fr: text
+            case m.Int(value=v) | m.Float(value=v) | m.Bool(value=v):
                 return lambda fr: v
             case m.Name(id=n):
                 return self._name(n, scope)
@@ -289,7 +336,14 @@ class Compiler:
                 return lambda fr: _load(of(fr), tuple(f(fr) for f in ifs), self)
             case m.Deref(ptr=p):
                 pf = self.expr(p, scope)
-                return pf
+
+                def deref(fr):
+                    ptr = pf(fr)
+                    if type(ptr) is Pointer and ptr.element:
+                        return _load(ptr, (0,), self)
+                    return ptr  # ``*[N]T``: the array it points to, indexed by the caller
+
+                return deref
             case m.Unary(op="&", operand=a):
                 return self._address(a, scope)
             case m.Unary(op=op, operand=a):
@@ -379,7 +433,7 @@ class Compiler:
                 return array
             case m.TypeExpr(type=t):
                 return self.type_fn(t, scope)
-        raise TypeError(e)
+        raise self.error(f"the simulator does not evaluate {type(e).__name__} expressions")
 
     def _name(self, n: str, scope: frozenset[str]) -> Closure:
         if n in scope:
@@ -391,6 +445,8 @@ class Compiler:
                 try:
                     return fr.ctx.g[n]
                 except KeyError:
+                    if n in self.unset:
+                        raise self.error(f"param '{n}' has no value") from None
                     raise self.error(f"unknown name '{n}'") from None
 
             return glob
@@ -410,9 +466,9 @@ class Compiler:
                 def element(fr):
                     base = of(fr)
                     if isinstance(base, Pointer):
-                        return Pointer(base.array, base.offset + int(ifs[0](fr)))
+                        return Pointer(base.array, base.offset + int(ifs[0](fr)), True)
                     if isinstance(base, Array):
-                        return Pointer(base, base.flat_index(tuple(f(fr) for f in ifs)))
+                        return Pointer(base, base.flat_index(tuple(f(fr) for f in ifs)), True)
                     raise self.error("& of an element needs an array")
 
                 return element
@@ -552,7 +608,10 @@ class Compiler:
                         fr.ctx.now += ITERATION_CYCLES
                         r = bf(fr)
                         if r is not None:
-                            return r
+                            if r is BREAK:
+                                break
+                            if r is not CONTINUE:
+                                return r
                     return None
 
                 return run_for
@@ -569,7 +628,10 @@ class Compiler:
                             return None
                         r = bf(fr)
                         if r is not None:
-                            return r
+                            if r is BREAK:
+                                return None
+                            if r is not CONTINUE:
+                                return r
                         if sf is not None:
                             sf(fr)
                         count += 1
@@ -587,7 +649,31 @@ class Compiler:
                     return Ret(vf(fr))
 
                 return run_return
-        raise TypeError(s)
+            case m.Switch(subject=subject, cases=cases):
+                return self._switch(subject, cases, scope)
+            case m.Break():
+                return lambda fr: BREAK
+            case m.Continue():
+                return lambda fr: CONTINUE
+        raise self.error(f"the simulator does not run {type(s).__name__} statements")
+
+    def _switch(self, subject: m.Expr, cases: tuple, scope: frozenset[str]) -> StmtClosure:
+        """``switch``: the first case listing the subject's value, else the ``else`` case."""
+        sf, cost = self.expr(subject, scope), STATEMENT_CYCLES + expr_cycles(subject)
+        arms = [([self.expr(v, scope) for v in c.values], self.block(c.body, scope)) for c in cases]
+        fallback = next((body for values, body in arms if not values), None)
+
+        def run_switch(fr):
+            fr.ctx.now += cost
+            value = sf(fr)
+            for values, body in arms:
+                if any(value == vf(fr) for vf in values):
+                    return body(fr)
+            if fallback is None:
+                raise self.error(f"switch on {value}: no case matches and there is no else")
+            return fallback(fr)
+
+        return run_switch
 
     def _local_decl(self, n, t, v, scope) -> StmtClosure:
         tf = self.type_fn(t, scope) if t is not None else None
@@ -661,6 +747,22 @@ class Compiler:
                     return None
 
                 return set_element
+            case m.Deref(ptr=p):
+                pf = self.expr(p, scope)
+
+                def set_pointee(fr):
+                    fr.ctx.now += cost
+                    ptr = pf(fr)
+                    if not (type(ptr) is Pointer and ptr.element):
+                        raise self.error("assignment through .* needs a pointer to one element")
+                    array, flat = _element(ptr, (0,), self)
+                    value = vf(fr)
+                    if fn is not None:
+                        value = fn(array.data[flat], value)
+                    array.data[flat] = value
+                    return None
+
+                return set_pointee
         raise self.error(f"cannot assign to {target}")
 
     # ----------------------------------------------------------------- module
@@ -673,6 +775,8 @@ class Compiler:
                 case m.Param(name=n, type=t, default=default):
                     tf = self.type_fn(t, empty)
                     df = self.expr(default, empty) if default is not None else None
+                    if default is None:
+                        self.unset.add(n)
                     actions.append(("param", (n, tf, df)))
                 case m.VarDecl(name=n, type=t, value=v, const=const):
                     tf = self.type_fn(t, empty) if t is not None else None
@@ -695,7 +799,10 @@ class Compiler:
         file = self.file
 
         def make(fr):
-            return FnValue(n, tuple((p, tf(fr)) for p, tf in ptfs), rtf(fr), bf, is_task, file)
+            home = fr.ctx if type(fr.ctx) is ModuleScope else None
+            return FnValue(
+                n, tuple((p, tf(fr)) for p, tf in ptfs), rtf(fr), bf, is_task, file, home
+            )
 
         return make
 
@@ -712,26 +819,94 @@ def run_module(actions: list[tuple[str, object]], ctx: Any, params: dict[str, ob
             elif df is not None:
                 value = df(fr)
             else:
-                raise FabricError(f"param '{n}' has no value", ctx.file)
+                continue  # cslc evaluates lazily: a param nobody reads may stay unset
             dtype = declared.dtype if isinstance(declared, CslType) else None
             ctx.g[n] = convert(value, dtype) if not isinstance(value, np.ndarray) else value
             ctx.gt[n] = dtype
+        elif kind == "var" and type(ctx.g) is LazyGlobals:
+            ctx.g.later[payload[0]] = functools.partial(_declare, fr, payload)
         elif kind == "var":
-            n, tf, vf, const = payload
-            declared = tf(fr) if tf is not None else None
-            dtype = declared.dtype if isinstance(declared, CslType) else None
-            value = _default(declared, n) if vf is None else convert(vf(fr), dtype)
-            if isinstance(value, Array) and value.name.startswith("<"):
-                value.name = n
-            ctx.g[n] = value
-            ctx.gt[n] = dtype
-            ctx.declared(n, value, const)
+            _declare(fr, payload)
         elif kind == "fn":
             value = payload(fr)
             ctx.g[value.name] = value
             ctx.declared(value.name, value, True)
         else:
             payload(fr)
+
+
+def _declare(fr: Frame, payload: tuple) -> object:
+    """A module-scope ``var`` / ``const``: evaluated, given its type, counted in memory."""
+    n, tf, vf, const = payload
+    ctx = fr.ctx
+    declared = tf(fr) if tf is not None else None
+    dtype = declared.dtype if isinstance(declared, CslType) else None
+    value = _default(declared, n) if vf is None else convert(vf(fr), dtype)
+    if isinstance(value, Array) and value.name.startswith("<"):
+        value.name = n
+    ctx.g[n] = value
+    ctx.gt[n] = dtype
+    ctx.declared(n, value, const)
+    return value
+
+
+class LazyGlobals(dict):
+    """An imported module's globals: a ``var`` / ``const`` is evaluated (and takes memory) when
+    first read, as cslc analyses only the declarations a program reaches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.later: dict[str, Callable[[], object]] = {}
+
+    def __missing__(self, name: str) -> object:
+        if name not in self.later:
+            raise KeyError(name)
+        return self.later.pop(name)()
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or name in self.later
+
+
+class ModuleScope:
+    """One ``@import_module`` of a program file on the PE (or the layout) importing it: its own
+    globals (and params); time, builtins, tasks and memory are the importer's. Its functions
+    run here."""
+
+    __slots__ = ("file", "g", "gt", "pe")
+
+    def __init__(self, pe: Any, file: str) -> None:
+        object.__setattr__(self, "pe", pe)
+        object.__setattr__(self, "file", file)
+        object.__setattr__(self, "g", LazyGlobals())
+        object.__setattr__(self, "gt", {})
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.pe, name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self.pe, name, value)  # now, at, current: the PE's
+
+    def builtin(self, name: str, args: tuple) -> object:
+        if name == "import_module":  # a path relative to this module's file
+            return self.pe.import_module(args[0], args[1] if len(args) > 1 else None, self.file)
+        return self.pe.builtin(name, args)
+
+    def declared(self, name: str, value: object, const: bool) -> None:
+        self.pe.module_declared(self.file, name, value, const)
+
+
+class UserModule:
+    """The value of ``@import_module("file.csl", ...)``: its globals, by name."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, scope: ModuleScope) -> None:
+        self.scope = scope
+
+    def csl_member(self, name: str) -> object:
+        if name not in self.scope.g:
+            raise FabricError(f"module '{self.scope.file}' has no member '{name}'", self.scope.file)
+        return self.scope.g[name]
 
 
 # -------------------------------------------------------------------------- value helpers
@@ -753,11 +928,20 @@ def _default(declared: object, name: str) -> object:
     return None
 
 
+COMPTIME_ELEMENTS = frozenset(
+    "color local_task_id data_task_id control_task_id input_queue output_queue direction".split()
+)
+
+
 def _zeros(t: ArrayType, name: str = "<array>") -> Array:
-    dtype = t.elem.dtype
-    if dtype is None:
-        raise FabricError(f"array of {t.elem.name} is not supported")
+    """An array's storage: numbers in PE memory, or (colors, task IDs, queues) comptime values
+    that take none."""
+    dtype = t.elem.dtype if isinstance(t.elem, CslType) else None
     n = int(np.prod(t.dims, dtype=np.int64))
+    if dtype is None:
+        if not (isinstance(t.elem, CslType) and t.elem.name in COMPTIME_ELEMENTS):
+            raise FabricError(f"array of {getattr(t.elem, 'name', t.elem)} is not supported")
+        return Array(name, np.full(n, None, dtype=object), t.dims)
     return Array(name, np.zeros(n, dtype=dtype), t.dims)
 
 
@@ -901,10 +1085,43 @@ def _b_comptime_assert(comp, cond, *_msg):
 
 
 def _b_ptrcast(comp, t, p):
+    if type(p) is Pointer and isinstance(t, PtrType):  # ``*T`` points at one element
+        return Pointer(p.array, p.offset, not t.many and not isinstance(t.elem, ArrayType))
     return p
 
 
+NUMERIC_NAMES = {np.dtype(t): n for n, t in NUMERIC.items()}
+TYPE_NAMES = {"local": "local_task_id", "data": "data_task_id", "control": "control_task_id"}
+
+
+def _b_type_of(comp, v):
+    """The type of a value, as far as the comptime questions of the examples need it."""
+    if type(v) is Struct:
+        name = "void" if not v.fields and not v.items else "comptime_struct"
+    elif isinstance(v, np.generic):
+        name = NUMERIC_NAMES.get(v.dtype)
+    elif isinstance(v, bool):
+        name = "bool"
+    else:
+        name = {
+            Color: "color",
+            Direction: "direction",
+            int: "comptime_int",
+            float: "comptime_float",
+            str: "comptime_string",
+        }.get(type(v))
+        if type(v) is TaskId:
+            name = TYPE_NAMES[v.kind]
+        elif type(v) is Queue:
+            name = "input_queue" if v.io == "in" else "output_queue"
+    if name is None:
+        raise comp.error(f"@type_of: the simulator has no type for {type(v).__name__}")
+    return PREDECLARED[name]
+
+
 PURE_BUILTINS: dict[str, Callable[..., object]] = {
+    "type_of": _b_type_of,
+    "is_same_type": lambda comp, a, b: a == b,
     "get_color": lambda comp, n: Color(int(n)),
     "get_local_task_id": lambda comp, n: TaskId("local", int(n)),
     "get_control_task_id": lambda comp, n: TaskId("control", int(n)),

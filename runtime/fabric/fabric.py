@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import gc
 import heapq
+import posixpath
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import Span
 from kernelc.runtime.fabric import libraries as lib
-from kernelc.runtime.fabric.evaluate import Compiler, FnValue, run_module
+from kernelc.runtime.fabric.evaluate import Compiler, FnValue, ModuleScope, UserModule, run_module
 from kernelc.runtime.fabric.setup import SetupCache, Tracer
 from kernelc.runtime.fabric.values import (
     OPPOSITE,
@@ -44,6 +45,7 @@ from kernelc.runtime.fabric.values import (
     Direction,
     FabDsd,
     FabricError,
+    Fifo,
     MemDsd,
     Pointer,
     Queue,
@@ -61,9 +63,15 @@ MAX_REPORTED_PES = 12
 class Route:
     rx: frozenset[str]
     tx: tuple[str, ...]
+    swap: frozenset[str] = frozenset()  # color swap: arriving from these, color ID ^= 1
+    keep: tuple[int, int] | None = None  # range filter: the wavelet indices the CE receives
+    # switches: (rx, tx) of positions 0..n (0: the routes above), the start, ring mode
+    positions: tuple[tuple[frozenset[str], tuple[str, ...]], ...] | None = None
+    start: int = 0
+    ring: bool = False
 
 
-def _route(cfg: object, where: str) -> Route:
+def _route(cfg: object, where: str, arch: machine.Arch) -> Route:
     if not isinstance(cfg, Struct) or not isinstance(cfg.get("routes"), Struct):
         raise FabricError(f"{where}: a color config needs .routes = .{{ .rx = ..., .tx = ... }}")
     routes = cfg.get("routes")
@@ -71,12 +79,85 @@ def _route(cfg: object, where: str) -> Route:
     for part in (rx, tx):
         if not isinstance(part, Struct) or not all(isinstance(d, Direction) for d in part.items):
             raise FabricError(f"{where}: .rx and .tx list directions (RAMP, NORTH, ...)")
-    return _route_of(rx.items, tx.items)
+    swap_x, swap_y = routes.get("color_swap_x", False), routes.get("color_swap_y", False)
+    for name, flag in (("color_swap_x", swap_x), ("color_swap_y", swap_y)):
+        if not isinstance(flag, bool | np.bool_):
+            raise FabricError(f"{where}: .{name} is a bool")
+        if flag and arch.name != "wse2":
+            raise FabricError(f"{where}: .{name}: color swap is a WSE-2 feature")
+    switches = _switches(cfg, rx.items, tx.items, where)
+    return _route_of(rx.items, tx.items, bool(swap_x), bool(swap_y), _filter(cfg, where), switches)
+
+
+def _switches(cfg: Struct, rx: tuple, tx: tuple, where: str) -> tuple | None:
+    """A color's switch positions: each of ``.pos1`` .. ``.pos3`` replaces the routes' ``.rx``
+    or ``.tx`` with one direction; control wavelets move between them at run time."""
+    spec = cfg.get("switches")
+    if spec is None:
+        return None
+    if not isinstance(spec, Struct):
+        raise FabricError(f"{where}: .switches is a struct")
+    known = {"pos1", "pos2", "pos3", "current_switch_pos", "ring_mode"}
+    for name in spec.fields:
+        if name not in known:
+            raise FabricError(f"{where}: switch setting .{name} is not modelled")
+    positions = [(frozenset(d.name for d in rx), tuple(d.name for d in tx))]
+    for k in (1, 2, 3):
+        pos = spec.get(f"pos{k}")
+        if pos is None:
+            break
+        given = {n: v for n, v in pos.fields.items()} if isinstance(pos, Struct) else {}
+        if (
+            not given
+            or set(given) - {"rx", "tx"}
+            or not all(isinstance(v, Direction) for v in given.values())
+        ):
+            raise FabricError(f"{where}: .pos{k} sets .rx and/or .tx to one direction")
+        base_rx, base_tx = positions[0]
+        positions.append(
+            (
+                frozenset({given["rx"].name}) if "rx" in given else base_rx,
+                (given["tx"].name,) if "tx" in given else base_tx,
+            )
+        )
+    start = int(spec.get("current_switch_pos", 0))
+    if not 0 <= start < len(positions):
+        raise FabricError(f"{where}: .current_switch_pos {start} is not a configured position")
+    return (tuple(positions), start, bool(spec.get("ring_mode", False)))
+
+
+def _filter(cfg: Struct, where: str) -> tuple[int, int] | None:
+    """A color's range filter: the CE takes only the wavelets whose upper 16 bits (their
+    index) lie in ``min_idx..max_idx``; the router forwards every wavelet as routed."""
+    spec = cfg.get("filter")
+    if spec is None:
+        return None
+    kind = spec.get("kind") if isinstance(spec, Struct) else None
+    if not isinstance(kind, Struct) or list(kind.fields) != ["range"]:
+        raise FabricError(
+            f"{where}: only range filters (.kind = .{{ .range = true }}) are modelled"
+        )
+    lo, hi = spec.get("min_idx"), spec.get("max_idx")
+    if lo is None or hi is None:
+        raise FabricError(f"{where}: a range filter needs .min_idx and .max_idx")
+    if not 0 <= int(lo) <= int(hi) <= 0xFFFF:
+        raise FabricError(f"{where}: filter range {int(lo)}..{int(hi)} is not within 0..65535")
+    return (int(lo), int(hi))
 
 
 @functools.lru_cache(maxsize=256)  # a grid's routes: a few direction lists, set on every PE
-def _route_of(rx: tuple[Direction, ...], tx: tuple[Direction, ...]) -> Route:
-    return Route(frozenset(d.name for d in rx), tuple(d.name for d in tx))
+def _route_of(
+    rx: tuple[Direction, ...],
+    tx: tuple[Direction, ...],
+    swap_x: bool,
+    swap_y: bool,
+    keep: tuple[int, int] | None,
+    switches: tuple | None,
+) -> Route:
+    swap = ({"WEST", "EAST"} if swap_x else set()) | ({"NORTH", "SOUTH"} if swap_y else set())
+    positions, start, ring = switches if switches is not None else (None, 0, False)
+    rx_names, tx_names = frozenset(d.name for d in rx), tuple(d.name for d in tx)
+    return Route(rx_names, tx_names, frozenset(swap), keep, positions, start, ring)
 
 
 # ----------------------------------------------------------------------------------- layout
@@ -86,9 +167,14 @@ class LayoutContext:
     """Evaluates the layout file: rectangle, tile code, routes and exported names."""
 
     def __init__(
-        self, file: str, arch: machine.Arch, shown: progress.Phase | progress.Silent
+        self,
+        file: str,
+        arch: machine.Arch,
+        shown: progress.Phase | progress.Silent,
+        modules: dict[str, list] | None = None,
     ) -> None:
         self.file, self.arch, self.shown = file, arch, shown
+        self.modules = modules or {}  # the program's files, compiled, for @import_module
         self.g: dict[str, object] = {}
         self.gt: dict[str, object] = {}
         self.now = 0
@@ -98,9 +184,28 @@ class LayoutContext:
         self.exports: dict[str, tuple[object, bool]] = {}
         self.route_at: dict[tuple[int, int, int], Span | None] = {}
         self.at: Span | None = None  # the builtin call being evaluated
+        self.memcpy: lib.MemcpyParams | None = None  # its streaming colors reach every PE
 
     def declared(self, name: str, value: object, const: bool) -> None:
         return None
+
+    def module_declared(self, file: str, name: str, value: object, const: bool) -> None:
+        return None  # the layout's values take no PE memory
+
+    def import_module(self, path: str, cfg: object, base: str) -> object:
+        """A layout module: a program file, named relative to the importing file, or a
+        library."""
+        if path.startswith("<"):
+            return self.builtin("import_module", (path, cfg) if cfg is not None else (path,))
+        name = posixpath.normpath(posixpath.join(posixpath.dirname(base), path))
+        actions = self.modules.get(name)
+        if actions is None:
+            raise FabricError(f'@import_module("{path}"): no program file {name}', base)
+        if cfg is not None and not isinstance(cfg, Struct):
+            raise FabricError(f'@import_module("{path}", ...) takes a struct of params', base)
+        scope = ModuleScope(self, name)
+        run_module(actions, scope, dict(cfg.fields) if cfg is not None else {})
+        return UserModule(scope)
 
     def _inside(self, x: int, y: int, what: str) -> None:
         if self.rectangle is None:
@@ -133,7 +238,7 @@ class LayoutContext:
             key = (x, y, color.id)
             if key in self.routes:
                 raise duplicate_config(f"PE ({x}, {y})", color.id, self.route_at[key], self)
-            self.routes[key] = _route(cfg, f"PE ({x}, {y}) color {color.id}")
+            self.routes[key] = _route(cfg, f"PE ({x}, {y}) color {color.id}", self.arch)
             self.route_at[key] = self.at
             return None
         if name == "export_name":
@@ -141,6 +246,8 @@ class LayoutContext:
             return None
         if name == "import_module":
             path = str(args[0])
+            if not path.startswith("<"):
+                return self.import_module(path, args[1] if len(args) > 1 else None, self.file)
             if self.rectangle is None and path in lib.LAYOUT_MODULES:
                 return _Deferred(path, args[1] if len(args) > 1 else Struct(), self)
             return self._module(path, args[1] if len(args) > 1 else Struct())
@@ -164,7 +271,8 @@ class LayoutContext:
             raise FabricError(f"{path} needs the rectangle", self.file)
         w, h = self.rectangle
         if path == "<memcpy/get_params>":
-            return lib.MemcpyParams(cfg, w, h)
+            self.memcpy = lib.MemcpyParams(cfg, w, h)
+            return self.memcpy
         if path == "<collectives_2d/params>":
             return lib.C2dParams(w, h)
         raise FabricError(f"the simulator has no model of module {path} (layout)", self.file)
@@ -205,9 +313,14 @@ def check_color(color: object, arch: machine.Arch, where: str) -> None:
         raise FabricError(f"{where}: color {color.id} is reserved by memcpy")
 
 
-def evaluate_layout(layout: m.CslFile, params: dict[str, int], arch: machine.Arch):
+def evaluate_layout(
+    layout: m.CslFile,
+    params: dict[str, int],
+    arch: machine.Arch,
+    modules: dict[str, list] | None = None,
+):
     with progress.phase(f"fabric simulator, evaluating {layout.name}") as shown:
-        ctx = LayoutContext(layout.name, arch, shown)
+        ctx = LayoutContext(layout.name, arch, shown, modules)
         run_module(Compiler(layout.name).module(layout), ctx, dict(params))
     if ctx.rectangle is None:
         raise FabricError("the layout never calls @set_rectangle", layout.name)
@@ -260,38 +373,114 @@ class Transfer:
         return f"@{self.op.name}{where} is stalled: " + "; ".join(parts)
 
 
+class HostStream:
+    """The wavelets of one streaming ``memcpy_h2d``: the command completes when every PE's
+    input queue has taken its share (the host, like a sending PE, is held back by full
+    queues; a stream nothing reads stalls the command stream)."""
+
+    __slots__ = ("color", "last", "stalls")
+
+    def __init__(self, color: int) -> None:
+        self.color = color
+        self.stalls: list[Stall] = []
+        self.last = 0
+
+    def released(self, stall: Stall) -> None:
+        self.stalls.remove(stall)
+
+
 class Stall:
     """Wavelets of one train that a receiving PE's full input queue holds back."""
 
     __slots__ = ("color", "pe", "times", "transfer", "values")
 
-    def __init__(self, pe: PE, color: int, times, values, transfer: Transfer | None) -> None:
+    def __init__(self, pe: PE, color: int, times, values, transfer) -> None:
         self.pe, self.color, self.times, self.values = pe, color, times, values
         self.transfer = transfer
+
+
+class ControlWavelet:
+    """A control wavelet waiting in a data task's queue, behind the data sent before it."""
+
+    __slots__ = ("data", "entry")
+
+    def __init__(self, entry: int, data: int) -> None:
+        self.entry, self.data = entry, data
 
 
 class PendingOp:
     """A DSD operation; fabric-reading ones wait here until their wavelets have arrived."""
 
-    def __init__(self, pe, name, spec, dst, srcs, n, opts, issue, inputs: list[FabDsd]):
+    def __init__(self, pe, name, spec, dst, srcs, n, opts, issue, inputs: list[FabDsd], fifos):
         self.pe, self.name, self.spec = pe, name, spec
         self.dst, self.srcs, self.n, self.opts, self.issue = dst, srcs, n, opts, issue
         self.inputs = inputs  # the fabric sources
         self.thread: Microthread | None = None
         self.at = pe.at  # the call that issued it, for reports
+        # FIFO operands: the op runs element by element as its sources and destination allow
+        self.fifos = fifos
+        self.done = 0  # elements done so far (ops with a FIFO operand)
+        if fifos:
+            self.channels = [s.color.id for s in inputs] + [f for f in srcs if type(f) is Fifo]
+            self.cursor = issue + machine.DSD_SETUP_CYCLES  # when its next element can go
+            self.first: int | None = None  # the first element's arrival
+            self.transfer: Transfer | None = None
 
     def describe(self) -> str:
         parts = []
         for s in self.inputs:
             have = self.pe.available(s.color.id)
-            parts.append(f"{have} of {self.n} wavelets on color {s.color.id}")
-        return f"@{self.name} waits for " + ", ".join(parts)
+            parts.append(f"{have} of {self.n - self.done} wavelets on color {s.color.id}")
+        for f in self.srcs:
+            if type(f) is Fifo:
+                parts.append(f"its source FIFO over '{f.buffer.name}' (empty)")
+        if type(self.dst) is Fifo and not self.dst.room:
+            parts.append(f"room in its destination FIFO over '{self.dst.buffer.name}' (full)")
+        done = f" ({self.done} of {self.n} elements done)" if self.fifos else ""
+        return f"@{self.name}{done} waits for " + ", ".join(parts)
 
 
 def _convert(values: object, dtype: type) -> np.ndarray:
     """@fs2h/@fh2s: round to nearest even, out-of-range values to infinity."""
     with np.errstate(over="ignore"):
         return np.asarray(values).astype(dtype)
+
+
+def _low16(values: object) -> np.ndarray:
+    """The low 16 bits of integer operands (a 16-bit op reads only those of a wavelet)."""
+    return np.asarray(values).astype(np.int64) & 0xFFFF
+
+
+def _int16(values: np.ndarray) -> np.ndarray:
+    """16-bit integer results, wrapped as the machine wraps them."""
+    return (values & 0xFFFF).astype(np.uint16).view(np.int16)
+
+
+def as_bits(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Host words (u32: a wavelet's raw 32 bits) read as ``dtype``: f32 is the whole word, a
+    16-bit type its low half; other values are converted by value."""
+    if values.dtype != np.uint32 or dtype == np.uint32:
+        return values
+    if dtype.itemsize == 4:
+        return values.view(dtype)
+    return (values & 0xFFFF).astype(np.uint16).view(dtype)
+
+
+def wavelet_args(fn: FnValue, payload: object) -> tuple:
+    """A data task's arguments from one wavelet: the payload, or, for two 16-bit params, its
+    low half then its high half (the SDK's data task convention for sparse tensors)."""
+    dtypes = [getattr(t, "dtype", None) for _, t in fn.params]
+    if len(dtypes) == 2:
+        word = int(_words_of(np.array([payload]), 32)[0])
+        halves = np.array([word & 0xFFFF, word >> 16], dtype=np.uint32)
+        return tuple(
+            as_bits(halves[k : k + 1], d)[0] if d is not None else halves[k]
+            for k, d in enumerate(dtypes)
+        )
+    if len(dtypes) == 1 and dtypes[0] is not None and getattr(payload, "dtype", None) != dtypes[0]:
+        # a wavelet carries bits: a param of another type reads them, not a converted value
+        return (as_bits(np.array([_words_of(np.array([payload]), 32)[0]]), dtypes[0])[0],)
+    return (payload,)
 
 
 FLOATS = {"f32": np.dtype(np.float32), "f16": np.dtype(np.float16)}
@@ -316,6 +505,8 @@ OPS: dict[str, tuple[str, int, Callable]] = {
     "fh2s": ("", 1, lambda a: _convert(a, np.float32)),
     "mov32": ("", 1, lambda a: a),
     "mov16": ("", 1, lambda a: a),
+    "add16": ("", 2, lambda a, b: _int16(_low16(a) + _low16(b))),
+    "sub16": ("", 2, lambda a, b: _int16(_low16(a) - _low16(b))),
 }
 
 
@@ -350,11 +541,17 @@ class PE:
         self.at: Span | None = None  # the builtin or library call being evaluated
         self.route_at: dict[int, Span | None] = {}
         self.memcpy = False  # imports <memcpy/memcpy>, which holds the arch's memcpy queues
+        self.streams: dict[int, str] = {}  # memcpy's streaming colors: ID -> MEMCPYH2D_1, ...
+        self.to_host: list[tuple[np.ndarray, np.ndarray]] = []  # sent on MEMCPYD2H_1, untaken
         self.threads: dict[int, Microthread] = {}  # microthread ID -> its async operation
         self.stalled: dict[int, deque[Stall]] = {}  # per color: wavelets the queue held back
         self.sends: list[Transfer] = []  # this PE's ops whose wavelets are held back
         self.library_claims: dict[object, str] = {}  # library queues and DSRs -> their import
         self.releasing = False
+        self.held: Transfer | None = None  # a synchronous fabric write its CE waits for
+        self.switch_pos: dict[int, int] = {}  # per color with switches: its current position
+        self.controls: deque[tuple[int, int, int]] = deque()  # (time, task ID, data) to run
+        self.unblock_held = False  # unblock_cmd_stream() called while the CE waited
 
     # ------------------------------------------------------------ memory and setup
     @property
@@ -363,9 +560,20 @@ class PE:
 
     def declared(self, name: str, value: object, const: bool) -> None:
         if isinstance(value, Array):
-            self.data[name] = value.nbytes
+            if value.data.dtype != object:  # arrays of colors or task IDs are comptime values
+                self.data[name] = value.nbytes
         elif isinstance(value, np.generic) and not const:
             self.data[name] = max(int(value.dtype.itemsize), 2)
+
+    def module_declared(self, file: str, name: str, value: object, const: bool) -> None:
+        """A global of an imported file, allocated when the program first reaches it."""
+        self.declared(f"{file}:{name}", value, const)
+        if self.memory > self.sim.arch.pe_memory:
+            raise FabricError(
+                f"PE {self.coords} needs {self.memory:,} bytes once '{name}' of {file} is "
+                f"allocated, more than the {self.sim.arch.pe_memory:,} bytes of a PE",
+                file,
+            )
 
     def reserve_colors(self, colors: tuple[int, ...], owner: str) -> None:
         for c in colors:
@@ -374,9 +582,11 @@ class PE:
 
     def set_route(self, color: Color, cfg: object) -> None:
         check_color(color, self.sim.arch, f"PE {self.coords}")
+        if color.id in self.reserved:
+            raise self.error(f"color {color.id} is used by {self.reserved[color.id]}")
         if color.id in self.routes:
             raise duplicate_config(f"PE {self.coords}", color.id, self.route_at[color.id], self)
-        self.routes[color.id] = _route(cfg, f"PE {self.coords} color {color.id}")
+        self.routes[color.id] = _route(cfg, f"PE {self.coords} color {color.id}", self.sim.arch)
         self.route_at[color.id] = self.at
 
     def error(self, message: str) -> FabricError:
@@ -408,14 +618,38 @@ class PE:
         return handler(*args)
 
     def _b_import_module(self, path: str, cfg: object = None) -> object:
+        return self.import_module(path, cfg, self.file)
+
+    def import_module(self, path: str, cfg: object, base: str) -> object:
+        """A library (``<...>``) or a program file, named relative to the importing file."""
+        if not path.startswith("<"):
+            name = posixpath.normpath(posixpath.join(posixpath.dirname(base), path))
+            actions = self.sim.module_actions.get(name)
+            if actions is None:
+                raise self.error(f'@import_module("{path}"): no program file {name}')
+            if cfg is not None and not isinstance(cfg, Struct):
+                raise self.error(f'@import_module("{path}", ...) takes a struct of params')
+            scope = ModuleScope(self, name)
+            run_module(actions, scope, dict(cfg.fields) if cfg is not None else {})
+            return UserModule(scope)
         if path == "<math>":
             return lib.MathModule()
+        if path == "<control>":
+            return lib.ControlModule()
         if path == "<memcpy/memcpy>":
             module = lib.MemcpyModule(self, cfg)
         elif path == "<layout>":
             module = lib.LayoutModule(self)
         elif path == "<collectives_2d/pe>":
             module = lib.Collectives2D(self, cfg)
+        elif path == "<time>":
+            module = lib.TimeModule(self)
+        elif path == "<random>":
+            module = lib.RandomModule(self)
+        elif path == "<simprint>":
+            module = lib.SimprintModule(self)
+        elif path == "<debug>":
+            module = lib.DebugModule(self, cfg)
         else:
             raise FabricError(f"the simulator has no model of module {path}", self.file)
         if self.tracer is not None:
@@ -425,6 +659,10 @@ class PE:
     def _key(self, task: object) -> tuple[str, int]:
         if isinstance(task, TaskId):
             return (task.kind, task.id)
+        if isinstance(task, Color) and self.sim.arch.name == "wse2":
+            return ("data", task.id)  # a color is its data task's ID on WSE-2
+        if isinstance(task, Queue) and task.io == "in" and self.sim.arch.name == "wse3":
+            return ("data", task.id)  # an input queue is its data task's ID on WSE-3
         if isinstance(task, FnValue):
             for key, fn in self.tasks.items():
                 if fn is task:
@@ -450,6 +688,28 @@ class PE:
 
     def _b_bind_data_task(self, fn, tid):
         self._bind(fn, tid, "data")
+
+    def _b_bind_control_task(self, fn, tid):
+        self._bind(fn, tid, "control")
+
+    def control_in(self, color: int, times: np.ndarray, values: np.ndarray) -> None:
+        """Control wavelets reaching the CE: one naming a control task runs that task (with
+        its 16-bit data if the task takes an argument); one the CE ignores is dropped."""
+        for t, word in zip(times.tolist(), _words_of(values, 32).tolist(), strict=True):
+            _opcode, ignore, entry, data = lib.decode_control(word)
+            if ignore:
+                continue
+            if entry is None or ("control", entry) not in self.tasks:
+                named = "no control task" if entry is None else f"control task ID {entry}"
+                raise FabricError(
+                    f"PE {self.coords}: a control wavelet on color {color} for {named} reaches "
+                    "the CE, and no such control task is bound"
+                )
+            if self._data_task_for(color) is not None:  # in line with the data wavelets
+                self.dataq.setdefault(color, deque()).append((t, ControlWavelet(entry, data)))
+            else:
+                self.controls.append((t, entry, data))
+            self.sim.schedule(t, RUN, self)
 
     def _b_export_symbol(self, value, *rest):
         symbol = (
@@ -490,11 +750,19 @@ class PE:
         self.blocked.discard(self._key(task))
         self.sim.schedule(max(self.sim.time, self.now), RUN, self)
 
+    def _b_allocate_fifo(self, buffer):
+        if not isinstance(buffer, Array) or len(buffer.dims) != 1:
+            raise self.error("@allocate_fifo takes a one-dimensional array")
+        return Fifo(buffer)
+
     def _b_map(self, fn, *args):
         opts = {}
         if args and isinstance(args[-1], Struct) and not args[-1].items:
             opts, args = args[-1].fields, args[:-1]
         *srcs, dst = args
+        if type(dst) is Pointer and isinstance(fn, FnValue):
+            self._map_into_scalar(fn, srcs, dst, opts)
+            return
         if not isinstance(dst, MemDsd):
             raise FabricError(f"PE {self.coords}: @map writes a memory DSD", self.file)
         values = [self._read(s, dst.length) for s in srcs]
@@ -518,6 +786,32 @@ class PE:
             self.busy += cost
         self._finish(start + cost, start, opts)
 
+    def _map_into_scalar(self, fn: FnValue, srcs: list, dst: Pointer, opts: dict) -> None:
+        """@map into a scalar through a pointer: the function runs once per element of the
+        DSD sources, each result stored before the next call (a reduction when the function
+        also reads the pointer)."""
+        mems = [a for a in srcs if type(a) is MemDsd]
+        if not mems:
+            raise self.error("@map needs a memory DSD source to iterate over")
+        n = mems[0].length
+        if any(a.length != n for a in mems):
+            raise self.error("@map operands differ in length")
+        columns = [self._read(a, n) if type(a) is MemDsd else None for a in srcs]
+        before = self.now
+        target = dst.array.data
+        for k in range(n):
+            args = tuple(a if c is None else c[k] for a, c in zip(srcs, columns, strict=True))
+            target[dst.offset] = fn.invoke(self, args)
+        body = self.now - before
+        self.now = before
+        cost = machine.DSD_SETUP_CYCLES + body + machine.MAP_CALL_CYCLES * n
+        start = max(self.now, self.dsd_free)
+        self.dsd_free = start + cost
+        if opts.get("async", False):
+            self.now += 1
+            self.busy += cost
+        self._finish(start + cost, start, opts)
+
     def _map_elements(self, fn: FnValue, values: list, n: int, before: int):
         """@map one element at a time, for functions that branch on their arguments."""
         out = []
@@ -528,10 +822,13 @@ class PE:
         return np.array(out), body
 
     def unblock_cmd_stream(self) -> None:
-        if self.unblocked:
+        if self.unblocked or self.unblock_held:
             raise FabricError(
                 f"PE {self.coords}: unblock_cmd_stream() called twice for one launch", self.file
             )
+        if self.held is not None:  # takes effect when the CE is past the stalled write
+            self.unblock_held = True
+            return
         self.unblocked = True
         self.unblock_time = self.now
         self.sim.running -= 1
@@ -553,6 +850,8 @@ class PE:
         except FabricError as err:
             raise FabricError(f"PE {self.coords}: {err.message}", self.file) from None
         if view.size:
+            if type(values) is np.ndarray and values.dtype == np.uint32:
+                values = as_bits(values, view.dtype)  # host words: their bits
             view[...] = np.asarray(values).reshape(view.shape)
 
     def dsd(self, name: str, args: tuple) -> None:
@@ -565,6 +864,11 @@ class PE:
         dst, srcs = args[0], args[1:]
         mems = [a for a in args if type(a) is MemDsd]
         inputs = [s for s in srcs if type(s) is FabDsd]
+        n_fabric = len(inputs) + (type(dst) is FabDsd)
+        # FIFO operands are rare: look for them only when some operand is not a DSD
+        fifos = [a for a in args if type(a) is Fifo] if len(mems) + n_fabric < len(args) else []
+        if fifos and not opts.get("async", False):
+            raise self.error(f"@{name} with a FIFO operand must be .async = true")
         if mems:
             n = mems[0].length
             for a in mems:
@@ -576,10 +880,12 @@ class PE:
         elif inputs or type(dst) is FabDsd:
             n = min(a.length for a in args if type(a) is FabDsd)
         else:
-            raise FabricError(f"PE {self.coords}: @{name} needs a DSD operand", self.file)
+            raise FabricError(
+                f"PE {self.coords}: @{name} needs a memory or fabric DSD operand", self.file
+            )
         if (type(dst) is FabDsd and dst.kind != "out") or any(s.kind != "in" for s in inputs):
             raise FabricError(f"PE {self.coords}: @{name}: fabin is a source, fabout a destination")
-        op = PendingOp(self, name, spec, dst, srcs, n, opts, self.now, inputs)
+        op = PendingOp(self, name, spec, dst, srcs, n, opts, self.now, inputs, fifos)
         is_async = bool(opts.get("async", False))
         fabric = [a for a in args if type(a) is FabDsd] if inputs or type(dst) is FabDsd else ()
         for f in fabric:
@@ -589,6 +895,11 @@ class PE:
             self.check_queue(f.queue, f"@{name}")
         if is_async and (fabric or "ut_id" in opts):
             op.thread = self.claim_thread(name, fabric, opts)
+        if op.fifos:
+            self.pending.append(op)
+            self.now += 1
+            self.try_pending()
+            return
         if op.inputs:
             if not is_async:
                 raise self.error(
@@ -611,6 +922,26 @@ class PE:
             self._complete(op, end, start, transfer)
         else:
             self.now = end
+            if transfer is not None and transfer.stalls and self.held is None:
+                self._hold(transfer)
+
+    def _hold(self, transfer: Transfer) -> None:
+        """A synchronous fabric write whose wavelets a full queue holds back: the CE waits for
+        it. The task's later statements have run already (the simulator runs a task body to
+        its end), but no task starts, and unblock_cmd_stream() takes effect, only once the last
+        held wavelet is taken; the PE's time moves on to then."""
+        self.held = transfer
+
+        def resume(last: int) -> None:
+            self.held = None
+            self.now = max(self.now, last + 1)
+            self.last = max(self.last, self.now)
+            if self.unblock_held:
+                self.unblock_held = False
+                self.unblock_cmd_stream()
+            self.sim.schedule(self.now, RUN, self)
+
+        transfer.done = resume
 
     def _complete(self, op: PendingOp, end: int, start: int, transfer: Transfer | None) -> None:
         """An async op ends at ``end``, or, when receivers held its wavelets back, once the
@@ -671,7 +1002,8 @@ class PE:
         values = []
         for s in op.srcs:
             if type(s) is FabDsd:
-                values.append(arrivals[id(s)][1])
+                got = arrivals[id(s)][1]
+                values.append(as_bits(got, FLOATS[dtype_name]) if dtype_name else got)
             else:
                 values.append(self._read(s, n))
         if dtype_name:
@@ -699,7 +1031,7 @@ class PE:
             self._write(op.dst, result)
         elif isinstance(op.dst, FabDsd):
             transfer = Transfer(self, op)
-            self.sim.send(self, op.dst.color.id, times, np.array(result), transfer)
+            self.sim.send(self, op.dst.color.id, times, np.array(result), transfer, op.dst.control)
             if transfer.stalls:
                 self.sends.append(transfer)
         else:
@@ -745,7 +1077,9 @@ class PE:
         free = machine.INPUT_QUEUE_WAVELETS - self.available(color)
         if free >= wanted:
             return free
-        return free + sum(op.n for op in self.pending for s in op.inputs if s.color.id == color)
+        return free + sum(
+            op.n - op.done for op in self.pending for s in op.inputs if s.color.id == color
+        )
 
     def deliver(
         self, color: int, times: np.ndarray, values: np.ndarray, transfer: Transfer | None
@@ -814,8 +1148,20 @@ class PE:
         return times[:n], values[:n]
 
     def try_pending(self) -> None:
-        waiting: set[int] = set()
+        progressed = True
+        while progressed:  # an op that fills or drains a FIFO may let another one go on
+            progressed = self._pending_pass()
+
+    def _pending_pass(self) -> bool:
+        waiting: set[object] = set()
+        progressed = False
         for op in list(self.pending):
+            if op.fifos:
+                if not any(c in waiting for c in op.channels) and self._advance(op):
+                    progressed = True
+                if op.done < op.n:
+                    waiting.update(op.channels)
+                continue
             colors = [s.color.id for s in op.inputs]
             if any(c in waiting for c in colors) or any(
                 self.available(c) < op.n * colors.count(c) for c in colors
@@ -828,6 +1174,60 @@ class PE:
             first = min(int(a[0][0]) for a in arrivals.values()) if op.n else op.issue
             self.busy += end - max(op.issue, first)
             self._complete(op, end, op.issue, transfer)
+        return progressed
+
+    def _advance(self, op: PendingOp) -> bool:
+        """Run the elements of an op with a FIFO operand that its sources hold and its
+        destination has room for; it completes with its last element."""
+        k = op.n - op.done
+        for s in op.srcs:
+            if type(s) is FabDsd:
+                k = min(k, self.available(s.color.id))
+            elif type(s) is Fifo:
+                k = min(k, s.count)
+        if type(op.dst) is Fifo:
+            k = min(k, op.dst.room)
+        if k <= 0:
+            return False
+        dtype_name, _, fn = op.spec
+        lo = op.done
+        times = op.cursor + np.arange(k, dtype=np.int64)
+        values = []
+        for s in op.srcs:
+            if type(s) is FabDsd or type(s) is Fifo:
+                got_t, got = self._take(s.color.id, k) if type(s) is FabDsd else s.take(k)
+                times = np.maximum(times, got_t + 1)
+                op.first = int(got_t[0]) if op.first is None else op.first
+                values.append(as_bits(got, FLOATS[dtype_name]) if dtype_name else got)
+            elif type(s) is MemDsd:
+                values.append(self._read(s, op.n)[lo : lo + k])
+            else:
+                values.append(np.asarray(s, dtype=FLOATS[dtype_name]) if dtype_name else s)
+        steps = np.arange(k, dtype=np.int64)
+        times = np.maximum.accumulate(times - steps) + steps
+        result = np.broadcast_to(np.asarray(fn(*values)), (k,))
+        op.cursor = int(times[-1]) + 1
+        if type(op.dst) is MemDsd:
+            target = op.dst.array.data
+            target[op.dst.indices()[lo : lo + k]] = as_bits(np.asarray(result), target.dtype)
+        elif type(op.dst) is Fifo:
+            op.dst.push(times, as_bits(np.asarray(result), op.dst.buffer.data.dtype))
+        elif type(op.dst) is FabDsd:
+            if op.transfer is None:
+                op.transfer = Transfer(self, op)
+            self.sim.send(
+                self, op.dst.color.id, times, np.array(result), op.transfer, op.dst.control
+            )
+            if op.transfer.stalls and op.transfer not in self.sends:
+                self.sends.append(op.transfer)
+        else:
+            raise self.error(f"@{op.name} needs a DSD or FIFO destination")
+        op.done += k
+        if op.done == op.n:
+            self.pending.remove(op)
+            self.busy += op.cursor - max(op.issue, op.first if op.first is not None else 0)
+            self._complete(op, op.cursor, op.issue, op.transfer)
+        return True
 
     def _data_task_for(self, color: int) -> tuple[str, int] | None:
         if self.sim.arch.name == "wse2":
@@ -840,8 +1240,13 @@ class PE:
 
     # ------------------------------------------------------------------- scheduler
     def run_tasks(self, t: int) -> None:
+        if self.held is not None:
+            return  # the CE waits for a synchronous write; its release schedules a run
         if self.now > t:
             self.sim.schedule(self.now, RUN, self)
+            return
+        if self.controls and self.controls[0][0] <= t:
+            self._run_control(t)
             return
         if not self.active and not self.dataq:
             return  # nothing to choose from
@@ -857,12 +1262,27 @@ class PE:
             color = self._data_color(choice[1])
             _, arg = self.dataq[color].popleft()
             self.release(color, t)
+            if type(arg) is ControlWavelet:
+                self.controls.appendleft((t, arg.entry, arg.data))
+                self._run_control(t)
+                return
         else:
             self.active.discard(choice)
         fn = self.tasks[choice]
         self.now = t + machine.TASK_SWITCH_CYCLES
         self.current = f"task '{fn.name}'"
-        fn.invoke(self, () if arg is None else (arg,))
+        fn.invoke(self, () if arg is None else wavelet_args(fn, arg))
+        self.busy += self.now - t
+        self.last = max(self.last, self.now)
+        self.current = "idle"
+        self.sim.schedule(self.now, RUN, self)
+
+    def _run_control(self, t: int) -> None:
+        _, entry, data = self.controls.popleft()
+        fn = self.tasks[("control", entry)]
+        self.now = t + machine.TASK_SWITCH_CYCLES
+        self.current = f"control task '{fn.name}'"
+        fn.invoke(self, (np.uint16(data),) if fn.params else ())
         self.busy += self.now - t
         self.last = max(self.last, self.now)
         self.current = "idle"
@@ -897,6 +1317,8 @@ class PE:
     # ---------------------------------------------------------------------- reports
     def waiting(self) -> list[str]:
         reasons = [op.describe() for op in self.pending]
+        if self.held is not None:
+            reasons.append("its CE waits for the synchronous write below")
         reasons.extend(t.describe() for t in self.sends)
         for key in sorted(self.active):
             if key in self.blocked and key in self.tasks:
@@ -915,7 +1337,46 @@ class PE:
         return reasons
 
 
+def _joined(reasons: list[str]) -> str:
+    """A PE's reasons for waiting, a repeated one (a loop's stalled writes) given once."""
+    counts: dict[str, int] = {}
+    for r in reasons:
+        counts[r] = counts.get(r, 0) + 1
+    return "; ".join(r if n == 1 else f"{r} ({n} times)" for r, n in counts.items())
+
+
+def _words_of(values: np.ndarray, bits: int) -> np.ndarray:
+    """Wavelet values as the u32 words a D2H writes: floats by their bits, integers wrapped;
+    16-bit data in the low half, zero-extended."""
+    v = np.asarray(values)
+    if v.dtype == np.float16:  # a 16-bit wavelet: its bits in the low half
+        v = v.view(np.uint16)
+    elif v.dtype.kind == "f":
+        v = v.astype(np.float32 if bits == 32 else np.float16)
+        v = v.view(np.uint32 if bits == 32 else np.uint16)
+    mask = 0xFFFFFFFF if bits == 32 else 0xFFFF
+    return (v.astype(np.int64) & mask).astype(np.uint32)
+
+
 # ------------------------------------------------------------------------------ collectives
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    """The f32 elements reduce_fadds reads through its ``[*]f32`` pointers (an array of u32 or
+    i32 cast with @ptrcast holds their bits)."""
+    if values.dtype.itemsize == 4 and values.dtype.kind != "f":
+        return values.view(np.float32)
+    return values.astype(np.float32)
+
+
+def _store(ptr: Pointer, at: int, values: np.ndarray) -> None:
+    """Elements written through a pointer, bit for bit where the widths agree."""
+    target = ptr.array.data
+    values = np.asarray(values)
+    if values.dtype.itemsize == target.dtype.itemsize:
+        values = values.view(target.dtype)
+    start = ptr.offset + at
+    target[start : start + len(values)] = values
 
 
 class CollectiveHub:
@@ -940,17 +1401,25 @@ class CollectiveHub:
                 f"but another PE of the line called {entry['kind']} with root {entry['root']}"
             )
         index = pe.x if axis == "x" else pe.y
-        snapshot = tuple(
-            a.array.data[a.offset : a.offset + args[-1]].copy() if isinstance(a, Pointer) else a
-            for a in args
-        )
-        entry["calls"][index] = (pe, pe.now, args, snapshot, cb)
+        count = args[-1]
+        snapshot = []
+        for k, a in enumerate(args):
+            if isinstance(a, Pointer):
+                n = count * size if (kind, k) == ("scatter", 0) else count
+                if a.offset + n > a.array.data.shape[0]:
+                    raise pe.error(f"{kind}: {n} elements overrun '{a.array.name}'")
+                snapshot.append(a.array.data[a.offset : a.offset + n].copy())
+            else:
+                snapshot.append(a)
+        entry["calls"][index] = (pe, pe.now, args, tuple(snapshot), cb)
         if len(entry["calls"]) == size:
             del self.rounds[key]
             if kind == "broadcast":
                 self._broadcast(axis, entry)
-            else:
+            elif kind == "reduce_fadds":
                 self._reduce(axis, entry)
+            else:
+                self._exchange(axis, entry, kind)
 
     def _path_times(self, pe_from, step: tuple[int, int], times: np.ndarray) -> np.ndarray:
         d = {(1, 0): "EAST", (-1, 0): "WEST", (0, 1): "SOUTH", (0, -1): "NORTH"}[step]
@@ -982,6 +1451,45 @@ class CollectiveHub:
                 pe.busy += count
                 self.sim.complete_at(pe, end, cb)
 
+    def _train(self, axis: str, calls: dict, a: int, b: int, times: np.ndarray) -> np.ndarray:
+        """Arrival times of a train sent from PE ``a`` of the line to PE ``b``, link by link."""
+        sign = 1 if b > a else -1
+        step = (sign, 0) if axis == "x" else (0, sign)
+        for index in range(a, b, sign):
+            times = self._path_times(calls[index][0], step, times)
+        return times
+
+    def _exchange(self, axis: str, entry: dict, kind: str) -> None:
+        """Scatter (the root's chunks out to each PE) or gather (each PE's chunk in to the
+        root): one train per PE, the nearest first, over the links of the line."""
+        calls, root = entry["calls"], entry["root"]
+        rpe, rt, rargs, rsnap, rcb = calls[root]
+        count = rargs[2]
+        steps = np.arange(count, dtype=np.int64)
+        order = sorted(calls, key=lambda i: (abs(i - root), i))
+        root_end = rt + count
+        for slot, index in enumerate(order):
+            pe, t_call, args, snap, cb = calls[index]
+            if kind == "scatter":
+                chunk = rsnap[0][index * count : (index + 1) * count]
+                start = rt + machine.DSD_SETUP_CYCLES + slot * count + steps
+                times = self._train(axis, calls, root, index, start)
+                times = np.maximum(times, t_call + steps)
+                _store(args[1], 0, chunk)
+                if index != root:
+                    self.sim.complete_at(pe, int(times[-1]) + 1 if count else t_call, cb)
+                root_end = max(root_end, int(start[-1]) + 1 if count else rt)
+            else:
+                start = t_call + machine.DSD_SETUP_CYCLES + steps
+                times = self._train(axis, calls, index, root, start)
+                times = np.maximum(times, rt + steps)
+                _store(rargs[1], index * count, snap[0])
+                if index != root:
+                    self.sim.complete_at(pe, int(start[-1]) + 1 if count else t_call, cb)
+                root_end = max(root_end, int(times[-1]) + 1 if count else rt)
+            pe.busy += count
+        self.sim.complete_at(rpe, root_end, rcb)
+
     def _reduce(self, axis: str, entry: dict) -> None:
         calls, root = entry["calls"], entry["root"]
         count = calls[root][2][2]
@@ -997,7 +1505,7 @@ class CollectiveHub:
             index = far
             while index != root:
                 pe, t_call, _args, snap, cb = calls[index]
-                own = snap[0].astype(np.float32)
+                own = _floats(snap[0])
                 ready = t_call + machine.DSD_SETUP_CYCLES + steps
                 if acc is None:
                     acc, times = own, ready
@@ -1012,7 +1520,7 @@ class CollectiveHub:
                 index += sign
             partials.append((acc, times))
         rpe, rt, rargs, rsnap, rcb = calls[root]
-        result = rsnap[0].astype(np.float32)
+        result = _floats(rsnap[0])
         times = rt + machine.DSD_SETUP_CYCLES + steps
         west, east = partials
         if west is not None:
@@ -1023,8 +1531,7 @@ class CollectiveHub:
             times = np.maximum(times, east[1])
         if count:
             times = np.maximum.accumulate(times - steps) + steps
-        recv = rargs[1]
-        recv.array.data[recv.offset : recv.offset + count] = result
+        _store(rargs[1], 0, result)
         rpe.busy += count
         self.sim.complete_at(rpe, (int(times[-1]) + 1) if count else rt, rcb)
 
@@ -1076,9 +1583,10 @@ class Simulator:
     ) -> None:
         self.arch = machine.arch(arch)
         self.channels = channels
-        self.layout = evaluate_layout(program.layout, params, self.arch)
-        self.width, self.height = self.layout.rectangle
         setups = {f.name: SetupCache(Compiler(f.name).module(f)) for f in program.pe_files}
+        self.module_actions = {name: setup.actions for name, setup in setups.items()}
+        self.layout = evaluate_layout(program.layout, params, self.arch, self.module_actions)
+        self.width, self.height = self.layout.rectangle
         code = {f.name: machine.code_bytes(f.decls) for f in program.pe_files}
         self.events: list = []
         self.seq = 0
@@ -1086,10 +1594,14 @@ class Simulator:
         self.links: dict[tuple[int, int, str], int] = {}
         self.stuck: list[str] = []
         self.hub = CollectiveHub(self)
+        self.simlog: list[tuple[int, str]] = []  # <simprint> lines and their cycles
+        self.traces: dict[tuple[int, int, str], list] = {}  # <debug> buffers per PE and key
         self.pes: list[PE] = []
         self.running = 0  # PEs of the current launch that have not released the command stream
         self.launch_start = 0  # the simulated cycle at which the current launch began
         count = self.width * self.height
+        given = self.layout.memcpy.streams if self.layout.memcpy is not None else {}
+        streams = {color.id: name for name, color in given.items()}
         with progress.phase(f"fabric simulator, setting up {count:,} PEs") as shown:
             for y in range(self.height):
                 shown.update(lambda: f"{len(self.pes):,} done")
@@ -1102,6 +1614,9 @@ class Simulator:
                     if file not in setups:
                         raise FabricError(f"tile code '{file}' of PE ({x}, {y}) was not loaded")
                     pe = PE(self, x, y, file, code[file])
+                    pe.streams = streams
+                    for c, owner in streams.items():
+                        pe.reserve_colors((c,), f"memcpy's streaming color {owner}")
                     setups[file].set_up(pe, dict(params_struct.fields))
                     pe.now = pe.busy = pe.last = pe.dsd_free = 0
                     pe.current = "idle"
@@ -1157,27 +1672,66 @@ class Simulator:
         return out
 
     def send(
-        self, src: PE, color: int, times: np.ndarray, values: np.ndarray, transfer: Transfer
+        self,
+        src: PE,
+        color: int,
+        times: np.ndarray,
+        values: np.ndarray,
+        transfer: Transfer,
+        control: bool = False,
     ) -> None:
-        self._forward(src, color, times, values, "RAMP", set(), transfer)
+        if not control:
+            self._forward(src, color, times, values, "RAMP", set(), transfer)
+            return
+        for k in range(len(times)):  # a control wavelet may move switches for the next one
+            self._forward(
+                src, color, times[k : k + 1], values[k : k + 1], "RAMP", set(), transfer, True
+            )
 
     def _forward(
-        self, pe: PE, color: int, times, values, came_from: str, seen: set, transfer: Transfer
+        self,
+        pe: PE,
+        color: int,
+        times,
+        values,
+        came_from: str,
+        seen: set,
+        transfer: Transfer,
+        control: bool = False,
     ) -> None:
         if (pe.x, pe.y) in seen:
             raise FabricError(f"routing loop on color {color} through PE {pe.coords}")
         seen = seen | {(pe.x, pe.y)}
         route = pe.routes.get(color)
-        if route is None or came_from not in route.rx:
+        if route is not None and came_from in route.swap:
+            # color swap (WSE-2): a wavelet entering along the swapped axis changes color to
+            # the one differing in the lowest bit, and is routed as that color
+            color ^= 1
+            route = pe.routes.get(color)
+        if route is None and came_from == "RAMP" and pe.streams.get(color) == "MEMCPYD2H_1":
+            pe.to_host.append((times, values))  # memcpy takes it towards the host
+            return
+        rx, tx = (route.rx, route.tx) if route is not None else (frozenset(), ())
+        if route is not None and route.positions is not None:
+            rx, tx = route.positions[pe.switch_pos.get(color, route.start)]
+        if route is None or came_from not in rx:
             how = "has no route" if route is None else f"does not accept {came_from}"
             self.stuck.append(
                 f"{len(times)} wavelet(s) on color {color} stuck at PE {pe.coords}: its route "
                 f"{how} (arriving from {came_from})"
             )
             return
-        for d in route.tx:
+        for d in tx:
             if d == "RAMP":
-                pe.deliver(color, times, values, transfer)
+                if control:
+                    pe.control_in(color, times, values)
+                elif route.keep is None:
+                    pe.deliver(color, times, values, transfer)
+                else:
+                    index = _words_of(values, 32) >> 16
+                    taken = (index >= route.keep[0]) & (index <= route.keep[1])
+                    if taken.any():
+                        pe.deliver(color, times[taken], np.asarray(values)[taken], transfer)
                 continue
             dx, dy = STEP[d]
             nx, ny = pe.x + dx, pe.y + dy
@@ -1188,7 +1742,18 @@ class Simulator:
                 )
                 continue
             arrive = self.cross_link(pe.x, pe.y, d, times + machine.HOP_CYCLES)
-            self._forward(self.pe(nx, ny), color, arrive, values, OPPOSITE[d], seen, transfer)
+            self._forward(
+                self.pe(nx, ny), color, arrive, values, OPPOSITE[d], seen, transfer, control
+            )
+        if control and route.positions is not None:
+            # the switch moves once the control wavelet has passed (it took the old position)
+            opcode = lib.decode_control(int(_words_of(values, 32)[0]))[0]
+            pos = pe.switch_pos.get(color, route.start)
+            if opcode == lib.CONTROL_OPCODES["SWITCH_ADV"]:
+                last = len(route.positions) - 1
+                pe.switch_pos[color] = pos + 1 if pos < last else (0 if route.ring else last)
+            elif opcode == lib.CONTROL_OPCODES["SWITCH_RST"]:
+                pe.switch_pos[color] = 0
 
     def _drain(self, shown: progress.Phase | progress.Silent) -> None:
         events, pop, replace = self.events, heapq.heappop, heapq.heapreplace
@@ -1231,7 +1796,7 @@ class Simulator:
         self.launch_start = start
         with progress.phase(f"fabric simulator, launch '{name}'") as shown:
             self._drain(shown)
-        waiting = [pe for pe in self.pes if not pe.unblocked or pe.pending]
+        waiting = [pe for pe in self.pes if not pe.unblocked or pe.pending or pe.held]
         if waiting or self.stuck:
             waiting = [pe for pe in self.pes if not pe.unblocked or pe.pending or pe.sends]
             raise FabricError(self._deadlock_report(name, waiting))
@@ -1256,7 +1821,7 @@ class Simulator:
                 reasons = [
                     "nothing is activated or pending, and it never called unblock_cmd_stream()"
                 ]
-            lines.append(f"  PE {pe.coords}: " + "; ".join(reasons))
+            lines.append(f"  PE {pe.coords}: " + _joined(reasons))
         if len(waiting) > MAX_REPORTED_PES:
             lines.append(f"  ... and {len(waiting) - MAX_REPORTED_PES} more PE(s)")
         lines.extend(f"  {s}" for s in self.stuck[:MAX_REPORTED_PES])
@@ -1329,6 +1894,99 @@ class Simulator:
                         out[j, i] = source.view(np.uint32)
         self.time += self.memcpy_cycles(w * h * length)
         return out
+
+    def start(self) -> None:
+        """``SdkRuntime.run``: the tasks the programs activate at start-up run."""
+        with progress.phase("fabric simulator, start-up tasks") as shown:
+            self._drain(shown)
+
+    def _stream_color(self, color: int, kinds: tuple[str, ...], call: str) -> None:
+        given = self.pes[0].streams
+        if given.get(color) not in kinds:
+            named = ", ".join(f"{n} = {c}" for c, n in sorted(given.items())) or "none"
+            raise FabricError(
+                f"{call}(streaming=True) on color {color}: the layout gave <memcpy/get_params> "
+                f"no {' or '.join(kinds)} of that color (its streaming colors: {named})"
+            )
+
+    @_collector_paused
+    def h2d_stream(
+        self, color: int, data: np.ndarray, x0: int, y0: int, w: int, h: int, bits: int
+    ) -> None:
+        """Streaming ``memcpy_h2d``: each PE of the rectangle receives its ``l`` wavelets on
+        ``color`` (host words: f32 as they are, other data as raw u32 bits), in row-major PE
+        order; the command ends when every wavelet has entered its PE's input queue."""
+        self._rect(x0, y0, w, h)
+        self._stream_color(color, ("MEMCPYH2D_1", "MEMCPYH2D_2"), "memcpy_h2d")
+        length = data.shape[2]
+        words = data if bits == 32 and data.dtype == np.float32 else data.view(np.uint32)
+        stream = HostStream(color)
+        t0 = self.time
+        per = max(machine.HOST_CYCLES_PER_WAVELET // max(self.channels, 1), 1)
+        steps = np.arange(length, dtype=np.int64) * per
+        for j in range(h):
+            for i in range(w):
+                pe = self.pe(x0 + i, y0 + j)
+                first = t0 + ((j * w + i) * length) * per + pe.x + pe.y + 1
+                pe.deliver(color, first + steps, words[j, i].copy(), stream)
+        with progress.phase(f"fabric simulator, streaming memcpy_h2d on color {color}") as shown:
+            self._drain(shown)
+        if stream.stalls or self.stuck:
+            lines = [
+                f"deadlock in streaming memcpy_h2d on color {color} at simulated cycle "
+                f"{self.time}: the command cannot complete"
+            ]
+            lines += [
+                f"  {len(st.times)} wavelet(s) wait for room in PE {st.pe.coords}'s input queue "
+                f"({st.pe.queued(color)} queued, {machine.INPUT_QUEUE_WAVELETS} fit, nothing "
+                "reads them)"
+                for st in stream.stalls[:MAX_REPORTED_PES]
+            ]
+            lines += self._waiting_lines()
+            raise FabricError("\n".join(lines))
+        self.time = max(self.time, t0 + self.memcpy_cycles(w * h * length))
+
+    @_collector_paused
+    def d2h_stream(
+        self, color: int, x0: int, y0: int, w: int, h: int, length: int, bits: int
+    ) -> np.ndarray:
+        """Streaming ``memcpy_d2h``: the first ``length`` wavelets each PE of the rectangle sent
+        on ``color``, as (h, w, l) u32 words (16-bit data zero-extended with ``bits`` 16)."""
+        self._rect(x0, y0, w, h)
+        self._stream_color(color, ("MEMCPYD2H_1",), "memcpy_d2h")
+        t0 = self.time
+        with progress.phase(f"fabric simulator, streaming memcpy_d2h on color {color}") as shown:
+            self._drain(shown)
+        out = np.zeros((h, w, length), dtype=np.uint32)
+        last = self.time
+        for j in range(h):
+            for i in range(w):
+                pe = self.pe(x0 + i, y0 + j)
+                have = sum(len(t) for t, _ in pe.to_host)
+                if have < length or self.stuck:
+                    lines = [
+                        f"deadlock in streaming memcpy_d2h on color {color} at simulated cycle "
+                        f"{self.time}: it waits for {length} wavelet(s) from PE {pe.coords}, "
+                        f"which sent {have}"
+                    ]
+                    raise FabricError("\n".join(lines + self._waiting_lines()))
+                times = np.concatenate([t for t, _ in pe.to_host])
+                values = np.concatenate([np.asarray(v) for _, v in pe.to_host])
+                pe.to_host = [(times[length:], values[length:])] if have > length else []
+                out[j, i] = _words_of(values[:length], bits)
+                last = max(last, int(times[length - 1]) + 1 if length else last)
+        self.time = max(self.time, last, t0 + self.memcpy_cycles(w * h * length))
+        return out
+
+    def _waiting_lines(self) -> list[str]:
+        lines = []
+        waiting = [pe for pe in self.pes if pe.pending or pe.sends or pe.waiting()]
+        for pe in waiting[:MAX_REPORTED_PES]:
+            lines.append(f"  PE {pe.coords}: " + _joined(pe.waiting()))
+        if len(waiting) > MAX_REPORTED_PES:
+            lines.append(f"  ... and {len(waiting) - MAX_REPORTED_PES} more PE(s)")
+        lines.extend(f"  {s}" for s in self.stuck[:MAX_REPORTED_PES])
+        return lines
 
     @staticmethod
     def _width_matches(symbol: str, array: np.ndarray, bits: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -231,7 +232,9 @@ class _ToModel(Transformer):
         return m.Bool(False, at=self._at(meta))
 
     def str_lit(self, meta, tok):
-        return m.Str(str(tok)[1:-1], at=self._at(meta))
+        at, body = self._at(meta), str(tok)[1:-1]
+        unescape(body, at)  # the model keeps the source spelling; a bad escape is an error now
+        return m.Str(body, at=at)
 
     def name(self, meta, tok):
         return m.Name(str(tok), at=self._at(meta))
@@ -327,26 +330,39 @@ def _parse_cached(text: str, name: str) -> m.CslFile:
             raise KernelcError(
                 inner.message, Span(name, inner.tok.line, inner.tok.column)
             ) from None
+        if isinstance(inner, KernelcError):
+            raise inner from None
         raise
     return m.CslFile(name, decls)
 
 
 def parse_program(directory: str | Path, layout: str = "layout.csl") -> m.Program:
-    """Read a layout file and every PE program file it names with ``@set_tile_code``."""
+    """Read a layout file, every PE program file it names with ``@set_tile_code`` and every
+    program file it or they import, at any depth."""
     root = Path(directory)
     layout_file = parse_file((root / layout).read_text(), layout)
-    names = sorted(_tile_code_files(layout_file))
-    pe_files = tuple(parse_file((root / n).read_text(), n) for n in names)
-    return m.Program(layout_file, pe_files)
+    todo = sorted(_named_files(layout_file, "set_tile_code", 2))
+    todo += sorted(p for p in _named_files(layout_file, "import_module", 0) if p[0] != "<")
+    files: dict[str, m.CslFile] = {}
+    while todo:  # the tile files, then the program files they import, at any depth
+        name = todo.pop()
+        if name in files:
+            continue
+        files[name] = parse_file((root / name).read_text(), name)
+        for path in _named_files(files[name], "import_module", 0):
+            if not path.startswith("<"):
+                todo.append(posixpath.normpath(posixpath.join(posixpath.dirname(name), path)))
+    return m.Program(layout_file, tuple(files[n] for n in sorted(files)))
 
 
-def _tile_code_files(f: m.CslFile) -> set[str]:
+def _named_files(f: m.CslFile, builtin: str, position: int) -> set[str]:
+    """The string literals a file passes as argument ``position`` of a builtin."""
     found: set[str] = set()
 
     def visit(node) -> None:
-        if isinstance(node, m.Builtin) and node.name == "set_tile_code" and len(node.args) >= 3:
-            if isinstance(node.args[2], m.Str):
-                found.add(node.args[2].value)
+        if isinstance(node, m.Builtin) and node.name == builtin and len(node.args) > position:
+            if isinstance(node.args[position], m.Str):
+                found.add(node.args[position].value)
         if isinstance(node, tuple):
             for item in node:
                 visit(item)
@@ -356,3 +372,30 @@ def _tile_code_files(f: m.CslFile) -> set[str]:
 
     visit(f.decls)
     return found
+
+
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
+
+
+def unescape(body: str, at: Span | None = None) -> str:
+    """A string literal's characters, its escapes (\\n \\t \\r \\\\ \\" \\' \\xNN) replaced."""
+    out, k = [], 0
+    while k < len(body):
+        ch = body[k]
+        if ch != "\\":
+            out.append(ch)
+            k += 1
+            continue
+        code = body[k + 1]
+        if code in ESCAPES:
+            out.append(ESCAPES[code])
+            k += 2
+        elif code == "x" and len(body[k + 2 : k + 4]) == 2:
+            try:
+                out.append(chr(int(body[k + 2 : k + 4], 16)))
+            except ValueError:
+                raise KernelcError(f"invalid escape '\\{body[k + 1 : k + 4]}'", at) from None
+            k += 4
+        else:
+            raise KernelcError(f"invalid escape '\\{code}' in a string literal", at)
+    return "".join(out)

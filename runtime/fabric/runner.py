@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kernelc.csl import machine
-from kernelc.runtime.fabric import sdk
+from kernelc.runtime.fabric import debug_util, sdk, sdk_utils
 from kernelc.runtime.fabric.fabric import Simulator
 from kernelc.runtime.fabric.parser import parse_program
 from kernelc.runtime.fabric.typecheck import check_program
@@ -33,6 +33,8 @@ def compile_program(
     channels: int,
     memcpy: bool,
     out_dir: str | Path,
+    west_buf: int = 0,
+    east_buf: int = 0,
 ) -> dict:
     """Validate the program on the simulator and write ``out_dir/out.json``."""
     layout = Path(layout).resolve()
@@ -42,17 +44,24 @@ def compile_program(
         raise FabricError(f"--channels={channels}: the SDK accepts 1..16")
     program = parse_program(layout.parent, layout.name)
     check_program(program, layout.parent, arch, params)
-    sim = Simulator(program, params, arch, channels)
-    need = machine.fabric_dims(sim.width, sim.height)
-    if fabric_offsets != machine.fabric_offsets():
+    if west_buf < 0 or east_buf < 0:
         raise FabricError(
-            f"--fabric-offsets={fabric_offsets[0]},{fabric_offsets[1]}: memcpy programs start at "
-            f"{machine.fabric_offsets()[0]},{machine.fabric_offsets()[1]}"
+            f"--width-west-buf={west_buf} --width-east-buf={east_buf}: buffer widths are >= 0"
+        )
+    sim = Simulator(program, params, arch, channels)
+    # I/O buffer columns sit between the memcpy columns and the program (csl.md 2.3).
+    need = machine.fabric_dims(sim.width + west_buf + east_buf, sim.height)
+    start = (machine.fabric_offsets()[0] + west_buf, machine.fabric_offsets()[1])
+    if fabric_offsets != start:
+        raise FabricError(
+            f"--fabric-offsets={fabric_offsets[0]},{fabric_offsets[1]}: memcpy programs with "
+            f"{west_buf} west buffer columns start at {start[0]},{start[1]}"
         )
     if fabric_dims[0] < need[0] or fabric_dims[1] < need[1]:
         raise FabricError(
             f"--fabric-dims={fabric_dims[0]},{fabric_dims[1]} is too small for a {sim.width} x "
-            f"{sim.height} program with memcpy (needs at least {need[0]},{need[1]})"
+            f"{sim.height} program with memcpy and {west_buf} + {east_buf} buffer columns "
+            f"(needs at least {need[0]},{need[1]})"
         )
     config = {
         "params": {k: str(v) for k, v in sorted(params.items())},
@@ -63,6 +72,8 @@ def compile_program(
             "channels": channels,
             "fabric_dims": list(fabric_dims),
             "fabric_offsets": list(fabric_offsets),
+            "width_west_buf": west_buf,
+            "width_east_buf": east_buf,
         },
     }
     out = Path(out_dir)
@@ -79,6 +90,9 @@ def sdk_modules() -> Iterator[None]:
         "cerebras.sdk": types.ModuleType("cerebras.sdk"),
         "cerebras.sdk.runtime": types.ModuleType("cerebras.sdk.runtime"),
         "cerebras.sdk.runtime.sdkruntimepybind": sdk,
+        "cerebras.sdk.sdk_utils": sdk_utils,
+        "cerebras.sdk.debug": types.ModuleType("cerebras.sdk.debug"),
+        "cerebras.sdk.debug.debug_util": debug_util,
     }
     saved = {n: sys.modules.get(n) for n in names}
     sys.modules.update(names)

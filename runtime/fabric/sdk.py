@@ -3,7 +3,8 @@
 ``run.py`` imports ``cerebras.sdk.runtime.sdkruntimepybind``; when kernelc runs it, that name is
 bound (only for the duration of the run, never installed) to this module. The class keeps the
 SdkRuntime call sequence of the SDK examples: ``get_id`` for each symbol, ``load``, ``run``, then
-memcpys and launches, then ``stop``. Copy-mode memcpy only; streaming mode is not modelled.
+memcpys and launches, then ``stop``. Copy-mode memcpy moves exported arrays; streaming mode
+moves wavelets on the colors the layout gave memcpy.
 Host buffers hold one 32-bit word per element in both data types, as the SDK requires: with
 ``MEMCPY_16BIT`` the value is the low half of each word (csl.md 3.1).
 """
@@ -22,6 +23,8 @@ from kernelc.runtime.fabric.parser import parse_program
 from kernelc.runtime.fabric.values import FabricError
 
 STATS_FILE = "sim_stats.json"
+TRACES_FILE = "sim_traces.json"  # <debug> buffers, for debug_util.read_trace
+SIMPRINT_LOG = "sim.log"  # <simprint> lines, in the working directory as the SDK writes them
 
 
 class MemcpyDataType(Enum):
@@ -80,6 +83,9 @@ class SdkRuntime:
     def run(self) -> None:
         if self.sim is None:
             raise FabricError("SdkRuntime.run() before load()")
+        start = time.perf_counter()
+        self.sim.start()
+        self.wall += time.perf_counter() - start
 
     def stop(self) -> None:
         sim = self._sim()
@@ -88,17 +94,18 @@ class SdkRuntime:
         stats["launch_wall_seconds"] = self.launch_wall
         stats["simulated_memcpy_cycles"] = int(self.memcpy_cycles)
         (self.bindir / STATS_FILE).write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")
+        if sim.traces:
+            traces = [[x, y, key, entries] for (x, y, key), entries in sorted(sim.traces.items())]
+            (self.bindir / TRACES_FILE).write_text(json.dumps(traces) + "\n")
+        if sim.simlog:
+            lines = sorted(sim.simlog, key=lambda entry: entry[0])  # stable: a PE's order kept
+            text = "".join(f"@{t} (simulated cycle) {line}\n" for t, line in lines)
+            Path(SIMPRINT_LOG).write_text(text)
 
     def _sim(self) -> Simulator:
         if self.sim is None:
             raise FabricError("the runtime is not loaded: call load() and run() first")
         return self.sim
-
-    def _memcpy_sim(self, streaming: bool) -> Simulator:
-        sim = self._sim()
-        if streaming:
-            raise FabricError("streaming-mode memcpy is not modelled by the fabric simulator")
-        return sim
 
     def _timed_copy(self, copy):
         """Run one host transfer, adding its simulated cycles and wall time to the totals."""
@@ -125,11 +132,15 @@ class SdkRuntime:
         order=MemcpyOrder.ROW_MAJOR,
         nonblock=False,
     ) -> None:
-        sim = self._memcpy_sim(streaming)
-        name = self._name(dest)
+        sim = self._sim()
         words = _words(np.asarray(src), "memcpy_h2d: the source")
         data = self._host_view(words, height, width, elements, order)
         bits = MemcpyDataType(data_type).value
+        if streaming:
+            color = _color(dest, "memcpy_h2d")
+            self._timed_copy(lambda: sim.h2d_stream(color, data, x0, y0, width, height, bits))
+            return
+        name = self._name(dest)
         self._timed_copy(lambda: sim.h2d(name, data, x0, y0, width, height, bits))
 
     def memcpy_d2h(
@@ -147,11 +158,16 @@ class SdkRuntime:
         order=MemcpyOrder.ROW_MAJOR,
         nonblock=False,
     ) -> None:
-        sim = self._memcpy_sim(streaming)
-        name = self._name(src)
+        sim = self._sim()
         target = _words(np.asarray(dest), "memcpy_d2h: the destination").reshape(-1)
         bits = MemcpyDataType(data_type).value
-        out = self._timed_copy(lambda: sim.d2h(name, x0, y0, width, height, elements, bits))
+        if streaming:
+            color = _color(src, "memcpy_d2h")
+            copy = lambda: sim.d2h_stream(color, x0, y0, width, height, elements, bits)  # noqa: E731
+        else:
+            name = self._name(src)
+            copy = lambda: sim.d2h(name, x0, y0, width, height, elements, bits)  # noqa: E731
+        out = self._timed_copy(copy)
         flat = out.reshape(-1) if order == MemcpyOrder.ROW_MAJOR else out.reshape(-1, order="F")
         if target.size != flat.size:
             raise FabricError(f"memcpy_d2h: destination holds {target.size}, needs {flat.size}")
@@ -185,6 +201,13 @@ class SdkRuntime:
         if order == MemcpyOrder.ROW_MAJOR:
             return flat.reshape(h, w, n)
         return flat.reshape((h, w, n), order="F")
+
+
+def _color(handle: object, call: str) -> int:
+    """A streaming memcpy names its color by ID (an int), never by a symbol from get_id."""
+    if isinstance(handle, _Symbol) or not isinstance(handle, int | np.integer):
+        raise FabricError(f"{call}(streaming=True) takes a color ID, not {handle!r}")
+    return int(handle)
 
 
 def _words(array: np.ndarray, what: str) -> np.ndarray:

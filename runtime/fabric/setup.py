@@ -77,8 +77,17 @@ SHARED = (
     RangeValue,
     FnValue,
     lib.MathModule,
+    lib.ControlModule,
 )
-PE_MODULES = (lib.MemcpyModule, lib.LayoutModule, lib.Collectives2D)
+PE_MODULES = (
+    lib.MemcpyModule,
+    lib.LayoutModule,
+    lib.Collectives2D,
+    lib.TimeModule,
+    lib.RandomModule,
+    lib.SimprintModule,
+    lib.DebugModule,
+)
 COPIED = (*SHARED, Array, Pointer, MemDsd, *PE_MODULES)
 
 
@@ -187,7 +196,7 @@ def _copy(value: object, memo: dict[object, object]) -> object:
             memo[value] = Array(value.name, value.data.copy(), value.dims)
         return memo[value]
     if kind is Pointer:
-        return Pointer(_copy(value.array, memo), value.offset)
+        return Pointer(_copy(value.array, memo), value.offset, value.element)
     if isinstance(value, SHARED):
         return value
     if kind is Struct:

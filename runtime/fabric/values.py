@@ -93,6 +93,29 @@ OPPOSITE = {"NORTH": "SOUTH", "SOUTH": "NORTH", "EAST": "WEST", "WEST": "EAST"}
 
 
 @dataclass(frozen=True)
+class EnumValue:
+    """A member of an ``enum`` type: equal to the same member only."""
+
+    enum: str
+    name: str
+    value: int
+
+
+@dataclass(frozen=True)
+class EnumType:
+    """``enum(tag) { a, b = 2 }``: members numbered from 0, or as given."""
+
+    tag: str
+    members: tuple[tuple[str, int], ...]
+
+    def csl_member(self, name: str) -> EnumValue:
+        for member, value in self.members:
+            if member == name:
+                return EnumValue(self.tag + "-enum", member, value)
+        raise FabricError(f"the enum has no member '{name}'")
+
+
+@dataclass(frozen=True)
 class DsdKind:
     name: str  # mem1d_dsd, mem4d_dsd, fabin_dsd, fabout_dsd
 
@@ -119,12 +142,40 @@ class Array:
         return flat
 
 
+class Fifo:
+    """``@allocate_fifo(buffer)``: a queue in PE memory between DSD operations. Writers push
+    while it has room (its buffer's length), readers take what it holds, in order."""
+
+    __slots__ = ("buffer", "count", "parts")
+
+    def __init__(self, buffer: Array) -> None:
+        self.buffer = buffer
+        self.parts: list[tuple[np.ndarray, np.ndarray]] = []  # (arrival times, values)
+        self.count = 0
+
+    @property
+    def room(self) -> int:
+        return self.buffer.data.shape[0] - self.count
+
+    def push(self, times: np.ndarray, values: np.ndarray) -> None:
+        self.parts.append((times, np.asarray(values).astype(self.buffer.data.dtype)))
+        self.count += len(times)
+
+    def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        times = np.concatenate([t for t, _ in self.parts])
+        values = np.concatenate([v for _, v in self.parts])
+        self.parts = [(times[n:], values[n:])] if n < len(times) else []
+        self.count -= n
+        return times[:n], values[:n]
+
+
 @dataclass(frozen=True, slots=True)
 class Pointer:
     """``&A`` or ``&A[i]``: an array and an element offset; ``p.*`` derefs to the same view."""
 
     array: Array
     offset: int = 0
+    element: bool = False  # ``*T`` to one element (``&A[i]``): ``p.*`` is that element
 
 
 @dataclass(frozen=True, slots=True)
