@@ -51,18 +51,18 @@ def test_items_spread_over_tiles_as_one_multivertex() -> None:
     assert "xs.slice({std::size_t(b[" in main  # a 3-D table connected whole, flattened
 
 
-def test_tables_that_do_not_fit_a_tile_are_refused_to_the_scalar_vertex() -> None:
+def test_tables_that_fit_neither_replicated_nor_split_are_refused() -> None:
     params = {"NI": 68, "NG": 1000, "L": 64}  # egrid and xs: 68 x 1000 x 24 bytes
     graph = kc.load(XS, params=params).graph(None, params)
     task = graph.tasks[0]
     assert isinstance(task.form, Lookup)
-    why = LookupLowering().plan(task, task.form, graph, range(4))
+    why = LookupLowering().plan(task, task.form, graph, range(2))  # 2 tiles: no split fits
     assert isinstance(why, str)
     assert "its tables (1,635,312 bytes)" in why
-    assert "do not fit one tile's 638,976 bytes" in why
-    assert "splitting them by key over tiles is not done" in why
-    with pytest.raises(kc.Unsupported, match="splitting them by key over tiles is not done"):
-        kc.build(XS, "poplar", params=params)
+    assert "do not fit one tile's 638,976 bytes replicated" in why
+    assert "split: its key tables cut into at most 2 pieces" in why
+    with pytest.raises(kc.KernelcError, match="needs .* bytes on tile 0"):
+        kc.build(XS, "poplar", params=params, tiles=2)
 
 
 @needs_gxx

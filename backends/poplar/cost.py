@@ -218,7 +218,7 @@ def report_lines(plan: Plan, cost: Cost) -> list[str]:
         f"{cost.exchange:,} / sync {cost.sync:,}) = {seconds * 1e6:.2f} us at "
         f"{plan.arch.clock_hz / 1e9:.2f} GHz",
     ]
-    lines += [f"  task '{t.task.name}': {t.describe}" for t in plan.tasks]
+    lines += [f"  task '{t.task.name}': {t.describe}" for t in plan.tasks if t.phase == 0]
     if cost.estimated_trips:
         lines.append("  some loop trip counts depend on data: taken as 1 (an underestimate)")
     return lines

@@ -38,8 +38,12 @@ def codelets_cpp(plan: Plan) -> str:
     ]
     for name in plan.helpers:
         out.append(HELPERS[name])
+    written: set[str] = set()
     for low in plan.tasks:
         c = low.codelet
+        if c.cls in written:  # a later phase running a codelet again (a batch of items)
+            continue
+        written.add(c.cls)
         out.append(f"// task '{low.task.name}': kernel '{low.task.kernel.name}' ({c.about})")
         out.append(f"class {c.cls} : public {'MultiVertex' if c.multi else 'Vertex'} {{")
         out.append("public:")
