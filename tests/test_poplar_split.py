@@ -76,7 +76,9 @@ def test_a_grid_too_long_for_a_tile_is_cut_into_energy_bands() -> None:
     assert all(a[1] == b[0] for a, b in zip(owned, owned[1:], strict=False))
     for p in blocks.pieces:  # the stored points hold lo and lo + 1 for every owned lo
         assert p.stored[0] <= p.owned[0] and p.owned[1] < p.stored[1]
-    codelets = kc.build(XS, "poplar", params=BANDED).files["codelets.cpp"]
+    artifact = kc.build(XS, "poplar", params=BANDED)
+    assert artifact.files == kc.build(XS, "poplar", params=BANDED).files
+    codelets = artifact.files["codelets.cpp"]
     assert "int oBegin;  // the first bracket this band adds for" in codelets
     assert "if ((lo >= oBegin) && (lo < oEnd)) {" in codelets
 

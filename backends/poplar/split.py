@@ -122,10 +122,14 @@ def refusal(task: Task, form: Lookup) -> str | None:
     for out in sorted(form.outputs):
         if dtypes[out] != DType.F32:
             return f"output '{out}' is {dtypes[out].value}: partial sums are kept in f32 only"
-    for p in task.kernel.all_params:
-        region = task.binding(p.name).region
-        if region is not None and p.name in form.tables and not all(region.keep):
-            return f"key table '{p.name}' is a view that drops dimensions"
+    regions = {p.name: task.binding(p.name).region for p in task.kernel.all_params}
+    for name, region in regions.items():
+        if region is not None and name in form.tables and not all(region.keep):
+            return f"key table '{name}' is a view that drops dimensions"
+    for out in sorted(form.outputs):
+        for name, region in regions.items():
+            if name != out and region is not None and regions[out].overlaps(region):
+                return f"it reads '{name}' and writes '{out}', views of one tensor"
     return None
 
 
