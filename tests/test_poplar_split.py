@@ -129,3 +129,18 @@ def test_full_size_tables_check_in_the_ipu_model() -> None:
         abs(stats["modelled_cycles"] - stats["simulated_cycles"])
         <= 0.15 * stats["simulated_cycles"]
     )
+
+
+@needs_gxx
+def test_monte_carlo_lookup_with_split_tables_draws_its_items_on_the_tiles() -> None:
+    params = {**KEYED, "L": 48}
+    problem = _inputs(params)
+    keys = ("egrid", "xs", "mat_nucs", "mat_conc", "mat_count")
+    cdf = np.concatenate(([0.0], np.cumsum(np.full(12, 1 / 12))), dtype=np.float32)
+    cdf[-1] = 1.0
+    inputs = {**{k: problem[k] for k in keys}, "cdf": cdf}
+    mc = ROOT / "tests" / "conformance" / "mc_xs.k"
+    result = kc.run_with_stats(mc, "poplar", inputs, params=params)
+    assert "step1" in result.stats["simulated_compute_sets"]  # split: a reduction ran
+    want = kc.interpret(mc, inputs, params=params)["macro"]
+    np.testing.assert_allclose(result.outputs["macro"], want, rtol=34 * 2**-23, atol=0)
