@@ -661,39 +661,30 @@ class SplitLowering:
     def _partials(self, task: Task, blocks: SplitBlocks, lo: int, hi: int) -> tuple[Instance, ...]:
         form = task.form
         assert isinstance(form, Lookup)
-        edges_of = []  # per edge field: how its box follows the piece
-        for param in (q.name for q in task.kernel.all_params):
-            b = task.binding(param)
-            if b.region is None:
-                if b.scalar is not None:
-                    edges_of.append(("scalar", b.scalar, None))
-                continue
-            if param in blocks.temps:
-                edges_of.append(("temp", blocks.temps[param], blocks.widths[param]))
-            elif param in blocks.item_regions:
+        bound = [task.binding(q.name) for q in task.kernel.all_params]
+        fixed = {}  # the edges every piece shares: batch rows of the items, small tables whole
+        for b in bound:
+            if b.region is not None and b.param in blocks.item_regions:
                 view = ((lo, hi), *((0, n) for n in b.region.view_shape[1:]))
-                edges_of.append(("fixed", b.region.tensor, region_box(b.region, view)))
-            elif param in blocks.keyed:
-                banded = blocks.bands > 1 and param != form.site.table
-                edges_of.append(("banded" if banded else "keyed", param, b.region))
-            else:
-                edges_of.append(("fixed", b.region.tensor, b.region.box))
+                fixed[b.param] = Edge(b.region.tensor, region_box(b.region, view))
+            elif b.region is not None and b.param in blocks.tables:
+                fixed[b.param] = Edge(b.region.tensor, b.region.box)
         out = []
         for p, piece in enumerate(blocks.pieces):
             edges = []
-            for kind, what, extra in edges_of:
-                if kind == "scalar":
-                    edges.append(Edge(what, ()))
-                elif kind == "temp":
-                    edges.append(Edge(what, ((p, p + 1), (0, (hi - lo) * extra))))
-                elif kind == "fixed":
-                    edges.append(Edge(what, extra))
-                else:
-                    shape = extra.view_shape
-                    rows = (piece.keys, *((0, n) for n in shape[1:]))
-                    if kind == "banded":
-                        rows = (piece.keys, piece.stored, *((0, n) for n in shape[2:]))
-                    edges.append(Edge(extra.tensor, region_box(extra, rows)))
+            for b in bound:
+                if b.param in blocks.temps:  # the output: this piece's row of partial sums
+                    box = ((p, p + 1), (0, (hi - lo) * blocks.widths[b.param]))
+                    edges.append(Edge(blocks.temps[b.param], box))
+                elif b.param in fixed:
+                    edges.append(fixed[b.param])
+                elif b.region is not None:  # a key table: the piece's keys (and band)
+                    rest = tuple((0, n) for n in b.region.view_shape[1:])
+                    if blocks.bands > 1 and b.param != form.site.table:
+                        rest = (piece.stored, *rest[1:])
+                    edges.append(Edge(b.region.tensor, region_box(b.region, (piece.keys, *rest))))
+                elif b.scalar is not None:
+                    edges.append(Edge(b.scalar, ()))
             state = [lo, hi, *piece.keys]
             if blocks.bands > 1:
                 state += [piece.stored[0], *piece.owned]
