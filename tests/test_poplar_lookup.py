@@ -61,8 +61,10 @@ def test_tables_that_fit_neither_replicated_nor_split_are_refused() -> None:
     assert "its tables (1,635,312 bytes)" in why
     assert "do not fit one tile's 638,976 bytes replicated" in why
     assert "split: its key tables cut into at most 2 pieces" in why
-    with pytest.raises(kc.KernelcError, match="needs .* bytes on tile 0"):
+    with pytest.raises(kc.KernelcError, match="needs .* bytes on tile 0") as raised:
         kc.build(XS, "poplar", params=params, tiles=2)
+    assert "task 'xs_lookup' runs as form Lookup: one single-worker vertex" in str(raised.value)
+    assert "split: its key tables cut into at most 2 pieces" in str(raised.value)
 
 
 @needs_gxx

@@ -54,7 +54,9 @@ def lower(graph: TaskGraph, arch: Arch, tiles: int | None = None, span: Span | N
         plan, _ = _build(graph, arch, tiles)
         overfull = _overfull(plan)
         if overfull is not None:
-            raise KernelcError(overfull, span or graph.span)
+            whole = [t for t in plan.tasks if not t.codelet.multi]
+            why = f": task '{whole[0].task.name}' runs as {whole[0].describe}" if whole else ""
+            raise KernelcError(f"{overfull}{why}", span or graph.span)
         return plan
     best: tuple[int, Plan] | None = None
     refusal, last = None, None
