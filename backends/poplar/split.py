@@ -56,9 +56,7 @@ from kernelc.forms.lookup import Lookup, slowest_trips
 from kernelc.graph import Region, Task, TaskGraph
 from kernelc.types import DType
 
-# IR names of the lets the transformation adds (the clamped key, its row in the piece) and of
-# the piece's vertex state the guards read
-KEY, LOCAL = "kc_key", "kc_key_row"
+# IR names of the piece's vertex state the guards read
 K_BEGIN, K_END, G_BEGIN, O_BEGIN, O_END = "kc_k0", "kc_k1", "kc_g0", "kc_o0", "kc_o1"
 STATE = (  # IR name, C++ field, what it holds
     (K_BEGIN, "kBegin", "this piece's first key"),
@@ -176,6 +174,20 @@ def _guarded(
     of the block kept for the piece's keys (and, banded, after the search for its brackets),
     table accesses indexing the piece's rows (and band). The guards, tagged "key" or "band"."""
     guards: list[tuple[ir.If, str]] = []
+    taken = {n.name for n in ir.walk_body(body) if isinstance(n, ir.Let | ir.VarDecl)}
+    taken |= {n.var for n in ir.walk_body(body) if isinstance(n, ir.For | ir.Reduce)}
+    taken |= {n.name for n in ir.walk_body(body) if isinstance(n, ir.Name)}
+
+    def fresh(base: str) -> str:
+        """A let name the kernel does not use (the clamped key, its row in the piece)."""
+        out, k = base, 1
+        while out in taken:
+            k += 1
+            out = f"{base}{k}"
+        taken.add(out)
+        return out
+
+    key, local_row = fresh(f"{form.key}_key"), fresh(f"{form.key}_row")
 
     def name(n: str, span) -> ir.Name:
         return ir.Name(name=n, span=span, dtype=DType.I32)
@@ -197,7 +209,7 @@ def _guarded(
             rest = n.indices[1:]
             if banded and n.tensor != form.site.table:
                 rest = (binary("-", rest[0], name(G_BEGIN, n.span), n.span), *rest[1:])
-            return replace(n, indices=(name(LOCAL, n.indices[0].span), *rest))
+            return replace(n, indices=(name(local_row, n.indices[0].span), *rest))
         return n
 
     def owned(block: tuple[ir.Stmt, ...]) -> tuple[ir.Stmt, ...]:
@@ -234,10 +246,10 @@ def _guarded(
                 rest = ir.transform(tuple(block[k + 1 :]), local)
                 if banded:
                     rest = owned(rest)
-                row = binary("-", name(KEY, span), name(K_BEGIN, span), span)
+                row = binary("-", name(key, span), name(K_BEGIN, span), span)
                 guard = ir.If(
-                    cond=within(name(KEY, span), K_BEGIN, K_END, span),
-                    then=(ir.Let(name=LOCAL, value=row, span=span, declared=DType.I32), *rest),
+                    cond=within(name(key, span), K_BEGIN, K_END, span),
+                    then=(ir.Let(name=local_row, value=row, span=span, declared=DType.I32), *rest),
                     orelse=(),
                     span=span,
                 )
@@ -245,7 +257,7 @@ def _guarded(
                 return (
                     *out,
                     s,
-                    ir.Let(name=KEY, value=clamped, span=span, declared=DType.I32),
+                    ir.Let(name=key, value=clamped, span=span, declared=DType.I32),
                     guard,
                 )
             if isinstance(s, ir.For):
