@@ -1,7 +1,8 @@
 """The poplar lowering of the ``Lookup`` form (backends/poplar/lookup.py): items spread over
 tiles and workers, tables replicated; its modelled cycles against the IPU model's simulated
 ones on XSBench-style data; and the refusal (scalar-vertex fallback) when the tables do not
-fit a tile."""
+fit a tile. Where the planner would take the split tables (tests/test_poplar_split.py) because
+they model fewer cycles, the ``replicated`` fixture turns the split off."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 import kernelc as kc
 from kernelc import xsbench
+from kernelc.backends.poplar import lookup as poplar_lookup
 from kernelc.backends.poplar import lower as poplar_lower
 from kernelc.backends.poplar.lookup import LookupLowering
 from kernelc.forms import Lookup
@@ -28,11 +30,17 @@ needs_gxx = pytest.mark.skipif(
 )
 
 
+@pytest.fixture
+def replicated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replicated plan only: the split tables refused."""
+    monkeypatch.setattr(poplar_lookup, "plan_split", lambda *args: "turned off by the test")
+
+
 def _xs_inputs(lookups: int) -> dict[str, np.ndarray]:
     return xsbench.generate("small", lookups, SMALL["NI"], SMALL["NG"]).kernel_inputs()
 
 
-def test_items_spread_over_tiles_as_one_multivertex() -> None:
+def test_items_spread_over_tiles_as_one_multivertex(replicated: None) -> None:
     params = {**SMALL, "L": 256}
     artifact = kc.build(XS, "poplar", params=params)
     assert artifact.files == kc.build(XS, "poplar", params=params).files
@@ -72,7 +80,9 @@ def test_tables_that_fit_neither_replicated_nor_split_are_refused() -> None:
     ("lookups", "tiles", "used"),
     [(256, None, 48), (256, 4, 4), (4096, 64, 64)],
 )
-def test_modelled_cycles_match_the_simulated_ones(lookups: int, tiles: int | None, used) -> None:
+def test_modelled_cycles_match_the_simulated_ones(
+    lookups: int, tiles: int | None, used, replicated: None
+) -> None:
     params = {**SMALL, "L": lookups}
     inputs = _xs_inputs(lookups)
     options = {} if tiles is None else {"tiles": tiles}
@@ -86,7 +96,7 @@ def test_modelled_cycles_match_the_simulated_ones(lookups: int, tiles: int | Non
 
 
 @needs_gxx
-def test_lookup_beats_the_scalar_vertex(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lookup_beats_the_scalar_vertex(monkeypatch: pytest.MonkeyPatch, replicated: None) -> None:
     params = {**SMALL, "L": 256}
     inputs = _xs_inputs(256)
     spread = kc.run_with_stats(XS, "poplar", inputs, params=params).stats
@@ -100,7 +110,7 @@ def test_lookup_beats_the_scalar_vertex(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @needs_gxx
-def test_monte_carlo_lookup_draws_its_items_on_the_tiles() -> None:
+def test_monte_carlo_lookup_draws_its_items_on_the_tiles(replicated: None) -> None:
     params = {"NI": 6, "NG": 40, "L": 48}
     problem = _xs_inputs(8)
     keys = ("egrid", "xs", "mat_nucs", "mat_conc", "mat_count")

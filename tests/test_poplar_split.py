@@ -14,6 +14,7 @@ import pytest
 
 import kernelc as kc
 from kernelc import xsbench
+from kernelc.backends.poplar import lookup
 from kernelc.backends.poplar.cost import model, tile_bytes
 from kernelc.backends.poplar.lookup import LookupLowering
 from kernelc.backends.poplar.lower import lower
@@ -31,6 +32,8 @@ needs_gxx = pytest.mark.skipif(
 KEYED = {"NI": 68, "NG": 1000, "L": 64}
 # one nuclide's grid (30,000 points x 24 bytes) does not fit a tile: split by energy band too
 BANDED = {"NI": 2, "NG": 30000, "L": 64}
+# enough items that copies of the pieces for more groups of tiles pay
+REPLICATED = {"NI": 68, "NG": 1000, "L": 1024}
 
 
 def _inputs(params: dict[str, int]) -> dict[str, np.ndarray]:
@@ -88,8 +91,8 @@ def _fits_in_batches(lookups: int) -> None:
     assert max(tile_bytes(plan).values()) <= GC200.tile_memory
     assert model(plan).total > 0
     phases = [t for t in plan.tasks if t.phase % 2 == 0]
-    items = sum(t.instances[0].state[1] - t.instances[0].state[0] for t in phases)
-    assert items == lookups  # every item in exactly one batch
+    shares = {(i.state[0], i.state[1]) for t in phases for i in t.instances}
+    assert sum(hi - lo for lo, hi in shares) == lookups  # every item in one batch and group
 
 
 def test_full_size_tables_fit_every_tile_at_the_default_item_count() -> None:
@@ -101,8 +104,20 @@ def test_full_size_tables_fit_every_tile_at_a_million_items() -> None:
     _fits_in_batches(1_000_000)
 
 
+def test_more_items_copy_the_pieces_to_more_groups_of_tiles() -> None:
+    graph = _graph(REPLICATED)
+    task = graph.tasks[0]
+    blocks = LookupLowering().plan(task, task.form, graph, range(1472))
+    assert isinstance(blocks, SplitBlocks)
+    assert blocks.groups > 1
+    assert len(blocks.replicas["xs"]) == blocks.groups - 1
+    main = kc.build(XS, "poplar", params=REPLICATED).files["main.cpp"]
+    assert "prog.add(Copy(xs, xs_replica1));  // a copy for more tiles" in main
+    assert main.index("prog.add(Copy(xs, xs_replica1))") < main.index("prog.add(Execute(step0))")
+
+
 @needs_gxx
-@pytest.mark.parametrize("params", [KEYED, BANDED], ids=["keys", "bands"])
+@pytest.mark.parametrize("params", [KEYED, BANDED, REPLICATED], ids=["keys", "bands", "replicas"])
 def test_split_runs_in_the_ipu_model(params: dict[str, int]) -> None:
     inputs = _inputs(params)
     result = kc.run_with_stats(XS, "poplar", inputs, params=params)
@@ -144,3 +159,16 @@ def test_monte_carlo_lookup_with_split_tables_draws_its_items_on_the_tiles() -> 
     assert "step1" in result.stats["simulated_compute_sets"]  # split: a reduction ran
     want = kc.interpret(mc, inputs, params=params)["macro"]
     np.testing.assert_allclose(result.outputs["macro"], want, rtol=34 * 2**-23, atol=0)
+
+
+def test_the_planner_takes_the_split_where_it_models_fewer_cycles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    params = {"NI": 6, "NG": 40, "L": 256}  # small tables: replicated fits
+    graph = _graph(params)
+    chosen = lower(graph, GC200)
+    assert chosen.tasks[0].phase == 0 and len(chosen.tasks) == 2  # split: two compute sets
+    monkeypatch.setattr(lookup, "plan_split", lambda *args: "turned off by the test")
+    whole = lower(graph, GC200)
+    assert len(whole.tasks) == 1
+    assert model(chosen).total < model(whole).total  # 18,612 against 24,564

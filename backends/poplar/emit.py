@@ -249,6 +249,10 @@ def main_cpp(plan: Plan) -> str:
     for t in ins:
         out.append(f"  prog.add(Copy({t.stream}, {_flat(t)}));")
     for step in range(plan.steps):
+        for low in (t for t in plan.tasks if t.step == step):
+            for src, dst in low.copies:
+                source, copy = plan.tensor(src).var, plan.tensor(dst).var
+                out.append(f"  prog.add(Copy({source}, {copy}));  // a copy for more tiles")
         out.append(f"  prog.add(Execute(step{step}));")
     for t in outs:
         out.append(f"  prog.add(Copy({_flat(t)}, {t.stream}));")

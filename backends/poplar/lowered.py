@@ -125,7 +125,8 @@ class Temp:
 class LoweredTask:
     """One compute set's share of a task: a task lowers to one, or to several run in turn
     (``phase`` 0, 1, ...: the steps after the task's own step, e.g. partial sums then their
-    reduction), with the temporaries they share listed on phase 0."""
+    reduction), with the temporaries they share and the copies made before it (tables copied
+    to more tiles) listed on phase 0."""
 
     task: Task
     step: int
@@ -137,6 +138,7 @@ class LoweredTask:
     workers: tuple[tuple[int, ...], ...] = ()  # modelled instructions per worker, per instance
     phase: int = 0  # the compute set's place among the task's, after its step
     temps: tuple[Temp, ...] = ()
+    copies: tuple[tuple[str, str], ...] = ()  # on-device copies (source, destination) before
 
     @property
     def edge_fields(self) -> tuple[CodeletField, ...]:

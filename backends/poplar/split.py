@@ -31,7 +31,7 @@ agree within rounding, not bit for bit (docs/POPLAR.md gives the bound).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from kernelc import ir
 from kernelc.backends.poplar.codelet import CPP_TYPE, literal
@@ -97,10 +97,22 @@ class SplitBlocks:
     shapes: dict[str, tuple[int, ...]]  # per key table: the shape a piece's vertex sees
     temps: dict[str, str]  # per output: the partial-sum temporary's name
     mappings: dict[str, TileMap]
+    groups: int = 1  # groups of tiles, each with its own copy of the pieces
+    replicas: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key table -> copies
 
     @property
     def tiles_used(self) -> int:
-        return max(len(self.pieces), self.item_tiles)
+        return max(self.groups * len(self.pieces), self.item_tiles)
+
+    def tile(self, group: int, piece: int) -> int:
+        return self.first + group * len(self.pieces) + piece
+
+    def shares(self, lo: int, hi: int) -> tuple[tuple[int, int], ...]:
+        """Each group's items of the batch lo .. hi - 1 (near-equal; some may be empty)."""
+        cut = Split(hi - lo, self.groups)
+        return tuple(
+            (lo + cut.start(r), lo + cut.start(r) + cut.size(r)) for r in range(self.groups)
+        )
 
 
 def _key_extent(task: Task, form: Lookup) -> int:
@@ -397,25 +409,35 @@ def plan_split(task: Task, form: Lookup, graph: TaskGraph, tiles: range) -> Spli
             # per vector, 4 per state word) and the reduction vertex's two vectors per output
             state = 8 * (len(items) + len(tables) + len(keyed)) + 4 * 7 + 16 * len(widths)
             room = GC200.tile_memory - table - 2 * small - held_items - MARGIN
-            chunk = 0
-            batches = 1
-            for _ in range(3):  # vertex state grows with the batches, batches with it
-                free = room - batches * (2 * state + 64)
-                # a piece holds its partial sums and receives the batch's item inputs, then
-                # (its share of the reduction) every piece's partial sums of its items
-                chunk = free // (per + max(inbound, int(per * (1 + 1 / len(pieces))) + 1))
-                if chunk <= 0:
-                    break
-                batches = -(-count // chunk)
-            if chunk <= 0 or 2 * batches * len(pieces) > MAX_VERTICES:
-                continue
-            found = _finish(task, form, graph, tiles, pieces, bands, count, batches, item_tiles)
-            found = replace(
-                found, item_regions=items, keyed=keyed, tables=tables, widths=widths, shapes=shapes
-            )
-            cycles = estimate(task, form, found)
-            if best is None or cycles < best[0]:
-                best = (cycles, found)
+            most = len(tiles) // len(pieces)
+            for groups in sorted({*(1 << k for k in range(most.bit_length())), most}):
+                share = -(-count // groups)  # a group's items
+                chunk = 0
+                batches = 1
+                for _ in range(3):  # vertex state grows with the batches, batches with it
+                    free = room - batches * (2 * state + 64)
+                    # a piece holds its partial sums and receives the batch's item inputs,
+                    # then (its share of the reduction) every piece's partial sums of its items
+                    chunk = free // (per + max(inbound, int(per * (1 + 1 / len(pieces))) + 1))
+                    if chunk <= 0:
+                        break
+                    batches = -(-share // chunk)
+                if chunk <= 0 or 2 * batches * len(pieces) * groups > MAX_VERTICES:
+                    continue
+                found = _finish(
+                    task, form, graph, tiles, pieces, bands, count, batches, item_tiles, groups
+                )
+                found = replace(
+                    found,
+                    item_regions=items,
+                    keyed=keyed,
+                    tables=tables,
+                    widths=widths,
+                    shapes=shapes,
+                )
+                cycles = estimate(task, form, found)
+                if best is None or cycles < best[0]:
+                    best = (cycles, found)
     if best is None:
         if smallest is not None and smallest > GC200.tile_memory:
             return (
@@ -439,6 +461,7 @@ def _finish(
     count: int,
     batches: int,
     item_tiles: int,
+    groups: int,
 ) -> SplitBlocks:
     cuts = Split(count, batches)
     spans = tuple(
@@ -454,8 +477,35 @@ def _finish(
             temp = f"{task.name}_{out}_partial{k}"
         temps[out] = temp
         names.add(temp)
+    replicas = {}
+    for param in sorted(form.tables):
+        tensor = task.binding(param).region.tensor
+        made = []
+        for r in range(1, groups):
+            copy, k = f"{tensor}_replica{r}", 1
+            while copy in names:
+                k += 1
+                copy = f"{tensor}_replica{r}_{k}"
+            names.add(copy)
+            made.append(copy)
+        replicas[param] = tuple(made)
+    chunk = -(-cuts.largest // groups)
     return SplitBlocks(
-        pieces, bands, spans, cuts.largest, tiles[0], item_tiles, {}, {}, {}, {}, {}, temps, {}
+        pieces,
+        bands,
+        spans,
+        chunk,
+        tiles[0],
+        item_tiles,
+        {},
+        {},
+        {},
+        {},
+        {},
+        temps,
+        {},
+        groups,
+        replicas,
     )
 
 
@@ -490,7 +540,11 @@ def _mapped(task: Task, form: Lookup, graph: TaskGraph, blocks: SplitBlocks) -> 
                 blocks.first + g * blocks.bands for g in range(len(blocks.pieces) // blocks.bands)
             )
             cuts = (dim0, *((0, n) for n in view[1:]))
-        mappings[region.tensor] = TileMap(spread(region, shapes[region.tensor], cuts), tile_of)
+        placed = spread(region, shapes[region.tensor], cuts)
+        mappings[region.tensor] = TileMap(placed, tile_of)
+        q = len(blocks.pieces)
+        for r, copy in enumerate(blocks.replicas[name], start=1):
+            mappings[copy] = TileMap(placed, tuple(t + r * q for t in tile_of))
     for region in blocks.tables.values():
         if region.tensor in mappings:
             continue
@@ -507,9 +561,9 @@ def _mapped(task: Task, form: Lookup, graph: TaskGraph, blocks: SplitBlocks) -> 
         if b.scalar is not None:
             mappings[b.scalar] = TileMap.whole((), blocks.first)
     for out, temp in blocks.temps.items():
-        q = len(blocks.pieces)
-        cuts = (tuple(range(q + 1)), (0, blocks.chunk * blocks.widths[out]))
-        mappings[temp] = TileMap(cuts, tuple(blocks.first + p for p in range(q)))
+        rows = blocks.groups * len(blocks.pieces)
+        cuts = (tuple(range(rows + 1)), (0, blocks.chunk * blocks.widths[out]))
+        mappings[temp] = TileMap(cuts, tuple(blocks.first + p for p in range(rows)))
     return replace(blocks, mappings=mappings)
 
 
@@ -534,8 +588,11 @@ def estimate(task: Task, form: Lookup, blocks: SplitBlocks) -> float:
     )
     accesses = item_accesses(task, form, body, guards, odds)
     total = 0.0
+    for t in blocks.keyed:  # a Copy per table and replica: each tile receives its piece
+        piece = _param_bytes(task, t, blocks.shapes[t])
+        total += (blocks.groups - 1) * (piece / 4 + 90)
     for lo, hi in blocks.batches:
-        n = hi - lo
+        n = -(-(hi - lo) // blocks.groups)
         work = partial_work(accesses, n, zero)
         total += WORKERS * max(work)
         total += n * inbound / 4 + 2 * 90
@@ -554,17 +611,33 @@ class SplitLowering:
         partial = self._partial(task, form, blocks, cls)
         combine = self._combine(task, blocks, f"{cls}_reduce")
         q = len(blocks.pieces)
+        rows = blocks.groups * q
         temps = tuple(
-            Temp(t, DType.F32, (q, blocks.chunk * blocks.widths[o]), blocks.mappings[t])
+            Temp(t, DType.F32, (rows, blocks.chunk * blocks.widths[o]), blocks.mappings[t])
             for o, t in blocks.temps.items()
         )
+        dtypes = {p.name: p.dtype for p in task.kernel.all_params}
+        copies = []
+        for param, made in blocks.replicas.items():
+            for copy in made:
+                mapping = blocks.mappings[copy]
+                shape = tuple(c[-1] for c in mapping.cuts)
+                temps += (Temp(copy, dtypes[param], shape, mapping),)
+                copies.append((blocks.keyed[param].tensor, copy))
         keys = sorted({p.keys for p in blocks.pieces})
         bands = f" x {blocks.bands} energy bands" if blocks.bands > 1 else ""
+        replicated = (
+            f", copied on the device to {blocks.groups - 1} more groups of {q} tiles "
+            "before the first batch, each group taking a share of every batch's items"
+            if blocks.groups > 1
+            else ""
+        )
         describe = (
             f"form Lookup, tables split: the key tables {', '.join(sorted(blocks.keyed))} cut "
             f"into {len(keys)} key groups{bands}, one piece per tile (tiles {blocks.first}.."
-            f"{blocks.first + q - 1}); the {form.end - form.first} items in "
-            f"{len(blocks.batches)} batch(es) of up to {blocks.chunk}, each one compute set of "
+            f"{blocks.first + q - 1}){replicated}; the {form.end - form.first} items in "
+            f"{len(blocks.batches)} batch(es) (a piece's share: up to {blocks.chunk} items), "
+            "each one compute set of "
             "partial sums per piece and one that adds the pieces' partial sums per item in "
             f"piece order; {assumptions(task, form)}, brackets evenly used, the busiest "
             f"piece's keys {SKEW:g} / sqrt(keys held) times as used as the mean key"
@@ -582,6 +655,7 @@ class SplitLowering:
                     partial[2],
                     phase=2 * b,
                     temps=temps if b == 0 else (),
+                    copies=tuple(copies) if b == 0 else (),
                 )
             )
             out.append(
@@ -674,33 +748,39 @@ class SplitLowering:
         form = task.form
         assert isinstance(form, Lookup)
         bound = [task.binding(q.name) for q in task.kernel.all_params]
-        fixed = {}  # the edges every piece shares: batch rows of the items, small tables whole
-        for b in bound:
-            if b.region is not None and b.param in blocks.item_regions:
-                view = ((lo, hi), *((0, n) for n in b.region.view_shape[1:]))
-                fixed[b.param] = Edge(b.region.tensor, region_box(b.region, view))
-            elif b.region is not None and b.param in blocks.tables:
-                fixed[b.param] = Edge(b.region.tensor, b.region.box)
         out = []
-        for p, piece in enumerate(blocks.pieces):
-            edges = []
+        for r, (first, end) in enumerate(blocks.shares(lo, hi)):
+            if end == first:
+                continue
+            fixed = {}  # the group's edges every piece shares: its items, small tables whole
             for b in bound:
-                if b.param in blocks.temps:  # the output: this piece's row of partial sums
-                    box = ((p, p + 1), (0, (hi - lo) * blocks.widths[b.param]))
-                    edges.append(Edge(blocks.temps[b.param], box))
-                elif b.param in fixed:
-                    edges.append(fixed[b.param])
-                elif b.region is not None:  # a key table: the piece's keys (and band)
-                    rest = tuple((0, n) for n in b.region.view_shape[1:])
-                    if blocks.bands > 1 and b.param != form.site.table:
-                        rest = (piece.stored, *rest[1:])
-                    edges.append(Edge(b.region.tensor, region_box(b.region, (piece.keys, *rest))))
-                elif b.scalar is not None:
-                    edges.append(Edge(b.scalar, ()))
-            state = [lo, hi, *piece.keys]
-            if blocks.bands > 1:
-                state += [piece.stored[0], *piece.owned]
-            out.append(Instance(blocks.first + p, tuple(edges), tuple(state)))
+                if b.region is not None and b.param in blocks.item_regions:
+                    view = ((first, end), *((0, n) for n in b.region.view_shape[1:]))
+                    fixed[b.param] = Edge(b.region.tensor, region_box(b.region, view))
+                elif b.region is not None and b.param in blocks.tables:
+                    fixed[b.param] = Edge(b.region.tensor, b.region.box)
+            for p, piece in enumerate(blocks.pieces):
+                row = r * len(blocks.pieces) + p
+                edges = []
+                for b in bound:
+                    if b.param in blocks.temps:  # the output: this piece's partial sums
+                        box = ((row, row + 1), (0, (end - first) * blocks.widths[b.param]))
+                        edges.append(Edge(blocks.temps[b.param], box))
+                    elif b.param in fixed:
+                        edges.append(fixed[b.param])
+                    elif b.region is not None:  # a key table: the piece's keys (and band)
+                        rest = tuple((0, n) for n in b.region.view_shape[1:])
+                        if blocks.bands > 1 and b.param != form.site.table:
+                            rest = (piece.stored, *rest[1:])
+                        box = region_box(b.region, (piece.keys, *rest))
+                        tensor = blocks.replicas[b.param][r - 1] if r else b.region.tensor
+                        edges.append(Edge(tensor, box))
+                    elif b.scalar is not None:
+                        edges.append(Edge(b.scalar, ()))
+                state = [first, end, *piece.keys]
+                if blocks.bands > 1:
+                    state += [piece.stored[0], *piece.owned]
+                out.append(Instance(blocks.tile(r, p), tuple(edges), tuple(state)))
         return tuple(out)
 
     def _combine(self, task: Task, blocks: SplitBlocks, cls: str) -> Codelet:
@@ -732,18 +812,22 @@ class SplitLowering:
 
     def _reductions(self, blocks: SplitBlocks, lo: int, hi: int) -> tuple[Instance, ...]:
         q = len(blocks.pieces)
-        share = Split(hi - lo, min(q, hi - lo))
         out = []
-        for k in range(share.parts):
-            a = share.start(k)
-            b = a + share.size(k)
-            edges = []
-            for o, width in blocks.widths.items():
-                region = blocks.item_regions[o]
-                edges.append(Edge(blocks.temps[o], ((0, q), (a * width, b * width))))
-                view = ((lo + a, lo + b), *((0, n) for n in region.view_shape[1:]))
-                edges.append(Edge(region.tensor, region_box(region, view)))
-            out.append(Instance(blocks.first + k, tuple(edges), ()))
+        for r, (first, end) in enumerate(blocks.shares(lo, hi)):
+            if end == first:
+                continue
+            share = Split(end - first, min(q, end - first))
+            for k in range(share.parts):
+                a = share.start(k)
+                b = a + share.size(k)
+                edges = []
+                for o, width in blocks.widths.items():
+                    region = blocks.item_regions[o]
+                    rows = (r * q, r * q + q)
+                    edges.append(Edge(blocks.temps[o], (rows, (a * width, b * width))))
+                    view = ((first + a, first + b), *((0, n) for n in region.view_shape[1:]))
+                    edges.append(Edge(region.tensor, region_box(region, view)))
+                out.append(Instance(blocks.tile(r, k), tuple(edges), ()))
         return tuple(out)
 
     def cycles(self, lowered: LoweredTask) -> tuple[tuple[int, ...], ...]:
@@ -751,7 +835,8 @@ class SplitLowering:
         form = task.form
         assert isinstance(form, Lookup)
         if lowered.phase % 2:
-            q = lowered.instances[0].edges[0].box[0][1]
+            rows = lowered.instances[0].edges[0].box[0]
+            q = rows[1] - rows[0]
             return tuple(
                 reduce_work(
                     sum(e.box[1][1] - e.box[1][0] for e in inst.edges[::2]),
