@@ -10,16 +10,20 @@ own search and finds the interpreter's bracket ``lo``; a band owns the brackets
 ``lo`` in [``oBegin``, ``oEnd``) (a partition of 0 .. NG - 2 along the bands) and its stored
 points hold ``lo`` and ``lo + 1`` for each of them.
 
+Where tiles are to spare, the pieces are copied (one on-device ``Copy`` per table and group,
+before the first batch) to more groups of tiles, and each group takes a near-equal share of
+every batch's items (the csl lowering's rows of PEs), so a piece runs a fraction of the items.
 Items go in batches small enough that a piece's partial sums fit beside its tables; each
 batch runs two compute sets:
 
-1. partial sums: every piece's MultiVertex runs the item loop over the batch (its six workers
-   take the items in turn) with the item's energy and material brought by the exchange; right
+1. partial sums: every piece's MultiVertex runs the item loop over its group's share of the
+   batch (its six workers take the items in turn) with the item's energy and material brought
+   by the exchange; right
    after the key is known (``let n = mat_nucs[m, j]``, clamped like every gather) it keeps only
    the keys it holds (``kBegin <= n < kEnd``) and, with bands, after the search only the
    brackets its band owns; it adds into its own partial-sum rows (a temporary per output,
    piece-major), so each item's additions for the piece's keys are made in the kernel's order;
-2. reduction: one MultiVertex per piece tile takes a share of the batch's items and adds, per
+2. reduction: one MultiVertex per piece tile takes a share of its group's items and adds, per
    output element, the pieces' partial sums in piece order (keys ascending, then bands), into
    the output rows (which live spread over all tiles; the exchange moves them).
 
