@@ -1,7 +1,8 @@
 """The poplar lowering of the ``Lookup`` form (backends/poplar/lookup.py): items spread over
 tiles and workers, tables replicated; its modelled cycles against the IPU model's simulated
 ones on XSBench-style data; and the refusal (scalar-vertex fallback) when the tables do not
-fit a tile."""
+fit a tile. Where the planner would take the split tables (tests/test_poplar_split.py) because
+they model fewer cycles, the ``replicated`` fixture turns the split off."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 import kernelc as kc
 from kernelc import xsbench
+from kernelc.backends.poplar import lookup as poplar_lookup
 from kernelc.backends.poplar import lower as poplar_lower
 from kernelc.backends.poplar.lookup import LookupLowering
 from kernelc.forms import Lookup
@@ -28,11 +30,17 @@ needs_gxx = pytest.mark.skipif(
 )
 
 
+@pytest.fixture
+def replicated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replicated plan only: the split tables refused."""
+    monkeypatch.setattr(poplar_lookup, "plan_split", lambda *args: "turned off by the test")
+
+
 def _xs_inputs(lookups: int) -> dict[str, np.ndarray]:
     return xsbench.generate("small", lookups, SMALL["NI"], SMALL["NG"]).kernel_inputs()
 
 
-def test_items_spread_over_tiles_as_one_multivertex() -> None:
+def test_items_spread_over_tiles_as_one_multivertex(replicated: None) -> None:
     params = {**SMALL, "L": 256}
     artifact = kc.build(XS, "poplar", params=params)
     assert artifact.files == kc.build(XS, "poplar", params=params).files
@@ -51,18 +59,20 @@ def test_items_spread_over_tiles_as_one_multivertex() -> None:
     assert "xs.slice({std::size_t(b[" in main  # a 3-D table connected whole, flattened
 
 
-def test_tables_that_do_not_fit_a_tile_are_refused_to_the_scalar_vertex() -> None:
+def test_tables_that_fit_neither_replicated_nor_split_are_refused() -> None:
     params = {"NI": 68, "NG": 1000, "L": 64}  # egrid and xs: 68 x 1000 x 24 bytes
     graph = kc.load(XS, params=params).graph(None, params)
     task = graph.tasks[0]
     assert isinstance(task.form, Lookup)
-    why = LookupLowering().plan(task, task.form, graph, range(4))
+    why = LookupLowering().plan(task, task.form, graph, range(2))  # 2 tiles: no split fits
     assert isinstance(why, str)
     assert "its tables (1,635,312 bytes)" in why
-    assert "do not fit one tile's 638,976 bytes" in why
-    assert "splitting them by key over tiles is not done" in why
-    with pytest.raises(kc.Unsupported, match="splitting them by key over tiles is not done"):
-        kc.build(XS, "poplar", params=params)
+    assert "do not fit one tile's 638,976 bytes replicated" in why
+    assert "split: its key tables cut into at most 2 pieces" in why
+    with pytest.raises(kc.KernelcError, match="needs .* bytes on tile 0") as raised:
+        kc.build(XS, "poplar", params=params, tiles=2)
+    assert "task 'xs_lookup' runs as form Lookup: one single-worker vertex" in str(raised.value)
+    assert "split: its key tables cut into at most 2 pieces" in str(raised.value)
 
 
 @needs_gxx
@@ -70,7 +80,9 @@ def test_tables_that_do_not_fit_a_tile_are_refused_to_the_scalar_vertex() -> Non
     ("lookups", "tiles", "used"),
     [(256, None, 48), (256, 4, 4), (4096, 64, 64)],
 )
-def test_modelled_cycles_match_the_simulated_ones(lookups: int, tiles: int | None, used) -> None:
+def test_modelled_cycles_match_the_simulated_ones(
+    lookups: int, tiles: int | None, used, replicated: None
+) -> None:
     params = {**SMALL, "L": lookups}
     inputs = _xs_inputs(lookups)
     options = {} if tiles is None else {"tiles": tiles}
@@ -84,7 +96,7 @@ def test_modelled_cycles_match_the_simulated_ones(lookups: int, tiles: int | Non
 
 
 @needs_gxx
-def test_lookup_beats_the_scalar_vertex(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lookup_beats_the_scalar_vertex(monkeypatch: pytest.MonkeyPatch, replicated: None) -> None:
     params = {**SMALL, "L": 256}
     inputs = _xs_inputs(256)
     spread = kc.run_with_stats(XS, "poplar", inputs, params=params).stats
@@ -98,7 +110,7 @@ def test_lookup_beats_the_scalar_vertex(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @needs_gxx
-def test_monte_carlo_lookup_draws_its_items_on_the_tiles() -> None:
+def test_monte_carlo_lookup_draws_its_items_on_the_tiles(replicated: None) -> None:
     params = {"NI": 6, "NG": 40, "L": 48}
     problem = _xs_inputs(8)
     keys = ("egrid", "xs", "mat_nucs", "mat_conc", "mat_count")

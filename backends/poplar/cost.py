@@ -165,13 +165,23 @@ def model(plan: Plan, flows: Traffic | None = None) -> Cost:
             }
         )
     guessed = any(t.guessed for t in plan.tasks)
+    copies = [c for t in plan.tasks for c in t.copies]
     return Cost(
         sum(s["compute"] for s in steps),
-        sum(s["exchange"] for s in steps),
-        plan.steps * plan.arch.sync_cycles,
+        sum(s["exchange"] for s in steps) + sum(_copy_cycles(plan, *c) for c in copies),
+        (plan.steps + len(copies)) * plan.arch.sync_cycles,
         guessed,
         tuple(steps),
     )
+
+
+def _copy_cycles(plan: Plan, src: str, dst: str) -> int:
+    """An on-device Copy: a superstep whose exchange is the most bytes a tile receives."""
+    source, target = plan.tensor(src), plan.tensor(dst)
+    here, there = source.mapping.array(), target.mapping.array()
+    moved = there[here != there]
+    most = int(np.bincount(moved.ravel()).max()) if moved.size else 0
+    return -(-most * target.dtype.numpy.itemsize // plan.arch.exchange_bytes_per_cycle)
 
 
 def tile_bytes(plan: Plan, flows: Traffic | None = None) -> dict[int, int]:
@@ -218,7 +228,7 @@ def report_lines(plan: Plan, cost: Cost) -> list[str]:
         f"{cost.exchange:,} / sync {cost.sync:,}) = {seconds * 1e6:.2f} us at "
         f"{plan.arch.clock_hz / 1e9:.2f} GHz",
     ]
-    lines += [f"  task '{t.task.name}': {t.describe}" for t in plan.tasks]
+    lines += [f"  task '{t.task.name}': {t.describe}" for t in plan.tasks if t.phase == 0]
     if cost.estimated_trips:
         lines.append("  some loop trip counts depend on data: taken as 1 (an underestimate)")
     return lines

@@ -38,8 +38,12 @@ def codelets_cpp(plan: Plan) -> str:
     ]
     for name in plan.helpers:
         out.append(HELPERS[name])
+    written: set[str] = set()
     for low in plan.tasks:
         c = low.codelet
+        if c.cls in written:  # a later phase running a codelet again (a batch of items)
+            continue
+        written.add(c.cls)
         out.append(f"// task '{low.task.name}': kernel '{low.task.kernel.name}' ({c.about})")
         out.append(f"class {c.cls} : public {'MultiVertex' if c.multi else 'Vertex'} {{")
         out.append("public:")
@@ -245,6 +249,10 @@ def main_cpp(plan: Plan) -> str:
     for t in ins:
         out.append(f"  prog.add(Copy({t.stream}, {_flat(t)}));")
     for step in range(plan.steps):
+        for low in (t for t in plan.tasks if t.step == step):
+            for src, dst in low.copies:
+                source, copy = plan.tensor(src).var, plan.tensor(dst).var
+                out.append(f"  prog.add(Copy({source}, {copy}));  // a copy for more tiles")
         out.append(f"  prog.add(Execute(step{step}));")
     for t in outs:
         out.append(f"  prog.add(Copy({_flat(t)}, {t.stream}));")

@@ -1,4 +1,5 @@
-"""The ``Lookup`` form on the IPU (XS lookups): items spread over tiles, tables replicated.
+"""The ``Lookup`` form on the IPU (XS lookups): items spread over tiles, tables replicated (or,
+where that does not fit or is slower, split: split.py).
 
 The item range is cut into near-equal blocks, one per tile; each tile holds its block of every
 item-indexed tensor (``energy``, ``material``, the output rows) and runs one MultiVertex whose
@@ -7,8 +8,8 @@ result is bit-exact). The tables the key indexes (and the small per-material tab
 connected whole to every vertex: a vertex indexes them with data-dependent keys, and Poplar's
 exchange is static, so every tile that runs items receives a copy before the compute set
 (poplar.md §6.2, "Monte Carlo lookups"). The tables are stored cut by their first dimension over
-the item tiles. Tables too big to replicate beside a tile's items are refused (the scalar vertex
-runs the task, saying why): splitting them by key over tiles is not done.
+the item tiles. ``LookupLowering`` weighs this plan against the split one (split.py) by
+modelled cycles and keeps the faster of those that fit.
 
 The model counts each item's accesses as the emitted code makes them, with two data-dependent
 trip counts taken from stated assumptions: a loop whose bound is read from a table runs half the
@@ -22,10 +23,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from kernelc import ir
-from kernelc.affine import evaluate
-from kernelc.backends.poplar.codelet import CPP_TYPE, ScalarCodelet, literal
-from kernelc.backends.poplar.cost import AccessCounter, instructions
+from kernelc.backends.poplar.codelet import CPP_TYPE, literal
+from kernelc.backends.poplar.cost import instructions
+from kernelc.backends.poplar.items import (
+    ItemCodelet,
+    TripCounter,
+    assumed,
+    assumptions,
+    per_item,
+    view_shape,
+)
 from kernelc.backends.poplar.lowered import (
     Codelet,
     CodeletField,
@@ -38,11 +45,13 @@ from kernelc.backends.poplar.lowered import (
 )
 from kernelc.backends.poplar.machine import GC200, WORKERS
 from kernelc.backends.poplar.names import Names
-from kernelc.diagnostics import KernelcError
+from kernelc.backends.poplar.split import SplitBlocks, SplitLowering, estimate, plan_split
 from kernelc.forms.blocks import Split
 from kernelc.forms.lookup import Lookup, slowest_trips
 from kernelc.graph import Region, Task, TaskGraph
 from kernelc.types import DType
+
+SPLIT = SplitLowering()
 
 
 @dataclass(frozen=True)
@@ -67,11 +76,31 @@ class LookupBlocks:
 def _nbytes(task: Task, param: str) -> int:
     """Bytes of a tensor parameter's view."""
     dtype = next(p.dtype for p in task.kernel.all_params if p.name == param)
-    return math.prod(_view(task, param)) * dtype.numpy.itemsize
+    return math.prod(view_shape(task, param)) * dtype.numpy.itemsize
 
 
 class LookupLowering:
-    def plan(self, task: Task, form: Lookup, graph: TaskGraph, tiles: range) -> LookupBlocks | str:
+    """Tables replicated to every tile that runs items, or split by key (and energy band) over
+    tiles (split.py): the plan with fewer modelled cycles among those that fit."""
+
+    def plan(
+        self, task: Task, form: Lookup, graph: TaskGraph, tiles: range
+    ) -> LookupBlocks | SplitBlocks | str:
+        whole = self._replicated(task, form, graph, tiles)
+        if isinstance(whole, str) and not form.tables:
+            return whole
+        parts = plan_split(task, form, graph, tiles)
+        if isinstance(parts, str):
+            if isinstance(whole, str):
+                return f"{whole}; split: {parts}"
+            return whole
+        if isinstance(whole, str) or estimate(task, form, parts) < _estimate(task, form, whole):
+            return parts
+        return whole
+
+    def _replicated(
+        self, task: Task, form: Lookup, graph: TaskGraph, tiles: range
+    ) -> LookupBlocks | str:
         items: dict[str, Region] = {}
         tables: dict[str, Region] = {}
         outputs = {p.name for p in task.kernel.outputs}
@@ -106,8 +135,7 @@ class LookupLowering:
             return (
                 f"its tables ({replicated:,} bytes) and a tile's items "
                 f"({per_item * split.largest:,} bytes) do not fit one tile's "
-                f"{GC200.tile_memory:,} bytes; the tables are only replicated (splitting "
-                "them by key over tiles is not done)"
+                f"{GC200.tile_memory:,} bytes replicated"
             )
         blocks = LookupBlocks(split, form.first, tiles[0], items, tables, {})
         shapes = {t.name: t.shape for t in graph.tensors}
@@ -136,8 +164,10 @@ class LookupLowering:
         return blocks
 
     def lower(
-        self, task: Task, form: Lookup, blocks: LookupBlocks, cls: str, step: int
-    ) -> LoweredTask:
+        self, task: Task, form: Lookup, blocks: LookupBlocks | SplitBlocks, cls: str, step: int
+    ) -> LoweredTask | tuple[LoweredTask, ...]:
+        if isinstance(blocks, SplitBlocks):
+            return SPLIT.lower(task, form, blocks, cls, step)
         names = Names()
         kernel = task.kernel
         outputs = {p.name for p in kernel.outputs}
@@ -204,11 +234,11 @@ class LookupLowering:
         describe = (
             f"form Lookup: {blocks.items.parts} blocks of its {form.end - form.first} items, one "
             f"MultiVertex per tile (tiles {blocks.first}..{end}), tables {table_names} "
-            f"replicated to every tile by the exchange; {_assumptions(task, form)}"
+            f"replicated to every tile by the exchange; {assumptions(task, form)}"
         )
         about = "form Lookup, one block of items per tile"
         codelet = Codelet(cls, True, tuple(fields), tuple(body), about)
-        guessed = TripCounter(task, _assumed(task, form, 1.0))
+        guessed = TripCounter(task, assumed(task, form, 1.0))
         guessed.block(form.loop.body)  # a data-dependent loop no assumption covers: taken as 1
         return LoweredTask(
             task,
@@ -221,126 +251,35 @@ class LookupLowering:
         )
 
     def cycles(self, lowered: LoweredTask) -> tuple[tuple[int, ...], ...]:
+        if lowered.workers:  # the split lowering models its phases as it lowers them
+            return lowered.workers
         task = lowered.task
         form = task.form
         assert isinstance(form, Lookup)
-        fixed = _per_item(task, form, 0.0)
-        per_trip = _per_item(task, form, 1.0) - fixed  # accesses per extent of the loops
         busy = sum(inst.state[1] - inst.state[0] > 0 for inst in lowered.instances)
         workers = max(1, min(form.end - form.first, busy * WORKERS))
-        out = []
-        for inst in lowered.instances:
-            count = inst.state[1] - inst.state[0]
-            share = [len(range(w, count, WORKERS)) for w in range(WORKERS)]
-            out.append(
-                tuple(
-                    instructions(n * fixed + per_trip * slowest_trips(n, 1.0, workers) if n else 0)
-                    for n in share
-                )
-            )
-        return tuple(out)
+        return tuple(
+            _work(task, form, inst.state[1] - inst.state[0], workers) for inst in lowered.instances
+        )
 
 
-@dataclass
-class ItemCodelet(ScalarCodelet):
-    """The item loop's body: an item-indexed tensor is reached through its block's rows."""
-
-    item_rows: dict[str, str] | None = None  # item-indexed param -> the block's first item
-
-    def element(self, tensor: str, idx: list[str]) -> str:
-        assert self.item_rows is not None
-        if tensor not in self.item_rows:
-            return super().element(tensor, idx)
-        shape = self.shapes[tensor]
-        row = f"{idx[0]} - {self.item_rows[tensor]}"
-        flat, pitch = [], 1
-        for index, extent in zip(reversed([row, *idx[1:]]), reversed(shape), strict=True):
-            plain = index.isidentifier() or index.isdigit()
-            flat.append(index if pitch == 1 else f"{index if plain else f'({index})'} * {pitch}")
-            pitch *= extent
-        return f"{self.values[tensor]}[{' + '.join(reversed(flat))}]"
+def _work(task: Task, form: Lookup, count: int, workers: int) -> tuple[int, ...]:
+    """Modelled instructions of each worker of a vertex running ``count`` items, with
+    ``workers`` workers running items in all."""
+    fixed = per_item(task, form, 0.0)
+    per_trip = per_item(task, form, 1.0) - fixed  # accesses per extent of the loops
+    share = [len(range(w, count, WORKERS)) for w in range(WORKERS)]
+    return tuple(
+        instructions(n * fixed + per_trip * slowest_trips(n, 1.0, workers) if n else 0)
+        for n in share
+    )
 
 
-class TripCounter(AccessCounter):
-    """Accesses per item, with the lowering's assumptions for data-dependent trip counts:
-    ``assumed`` gives each such loop variable's mean trips."""
-
-    def __init__(self, task: Task, assumed: dict[str, float]) -> None:
-        scalars = {b.param for b in task.bindings if b.scalar is not None}
-        super().__init__(task.size_env, scalars)
-        self.assumed = assumed
-        self.shapes = {p.name: _view(task, p.name) for p in task.kernel.all_params}
-        self.loop: str | None = None
-
-    def trips(self, lo: ir.Expr, hi: ir.Expr) -> float:  # type: ignore[override]
-        try:
-            return max(0, evaluate(hi, self.env) - evaluate(lo, self.env))
-        except KernelcError:
-            if self.loop in self.assumed:
-                return self.assumed[self.loop]
-            self.guessed = True
-            return 1
-
-    def stmt(self, s: ir.Stmt) -> float:
-        if isinstance(s, ir.For):
-            self.loop = s.var
-        return super().stmt(s)
-
-    def expr(self, e: ir.Expr) -> float:
-        if isinstance(e, ir.Search):
-            axis = next(d for d, i in enumerate(e.indices) if isinstance(i, ir.Slice))
-            fixed = sum(self.expr(i) for i in e.indices if not isinstance(i, ir.Slice))
-            return _probes(self.shapes[e.tensor][axis]) + fixed + self.expr(e.value)
-        return super().expr(e)
-
-
-def _view(task: Task, param: str) -> tuple[int, ...]:
-    region = task.binding(param).region
-    return () if region is None else region.view_shape
-
-
-def _probes(n: int) -> int:
-    """A bisection over n elements probes floor(log2 n) + 1 times at most (one fewer for some
-    keys); the model takes the most."""
-    return max(n, 1).bit_length()
-
-
-def _assumed(task: Task, form: Lookup, share: float) -> dict[str, float]:
-    """Each data-dependent loop's assumed trips: ``share`` of the extent of the tensor dimension
-    its variable indexes."""
-    out: dict[str, float] = {}
-    sizes = task.size_env
-    for loop in (n for n in ir.walk_body(form.loop.body) if isinstance(n, ir.For)):
-        try:
-            evaluate(loop.hi, sizes)
-            evaluate(loop.lo, sizes)
-            continue
-        except KernelcError:
-            pass
-        extents = [
-            _view(task, n.tensor)[d]
-            for n in ir.walk_body(loop.body)
-            if isinstance(n, ir.Load)
-            for d, i in enumerate(n.indices)
-            if isinstance(i, ir.Name) and i.name == loop.var
-        ]
-        if extents:
-            out[loop.var] = share * min(extents)
-    return out
-
-
-def _per_item(task: Task, form: Lookup, share: float) -> float:
-    """An item's accesses, its data-dependent loops taking ``share`` of their extent."""
-    counter = TripCounter(task, _assumed(task, form, share))
-    return counter.block(form.loop.body)
-
-
-def _assumptions(task: Task, form: Lookup) -> str:
-    loops = _assumed(task, form, 1.0)
-    said = [
-        f"loop '{v}' as counts uniform over 0 .. {t:g}, the busiest worker's sum at its "
-        "expected maximum"
-        for v, t in loops.items()
-    ]
-    said.append("each search as floor(log2 n) + 1 probes")
-    return "modelled with " + ", ".join(said)
+def _estimate(task: Task, form: Lookup, blocks: LookupBlocks) -> float:
+    """Modelled cycles with replicated tables: the busiest tile's compute, every tile receiving
+    (nearly) all of the tables, one sync."""
+    workers = max(1, min(form.end - form.first, blocks.items.parts * WORKERS))
+    compute = WORKERS * max(_work(task, form, blocks.items.largest, workers))
+    parts = blocks.items.parts
+    tables = sum(_nbytes(task, t) for t in blocks.tables) * (parts - 1) / parts
+    return compute + tables / 4 + 90

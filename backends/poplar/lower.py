@@ -54,7 +54,9 @@ def lower(graph: TaskGraph, arch: Arch, tiles: int | None = None, span: Span | N
         plan, _ = _build(graph, arch, tiles)
         overfull = _overfull(plan)
         if overfull is not None:
-            raise KernelcError(overfull, span or graph.span)
+            whole = [t for t in plan.tasks if not t.codelet.multi]
+            why = f": task '{whole[0].task.name}' runs as {whole[0].describe}" if whole else ""
+            raise KernelcError(f"{overfull}{why}", span or graph.span)
         return plan
     best: tuple[int, Plan] | None = None
     refusal, last = None, None
@@ -72,7 +74,7 @@ def lower(graph: TaskGraph, arch: Arch, tiles: int | None = None, span: Span | N
                     best = (total, plan)
             else:
                 refusal, last = overfull, plan
-            if useful < count and useful == before:
+            if overfull is None and useful < count and useful == before:
                 break  # the lowerings use no more tiles when given more
             before = useful
     if best is None:
@@ -154,14 +156,27 @@ def _build(graph: TaskGraph, arch: Arch, tiles: int) -> tuple[Plan, int]:
         tensors.append(
             TensorPlan(s.name, host(s.name), s.dtype, (), "scalar", mapping, *_io(host, s.name))
         )
-    lowered = []
+    phased = []
     for index, (task, lowering, blocks) in enumerate(chosen):
         cls = class_name(task.kernel.name, index)
-        low = lowering.lower(task, task.form, blocks, cls, step_of[task.name])
-        low = dataclasses.replace(low, workers=lowering.cycles(low))
-        if task.name in reasons:
-            low = dataclasses.replace(low, describe=f"{low.describe}: {reasons[task.name]}")
-        lowered.append(low)
+        made = lowering.lower(task, task.form, blocks, cls, step_of[task.name])
+        for low in made if isinstance(made, tuple) else (made,):
+            low = dataclasses.replace(low, workers=lowering.cycles(low))
+            if task.name in reasons:
+                low = dataclasses.replace(low, describe=f"{low.describe}: {reasons[task.name]}")
+            phased.append(low)
+    # a task of several phases delays the later steps: step k starts after every phase of k - 1
+    phases = [
+        1 + max((t.phase for t in phased if t.step == k), default=0) for k in range(len(order))
+    ]
+    starts = [sum(phases[:k]) for k in range(len(order))]
+    lowered = [dataclasses.replace(t, step=starts[t.step] + t.phase) for t in phased]
+    for temp in (temp for t in lowered for temp in t.temps):
+        tensors.append(
+            TensorPlan(
+                temp.name, host(temp.name), temp.dtype, temp.shape, "temp", temp.mapping, "", ""
+            )
+        )
     helpers = set().union(*(t.helpers for t in lowered)) if lowered else set()
     plan = Plan(
         graph,
@@ -169,7 +184,7 @@ def _build(graph: TaskGraph, arch: Arch, tiles: int) -> tuple[Plan, int]:
         tiles,
         tuple(tensors),
         tuple(lowered),
-        len(order),
+        sum(phases),
         tuple(h for h in HELPERS if h in helpers),
     )
     return plan, useful

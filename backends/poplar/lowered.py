@@ -111,7 +111,23 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class Temp:
+    """A device-only tensor a lowering adds (partial sums between two compute sets): mapped
+    where the lowering says, zeroed at the start like every temporary."""
+
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+    mapping: TileMap
+
+
+@dataclass(frozen=True)
 class LoweredTask:
+    """One compute set's share of a task: a task lowers to one, or to several run in turn
+    (``phase`` 0, 1, ...: the steps after the task's own step, e.g. partial sums then their
+    reduction), with the temporaries they share and the copies made before it (tables copied
+    to more tiles) listed on phase 0."""
+
     task: Task
     step: int
     codelet: Codelet
@@ -120,6 +136,9 @@ class LoweredTask:
     helpers: frozenset[str]  # codelet helper functions the body uses
     guessed: bool = False  # some trip count was data-dependent (taken as 1)
     workers: tuple[tuple[int, ...], ...] = ()  # modelled instructions per worker, per instance
+    phase: int = 0  # the compute set's place among the task's, after its step
+    temps: tuple[Temp, ...] = ()
+    copies: tuple[tuple[str, str], ...] = ()  # on-device copies (source, destination) before
 
     @property
     def edge_fields(self) -> tuple[CodeletField, ...]:
@@ -145,8 +164,11 @@ class FormLowering(Protocol):
     def plan(self, task: Task, form: object, graph: TaskGraph, tiles: range) -> Blocks | str:
         """The task's decomposition over ``tiles``, or why this lowering does not take it."""
 
-    def lower(self, task: Task, form: object, blocks: Blocks, cls: str, step: int) -> LoweredTask:
-        """The task's codelet and its vertex instances (cycles filled in by ``cycles``)."""
+    def lower(
+        self, task: Task, form: object, blocks: Blocks, cls: str, step: int
+    ) -> LoweredTask | tuple[LoweredTask, ...]:
+        """The task's codelet and its vertex instances (cycles filled in by ``cycles``); a task
+        that needs several compute sets in turn gives one per phase."""
 
     def cycles(self, lowered: LoweredTask) -> tuple[tuple[int, ...], ...]:
         """Modelled worker instructions of each instance (one entry per worker it runs on)."""
