@@ -778,13 +778,7 @@ class PE:
             out = np.broadcast_to(np.asarray(fn(*values)), (dst.length,))
             body = getattr(fn, "cycles", 1) * dst.length
         self._write(dst, out)
-        cost = machine.DSD_SETUP_CYCLES + body + machine.MAP_CALL_CYCLES * dst.length
-        start = max(self.now, self.dsd_free)
-        self.dsd_free = start + cost
-        if opts.get("async", False):
-            self.now += 1
-            self.busy += cost
-        self._finish(start + cost, start, opts)
+        self._charge_map(body, dst.length, opts)
 
     def _map_into_scalar(self, fn: FnValue, srcs: list, dst: Pointer, opts: dict) -> None:
         """@map into a scalar through a pointer: the function runs once per element of the
@@ -804,6 +798,11 @@ class PE:
             target[dst.offset] = fn.invoke(self, args)
         body = self.now - before
         self.now = before
+        self._charge_map(body, n, opts)
+
+    def _charge_map(self, body: int, n: int, opts: dict) -> None:
+        """An @map's cycles: the DSD set-up, the element function's ``body`` cycles and a call
+        per element, on the DSD unit (async: the task goes on after one cycle)."""
         cost = machine.DSD_SETUP_CYCLES + body + machine.MAP_CALL_CYCLES * n
         start = max(self.now, self.dsd_free)
         self.dsd_free = start + cost
