@@ -316,3 +316,23 @@ def test_a_non_finite_build_time_scalar_is_passed_as_its_bit_pattern(tmp_path, v
     program = kc.load(source, params={"s": float(value)})
     got = kc.run(program, "csl", {"a": np.zeros(8, np.float32)})["o"]
     np.testing.assert_array_equal(got, np.full(8, float(value), np.float32))
+
+
+def test_integer_arithmetic_on_literals_wraps_as_the_kernel_does(tmp_path) -> None:
+    """``1 << 31`` on literals (or ``1 + 2147483647`` once a loop index is substituted): CSL
+    evaluates them at compile time in unbounded precision, so the emitter folds them with i32
+    wrapping (found by the DSL fuzzer: "expected type 'i32', found 'comptime_int'")."""
+    source = tmp_path / "wrap.k"
+    source.write_text(
+        "size N = 4;\nkernel k(a: i32[N]) -> o: i32[N] {\n  var acc: i32 = 0;\n"
+        "  for i in 0 .. N {\n    acc = acc + a[i];\n"
+        "    o[i] = acc + (2147483647 + i) + (1 << 31);\n  }\n}\n"
+    )
+    program = kc.load(source)
+    a = np.array([5, -7, 2147483647, 3], np.int32)
+    want = kc.run(program, "interp", {"a": a})["o"]
+    np.testing.assert_array_equal(kc.run(program, "csl", {"a": a})["o"], want)
+    text = "".join(
+        p.read_text() for p in kc.build(program, "csl").write(tmp_path / "o").glob("*.csl")
+    )
+    assert "(1 << (31 & 31))" not in text and "-2147483648" in text

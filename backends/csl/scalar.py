@@ -70,6 +70,43 @@ def folded(e: ir.Expr) -> np.floating | None:
     return None
 
 
+def int_literal(e: m.Expr) -> int | None:
+    """The value of an integer literal (a negative one is a negation of a literal)."""
+    match e:
+        case m.Int(value=v):
+            return v
+        case m.Unary(op="-", operand=m.Int(value=v)):
+            return -v
+    return None
+
+
+WRAPPING = {
+    "+": lambda x, y, _bits: x + y,
+    "-": lambda x, y, _bits: x - y,
+    "*": lambda x, y, _bits: x * y,
+    "&": lambda x, y, _bits: x & y,
+    "|": lambda x, y, _bits: x | y,
+    "^": lambda x, y, _bits: x ^ y,
+    "<<": lambda x, y, bits: x << (y & (bits - 1)),
+    ">>": lambda x, y, bits: x >> (y & (bits - 1)),
+}
+
+
+def wrapped(op: str, a: m.Expr, b: m.Expr, t: DType) -> int | None:
+    """The language's wrapping value of an integer operation on two literals; None otherwise.
+
+    Why: CSL evaluates literal operands at compile time in unbounded precision, so
+    ``1 + 2147483647`` is 2147483648, which no ``i32`` holds (a compile error), where the
+    kernel's i32 arithmetic wraps to -2147483648."""
+    x, y = int_literal(a), int_literal(b)
+    if x is None or y is None or not t.is_int or op not in WRAPPING:
+        return None
+    value = WRAPPING[op](x, y, t.bits) & ((1 << t.bits) - 1)
+    if t.is_signed and value >= 1 << (t.bits - 1):
+        value -= 1 << t.bits
+    return value
+
+
 @dataclass
 class Place:
     """Where a tensor element lives on this PE: the local array and the flat local index."""
@@ -192,6 +229,9 @@ class ScalarGen:
         a, b = self.expr(e.lhs), self.expr(e.rhs)
         t = e.lhs.dtype
         op = e.op
+        constant = wrapped(op, a, b, t)
+        if constant is not None:
+            return m.lit(constant)
         if op in ("&&", "||"):
             return m.Binary("and" if op == "&&" else "or", a, b)
         if op in ("/", "%") and t.is_int:
