@@ -6,6 +6,7 @@ crashes found (each distinct one with its program), time taken.
 
     python benchmarks/fuzz.py --dsl 2000 --sim 100
     python benchmarks/fuzz.py --dsl 0 --sim 0 --c 2000 --c-sim 100
+    python benchmarks/fuzz.py --dsl 0 --sim 5000 --only csl
 
 A progress line goes to stderr every 100 programs; SIGINT or SIGTERM ends the current run early
 and prints its figures so far.
@@ -162,13 +163,20 @@ def main() -> None:
     parser.add_argument("--sim", type=int, default=30, help="DSL programs per simulated target")
     parser.add_argument("--c", type=int, default=0, help="C programs on the fast targets")
     parser.add_argument("--c-sim", type=int, default=0, help="C programs per simulated target")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(differential.SIMULATED),
+        help="run only this simulated target (repeatable; default: every one)",
+    )
     args = parser.parse_args()
+    simulated = sorted(args.only or differential.SIMULATED)
     fast = differential.configurations(simulated=False)
     if args.dsl:
         tally = Tally()
         fuzz_dsl(tally, fast, args.dsl)
         show(f"DSL on {', '.join(label for label, _, _ in fast)}", tally)
-    for name in sorted(differential.SIMULATED):
+    for name in simulated:
         configs = [c for c in differential.configurations(simulated=True) if c[1] == name]
         if args.sim and configs:
             tally = Tally()
@@ -178,7 +186,7 @@ def main() -> None:
         tally = Tally()
         fuzz_c(tally, fast, args.c)
         show(f"C (gcc -fopenmp) on interp, {', '.join(label for label, _, _ in fast)}", tally)
-    for name in sorted(differential.SIMULATED):
+    for name in simulated:
         configs = [c for c in differential.configurations(simulated=True) if c[1] == name]
         if args.c_sim and configs:
             tally = Tally()
