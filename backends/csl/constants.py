@@ -8,6 +8,7 @@ from kernelc import ir
 from kernelc.backends.csl.lowered import Refusal
 from kernelc.forms import recognise
 from kernelc.graph import Binding, TaskGraph
+from kernelc.passes.constants import specialise, substitute
 
 
 def missing_value(graph: TaskGraph, binding: Binding) -> Refusal | None:
@@ -41,10 +42,11 @@ def constant_scalars(graph: TaskGraph) -> TaskGraph | Refusal:
     data-parallel lowerings see constants (a task's form is recognised again on its new body);
     or why it cannot be (a scalar without a value)."""
     tasks = []
-    for task in graph.tasks:
+    for original in graph.tasks:
+        task = specialise(original)  # constants, as bind recognised its form
         values: dict[str, ir.Const] = {}
         for binding in task.bindings:
-            if binding.region is not None:
+            if binding.region is not None or binding.constant is not None:
                 continue
             refused = missing_value(graph, binding)
             if refused is not None:
@@ -52,16 +54,9 @@ def constant_scalars(graph: TaskGraph) -> TaskGraph | Refusal:
             param = task.kernel.param(binding.param)
             value = scalar_value(graph, binding)
             values[param.name] = ir.Const(value=value, span=param.span, dtype=param.dtype)
-        if not values:
+        if task is original and not values:
             tasks.append(task)
             continue
-
-        def constant(node, values=values):
-            if isinstance(node, ir.Name) and node.name in values:
-                return replace(values[node.name], span=node.span)
-            return node
-
-        kernel = replace(task.kernel, body=ir.transform(task.kernel.body, constant))
-        specialised = replace(task, kernel=kernel)
+        specialised = replace(task, kernel=substitute(task.kernel, values))
         tasks.append(replace(specialised, form=recognise(specialised)))
     return replace(graph, tasks=tuple(tasks))

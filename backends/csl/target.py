@@ -80,6 +80,8 @@ class CslTarget:
         if scalar_culprit(graph) is not None:
             return policy.scalar(graph, arch, grid, None)
         constant = constant_scalars(graph)
+        if not isinstance(constant, Refusal) and scalar_culprit(constant) is not None:
+            return policy.scalar(graph, arch, grid, None)  # a form the values changed
         placed = (
             constant
             if isinstance(constant, Refusal)

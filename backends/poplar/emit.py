@@ -329,16 +329,22 @@ def _vertices(plan: Plan, low: LoweredTask, cs: str) -> list[str]:
         initial_indent="  // ",
         subsequent_indent="  // ",
     )
+    g, first, opened = "graph", 0, ["  {"]
+    if low.share is not None:  # a league member: its own tiles, numbered from 0 within them
+        g, first = "sub", low.share.start
+        opened.append(
+            f"    Graph sub = graph.createVirtualGraph({low.share.start}, {low.share.stop});"
+        )
     if len(low.instances) == 1 and not state:
         inst = low.instances[0]
         out += [
-            "  {",
-            f'    VertexRef v = graph.addVertex({cs}, "{c.cls}");',
-            f"    graph.setTileMapping(v, {inst.tile});",
+            *opened,
+            f'    VertexRef v = {g}.addVertex({cs}, "{c.cls}");',
+            f"    {g}.setTileMapping(v, {inst.tile - first});",
         ]
         for f, e in zip(edges, inst.edges, strict=True):
             out.append(
-                f'    graph.connect(v["{f.name}"], {_view(plan.tensor(e.tensor), e, f.kind)});'
+                f'    {g}.connect(v["{f.name}"], {_view(plan.tensor(e.tensor), e, f.kind)});'
             )
         out.append("  }")
         return out
@@ -348,7 +354,7 @@ def _vertices(plan: Plan, low: LoweredTask, cs: str) -> list[str]:
         if f.kind != "scalar":
             columns += [f"{f.name} box"]
     out += [
-        "  {",
+        *opened,
         *textwrap.wrap(
             f"one row per vertex: {', '.join(columns)} (first, last + 1 per dimension)",
             96,
@@ -360,15 +366,15 @@ def _vertices(plan: Plan, low: LoweredTask, cs: str) -> list[str]:
     out.append(f"    static const int vertices[][{width}] = {{")
     for inst in low.instances:
         values = [x for f, x in zip(state, inst.state, strict=True) if f.origin is None]
-        row = [inst.tile, *values, *(v for e in inst.edges for b in e.box for v in b)]
+        row = [inst.tile - first, *values, *(v for e in inst.edges for b in e.box for v in b)]
         out.append("      {" + ", ".join(str(x) for x in row) + "},")
     out.append("    };")
     out.append("    for (const auto &b : vertices) {")
-    out.append(f'      VertexRef v = graph.addVertex({cs}, "{c.cls}");')
-    out.append("      graph.setTileMapping(v, static_cast<unsigned>(b[0]));")
+    out.append(f'      VertexRef v = {g}.addVertex({cs}, "{c.cls}");')
+    out.append(f"      {g}.setTileMapping(v, static_cast<unsigned>(b[0]));")
     k = 1
     for f in own:
-        out.append(f'      graph.setInitialValue(v["{f.name}"], b[{k}]);')
+        out.append(f'      {g}.setInitialValue(v["{f.name}"], b[{k}]);')
         k += 1
     column: dict[tuple[str, int], int] = {}
     at = k
@@ -378,7 +384,7 @@ def _vertices(plan: Plan, low: LoweredTask, cs: str) -> list[str]:
         at += 2 * len(e.box)
     for f in state:
         if f.origin is not None:
-            out.append(f'      graph.setInitialValue(v["{f.name}"], b[{column[f.origin]}]);')
+            out.append(f'      {g}.setInitialValue(v["{f.name}"], b[{column[f.origin]}]);')
     for f, e in zip(edges, low.instances[0].edges, strict=True):
         t = plan.tensor(e.tensor)
         if f.kind == "scalar":
@@ -392,7 +398,7 @@ def _vertices(plan: Plan, low: LoweredTask, cs: str) -> list[str]:
             end = ", ".join(f"std::size_t(b[{k + 2 * d + 1}])" for d in range(len(e.box)))
             view = f"{t.var}.slice({{{begin}}}, {{{end}}}).flatten()"
         k += 2 * len(e.box)
-        out.append(f'      graph.connect(v["{f.name}"], {view});')
+        out.append(f'      {g}.connect(v["{f.name}"], {view});')
     out.append("    }")
     out.append("  }")
     return out

@@ -15,6 +15,7 @@ every tile's memory is kept (ties: fewer tiles).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 from kernelc import progress
 from kernelc.backends.poplar.codelet import HELPERS
@@ -44,7 +45,7 @@ LADDER = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512,
 
 HOST_RESERVED = {
     *("argc", "argv", "device", "graph", "prog", "engine", "v", "failed", "target", "inputs"),
-    *("outputs", "reference", "hardware", "profile", "arg", "i", "b", "m", "rows"),
+    *("outputs", "reference", "hardware", "profile", "arg", "i", "b", "m", "rows", "sub"),
 }
 
 
@@ -121,9 +122,11 @@ def _build(graph: TaskGraph, arch: Arch, tiles: int) -> tuple[Plan, int]:
     chosen = []
     reasons: dict[str, str] = {}
     useful = 1
+    shares = _league_shares(graph, order, tiles)
     for task in graph.tasks:
         lowering = LOWERINGS.get(type(task.form))
-        blocks = None if lowering is None else lowering.plan(task, task.form, graph, range(tiles))
+        share = shares.get(task.name, range(tiles))
+        blocks = None if lowering is None else lowering.plan(task, task.form, graph, share)
         if lowering is None or isinstance(blocks, str):
             reasons[task.name] = blocks if isinstance(blocks, str) else _why(task)
             step = step_of[task.name]
@@ -131,7 +134,7 @@ def _build(graph: TaskGraph, arch: Arch, tiles: int) -> tuple[Plan, int]:
             scalar_tiles[step] += 1
             lowering, blocks = SCALAR, SCALAR.plan(task, task.form, graph, range(tile, tile + 1))
         else:
-            useful = max(useful, blocks.tiles_used)
+            useful = max(useful, share.start + blocks.tiles_used)
         chosen.append((task, lowering, blocks))
     wanted: dict[str, TileMap] = {}
     for reading in (False, True):  # writers choose first, then the first reader
@@ -139,7 +142,9 @@ def _build(graph: TaskGraph, arch: Arch, tiles: int) -> tuple[Plan, int]:
             regions = task.writes if not reading else task.reads
             for r in regions:
                 if r.tensor not in wanted and r.tensor in blocks.mappings:
-                    wanted[r.tensor] = blocks.mappings[r.tensor]
+                    wanted[r.tensor] = _league_mapping(
+                        task, r.tensor, chosen, shares, step_of, reading
+                    )
             if reading:
                 for b in task.bindings:
                     if b.scalar in blocks.mappings and b.scalar not in wanted:
@@ -160,8 +165,9 @@ def _build(graph: TaskGraph, arch: Arch, tiles: int) -> tuple[Plan, int]:
     for index, (task, lowering, blocks) in enumerate(chosen):
         cls = class_name(task.kernel.name, index)
         made = lowering.lower(task, task.form, blocks, cls, step_of[task.name])
+        share = shares.get(task.name) if lowering is not SCALAR else None
         for low in made if isinstance(made, tuple) else (made,):
-            low = dataclasses.replace(low, workers=lowering.cycles(low))
+            low = dataclasses.replace(low, workers=lowering.cycles(low), share=share)
             if task.name in reasons:
                 low = dataclasses.replace(low, describe=f"{low.describe}: {reasons[task.name]}")
             phased.append(low)
@@ -188,6 +194,70 @@ def _build(graph: TaskGraph, arch: Arch, tiles: int) -> tuple[Plan, int]:
         tuple(h for h in HELPERS if h in helpers),
     )
     return plan, useful
+
+
+def _league_shares(graph: TaskGraph, order: list, tiles: int) -> dict[str, range]:
+    """The tile range of each task of a league: the tasks of one step that run one kernel,
+    each binding one of its scalar parameters to another constant (OpenMP ``teams``: team t
+    with ``omp_team = t``). Replicas of one program, they divide the tiles into equal ranges,
+    each spread over its own (a virtual graph in main.cpp); with more replicas than tiles,
+    each takes every tile as other tasks of a step do."""
+    by_name = {t.name: t for t in graph.tasks}
+    shares: dict[str, range] = {}
+    for names in order:
+        kernels: dict[str, list[Task]] = {}
+        for name in names:
+            task = by_name[name]
+            kernels.setdefault(task.kernel.name, []).append(task)
+        for members in kernels.values():
+            if not 1 < len(members) <= tiles or not _replicas(members):
+                continue
+            n = len(members)
+            for k, task in enumerate(members):
+                shares[task.name] = range(k * tiles // n, (k + 1) * tiles // n)
+    return shares
+
+
+def _replicas(members: list[Task]) -> bool:
+    """True when some scalar parameter is bound to a different constant in each task."""
+    for binding in members[0].bindings:
+        values = [m.binding(binding.param).constant for m in members]
+        if None not in values and len(set(values)) == len(values):
+            return True
+    return False
+
+
+def _league_mapping(
+    task: Task, tensor: str, chosen: list, shares: dict[str, range], step_of: dict, reading: bool
+) -> TileMap:
+    """Where the tensor lives: the mapping ``task`` proposes, or where ``task`` is one of a
+    league, each element where the members that cut it for themselves propose (a replica's
+    own rows are cut over its tiles, the rest of the tensor stretched to its ends; of several,
+    the smallest block, then the first), so every team's block lives on that team's tiles."""
+    own = next(b for t, _, b in chosen if t is task).mappings[tensor]
+    proposals = [
+        b.mappings[tensor]
+        for t, lowering, b in chosen
+        if t.name in shares
+        and lowering is not SCALAR
+        and step_of[t.name] == step_of[task.name]
+        and t.kernel.name == task.kernel.name
+        and tensor in b.mappings
+        and any(r.tensor == tensor for r in (t.reads if reading else t.writes))
+    ]
+    if not any(m is own for m in proposals):
+        return own  # no league member, or one that runs as a scalar vertex
+    cuts = tuple(
+        tuple(sorted({c for m in proposals for c in (*m.cuts[d], *m.box(d))}))
+        for d in range(len(own.cuts))
+    )
+    tiles = []
+    for cell in itertools.product(*(range(len(c) - 1) for c in cuts)):
+        at = tuple(cuts[d][k] for d, k in enumerate(cell))
+        holding = [m for m in proposals if m.holds(at)] or proposals
+        best = min(holding, key=lambda m, at=at: m.block_size(at))
+        tiles.append(best.tile_of(at))
+    return TileMap(cuts, tuple(tiles))
 
 
 def _why(task: Task) -> str:

@@ -9,6 +9,7 @@ form; a task no lowering takes runs as one single-worker vertex (``ScalarLowerin
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Iterator
@@ -32,6 +33,9 @@ class TileMap:
 
     cuts: tuple[tuple[int, ...], ...]
     tiles: tuple[int, ...]
+    # the box the proposer cut for itself, per dimension [lo, hi); the first and last blocks
+    # stretch beyond it to the tensor's ends (None: the whole tensor)
+    core: tuple[tuple[int, int], ...] | None = None
 
     @staticmethod
     def whole(shape: tuple[int, ...], tile: int) -> TileMap:
@@ -43,6 +47,31 @@ class TileMap:
         for box, tile in zip(itertools.product(*spans), self.tiles, strict=True):
             if all(hi > lo for lo, hi in box):
                 yield tuple(box), tile
+
+    def _block(self, at: tuple[int, ...]) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """The row-major number and the box of the block holding element ``at``."""
+        flat, box = 0, []
+        for c, x in zip(self.cuts, at, strict=True):
+            k = bisect.bisect_right(c, x) - 1
+            flat = flat * (len(c) - 1) + k
+            box.append((c[k], c[k + 1]))
+        return flat, tuple(box)
+
+    def tile_of(self, at: tuple[int, ...]) -> int:
+        """The tile of element ``at``."""
+        return self.tiles[self._block(at)[0]]
+
+    def box(self, d: int) -> tuple[int, int]:
+        """Dimension ``d`` of the box the proposer cut for itself."""
+        return self.core[d] if self.core is not None else (0, self.cuts[d][-1])
+
+    def holds(self, at: tuple[int, ...]) -> bool:
+        """True when element ``at`` lies in the box the proposer cut for itself."""
+        return all(lo <= x < hi for d, x in enumerate(at) for lo, hi in (self.box(d),))
+
+    def block_size(self, at: tuple[int, ...]) -> int:
+        """The number of elements of the block holding element ``at``."""
+        return math.prod(hi - lo for lo, hi in self._block(at)[1])
 
     def array(self) -> np.ndarray:
         """The tile of every element."""
@@ -139,6 +168,7 @@ class LoweredTask:
     phase: int = 0  # the compute set's place among the task's, after its step
     temps: tuple[Temp, ...] = ()
     copies: tuple[tuple[str, str], ...] = ()  # on-device copies (source, destination) before
+    share: range | None = None  # a league member's tile range: its virtual graph in main.cpp
 
     @property
     def edge_fields(self) -> tuple[CodeletField, ...]:

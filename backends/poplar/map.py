@@ -234,6 +234,7 @@ class BlockLowering:
         values: dict[str, str] = {}
         prologue: list[str] = []
         edges_of: list[Access | str] = []  # per edge field: a tensor access or a graph scalar
+        used = {n.name for n in ir.walk_body(blocks.nest.body) if isinstance(n, ir.Name)}
         for p in kernel.all_params:
             b = task.binding(p.name)
             access = next((a for a in blocks.accesses if a.param == p.name), None)
@@ -252,7 +253,7 @@ class BlockLowering:
                 fields.append(CodeletField(name, "scalar", "Input", p.dtype))
                 edges_of.append(b.scalar)
                 values[p.name] = f"(*{name})"
-            else:
+            elif p.name in used:  # a constant the specialised body no longer names is dropped
                 prologue.append(
                     f"const {CPP_TYPE[p.dtype]} {name} = {literal(b.constant, p.dtype)};"
                 )
@@ -522,6 +523,17 @@ def _coords(splits: tuple[Split, ...]) -> list[tuple[int, ...]]:
     return out
 
 
+def _shift(a: Access, d: int, aliases: dict[str, Affine]) -> int:
+    """The constant every access adds to its loop in dimension ``d`` (``a[i + 16]`` of a
+    team's rebased nest: 16), so the block read lives with its reader; 0 when they differ (a
+    stencil's halo)."""
+    consts = set()
+    for index in a.indices:
+        form = affine(index[d], aliases)
+        consts.add(None if form is None else form.const)
+    return consts.pop() if len(consts) == 1 and None not in consts else 0
+
+
 def _mapping(blocks: MapBlocks, a: Access, shape: tuple[int, ...]) -> TileMap:
     """The tensor's blocks: dimensions that follow a loop cut as it is, the rest whole (on the
     tiles of the first block along the loops no dimension follows)."""
@@ -532,8 +544,10 @@ def _mapping(blocks: MapBlocks, a: Access, shape: tuple[int, ...]) -> TileMap:
             cuts.append((0, extent))
             continue
         _, lo, _ = blocks.loops[k]
+        lo += _shift(a, d, blocks.aliases)
         cuts.append(tuple(min(extent, max(0, lo + b)) for b in blocks.splits[k].bounds))
     placed = spread(a.region, shape, tuple(cuts))
+    core = tuple((lo + c[0], lo + c[-1]) for (lo, _), c in zip(a.region.box, cuts, strict=True))
     tiles = []
     for block in itertools.product(*(range(len(c) - 1) for c in placed)):
         coords = [0] * len(blocks.loops)
@@ -541,4 +555,4 @@ def _mapping(blocks: MapBlocks, a: Access, shape: tuple[int, ...]) -> TileMap:
             if k is not None:
                 coords[k] = block[d]
         tiles.append(blocks.tile(tuple(coords)))
-    return TileMap(placed, tuple(tiles))
+    return TileMap(placed, tuple(tiles), core)

@@ -20,6 +20,7 @@ from kernelc.diagnostics import KernelcError, Span
 from kernelc.forms import recognise
 from kernelc.graph import Binding, Region, Task, TaskGraph, TensorDecl, verify
 from kernelc.passes.access import check_bounds, mark_parallel, shape_of
+from kernelc.passes.constants import specialise
 from kernelc.passes.normalise import raise_accumulators
 from kernelc.passes.searches import raise_searches
 from kernelc.passes.typecheck import size_names
@@ -79,7 +80,7 @@ def bind(
         tasks = [_kernel_task(target, sizes, tensors, scalars)]
     else:
         tasks = _graph_tasks(module, target, sizes, tensors)
-    tasks = [replace(t, form=recognise(t)) for t in tasks]
+    tasks = [replace(t, form=recognise(specialise(t))) for t in tasks]
     graph = TaskGraph(
         name=target.name,
         filename=module.filename,

@@ -116,11 +116,41 @@ Tensor Tensor::reshape(const std::vector<std::size_t> &shape) const {
 
 // --------------------------------------------------------------------------------- graph
 
-Graph::Graph(const Target &target) : state_(std::make_shared<model::GraphState>()) {
+Graph::Graph(const Target &target)
+    : state_(std::make_shared<model::GraphState>()), target_(target) {
   state_->target = target;
 }
 
-const Target &Graph::getTarget() const { return state_->target; }
+Graph::Graph(std::shared_ptr<model::GraphState> state, const Target &target, unsigned first)
+    : state_(std::move(state)), target_(target), first_(first) {}
+
+const Target &Graph::getTarget() const { return target_; }
+
+Graph Graph::createVirtualGraph(unsigned lowerTile, unsigned upperTile) {
+  if (lowerTile >= upperTile || upperTile > target_.getNumTiles()) {
+    std::ostringstream s;
+    s << "createVirtualGraph(" << lowerTile << ", " << upperTile
+      << "): not a non-empty range of this graph's " << target_.getNumTiles() << " tiles";
+    throw poplar_error(s.str());
+  }
+  Target sub(target_.getTargetArchString(), upperTile - lowerTile, target_.getBytesPerTile(),
+             target_.getTileClockFrequency());
+  return Graph(state_, sub, first_ + lowerTile);
+}
+
+unsigned Graph::checkedTile(unsigned tile, const std::string &what) const {
+  if (tile >= target_.getNumTiles()) {
+    std::ostringstream s;
+    s << what << ": tile " << tile << " is outside ";
+    if (first_ == 0 && target_.getNumTiles() == state_->target.getNumTiles())
+      s << "the target's " << target_.getNumTiles() << " tiles";
+    else
+      s << "the virtual graph's " << target_.getNumTiles() << " tiles (device tiles " << first_
+        << ".." << first_ + target_.getNumTiles() - 1 << ")";
+    throw invalid_tile_mapping(s.str());
+  }
+  return first_ + tile;
+}
 
 bool Graph::addCodelets(const std::string &) {
   // The model compiles codelets.cpp into the program (runtime/ipu/runner.py); adding them
@@ -145,23 +175,13 @@ Tensor Graph::addVariable(const Type &type, const std::vector<std::size_t> &shap
 
 void Graph::setTileMapping(const Tensor &t, unsigned tile) {
   auto &var = state_->variables.at(t.variable());
-  if (tile >= state_->target.getNumTiles()) {
-    std::ostringstream s;
-    s << "tensor '" << var.name << "' mapped to tile " << tile << ", but the target has "
-      << state_->target.getNumTiles() << " tiles";
-    throw invalid_tile_mapping(s.str());
-  }
-  for (auto e : t.elements()) var.tile[e] = static_cast<int>(tile);
+  unsigned at = checkedTile(tile, "tensor '" + var.name + "'");
+  for (auto e : t.elements()) var.tile[e] = static_cast<int>(at);
 }
 
 void Graph::setTileMapping(VertexRef v, unsigned tile) {
-  if (tile >= state_->target.getNumTiles()) {
-    std::ostringstream s;
-    s << model::describeVertex(*state_, v.getId()) << ": tile " << tile
-      << " is outside the target's " << state_->target.getNumTiles() << " tiles";
-    throw invalid_tile_mapping(s.str());
-  }
-  state_->vertices.at(v.getId()).tile = static_cast<int>(tile);
+  unsigned at = checkedTile(tile, model::describeVertex(*state_, v.getId()));
+  state_->vertices.at(v.getId()).tile = static_cast<int>(at);
 }
 
 void Graph::setInitialValueFloat(const Tensor &t, double value) {

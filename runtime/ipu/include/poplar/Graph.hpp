@@ -56,6 +56,9 @@ public:
 
   const Target &getTarget() const;
   bool addCodelets(const std::string &file);
+  // A graph over tiles [lowerTile, upperTile) of this one, numbered from 0 within them;
+  // it shares this graph's tensors, compute sets and vertices.
+  Graph createVirtualGraph(unsigned lowerTile, unsigned upperTile);
 
   Tensor addVariable(const Type &type, const std::vector<std::size_t> &shape,
                      const std::string &name);
@@ -82,9 +85,13 @@ public:
   std::shared_ptr<model::GraphState> state() const { return state_; }
 
 private:
+  Graph(std::shared_ptr<model::GraphState> state, const Target &target, unsigned first);
   void setInitialValueFloat(const Tensor &t, double value);
   void setFieldValue(FieldRef field, long long value);
+  unsigned checkedTile(unsigned tile, const std::string &what) const;
   std::shared_ptr<model::GraphState> state_;
+  Target target_;      // this graph's tiles: the device's, or a virtual graph's range
+  unsigned first_ = 0; // this graph's tile 0 among the device's tiles
 };
 
 } // namespace poplar
