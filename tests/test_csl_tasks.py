@@ -336,3 +336,38 @@ def test_integer_arithmetic_on_literals_wraps_as_the_kernel_does(tmp_path) -> No
         p.read_text() for p in kc.build(program, "csl").write(tmp_path / "o").glob("*.csl")
     )
     assert "(1 << (31 & 31))" not in text and "-2147483648" in text
+
+
+FUZZ_FOUND = {
+    # a literal branch of a select on a literal condition: CSL types it comptime_int, so
+    # 1 + 2147483647 did not fit i32; the emitter now takes the branch the condition picks
+    "literal_select": """
+size N = 4;
+kernel k(a: i32[N]) -> o: i32[N] {
+  for i in 0 .. N { o[i] = a[min(1 + select(true, 2147483647, a[0]), 3)] + select(false, 1, 2); }
+}
+""",
+    # an item-wise accumulation into an i32 output: the lookup lowering adds partial sums with
+    # reduce_fadds (f32 only) and passed it an i32 array; it now declines (scalar tasks)
+    "i32_accumulation": """
+size M = 3;
+kernel k(a: i32[M]) -> o: i32[M] {
+  for i in 0 .. M {
+    var v: bool = true;
+    o[i] += i32(!(!(v))) + a[i];
+  }
+}
+""",
+}
+
+
+@pytest.mark.parametrize("grid", [None, (2, 2)])
+@pytest.mark.parametrize("name", sorted(FUZZ_FOUND))
+def test_fuzz_found_programs_run_as_the_interpreter_does(tmp_path, name, grid) -> None:
+    source = tmp_path / f"{name}.k"
+    source.write_text(FUZZ_FOUND[name])
+    program = kc.load(source)
+    inputs = {"a": np.array([5, -7, 2147483647, 3][: program.graph().inputs[0].shape[0]], np.int32)}
+    options = {} if grid is None else {"grid": grid}
+    want = kc.run(program, "interp", inputs)["o"]
+    np.testing.assert_array_equal(kc.run(program, "csl", inputs, **options)["o"], want)

@@ -205,6 +205,13 @@ def plan(
     refused = check_whole(task, graph)
     if refused is not None:
         return refused
+    for param in task.kernel.outputs:
+        if param.name in shape.outputs and param.dtype != DType.F32:
+            return Refusal(
+                f"output '{param.name}' is {param.dtype}: the csl lookup lowering adds the PEs' "
+                "partial sums with reduce_fadds, which takes f32",
+                task.span,
+            )
     blocks, bands, _ = table_cut(task, shape, graph, w) if shape.key is not None else (w, None, 0)
     batch = batch_size(task, shape, graph, w, h)
     params = {p.name for p in task.kernel.all_params if not p.is_scalar}

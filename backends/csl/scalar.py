@@ -171,7 +171,10 @@ class ScalarGen:
             case ir.Binary():
                 return self._binary(e)
             case ir.Select(cond=c, if_true=a, if_false=b):
-                return m.IfExpr(self.expr(c), self.expr(a), self.expr(b))
+                cond = self.expr(c)
+                if isinstance(cond, m.Bool):  # CSL would type a literal branch comptime_int
+                    return self.expr(a) if cond.value else self.expr(b)
+                return m.IfExpr(cond, self.expr(a), self.expr(b))
             case ir.Cast(to=to, operand=a):
                 return self._cast(self.expr(a), a.dtype, to, e)
             case ir.Intrinsic(fn=fn, args=args):
