@@ -367,6 +367,17 @@ def walk(node: Expr | Stmt | Slice) -> Iterator[Expr | Stmt | Slice]:
         yield from walk(child)
 
 
+def fresh_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base2``, ``base3``, ...: the first name not in ``taken``, which it joins
+    (a let a pass adds must not shadow or be shadowed by the kernel's own names)."""
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}{k}"
+    taken.add(name)
+    return name
+
+
 def walk_body(body: tuple[Stmt, ...]) -> Iterator[Expr | Stmt | Slice]:
     for stmt in body:
         yield from walk(stmt)

@@ -193,17 +193,8 @@ def _guarded(
     taken = {n.name for n in ir.walk_body(body) if isinstance(n, ir.Let | ir.VarDecl)}
     taken |= {n.var for n in ir.walk_body(body) if isinstance(n, ir.For | ir.Reduce)}
     taken |= {n.name for n in ir.walk_body(body) if isinstance(n, ir.Name)}
-
-    def fresh(base: str) -> str:
-        """A let name the kernel does not use (the clamped key, its row in the piece)."""
-        out, k = base, 1
-        while out in taken:
-            k += 1
-            out = f"{base}{k}"
-        taken.add(out)
-        return out
-
-    key, local_row = fresh(f"{form.key}_key"), fresh(f"{form.key}_row")
+    key = ir.fresh_name(f"{form.key}_key", taken)  # the clamped key
+    local_row = ir.fresh_name(f"{form.key}_row", taken)  # its row in the piece
 
     def name(n: str, span) -> ir.Name:
         return ir.Name(name=n, span=span, dtype=DType.I32)

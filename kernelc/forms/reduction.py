@@ -104,7 +104,7 @@ def _whole(task: Task) -> Reduction | None:
     lifted: list[ir.Stmt] = []
     for s in body:
         if isinstance(s, ir.Store) and isinstance(s.value, ir.Reduce) and s.value.op == "sum":
-            name = _fresh("total", taken)
+            name = ir.fresh_name("total", taken)
             lifted.append(ir.Let(name=name, value=s.value, span=s.span))
             s = replace(s, value=ir.Name(name=name, span=s.value.span, dtype=s.value.dtype))
         lifted.append(s)
@@ -125,15 +125,6 @@ def _whole(task: Task) -> Reduction | None:
     if not any(isinstance(s, RowStores) for s in steps):
         return None
     return Reduction(None, steps, ())
-
-
-def _fresh(base: str, taken: set[str]) -> str:
-    name, k = base, 1
-    while name in taken:
-        k += 1
-        name = f"{base}{k}"
-    taken.add(name)
-    return name
 
 
 def _fixed(e: ir.Expr, sizes: set[str]) -> bool:
