@@ -107,6 +107,15 @@ def bounds(form: Affine, ranges: Mapping[str, Interval]) -> tuple[Interval, dict
     return (lo, hi), at_lo, at_hi
 
 
+def _truncating_div(a: int, b: int) -> int:
+    """The language's integer division (rounds toward zero), exact for any Python ints.
+
+    ``int(a / b)`` would go through a float and lose digits once a product of sizes passes 2**53.
+    """
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
 def evaluate(expr: ir.Expr, env: Mapping[str, int]) -> int:
     """Evaluate an integer size expression (shapes, slice bounds) with known sizes."""
     match expr:
@@ -131,11 +140,11 @@ def evaluate(expr: ir.Expr, env: Mapping[str, int]) -> int:
             if op == "/":
                 if b == 0:
                     raise KernelcError("division by zero in a size expression", expr.span)
-                return int(a / b)
+                return _truncating_div(a, b)
             if op == "%":
                 if b == 0:
                     raise KernelcError("division by zero in a size expression", expr.span)
-                return a - b * int(a / b)
+                return a - b * _truncating_div(a, b)
     raise KernelcError("this expression must be computable from the sizes alone", expr.span)
 
 
