@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kernelc import ir
-from kernelc.diagnostics import KernelcError
+from kernelc.diagnostics import KernelcError, Span
 
 
 @dataclass(frozen=True)
@@ -118,19 +118,46 @@ def _truncating_div(a: int, b: int) -> int:
 
 def evaluate(expr: ir.Expr, env: Mapping[str, int]) -> int:
     """Evaluate an integer size expression (shapes, slice bounds) with known sizes."""
+    result = _value(expr, env)
+    if isinstance(result, _NoValue):
+        raise KernelcError(result.reason, result.span)
+    return result
+
+
+def value_of(expr: ir.Expr, env: Mapping[str, int]) -> int | None:
+    """``evaluate``'s value, or None where it has none (an unknown name, a division by zero, a
+    load): for passes that only fold what can be folded."""
+    result = _value(expr, env)
+    return None if isinstance(result, _NoValue) else result
+
+
+@dataclass(frozen=True)
+class _NoValue:
+    """Why a size expression has no value, and where."""
+
+    reason: str
+    span: Span
+
+
+def _value(expr: ir.Expr, env: Mapping[str, int]) -> int | _NoValue:
     match expr:
         case ir.Const(value=v):
             return int(v)
         case ir.Name(name=n):
-            if n not in env:
-                raise KernelcError(f"size '{n}' has no value here", expr.span)
-            return env[n]
+            return env[n] if n in env else _NoValue(f"size '{n}' has no value here", expr.span)
         case ir.Unary(op="-", operand=inner):
-            return -evaluate(inner, env)
+            value = _value(inner, env)
+            return value if isinstance(value, _NoValue) else -value
         case ir.Cast(operand=inner):
-            return evaluate(inner, env)
-        case ir.Binary(op=op, lhs=lhs, rhs=rhs):
-            a, b = evaluate(lhs, env), evaluate(rhs, env)
+            return _value(inner, env)
+        case ir.Binary(op=op, lhs=lhs, rhs=rhs) if op in ("+", "-", "*", "/", "%"):
+            a, b = _value(lhs, env), _value(rhs, env)
+            if isinstance(a, _NoValue):
+                return a
+            if isinstance(b, _NoValue):
+                return b
+            if op in ("/", "%") and b == 0:
+                return _NoValue("division by zero in a size expression", expr.span)
             if op == "+":
                 return a + b
             if op == "-":
@@ -138,14 +165,9 @@ def evaluate(expr: ir.Expr, env: Mapping[str, int]) -> int:
             if op == "*":
                 return a * b
             if op == "/":
-                if b == 0:
-                    raise KernelcError("division by zero in a size expression", expr.span)
                 return _truncating_div(a, b)
-            if op == "%":
-                if b == 0:
-                    raise KernelcError("division by zero in a size expression", expr.span)
-                return a - b * _truncating_div(a, b)
-    raise KernelcError("this expression must be computable from the sizes alone", expr.span)
+            return a - b * _truncating_div(a, b)
+    return _NoValue("this expression must be computable from the sizes alone", expr.span)
 
 
 def is_static(expr: ir.Expr, static_names: frozenset[str] | set[str]) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from kernelc import ir
-from kernelc.affine import evaluate
-from kernelc.diagnostics import Span
+from kernelc.affine import evaluate, value_of
+from kernelc.diagnostics import KernelcError, Span
 
 AT = Span("sizes.k", 1, 1)
 BIG = st.integers(min_value=-(2**62), max_value=2**62)
@@ -40,3 +41,15 @@ def test_a_quotient_past_two_to_the_53_is_exact() -> None:
     assert evaluate(_binary("/"), {"A": 3 * 2**55 + 3, "B": 3}) == 2**55 + 1
     assert evaluate(_binary("/"), {"A": -(3 * 2**55 + 3), "B": 3}) == -(2**55 + 1)
     assert evaluate(_binary("%"), {"A": 2**60 + 1, "B": 2**59}) == 1
+
+
+def test_value_of_is_none_where_evaluate_reports_an_error() -> None:
+    """Passes that fold what they can ask ``value_of``; ``evaluate`` says why there is no value."""
+    env = {"A": 7, "B": 0}
+    assert value_of(_binary("/"), env) is None
+    assert value_of(_binary("%"), {"A": 7}) is None
+    assert value_of(_binary("-"), {"A": 7, "B": 9}) == -2
+    with pytest.raises(KernelcError, match="division by zero in a size expression"):
+        evaluate(_binary("/"), env)
+    with pytest.raises(KernelcError, match="size 'B' has no value here"):
+        evaluate(_binary("%"), {"A": 7})

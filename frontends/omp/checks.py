@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import networkx as nx
 
 from kernelc import ir
-from kernelc.affine import Interval, affine, bounds, evaluate
+from kernelc.affine import Interval, affine, bounds, evaluate, value_of
 from kernelc.diagnostics import KernelcError, Span
 from kernelc.frontends.omp.order import Order
 from kernelc.frontends.omp.state import Item, Tensor
@@ -275,11 +275,8 @@ def _range(e: ir.Expr, ranges, aliases) -> Interval | None:
         result = bounds(form, ranges)
         return result[0] if result else None
     fixed = {n: lo for n, (lo, hi) in ranges.items() if lo == hi}
-    try:
-        value = evaluate(e, fixed)
-    except KernelcError:
-        return None
-    return value, value
+    value = value_of(e, fixed)
+    return None if value is None else (value, value)
 
 
 # ------------------------------------------------------------------------------------ races

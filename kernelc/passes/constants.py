@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from kernelc import ir
-from kernelc.affine import Affine, affine, evaluate, is_static
-from kernelc.diagnostics import KernelcError
+from kernelc.affine import Affine, affine, evaluate, is_static, value_of
 from kernelc.graph import Task
 from kernelc.passes.access import mark_parallel
 from kernelc.types import DType
@@ -63,11 +62,8 @@ def _folded(node, sizes: dict[str, int]):
         return node
     if not is_static(node, frozenset(sizes)):
         return node
-    try:
-        value = evaluate(node, sizes)
-    except KernelcError:  # a division by zero
-        return node
-    if not -(2**31) <= value < 2**31:
+    value = value_of(node, sizes)
+    if value is None or not -(2**31) <= value < 2**31:  # a division by zero, or a wrap
         return node
     return ir.Const(value=value, span=node.span, dtype=node.dtype)
 
