@@ -176,6 +176,18 @@ def test_library_symbols_are_typed() -> None:
     assert first(text) == "t.csl:4:9: error: incompatible types: 'i16' and 'u16'"
 
 
+@pytest.mark.parametrize("routine", ["sqrt_f32", "exp_f32", "log_f32"])
+def test_math_routines_take_f32(routine: str) -> None:
+    """kernelc's programs call these three; an i32 argument needs an explicit conversion."""
+    text = (
+        'const math = @import_module("<math>");\nvar k: i32 = 2;\nvar y: f32 = 0.0;\n'
+        f"fn f() void {{\n  y = math.{routine}(k);\n}}\n"
+        "comptime {\n  @export_symbol(f);\n}\n"
+    )
+    assert "expected type 'f32', found 'i32'" in first(text)
+    check(text.replace("(k)", "(@as(f32, k))"))
+
+
 # ------------------------------------------------------------- defects put back by hand
 
 

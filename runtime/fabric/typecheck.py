@@ -130,7 +130,7 @@ LIBRARIES: dict[str, dict[str, T]] = {
         "gather": fn((U16, ptr(U32, True), ptr(U32, True), U16, LOCAL), VOID),
         "reduce_fadds": fn((U16, ptr(F32, True), ptr(F32, True), U16, LOCAL), VOID),
     },
-    "<math>": {"sqrt_f32": fn((F32,), F32)},
+    "<math>": {name: fn((F32,), F32) for name in ("sqrt_f32", "exp_f32", "log_f32")},
     "<time>": {"enable_tsc": fn((), VOID), "disable_tsc": fn((), VOID)},
 }
 
