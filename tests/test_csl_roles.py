@@ -1,0 +1,90 @@
+"""One PE program per role: offsets that only run-time code uses are computed from ``<layout>``
+coordinates in the PE program, so the distinct (file, params) pairs of a layout (what cslc
+compiles) stay few however large the rectangle. The build's count is checked against the fabric
+simulator's evaluation of the emitted layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kernelc.cli import main
+from kernelc.csl import machine
+from kernelc.runtime.fabric.fabric import evaluate_layout
+from kernelc.runtime.fabric.parser import parse_program
+from kernelc.runtime.fabric.runner import distinct_programs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# example, sizes, grid, most roles allowed
+CASES = [
+    ("sobel", ["H=200", "W=200"], "50x50", 36),
+    ("sobel", ["H=200", "W=200"], "20x30", 36),
+    ("gemm", ["M=64", "N=64", "K=64"], "8x8", 9),
+    ("pca", ["B=8", "P=64", "K=8"], "6x7", 36),
+    ("xs_lookup", ["NI=6", "NG=32", "NM=4", "MAXN=5", "L=240"], "8x5", 36),
+]
+
+
+def _build(tmp_path: Path, example: str, sizes: list[str], grid: str) -> dict:
+    out = tmp_path / f"{example}_{grid}"
+    args = ["build", str(ROOT / "examples" / f"{example}.k"), "--target", "csl", "--grid", grid]
+    for s in sizes:
+        args += ["-D", s]
+    assert main([*args, "--quiet", "-o", str(out)]) == 0
+    return {"out": out, **json.loads((out / "kernelc.json").read_text())}
+
+
+def _simulated_count(out: Path, width: int, height: int) -> int:
+    program = parse_program(out, "layout.csl")
+    ctx = evaluate_layout(program.layout, {"width": width, "height": height}, machine.WSE2)
+    return distinct_programs(ctx.tiles)
+
+
+@pytest.mark.parametrize(("example", "sizes", "grid", "most"), CASES)
+def test_roles_are_few_and_match_the_simulator(tmp_path, capsys, example, sizes, grid, most):
+    doc = _build(tmp_path, example, sizes, grid)
+    width, height = doc["grid"]
+    count = doc["distinct_pe_programs"]
+    assert 1 < count <= most < width * height
+    assert f"csl: {count:,} distinct PE programs (roles)" in capsys.readouterr().out
+    assert _simulated_count(doc["out"], width, height) == count
+
+
+def test_the_count_does_not_grow_with_the_grid(tmp_path) -> None:
+    counts = [
+        _build(tmp_path, "sobel", ["H=240", "W=240"], grid)["distinct_pe_programs"]
+        for grid in ("8x8", "24x24", "60x60")
+    ]
+    assert counts[1] == counts[2] <= 36
+
+
+@pytest.mark.parametrize(
+    ("source", "sizes", "grid", "most"),
+    [
+        ("tests/conformance/softmax.k", ["R=120", "C=90"], "9x11", 36),
+        ("tests/conformance/heat.k", [], "7x5", 36),
+        ("examples/omp/pipeline.c", ["CH=16"], "8x1", 8),
+    ],
+)
+def test_reductions_maps_and_task_steps_have_few_roles(tmp_path, source, sizes, grid, most):
+    out = tmp_path / "out"
+    args = ["build", str(ROOT / source), "--target", "csl", "--grid", grid, "--quiet"]
+    for s in sizes:
+        args += ["-D", s]
+    assert main([*args, "-o", str(out)]) == 0
+    doc = json.loads((out / "kernelc.json").read_text())
+    width, height = doc["grid"]
+    assert 1 <= doc["distinct_pe_programs"] <= most
+    assert _simulated_count(out, width, height) == doc["distinct_pe_programs"]
+
+
+def test_run_time_offsets_read_the_coordinates(tmp_path) -> None:
+    doc = _build(tmp_path, "gemm", ["M=64", "N=64", "K=64"], "4x4")
+    text = (doc["out"] / "pe_gemm.csl").read_text()
+    assert 'const layout_mod = @import_module("<layout>");' in text
+    assert "layout_mod.get_y_coord()" in text
+    assert "param rows_start" not in text and "param cols_start" not in text
+    assert "read_coords();" in text
