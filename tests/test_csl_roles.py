@@ -6,15 +6,20 @@ simulator's evaluation of the emitted layout."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from kernelc.backends.csl.builder import Builder
+from kernelc.backends.csl.emit import file_text
 from kernelc.cli import main
 from kernelc.csl import machine
-from kernelc.runtime.fabric.fabric import evaluate_layout
+from kernelc.csl import model as m
+from kernelc.runtime.fabric.fabric import Simulator, evaluate_layout
 from kernelc.runtime.fabric.parser import parse_program
 from kernelc.runtime.fabric.runner import distinct_programs
+from kernelc.runtime.fabric.values import FabricError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,3 +93,53 @@ def test_run_time_offsets_read_the_coordinates(tmp_path) -> None:
     assert "layout_mod.get_y_coord()" in text
     assert "param rows_start" not in text and "param cols_start" not in text
     assert "read_coords();" in text
+
+
+def _layout_with(tmp_path: Path, old: str, new: str) -> Path:
+    directory = tmp_path / "gemm"
+    shutil.copytree(ROOT / "tests" / "golden" / "csl" / "gemm", directory)
+    layout = directory / "layout.csl"
+    text = layout.read_text()
+    assert old in text
+    layout.write_text(text.replace(old, new))
+    return directory
+
+
+def test_memcpy_params_of_another_kind_of_column_are_rejected(tmp_path) -> None:
+    directory = _layout_with(
+        tmp_path, ".memcpy_params = memcpy.get_params(x)", ".memcpy_params = memcpy.get_params(0)"
+    )
+    with pytest.raises(FabricError) as err:
+        Simulator(parse_program(directory, "layout.csl"), {"width": 2, "height": 2}, "wse2")
+    assert "PE (1, 0): memcpy params are for a column placed 'first' in the row, this PE's is " in (
+        str(err.value)
+    )
+
+
+def test_collectives_params_of_another_place_are_rejected(tmp_path) -> None:
+    directory = _layout_with(tmp_path, "c2d.get_params(x, y,", "c2d.get_params(0, y,")
+    with pytest.raises(FabricError) as err:
+        Simulator(parse_program(directory, "layout.csl"), {"width": 2, "height": 2}, "wse2")
+    assert "PE (1, 0): collectives params belong to another PE" in str(err.value)
+
+
+def test_a_run_time_value_keeps_the_compile_time_params_it_is_computed_from() -> None:
+    b = Builder(machine.WSE2, 4, 4, "pe.csl")
+    rows = b.pe_param("rows", "i16", m.call("block_size", m.lit(10), m.Name("height"), m.Name("y")))
+    start = b.pe_param(
+        "rows_start", "i32", m.call("block_start", m.lit(10), m.Name("height"), m.Name("y"))
+    )
+    end = b.pe_param("rows_end", "i32", m.add(m.Name(start), m.Name(rows)))
+    unused = b.pe_param("spare", "i32", m.Name("x"))
+    access = m.TensorAccess(("q",), (m.Name(rows),), m.Index(m.Name("a"), (m.Name("q"),)))
+    b.const("a_dsd", m.builtin("get_dsd", m.Name("mem1d_dsd"), m.struct(tensor_access=access)))
+    b.scalar("last", "i32", m.Int(0))
+    b.code(m.FnDecl("f", (), m.Named("void"), (m.Assign(m.Name("last"), "=", m.Name(end)),)))
+    b.launch("f")
+    assert [p.name for p in b.runtime_params()] == [start, end]
+    assert [p.name for p in b.given_params()] == [rows]
+    assert unused not in {p.name for p in (*b.runtime_params(), *b.given_params())}
+    text = file_text(b.pe_program([]))
+    assert "param rows: i16;" in text and "param rows_start" not in text
+    assert "rows_end = rows_start + @as(i32, rows);" in text
+    assert "fn f() void {\n  read_coords();" in text

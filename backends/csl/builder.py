@@ -43,7 +43,7 @@ def csl_type(dtype: DType) -> str:
 # Per-PE values of these types that the program only uses at run time are read from the PE's
 # coordinates (``<layout>``) instead of being given as params, so that PEs which differ only in
 # them run one compiled program.
-RUNTIME_TYPES = {"i16": "i16", "i32": "i32", "u16": "u16"}
+RUNTIME_TYPES = frozenset({"i16", "i32", "u16"})
 COORDS_FN = "read_coords"
 
 
@@ -261,27 +261,26 @@ class Builder:
     def runtime_params(self) -> list[PeParam]:
         """The per-PE values the PE program computes from its coordinates at run time: integers
         that no declaration needs at compile time (not DSD extents or offsets, array sizes,
-        library params), and what those are computed from."""
+        library params), and the values of that kind they are computed from."""
         fixed = set()
         for d in (*self.pe_decls, *self.pe_code, m.Comptime(tuple(self.comptime))):
             fixed |= comptime_names(d)
         used = set()
         for d in self.pe_code:
             used |= names_in(d)
-        wanted = {
-            p.name
-            for p in self.pe_params
-            if p.type in RUNTIME_TYPES and p.name not in fixed and p.name in used
-        }
-        return [p for p in self.pe_params if p.name in _closure(wanted, self.pe_params)]
+        movable = {p.name for p in self.pe_params if p.type in RUNTIME_TYPES} - fixed
+        wanted = _closure(movable & used, self.pe_params, movable)
+        return [p for p in self.pe_params if p.name in wanted]
 
     def given_params(self) -> list[PeParam]:
-        """The per-PE params ``@set_tile_code`` gives: what each PE needs at compile time."""
-        runtime = {p.name for p in self.runtime_params()}
-        used = set()
+        """The per-PE params ``@set_tile_code`` gives: what each PE needs at compile time, and
+        what its run-time values are computed from that it cannot compute itself."""
+        runtime = self.runtime_params()
+        names = {p.name for p in runtime}
+        used = names_in(tuple(p.value for p in runtime))
         for d in (*self.pe_decls, *self.pe_code, m.Comptime(tuple(self.comptime))):
             used |= names_in(d)
-        return [p for p in self.pe_params if p.name in used and p.name not in runtime]
+        return [p for p in self.pe_params if p.name in used and p.name not in names]
 
     def coords_code(self) -> list[m.Decl]:
         """``<layout>``, the helpers and the function that give this PE its run-time values."""
@@ -351,7 +350,8 @@ class Builder:
         launched = {name for name, _t, mutable in self.exports if not mutable}
         for d in self.pe_code:
             if coords and isinstance(d, m.FnDecl) and d.name in launched:
-                k = next(i for i, st in enumerate(d.body) if not isinstance(st, m.Comment))
+                lead = (i for i, st in enumerate(d.body) if not isinstance(st, m.Comment))
+                k = next(lead, len(d.body))
                 d = replace(d, body=(*d.body[:k], m.ExprStmt(m.call(COORDS_FN)), *d.body[k:]))
             decls.append(d)
         decls.append(m.Comptime(tuple(self.comptime)))
@@ -387,9 +387,8 @@ class Builder:
         given = self.given_params()
         fields = [("memcpy_params", m.call(m.member("memcpy", "get_params"), m.Name("x")))]
         fields += [(p.name, m.Name(p.name)) for p in given]
-        wanted = _closure(
-            {p.name for p in given} | names_in(tuple(self.layout_loop)), self.pe_params
-        )
+        looped = names_in(tuple(self.layout_loop))
+        wanted = _closure({p.name for p in given} | looped, self.pe_params)
         values = [
             m.VarDecl(p.name, m.Named(p.type), p.value, const=True)
             for p in self.pe_params
@@ -469,14 +468,15 @@ def _widened(e: m.Expr, narrow: set[str]) -> m.Expr:
     return e
 
 
-def _closure(names: set[str], params: list[PeParam]) -> set[str]:
-    """``names`` and the per-PE values they are computed from."""
+def _closure(names: set[str], params: list[PeParam], within: set[str] | None = None) -> set[str]:
+    """``names`` and the per-PE values they are computed from (only those in ``within``)."""
     by_name = {p.name: p for p in params}
+    allowed = set(by_name) if within is None else within
     todo, seen = list(names), set(names)
     while todo:
         p = by_name.get(todo.pop())
         for n in names_in(p.value) if p is not None else ():
-            if n in by_name and n not in seen:
+            if n in allowed and n not in seen:
                 seen.add(n)
                 todo.append(n)
     return seen
