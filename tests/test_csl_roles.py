@@ -143,3 +143,18 @@ def test_a_run_time_value_keeps_the_compile_time_params_it_is_computed_from() ->
     assert "param rows: i16;" in text and "param rows_start" not in text
     assert "rows_end = rows_start + @as(i32, rows);" in text
     assert "fn f() void {\n  read_coords();" in text
+
+
+def test_user_names_do_not_clash_with_the_coordinate_code(tmp_path) -> None:
+    source = tmp_path / "clash.k"
+    source.write_text(
+        "size M = 12, N = 10, K = 8;\n"
+        "kernel read_coords(block_size: f32[M, K], layout_mod: f32[K, N])"
+        " -> block_start: f32[M, N] {\n"
+        "  for i in 0 .. M, j in 0 .. N {\n"
+        "    block_start[i, j] = sum(k in 0 .. K) block_size[i, k] * layout_mod[k, j];\n"
+        "  }\n"
+        "}\n"
+    )
+    args = ["check", str(source), "--target", "csl", "--grid", "4x4", "--quiet"]
+    assert main(args) == 0

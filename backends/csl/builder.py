@@ -32,7 +32,8 @@ RESERVED = set(
     "const var param fn task comptime layout if else for while return and or true false "
     "switch break continue export extern align linksection void bool f16 f32 i8 u8 i16 u16 i32 "
     "u32 i64 u64 color type RAMP NORTH SOUTH EAST WEST sys_mod math c2d layout_mod memcpy width "
-    "height x y mpi_x mpi_y".split()
+    "height x y mpi_x mpi_y read_coords block_size block_start window_count window_offset "
+    "band_start".split()
 )
 
 

@@ -167,11 +167,11 @@ def lower(
         lowered,
         b.data_bytes,
         code_size,
+        b,
         dict(b.arrays),
         dict(b.tensor_arrays),
         b.batches,
         _coords_cycles(pe),
-        b,
     )
 
 

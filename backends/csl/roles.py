@@ -16,6 +16,9 @@ from kernelc.csl import model as m
 from kernelc.runtime.fabric.libraries import place_in_line
 
 COORDS = ("x", "y")
+# ``<collectives_2d/params>`` per axis: a struct of the row's and the column's place is as many
+# structs as pairs of the two, so the count takes the axes apart (no such member is emitted)
+C2D_AXIS = "c2d axis"
 
 
 class _Eval:
@@ -54,6 +57,11 @@ class _Eval:
             case m.Call(fn=m.Field(obj=m.Name(id="c2d"), name="get_params"), args=(a, b, _)):
                 x, y = self.value(a, env), self.value(b, env)
                 return ("c2d", place_in_line(x, env["width"]), place_in_line(y, env["height"]))
+            case m.Call(fn=m.Field(obj=m.Name(id=module), name=axis), args=(a,)) if (
+                module == C2D_AXIS
+            ):
+                size = env["width" if axis == "x" else "height"]
+                return ("c2d", axis, place_in_line(self.value(a, env), size))
         raise ValueError(f"cannot count the roles of a layout value {e}")
 
     def call(self, fn: m.FnDecl, args: list[object]) -> object:
@@ -134,7 +142,16 @@ def count(b: Builder) -> int:
     sizes = {"width": b.width, "height": b.height}
     groups: dict[tuple[str, ...], list[m.Expr]] = {}
     for p in given:
-        groups.setdefault(tuple(sorted(_coords_of(p, params))), []).append(m.Name(p.name))
+        match p.value:
+            case m.Call(
+                fn=m.Field(obj=m.Name(id="c2d"), name="get_params"),
+                args=(m.Name(id="x") as x, m.Name(id="y") as y, _),
+            ):
+                groups.setdefault(("x",), []).append(m.call(m.member(C2D_AXIS, "x"), x))
+                groups.setdefault(("y",), []).append(m.call(m.member(C2D_AXIS, "y"), y))
+            case _:
+                axes = tuple(sorted(_coords_of(p, params)))
+                groups.setdefault(axes, []).append(m.Name(p.name))
     groups.setdefault(("x",), []).append(memcpy)
     if ("x", "y") in groups:
         return _count_all(b, ev, sizes, given, memcpy)

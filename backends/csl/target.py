@@ -95,7 +95,7 @@ class CslTarget:
         placed = self.placement(graph, options)
         low = placed.lowered
         cost = model(low)
-        programs = roles.count(low.builder) if low.builder is not None else 1
+        programs = roles.count(low.builder)
         summary = [
             *report_lines(low, cost),
             f"csl: {programs:,} distinct PE programs (roles) for cslc to compile on "
