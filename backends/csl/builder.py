@@ -384,7 +384,6 @@ class Builder:
             )
         )
         decls.extend(self.layout_consts)
-        decls.extend(self.layout_fns)
         given = self.given_params()
         fields = [("memcpy_params", m.call(m.member("memcpy", "get_params"), m.Name("x")))]
         fields += [(p.name, m.Name(p.name)) for p in given]
@@ -395,6 +394,10 @@ class Builder:
             for p in self.pe_params
             if p.name in wanted
         ]
+        # the helpers the layout's own values call (the rest run in the PE program, if at all)
+        helpers = [f for f in self.layout_fns if isinstance(f, m.FnDecl)]
+        called = _fn_closure(names_in(tuple(values)) | looped, helpers)
+        decls.extend(d for d in self.layout_fns if not isinstance(d, m.FnDecl) or d.name in called)
         tile = m.ExprStmt(
             m.builtin(
                 "set_tile_code",
