@@ -134,7 +134,7 @@ def test_oversized_problem_exits_2_with_the_memory_diagnostic(tmp_path: Path, ca
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert "sobel.k:10:14: error: the csl plan for a 2 x 2 grid needs 1,299,418 bytes" in err
+    assert "sobel.k:10:14: error: the csl plan for a 2 x 2 grid needs 1,299,568 bytes" in err
     assert "more than the 49,152 bytes of a WSE2 PE" in err
     assert "the largest piece is 'img' (input f32[800, 800]): a 402 x 402 block" in err
     assert "^" in err

@@ -503,7 +503,7 @@ def test_collectives_imports_sharing_a_queue_are_rejected(tmp_path: Path) -> Non
     with pytest.raises(FabricError) as err:
         set_up_gemm(directory)
     assert str(err.value).splitlines()[0] == (
-        "pe_gemm.csl:38:15: error: PE (0, 0): collectives_2d (y) uses queue 4, which "
+        "pe_gemm.csl:33:15: error: PE (0, 0): collectives_2d (y) uses queue 4, which "
         "collectives_2d (x) uses too: the row and column collectives may run at once and need "
         "their own queues and DSRs"
     )

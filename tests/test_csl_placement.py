@@ -28,7 +28,7 @@ def test_auto_spreads_the_small_gemm_over_more_than_one_pe() -> None:
     auto = _placement("gemm.k", GEMM)
     smallest = _placement("gemm.k", GEMM, grid="min")
     assert smallest["chosen"]["grid"] == [1, 1]  # the choice before auto
-    assert smallest["chosen"]["modelled_cycles"] == 49_585
+    assert smallest["chosen"]["modelled_cycles"] == 49_601
     w, h = auto["chosen"]["grid"]
     assert w * h > 1
     assert auto["chosen"]["modelled_cycles"] * 4 < smallest["chosen"]["modelled_cycles"]
@@ -45,7 +45,7 @@ def test_the_default_is_auto() -> None:
         ("gemm.k", GEMM, [1, 1]),
         ("sobel.k", {"H": 800, "W": 800}, [15, 9]),
         ("sobel.k", {"H": 64, "W": 48}, [1, 1]),
-        ("pca.k", {}, [71, 3]),
+        ("pca.k", {}, [27, 8]),
     ],
 )
 def test_min_reproduces_the_smallest_grid_that_fits(example, params, grid) -> None:

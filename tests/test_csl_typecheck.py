@@ -215,7 +215,7 @@ def test_gemm_pointer_branches_of_two_types_are_rejected(tmp_path: Path) -> None
         "&b[gemm_step / height_ * 1024]",
     )
     assert got.endswith("error: incompatible types: '*f32' and '*[1024]f32'")
-    assert got.startswith("pe_gemm.csl:70:11:")
+    assert got.startswith("pe_gemm.csl:81:11:")
 
 
 def test_gemm_signed_step_counter_is_rejected(tmp_path: Path) -> None:

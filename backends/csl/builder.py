@@ -8,7 +8,8 @@ reader needs to follow the program (what each color and task ID is for).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, replace
 
 from kernelc.backends.csl.lowered import Batches, Misfit, Refusal
 from kernelc.csl import charges, machine
@@ -31,12 +32,20 @@ RESERVED = set(
     "const var param fn task comptime layout if else for while return and or true false "
     "switch break continue export extern align linksection void bool f16 f32 i8 u8 i16 u16 i32 "
     "u32 i64 u64 color type RAMP NORTH SOUTH EAST WEST sys_mod math c2d layout_mod memcpy width "
-    "height x y mpi_x mpi_y".split()
+    "height x y mpi_x mpi_y read_coords block_size block_start window_count window_offset "
+    "band_start".split()
 )
 
 
 def csl_type(dtype: DType) -> str:
     return CSL_TYPES[dtype]
+
+
+# Per-PE values of these types that the program only uses at run time are read from the PE's
+# coordinates (``<layout>``) instead of being given as params, so that PEs which differ only in
+# them run one compiled program.
+RUNTIME_TYPES = frozenset({"i16", "i32", "u16"})
+COORDS_FN = "read_coords"
 
 
 @dataclass
@@ -45,6 +54,23 @@ class PeParam:
     type: str
     value: m.Expr  # layout expression (uses x, y, width, height and the layout's params)
     comment: str = ""
+
+
+def nodes_in(node: object) -> Iterator[m.Node]:
+    """Every model node inside ``node`` (a node or a tuple of them), itself included."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple | list):
+            stack.extend(item)
+        elif isinstance(item, m.Node):
+            yield item
+            stack.extend(getattr(item, f.name) for f in fields(item) if f.name != "at")
+
+
+def names_in(node: object) -> set[str]:
+    """Every identifier a model node (or a tuple of them) refers to."""
+    return {n.id for n in nodes_in(node) if isinstance(n, m.Name)}
 
 
 @dataclass
@@ -230,12 +256,74 @@ class Builder:
     # ------------------------------------------------------------------- files
     @property
     def data_bytes(self) -> int:
-        return sum(self.arrays.values()) + sum(self.scalars.values())
+        runtime = sum(4 if p.type == "i32" else 2 for p in self.runtime_params())
+        return sum(self.arrays.values()) + sum(self.scalars.values()) + runtime
+
+    def runtime_params(self) -> list[PeParam]:
+        """The per-PE values the PE program computes from its coordinates at run time: integers
+        that no declaration needs at compile time (not DSD extents or offsets, array sizes,
+        library params), and the values of that kind they are computed from."""
+        fixed = set()
+        for d in (*self.pe_decls, *self.pe_code, m.Comptime(tuple(self.comptime))):
+            fixed |= comptime_names(d)
+        used = set()
+        for d in self.pe_code:
+            used |= names_in(d)
+        movable = {p.name for p in self.pe_params if p.type in RUNTIME_TYPES} - fixed
+        wanted = _closure(movable & used, self.pe_params, movable)
+        return [p for p in self.pe_params if p.name in wanted]
+
+    def given_params(self) -> list[PeParam]:
+        """The per-PE params ``@set_tile_code`` gives: what each PE needs at compile time, and
+        what its run-time values are computed from that it cannot compute itself."""
+        runtime = self.runtime_params()
+        names = {p.name for p in runtime}
+        used = names_in(tuple(p.value for p in runtime))
+        for d in (*self.pe_decls, *self.pe_code, m.Comptime(tuple(self.comptime))):
+            used |= names_in(d)
+        return [p for p in self.pe_params if p.name in used and p.name not in names]
+
+    def coords_code(self) -> list[m.Decl]:
+        """``<layout>``, the helpers and the function that give this PE its run-time values."""
+        runtime = self.runtime_params()
+        if not runtime:
+            return []
+        decls: list[m.Decl] = [
+            m.VarDecl("layout_mod", None, m.builtin("import_module", m.Str("<layout>")), const=True)
+        ]
+        needed = names_in(tuple(p.value for p in runtime))
+        helpers = [f for f in self.layout_fns if isinstance(f, m.FnDecl)]
+        reached = _fn_closure(needed, helpers)
+        decls.extend(f for f in helpers if f.name in reached)
+        decls.append(
+            m.Comment("per-PE values only run-time code uses, from the coordinates (read_coords)")
+        )
+        for p in runtime:
+            decls.append(m.VarDecl(p.name, m.Named(p.type), m.Int(0)))
+        body: list[m.Stmt] = [
+            m.Comment("the same arithmetic the layout uses; PEs that differ only here share code")
+        ]
+        coords = {"x": "get_x_coord", "y": "get_y_coord"}
+        for axis, getter in coords.items():
+            if axis in needed:
+                value = m.builtin("as", m.Name("i32"), m.call(m.member("layout_mod", getter)))
+                body.append(m.VarDecl(axis, None, value, const=True))
+        for size in ("width", "height"):
+            if size in needed:
+                value = m.Field(m.builtin("get_rectangle"), size)
+                body.append(m.VarDecl(size, m.Named("i32"), value, const=True))
+        narrow = {p.name for p in self.pe_params if p.type in RUNTIME_TYPES and p.type != "i32"}
+        for p in runtime:
+            value = _widened(p.value, narrow)  # the layout's arithmetic is in i32
+            value = value if p.type == "i32" else m.builtin("as", m.Name(p.type), value)
+            body.append(m.Assign(m.Name(p.name), "=", value))
+        decls.append(m.FnDecl(COORDS_FN, (), m.Named("void"), tuple(body)))
+        return decls
 
     def pe_program(self, intro: list[str]) -> m.CslFile:
         decls: list[m.Decl] = [m.Comment(line) for line in intro]
         decls.append(m.Param("memcpy_params", m.Named("comptime_struct")))
-        for p in self.pe_params:
+        for p in self.given_params():
             if p.comment:
                 decls.append(m.Comment(p.comment))
             decls.append(m.Param(p.name, m.Named(p.type)))
@@ -258,7 +346,15 @@ class Builder:
                 )
             )
         decls.extend(self.pe_decls)
-        decls.extend(self.pe_code)
+        coords = self.coords_code()
+        decls.extend(coords)
+        launched = {name for name, _t, mutable in self.exports if not mutable}
+        for d in self.pe_code:
+            if coords and isinstance(d, m.FnDecl) and d.name in launched:
+                lead = (i for i, st in enumerate(d.body) if not isinstance(st, m.Comment))
+                k = next(lead, len(d.body))
+                d = replace(d, body=(*d.body[:k], m.ExprStmt(m.call(COORDS_FN)), *d.body[k:]))
+            decls.append(d)
         decls.append(m.Comptime(tuple(self.comptime)))
         return m.CslFile(self.pe_file, tuple(decls))
 
@@ -288,10 +384,20 @@ class Builder:
             )
         )
         decls.extend(self.layout_consts)
-        decls.extend(self.layout_fns)
+        given = self.given_params()
         fields = [("memcpy_params", m.call(m.member("memcpy", "get_params"), m.Name("x")))]
-        fields += [(p.name, m.Name(p.name)) for p in self.pe_params]
-        values = [m.VarDecl(p.name, m.Named(p.type), p.value, const=True) for p in self.pe_params]
+        fields += [(p.name, m.Name(p.name)) for p in given]
+        looped = names_in(tuple(self.layout_loop))
+        wanted = _closure({p.name for p in given} | looped, self.pe_params)
+        values = [
+            m.VarDecl(p.name, m.Named(p.type), p.value, const=True)
+            for p in self.pe_params
+            if p.name in wanted
+        ]
+        # the helpers the layout's own values call (the rest run in the PE program, if at all)
+        helpers = [f for f in self.layout_fns if isinstance(f, m.FnDecl)]
+        called = _fn_closure(names_in(tuple(values)) | looped, helpers)
+        decls.extend(d for d in self.layout_fns if not isinstance(d, m.FnDecl) or d.name in called)
         tile = m.ExprStmt(
             m.builtin(
                 "set_tile_code",
@@ -328,6 +434,69 @@ class Builder:
 
     def params(self) -> dict[str, int]:
         return {name: value for name, _t, value, _c in self.layout_params}
+
+
+def comptime_names(d: m.Decl) -> set[str]:
+    """Names a declaration needs at compile time: all of a module-scope declaration's, and
+    in a function or task the signature's and those of DSDs and types built in its body."""
+    if not isinstance(d, m.FnDecl | m.TaskDecl):
+        return names_in(d)
+    found = names_in(d.params)
+    stack: list[object] = [d.body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple | list):
+            stack.extend(item)
+        elif isinstance(item, m.TensorAccess | m.ArrayT | m.TypeExpr) or (
+            isinstance(item, m.Builtin) and item.name == "get_dsd"
+        ):
+            found |= names_in(item)
+        elif isinstance(item, m.Node):
+            stack.extend(getattr(item, f.name) for f in fields(item) if f.name != "at")
+    return found
+
+
+def _widened(e: m.Expr, narrow: set[str]) -> m.Expr:
+    """``e`` with each name in ``narrow`` (16-bit per-PE values) read as ``@as(i32, name)``."""
+    match e:
+        case m.Name(id=n) if n in narrow:
+            return m.builtin("as", m.Name("i32"), e)
+        case m.Binary(op=op, lhs=a, rhs=b):
+            return m.Binary(op, _widened(a, narrow), _widened(b, narrow))
+        case m.Unary(op=op, operand=a):
+            return m.Unary(op, _widened(a, narrow))
+        case m.IfExpr(cond=c, then=a, orelse=b):
+            return m.IfExpr(_widened(c, narrow), _widened(a, narrow), _widened(b, narrow))
+        case m.Call(fn=fn, args=args):
+            return m.Call(fn, tuple(_widened(a, narrow) for a in args))
+    return e
+
+
+def _closure(names: set[str], params: list[PeParam], within: set[str] | None = None) -> set[str]:
+    """``names`` and the per-PE values they are computed from (only those in ``within``)."""
+    by_name = {p.name: p for p in params}
+    allowed = set(by_name) if within is None else within
+    todo, seen = list(names), set(names)
+    while todo:
+        p = by_name.get(todo.pop())
+        for n in names_in(p.value) if p is not None else ():
+            if n in allowed and n not in seen:
+                seen.add(n)
+                todo.append(n)
+    return seen
+
+
+def _fn_closure(names: set[str], fns: list[m.FnDecl]) -> set[str]:
+    """The helper functions ``names`` call, directly or through each other."""
+    by_name = {f.name: f for f in fns}
+    todo, seen = [n for n in names if n in by_name], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(n for n in names_in(by_name[name].body) if n in by_name)
+    return seen
 
 
 # --------------------------------------------------------------------- layout helpers

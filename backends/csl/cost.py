@@ -54,6 +54,8 @@ def model(low: Lowered) -> Cost:
     tasks = []
     for lowered in low.tasks:
         parts = {"launch": launch, **lowered.lowering.cycles(lowered.code, low)}
+        if low.coords_cycles:
+            parts["coordinates"] = low.coords_cycles
         tasks.append(TaskCost(lowered.code.launch, sum(parts.values()) * batches, parts, batches))
     return Cost(tuple(tasks))
 

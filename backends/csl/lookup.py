@@ -394,7 +394,8 @@ def lower(
         table_extent = table_dm.extent
         if table_lay.dims[1].bands is None:
             sp = split_params(b, shared, table_dm)
-            key_params = {LO: m.Name(sp.start), HI: m.add(m.Name(sp.start), m.Name(sp.size))}
+            size = m.builtin("as", m.Name("i32"), m.Name(sp.size))
+            key_params = {LO: m.Name(sp.start), HI: m.add(m.Name(sp.start), size)}
         else:
             site = shape.site
             band = _band_params(b, table_lay, site, b.tensor_arrays[tensor[site.table]])
@@ -576,9 +577,9 @@ def _band_params(b: Builder, lay: Layout, site: BandSite, array: str) -> BandCod
     )
     which = b.pe_param("band", "i32", band)
     first = b.pe_param(
-        "band_first", "i32", m.call("band_first", m.lit(bands.extent), m.lit(bands.depth), band)
+        "band_first", "i32", m.call("band_start", m.lit(bands.extent), m.lit(bands.depth), band)
     )
-    if not any(isinstance(f, m.FnDecl) and f.name == "band_first" for f in b.layout_fns):
+    if not any(isinstance(f, m.FnDecl) and f.name == "band_start" for f in b.layout_fns):
         b.layout_fns.append(_band_first_fn())
     return BandCode(
         site,
@@ -608,7 +609,7 @@ def _band_first_fn() -> m.FnDecl:
         ),
     )
     return m.FnDecl(
-        "band_first",
+        "band_start",
         (("n", i32), ("depth", i32), ("band", i32)),
         i32,
         (

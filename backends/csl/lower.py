@@ -11,7 +11,7 @@ coordinates, so sizes that do not divide the grid cost no extra code.
 from __future__ import annotations
 
 from kernelc.backends.csl import tasks
-from kernelc.backends.csl.builder import Builder, layout_helpers
+from kernelc.backends.csl.builder import COORDS_FN, Builder, layout_helpers, nodes_in
 from kernelc.backends.csl.contract import CONTRACTION
 from kernelc.backends.csl.lookup import LOOKUP
 from kernelc.backends.csl.lowered import (
@@ -28,7 +28,7 @@ from kernelc.backends.csl.placement import Shared
 from kernelc.backends.csl.reduction import REDUCTION
 from kernelc.backends.csl.stencil import MAP, finish_exchange
 from kernelc.backends.csl.tasks import StepCode
-from kernelc.csl import machine
+from kernelc.csl import charges, machine
 from kernelc.csl import model as m
 from kernelc.forms import Contraction, Lookup, Map, Reduction, Scalar
 from kernelc.forms.blocks import Layout
@@ -167,10 +167,36 @@ def lower(
         lowered,
         b.data_bytes,
         code_size,
+        b,
         dict(b.arrays),
         dict(b.tensor_arrays),
         b.batches,
+        _coords_cycles(pe),
     )
+
+
+def _coords_cycles(pe: m.CslFile) -> int:
+    """What a launch's call of ``read_coords`` costs, counted with the simulator's charges; a
+    helper's loop over one of its parameters (the lookup's band walk) takes the literal that
+    ``read_coords`` passes for it."""
+    fns = {d.name: d for d in pe.decls if isinstance(d, m.FnDecl)}
+    if COORDS_FN not in fns:
+        return 0
+    passed: dict[str, int] = {}  # helper parameter -> the literal read_coords gives it
+    for node in nodes_in(fns[COORDS_FN].body):
+        if isinstance(node, m.Call) and isinstance(node.fn, m.Name) and node.fn.id in fns:
+            for (name, _t), arg in zip(fns[node.fn.id].params, node.args, strict=True):
+                if isinstance(arg, m.Int):
+                    passed[name] = arg.value
+
+    def trips(loop: m.For | m.While) -> float | None:
+        match loop:
+            case m.For(iter=m.Builtin(name="range", args=(_, m.Name(id=n)))):
+                return passed[n]
+        return None
+
+    counter = charges.Counter(fns, {}, trips, lambda _s: 0.5)
+    return round(counter.stmt(m.ExprStmt(m.call(COORDS_FN))))
 
 
 def _intro(graph: TaskGraph, b: Builder, what: str, codes: list[TaskCode]) -> list[str]:

@@ -159,9 +159,11 @@ class Lowered:
     tasks: list[LoweredTask]
     data_bytes: int
     code_bytes: int
+    builder: Builder  # what built the program (its per-PE params: the roles are counted there)
     arrays: dict[str, int] = field(default_factory=dict)
     symbols: dict[str, str] = field(default_factory=dict)  # tensor -> its array on every PE
     batches: Batches | None = None
+    coords_cycles: int = 0  # reading the coordinates and computing offsets, per launch
 
     @property
     def memory_bytes(self) -> int:

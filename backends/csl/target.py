@@ -22,7 +22,7 @@ import numpy as np
 
 from kernelc import ir
 from kernelc.artifact import Artifact, base_manifest, finished
-from kernelc.backends.csl import policy, report
+from kernelc.backends.csl import policy, report, roles
 from kernelc.backends.csl.constants import constant_scalars
 from kernelc.backends.csl.cost import model, report_lines
 from kernelc.backends.csl.emit import program_files
@@ -95,7 +95,13 @@ class CslTarget:
         placed = self.placement(graph, options)
         low = placed.lowered
         cost = model(low)
-        summary = [*report_lines(low, cost), *placed.report()]
+        programs = roles.count(low.builder)
+        summary = [
+            *report_lines(low, cost),
+            f"csl: {programs:,} distinct PE programs (roles) for cslc to compile on "
+            f"{low.width * low.height:,} PEs",
+            *placed.report(),
+        ]
         files: dict[str, str] = dict(program_files(low.program))
         files["run.py"] = run_py(graph, low)
         files["commands.sh"] = commands_sh(low)
@@ -111,6 +117,7 @@ class CslTarget:
             cslc_params={"width": low.width, "height": low.height},
             layout="layout.csl",
             pe_programs=[f.name for f in low.program.pe_files],
+            distinct_pe_programs=programs,
             launches=low.launches,
             memory={
                 "per_pe_bytes": low.memory_bytes,

@@ -62,7 +62,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, rest: li
         if args.command == "cslc":
             if rest:
                 parser.error(f"unrecognized arguments: {' '.join(rest)}")
-            compile_program(
+            config = compile_program(
                 args.layout,
                 arch=args.arch,
                 fabric_dims=args.fabric_dims,
@@ -74,7 +74,11 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, rest: li
                 west_buf=args.width_west_buf,
                 east_buf=args.width_east_buf,
             )
-            print(f"fabric simulator: {args.layout} checked; wrote {args.out}/out.json")
+            programs = config["kernelc_fabric"]["distinct_pe_programs"]
+            print(
+                f"fabric simulator: {args.layout} checked ({programs:,} distinct PE programs); "
+                f"wrote {args.out}/out.json"
+            )
             return 0
         run_host_script(args.script, rest)
         name = rest[rest.index("--name") + 1] if "--name" in rest else None

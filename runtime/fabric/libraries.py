@@ -77,12 +77,26 @@ class MemcpyParams(_Module):
             raise FabricError(f"<memcpy/get_params>: two streaming colors share one ID ({ids})")
 
     def get_params(self, x: object) -> Struct:
+        """The struct for a column. It holds what the model of memcpy needs there: the
+        streaming colors and the column's place in the row (memcpy's row routes end at the
+        edge columns), so the columns between the edges get equal structs and their PEs can
+        share one compiled program (the SDK's own struct is not documented)."""
         col = int(x)
         if not 0 <= col < self.width:
             raise FabricError(f"memcpy.get_params({col}) is outside the rectangle")
         # the streaming colors are fields too, void ({}) where the layout gave none
         given = {name: self.streams.get(name, Struct()) for name in STREAM_COLORS}
-        return Struct({"__memcpy__": True, "column": col, "streams": Struct(self.streams), **given})
+        place = place_in_line(col, self.width)
+        return Struct(
+            {"__memcpy__": True, "place": place, "streams": Struct(self.streams), **given}
+        )
+
+
+def place_in_line(index: int, count: int) -> str:
+    """Where a PE lies along a row or column: what an edge-aware library needs to know."""
+    if count == 1:
+        return "only"
+    return "first" if index == 0 else "last" if index == count - 1 else "inner"
 
 
 STREAM_COLORS = ("MEMCPYH2D_1", "MEMCPYH2D_2", "MEMCPYD2H_1")
@@ -98,9 +112,11 @@ class MemcpyModule(_PeModule):
     def __init__(self, pe: PE, params: object) -> None:
         if not (isinstance(params, Struct) and params.get("__memcpy__")):
             raise FabricError(f"PE {pe.coords}: <memcpy/memcpy> needs memcpy.get_params(x)")
-        if params.get("column") != pe.x:
+        place = place_in_line(pe.x, pe.sim.width)
+        if params.get("place") != place:
             raise FabricError(
-                f"PE {pe.coords}: memcpy params are for column {params.get('column')}"
+                f"PE {pe.coords}: memcpy params are for a column placed '{params.get('place')}' "
+                f"in the row, this PE's is '{place}'"
             )
         self.pe, self.params = pe, params
         pe.memcpy = True
@@ -347,13 +363,15 @@ class C2dParams(_Module):
                 raise FabricError(f"collectives_2d needs two {axis}_colors")
             if not isinstance(entries, Struct) or len(entries.items) != 2:
                 raise FabricError(f"collectives_2d needs two {axis}_entrypoints")
+            # the PE's place along the axis (the ends of a row or column route differently);
+            # its index there (pe_id) is read from its coordinates at run time
+            index, count = (x, self.width) if axis == "x" else (y, self.height)
             axes[axis] = Struct(
                 {
                     "__c2d__": axis,
-                    "x": x,
-                    "y": y,
-                    "colors": colors.items,
-                    "entrypoints": entries.items,
+                    "place": place_in_line(index, count),
+                    "colors": colors,
+                    "entrypoints": entries,
                 }
             )
         return Struct(axes)
@@ -368,11 +386,12 @@ class Collectives2D(_PeModule):
         dim = cfg.get("dim_params")
         if not (isinstance(dim, Struct) and dim.get("__c2d__") in ("x", "y")):
             raise FabricError(f"PE {pe.coords}: <collectives_2d/pe> needs .dim_params")
-        if (dim.get("x"), dim.get("y")) != (pe.x, pe.y):
-            raise FabricError(f"PE {pe.coords}: collectives params belong to another PE")
         self.pe, self.cfg = pe, cfg
         self.axis = dim.get("__c2d__")
-        self.colors = tuple(c.id for c in dim.get("colors"))
+        index, count = (pe.x, pe.sim.width) if self.axis == "x" else (pe.y, pe.sim.height)
+        if dim.get("place") != place_in_line(index, count):
+            raise FabricError(f"PE {pe.coords}: collectives params belong to another PE")
+        self.colors = tuple(c.id for c in dim.get("colors").items)
         self._claim_resources(cfg)
         self.calls = 0
         index = pe.x if self.axis == "x" else pe.y

@@ -19,8 +19,9 @@ from kernelc.csl import machine
 from kernelc.runtime.fabric import debug_util, sdk, sdk_utils
 from kernelc.runtime.fabric.fabric import Simulator
 from kernelc.runtime.fabric.parser import parse_program
+from kernelc.runtime.fabric.setup import Unkeyable, frozen
 from kernelc.runtime.fabric.typecheck import check_program
-from kernelc.runtime.fabric.values import FabricError
+from kernelc.runtime.fabric.values import FabricError, Struct
 
 
 def compile_program(
@@ -66,6 +67,7 @@ def compile_program(
     config = {
         "params": {k: str(v) for k, v in sorted(params.items())},
         "kernelc_fabric": {
+            "distinct_pe_programs": distinct_programs(sim.layout.tiles),
             "source": str(layout.parent),
             "layout": layout.name,
             "arch": arch,
@@ -80,6 +82,18 @@ def compile_program(
     out.mkdir(parents=True, exist_ok=True)
     (out / "out.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
     return config
+
+
+def distinct_programs(tiles: dict[tuple[int, int], tuple[str, Struct]]) -> int:
+    """How many PE programs cslc compiles for a layout: its distinct pairs of file and
+    ``@set_tile_code`` params (a PE whose params have no exact key counts on its own)."""
+    keys: set[object] = set()
+    for at, (file, params) in tiles.items():
+        try:
+            keys.add((file, frozen(params)))
+        except Unkeyable:
+            keys.add((file, at))
+    return len(keys)
 
 
 @contextlib.contextmanager
