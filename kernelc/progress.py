@@ -48,15 +48,19 @@ class Reporter:
         self.clock = clock
         self.columns = columns or (lambda: _columns(stream))
         self.start = clock()
-        self.next = self.start + delay
+        self.ready = self.start + delay
+        self.next = self.ready
         self.shown = 0  # characters of the line now on the terminal
+        self.label = ""  # the label of the line now on the terminal
 
     def show(self, label: str, detail: Detail) -> None:
-        """Write the line if the delay and the interval since the last write have passed."""
+        """Write the line if the delay and the interval since the last write have passed, or,
+        after the delay, at once when a new step begins (a short step is not skipped)."""
         now = self.clock()
-        if now < self.next:
+        if now < self.ready or (now < self.next and label == self.label):
             return
         self.next = now + self.interval
+        self.label = label
         text = detail() if callable(detail) else detail
         line = self.line(label, text, now - self.start)
         self.stream.write("\r" + line + " " * max(0, self.shown - len(line)) + "\r")

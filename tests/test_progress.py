@@ -81,6 +81,20 @@ def test_updates_are_throttled_to_ten_a_second() -> None:
     assert written[0] == "work: step 0  0.0 s" and written[1] == "work: step 100  0.1 s"
 
 
+def test_a_new_step_is_shown_at_once_after_the_delay() -> None:
+    """A step shorter than the interval still appears (the user sees every phase go by)."""
+    rep, out, clock = reporter(delay=1.0)
+    rep.show("building", "")
+    clock.now += 1.0
+    rep.show("building", "")
+    clock.now += 0.01
+    rep.show("building", "more")  # throttled: the same step within the interval
+    rep.show("setting up 4 PEs", "")
+    clock.now += 0.01
+    rep.show("setting up 4 PEs", "half")  # throttled again
+    assert segments(out.getvalue()) == ["building  1.0 s", "setting up 4 PEs  1.0 s"]
+
+
 def test_a_detail_function_is_called_only_when_the_line_is_written() -> None:
     rep, out, clock = reporter(delay=0.0)
     calls = []
