@@ -64,11 +64,14 @@ class ItemVertex:
         shapes: Mapping[str, tuple[int, ...]],
         unit: str,
         item_params: Iterable[str],
+        body: tuple[ir.Stmt, ...],
         state: tuple[tuple[str, str, str], ...] = (),
     ) -> ItemVertex:
         """``edge`` gives a tensor parameter's direction and note, ``shapes`` the shapes that
         differ from its region's, ``unit`` names what a vertex's items are (a block, a batch),
-        ``state`` adds i32 fields (IR name, C++ member, note) the body reads."""
+        ``body`` is the item loop's body (a constant it does not name is not declared: an unused
+        variable), ``state`` adds i32 fields (IR name, C++ member, note) the body reads."""
+        used = {n.name for n in ir.walk_body(body) if isinstance(n, ir.Name)}
         names = Names()
         fields: list[CodeletField] = []
         values: dict[str, str] = {}
@@ -87,7 +90,7 @@ class ItemVertex:
             elif b.scalar is not None:
                 fields.append(CodeletField(name, "scalar", "Input", p.dtype))
                 values[p.name] = f"(*{name})"
-            else:
+            elif p.name in used:
                 prologue.append(
                     f"const {CPP_TYPE[p.dtype]} {name} = {literal(b.constant, p.dtype)};"
                 )

@@ -161,7 +161,7 @@ class LookupLowering:
             note = f"the block's rows of {region}" if item else f"{region}, whole"
             return ("InOut" if param in outputs else "Input"), note
 
-        vertex = ItemVertex.of(task, form, edge, {}, "block", blocks.item_regions)
+        vertex = ItemVertex.of(task, form, edge, {}, "block", blocks.item_regions, form.loop.body)
         body = vertex.body(vertex.gen.block(form.loop.body, "  "))
         edges_of = [  # per edge field: a parameter (tensor) or a graph scalar
             b.param if b.region is not None else b.scalar

@@ -671,9 +671,10 @@ class SplitLowering:
             return "Input", f"{region}"
 
         state = STATE[: 5 if blocks.bands > 1 else 2]
-        vertex = ItemVertex.of(task, form, edge, blocks.shapes, "batch", blocks.item_regions, state)
-        names, v, first = vertex.names, vertex.var, vertex.first
         body, _ = _body(task, form, blocks)
+        items = blocks.item_regions
+        vertex = ItemVertex.of(task, form, edge, blocks.shapes, "batch", items, body, state)
+        names, v, first = vertex.names, vertex.var, vertex.first
         clear = []
         for out, width in blocks.widths.items():
             k = names.fresh("k")
