@@ -140,3 +140,54 @@ def test_single_worker_vertices_with_constant_arguments_build_without_warnings_a
     got = kc.run(program, "poplar", inputs, tiles=1)
     for name, want in kc.run(program, "interp", inputs).items():
         np.testing.assert_array_equal(got[name], want)
+
+
+# Found by compiling random programs' codelets (tests/fuzz/dsl.py) with -Wall -Wextra -Werror.
+UNUSED_VAR_IN_LOOKUP = """
+size N = 3, M = 2;
+kernel k(main: u32[M, N]) -> sys: f32[N] {
+  for i1 in 0 .. N {
+    var v2: bool = !(select(false, false, false));
+    sys[i1] += max(sys[i1], 3.25);
+  }
+}
+"""
+UNSIGNED_CONSTANTS = """
+size N = 6;
+kernel k(a: u16[N], b: u32[N]) -> (lo: u16[N], hi: u32[N], any: bool[N], none: bool[N]) {
+  for i in 0 .. N {
+    lo[i] = min(a[i], u16(0)) + max(a[i], u16(0));
+    lo[i] min= u16(9);
+    hi[i] = max(b[i], u32(0)) - min(b[i], u32(0));
+    hi[i] max= u32(0);
+    any[i] = bool(b[i] | u32(1));
+    none[i] = bool(a[i] & u16(0));
+  }
+}
+"""
+
+
+@needs_gxx
+@pytest.mark.parametrize(
+    ("source", "absent"),
+    [(UNUSED_VAR_IN_LOOKUP, "v2"), (UNSIGNED_CONSTANTS, " != 0")],
+    ids=["unused-var-in-lookup", "unsigned-constants"],
+)
+def test_programs_with_warnings_build_cleanly_and_run(
+    source: str, absent: str, tmp_path: Path
+) -> None:
+    """A var nothing reads in a lookup's body (g++ -Wall: unused variable, so the IPU model's
+    compile failed), min/max of unsigned values with 0 (-Wextra: a comparison always false),
+    and an int made bool by "!= 0" of a bitwise expression with a constant (-Wall: always
+    true or false)."""
+    program = kc.loads(source, "found.k")
+    codelets = kc.build(program, "poplar").files["codelets.cpp"]
+    assert absent not in codelets
+    assert warnings(codelets, tmp_path) == ""
+    rng = np.random.default_rng(1)
+    inputs = {
+        p.name: rng.integers(0, 12, p.shape).astype(p.dtype.numpy) for p in program.graph().inputs
+    }
+    got = kc.run(program, "poplar", inputs)
+    for name, want in kc.run(program, "interp", inputs).items():
+        np.testing.assert_array_equal(got[name], want, err_msg=name)

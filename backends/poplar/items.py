@@ -46,11 +46,13 @@ class ItemCodelet(ScalarCodelet):
 @dataclass(frozen=True)
 class ItemVertex:
     """An item codelet as both lookups set it up: a field per tensor or scalar parameter (a
-    constant one a C++ constant), the vertex's items as state, and the body's generator."""
+    constant one a C++ constant), the vertex's items as state, the item loop's body without
+    unused locals (g++ -Werror rejects an unused variable) and its generator."""
 
     names: Names
     fields: tuple[CodeletField, ...]
     prologue: tuple[str, ...]  # the constant parameters
+    source: tuple[ir.Stmt, ...]  # the item loop's body, unused locals left out
     gen: ItemCodelet
     var: str  # the item variable in C++
     first: str  # the state fields of the vertex's first item and its last + 1
@@ -69,9 +71,10 @@ class ItemVertex:
     ) -> ItemVertex:
         """``edge`` gives a tensor parameter's direction and note, ``shapes`` the shapes that
         differ from its region's, ``unit`` names what a vertex's items are (a block, a batch),
-        ``body`` is the item loop's body (a constant it does not name is not declared: an unused
-        variable), ``state`` adds i32 fields (IR name, C++ member, note) the body reads."""
-        used = {n.name for n in ir.walk_body(body) if isinstance(n, ir.Name)}
+        ``body`` is the item loop's body (a constant it does not name is not declared), ``state``
+        adds i32 fields (IR name, C++ member, note) the body reads."""
+        source = ir.without_unused_locals(body)
+        used = {n.name for n in ir.walk_body(source) if isinstance(n, ir.Name)}
         names = Names()
         fields: list[CodeletField] = []
         values: dict[str, str] = {}
@@ -109,16 +112,18 @@ class ItemVertex:
         v = names(var)
         gen.values[var] = v
         gen.ranges[var] = (form.first, form.end - 1)
-        return ItemVertex(names, tuple(fields), tuple(prologue), gen, v, first, last)
+        return ItemVertex(names, tuple(fields), tuple(prologue), source, gen, v, first, last)
 
-    def body(self, lines: Iterable[str]) -> tuple[str, ...]:
-        """The codelet's body: the constants, then ``lines`` for each of this worker's items."""
+    def body(self, before: Iterable[str] = ()) -> tuple[str, ...]:
+        """The codelet's body: the constants, then for each of this worker's items ``before``
+        (lines indented for the loop) and the item loop's body."""
         v = self.var
         return (
             *self.prologue,
             f"for (int {v} = {self.first} + int(workerId); {v} < {self.last}; "
             f"{v} += int(numWorkers())) {{",
-            *lines,
+            *before,
+            *self.gen.block(self.source, "  "),
             "}",
         )
 

@@ -162,7 +162,7 @@ class LookupLowering:
             return ("InOut" if param in outputs else "Input"), note
 
         vertex = ItemVertex.of(task, form, edge, {}, "block", blocks.item_regions, form.loop.body)
-        body = vertex.body(vertex.gen.block(form.loop.body, "  "))
+        body = vertex.body()
         edges_of = [  # per edge field: a parameter (tensor) or a graph scalar
             b.param if b.region is not None else b.scalar
             for b in (task.binding(p.name) for p in task.kernel.all_params)

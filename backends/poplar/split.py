@@ -683,7 +683,7 @@ class SplitLowering:
                 f"  {vertex.gen.values[out]}[({v} - {first}) * {width} + {k}] = 0.0f;",
                 "}",
             ]
-        lines = vertex.body([*(f"  {line}" for line in clear), *vertex.gen.block(body, "  ")])
+        lines = vertex.body(f"  {line}" for line in clear)
         about = "form Lookup, one piece of the key tables per tile: partial sums of a batch"
         guessed = TripCounter(task, assumed(task, form, 1.0))
         guessed.block(form.loop.body)
