@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from kernelc.backends.groq import machine
-from kernelc.backends.groq.lower import GroqProgram, Stage
+from kernelc.backends.groq.model import GroqProgram, Stage
 
 chip = machine.chip
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import textwrap
 
 from kernelc import tolerance
-from kernelc.backends.groq.lower import SHIFT_LANES, TINY, GroqProgram
 from kernelc.backends.groq.machine import LANES
+from kernelc.backends.groq.model import SHIFT_LANES, TINY, GroqProgram
 from kernelc.embed import definitions
 from kernelc.graph import TaskGraph
 from kernelc.reference import HELPERS, reference_source

@@ -16,7 +16,7 @@ from typing import Any
 
 from kernelc.backends.groq import machine
 from kernelc.backends.groq.cost import Cost
-from kernelc.backends.groq.lower import GroqProgram
+from kernelc.backends.groq.model import GroqProgram
 from kernelc.report.data import SIMULATED, Cell, Cycles, Placement, Simulated, View
 from kernelc.runtime.tsp.memory import allocate, parse_layout
 

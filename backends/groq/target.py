@@ -22,7 +22,8 @@ from kernelc.artifact import Artifact, base_manifest, finished
 from kernelc.backends.groq import machine, report
 from kernelc.backends.groq.cost import model, report_lines
 from kernelc.backends.groq.emit import commands_sh, program_py, readme, run_py
-from kernelc.backends.groq.lower import PRECISIONS, GroqProgram, lower
+from kernelc.backends.groq.lower import lower
+from kernelc.backends.groq.model import PRECISIONS, GroqProgram
 from kernelc.diagnostics import KernelcError, command_line_span
 from kernelc.graph import TaskGraph
 from kernelc.report.data import Simulated, View

@@ -85,6 +85,14 @@ static inline float kc_fmin(float a, float b) { return (a < b || b != b) ? a : b
     "kc_fmax": """\
 static inline float kc_fmax(float a, float b) { return (a > b || b != b) ? a : b; }
 """,
+    "kc_umin": """\
+// min/max of unsigned values as functions: written inline, a comparison with a constant 0 is
+// always false or true, and g++ -Wextra (-Wtype-limits) rejects it under -Werror.
+static inline unsigned kc_umin(unsigned a, unsigned b) { return a < b ? a : b; }
+""",
+    "kc_umax": """\
+static inline unsigned kc_umax(unsigned a, unsigned b) { return a > b ? a : b; }
+""",
     "kc_fma_half": """\
 // f16 a * b + c rounded once: the product of two halves is exact in float; TwoSum gives the
 // float sum's exact error, which makes the sum round-to-odd, so rounding it to half is exact.
@@ -443,8 +451,10 @@ class ScalarCodelet:
         if to == DType.BOOL:
             if source == DType.F16:
                 return f"(float({_bare(a)}) != 0.0f)"
-            zero = "0.0f" if source == DType.F32 else "0"
-            return f"({a} != {zero})"
+            if source == DType.F32:
+                return f"({a} != 0.0f)"
+            # a conversion, not "!= 0": g++ -Wall rejects (x | 1) != 0 as always true
+            return f"bool({_bare(a)})"
         if source.is_float and to.is_int:
             fn = {DType.I32: "kc_f2i32", DType.U32: "kc_f2u32", DType.U16: "kc_f2u16"}[to]
             x = a if source == DType.F32 else f"float({_bare(a)})"
@@ -466,6 +476,9 @@ class ScalarCodelet:
                 return rounded(f"{self.helper('kc_f' + fn)}({wide[0]}, {wide[1]})")
             if args[0] == args[1]:  # min(x, x) is x (and g++ rejects the self-comparison)
                 return args[0]
+            if t in (DType.U32, DType.U16):
+                value = f"{self.helper('kc_u' + fn)}({_bare(args[0])}, {_bare(args[1])})"
+                return f"(unsigned short){value}" if t == DType.U16 else value
             op = "<" if fn == "min" else ">"
             return f"({args[0]} {op} {args[1]} ? {args[0]} : {args[1]})"
         if fn == "abs":

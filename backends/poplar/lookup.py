@@ -23,19 +23,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from kernelc.backends.poplar.codelet import CPP_TYPE, literal
 from kernelc.backends.poplar.cost import instructions
 from kernelc.backends.poplar.items import (
-    ItemCodelet,
+    ItemVertex,
     TripCounter,
     assumed,
     assumptions,
+    item_loop_refusal,
+    item_tensors,
     per_item,
     view_shape,
 )
 from kernelc.backends.poplar.lowered import (
     Codelet,
-    CodeletField,
     Edge,
     Instance,
     LoweredTask,
@@ -44,12 +44,10 @@ from kernelc.backends.poplar.lowered import (
     spread,
 )
 from kernelc.backends.poplar.machine import GC200, WORKERS
-from kernelc.backends.poplar.names import Names
 from kernelc.backends.poplar.split import SplitBlocks, SplitLowering, estimate, plan_split
 from kernelc.forms.blocks import Split
 from kernelc.forms.lookup import Lookup, slowest_trips
 from kernelc.graph import Region, Task, TaskGraph
-from kernelc.types import DType
 
 SPLIT = SplitLowering()
 
@@ -101,31 +99,19 @@ class LookupLowering:
     def _replicated(
         self, task: Task, form: Lookup, graph: TaskGraph, tiles: range
     ) -> LookupBlocks | str:
-        items: dict[str, Region] = {}
-        tables: dict[str, Region] = {}
         outputs = {p.name for p in task.kernel.outputs}
-        for p in task.kernel.all_params:
-            region = task.binding(p.name).region
-            if region is None:
-                continue
-            if p.name in form.items:
-                if not all(region.keep):
-                    return f"item-indexed '{p.name}' is a view that drops dimensions"
-                items[p.name] = region
-            elif p.name in outputs:
-                return f"output '{p.name}' is not indexed by the item"
-            else:
-                tables[p.name] = region
+        found = item_tensors(task, form, outputs)
+        if isinstance(found, str):
+            return found
+        items, tables = found
         for out in outputs:
             for name, region in (*items.items(), *tables.items()):
                 if name != out and items[out].overlaps(region):
                     return f"it reads '{name}' and writes '{out}', views of one tensor"
+        why = item_loop_refusal(form, items)
+        if why is not None:
+            return why
         count = form.end - form.first
-        if count <= 0:
-            return "its item loop is empty"
-        for name, region in items.items():
-            if region.view_shape[0] < form.end:
-                return f"item-indexed '{name}' has fewer rows than the item loop's range"
         parts = min(len(tiles), count)
         split = Split(count, parts)
         replicated = sum(_nbytes(task, t) for t in tables)
@@ -168,52 +154,19 @@ class LookupLowering:
     ) -> LoweredTask | tuple[LoweredTask, ...]:
         if isinstance(blocks, SplitBlocks):
             return SPLIT.lower(task, form, blocks, cls, step)
-        names = Names()
-        kernel = task.kernel
-        outputs = {p.name for p in kernel.outputs}
-        fields: list[CodeletField] = []
-        values: dict[str, str] = {}
-        shapes: dict[str, tuple[int, ...]] = {}
-        dtypes: dict[str, DType] = {}
-        prologue: list[str] = []
-        edges_of: list[str] = []  # per edge field: a parameter (tensor) or a graph scalar
-        for p in kernel.all_params:
-            b = task.binding(p.name)
-            name = names(p.name)
-            if b.region is not None:
-                item = p.name in blocks.item_regions
-                direction = "InOut" if p.name in outputs else "Input"
-                note = f"the block's rows of {b.region}" if item else f"{b.region}, whole"
-                fields.append(CodeletField(name, "vector", direction, p.dtype, note))
-                edges_of.append(p.name)
-                values[p.name] = name
-                shapes[p.name] = b.region.view_shape
-                dtypes[p.name] = p.dtype
-            elif b.scalar is not None:
-                fields.append(CodeletField(name, "scalar", "Input", p.dtype))
-                edges_of.append(b.scalar)
-                values[p.name] = f"(*{name})"
-            else:
-                prologue.append(
-                    f"const {CPP_TYPE[p.dtype]} {name} = {literal(b.constant, p.dtype)};"
-                )
-                values[p.name] = name
-        var = form.loop.var
-        first, last = names.derived(f"{var}Begin"), names.derived(f"{var}End")
-        fields += [
-            CodeletField(first, "state", "", DType.I32, f"the block's first '{var}'"),
-            CodeletField(last, "state", "", DType.I32, f"the block's last '{var}' + 1"),
-        ]
-        gen = ItemCodelet(task.size_env, shapes, dtypes, names, values)
-        gen.item_rows = {p: first for p in blocks.item_regions}
-        v = names(var)
-        gen.values[var] = v
-        gen.ranges[var] = (form.first, form.end - 1)
-        body = [
-            *prologue,
-            f"for (int {v} = {first} + int(workerId); {v} < {last}; {v} += int(numWorkers())) {{",
-            *gen.block(form.loop.body, "  "),
-            "}",
+        outputs = {p.name for p in task.kernel.outputs}
+
+        def edge(param: str, region: Region) -> tuple[str, str]:
+            item = param in blocks.item_regions
+            note = f"the block's rows of {region}" if item else f"{region}, whole"
+            return ("InOut" if param in outputs else "Input"), note
+
+        vertex = ItemVertex.of(task, form, edge, {}, "block", blocks.item_regions, form.loop.body)
+        body = vertex.body()
+        edges_of = [  # per edge field: a parameter (tensor) or a graph scalar
+            b.param if b.region is not None else b.scalar
+            for b in (task.binding(p.name) for p in task.kernel.all_params)
+            if b.region is not None or b.scalar is not None
         ]
         instances = []
         for k in range(blocks.items.parts):
@@ -237,7 +190,7 @@ class LookupLowering:
             f"replicated to every tile by the exchange; {assumptions(task, form)}"
         )
         about = "form Lookup, one block of items per tile"
-        codelet = Codelet(cls, True, tuple(fields), tuple(body), about)
+        codelet = Codelet(cls, True, vertex.fields, body, about)
         guessed = TripCounter(task, assumed(task, form, 1.0))
         guessed.block(form.loop.body)  # a data-dependent loop no assumption covers: taken as 1
         return LoweredTask(
@@ -246,7 +199,7 @@ class LookupLowering:
             codelet,
             tuple(instances),
             describe,
-            frozenset(gen.helpers),
+            frozenset(vertex.gen.helpers),
             guessed.guessed,
         )
 

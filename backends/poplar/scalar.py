@@ -52,6 +52,8 @@ class ScalarLowering:
         dtypes: dict[str, DType] = {}
         prologue: list[str] = []
         outputs = {p.name for p in kernel.outputs}
+        source = ir.without_unused_locals(kernel.body)
+        used = {n.name for n in ir.walk_body(source) if isinstance(n, ir.Name)}
         for p in kernel.all_params:
             b = task.binding(p.name)
             name = names(p.name)
@@ -66,13 +68,13 @@ class ScalarLowering:
                 fields.append(CodeletField(name, "scalar", "Input", p.dtype))
                 edges.append(Edge(b.scalar, ()))
                 values[p.name] = f"(*{name})"
-            else:
+            elif p.name in used:  # a constant it does not name would be an unused variable
                 prologue.append(
                     f"const {CPP_TYPE[p.dtype]} {name} = {literal(b.constant, p.dtype)};"
                 )
                 values[p.name] = name
         gen = ScalarCodelet(task.size_env, shapes, dtypes, names, values)
-        body = (*prologue, *gen.block(ir.without_unused_locals(kernel.body), ""))
+        body = (*prologue, *gen.block(source, ""))
         form_name = type(form).__name__
         codelet = Codelet(cls, False, tuple(fields), body, f"form {form_name}, one worker")
         return LoweredTask(

@@ -38,9 +38,15 @@ import math
 from dataclasses import dataclass, field, replace
 
 from kernelc import ir
-from kernelc.backends.poplar.codelet import CPP_TYPE, literal
 from kernelc.backends.poplar.cost import instructions
-from kernelc.backends.poplar.items import ItemCodelet, TripCounter, assumed, assumptions
+from kernelc.backends.poplar.items import (
+    ItemVertex,
+    TripCounter,
+    assumed,
+    assumptions,
+    item_loop_refusal,
+    item_tensors,
+)
 from kernelc.backends.poplar.lowered import (
     Codelet,
     CodeletField,
@@ -353,29 +359,16 @@ def plan_split(task: Task, form: Lookup, graph: TaskGraph, tiles: range) -> Spli
     why = refusal(task, form)
     if why is not None:
         return why
-    items: dict[str, Region] = {}
-    tables: dict[str, Region] = {}
-    keyed: dict[str, Region] = {}
-    for p in task.kernel.all_params:
-        region = task.binding(p.name).region
-        if region is None:
-            continue
-        if p.name in form.items:
-            if not all(region.keep):
-                return f"item-indexed '{p.name}' is a view that drops dimensions"
-            items[p.name] = region
-        elif p.name in form.outputs:
-            return f"output '{p.name}' is not indexed by the item"
-        elif p.name in form.tables:
-            keyed[p.name] = region
-        else:
-            tables[p.name] = region
+    found = item_tensors(task, form, form.outputs)
+    if isinstance(found, str):
+        return found
+    items, others = found
+    keyed = {name: region for name, region in others.items() if name in form.tables}
+    tables = {name: region for name, region in others.items() if name not in form.tables}
+    why = item_loop_refusal(form, items)
+    if why is not None:
+        return why
     count = form.end - form.first
-    if count <= 0:
-        return "its item loop is empty"
-    for name, region in items.items():
-        if region.view_shape[0] < form.end:
-            return f"item-indexed '{name}' has fewer rows than the item loop's range"
     widths = {o: math.prod(items[o].view_shape[1:]) for o in sorted(form.outputs)}
     per_item = sum(_param_bytes(task, t, r.view_shape[1:]) for t, r in items.items())
     inbound = per_item - 4 * sum(widths.values())  # the item inputs a piece receives
@@ -667,75 +660,36 @@ class SplitLowering:
         return tuple(replace(low, workers=self.cycles(low)) for low in out)
 
     def _partial(self, task: Task, form: Lookup, blocks: SplitBlocks, cls: str):
-        names = Names()
-        kernel = task.kernel
-        fields: list[CodeletField] = []
-        values: dict[str, str] = {}
-        shapes: dict[str, tuple[int, ...]] = {}
-        dtypes: dict[str, DType] = {}
-        prologue: list[str] = []
-        for p in kernel.all_params:
-            b = task.binding(p.name)
-            name = names(p.name)
-            if b.region is not None:
-                if p.name in form.outputs:
-                    note = f"the batch's partial sums of {b.region} for this piece's keys"
-                    fields.append(CodeletField(name, "vector", "InOut", p.dtype, note))
-                elif p.name in blocks.item_regions:
-                    note = f"the batch's rows of {b.region}"
-                    fields.append(CodeletField(name, "vector", "Input", p.dtype, note))
-                elif p.name in blocks.keyed:
-                    note = f"this piece's keys (and band) of {b.region}"
-                    fields.append(CodeletField(name, "vector", "Input", p.dtype, note))
-                else:
-                    fields.append(CodeletField(name, "vector", "Input", p.dtype, f"{b.region}"))
-                values[p.name] = name
-                shapes[p.name] = blocks.shapes.get(p.name, b.region.view_shape)
-                dtypes[p.name] = p.dtype
-            elif b.scalar is not None:
-                fields.append(CodeletField(name, "scalar", "Input", p.dtype))
-                values[p.name] = f"(*{name})"
-            else:
-                prologue.append(
-                    f"const {CPP_TYPE[p.dtype]} {name} = {literal(b.constant, p.dtype)};"
-                )
-                values[p.name] = name
-        var = form.loop.var
-        first, last = names.derived(f"{var}Begin"), names.derived(f"{var}End")
-        fields += [
-            CodeletField(first, "state", "", DType.I32, f"the batch's first '{var}'"),
-            CodeletField(last, "state", "", DType.I32, f"the batch's last '{var}' + 1"),
-        ]
-        for ir_name, member, note in STATE[: 5 if blocks.bands > 1 else 2]:
-            values[ir_name] = names.derived(member)
-            fields.append(CodeletField(values[ir_name], "state", "", DType.I32, note))
-        gen = ItemCodelet(task.size_env, shapes, dtypes, names, values)
-        gen.item_rows = {p: first for p in blocks.item_regions}
-        v = names(var)
-        gen.values[var] = v
-        gen.ranges[var] = (form.first, form.end - 1)
+
+        def edge(param: str, region: Region) -> tuple[str, str]:
+            if param in form.outputs:
+                return "InOut", f"the batch's partial sums of {region} for this piece's keys"
+            if param in blocks.item_regions:
+                return "Input", f"the batch's rows of {region}"
+            if param in blocks.keyed:
+                return "Input", f"this piece's keys (and band) of {region}"
+            return "Input", f"{region}"
+
+        state = STATE[: 5 if blocks.bands > 1 else 2]
         body, _ = _body(task, form, blocks)
+        items = blocks.item_regions
+        vertex = ItemVertex.of(task, form, edge, blocks.shapes, "batch", items, body, state)
+        names, v, first = vertex.names, vertex.var, vertex.first
         clear = []
         for out, width in blocks.widths.items():
             k = names.fresh("k")
             clear += [
                 f"for (int {k} = 0; {k} < {width}; ++{k}) {{",
-                f"  {values[out]}[({v} - {first}) * {width} + {k}] = 0.0f;",
+                f"  {vertex.gen.values[out]}[({v} - {first}) * {width} + {k}] = 0.0f;",
                 "}",
             ]
-        lines = [
-            *prologue,
-            f"for (int {v} = {first} + int(workerId); {v} < {last}; {v} += int(numWorkers())) {{",
-            *(f"  {line}" for line in clear),
-            *gen.block(body, "  "),
-            "}",
-        ]
+        lines = vertex.body(f"  {line}" for line in clear)
         about = "form Lookup, one piece of the key tables per tile: partial sums of a batch"
         guessed = TripCounter(task, assumed(task, form, 1.0))
         guessed.block(form.loop.body)
         return (
-            Codelet(cls, True, tuple(fields), tuple(lines), about),
-            frozenset(gen.helpers),
+            Codelet(cls, True, vertex.fields, lines, about),
+            frozenset(vertex.gen.helpers),
             guessed.guessed,
         )
 
