@@ -374,6 +374,15 @@ FUZZ_FOUND = {
         "kernel k(a: f32[4], unused: i32[2]) -> o: f32[4] { for i in 0 .. 4 { o[i] = a[i]; } }",
         {"unused"},
     ),
+    # an unused let in an item-wise accumulation (a Lookup without tables): the lookup
+    # lowering emitted it, and g++ -Werror=unused-variable rejected the codelets (9 of 301
+    # random C programs on poplar, 2026-12-05)
+    "an unused local in a lookup": (
+        "kernel k(a: f32[4]) -> o: f32[4, 2] {\n"
+        "  for i in 0 .. 4 { o[i, 0] += a[i]; o[i, 0] += 0.5; let t = 1; }\n"
+        "}",
+        {"t"},
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from kernelc import ir
 from kernelc.backends.poplar.codelet import CPP_TYPE, literal
 from kernelc.backends.poplar.cost import instructions
 from kernelc.backends.poplar.items import (
@@ -212,7 +213,7 @@ class LookupLowering:
         body = [
             *prologue,
             f"for (int {v} = {first} + int(workerId); {v} < {last}; {v} += int(numWorkers())) {{",
-            *gen.block(form.loop.body, "  "),
+            *gen.block(ir.without_unused_locals(form.loop.body), "  "),  # g++ -Werror
             "}",
         ]
         instances = []
