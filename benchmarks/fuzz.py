@@ -8,7 +8,8 @@ crashes found (each distinct one with its program), time taken.
     python benchmarks/fuzz.py --dsl 0 --sim 0 --c 2000 --c-sim 100
     python benchmarks/fuzz.py --dsl 0 --sim 5000 --only csl
 
-A progress line goes to stderr every 100 programs; SIGINT or SIGTERM ends the current run early
+A progress line goes to stderr every 100 programs, and each distinct finding as soon as it is
+found; SIGINT or SIGTERM ends the current run early
 and prints its figures so far.
 """
 
@@ -55,7 +56,14 @@ class Tally:
             self.found[finding.kind] += 1
             lines = [ln for ln in finding.message.strip().splitlines() if ln.strip()]
             key = (finding.kind, finding.target, lines[-1][:100] if lines else "")
-            self.distinct.setdefault(key, differential.report(generated, outcome))
+            self.note(key, differential.report(generated, outcome))
+
+    def note(self, key: tuple[str, str, str], text: str) -> None:
+        """Keep the first program of each distinct finding, and show it on stderr at once, so
+        a long run can be looked into while it goes on."""
+        if key not in self.distinct:
+            self.distinct[key] = text
+            print(f"-- new {key[0]} on {key[1]}: {key[2]}\n{text}\n", file=sys.stderr, flush=True)
 
 
 def reason(message: str) -> str:
@@ -100,7 +108,7 @@ def fuzz_dsl(tally: Tally, configs, count: int) -> None:
         except kc.KernelcError as err:
             tally.found["invalid program"] += 1
             key = ("invalid program", "generator", str(err).splitlines()[0][:100])
-            tally.distinct.setdefault(key, f"{err}\n{generated.source}")
+            tally.note(key, f"{err}\n{generated.source}")
 
     start = time.perf_counter()
     _search(programs(avoid=avoid), count, body, tally)
@@ -121,14 +129,14 @@ def fuzz_c(tally: Tally, configs, count: int) -> None:
             detail = getattr(err, "stderr", b"") or b""
             text = detail.decode() if isinstance(detail, bytes) else detail
             key = ("gcc failed", "gcc", (text.strip().splitlines() or [str(err)])[-1][:100])
-            tally.distinct.setdefault(key, f"{err}\n{text}\n{generated.reproducer()}")
+            tally.note(key, f"{err}\n{text}\n{generated.reproducer()}")
             return
         try:
             tally.add(generated, differential.check(generated, configs, "fuzz.c", reference))
         except kc.KernelcError as err:
             tally.found["refused by the frontend"] += 1
             key = ("refused by the frontend", "frontend", reason(str(err)))
-            tally.distinct.setdefault(key, f"{err}\n{generated.reproducer()}")
+            tally.note(key, f"{err}\n{generated.reproducer()}")
 
     start = time.perf_counter()
     _search(omp.programs(avoid=avoid), count, body, tally)

@@ -4,6 +4,7 @@ raised, once, with the message users see."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import kernelc as kc
@@ -74,6 +75,34 @@ def test_a_misfit_on_the_grid_the_user_gave_is_the_error() -> None:
     program = kc.loads(STENCIL, "t.k", params={"N": 12})
     with pytest.raises(kc.KernelcError, match="thinner than its halo of 2; use fewer PEs along y"):
         kc.build(program, "csl", grid="1x12")
+
+
+KEYLESS_LOOKUP = (
+    "kernel k(a: f32[8]) -> o: f32[8] {\n"
+    "  for i in 0 .. 8 { var v: bool = true; o[i] += f32(i32(!(!(v)))) + a[i]; }\n}"
+)
+
+
+@pytest.mark.parametrize("grid", ["2x2", "3x5"])
+def test_a_grid_whose_columns_the_lowering_cannot_use_runs_scalar_tasks(grid: str) -> None:
+    """A lookup without a key table has nothing to split over columns: whatever the sizes, a
+    grid of two or more columns is a Misfit of its shape. The searches skip it; on a grid the
+    user gave, the graph runs as scalar tasks on that grid (the fuzzer's csl@2x2 and csl@3x5
+    got the error "no table indexed by a key to split over 2 columns" instead)."""
+    graph = kc.loads(KEYLESS_LOOKUP, "t.k").graph()
+    width, height = map(int, grid.split("x"))
+    got = lower.lower(graph, machine.WSE2, width, height)
+    assert isinstance(got, Misfit) and got.shape
+    assert got.reason.startswith("'k' has no table indexed by a key to split over")
+    assert isinstance(lower.lower(graph, machine.WSE2, 1, height), Lowered)
+    program = kc.loads(KEYLESS_LOOKUP, "t.k")
+    artifact = kc.build(program, "csl", grid=grid)
+    assert artifact.manifest["grid"] == [width, height]
+    assert "fn f_step0()" in artifact.files["pe_k.csl"]
+    a = np.linspace(-2.0, 2.0, 8, dtype=np.float32)
+    got_o = kc.run(program, "csl", {"a": a}, grid=grid)["o"]
+    np.testing.assert_array_equal(got_o, kc.run(program, "interp", {"a": a})["o"])
+    assert np.array_equal(got_o, a + np.float32(1.0))
 
 
 def test_a_scalar_without_a_value_is_a_refusal_then_the_error() -> None:

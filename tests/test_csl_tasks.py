@@ -358,6 +358,17 @@ kernel k(a: i32[M]) -> o: i32[M] {
   }
 }
 """,
+    # negation and complement of literals: -(~2147483647) is 2147483648 in CSL's unbounded
+    # literal arithmetic ("incompatible types: 'i32' and 'comptime_int'"; 2,300 random programs
+    # on csl, 2026-12-05), and ~ of a u32 literal is negative; both now fold with wrapping
+    "literal_negation": """
+size N = 4;
+kernel k(a: i32[N]) -> o: i32[N] {
+  var v: i32 = a[0];
+  v += -(~(0x7fffffff));
+  for i in 0 .. N { o[i] = v + a[i] + -(-(3)) + i32(~(u32(1)) >> 28); }
+}
+""",
 }
 
 

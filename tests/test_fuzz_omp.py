@@ -179,3 +179,30 @@ def test_an_element_written_in_one_branch_is_still_undefined_after_it() -> None:
     with pytest.raises(kc.KernelcError, match="no earlier task writes all of it") as err:
         kc.loads(BRANCHES.replace("WRITE", "{}"), "branches.c").graph()
     assert err.value.span.line == 7
+
+
+REVERSED_GUARD = """#define N 4
+void k(const int a[N], int o[N]) {
+#pragma omp target map(to: a[0:N]) map(from: o[0:N])
+#pragma omp parallel for
+  for (int i = 0; i < N; i++) {
+    o[i] = 0;
+    for (int k = N - 1; k >= 0; k--) {
+      if (k > 0) {
+        o[i] += a[k - 1];
+      }
+    }
+  }
+}
+"""
+
+
+def test_a_guard_on_a_reversed_loop_index_does_not_narrow_an_access_outside_tasks() -> None:
+    """The frontend limitation of docs/OPENMP.md ("Limits"), which the generator avoids in
+    every body, not only in tasks: found on 2026-12-05 by 7 of 979 random programs on csl (a
+    worksharing loop after a barrier). When the frontend narrows such accesses, this test fails
+    and the generator may draw these guards again (tests/fuzz/omp.py, ``_Body._if``)."""
+    with pytest.raises(kc.KernelcError) as err:
+        kc.loads(REVERSED_GUARD, "fuzz.c").graph()
+    assert "index N - k_trip - 2 of 'a' (dimension 0) reaches -1 when k_trip = 3" in str(err.value)
+    assert err.value.span.line == 9

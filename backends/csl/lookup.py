@@ -235,6 +235,7 @@ def plan(
             f"'{task.kernel.name}' has no table indexed by a key to split over {w} columns; "
             "use a grid with one column",
             task.span,
+            shape=True,
         )
     return None
 

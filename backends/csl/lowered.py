@@ -44,10 +44,13 @@ class Refusal:
 @dataclass(frozen=True)
 class Misfit:
     """A plan that does not fit the grid it was made for (thin blocks, too many queues, too
-    much memory): another grid may take it, so the policy tries the next one."""
+    much memory): another grid may take it, so the policy tries the next one. ``shape``: no
+    grid of this shape takes it whatever the sizes (the lowering cannot use the grid's
+    columns), so on a grid the user gave the graph runs as scalar tasks, as after a refusal."""
 
     reason: str
     span: Span
+    shape: bool = False
 
     def error(self) -> KernelcError:
         return KernelcError(self.reason, self.span)

@@ -128,11 +128,14 @@ def scalar(
 
 
 def given(graph: TaskGraph, arch: machine.Arch, width: int, height: int) -> Placement | Refusal:
-    """The plan on a grid the user gave; a plan that does not fit it is an error."""
+    """The plan on a grid the user gave; a plan that does not fit it is an error, and one whose
+    lowering cannot use a grid of this shape is a refusal (scalar tasks on that grid)."""
     low = lower(graph, arch, width, height)
     if isinstance(low, Refusal):
         return low
     if isinstance(low, Misfit):
+        if low.shape:
+            return Refusal(low.reason, low.span)
         raise low.error()
     check_memory(graph, low, False, None)
     return Placement("given", low, candidate(low), None)

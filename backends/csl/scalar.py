@@ -101,7 +101,22 @@ def wrapped(op: str, a: m.Expr, b: m.Expr, t: DType) -> int | None:
     x, y = int_literal(a), int_literal(b)
     if x is None or y is None or not t.is_int or op not in WRAPPING:
         return None
-    value = WRAPPING[op](x, y, t.bits) & ((1 << t.bits) - 1)
+    return _wrap(WRAPPING[op](x, y, t.bits), t)
+
+
+def wrapped_unary(op: str, a: m.Expr, t: DType) -> int | None:
+    """The language's wrapping value of ``-`` or ``~`` on an integer literal; None otherwise.
+
+    Why: as for ``wrapped``, ``-(~2147483647)`` is 2147483648 in CSL's unbounded literal
+    arithmetic (a compile error in an i32 expression), and ``~1`` on a u32 is negative."""
+    x = int_literal(a)
+    if x is None or not t.is_int:
+        return None
+    return _wrap(-x if op == "-" else ~x, t)
+
+
+def _wrap(value: int, t: DType) -> int:
+    value &= (1 << t.bits) - 1
     if t.is_signed and value >= 1 << (t.bits - 1):
         value -= 1 << t.bits
     return value
@@ -162,12 +177,12 @@ class ScalarGen:
             case ir.Load(tensor=t, indices=idx):
                 p = self.place(t, tuple(self.expr(i) for i in idx), self._proven(t, idx), e)
                 return m.Index(m.Name(p.array), (p.index,))
-            case ir.Unary(op="-", operand=a):
-                return m.Unary("-", self.expr(a))
+            case ir.Unary(op="-" | "~" as op, operand=a):
+                operand = self.expr(a)
+                constant = wrapped_unary(op, operand, e.dtype)
+                return m.Unary(op, operand) if constant is None else m.lit(constant)
             case ir.Unary(op="!", operand=a):
                 return m.Unary("!", self.expr(a))
-            case ir.Unary(op="~", operand=a):
-                return m.Unary("~", self.expr(a))
             case ir.Binary():
                 return self._binary(e)
             case ir.Select(cond=c, if_true=a, if_false=b):

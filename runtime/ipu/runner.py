@@ -5,7 +5,11 @@ Poplar learns each vertex class's fields from the compiled code. In the model th
 compiled into the program instead: this runner generates a small registration shim (shim.cpp)
 that includes codelets.cpp and names each vertex class and its fields (found by reading the
 class declarations); the field types come from the C++ declarations themselves. The emitted
-files are compiled unchanged. Binaries are cached by a digest of everything compiled.
+files are compiled unchanged. Binaries are cached by a digest of everything compiled. Each
+translation unit is compiled with a precompiled header of the ``#include <...>`` lines it opens
+with (its prelude, cached by content): the same headers in the same order, so the unit means
+what it says and a missing include is still an error, but the standard library and the model's
+headers are parsed once per cache rather than once per program.
 The compile and the run show progress on a terminal (kernelc.progress); the program reports its
 supersteps through the file named by KERNELC_IPU_PROGRESS (src/Engine.cpp).
 """
@@ -35,6 +39,7 @@ FLAGS = ("-std=c++17", "-Wall", "-Werror", "-O1")
 CLASS = re.compile(
     r"^class\s+(\w+)\s*:\s*public\s+(?:poplar::)?(?:Multi)?Vertex\s*\{(.*?)^\};", re.M | re.S
 )
+SYSTEM_INCLUDE = re.compile(r"#include\s*<[^>]+>")
 # edges (Input<...>, Output<...>, InOut<...>, lists Vector<Input<...>>) and integer vertex state
 FIELD = re.compile(
     r"^\s*(?:poplar::)?(?:(?:Input|Output|InOut|Vector)<.*>|int|unsigned)\s+(\w+);", re.M
@@ -124,13 +129,7 @@ def _staging(dest: Path) -> Iterator[Path]:
 
 def runtime_objects(cxx: str) -> list[Path]:
     """The model's sources compiled once per content (shared by every program)."""
-    digest = hashlib.sha256()
-    for path in (
-        sorted(INCLUDE.rglob("*.hpp")) + list(SOURCES) + sorted((ROOT / "src").glob("*.hpp"))
-    ):
-        digest.update(path.read_bytes())
-    digest.update(" ".join((cxx, *FLAGS)).encode())
-    where = cache_dir() / f"runtime-{digest.hexdigest()[:16]}"
+    where = cache_dir() / f"runtime-{model_digest(cxx)[:16]}"
     objects = [where / f"{src.stem}.o" for src in SOURCES]
     if all(o.exists() for o in objects):
         return objects
@@ -143,6 +142,55 @@ def runtime_objects(cxx: str) -> list[Path]:
             )
             os.replace(out, obj)
     return objects
+
+
+def prelude(source: str) -> list[str]:
+    """The ``#include <...>`` lines a C++ file opens with (blank and ``//`` lines between them
+    skipped): what a precompiled header may stand for without changing the file's meaning."""
+    lines = []
+    for line in source.splitlines():
+        text = line.strip()
+        if not text or text.startswith("//"):
+            continue
+        if not SYSTEM_INCLUDE.fullmatch(text):
+            break
+        lines.append(text)
+    return lines
+
+
+def model_digest(cxx: str) -> str:
+    """A digest of the model's headers and sources and the compiler and flags."""
+    digest = hashlib.sha256()
+    for path in (
+        sorted(INCLUDE.rglob("*.hpp")) + list(SOURCES) + sorted((ROOT / "src").glob("*.hpp"))
+    ):
+        digest.update(path.read_bytes())
+    digest.update(" ".join((cxx, *FLAGS)).encode())
+    return digest.hexdigest()
+
+
+def precompiled(cxx: str, includes: list[str]) -> Path:
+    """A header of ``includes`` with its precompiled form beside it (``.gch``), compiled once
+    per content; g++ reads the ``.gch`` when the header is named with ``-include``."""
+    text = "".join(f"{line}\n" for line in includes)
+    digest = hashlib.sha256(f"{model_digest(cxx)}\0{text}".encode()).hexdigest()[:16]
+    where = cache_dir() / "pch" / digest
+    header, gch = where / "prelude.hpp", where / "prelude.hpp.gch"
+    if gch.exists():
+        return header
+    where.mkdir(parents=True, exist_ok=True)
+    if not header.exists():
+        with _staging(header) as stage:
+            (stage / header.name).write_text(text)
+            os.replace(stage / header.name, header)
+    with _staging(gch) as stage:
+        out = stage / gch.name
+        _run_compiler(
+            [cxx, *FLAGS, "-I", str(INCLUDE), "-x", "c++-header", str(header), "-o", str(out)],
+            "the headers of the poplar program",
+        )
+        os.replace(out, gch)
+    return header
 
 
 def build(artifact: Path) -> Path:
@@ -159,26 +207,29 @@ def build(artifact: Path) -> Path:
     if binary.exists():
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
+    registration = shim(codelets)
+    units = {
+        # the shim opens with the registry, then codelets.cpp's own prelude
+        "main.cpp": prelude(main),
+        "shim.cpp": prelude(registration) + prelude(codelets),
+    }
     with _staging(binary) as work:
         shutil.copy(artifact / "codelets.cpp", work / "codelets.cpp")
         shutil.copy(artifact / "main.cpp", work / "main.cpp")
-        (work / "shim.cpp").write_text(shim(codelets))
+        (work / "shim.cpp").write_text(registration)
+        compiled = []
+        for unit, includes in units.items():
+            forced = ["-include", str(precompiled(cxx, includes))] if includes else []
+            obj = work / f"{Path(unit).stem}.o"
+            _run_compiler(
+                [cxx, *FLAGS, "-I", str(INCLUDE), "-I", str(work), *forced]
+                + ["-c", str(work / unit), "-o", str(obj)],
+                "the emitted poplar program",
+            )
+            compiled.append(str(obj))
         out = work / "program"
         _run_compiler(
-            [
-                cxx,
-                *FLAGS,
-                "-I",
-                str(INCLUDE),
-                "-I",
-                str(work),
-                str(work / "main.cpp"),
-                str(work / "shim.cpp"),
-                *map(str, objects),
-                "-o",
-                str(out),
-            ],
-            "the emitted poplar program",
+            [cxx, *compiled, *map(str, objects), "-o", str(out)], "the emitted poplar program"
         )
         os.replace(out, binary)
     return binary

@@ -255,9 +255,8 @@ class _Local:
 class _Body:
     """Draws the statements of one loop body or task body."""
 
-    def __init__(self, gen: _Program, depth: int, task: bool = False) -> None:
+    def __init__(self, gen: _Program, depth: int) -> None:
         self.gen = gen
-        self.task = task  # a task body: its accesses must stay in its depend sections
         self.draw = gen.draw
         self.indent = depth
         self.lines: list[str] = []
@@ -614,14 +613,12 @@ class _Body:
         return self.value(ctype, 2) if ctype != "uint16_t" else self.iexpr(100000, 2)
 
     def _if(self, budget: int) -> None:
-        # a guard on the index of a reversed or strided loop does not narrow a task's accesses
-        # in the frontend (docs/OPENMP.md, Limits): there it only tests
+        # a guard on the index of a reversed or strided loop does not narrow the accesses it
+        # guards in the frontend, in a task or not (docs/OPENMP.md, Limits): there it only tests
         guarded = [
             v
             for v in self.vars
-            if not (v.lo and v.hi)
-            and self.gen.value(v.extent) > 1
-            and not (v.counted and self.task)
+            if not (v.lo and v.hi) and self.gen.value(v.extent) > 1 and not v.counted
         ]
         narrowed: list[_Var] = []
         if guarded and self.chance(0.6):
@@ -1061,7 +1058,7 @@ def _task(
     """One task on block ``at``: reads ``sources`` (name -> block expression, or None for the
     whole array), defines or updates ``target``'s block; its depend clauses name exactly the
     sections it touches."""
-    body = _Body(gen, indent + 1, task=True)
+    body = _Body(gen, indent + 1)
     for name, where in sources.items():
         length = gen.arrays[name].dims[0]
         body.readable[name] = (_Dim(length),) if where is None else (_block_dim(length, where),)
