@@ -157,8 +157,7 @@ class Stores:
         shape, dtype = first.data.shape, first.data.dtype
         arrays = [pe.g.get(name) for pe in every]
         if not all(
-            isinstance(a, Array) and a.data.shape == shape and a.data.dtype == dtype
-            for a in arrays
+            isinstance(a, Array) and a.data.shape == shape and a.data.dtype == dtype for a in arrays
         ):
             raise Unsupported(f"'{name}' differs between PEs")
         if len({id(a) for a in arrays}) != len(arrays):
@@ -259,9 +258,7 @@ class Builder:
                 return increment
             case m.Call(fn=m.Name(id=n), args=args) if n in self.fns and n not in scope:
                 return self._inline(self.fns[n], [self.expr(a, scope) for a in args])
-            case m.Call(fn=m.Field(obj=m.Name(id=mod), name=member), args=args) if (
-                mod not in scope
-            ):
+            case m.Call(fn=m.Field(obj=m.Name(id=mod), name=member), args=args) if mod not in scope:
                 return self._library(mod, member, [self.expr(a, scope) for a in args])
         raise Unsupported(type(e).__name__)
 
