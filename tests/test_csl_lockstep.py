@@ -134,7 +134,7 @@ def assert_same(a: list[tuple], b: list[tuple]) -> None:
 
 
 def run_hand_written(monkeypatch: pytest.MonkeyPatch, on: bool, width: int, height: int):
-    monkeypatch.setenv(lockstep.ENV, "1" if on else "0")
+    monkeypatch.setenv(lockstep.ENV, "all" if on else "0")
     sim = Simulator(program(), {"width": width, "height": height})
     rng = np.random.default_rng(5)
     sim.h2d("a", rng.standard_normal((height, width, 12)).astype(np.float32), 0, 0, width, height)
@@ -195,7 +195,7 @@ class Recorded(Simulator):
 
 
 def run_case(case: Case, monkeypatch: pytest.MonkeyPatch, on: bool):
-    monkeypatch.setenv(lockstep.ENV, "1" if on else "0")
+    monkeypatch.setenv(lockstep.ENV, "all" if on else "0")
     Recorded.made = []
     with np.errstate(all="ignore"):
         result = kc.run_with_stats(case.program(), "csl", case.draw(), params=dict(case.params))

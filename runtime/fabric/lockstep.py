@@ -23,8 +23,8 @@ runs per PE at its launch event, from the locals the lanes hand over.
 
 A statement the lanes cannot run ends the head: ``break``/``continue``, local arrays, untyped
 scalar locals, fabric or asynchronous DSD operations, library calls other than the lane-local
-ones below. ``KERNELC_FABRIC_LOCKSTEP=0`` runs every PE on its own (the differential tests
-compare the two).
+ones below. ``KERNELC_FABRIC_LOCKSTEP=0`` runs every PE on its own, ``=all`` runs even a
+program on one PE in lanes (the differential tests compare the two).
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ from kernelc.runtime.fabric.values import (
 if TYPE_CHECKING:
     from kernelc.runtime.fabric.fabric import PE
 
-ENV = "KERNELC_FABRIC_LOCKSTEP"  # "0": every PE runs on its own
-MIN_LANES = 2  # fewer PEs of one file gain nothing from lanes
+ENV = "KERNELC_FABRIC_LOCKSTEP"  # "0": every PE runs on its own; "all": lanes even for one PE
+MIN_LANES = 2  # fewer PEs of one file gain nothing from lanes (unless ENV is "all")
 DSD_OPS = {  # synchronous memory DSD operations the lanes run: element type and function
     "fadds": (np.float32, np.add),
     "faddh": (np.float16, np.add),
@@ -87,6 +87,10 @@ UNARY = {"-": np.negative, "!": np.logical_not, "~": np.invert}
 
 def enabled() -> bool:
     return os.environ.get(ENV, "1") != "0"
+
+
+def min_lanes() -> int:
+    return 1 if os.environ.get(ENV) == "all" else MIN_LANES
 
 
 class Unsupported(Exception):
@@ -770,7 +774,7 @@ def run_heads(
         decl = next(
             (d for d in files[file].decls if isinstance(d, m.FnDecl) and d.name == name), None
         )
-        if decl is None or len(members) < MIN_LANES or len(decl.params) != len(args):
+        if decl is None or len(members) < min_lanes() or len(decl.params) != len(args):
             continue
         lane_pes = [pes[k] for k in members]
         if file not in stores:
