@@ -188,7 +188,7 @@ class Scope:
         self.l: dict[str, Any] = {}
         self.types: dict[str, np.dtype] = {}
         self.ret: np.ndarray | None = None  # the return values, per lane
-        self.returned = np.zeros(0, dtype=np.int64)  # the lanes that have returned
+        self.returned: np.ndarray | None = None  # per lane: has it returned
 
 
 def _lane_array(value: Value, idx: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -548,7 +548,7 @@ class Builder:
                 return taken
             if not taken.size:
                 return other
-            return np.sort(np.concatenate((taken, other)))
+            return np.concatenate((taken, other))  # lanes are independent: any order
 
         return run_if
 
@@ -620,7 +620,7 @@ class Builder:
         if v is None:
 
             def run_return_void(st, sc, idx):
-                sc.returned = np.union1d(sc.returned, idx)
+                _returned(st, sc)[idx] = True
                 return idx[:0]
 
             return run_return_void
@@ -629,7 +629,7 @@ class Builder:
         def run_return(st, sc, idx):
             st.now[idx] += cost
             sc.ret[idx] = convert(vf(st, sc, idx), sc.ret.dtype)
-            sc.returned = np.union1d(sc.returned, idx)
+            _returned(st, sc)[idx] = True
             return idx[:0]
 
         return run_return
@@ -674,11 +674,17 @@ class Builder:
         return run_op
 
 
+def _returned(st: Lanes, sc: Scope) -> np.ndarray:
+    if sc.returned is None:
+        sc.returned = np.zeros(st.count, dtype=bool)
+    return sc.returned
+
+
 def _survivors(sc: Scope, idx: np.ndarray) -> np.ndarray:
     """The lanes of ``idx`` that have not returned from the enclosing function."""
-    if not sc.returned.size:
+    if sc.returned is None:
         return idx
-    return idx[~np.isin(idx, sc.returned)]
+    return idx[~sc.returned[idx]]
 
 
 def _dsd_indices(d: LaneDsd, idx: np.ndarray, size: int, b: Builder) -> np.ndarray:

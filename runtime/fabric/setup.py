@@ -107,6 +107,8 @@ def frozen(value: object) -> object:
         return (kind, value.tobytes())
     if kind in (Color, TaskId, Queue, Direction, CslType):
         return (kind, value)
+    if kind is tuple:  # a struct field holding a list (collectives' colors and entrypoints)
+        return (kind, tuple(frozen(v) for v in value))
     if kind is Struct:
         placed = POSITION_FIELDS.get(_marker(value), ())
         fields = tuple((k, frozen(v)) for k, v in value.fields.items() if k not in placed)
@@ -186,6 +188,8 @@ def _clonable(value: object) -> bool:
         return True
     if isinstance(value, Struct):
         return all(_clonable(v) for v in (*value.fields.values(), *value.items))
+    if type(value) is tuple:
+        return all(_clonable(v) for v in value)
     return False
 
 
@@ -240,6 +244,8 @@ def _copy(value: object, memo: dict[object, object]) -> object:
             {k: _copy(v, memo) for k, v in value.fields.items()},
             tuple(_copy(v, memo) for v in value.items),
         )
+    if kind is tuple:
+        return tuple(_copy(v, memo) for v in value)
     return memo[value]  # a PE-bound module: rebound before the globals are copied
 
 
