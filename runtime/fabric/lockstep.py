@@ -82,7 +82,11 @@ LANE_LOCAL = {
     lib.Collectives2D: frozenset({"init", "pe_id"}),
     lib.LayoutModule: frozenset({"get_x_coord", "get_y_coord"}),
 }
-UNARY = {"-": np.negative, "!": np.logical_not, "~": np.invert}
+UNARY = {  # per operator: on a Python scalar (a literal), on lane values
+    "-": (lambda v: -v, np.negative),
+    "!": (lambda v: not v, np.logical_not),
+    "~": (lambda v: ~v, np.invert),
+}
 
 
 def enabled() -> bool:
@@ -107,9 +111,13 @@ class LaneDsd:
     strides: tuple[int, ...]
 
     def moved(self, idx: np.ndarray, by: np.ndarray) -> LaneDsd:
-        offsets = np.zeros_like(self.offsets)
-        offsets[idx] = self.offsets[idx] + by
+        """The DSD with the offsets of lanes ``idx`` moved by ``by``; other lanes' kept."""
+        offsets = self.offsets.copy()
+        offsets[idx] += by
         return LaneDsd(self.name, offsets, self.shape, self.strides)
+
+    def same_kind(self, other: LaneDsd) -> bool:
+        return (self.name, self.shape, self.strides) == (other.name, other.shape, other.strides)
 
 
 class Lanes:
@@ -144,11 +152,11 @@ class Stores:
     ``Array.data`` is a view of its row, so that lanes gather and scatter without copying."""
 
     def __init__(self, pes: list[PE]) -> None:
-        self.row = {id(pe): i for i, pe in enumerate(pes)}
+        self.row = {(pe.x, pe.y): i for i, pe in enumerate(pes)}
         self.arrays: dict[str, np.ndarray] = {}
 
     def rows(self, pes: list[PE]) -> np.ndarray:
-        return np.array([self.row[id(pe)] for pe in pes], dtype=np.int64)
+        return np.array([self.row[pe.x, pe.y] for pe in pes], dtype=np.int64)
 
     def store(self, name: str, pes: list[PE], every: list[PE]) -> np.ndarray:
         """The store of global array ``name``, made on first use from every PE's array."""
@@ -464,7 +472,10 @@ class Builder:
 
             def declare_dsd(st, sc, idx):
                 st.now[idx] += cost
-                sc.l[n] = vf(st, sc, idx)
+                dsd, old = vf(st, sc, idx), sc.l.get(n)
+                if isinstance(old, LaneDsd) and old.same_kind(dsd):
+                    dsd = old.moved(idx, dsd.offsets[idx] - old.offsets[idx])  # others keep theirs
+                sc.l[n] = dsd
                 return idx
 
             return declare_dsd
@@ -652,23 +663,21 @@ class Builder:
             if any(int(np.prod(d.shape)) != n for d in dsds):
                 raise self.error(f"@{name} operands differ in length")
             rows = st.rows[idx][:, None]
-            values, where = [], None
-            for o in operands:
+            values = []
+            for o in operands[1:]:
                 if isinstance(o, LaneDsd):
                     store = stores.arrays[o.name]
-                    at = _dsd_indices(o, idx, store.shape[1], self)
-                    if where is None:
-                        where = (store, at)
-                    values.append(store[rows, at])
+                    values.append(store[rows, _dsd_indices(o, idx, store.shape[1], self)])
                 else:
                     values.append(np.asarray(o).astype(dtype).reshape(-1, 1))
-            result = fn(*values[1:])
+            result = fn(*values)
             start = np.maximum(st.now[idx], st.dsd_free[idx])
             end = start + machine.DSD_SETUP_CYCLES + n
             st.now[idx] = end
             st.dsd_free[idx] = end
-            store, at = where
-            store[rows, at] = np.broadcast_to(result, at.shape)
+            dst = stores.arrays[operands[0].name]
+            at = _dsd_indices(operands[0], idx, dst.shape[1], self)
+            dst[rows, at] = np.broadcast_to(result, at.shape)
             return idx
 
         return run_op
@@ -705,10 +714,8 @@ def _is_python(v: Value) -> bool:
     return isinstance(v, int | float | bool) and not isinstance(v, np.generic)
 
 
-def _unary(fn: Callable, v: Value) -> Value:
-    if _is_python(v):
-        return {np.negative: lambda x: -x, np.logical_not: lambda x: not x}.get(fn, fn)(v)
-    return fn(v)
+def _unary(fns: tuple[Callable, Callable], v: Value) -> Value:
+    return fns[0](v) if _is_python(v) else fns[1](v)
 
 
 def _read_local(sc: Scope, n: str, idx: np.ndarray) -> Value:
@@ -735,8 +742,11 @@ class Resume:
     runs: int  # ``PE.runs`` when the head ran: a task run since then voids the head
 
 
-def _split(fn: m.FnDecl, builder: Builder) -> tuple[Stmt | None, tuple[m.Stmt, ...]]:
-    """The head's lane closure (None: no statement runs in lockstep) and the rest."""
+def _split(
+    fn: m.FnDecl, builder: Builder
+) -> tuple[Stmt | None, frozenset[str], tuple[m.Stmt, ...]]:
+    """The head's lane closure (None: no statement runs in lockstep), the names in scope after
+    it (the params and its declarations) and the rest of the body."""
     scope = frozenset(p for p, _ in fn.params)
     stmts = [s for s in fn.body if not isinstance(s, m.Comment)]
     closures: list[Stmt] = []
@@ -751,14 +761,14 @@ def _split(fn: m.FnDecl, builder: Builder) -> tuple[Stmt | None, tuple[m.Stmt, .
     else:
         stmts = []
     if not closures:
-        return None, tuple(stmts)
+        return None, scope, tuple(stmts)
 
     def head(st, sc, idx):
         for c in closures:
             idx = c(st, sc, idx)
         return idx
 
-    return head, tuple(stmts)
+    return head, scope, tuple(stmts)
 
 
 def run_heads(
@@ -790,7 +800,7 @@ def run_heads(
             types = [builder.dtype_of(t) for _, t in decl.params]
         except Unsupported:
             continue
-        head, rest = _split(decl, builder)
+        head, scope, rest = _split(decl, builder)
         if head is None:
             continue
         now = np.array([times[k] for k in members], dtype=np.int64)
@@ -801,14 +811,12 @@ def run_heads(
             sc.l[p], sc.types[p] = np.full(count, convert(value, dtype), dtype=dtype), dtype
         head(st, sc, np.arange(count, dtype=np.int64))
         st.hand_back()
-        scope = frozenset(p for p, _ in decl.params) | {
-            s.name for s in decl.body if isinstance(s, m.VarDecl)
-        }
         tail = Compiler(file).block(rest, scope) if rest else None
         for i, k in enumerate(members):
             pe = pes[k]
             fr = Frame(pe)
-            for n, values in sc.l.items():
+            for n in scope:
+                values = sc.l[n]
                 if isinstance(values, LaneDsd):
                     fr.l[n] = MemDsd(
                         pe.g[values.name], int(values.offsets[i]), values.shape, values.strides
