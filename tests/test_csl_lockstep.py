@@ -14,7 +14,7 @@ from conformance.unsupported import BUGS, SLOW, UNSUPPORTED
 import kernelc as kc
 from kernelc.csl import machine
 from kernelc.csl import model as m
-from kernelc.runtime.fabric import lockstep, sdk
+from kernelc.runtime.fabric import lockstep, runner, sdk
 from kernelc.runtime.fabric.fabric import Simulator
 from kernelc.runtime.fabric.parser import parse_file
 from kernelc.runtime.fabric.values import Array, FabricError
@@ -41,6 +41,7 @@ PE = """
 param memcpy_params: comptime_struct;
 param seed: i32;
 const sys_mod = @import_module("<memcpy/memcpy>", memcpy_params);
+const layout_mod = @import_module("<layout>");
 var a = @zeros([12]f32);
 var a_ptr: [*]f32 = &a;
 var k = @zeros([6]i32);
@@ -92,6 +93,7 @@ fn compute(base: i32) void {
   @fmacs(out_dsd, out_dsd, at, if (where < 0) q else -q);
   @fmovs(at, out_dsd);
   out[7] = @as(f32, hits) + a[0];
+  k[4] = @as(i32, layout_mod.get_x_coord()) * 100 + @as(i32, layout_mod.get_y_coord());
   sys_mod.unblock_cmd_stream();
 }
 
@@ -160,6 +162,7 @@ def test_divergent_lanes_match_every_pe_on_its_own(
     assert_same(state(lanes), state(alone))
     ks = np.array([pe.g["k"].data[5] for pe in alone.pes])
     assert len(set(ks.tolist())) > 3  # the lanes took different paths
+    assert [pe.g["k"].data[4] for pe in lanes.pes] == [pe.x * 100 + pe.y for pe in lanes.pes]
     busy = {pe.busy for pe in alone.pes}
     assert len(busy) > 3  # and different times
 
@@ -205,8 +208,6 @@ def run_case(case: Case, monkeypatch: pytest.MonkeyPatch, on: bool):
 
 @pytest.mark.parametrize("case", _csl_cases())
 def test_emitted_programs_match_every_pe_on_its_own(case: Case, monkeypatch) -> None:
-    import kernelc.runtime.fabric.runner as runner
-
     monkeypatch.setattr(sdk, "Simulator", Recorded)
     monkeypatch.setattr(runner, "Simulator", Recorded)
     counted = []

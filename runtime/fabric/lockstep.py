@@ -79,7 +79,7 @@ DSD_OPS = {  # synchronous memory DSD operations the lanes run: element type and
 }
 # library members whose whole effect is on the calling PE (run per lane, at its own time)
 LANE_LOCAL = {
-    lib.Collectives2D: frozenset({"init", "pe_id"}),
+    lib.Collectives2D: frozenset({"init"}),
     lib.LayoutModule: frozenset({"get_x_coord", "get_y_coord"}),
 }
 UNARY = {  # per operator: on a Python scalar (a literal), on lane values
