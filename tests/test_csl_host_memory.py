@@ -27,7 +27,7 @@ def test_a_plan_that_fits_or_an_unknown_budget_is_let_through() -> None:
 def test_a_plan_that_does_not_fit_says_how_much_it_needs() -> None:
     why = footprint.too_big(276_000, 37_484, 20 * 2**30)
     assert why is not None
-    assert "simulating 276,000 PEs needs about 24.2 GiB" in why
+    assert "simulating 276,000 PEs needs about 24.7 GiB" in why
     assert "20.0 GiB available" in why
 
 

@@ -12,9 +12,12 @@ from pathlib import Path
 
 PE_STATE_BYTES = 18_000  # simulator state per PE beyond its arrays: measured 2026-12-04 on
 # Sobel, 40x40 against 80x80 PEs (the peak resident size grows 18.3 KB per PE)
-LANE_BYTES = 1_000  # a PE's share of a lockstep run (runtime/fabric/lockstep.py): its clocks,
-# its locals as lane values and its rows of the gathered operands; its arrays are rows of the
-# per-file stores, which replace the per-PE arrays rather than copy them
+LANE_BYTES = 3_000  # a PE's share of a lockstep run (runtime/fabric/lockstep.py): its clocks,
+# its locals as lane values, its rows of the gathered operands, its handed-over frame; its
+# arrays are rows of the per-file stores, which replace the per-PE arrays rather than copy them.
+# Measured 2026-12-05: `kernelc check` of XS at L=20000 on 644 x 112 PEs peaked at 7,406,136
+# KiB resident (105 KB per PE, the process's own memory included) for 40,940 bytes of arrays
+# per PE; this estimate gives 102.9 KB per PE
 HOST_COPIES = 2  # the fabric's arrays once (`kernelc run` and `check` hand the cslc stand-in's
 # fabric to run.py in the same process), and run.py's host buffers of what it copies in, which
 # hold at most as much (replicated tables: one block per PE)
