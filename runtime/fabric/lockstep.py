@@ -23,8 +23,9 @@ runs per PE at its launch event, from the locals the lanes hand over.
 
 A statement the lanes cannot run ends the head: ``break``/``continue``, local arrays, untyped
 scalar locals, fabric or asynchronous DSD operations, library calls other than the lane-local
-ones below. ``KERNELC_FABRIC_LOCKSTEP=0`` runs every PE on its own, ``=all`` runs even a
-program on one PE in lanes (the differential tests compare the two).
+ones below. A head with no loop and no DSD operation runs per PE (lanes gain nothing on
+straight-line code). ``KERNELC_FABRIC_LOCKSTEP=0`` runs every PE on its own, ``=all`` runs
+every head the lanes can, even of a program on one PE (the differential tests compare the two).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from kernelc.csl.charges import (
     STATEMENT_CYCLES,
     WHILE_TEST_CYCLES,
     expr_cycles,
+    walk,
 )
 from kernelc.runtime.fabric import libraries as lib
 from kernelc.runtime.fabric.evaluate import BINARY, LOOP_LIMIT, PREDECLARED, Compiler, Frame
@@ -57,7 +59,7 @@ from kernelc.runtime.fabric.values import (
 if TYPE_CHECKING:
     from kernelc.runtime.fabric.fabric import PE
 
-ENV = "KERNELC_FABRIC_LOCKSTEP"  # "0": every PE runs on its own; "all": lanes even for one PE
+ENV = "KERNELC_FABRIC_LOCKSTEP"  # "0": every PE on its own; "all": lanes wherever they can run
 MIN_LANES = 2  # fewer PEs of one file gain nothing from lanes (unless ENV is "all")
 DSD_OPS = {  # synchronous memory DSD operations the lanes run: element type and function
     "fadds": (np.float32, np.add),
@@ -93,8 +95,13 @@ def enabled() -> bool:
     return os.environ.get(ENV, "1") != "0"
 
 
+def everywhere() -> bool:
+    """Lanes for every head they can run, one PE's or straight-line ones too (the tests)."""
+    return os.environ.get(ENV) == "all"
+
+
 def min_lanes() -> int:
-    return 1 if os.environ.get(ENV) == "all" else MIN_LANES
+    return 1 if everywhere() else MIN_LANES
 
 
 class Unsupported(Exception):
@@ -760,7 +767,8 @@ def _split(
             scope = scope | {s.name}
     else:
         stmts = []
-    if not closures:
+    head_stmts = [s for s in fn.body if not isinstance(s, m.Comment)][: len(closures)]
+    if not closures or (not everywhere() and not _repeats(head_stmts, builder.fns, set())):
         return None, scope, tuple(stmts)
 
     def head(st, sc, idx):
@@ -769,6 +777,39 @@ def _split(
         return idx
 
     return head, scope, tuple(stmts)
+
+
+def _repeats(stmts: list[m.Stmt], fns: dict[str, m.FnDecl], seen: set[str]) -> bool:
+    """Whether a head repeats work (a loop or a DSD operation, here or in a function it calls):
+    straight-line code gains nothing from lanes, and a PE's own run of it is cheaper."""
+    for s in stmts:
+        match s:
+            case m.For() | m.While():
+                return True
+            case m.ExprStmt(expr=m.Builtin(name=n)) if n in DSD_OPS:
+                return True
+            case m.If(then=then, orelse=orelse) if _repeats([*then, *orelse], fns, seen):
+                return True
+        for e in _exprs(s):
+            for node in walk(e):
+                if isinstance(node, m.Call) and isinstance(node.fn, m.Name):
+                    name = node.fn.id
+                    if name in fns and name not in seen:
+                        seen.add(name)
+                        if _repeats(list(fns[name].body), fns, seen):
+                            return True
+    return False
+
+
+def _exprs(s: m.Stmt) -> list[m.Expr]:
+    match s:
+        case m.VarDecl(value=v) | m.ExprStmt(expr=v) | m.Return(value=v) if v is not None:
+            return [v]
+        case m.Assign(value=v, target=t):
+            return [v, t]
+        case m.If(cond=c):
+            return [c]
+    return []
 
 
 def run_heads(
