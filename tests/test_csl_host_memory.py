@@ -15,7 +15,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def test_the_estimate_counts_arrays_and_simulator_state_per_pe() -> None:
-    assert footprint.host_bytes(10, 1000) == 2 * 10 * (1000 + footprint.PE_STATE_BYTES)
+    state = footprint.PE_STATE_BYTES + footprint.LANE_BYTES
+    assert footprint.host_bytes(10, 1000) == 10 * (2 * 1000 + state)
 
 
 def test_a_plan_that_fits_or_an_unknown_budget_is_let_through() -> None:
@@ -26,7 +27,7 @@ def test_a_plan_that_fits_or_an_unknown_budget_is_let_through() -> None:
 def test_a_plan_that_does_not_fit_says_how_much_it_needs() -> None:
     why = footprint.too_big(276_000, 37_484, 20 * 2**30)
     assert why is not None
-    assert "simulating 276,000 PEs needs about 28.5 GiB" in why
+    assert "simulating 276,000 PEs needs about 24.7 GiB" in why
     assert "20.0 GiB available" in why
 
 

@@ -35,6 +35,7 @@ from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import Span
 from kernelc.runtime.fabric import libraries as lib
+from kernelc.runtime.fabric import lockstep
 from kernelc.runtime.fabric.evaluate import Compiler, FnValue, ModuleScope, UserModule, run_module
 from kernelc.runtime.fabric.setup import SetupCache, Tracer
 from kernelc.runtime.fabric.values import (
@@ -552,6 +553,7 @@ class PE:
         self.switch_pos: dict[int, int] = {}  # per color with switches: its current position
         self.controls: deque[tuple[int, int, int]] = deque()  # (time, task ID, data) to run
         self.unblock_held = False  # unblock_cmd_stream() called while the CE waited
+        self.runs = 0  # tasks run: a launch whose head ran in lockstep checks none ran since
 
     # ------------------------------------------------------------ memory and setup
     @property
@@ -1268,6 +1270,7 @@ class PE:
         else:
             self.active.discard(choice)
         fn = self.tasks[choice]
+        self.runs += 1
         self.now = t + machine.TASK_SWITCH_CYCLES
         self.current = f"task '{fn.name}'"
         fn.invoke(self, () if arg is None else wavelet_args(fn, arg))
@@ -1279,6 +1282,7 @@ class PE:
     def _run_control(self, t: int) -> None:
         _, entry, data = self.controls.popleft()
         fn = self.tasks[("control", entry)]
+        self.runs += 1
         self.now = t + machine.TASK_SWITCH_CYCLES
         self.current = f"control task '{fn.name}'"
         fn.invoke(self, (np.uint16(data),) if fn.params else ())
@@ -1301,13 +1305,24 @@ class PE:
                     ready.add(key)
         return ready
 
-    def start(self, t: int, fn: FnValue, args: tuple) -> None:
+    def start(self, t: int, fn: FnValue, args: tuple, resume: lockstep.Resume | None) -> None:
+        if resume is not None and self.runs != resume.runs:
+            raise FabricError(
+                f"PE {self.coords} ran a task before its launch of '{fn.name}', whose first "
+                f"statements the simulator had run in lockstep with other PEs; run with "
+                f"{lockstep.ENV}=0 to run every PE on its own"
+            )
         if self.now > t:
-            self.sim.schedule(self.now, LAUNCH, self, (fn, args))
+            self.sim.schedule(self.now, LAUNCH, self, (fn, args, None))
             return
-        self.now = t
         self.current = f"launched function '{fn.name}'"
-        fn.invoke(self, args)
+        if resume is None:
+            self.now = t
+            fn.invoke(self, args)
+        else:
+            self.now = resume.now
+            if resume.tail is not None:
+                resume.tail(resume.frame)
         self.busy += self.now - t
         self.last = max(self.last, self.now)
         self.current = "idle"
@@ -1582,6 +1597,8 @@ class Simulator:
     ) -> None:
         self.arch = machine.arch(arch)
         self.channels = channels
+        self.files = {f.name: f for f in program.pe_files}  # for lockstep runs
+        self.stores: dict[str, lockstep.Stores] = {}  # per file: its PEs' arrays as rows
         setups = {f.name: SetupCache(Compiler(f.name).module(f)) for f in program.pe_files}
         self.module_actions = {name: setup.actions for name, setup in setups.items()}
         self.layout = evaluate_layout(program.layout, params, self.arch, self.module_actions)
@@ -1785,12 +1802,22 @@ class Simulator:
     def launch(self, name: str, args: tuple = ()) -> int:
         """Run an exported function on every PE until all release the command stream."""
         start = self.time
+        fns = []
         for pe in self.pes:
             fn = pe.exports.get(name)
             if not isinstance(fn, FnValue):
                 raise FabricError(f"PE {pe.coords} does not export a function '{name}'", pe.file)
+            fns.append(fn)
+        times = [start + machine.LAUNCH_CYCLES + pe.x + pe.y for pe in self.pes]
+        resumes = [None] * len(self.pes)
+        if lockstep.enabled():
+            with progress.phase(f"fabric simulator, launch '{name}': PEs in lockstep"):
+                resumes = lockstep.run_heads(
+                    self.files, self.stores, self.pes, fns, tuple(args), times
+                )
+        for pe, fn, t, resume in zip(self.pes, fns, times, resumes, strict=True):
             pe.unblocked = False
-            self.schedule(start + machine.LAUNCH_CYCLES + pe.x + pe.y, LAUNCH, pe, (fn, args))
+            self.schedule(t, LAUNCH, pe, (fn, args, resume))
         self.running = len(self.pes)
         self.launch_start = start
         with progress.phase(f"fabric simulator, launch '{name}'") as shown:

@@ -81,6 +81,7 @@ def compile_program(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "out.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
+    sdk.CheckedFabric.keep(config, sim)
     return config
 
 

@@ -11,6 +11,7 @@ Host buffers hold one 32-bit word per element in both data types, as the SDK req
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from enum import Enum
@@ -25,6 +26,36 @@ from kernelc.runtime.fabric.values import FabricError
 STATS_FILE = "sim_stats.json"
 TRACES_FILE = "sim_traces.json"  # <debug> buffers, for debug_util.read_trace
 SIMPRINT_LOG = "sim.log"  # <simprint> lines, in the working directory as the SDK writes them
+
+
+def _program_key(config: dict) -> str:
+    """The compiled program's identity: its options and the text of every CSL file it reads."""
+    sim_cfg = config["kernelc_fabric"]
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for path in sorted(Path(sim_cfg["source"]).rglob("*.csl")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+class CheckedFabric:
+    """The simulator the cslc stand-in built to check a program, handed to the next
+    ``load()`` of that same program in this process (``kernelc run`` and ``check`` run both
+    in one process): setting tens of thousands of PEs up is a large part of a big run, and the
+    check has just done it on a fabric nothing has run on yet. Taken once; a changed file or
+    option gives another key, and then ``load()`` builds its own."""
+
+    held: tuple[str, Simulator] | None = None
+
+    @classmethod
+    def keep(cls, config: dict, sim: Simulator) -> None:
+        cls.held = (_program_key(config), sim)
+
+    @classmethod
+    def take(cls, config: dict) -> Simulator | None:
+        held, cls.held = cls.held, None
+        if held is None or held[0] != _program_key(config):
+            return None
+        return held[1]
 
 
 class MemcpyDataType(Enum):
@@ -72,9 +103,11 @@ class SdkRuntime:
     def load(self) -> None:
         sim_cfg = self.config["kernelc_fabric"]
         start = time.perf_counter()
-        program = parse_program(sim_cfg["source"], sim_cfg["layout"])
-        params = {k: int(v) for k, v in self.config["params"].items()}
-        self.sim = Simulator(program, params, sim_cfg["arch"], int(sim_cfg["channels"]))
+        self.sim = CheckedFabric.take(self.config)
+        if self.sim is None:
+            program = parse_program(sim_cfg["source"], sim_cfg["layout"])
+            params = {k: int(v) for k, v in self.config["params"].items()}
+            self.sim = Simulator(program, params, sim_cfg["arch"], int(sim_cfg["channels"]))
         for name in self.symbols:
             if name not in self.sim.layout.exports:
                 raise FabricError(f"get_id('{name}'): the layout exports no such symbol")
