@@ -227,3 +227,17 @@ def test_emitted_programs_match_every_pe_on_its_own(case: Case, monkeypatch) -> 
     assert lanes_sim.launches == alone_sim.launches
     assert_same(state(lanes_sim), state(alone_sim))
     assert counted, "the program launched nothing"
+
+
+def test_the_xs_lookup_scans_its_items_in_lanes_by_default(monkeypatch) -> None:
+    """With the default switch, every PE of the emitted XS lookup runs its item loop in lanes:
+    the coordinate code each launch begins with (``read_coords``: ``@get_rectangle()``, a
+    ``const`` from ``@as``) must not end the head, or the L=20000 check leaves the CI budget."""
+    monkeypatch.delenv(lockstep.ENV, raising=False)
+    xs = next(case for case in CASES if case.name == "xs_lookup.k")
+    got = []
+    real = lockstep.run_heads
+    monkeypatch.setattr(lockstep, "run_heads", lambda *a: got.append(real(*a)) or got[-1])
+    with np.errstate(all="ignore"):
+        kc.run(xs.program(), "csl", xs.draw(), params=dict(xs.params), grid=(4, 5))
+    assert got and all(r is not None and r.tail is not None for r in got[0]), got

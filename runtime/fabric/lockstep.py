@@ -279,6 +279,13 @@ class Builder:
                 return self._inline(self.fns[n], [self.expr(a, scope) for a in args])
             case m.Call(fn=m.Field(obj=m.Name(id=mod), name=member), args=args) if mod not in scope:
                 return self._library(mod, member, [self.expr(a, scope) for a in args])
+            case m.Field(obj=m.Builtin(name="get_rectangle", args=()), name=side):
+                sim = self.pes[0].sim  # one rectangle for every PE
+                sides = {"width": sim.width, "height": sim.height}
+                if side not in sides:
+                    raise Unsupported(f"@get_rectangle().{side}")
+                value = sides[side]
+                return lambda st, sc, idx: value
         raise Unsupported(type(e).__name__)
 
     def _global_value(self, n: str) -> Expr:
@@ -473,6 +480,8 @@ class Builder:
 
     def _declare(self, n: str, t: m.Type | None, v: m.Expr, scope: frozenset[str]) -> Stmt:
         vf, cost = self.expr(v, scope), STATEMENT_CYCLES + expr_cycles(v)
+        if t is None and isinstance(v, m.Builtin) and v.name == "as":
+            t = _type_of(v.args[0])  # ``const x = @as(T, e)`` holds a T
         if t is None:
             if not (isinstance(v, m.Builtin) and v.name == "increment_dsd_offset"):
                 raise Unsupported("an untyped local")
