@@ -131,7 +131,7 @@ class MemcpyModule(_PeModule):
         return super().csl_member(name)
 
     def rebind(self, pe: PE) -> MemcpyModule:
-        return MemcpyModule(pe, Struct({**self.params.fields, "column": pe.x}, self.params.items))
+        return MemcpyModule(pe, self.params)
 
 
 class LayoutModule(_PeModule):
@@ -406,9 +406,7 @@ class Collectives2D(_PeModule):
         pe.reserve_colors(self.colors, f"collectives_2d ({self.axis})")
 
     def rebind(self, pe: PE) -> Collectives2D:
-        dim = self.cfg.get("dim_params")
-        moved = Struct({**dim.fields, "x": pe.x, "y": pe.y}, dim.items)
-        return Collectives2D(pe, Struct({**self.cfg.fields, "dim_params": moved}, self.cfg.items))
+        return Collectives2D(pe, self.cfg)
 
     def _claim_resources(self, cfg: Struct) -> None:
         """The queues and DSRs this import runs its operations on. The row and column

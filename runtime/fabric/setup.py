@@ -107,47 +107,10 @@ def frozen(value: object) -> object:
         return (kind, value.tobytes())
     if kind in (Color, TaskId, Queue, Direction, CslType):
         return (kind, value)
-    if kind is tuple:  # a struct field holding a list (collectives' colors and entrypoints)
-        return (kind, tuple(frozen(v) for v in value))
     if kind is Struct:
-        placed = POSITION_FIELDS.get(_marker(value), ())
-        fields = tuple((k, frozen(v)) for k, v in value.fields.items() if k not in placed)
+        fields = tuple((k, frozen(v)) for k, v in value.fields.items())
         return (kind, fields, tuple(frozen(v) for v in value.items))
     raise Unkeyable(kind.__name__)
-
-
-# the layout's per-PE library params (memcpy's per column, collectives_2d's per PE) name the PE
-# they are for; they are keyed without it, and a copy's modules are rebound to its own position
-POSITION_FIELDS = {"__memcpy__": ("column",), "__c2d__": ("x", "y")}
-
-
-def _marker(value: Struct) -> str | None:
-    return next((k for k in POSITION_FIELDS if k in value.fields), None)
-
-
-def _positions(value: object) -> list[tuple[str, tuple]]:
-    """The position structs inside a param value: (marker, the coordinates they name)."""
-    if type(value) is not Struct:
-        return []
-    marker = _marker(value)
-    if marker is not None:
-        return [(marker, tuple(value.fields.get(k) for k in POSITION_FIELDS[marker]))]
-    found = []
-    for v in (*value.fields.values(), *value.items):
-        found.extend(_positions(v))
-    return found
-
-
-def _where(given: dict[str, object]) -> tuple:
-    """The positions the given params name, for a prototype that keeps them."""
-    return tuple(p for v in given.values() for p in _positions(v))
-
-
-def _placed_here(pe: PE, given: dict[str, object]) -> bool:
-    """Whether every position struct given to ``pe`` names ``pe`` itself (else its own setup
-    reports the mistake)."""
-    own = {"__memcpy__": (pe.x,), "__c2d__": (pe.x, pe.y)}
-    return all(where == own[marker] for v in given.values() for marker, where in _positions(v))
 
 
 class Tracer:
@@ -188,8 +151,6 @@ def _clonable(value: object) -> bool:
         return True
     if isinstance(value, Struct):
         return all(_clonable(v) for v in (*value.fields.values(), *value.items))
-    if type(value) is tuple:
-        return all(_clonable(v) for v in value)
     return False
 
 
@@ -197,12 +158,10 @@ class Prototype:
     """The state of the first PE set up with some param values, to copy to PEs alike. Copies
     are made while the simulator is built, before anything runs on the prototype."""
 
-    def __init__(self, pe: PE, modules: list[object], params: frozenset[str]) -> None:
+    def __init__(self, pe: PE, modules: list[object]) -> None:
         self.pe, self.modules = pe, modules
         # values copied per PE; the rest of the globals are shared by every copy
         self.copied = [(n, v) for n, v in pe.g.items() if not isinstance(v, SHARED)]
-        # a global other than a param holding a position struct keeps the copies to PEs alike
-        self.movable = not any(_positions(v) for n, v in self.copied if n not in params)
         self.exports = [(n, v, isinstance(v, SHARED)) for n, v in pe.exports.items()]
 
     def copy_to(self, pe: PE, given: dict[str, object]) -> None:
@@ -214,7 +173,7 @@ class Prototype:
         g = dict(src.g)
         for n, v in self.copied:
             g[n] = _copy(v, memo)
-        for n, value in given.items():  # its own values (read ones differ only in position)
+        for n, value in given.items():  # its own values (the ones the setup read are equal)
             if n in src.gt:
                 g[n] = convert(value, src.gt[n]) if not isinstance(value, np.ndarray) else value
         pe.g = g
@@ -244,8 +203,6 @@ def _copy(value: object, memo: dict[object, object]) -> object:
             {k: _copy(v, memo) for k, v in value.fields.items()},
             tuple(_copy(v, memo) for v in value.items),
         )
-    if kind is tuple:
-        return tuple(_copy(v, memo) for v in value)
     return memo[value]  # a PE-bound module: rebound before the globals are copied
 
 
@@ -270,8 +227,8 @@ class SetupCache:
             for (have, read), protos in self.seen.items():
                 if have == present:
                     key = tuple(frozen(given[n]) for n in read if n in given)
-                    proto = protos.get((key, None)) or protos.get((key, _where(given)))
-                    if proto is not None and _placed_here(pe, given):
+                    proto = protos.get(key)
+                    if proto is not None:
                         proto.copy_to(pe, given)
                         return
         except Unkeyable:
@@ -294,8 +251,6 @@ class SetupCache:
             and not tracer.member_read
             and all(_clonable(v) for v in (*pe.g.values(), *pe.exports.values()))
         ):
-            proto = Prototype(pe, tracer.modules, self.names)
-            where = None if proto.movable else _where(given)
-            self.seen.setdefault((present, read), {})[key, where] = proto
+            self.seen.setdefault((present, read), {})[key] = Prototype(pe, tracer.modules)
         else:
             self.enabled = False
