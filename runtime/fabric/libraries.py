@@ -394,7 +394,6 @@ class Collectives2D(_PeModule):
         self.colors = tuple(c.id for c in dim.get("colors").items)
         self._claim_resources(cfg)
         self.calls = 0
-        index = pe.x if self.axis == "x" else pe.y
         self.members = {
             "init": lambda: None,
             "pe_id": np.uint16(index),

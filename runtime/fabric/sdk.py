@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from enum import Enum
 from pathlib import Path
@@ -39,20 +40,22 @@ def _program_key(config: dict) -> str:
 
 class CheckedFabric:
     """The simulator the cslc stand-in built to check a program, handed to the next
-    ``load()`` of that same program in this process (``kernelc run`` and ``check`` run both
-    in one process): setting tens of thousands of PEs up is a large part of a big run, and the
-    check has just done it on a fabric nothing has run on yet. Taken once; a changed file or
-    option gives another key, and then ``load()`` builds its own."""
+    ``load()`` of that same program in the same thread (``kernelc run`` and ``check`` run both
+    in one thread): setting tens of thousands of PEs up is a large part of a big run, and the
+    check has just done it on a fabric nothing has run on yet. Taken once, and per thread, so
+    two threads running one program never share a simulator; a changed file or option gives
+    another key, and then ``load()`` builds its own."""
 
-    held: tuple[str, Simulator] | None = None
+    _slot = threading.local()
 
     @classmethod
     def keep(cls, config: dict, sim: Simulator) -> None:
-        cls.held = (_program_key(config), sim)
+        cls._slot.held = (_program_key(config), sim)
 
     @classmethod
     def take(cls, config: dict) -> Simulator | None:
-        held, cls.held = cls.held, None
+        held = getattr(cls._slot, "held", None)
+        cls._slot.held = None
         if held is None or held[0] != _program_key(config):
             return None
         return held[1]
