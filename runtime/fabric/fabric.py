@@ -39,6 +39,7 @@ from kernelc.runtime.fabric import lockstep
 from kernelc.runtime.fabric.evaluate import Compiler, FnValue, ModuleScope, UserModule, run_module
 from kernelc.runtime.fabric.setup import SetupCache, Tracer
 from kernelc.runtime.fabric.values import (
+    FLOAT_DSD_OPS,
     OPPOSITE,
     STEP,
     Array,
@@ -486,22 +487,7 @@ def wavelet_args(fn: FnValue, payload: object) -> tuple:
 
 FLOATS = {"f32": np.dtype(np.float32), "f16": np.dtype(np.float16)}
 OPS: dict[str, tuple[str, int, Callable]] = {
-    "fadds": ("f32", 2, np.add),
-    "faddh": ("f16", 2, np.add),
-    "fsubs": ("f32", 2, np.subtract),
-    "fsubh": ("f16", 2, np.subtract),
-    "fmuls": ("f32", 2, np.multiply),
-    "fmulh": ("f16", 2, np.multiply),
-    "fmaxs": ("f32", 2, np.fmax),
-    "fmaxh": ("f16", 2, np.fmax),
-    "fmacs": ("f32", 3, lambda a, b, s: a + b * s),
-    "fmach": ("f16", 3, lambda a, b, s: a + b * s),
-    "fmovs": ("f32", 1, lambda a: a),
-    "fmovh": ("f16", 1, lambda a: a),
-    "fnegs": ("f32", 1, np.negative),
-    "fnegh": ("f16", 1, np.negative),
-    "fabss": ("f32", 1, np.abs),
-    "fabsh": ("f16", 1, np.abs),
+    **FLOAT_DSD_OPS,
     "fs2h": ("", 1, lambda a: _convert(a, np.float16)),
     "fh2s": ("", 1, lambda a: _convert(a, np.float32)),
     "mov32": ("", 1, lambda a: a),

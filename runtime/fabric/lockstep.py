@@ -49,6 +49,7 @@ from kernelc.csl.charges import (
 from kernelc.runtime.fabric import libraries as lib
 from kernelc.runtime.fabric.evaluate import BINARY, LOOP_LIMIT, PREDECLARED, Compiler, Frame
 from kernelc.runtime.fabric.values import (
+    FLOAT_DSD_OPS,
     Array,
     CslType,
     FabricError,
@@ -62,22 +63,8 @@ if TYPE_CHECKING:
 ENV = "KERNELC_FABRIC_LOCKSTEP"  # "0": every PE on its own; "all": lanes wherever they can run
 MIN_LANES = 2  # fewer PEs of one file gain nothing from lanes (unless ENV is "all")
 DSD_OPS = {  # synchronous memory DSD operations the lanes run: element type and function
-    "fadds": (np.float32, np.add),
-    "faddh": (np.float16, np.add),
-    "fsubs": (np.float32, np.subtract),
-    "fsubh": (np.float16, np.subtract),
-    "fmuls": (np.float32, np.multiply),
-    "fmulh": (np.float16, np.multiply),
-    "fmaxs": (np.float32, np.fmax),
-    "fmaxh": (np.float16, np.fmax),
-    "fmacs": (np.float32, lambda a, b, s: a + b * s),
-    "fmach": (np.float16, lambda a, b, s: a + b * s),
-    "fmovs": (np.float32, lambda a: a),
-    "fmovh": (np.float16, lambda a: a),
-    "fnegs": (np.float32, np.negative),
-    "fnegh": (np.float16, np.negative),
-    "fabss": (np.float32, np.abs),
-    "fabsh": (np.float16, np.abs),
+    name: (np.float32 if kind == "f32" else np.float16, fn)
+    for name, (kind, _, fn) in FLOAT_DSD_OPS.items()
 }
 # library members whose whole effect is on the calling PE (run per lane, at its own time)
 LANE_LOCAL = {

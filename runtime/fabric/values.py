@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
@@ -282,3 +283,25 @@ def convert(value: object, dtype: np.dtype | None) -> object:
             return wrap_int(int(f), dtype)
         return wrap_int(int(value), dtype)
     return dtype.type(value)
+
+
+# the DSD engine's float operations: element type, operand count, function. The simulator runs
+# them per PE (fabric.OPS adds the conversions and 16-bit integer ones); lockstep on lanes.
+FLOAT_DSD_OPS: dict[str, tuple[str, int, Callable]] = {
+    "fadds": ("f32", 2, np.add),
+    "faddh": ("f16", 2, np.add),
+    "fsubs": ("f32", 2, np.subtract),
+    "fsubh": ("f16", 2, np.subtract),
+    "fmuls": ("f32", 2, np.multiply),
+    "fmulh": ("f16", 2, np.multiply),
+    "fmaxs": ("f32", 2, np.fmax),
+    "fmaxh": ("f16", 2, np.fmax),
+    "fmacs": ("f32", 3, lambda a, b, s: a + b * s),
+    "fmach": ("f16", 3, lambda a, b, s: a + b * s),
+    "fmovs": ("f32", 1, lambda a: a),
+    "fmovh": ("f16", 1, lambda a: a),
+    "fnegs": ("f32", 1, np.negative),
+    "fnegh": ("f16", 1, np.negative),
+    "fabss": ("f32", 1, np.abs),
+    "fabsh": ("f16", 1, np.abs),
+}
