@@ -107,7 +107,7 @@ def bounds(form: Affine, ranges: Mapping[str, Interval]) -> tuple[Interval, dict
     return (lo, hi), at_lo, at_hi
 
 
-def _truncating_div(a: int, b: int) -> int:
+def truncating_div(a: int, b: int) -> int:
     """The language's integer division (rounds toward zero), exact for any Python ints.
 
     ``int(a / b)`` would go through a float and lose digits once a product of sizes passes 2**53.
@@ -165,8 +165,8 @@ def _value(expr: ir.Expr, env: Mapping[str, int]) -> int | _NoValue:
             if op == "*":
                 return a * b
             if op == "/":
-                return _truncating_div(a, b)
-            return a - b * _truncating_div(a, b)
+                return truncating_div(a, b)
+            return a - b * truncating_div(a, b)
     return _NoValue("this expression must be computable from the sizes alone", expr.span)
 
 

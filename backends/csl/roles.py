@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from itertools import product
 
+from kernelc.affine import truncating_div
 from kernelc.backends.csl.builder import Builder, PeParam, names_in
 from kernelc.csl import model as m
-from kernelc.runtime.fabric.libraries import place_in_line
+from kernelc.csl.machine import place_in_line
 
 COORDS = ("x", "y")
 # ``<collectives_2d/params>`` per axis: a struct of the row's and the column's place is as many
@@ -99,7 +100,7 @@ class _Eval:
 
 def _binary(op: str, a, b):
     if op in ("/", "%"):  # CSL integer division truncates towards zero
-        q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
+        q = truncating_div(a, b)
         return q if op == "/" else a - q * b
     return {
         "+": lambda: a + b,

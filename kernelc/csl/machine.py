@@ -129,3 +129,12 @@ def code_statements(decls: tuple) -> int:
 def code_bytes(decls: tuple) -> int:
     """Modelled bytes of code (with the memcpy runtime) that a PE program takes."""
     return CODE_BASE_BYTES + CODE_BYTES_PER_STATEMENT * code_statements(decls)
+
+
+def place_in_line(index: int, count: int) -> str:
+    """Where a PE lies along a row or column: what an edge-aware library (memcpy's and
+    collectives_2d's params as the simulator models them) needs to know, so the backend's role
+    count and the simulator agree."""
+    if count == 1:
+        return "only"
+    return "first" if index == 0 else "last" if index == count - 1 else "inner"

@@ -86,17 +86,10 @@ class MemcpyParams(_Module):
             raise FabricError(f"memcpy.get_params({col}) is outside the rectangle")
         # the streaming colors are fields too, void ({}) where the layout gave none
         given = {name: self.streams.get(name, Struct()) for name in STREAM_COLORS}
-        place = place_in_line(col, self.width)
+        place = machine.place_in_line(col, self.width)
         return Struct(
             {"__memcpy__": True, "place": place, "streams": Struct(self.streams), **given}
         )
-
-
-def place_in_line(index: int, count: int) -> str:
-    """Where a PE lies along a row or column: what an edge-aware library needs to know."""
-    if count == 1:
-        return "only"
-    return "first" if index == 0 else "last" if index == count - 1 else "inner"
 
 
 STREAM_COLORS = ("MEMCPYH2D_1", "MEMCPYH2D_2", "MEMCPYD2H_1")
@@ -112,7 +105,7 @@ class MemcpyModule(_PeModule):
     def __init__(self, pe: PE, params: object) -> None:
         if not (isinstance(params, Struct) and params.get("__memcpy__")):
             raise FabricError(f"PE {pe.coords}: <memcpy/memcpy> needs memcpy.get_params(x)")
-        place = place_in_line(pe.x, pe.sim.width)
+        place = machine.place_in_line(pe.x, pe.sim.width)
         if params.get("place") != place:
             raise FabricError(
                 f"PE {pe.coords}: memcpy params are for a column placed '{params.get('place')}' "
@@ -369,7 +362,7 @@ class C2dParams(_Module):
             axes[axis] = Struct(
                 {
                     "__c2d__": axis,
-                    "place": place_in_line(index, count),
+                    "place": machine.place_in_line(index, count),
                     "colors": colors,
                     "entrypoints": entries,
                 }
@@ -389,7 +382,7 @@ class Collectives2D(_PeModule):
         self.pe, self.cfg = pe, cfg
         self.axis = dim.get("__c2d__")
         index, count = (pe.x, pe.sim.width) if self.axis == "x" else (pe.y, pe.sim.height)
-        if dim.get("place") != place_in_line(index, count):
+        if dim.get("place") != machine.place_in_line(index, count):
             raise FabricError(f"PE {pe.coords}: collectives params belong to another PE")
         self.colors = tuple(c.id for c in dim.get("colors").items)
         self._claim_resources(cfg)
