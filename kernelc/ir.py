@@ -439,12 +439,40 @@ def rewrite_blocks(body: tuple[Stmt, ...], rewrite: Rewrite) -> tuple[Stmt, ...]
 
 
 def without_unused_locals(body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
-    """``body`` without the ``let``s, ``var``s and updates of locals whose values nothing uses.
+    """``body`` without the ``let``s, ``var``s and updates of locals whose values nothing uses,
+    and without the loops and ``if``s that are left with nothing to do.
 
     Expressions have no side effects, so dropping them changes no result; a backend that
     compiles with unused-variable warnings as errors (poplar's g++ -Werror) emits this body.
     A local is used when a store, a condition, a loop bound, or the value of a used local
-    reads it (a ``var``'s updates of itself do not count). Names are unique per kernel."""
+    reads it (a ``var``'s updates of itself do not count). Names are unique per kernel. A
+    loop emptied by the first rule may have been the only reader of a local, so the two
+    rules are applied until neither changes the body."""
+    while True:
+        slim = _without_empty(_without_dead_locals(body))
+        if slim == body:
+            return body
+        body = slim
+
+
+def _without_empty(body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
+    """``body`` without loops whose bodies are empty and ``if``s whose branches are."""
+    out: list[Stmt] = []
+    for stmt in body:
+        if isinstance(stmt, For):
+            stmt = replace(stmt, body=_without_empty(stmt.body))
+            if not stmt.body:
+                continue
+        elif isinstance(stmt, If):
+            stmt = replace(stmt, then=_without_empty(stmt.then), orelse=_without_empty(stmt.orelse))
+            if not stmt.then and not stmt.orelse:
+                continue
+        out.append(stmt)
+    return tuple(out)
+
+
+def _without_dead_locals(body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
+    """``body`` without the locals (and their updates) that nothing uses."""
     reads: dict[str, set[str]] = {}
     used: set[str] = set()
     for node in walk_body(body):

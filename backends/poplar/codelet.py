@@ -93,6 +93,12 @@ static inline unsigned kc_umin(unsigned a, unsigned b) { return a < b ? a : b; }
     "kc_umax": """\
 static inline unsigned kc_umax(unsigned a, unsigned b) { return a > b ? a : b; }
 """,
+    "kc_nonzero": """\
+// an integer as a truth value, through a function: written inline, g++ -Wall rejects a
+// conversion of a choice between constants (int-in-bool-context) and a comparison with 0 of
+// a bitwise expression with a constant (always true or false) under -Werror.
+static inline bool kc_nonzero(unsigned x) { return x != 0u; }
+""",
     "kc_fma_half": """\
 // f16 a * b + c rounded once: the product of two halves is exact in float; TwoSum gives the
 // float sum's exact error, which makes the sum round-to-odd, so rounding it to half is exact.
@@ -124,6 +130,20 @@ static inline unsigned kc_randbits(unsigned key, unsigned counter) {
 }
 """,
 }
+
+
+def _sum_text(parts: list[tuple[int, str]]) -> str:
+    """``coef * value`` terms (an empty value: the constant ``coef``) as C++ text: ``3 - t``,
+    parenthesised when there is more than one."""
+    text = ""
+    for coef, value in parts:
+        size = abs(coef)
+        term = str(size) if not value else value if size == 1 else f"{size} * {value}"
+        if not text:
+            text = term if coef > 0 else f"-{term}"
+        else:
+            text += f" + {term}" if coef > 0 else f" - {term}"
+    return f"({text})" if len(parts) > 1 else text
 
 
 def literal(value: int | float | bool, dtype: DType) -> str:
@@ -200,7 +220,7 @@ class ScalarCodelet:
     def stmt(self, s: ir.Stmt, indent: str) -> list[str]:
         match s:
             case ir.Let() | ir.VarDecl():
-                pre, value = self._with_pre(indent, lambda: self.expr(s.value))
+                pre, value = self._with_pre(indent, lambda: self.index_or_expr(s.value))
                 name = self.names(s.name)
                 self.values[s.name] = name
                 const = "const " if isinstance(s, ir.Let) else ""
@@ -311,22 +331,38 @@ class ScalarCodelet:
     # ----------------------------------------------------------------- expressions
     def affine_text(self, e: ir.Expr) -> str | None:
         """Plain int arithmetic for an affine expression whose range is known: ``i - 1``
-        rather than the wrapping form, a constant where it is one (``_range`` holds every
-        partial sum of the terms inside int, so none overflows)."""
+        rather than the wrapping form, a constant where it is one (every partial sum of the
+        terms is held inside int, so none overflows). The text names the locals the
+        expression names, as they are: ``ir.without_unused_locals`` kept a ``let`` because
+        this expression reads it, and g++ rejects a local that nothing reads."""
         found = self._range(e)
-        form = affine(e, self.aliases)
-        if found is None or form is None or max(abs(found[0]), abs(found[1])) >= 2**30:
+        if found is None or max(abs(found[0]), abs(found[1])) >= 2**30:
             return None
-        if found[0] == found[1]:
+        read = {n.name: n for n in ir.walk(e) if isinstance(n, ir.Name)}
+        if found[0] == found[1] and set(read) <= {*self.sizes, *self.ranges}:
             return str(found[0])
-        terms = []
-        for name, coef in form.terms:
-            value = self.values.get(name) or literal(self.sizes[name], DType.I32)
-            terms.append(value if coef == 1 else f"{coef} * {value}")
-        text = " + ".join(terms)
+        form = affine(e)
+        if form is None or form.names != set(read):
+            return None
+        reach = abs(form.const)
+        for name, node in read.items():
+            known = self._range(node) if node.dtype == DType.I32 else None
+            if known is None:
+                return None
+            reach += abs(form.coef(name)) * max(abs(known[0]), abs(known[1]))
+        if reach >= 2**31:
+            return None
+        parts = [
+            (coef, self.values.get(name) or literal(self.sizes[name], DType.I32))
+            for name, coef in form.terms
+        ]
         if form.const:
-            text += f" + {form.const}" if form.const > 0 else f" - {-form.const}"
-        return text.replace("+ -", "- ") if len(terms) + bool(form.const) == 1 else f"({text})"
+            parts.append((form.const, ""))
+        return _sum_text(sorted(parts, key=lambda part: part[0] < 0))
+
+    def index_or_expr(self, e: ir.Expr) -> str:
+        """An i32 value in plain arithmetic where its range allows, else the wrapping form."""
+        return self.index(e) if e.dtype == DType.I32 else self.expr(e)
 
     def index(self, e: ir.Expr) -> str:
         plain = self.affine_text(e) if e.dtype == DType.I32 else None
@@ -453,8 +489,7 @@ class ScalarCodelet:
                 return f"(float({_bare(a)}) != 0.0f)"
             if source == DType.F32:
                 return f"({a} != 0.0f)"
-            # a conversion, not "!= 0": g++ -Wall rejects (x | 1) != 0 as always true
-            return f"bool({_bare(a)})"
+            return f"{self.helper('kc_nonzero')}({_bare(a)})"
         if source.is_float and to.is_int:
             fn = {DType.I32: "kc_f2i32", DType.U32: "kc_f2u32", DType.U16: "kc_f2u16"}[to]
             x = a if source == DType.F32 else f"float({_bare(a)})"
