@@ -192,17 +192,62 @@ void k(const int a[N], int o[N]) {
         o[i] += a[k - 1];
       }
     }
+    for (int k = 1; k < N + 1; k += 3) {
+      if (k + 2 < N) {
+        o[i] -= a[k + 2] * 2;
+      }
+    }
+  }
+}
+"""
+GUARDED_TASKS = """#define NB 3
+#define BS 5
+void k(int x[NB * BS]) {
+#pragma omp target map(tofrom: x[0:NB * BS])
+#pragma omp parallel num_threads(2)
+#pragma omp single
+  {
+    for (int b = 0; b < NB; b++) {
+#pragma omp task depend(inout: x[b * BS:BS])
+      {
+        for (int k = BS - 1; k >= 0; k--)
+          if (k > 0)
+            x[b * BS + k - 1] += x[b * BS + k];
+        for (int k = 0; k < BS; k += 2)
+          if (k < BS - 1)
+            x[b * BS + k + 1] *= 3;
+      }
+    }
   }
 }
 """
 
 
-def test_a_guard_on_a_reversed_loop_index_does_not_narrow_an_access_outside_tasks() -> None:
-    """The frontend limitation of docs/OPENMP.md ("Limits"), which the generator avoids in
-    every body, not only in tasks: found on 2026-12-05 by 7 of 979 random programs on csl (a
-    worksharing loop after a barrier). When the frontend narrows such accesses, this test fails
-    and the generator may draw these guards again (tests/fuzz/omp.py, ``_Body._if``)."""
+@needs_cc
+@pytest.mark.parametrize("source", [REVERSED_GUARD, GUARDED_TASKS], ids=["loop", "tasks"])
+def test_a_guard_on_a_reversed_or_strided_loop_index_narrows_what_it_guards(
+    source: str, tmp_path
+) -> None:
+    """Found by the C fuzzer (7 of 979 random programs on csl, 2026-12-05): such a loop is
+    counted by trips (``k = N - 1 - k_trip``), and a guard on ``k`` did not narrow the trip
+    count, so these valid programs were refused as reaching outside an array (``a[-1]``) or a
+    depend section. The generator draws these guards again (tests/fuzz/omp.py, ``_Body._if``)."""
+    path = tmp_path / "guard.c"
+    path.write_text(source)
+    program = kc.load(path)
+    graph = program.graph()
+    rng = np.random.default_rng(3)
+    inputs = {t.name: rng.integers(-9, 9, t.shape).astype(np.int32) for t in graph.inputs}
+    want = run_c(path, graph, inputs, {}, tmp_path / "c")
+    for target in ("interp", "cpu"):
+        got = kc.run(program, target, inputs)
+        for name, value in want.items():
+            np.testing.assert_array_equal(got[name], value, err_msg=f"{target}: {name}")
+
+
+def test_a_guard_too_weak_for_a_reversed_loop_access_is_still_refused() -> None:
+    source = REVERSED_GUARD.replace("if (k > 0)", "if (k >= 0)")
     with pytest.raises(kc.KernelcError) as err:
-        kc.loads(REVERSED_GUARD, "fuzz.c").graph()
+        kc.loads(source, "fuzz.c").graph()
     assert "index N - k_trip - 2 of 'a' (dimension 0) reaches -1 when k_trip = 3" in str(err.value)
     assert err.value.span.line == 9

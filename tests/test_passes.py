@@ -362,6 +362,43 @@ def test_equality_guards_narrow_as_c_programs_write_them() -> None:
     assert bounds_error(branches, N=5) is None
 
 
+def test_guards_narrow_through_lets_and_arithmetic_on_one_index() -> None:
+    """A reversed or strided C loop runs over its trip count, with the C index a let
+    (``let k = N - 1 - t``): a guard on the let, or on arithmetic of one index, narrows the
+    index's range (found by the C fuzzer, which met the refusal in 7 of 979 programs)."""
+    text = """
+    kernel k(a: f32[N]) -> b: f32[N] {
+      for t in 0 .. N {
+        let k = N - 1 - t;
+        let s = 3 * t + 1;
+        if GUARD { b[t] = a[INDEX]; }
+      }
+    }
+    """
+    accepted = [
+        ("k > 0", "k - 1"),
+        ("0 < k", "k - 1"),
+        ("!(k <= 0)", "k - 1"),
+        ("k != 0", "k - 1"),
+        ("s + 1 < N", "s + 1"),
+        ("2 * t + 1 < N", "2 * t + 1"),
+        ("-t > 1 - N", "t + 1"),
+        ("k >= 1 && s <= N - 1", "k - 1 + s - 3 * t - 1"),
+    ]
+    for guard, index in accepted:
+        program = text.replace("GUARD", guard).replace("INDEX", index)
+        assert bounds_error(program, N=7) is None, guard
+    refused = [
+        ("k >= 0", "k - 1", "reaches -1 when t = 6"),
+        ("s < N", "s + 3", "reaches 7 when t = 1"),
+        ("2 * t < N", "2 * t + 1", "reaches 7 when t = 3"),
+        ("k != 1", "k - 1", "reaches -1 when t = 6"),
+    ]
+    for guard, index, message in refused:
+        program = text.replace("GUARD", guard).replace("INDEX", index)
+        assert message in bounds_error(program, N=7), guard
+
+
 def test_bounds_depend_on_the_bound_sizes() -> None:
     sobel = kc.load("examples/sobel.k").module.kernels[0]
     for h, w in [(1, 1), (2, 5), (3, 3), (64, 48)]:

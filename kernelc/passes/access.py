@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from kernelc import ir
 from kernelc.affine import Affine, Interval, affine, bounds, evaluate, render
 from kernelc.diagnostics import KernelcError
+from kernelc.types import DType
 
 # ---------------------------------------------------------------------------- parallel loops
 
@@ -240,33 +241,75 @@ NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
 def narrow(cond: ir.Expr, ranges, aliases, negated: bool = False) -> dict[str, Interval] | None:
     """Tighten loop ranges where ``cond`` holds (or, ``negated``, where it does not), with
-    guards like ``i > 0 && i < H - 1``, ``i == 0 ? ... : ...`` or ``!(i == N - 1)``; other
-    guards are ignored. None when the guard cannot hold at all: that branch never runs."""
+    guards like ``i > 0 && i < H - 1``, ``i == 0 ? ... : ...``, ``!(i == N - 1)`` or, on one
+    index through a ``let`` or arithmetic, ``k > 0`` where ``let k = 7 - t`` (a reversed C
+    loop) and ``2 * j + 1 < N``; other guards are ignored. None when the guard cannot hold
+    at all: that branch never runs."""
     narrowed = dict(ranges)
     for op, lhs, rhs in _atoms(cond, negated):
-        for name_side, other, rel in ((lhs, rhs, op), (rhs, lhs, _flip(op))):
-            if not (isinstance(name_side, ir.Name) and name_side.name in narrowed):
+        for side, other, rel in ((lhs, rhs, op), (rhs, lhs, _flip(op))):
+            term = _one_index(side, narrowed, aliases)
+            reach = _range_of(other, narrowed, aliases) if term is not None else None
+            if term is None or reach is None:
                 continue
-            reach = _range_of(other, narrowed, aliases)
-            if reach is None:
-                continue
-            lo, hi = narrowed[name_side.name]
+            name, coef, const = term
+            # the values coef * name may take: coef * name + const rel reach
+            low, high = reach[0] - const, reach[1] - const
             if rel == "<":
-                hi = min(hi, reach[1] - 1)
+                allowed = (None, high - 1)
             elif rel == "<=":
-                hi = min(hi, reach[1])
+                allowed = (None, high)
             elif rel == ">":
-                lo = max(lo, reach[0] + 1)
+                allowed = (low + 1, None)
             elif rel == ">=":
-                lo = max(lo, reach[0])
+                allowed = (low, None)
             elif rel == "==":
-                lo, hi = max(lo, reach[0]), min(hi, reach[1])
-            elif reach[0] == reach[1]:  # != one value: it can only trim an end
-                lo, hi = lo + (lo == reach[0]), hi - (hi == reach[0])
+                allowed = (low, high)
+            else:
+                allowed = None
+            lo, hi = narrowed[name]
+            if allowed is not None:
+                lo, hi = _within(lo, hi, coef, *allowed)
+            elif low == high and low % coef == 0:  # != one value: it can only trim an end
+                value = low // coef
+                lo, hi = lo + (lo == value), hi - (hi == value)
             if lo > hi:
                 return None
-            narrowed[name_side.name] = (lo, hi)
+            narrowed[name] = (lo, hi)
     return narrowed
+
+
+def _one_index(side: ir.Expr, ranges, aliases) -> tuple[str, int, int] | None:
+    """``side`` as ``coef * name + const`` over one name of known range (the others it names
+    have one value), where its i32 value is the exact one (no value leaves i32)."""
+    if side.dtype != DType.I32:
+        return None
+    form = affine(side, aliases)
+    if form is None or not form.terms or any(n not in ranges for n in form.names):
+        return None
+    free = [(n, c) for n, c in form.terms if ranges[n][0] != ranges[n][1]] or list(form.terms)
+    if len(free) != 1:
+        return None
+    reach = abs(form.const) + sum(
+        abs(c) * max(abs(ranges[n][0]), abs(ranges[n][1])) for n, c in form.terms
+    )
+    if reach >= 2**31:
+        return None
+    name, coef = free[0]
+    const = form.const + sum(c * ranges[n][0] for n, c in form.terms if n != name)
+    return name, coef, const
+
+
+def _within(lo: int, hi: int, coef: int, low: int | None, high: int | None) -> Interval:
+    """``lo .. hi`` narrowed to the values ``v`` with ``low <= coef * v <= high`` (None: no
+    limit on that side)."""
+    if coef < 0:
+        coef, low, high = -coef, None if high is None else -high, None if low is None else -low
+    if low is not None:
+        lo = max(lo, -(-low // coef))
+    if high is not None:
+        hi = min(hi, high // coef)
+    return lo, hi
 
 
 def _atoms(cond: ir.Expr, negated: bool) -> list[tuple[str, ir.Expr, ir.Expr]]:

@@ -230,7 +230,6 @@ class _Var:
     extent: str
     lo: int = 0
     hi: int = 0
-    counted: bool = False  # reversed or strided: the frontend counts trips (see ``_if``)
 
 
 @dataclass(frozen=True)
@@ -613,13 +612,7 @@ class _Body:
         return self.value(ctype, 2) if ctype != "uint16_t" else self.iexpr(100000, 2)
 
     def _if(self, budget: int) -> None:
-        # a guard on the index of a reversed or strided loop does not narrow the accesses it
-        # guards in the frontend, in a task or not (docs/OPENMP.md, Limits): there it only tests
-        guarded = [
-            v
-            for v in self.vars
-            if not (v.lo and v.hi) and self.gen.value(v.extent) > 1 and not v.counted
-        ]
+        guarded = [v for v in self.vars if not (v.lo and v.hi) and self.gen.value(v.extent) > 1]
         narrowed: list[_Var] = []
         if guarded and self.chance(0.6):
             v = self.pick(guarded)
@@ -672,11 +665,11 @@ class _Body:
         if kind == "reversed":
             return (
                 f"for (int {name} = {extent} - 1; {name} >= 0; {name}--)",
-                _Var(name, extent, counted=True),
+                _Var(name, extent),
             )
         if kind == "strided":
             step = self.pick(["+= 2", "+= 3", "= " + name + " + 2"])
-            loop = _Var(name, extent, counted=True)
+            loop = _Var(name, extent)
             return f"for (int {name} = 0; {name} < {extent}; {name} {step})", loop
         v = self.pick(outer)
         if self.chance(0.5):
