@@ -16,7 +16,8 @@ from kernelc.backends.csl.emit import file_text
 from kernelc.cli import main
 from kernelc.csl import machine
 from kernelc.csl import model as m
-from kernelc.runtime.fabric.fabric import Simulator, evaluate_layout
+from kernelc.runtime.fabric.fabric import Simulator
+from kernelc.runtime.fabric.layout import evaluate_layout
 from kernelc.runtime.fabric.parser import parse_program
 from kernelc.runtime.fabric.runner import distinct_programs
 from kernelc.runtime.fabric.values import FabricError

@@ -26,7 +26,6 @@ import heapq
 import posixpath
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,6 +36,8 @@ from kernelc.diagnostics import Span
 from kernelc.runtime.fabric import libraries as lib
 from kernelc.runtime.fabric import lockstep
 from kernelc.runtime.fabric.evaluate import Compiler, FnValue, ModuleScope, UserModule, run_module
+from kernelc.runtime.fabric.layout import evaluate_layout
+from kernelc.runtime.fabric.routes import Route, check_color, duplicate_config, read_route
 from kernelc.runtime.fabric.setup import SetupCache, Tracer
 from kernelc.runtime.fabric.values import (
     FLOAT_DSD_OPS,
@@ -44,7 +45,6 @@ from kernelc.runtime.fabric.values import (
     STEP,
     Array,
     Color,
-    Direction,
     FabDsd,
     FabricError,
     Fifo,
@@ -59,274 +59,6 @@ RUN, DONE, LAUNCH = 0, 1, 2
 EVENTS_PER_UPDATE = 512  # events run between two progress updates (each reads the clock)
 _Branching = ValueError  # NumPy's "truth value of an array is ambiguous": a branch on an array
 MAX_REPORTED_PES = 12
-
-
-@dataclass(frozen=True)
-class Route:
-    rx: frozenset[str]
-    tx: tuple[str, ...]
-    swap: frozenset[str] = frozenset()  # color swap: arriving from these, color ID ^= 1
-    keep: tuple[int, int] | None = None  # range filter: the wavelet indices the CE receives
-    # switches: (rx, tx) of positions 0..n (0: the routes above), the start, ring mode
-    positions: tuple[tuple[frozenset[str], tuple[str, ...]], ...] | None = None
-    start: int = 0
-    ring: bool = False
-
-
-def _route(cfg: object, where: str, arch: machine.Arch) -> Route:
-    if not isinstance(cfg, Struct) or not isinstance(cfg.get("routes"), Struct):
-        raise FabricError(f"{where}: a color config needs .routes = .{{ .rx = ..., .tx = ... }}")
-    routes = cfg.get("routes")
-    rx, tx = routes.get("rx"), routes.get("tx")
-    for part in (rx, tx):
-        if not isinstance(part, Struct) or not all(isinstance(d, Direction) for d in part.items):
-            raise FabricError(f"{where}: .rx and .tx list directions (RAMP, NORTH, ...)")
-    swap_x, swap_y = routes.get("color_swap_x", False), routes.get("color_swap_y", False)
-    for name, flag in (("color_swap_x", swap_x), ("color_swap_y", swap_y)):
-        if not isinstance(flag, bool | np.bool_):
-            raise FabricError(f"{where}: .{name} is a bool")
-        if flag and arch.name != "wse2":
-            raise FabricError(f"{where}: .{name}: color swap is a WSE-2 feature")
-    switches = _switches(cfg, rx.items, tx.items, where)
-    return _route_of(rx.items, tx.items, bool(swap_x), bool(swap_y), _filter(cfg, where), switches)
-
-
-def _switches(cfg: Struct, rx: tuple, tx: tuple, where: str) -> tuple | None:
-    """A color's switch positions: each of ``.pos1`` .. ``.pos3`` replaces the routes' ``.rx``
-    or ``.tx`` with one direction; control wavelets move between them at run time."""
-    spec = cfg.get("switches")
-    if spec is None:
-        return None
-    if not isinstance(spec, Struct):
-        raise FabricError(f"{where}: .switches is a struct")
-    known = {"pos1", "pos2", "pos3", "current_switch_pos", "ring_mode"}
-    for name in spec.fields:
-        if name not in known:
-            raise FabricError(f"{where}: switch setting .{name} is not modelled")
-    positions = [(frozenset(d.name for d in rx), tuple(d.name for d in tx))]
-    for k in (1, 2, 3):
-        pos = spec.get(f"pos{k}")
-        if pos is None:
-            break
-        given = {n: v for n, v in pos.fields.items()} if isinstance(pos, Struct) else {}
-        if (
-            not given
-            or set(given) - {"rx", "tx"}
-            or not all(isinstance(v, Direction) for v in given.values())
-        ):
-            raise FabricError(f"{where}: .pos{k} sets .rx and/or .tx to one direction")
-        base_rx, base_tx = positions[0]
-        positions.append(
-            (
-                frozenset({given["rx"].name}) if "rx" in given else base_rx,
-                (given["tx"].name,) if "tx" in given else base_tx,
-            )
-        )
-    start = int(spec.get("current_switch_pos", 0))
-    if not 0 <= start < len(positions):
-        raise FabricError(f"{where}: .current_switch_pos {start} is not a configured position")
-    return (tuple(positions), start, bool(spec.get("ring_mode", False)))
-
-
-def _filter(cfg: Struct, where: str) -> tuple[int, int] | None:
-    """A color's range filter: the CE takes only the wavelets whose upper 16 bits (their
-    index) lie in ``min_idx..max_idx``; the router forwards every wavelet as routed."""
-    spec = cfg.get("filter")
-    if spec is None:
-        return None
-    kind = spec.get("kind") if isinstance(spec, Struct) else None
-    if not isinstance(kind, Struct) or list(kind.fields) != ["range"]:
-        raise FabricError(
-            f"{where}: only range filters (.kind = .{{ .range = true }}) are modelled"
-        )
-    lo, hi = spec.get("min_idx"), spec.get("max_idx")
-    if lo is None or hi is None:
-        raise FabricError(f"{where}: a range filter needs .min_idx and .max_idx")
-    if not 0 <= int(lo) <= int(hi) <= 0xFFFF:
-        raise FabricError(f"{where}: filter range {int(lo)}..{int(hi)} is not within 0..65535")
-    return (int(lo), int(hi))
-
-
-@functools.lru_cache(maxsize=256)  # a grid's routes: a few direction lists, set on every PE
-def _route_of(
-    rx: tuple[Direction, ...],
-    tx: tuple[Direction, ...],
-    swap_x: bool,
-    swap_y: bool,
-    keep: tuple[int, int] | None,
-    switches: tuple | None,
-) -> Route:
-    swap = ({"WEST", "EAST"} if swap_x else set()) | ({"NORTH", "SOUTH"} if swap_y else set())
-    positions, start, ring = switches if switches is not None else (None, 0, False)
-    rx_names, tx_names = frozenset(d.name for d in rx), tuple(d.name for d in tx)
-    return Route(rx_names, tx_names, frozenset(swap), keep, positions, start, ring)
-
-
-# ----------------------------------------------------------------------------------- layout
-
-
-class LayoutContext:
-    """Evaluates the layout file: rectangle, tile code, routes and exported names."""
-
-    def __init__(
-        self,
-        file: str,
-        arch: machine.Arch,
-        shown: progress.Phase | progress.Silent,
-        modules: dict[str, list] | None = None,
-    ) -> None:
-        self.file, self.arch, self.shown = file, arch, shown
-        self.modules = modules or {}  # the program's files, compiled, for @import_module
-        self.g: dict[str, object] = {}
-        self.gt: dict[str, object] = {}
-        self.now = 0
-        self.rectangle: tuple[int, int] | None = None
-        self.tiles: dict[tuple[int, int], tuple[str, Struct]] = {}
-        self.routes: dict[tuple[int, int, int], Route] = {}
-        self.exports: dict[str, tuple[object, bool]] = {}
-        self.route_at: dict[tuple[int, int, int], Span | None] = {}
-        self.at: Span | None = None  # the builtin call being evaluated
-        self.memcpy: lib.MemcpyParams | None = None  # its streaming colors reach every PE
-
-    def declared(self, name: str, value: object, const: bool) -> None:
-        return None
-
-    def module_declared(self, file: str, name: str, value: object, const: bool) -> None:
-        return None  # the layout's values take no PE memory
-
-    def import_module(self, path: str, cfg: object, base: str) -> object:
-        """A layout module: a program file, named relative to the importing file, or a
-        library."""
-        if path.startswith("<"):
-            return self.builtin("import_module", (path, cfg) if cfg is not None else (path,))
-        name = posixpath.normpath(posixpath.join(posixpath.dirname(base), path))
-        actions = self.modules.get(name)
-        if actions is None:
-            raise FabricError(f'@import_module("{path}"): no program file {name}', base)
-        if cfg is not None and not isinstance(cfg, Struct):
-            raise FabricError(f'@import_module("{path}", ...) takes a struct of params', base)
-        scope = ModuleScope(self, name)
-        run_module(actions, scope, dict(cfg.fields) if cfg is not None else {})
-        return UserModule(scope)
-
-    def _inside(self, x: int, y: int, what: str) -> None:
-        if self.rectangle is None:
-            raise FabricError(f"{what} before @set_rectangle", self.file)
-        w, h = self.rectangle
-        if not (0 <= x < w and 0 <= y < h):
-            raise FabricError(
-                f"{what}: PE ({x}, {y}) is outside the {w} x {h} rectangle", self.file
-            )
-
-    def builtin(self, name: str, args: tuple) -> object:
-        if name == "set_rectangle":
-            w, h = int(args[0]), int(args[1])
-            mw, mh = self.arch.max_program
-            if not (1 <= w <= mw and 1 <= h <= mh):
-                raise FabricError(f"rectangle {w} x {h} does not fit {mw} x {mh}", self.file)
-            self.rectangle = (w, h)
-            return None
-        if name == "set_tile_code":
-            x, y, path = int(args[0]), int(args[1]), args[2]
-            params = args[3] if len(args) > 3 else Struct()
-            self._inside(x, y, "@set_tile_code")
-            self.tiles[(x, y)] = (str(path), params)
-            self.shown.update(self._coded)
-            return None
-        if name == "set_color_config":
-            x, y, color, cfg = int(args[0]), int(args[1]), args[2], args[3]
-            self._inside(x, y, "@set_color_config")
-            check_color(color, self.arch, f"{self.file}: PE ({x}, {y})")
-            key = (x, y, color.id)
-            if key in self.routes:
-                raise duplicate_config(f"PE ({x}, {y})", color.id, self.route_at[key], self)
-            self.routes[key] = _route(cfg, f"PE ({x}, {y}) color {color.id}", self.arch)
-            self.route_at[key] = self.at
-            return None
-        if name == "export_name":
-            self.exports[str(args[0])] = (args[1], bool(args[2]) if len(args) > 2 else False)
-            return None
-        if name == "import_module":
-            path = str(args[0])
-            if not path.startswith("<"):
-                return self.import_module(path, args[1] if len(args) > 1 else None, self.file)
-            if self.rectangle is None and path in lib.LAYOUT_MODULES:
-                return _Deferred(path, args[1] if len(args) > 1 else Struct(), self)
-            return self._module(path, args[1] if len(args) > 1 else Struct())
-        if name == "is_arch":
-            return str(args[0]) == self.arch.name
-        if name == "get_rectangle":
-            return self._rect()
-        raise FabricError(f"@{name} is not available in a layout", self.file)
-
-    def _coded(self) -> str:
-        w, h = self.rectangle
-        return f"{len(self.tiles):,} of {w * h:,} PEs given their code"
-
-    def _rect(self) -> Struct:
-        if self.rectangle is None:
-            raise FabricError("@get_rectangle before @set_rectangle", self.file)
-        return Struct({"width": self.rectangle[0], "height": self.rectangle[1]})
-
-    def _module(self, path: str, cfg: Struct) -> object:
-        if self.rectangle is None:
-            raise FabricError(f"{path} needs the rectangle", self.file)
-        w, h = self.rectangle
-        if path == "<memcpy/get_params>":
-            self.memcpy = lib.MemcpyParams(cfg, w, h)
-            return self.memcpy
-        if path == "<collectives_2d/params>":
-            return lib.C2dParams(w, h)
-        raise FabricError(f"the simulator has no model of module {path} (layout)", self.file)
-
-
-class _Deferred:
-    """A layout module imported at module scope, resolved once the rectangle is known."""
-
-    def __init__(self, path: str, cfg: Struct, ctx: LayoutContext) -> None:
-        self.path, self.cfg, self.ctx = path, cfg, ctx
-        self.resolved: object = None
-
-    def csl_member(self, name: str) -> object:
-        if self.resolved is None:
-            self.resolved = self.ctx._module(self.path, self.cfg)
-        return self.resolved.csl_member(name)
-
-
-def duplicate_config(where: str, color: int, first: Span | None, ctx) -> FabricError:
-    """cslc rejects a second configuration of one color on one PE (no silent overwrite)."""
-    err = FabricError(
-        f"{where}: color {color} is configured a second time (cslc accepts one "
-        "@set_color_config / @set_local_color_config per PE and color)",
-        ctx.file,
-        ctx.at,
-    )
-    if first is not None:
-        err.notes.append((first, "the first configuration of that color"))
-    return err
-
-
-def check_color(color: object, arch: machine.Arch, where: str) -> None:
-    if not isinstance(color, Color):
-        raise FabricError(f"{where}: expected a color, got {color!r}")
-    if not 0 <= color.id < arch.routable_colors:
-        raise FabricError(f"{where}: color {color.id} is not routable (0..23)")
-    if color.id in arch.reserved_ids:
-        raise FabricError(f"{where}: color {color.id} is reserved by memcpy")
-
-
-def evaluate_layout(
-    layout: m.CslFile,
-    params: dict[str, int],
-    arch: machine.Arch,
-    modules: dict[str, list] | None = None,
-):
-    with progress.phase(f"fabric simulator, evaluating {layout.name}") as shown:
-        ctx = LayoutContext(layout.name, arch, shown, modules)
-        run_module(Compiler(layout.name).module(layout), ctx, dict(params))
-    if ctx.rectangle is None:
-        raise FabricError("the layout never calls @set_rectangle", layout.name)
-    return ctx
 
 
 # -------------------------------------------------------------------------------------- PE
@@ -574,7 +306,7 @@ class PE:
             raise self.error(f"color {color.id} is used by {self.reserved[color.id]}")
         if color.id in self.routes:
             raise duplicate_config(f"PE {self.coords}", color.id, self.route_at[color.id], self)
-        self.routes[color.id] = _route(cfg, f"PE {self.coords} color {color.id}", self.sim.arch)
+        self.routes[color.id] = read_route(cfg, f"PE {self.coords} color {color.id}", self.sim.arch)
         self.route_at[color.id] = self.at
 
     def error(self, message: str) -> FabricError:
