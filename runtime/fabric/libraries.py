@@ -2,7 +2,7 @@
 
 ``<memcpy/get_params>`` and ``<collectives_2d/params>`` are evaluated by the layout;
 ``<memcpy/memcpy>``, ``<layout>``, ``<math>`` and ``<collectives_2d/pe>`` by each PE. The
-collectives move their data through the simulated fabric (see ``CollectiveHub`` in fabric.py):
+collectives move their data through the simulated fabric (see ``CollectiveHub`` in hub.py):
 a broadcast's wavelets travel hop by hop from the root, a reduction's partial sums flow along
 the row or column towards the root, adding at every PE.
 """
