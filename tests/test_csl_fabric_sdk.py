@@ -13,11 +13,12 @@ from kernelc.csl import machine
 from kernelc.csl import model as m
 from kernelc.diagnostics import KernelcError, register_source
 from kernelc.runtime.fabric import sdk_utils
-from kernelc.runtime.fabric.fabric import Simulator, wavelet_args
+from kernelc.runtime.fabric.fabric import Simulator
 from kernelc.runtime.fabric.parser import parse_file, parse_program
 from kernelc.runtime.fabric.runner import compile_program
 from kernelc.runtime.fabric.typecheck import check_program
 from kernelc.runtime.fabric.values import FabricError
+from kernelc.runtime.fabric.wavelets import wavelet_args
 
 # One PE between two memcpy streams: every f32 wavelet in comes back out plus one.
 STREAM_LAYOUT = """param in_id: i16;

@@ -38,6 +38,17 @@ from kernelc.runtime.fabric import lockstep
 from kernelc.runtime.fabric.evaluate import Compiler, FnValue, ModuleScope, UserModule, run_module
 from kernelc.runtime.fabric.hub import CollectiveHub
 from kernelc.runtime.fabric.layout import evaluate_layout
+from kernelc.runtime.fabric.operations import (
+    DONE,
+    LAUNCH,
+    RUN,
+    ControlWavelet,
+    HostStream,
+    Microthread,
+    PendingOp,
+    Stall,
+    Transfer,
+)
 from kernelc.runtime.fabric.routes import Route, check_color, duplicate_config, read_route
 from kernelc.runtime.fabric.setup import SetupCache, Tracer
 from kernelc.runtime.fabric.values import (
@@ -55,124 +66,14 @@ from kernelc.runtime.fabric.values import (
     Struct,
     TaskId,
 )
+from kernelc.runtime.fabric.wavelets import as_bits, wavelet_args, words_of
 
-RUN, DONE, LAUNCH = 0, 1, 2
 EVENTS_PER_UPDATE = 512  # events run between two progress updates (each reads the clock)
 _Branching = ValueError  # NumPy's "truth value of an array is ambiguous": a branch on an array
 MAX_REPORTED_PES = 12
 
 
 # -------------------------------------------------------------------------------------- PE
-
-
-class Microthread:
-    """The asynchronous operation a microthread runs: ``end`` is None until it is known."""
-
-    __slots__ = ("at", "end", "op", "why")
-
-    def __init__(self, op: str, at: Span | None, why: str) -> None:
-        self.op, self.at = op, at
-        self.why = why  # how the operation came to this microthread (its queue, or .ut_id)
-        self.end: int | None = None
-
-
-class Transfer:
-    """The wavelets one fabric-writing op sends, and the parts of them that receiving PEs'
-    full input queues hold back: the op completes when the last part is taken."""
-
-    __slots__ = ("done", "last", "op", "pe", "stalls")
-
-    def __init__(self, pe: PE, op: PendingOp) -> None:
-        self.pe, self.op = pe, op
-        self.stalls: list[Stall] = []  # held back, in the order they stalled
-        self.last = 0  # when the last released wavelet entered its receiver's queue
-        self.done: Callable[[int], None] | None = None  # the op's completion, once known
-
-    def released(self, stall: Stall) -> None:
-        self.stalls.remove(stall)
-        if not self.stalls:
-            if self in self.pe.sends:
-                self.pe.sends.remove(self)
-            if self.done is not None:
-                self.done(self.last)
-
-    def describe(self) -> str:
-        parts = []
-        for st in self.stalls:
-            parts.append(
-                f"{len(st.times)} wavelet(s) on color {st.color} wait for room in PE "
-                f"{st.pe.coords}'s input queue ({st.pe.queued(st.color)} queued, "
-                f"{machine.INPUT_QUEUE_WAVELETS} fit, nothing reads them)"
-            )
-        where = f" ({self.op.at})" if self.op.at is not None else ""
-        return f"@{self.op.name}{where} is stalled: " + "; ".join(parts)
-
-
-class HostStream:
-    """The wavelets of one streaming ``memcpy_h2d``: the command completes when every PE's
-    input queue has taken its share (the host, like a sending PE, is held back by full
-    queues; a stream nothing reads stalls the command stream)."""
-
-    __slots__ = ("color", "last", "stalls")
-
-    def __init__(self, color: int) -> None:
-        self.color = color
-        self.stalls: list[Stall] = []
-        self.last = 0
-
-    def released(self, stall: Stall) -> None:
-        self.stalls.remove(stall)
-
-
-class Stall:
-    """Wavelets of one train that a receiving PE's full input queue holds back."""
-
-    __slots__ = ("color", "pe", "times", "transfer", "values")
-
-    def __init__(self, pe: PE, color: int, times, values, transfer) -> None:
-        self.pe, self.color, self.times, self.values = pe, color, times, values
-        self.transfer = transfer
-
-
-class ControlWavelet:
-    """A control wavelet waiting in a data task's queue, behind the data sent before it."""
-
-    __slots__ = ("data", "entry")
-
-    def __init__(self, entry: int, data: int) -> None:
-        self.entry, self.data = entry, data
-
-
-class PendingOp:
-    """A DSD operation; fabric-reading ones wait here until their wavelets have arrived."""
-
-    def __init__(self, pe, name, spec, dst, srcs, n, opts, issue, inputs: list[FabDsd], fifos):
-        self.pe, self.name, self.spec = pe, name, spec
-        self.dst, self.srcs, self.n, self.opts, self.issue = dst, srcs, n, opts, issue
-        self.inputs = inputs  # the fabric sources
-        self.thread: Microthread | None = None
-        self.at = pe.at  # the call that issued it, for reports
-        # FIFO operands: the op runs element by element as its sources and destination allow
-        self.fifos = fifos
-        self.done = 0  # elements done so far (ops with a FIFO operand)
-        if fifos:
-            self.channels = [s.color.id for s in inputs] + [f for f in srcs if type(f) is Fifo]
-            self.cursor = issue + machine.DSD_SETUP_CYCLES  # when its next element can go
-            self.first: int | None = None  # the first element's arrival
-            self.transfer: Transfer | None = None
-
-    def describe(self) -> str:
-        parts = []
-        for s in self.inputs:
-            have = self.pe.available(s.color.id)
-            parts.append(f"{have} of {self.n - self.done} wavelets on color {s.color.id}")
-        for f in self.srcs:
-            if type(f) is Fifo:
-                parts.append(f"its source FIFO over '{f.buffer.name}' (empty)")
-        if type(self.dst) is Fifo and not self.dst.room:
-            parts.append(f"room in its destination FIFO over '{self.dst.buffer.name}' (full)")
-        done = f" ({self.done} of {self.n} elements done)" if self.fifos else ""
-        return f"@{self.name}{done} waits for " + ", ".join(parts)
 
 
 def _convert(values: object, dtype: type) -> np.ndarray:
@@ -189,33 +90,6 @@ def _low16(values: object) -> np.ndarray:
 def _int16(values: np.ndarray) -> np.ndarray:
     """16-bit integer results, wrapped as the machine wraps them."""
     return (values & 0xFFFF).astype(np.uint16).view(np.int16)
-
-
-def as_bits(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Host words (u32: a wavelet's raw 32 bits) read as ``dtype``: f32 is the whole word, a
-    16-bit type its low half; other values are converted by value."""
-    if values.dtype != np.uint32 or dtype == np.uint32:
-        return values
-    if dtype.itemsize == 4:
-        return values.view(dtype)
-    return (values & 0xFFFF).astype(np.uint16).view(dtype)
-
-
-def wavelet_args(fn: FnValue, payload: object) -> tuple:
-    """A data task's arguments from one wavelet: the payload, or, for two 16-bit params, its
-    low half then its high half (the SDK's data task convention for sparse tensors)."""
-    dtypes = [getattr(t, "dtype", None) for _, t in fn.params]
-    if len(dtypes) == 2:
-        word = int(_words_of(np.array([payload]), 32)[0])
-        halves = np.array([word & 0xFFFF, word >> 16], dtype=np.uint32)
-        return tuple(
-            as_bits(halves[k : k + 1], d)[0] if d is not None else halves[k]
-            for k, d in enumerate(dtypes)
-        )
-    if len(dtypes) == 1 and dtypes[0] is not None and getattr(payload, "dtype", None) != dtypes[0]:
-        # a wavelet carries bits: a param of another type reads them, not a converted value
-        return (as_bits(np.array([_words_of(np.array([payload]), 32)[0]]), dtypes[0])[0],)
-    return (payload,)
 
 
 FLOATS = {"f32": np.dtype(np.float32), "f16": np.dtype(np.float16)}
@@ -416,7 +290,7 @@ class PE:
     def control_in(self, color: int, times: np.ndarray, values: np.ndarray) -> None:
         """Control wavelets reaching the CE: one naming a control task runs that task (with
         its 16-bit data if the task takes an argument); one the CE ignores is dropped."""
-        for t, word in zip(times.tolist(), _words_of(values, 32).tolist(), strict=True):
+        for t, word in zip(times.tolist(), words_of(values, 32).tolist(), strict=True):
             _opcode, ignore, entry, data = lib.decode_control(word)
             if ignore:
                 continue
@@ -1078,19 +952,6 @@ def _joined(reasons: list[str]) -> str:
     return "; ".join(r if n == 1 else f"{r} ({n} times)" for r, n in counts.items())
 
 
-def _words_of(values: np.ndarray, bits: int) -> np.ndarray:
-    """Wavelet values as the u32 words a D2H writes: floats by their bits, integers wrapped;
-    16-bit data in the low half, zero-extended."""
-    v = np.asarray(values)
-    if v.dtype == np.float16:  # a 16-bit wavelet: its bits in the low half
-        v = v.view(np.uint16)
-    elif v.dtype.kind == "f":
-        v = v.astype(np.float32 if bits == 32 else np.float16)
-        v = v.view(np.uint32 if bits == 32 else np.uint16)
-    mask = 0xFFFFFFFF if bits == 32 else 0xFFFF
-    return (v.astype(np.int64) & mask).astype(np.uint32)
-
-
 # -------------------------------------------------------------------------------- simulator
 
 
@@ -1269,7 +1130,7 @@ class Simulator:
                 elif route.keep is None:
                     pe.deliver(color, times, values, transfer)
                 else:
-                    index = _words_of(values, 32) >> 16
+                    index = words_of(values, 32) >> 16
                     taken = (index >= route.keep[0]) & (index <= route.keep[1])
                     if taken.any():
                         pe.deliver(color, times[taken], np.asarray(values)[taken], transfer)
@@ -1288,7 +1149,7 @@ class Simulator:
             )
         if control and route.positions is not None:
             # the switch moves once the control wavelet has passed (it took the old position)
-            opcode = lib.decode_control(int(_words_of(values, 32)[0]))[0]
+            opcode = lib.decode_control(int(words_of(values, 32)[0]))[0]
             pos = pe.switch_pos.get(color, route.start)
             if opcode == lib.CONTROL_OPCODES["SWITCH_ADV"]:
                 last = len(route.positions) - 1
@@ -1524,7 +1385,7 @@ class Simulator:
                 times = np.concatenate([t for t, _ in pe.to_host])
                 values = np.concatenate([np.asarray(v) for _, v in pe.to_host])
                 pe.to_host = [(times[length:], values[length:])] if have > length else []
-                out[j, i] = _words_of(values[:length], bits)
+                out[j, i] = words_of(values[:length], bits)
                 last = max(last, int(times[length - 1]) + 1 if length else last)
         self.time = max(self.time, last, t0 + self.memcpy_cycles(w * h * length))
         return out
