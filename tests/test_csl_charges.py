@@ -15,7 +15,8 @@ import pytest
 from kernelc.csl import charges, machine
 from kernelc.csl import model as m
 from kernelc.forms.lookup import slowest_trips
-from kernelc.runtime.fabric.fabric import OPS, Simulator
+from kernelc.runtime.fabric.dsd import OPS
+from kernelc.runtime.fabric.fabric import Simulator
 from kernelc.runtime.fabric.parser import parse_file
 
 SOURCE = """

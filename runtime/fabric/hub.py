@@ -12,7 +12,8 @@ from kernelc.csl import machine
 from kernelc.runtime.fabric.values import FabricError, Pointer, TaskId
 
 if TYPE_CHECKING:
-    from kernelc.runtime.fabric.fabric import PE, Simulator
+    from kernelc.runtime.fabric.fabric import Simulator
+    from kernelc.runtime.fabric.pe import PE
 
 
 def _floats(values: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from kernelc.csl.charges import routine_cycles
 from kernelc.runtime.fabric.values import Array, Color, FabricError, Pointer, Struct, TaskId
 
 if TYPE_CHECKING:
-    from kernelc.runtime.fabric.fabric import PE
+    from kernelc.runtime.fabric.pe import PE
 
 
 class _Module:

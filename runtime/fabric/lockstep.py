@@ -10,7 +10,7 @@ value per PE, ``if``/``for``/``while`` run each branch or iteration on the lanes
 array reads and writes are gathers and scatters into the per-file stores that hold every PE's
 copy of an array as one row, and synchronous memory DSD operations run on all lanes' operands.
 Each lane is charged exactly the cycles the per-PE evaluator charges for the same statements
-(kernelc/csl/charges.py and the DSD timing of fabric.py), at its own launch time.
+(kernelc/csl/charges.py and the DSD timing of dsd.py), at its own launch time.
 
 Why running the head early is sound: a head reads and writes only its own PE's memory, locals
 and clock. When a launch begins every earlier event has been drained, so no operation of a PE
@@ -58,7 +58,7 @@ from kernelc.runtime.fabric.values import (
 )
 
 if TYPE_CHECKING:
-    from kernelc.runtime.fabric.fabric import PE
+    from kernelc.runtime.fabric.pe import PE
 
 ENV = "KERNELC_FABRIC_LOCKSTEP"  # "0": every PE on its own; "all": lanes wherever they can run
 MIN_LANES = 2  # fewer PEs of one file gain nothing from lanes (unless ENV is "all")

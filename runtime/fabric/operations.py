@@ -14,7 +14,7 @@ from kernelc.diagnostics import Span
 from kernelc.runtime.fabric.values import FabDsd, Fifo
 
 if TYPE_CHECKING:
-    from kernelc.runtime.fabric.fabric import PE
+    from kernelc.runtime.fabric.pe import PE
 
 RUN, DONE, LAUNCH = 0, 1, 2  # a PE's task choice, an operation's completion, a launch
 

@@ -41,7 +41,7 @@ from kernelc.runtime.fabric.values import (
 )
 
 if TYPE_CHECKING:
-    from kernelc.runtime.fabric.fabric import PE
+    from kernelc.runtime.fabric.pe import PE
 
 # builtins whose whole effect at module scope is in the copied state (or repeated by rebinding)
 SETUP_BUILTINS = frozenset(

@@ -286,7 +286,7 @@ def convert(value: object, dtype: np.dtype | None) -> object:
 
 
 # the DSD engine's float operations: element type, operand count, function. The simulator runs
-# them per PE (fabric.OPS adds the conversions and 16-bit integer ones); lockstep on lanes.
+# them per PE (dsd.OPS adds the conversions and 16-bit integer ones); lockstep on lanes.
 FLOAT_DSD_OPS: dict[str, tuple[str, int, Callable]] = {
     "fadds": ("f32", 2, np.add),
     "faddh": ("f16", 2, np.add),
