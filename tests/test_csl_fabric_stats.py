@@ -1,7 +1,7 @@
 """The fabric simulator's per-PE statistics and outputs, pinned.
 
 The simulator evaluates each PE program's module scope once per distinct set of the values it
-reads, and copies that state to the other PEs (runtime/fabric/fabric.py). These figures were
+reads, and copies that state to the other PEs (runtime/fabric/setup.py). These figures were
 recorded before that cache existed (and re-recorded when the PE programs began to read their
 run-time offsets from <layout>, which adds read_coords to each launch; the output bits did not
 change): a run must give exactly the same simulated cycles, per-PE busy cycles, per-PE memory

@@ -148,7 +148,8 @@ def evaluate_layout(
     params: dict[str, int],
     arch: machine.Arch,
     modules: dict[str, list] | None = None,
-):
+) -> LayoutContext:
+    """The layout run with the host's params, checked to have set the rectangle."""
     with progress.phase(f"fabric simulator, evaluating {layout.name}") as shown:
         ctx = LayoutContext(layout.name, arch, shown, modules)
         run_module(Compiler(layout.name).module(layout), ctx, dict(params))
