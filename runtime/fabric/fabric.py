@@ -1,5 +1,9 @@
 """The PE-grid simulator: runs a parsed CSL program on a grid of simulated PEs.
 
+This module holds the grid: its event queue, the wavelets it forwards along the routes, memcpy
+and launches from the host, and deadlock reports. The layout is evaluated in layout.py, each PE
+is a pe.py PE with a dsd.py DSD engine, and hub.py carries out the collectives.
+
 Model (every figure it reports is simulated, from the modelled costs in kernelc/csl/machine.py):
 - Each PE has its own memory (48 KB with a modelled code allowance), its routes per color, its
   task table (activate/block bits, data tasks fed by wavelets), a compute engine (CE) that runs
