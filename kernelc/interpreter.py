@@ -19,11 +19,13 @@ from kernelc import ir
 from kernelc.graph import Task, TaskGraph
 from kernelc.semantics import (
     bits_to_unit_float,
+    exp,
     fma,
     inside,
     int_div,
     int_rem,
     load,
+    log,
     randbits,
     saturate,
     scalar_if_0d,
@@ -308,6 +310,4 @@ def intrinsic(fn: str, args: list[Value], dtype: DType | None) -> Value:
         return (np.minimum if fn == "min" else np.maximum)(args[0], args[1])
     if fn == "fma":
         return fma(*args)
-    return {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs, "floor": np.floor}[fn](
-        args[0]
-    )
+    return {"sqrt": np.sqrt, "exp": exp, "log": log, "abs": np.abs, "floor": np.floor}[fn](args[0])

@@ -126,8 +126,8 @@ class _Expr:
             case ir.Intrinsic(fn=fn, args=args):
                 names = {
                     "sqrt": "np.sqrt",
-                    "exp": "np.exp",
-                    "log": "np.log",
+                    "exp": "exp",
+                    "log": "log",
                     "abs": "np.abs",
                     "floor": "np.floor",
                     "min": "np.fmin",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kernelc import semantics
 from kernelc.csl import machine
 from kernelc.csl.charges import routine_cycles
 from kernelc.runtime.fabric.values import Array, Color, FabricError, Pointer, Struct, TaskId
@@ -278,8 +279,8 @@ class MathModule(_Module):
     def __init__(self) -> None:
         self.members = {
             "sqrt_f32": _math_fn(np.sqrt, "sqrt_f32"),
-            "exp_f32": _math_fn(np.exp, "exp_f32"),
-            "log_f32": _math_fn(np.log, "log_f32"),
+            "exp_f32": _math_fn(semantics.exp, "exp_f32"),
+            "log_f32": _math_fn(semantics.log, "log_f32"),
         }
 
 

@@ -288,6 +288,26 @@ def fma(
     return scalar_if_0d(np.asarray(nudged).astype(target))
 
 
+def exp(x: np.ndarray | np.generic) -> np.ndarray | np.generic:
+    """e^x for f16 and f32 operands, correctly rounded (see ``_via_float``)."""
+    return _via_float(np.exp, x)
+
+
+def log(x: np.ndarray | np.generic) -> np.ndarray | np.generic:
+    """The natural logarithm for f16 and f32 operands, correctly rounded."""
+    return _via_float(np.log, x)
+
+
+def _via_float(fn, x: np.ndarray | np.generic) -> np.ndarray | np.generic:
+    """``fn`` computed in float64 and rounded to float32 (correctly rounded unless the result
+    lies within 2^-52 of a rounding boundary), then to the operand's type: an f16 operand gets
+    the f32 result rounded to half, as the targets compute it. NumPy's own f32 ``exp`` and
+    ``log`` depend on the host's SIMD units and can be one unit in the last place off."""
+    target = np.result_type(x)
+    wide = fn(np.asarray(x, dtype=np.float64)).astype(np.float32)
+    return scalar_if_0d(wide.astype(target))
+
+
 def _mix(x: np.ndarray) -> np.ndarray:
     """The lowbias32 integer hash (C. Wellons): an invertible mixing of 32 bits."""
     x = x ^ (x >> np.uint32(16))
