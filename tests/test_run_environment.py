@@ -62,6 +62,8 @@ from kernelc.cli import main
 
 sig, when, what = getattr(signal, sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 calls = [0]
+# Ctrl-C at a terminal: a run started as a background job inherits SIGINT ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def hit():
     calls[0] += 1
