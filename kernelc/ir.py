@@ -456,7 +456,8 @@ def without_unused_locals(body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
 
 
 def _without_empty(body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
-    """``body`` without loops whose bodies are empty and ``if``s whose branches are."""
+    """``body`` without loops whose bodies are empty and ``if``s whose branches are (an ``if``
+    with only an ``else`` left becomes an ``if`` on the negated condition)."""
     out: list[Stmt] = []
     for stmt in body:
         if isinstance(stmt, For):
@@ -467,6 +468,9 @@ def _without_empty(body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
             stmt = replace(stmt, then=_without_empty(stmt.then), orelse=_without_empty(stmt.orelse))
             if not stmt.then and not stmt.orelse:
                 continue
+            if not stmt.then:  # if !c { else-branch }, rather than an empty then-branch
+                negated = Unary(op="!", operand=stmt.cond, span=stmt.cond.span, dtype=DType.BOOL)
+                stmt = replace(stmt, cond=negated, then=stmt.orelse, orelse=())
         out.append(stmt)
     return tuple(out)
 

@@ -425,6 +425,24 @@ def test_programs_the_fuzzer_found(case: str) -> None:
         assert stats["modelled_cycles"] == stats["simulated_cycles"]
 
 
+@needs_gxx
+def test_an_if_left_with_only_its_else_branch_tests_the_negation() -> None:
+    """The then-branch held only an unused local: the codelet tests ``!(c)`` and runs the else
+    branch, rather than an empty then-branch."""
+    source = (
+        "kernel k(a: f32[6]) -> o: f32[6] {\n"
+        "  for i in 0 .. 6 { if a[i] > 0.0 { let t = a[i]; } else { o[i] = a[i] * 2.0; } }\n"
+        "}"
+    )
+    program = kc.loads(source, "if.k")
+    codelets = kc.build(program, "poplar").files["codelets.cpp"]
+    assert "} else {" not in codelets and "if (!(" in codelets
+    a = np.float32([1.5, -2.0, 0.0, -0.25, np.nan, 3.0])
+    want = kc.run(program, "interp", {"a": a})["o"]
+    np.testing.assert_array_equal(want, np.float32([0, -4, 0, -0.5, np.nan, 0]))
+    np.testing.assert_array_equal(kc.run(program, "poplar", {"a": a})["o"], want)
+
+
 EXP_THEN_REMAINDER = """
 size N = 4, M = 2;
 kernel k(x: f32[M]) -> o: f32[M, N] {
