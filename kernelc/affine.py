@@ -107,6 +107,16 @@ def bounds(form: Affine, ranges: Mapping[str, Interval]) -> tuple[Interval, dict
     return (lo, hi), at_lo, at_hi
 
 
+def exact_in_i32(form: Affine, ranges: Mapping[str, Interval]) -> bool:
+    """Whether no partial sum of the form's constant and terms can leave i32 over ``ranges``
+    (which must give every name of the form): then i32 arithmetic that wraps computes the
+    form's exact value, in any order of its terms."""
+    reach = abs(form.const) + sum(
+        abs(coef) * max(abs(ranges[name][0]), abs(ranges[name][1])) for name, coef in form.terms
+    )
+    return reach < 2**31
+
+
 def truncating_div(a: int, b: int) -> int:
     """The language's integer division (rounds toward zero), exact for any Python ints.
 

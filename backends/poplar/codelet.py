@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kernelc import ir
-from kernelc.affine import Affine, affine, bounds
+from kernelc.affine import Affine, affine, bounds, exact_in_i32
 from kernelc.backends.poplar.names import Names
 from kernelc.diagnostics import Unsupported
 from kernelc.types import DType
@@ -282,10 +282,7 @@ class ScalarCodelet:
         found = bounds(form, ranges)
         if found is None:
             return None
-        reach = abs(form.const) + sum(
-            abs(coef) * max(abs(ranges[name][0]), abs(ranges[name][1])) for name, coef in form.terms
-        )
-        return found[0] if reach < 2**31 else None
+        return found[0] if exact_in_i32(form, ranges) else None
 
     def _proven(self, index: ir.Expr, extent: int) -> bool:
         found = self._range(index)
@@ -344,13 +341,10 @@ class ScalarCodelet:
         form = affine(e)
         if form is None or form.names != set(read):
             return None
-        reach = abs(form.const)
-        for name, node in read.items():
-            known = self._range(node) if node.dtype == DType.I32 else None
-            if known is None:
-                return None
-            reach += abs(form.coef(name)) * max(abs(known[0]), abs(known[1]))
-        if reach >= 2**31:
+        known = {
+            n: self._range(node) if node.dtype == DType.I32 else None for n, node in read.items()
+        }
+        if None in known.values() or not exact_in_i32(form, known):
             return None
         parts = [
             (coef, self.values.get(name) or literal(self.sizes[name], DType.I32))

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from kernelc import ir
-from kernelc.affine import Affine, Interval, affine, bounds, evaluate, render
+from kernelc.affine import Affine, Interval, affine, bounds, evaluate, exact_in_i32, render
 from kernelc.diagnostics import KernelcError
 from kernelc.types import DType
 
@@ -290,10 +290,7 @@ def _one_index(side: ir.Expr, ranges, aliases) -> tuple[str, int, int] | None:
     free = [(n, c) for n, c in form.terms if ranges[n][0] != ranges[n][1]] or list(form.terms)
     if len(free) != 1:
         return None
-    reach = abs(form.const) + sum(
-        abs(c) * max(abs(ranges[n][0]), abs(ranges[n][1])) for n, c in form.terms
-    )
-    if reach >= 2**31:
+    if not exact_in_i32(form, ranges):
         return None
     name, coef = free[0]
     const = form.const + sum(c * ranges[n][0] for n, c in form.terms if n != name)
