@@ -226,8 +226,7 @@ class SetupCache:
         try:
             for (have, read), protos in self.seen.items():
                 if have == present:
-                    key = tuple(frozen(given[n]) for n in read if n in given)
-                    proto = protos.get(key)
+                    proto = protos.get(_read_values(given, read))
                     if proto is not None:
                         proto.copy_to(pe, given)
                         return
@@ -243,7 +242,7 @@ class SetupCache:
             pe.g, pe.tracer = traced.plain(), None
         read = tuple(tracer.read)
         try:
-            key = tuple(frozen(given[n]) for n in read if n in given)
+            key = _read_values(given, read)
         except Unkeyable:
             return
         if (
@@ -254,3 +253,9 @@ class SetupCache:
             self.seen.setdefault((present, read), {})[key] = Prototype(pe, tracer.modules)
         else:
             self.enabled = False
+
+
+def _read_values(given: dict[str, object], read: tuple[str, ...]) -> tuple:
+    """The values of the given params a setup read, in the order it read them: what a copy's
+    setup must agree on (raises Unkeyable for a value that cannot be a key)."""
+    return tuple(frozen(given[n]) for n in read if n in given)
