@@ -127,9 +127,10 @@ def _staging(dest: Path) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def runtime_objects(cxx: str) -> list[Path]:
-    """The model's sources compiled once per content (shared by every program)."""
-    where = cache_dir() / f"runtime-{model_digest(cxx)[:16]}"
+def runtime_objects(cxx: str, model: str) -> list[Path]:
+    """The model's sources compiled once per content (``model``: their ``model_digest``),
+    shared by every program."""
+    where = cache_dir() / f"runtime-{model[:16]}"
     objects = [where / f"{src.stem}.o" for src in SOURCES]
     if all(o.exists() for o in objects):
         return objects
@@ -169,11 +170,12 @@ def model_digest(cxx: str) -> str:
     return digest.hexdigest()
 
 
-def precompiled(cxx: str, includes: list[str]) -> Path:
+def precompiled(cxx: str, model: str, includes: list[str]) -> Path:
     """A header of ``includes`` with its precompiled form beside it (``.gch``), compiled once
-    per content; g++ reads the ``.gch`` when the header is named with ``-include``."""
+    per content (``model``: the model's ``model_digest``, whose headers it may include); g++
+    reads the ``.gch`` when the header is named with ``-include``."""
     text = "".join(f"{line}\n" for line in includes)
-    digest = hashlib.sha256(f"{model_digest(cxx)}\0{text}".encode()).hexdigest()[:16]
+    digest = hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()[:16]
     where = cache_dir() / "pch" / digest
     header, gch = where / "prelude.hpp", where / "prelude.hpp.gch"
     if gch.exists():
@@ -196,7 +198,8 @@ def precompiled(cxx: str, includes: list[str]) -> Path:
 def build(artifact: Path) -> Path:
     """The program binary for an artifact directory (compiled unless cached)."""
     cxx = compiler()
-    objects = runtime_objects(cxx)
+    model = model_digest(cxx)
+    objects = runtime_objects(cxx, model)
     codelets = (artifact / "codelets.cpp").read_text()
     main = (artifact / "main.cpp").read_text()
     digest = hashlib.sha256()
@@ -219,7 +222,7 @@ def build(artifact: Path) -> Path:
         (work / "shim.cpp").write_text(registration)
         compiled = []
         for unit, includes in units.items():
-            forced = ["-include", str(precompiled(cxx, includes))] if includes else []
+            forced = ["-include", str(precompiled(cxx, model, includes))] if includes else []
             obj = work / f"{Path(unit).stem}.o"
             _run_compiler(
                 [cxx, *FLAGS, "-I", str(INCLUDE), "-I", str(work), *forced]
