@@ -262,6 +262,24 @@ StmtClosure = Callable[[Frame], Ret | None]
 LOOP_LIMIT = 1 << 26  # iterations of one while loop before the simulator calls it a hang
 
 
+def block_closures(
+    stmts: tuple[m.Stmt, ...],
+    scope: frozenset[str],
+    compile_stmt: Callable[[m.Stmt, frozenset[str]], Any],
+) -> list:
+    """A block's statements compiled by ``compile_stmt(stmt, scope)``, each in the scope it
+    sees: a ``var`` declared in the block is in scope for the statements after it; comments
+    compile to nothing. Shared by the per-PE evaluator and the lockstep lanes."""
+    closures = []
+    for s in stmts:
+        if isinstance(s, m.Comment):
+            continue
+        closures.append(compile_stmt(s, scope))
+        if isinstance(s, m.VarDecl):
+            scope = scope | {s.name}
+    return closures
+
+
 class Compiler:
     """Turns one file's model nodes into closures. Builtins needing the machine call ``ctx``."""
 
@@ -549,13 +567,7 @@ class Compiler:
 
     # -------------------------------------------------------------- statements
     def block(self, stmts: tuple[m.Stmt, ...], scope: frozenset[str]) -> StmtClosure:
-        closures: list[StmtClosure] = []
-        for s in stmts:
-            if isinstance(s, m.Comment):
-                continue
-            closures.append(self.stmt(s, scope))
-            if isinstance(s, m.VarDecl):
-                scope = scope | {s.name}
+        closures: list[StmtClosure] = block_closures(stmts, scope, self.stmt)
         if len(closures) == 1:
             return closures[0]
 

@@ -47,7 +47,14 @@ from kernelc.csl.charges import (
     walk,
 )
 from kernelc.runtime.fabric import libraries as lib
-from kernelc.runtime.fabric.evaluate import BINARY, LOOP_LIMIT, PREDECLARED, Compiler, Frame
+from kernelc.runtime.fabric.evaluate import (
+    BINARY,
+    LOOP_LIMIT,
+    PREDECLARED,
+    Compiler,
+    Frame,
+    block_closures,
+)
 from kernelc.runtime.fabric.values import (
     FLOAT_DSD_OPS,
     Array,
@@ -419,13 +426,7 @@ class Builder:
 
     # ------------------------------------------------------------ statements
     def block(self, stmts: tuple[m.Stmt, ...], scope: frozenset[str]) -> Stmt:
-        closures = []
-        for s in stmts:
-            if isinstance(s, m.Comment):
-                continue
-            closures.append(self.stmt(s, scope))
-            if isinstance(s, m.VarDecl):
-                scope = scope | {s.name}
+        closures = block_closures(stmts, scope, self.stmt)
 
         def run(st, sc, idx):
             for c in closures:
